@@ -1,0 +1,39 @@
+internal import CGDAL
+
+/// The one door to GDAL: registration, quiet error capture, and turning GDAL's per-thread last
+/// error into a Swift value. Every GDAL call that can fail goes through ``GDAL/call(_:)``.
+enum GDAL {
+    /// GDAL needs its drivers registered once per process; GDAL's own error printing is replaced by
+    /// capture, so messages reach the caller as ``RasterError``s instead of stderr.
+    private static let registration: Bool = {
+        GDALAllRegister()
+        CPLSetErrorHandler(CPLQuietErrorHandler)
+        // Keep GDAL's block cache bounded so memory does not grow with raster size.
+        CPLSetConfigOption("GDAL_CACHEMAX", "256")
+        return true
+    }()
+
+    static func register() { _ = registration }
+
+    /// Runs `body` with GDAL's last-error state cleared, and returns that state afterwards.
+    /// GDAL keeps its last error per OS thread; `body` is synchronous, so it stays on one thread.
+    static func call<T>(_ body: () -> T) -> (value: T, error: String?) {
+        register()
+        CPLErrorReset()
+        let value = body()
+        let type = CPLGetLastErrorType()
+        if type == CE_Failure || type == CE_Fatal {
+            return (value, String(cString: CPLGetLastErrorMsg()))
+        }
+        return (value, nil)
+    }
+
+    /// The GDAL release, e.g. "3.6.2".
+    static var version: String {
+        register()
+        return String(cString: GDALVersionInfo("RELEASE_NAME"))
+    }
+}
+
+/// The GDAL library version, e.g. "3.6.2".
+public var gdalVersion: String { GDAL.version }

@@ -1,0 +1,180 @@
+internal import CGDAL
+import Foundation
+
+/// How GDAL resamples when a read changes resolution.
+public enum Resampling: String, Sendable, Codable {
+    case nearest, bilinear, cubic, average
+
+    var gdal: GDALRIOResampleAlg {
+        switch self {
+        case .nearest: GRIORA_NearestNeighbour
+        case .bilinear: GRIORA_Bilinear
+        case .cubic: GRIORA_Cubic
+        case .average: GRIORA_Average
+        }
+    }
+}
+
+/// An open raster. Owns its GDAL dataset handle, closed on deinit. Not `Sendable`: a GDAL dataset
+/// may be used by one thread at a time, so each task opens its own.
+public final class Raster {
+    private let handle: GDALDatasetH
+    /// The path given to ``init(path:maxPixels:)``.
+    public let path: String
+    /// Size, bands, type, nodata and georeferencing, read once at open.
+    public let info: RasterInfo
+
+    /// The default pixel limit: 10 gigapixels (100,000 × 100,000).
+    public static let defaultMaxPixels = 10_000_000_000
+
+    /// Opens `path` read-only. Throws ``RasterError`` when the file is missing, not a raster, or
+    /// has more than `maxPixels` pixels.
+    public init(path: String, maxPixels: Int = Raster.defaultMaxPixels) throws(RasterError) {
+        let name = (path as NSString).lastPathComponent
+        guard FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }
+        let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
+        let (opened, error) = GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) }
+        guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
+        handle = opened
+        self.path = path
+        do {
+            info = try Raster.readInfo(opened, name: name)
+        } catch {
+            GDALClose(opened)
+            throw error
+        }
+        guard info.pixelCount <= maxPixels else { throw .tooLarge(name, pixels: info.pixelCount, limit: maxPixels) }
+    }
+
+    deinit { GDALClose(handle) }
+
+    private static func readInfo(_ ds: GDALDatasetH, name: String) throws(RasterError) -> RasterInfo {
+        let width = Int(GDALGetRasterXSize(ds)), height = Int(GDALGetRasterYSize(ds))
+        let bands = Int(GDALGetRasterCount(ds))
+        guard width > 0, height > 0, bands > 0, let band1 = GDALGetRasterBand(ds, 1) else {
+            throw .notARaster(name, "it has no raster bands")
+        }
+        var nodata: [Double?] = []
+        for b in 1...bands {
+            var has: Int32 = 0
+            let value = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, Int32(b)), &has)
+            nodata.append(has != 0 ? value : nil)
+        }
+        var bw: Int32 = 0, bh: Int32 = 0
+        GDALGetBlockSize(band1, &bw, &bh)
+        let driver = GDALGetDatasetDriver(ds).map { String(cString: GDALGetDriverShortName($0)) } ?? "unknown"
+
+        var coefficients = [Double](repeating: 0, count: 6)
+        let gtOK = GDAL.call { coefficients.withUnsafeMutableBufferPointer { GDALGetGeoTransform(ds, $0.baseAddress) } }.value == CE_None
+        let transform = gtOK ? GeoTransform(coefficients) : nil
+
+        var wkt: String?, epsg: Int?, geographic = false, unit = 1.0
+        if let srs = GDALGetSpatialRef(ds) {
+            var out: UnsafeMutablePointer<CChar>?
+            if OSRExportToWkt(srs, &out) == OGRERR_NONE, let out {
+                wkt = String(cString: out)
+                geo_cpl_free(out)
+            }
+            geographic = OSRIsGeographic(srs) != 0
+            if !geographic { unit = OSRGetLinearUnits(srs, nil) }
+            epsg = Raster.epsgCode(srs)
+        }
+        var gsd: Double?
+        if let transform, wkt != nil {
+            var centreLat = 0.0
+            if geographic {
+                centreLat = Raster.centreLatitude(ds, transform: transform, width: width, height: height) ?? 0
+            }
+            gsd = RasterInfo.gsd(transform: transform, isGeographic: geographic, linearUnitMetres: unit, centreLatitude: centreLat)
+        }
+        return RasterInfo(
+            fileName: name, driver: driver, width: width, height: height, bandCount: bands,
+            dataType: String(cString: GDALGetDataTypeName(GDALGetRasterDataType(band1))),
+            nodata: nodata, crsWKT: wkt, epsg: epsg, isGeographic: geographic, linearUnitMetres: unit,
+            geoTransform: transform, gsdMetres: gsd, blockWidth: Int(bw), blockHeight: Int(bh))
+    }
+
+    /// The EPSG code of `srs`, identifying it when the file does not say (GDAL's AutoIdentifyEPSG on a clone).
+    private static func epsgCode(_ srs: OGRSpatialReferenceH) -> Int? {
+        func code(_ s: OGRSpatialReferenceH, _ key: String?) -> Int? {
+            guard let auth = OSRGetAuthorityName(s, key), String(cString: auth) == "EPSG",
+                  let c = OSRGetAuthorityCode(s, key) else { return nil }
+            return Int(String(cString: c))
+        }
+        if let c = code(srs, nil) { return c }
+        guard let clone = OSRClone(srs) else { return nil }
+        defer { OSRDestroySpatialReference(clone) }
+        _ = GDAL.call { OSRAutoIdentifyEPSG(clone) }
+        return code(clone, nil)
+    }
+
+    /// Latitude of the raster's centre, in degrees, for a geographic CRS.
+    private static func centreLatitude(_ ds: GDALDatasetH, transform: GeoTransform, width: Int, height: Int) -> Double? {
+        guard let srs = GDALGetSpatialRef(ds), let t = try? CoordinateTransformer(sourceSRS: srs) else { return nil }
+        let centre = transform.apply(x: Double(width) / 2, y: Double(height) / 2)
+        return try? t.toWGS84(x: centre.x, y: centre.y).lat
+    }
+
+    /// A transformer from this raster's CRS to WGS84 (lon, lat), nil when the raster has no CRS.
+    public func makeWGS84Transformer() throws(RasterError) -> CoordinateTransformer? {
+        guard let srs = GDALGetSpatialRef(handle) else { return nil }
+        do { return try CoordinateTransformer(sourceSRS: srs) } catch { throw .unsupported(info.fileName, "\(error)") }
+    }
+
+    /// Reads `bands` (1-based) of the source rectangle (`x`, `y`, `width`, `height` in this raster's
+    /// pixels, fractional allowed) resampled to `outWidth` × `outHeight`, as Float32, band-sequential
+    /// (all of band 1, then band 2, ...), into `buffer` starting at `offset`, with rows `rowStride`
+    /// floats apart and bands `bandStride` floats apart. The caller's buffer may be larger than the
+    /// read (a tile padded past the raster's edge).
+    public func read(
+        x: Double, y: Double, width: Double, height: Double,
+        outWidth: Int, outHeight: Int, bands: [Int], resampling: Resampling,
+        into buffer: UnsafeMutableBufferPointer<Float>, offset: Int, rowStride: Int, bandStride: Int
+    ) throws(RasterError) {
+        guard outWidth > 0, outHeight > 0, !bands.isEmpty,
+              bands.allSatisfy({ $0 >= 1 && $0 <= info.bandCount }),
+              x >= 0, y >= 0, width > 0, height > 0,
+              x + width <= Double(info.width) + 1e-6, y + height <= Double(info.height) + 1e-6,
+              offset + (bands.count - 1) * bandStride + (outHeight - 1) * rowStride + outWidth <= buffer.count
+        else {
+            throw .invalidArgument(info.fileName, "read of \(width)x\(height)+\(x)+\(y) → \(outWidth)x\(outHeight) bands \(bands) out of range")
+        }
+        // GDAL wants an integer window that contains the floating one.
+        let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+        let x1 = min(info.width, Int((x + width - 1e-9).rounded(.up)))
+        let y1 = min(info.height, Int((y + height - 1e-9).rounded(.up)))
+        let exact = x == Double(x0) && y == Double(y0) && width == Double(x1 - x0) && height == Double(y1 - y0)
+        var extra = geo_rasterio_extra(resampling.gdal, exact ? 0 : 1, x, y, width, height)
+        var bandMap = bands.map { Int32($0) }
+        let floatSize = MemoryLayout<Float>.stride
+        let (status, error) = GDAL.call {
+            GDALDatasetRasterIOEx(
+                handle, GF_Read, Int32(x0), Int32(y0), Int32(x1 - x0), Int32(y1 - y0),
+                buffer.baseAddress! + offset, Int32(outWidth), Int32(outHeight), GDT_Float32,
+                Int32(bands.count), &bandMap,
+                Int64(floatSize), Int64(rowStride * floatSize), Int64(bandStride * floatSize), &extra)
+        }
+        guard status == CE_None else { throw .corrupt(info.fileName, error ?? "read failed") }
+    }
+
+    /// Reads a whole window at full resolution into a new band-sequential array.
+    public func read(window: Window, bands: [Int]? = nil) throws(RasterError) -> [Float] {
+        let bands = bands ?? Array(1...info.bandCount)
+        var out = [Float](repeating: 0, count: window.width * window.height * bands.count)
+        try out.withUnsafeMutableBufferPointer { (buf) throws(RasterError) in
+            try read(x: Double(window.x), y: Double(window.y), width: Double(window.width), height: Double(window.height),
+                     outWidth: window.width, outHeight: window.height, bands: bands, resampling: .nearest,
+                     into: buf, offset: 0, rowStride: window.width, bandStride: window.width * window.height)
+        }
+        return out
+    }
+
+    /// Checks the raster's data can be decoded where truncation shows first: the last block of
+    /// every band, and the first. Cheap (two blocks), so it runs on every upload.
+    public func verify() throws(RasterError) {
+        let lastX = info.width - 1, lastY = info.height - 1
+        for (px, py) in [(0, 0), (lastX, lastY)] {
+            _ = try read(window: Window(x: px, y: py, width: 1, height: 1))
+        }
+    }
+}

@@ -1,0 +1,18 @@
+/// A rectangle of pixels: column `x`, row `y`, `width` × `height`. Values, validated at init.
+public struct Window: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    public let x: Int
+    public let y: Int
+    public let width: Int
+    public let height: Int
+
+    /// Creates a window; width and height must be positive and the origin non-negative.
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        precondition(x >= 0 && y >= 0 && width > 0 && height > 0, "invalid window \(x),\(y) \(width)x\(height)")
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+
+    public var description: String { "\(width)x\(height)+\(x)+\(y)" }
+}

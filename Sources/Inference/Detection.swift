@@ -1,0 +1,40 @@
+/// An axis-aligned box (x1, y1) top-left to (x2, y2) bottom-right, in pixels.
+public struct Box: Sendable, Equatable, Hashable, Codable {
+    public var x1: Double
+    public var y1: Double
+    public var x2: Double
+    public var y2: Double
+
+    public init(x1: Double, y1: Double, x2: Double, y2: Double) {
+        self.x1 = x1
+        self.y1 = y1
+        self.x2 = x2
+        self.y2 = y2
+    }
+
+    public var width: Double { max(0, x2 - x1) }
+    public var height: Double { max(0, y2 - y1) }
+    public var area: Double { width * height }
+
+    public func intersection(_ o: Box) -> Double {
+        max(0, min(x2, o.x2) - max(x1, o.x1)) * max(0, min(y2, o.y2) - max(y1, o.y1))
+    }
+
+    /// The box clipped to [0, width] × [0, height].
+    public func clipped(width w: Double, height h: Double) -> Box {
+        Box(x1: min(max(x1, 0), w), y1: min(max(y1, 0), h), x2: min(max(x2, 0), w), y2: min(max(y2, 0), h))
+    }
+}
+
+/// One detection: a box, a score in [0, 1] and a 0-based class index into the manifest's classes.
+public struct Detection: Sendable, Equatable, Codable {
+    public var box: Box
+    public var score: Float
+    public var classIndex: Int
+
+    public init(box: Box, score: Float, classIndex: Int) {
+        self.box = box
+        self.score = score
+        self.classIndex = classIndex
+    }
+}

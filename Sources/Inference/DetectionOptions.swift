@@ -1,0 +1,41 @@
+/// Settings of one detection run. Defaults suit aerial imagery with the default model.
+public struct DetectionOptions: Sendable, Equatable {
+    /// Fraction of a tile shared with its neighbour (default 0.2). Must be in [0, 0.9].
+    public var overlap: Double = 0.2
+    /// Minimum score kept; nil uses the model manifest's recommendation, else 0.25.
+    public var scoreThreshold: Double?
+    /// Overlap above which NMS suppresses the lower-scoring box; nil uses the manifest's, else 0.5.
+    public var iouThreshold: Double?
+    /// How overlap is measured in NMS (default IoU; IoS also merges boxes cut at tile borders).
+    public var nmsMetric: OverlapMetric = .iou
+    /// Most detections kept per raster (default 100,000).
+    public var maxDetections: Int = 100_000
+    /// Tiles per inference call (default 4).
+    public var batchSize: Int = 4
+    /// Skip tiles that are all nodata or a single value (default true).
+    public var skipBlankTiles: Bool = true
+    /// Rasters with more pixels are refused (default 10 gigapixels).
+    public var maxPixels: Int = 10_000_000_000
+
+    public init() {}
+
+    /// Checks the values; the message names the option to fix.
+    public func validate() throws(InferenceError) {
+        guard (0...0.9).contains(overlap) else { throw .options("--overlap must be between 0 and 0.9 (got \(overlap))") }
+        if let s = scoreThreshold, !(0...1).contains(s) { throw .options("--score-threshold must be between 0 and 1 (got \(s))") }
+        if let i = iouThreshold, !(0...1).contains(i) { throw .options("--iou must be between 0 and 1 (got \(i))") }
+        guard (1...1024).contains(batchSize) else { throw .options("--batch must be between 1 and 1024 (got \(batchSize))") }
+        guard maxDetections > 0 else { throw .options("--max-detections must be positive") }
+        guard maxPixels > 0 else { throw .options("--max-pixels must be positive") }
+    }
+
+    func resolvedScore(_ m: ModelManifest) -> Double { scoreThreshold ?? m.scoreThreshold ?? 0.25 }
+    func resolvedIoU(_ m: ModelManifest) -> Double { iouThreshold ?? m.iouThreshold ?? 0.5 }
+}
+
+/// Progress through one raster, reported after each batch.
+public struct TileProgress: Sendable, Equatable {
+    public var file: String
+    public var tilesDone: Int
+    public var tilesTotal: Int
+}

@@ -1,0 +1,131 @@
+public import Formats
+public import Foundation
+import GeoRaster
+
+/// The documents GeoInfer writes for a set of rasters.
+public enum OutputFormat: String, Sendable, CaseIterable, Codable {
+    case coco, geojson, metadata
+
+    /// The file name each format is written to.
+    public var fileName: String {
+        switch self {
+        case .coco: "coco.json"
+        case .geojson: "detections.geojson"
+        case .metadata: "metadata.json"
+        }
+    }
+}
+
+/// Builds the COCO, GeoJSON and metadata documents of a run over one or more rasters.
+/// Image ids are 1-based in the order of `files`.
+public struct DetectionReport: Sendable {
+    public var model: Model
+    public var options: DetectionOptions
+    public var threads: Int
+    public var device: Device
+    public var files: [FileResult]
+    public var createdAt: Date
+
+    public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
+        self.model = model
+        self.options = options
+        self.threads = threads
+        self.device = device
+        self.files = files
+        self.createdAt = createdAt
+    }
+
+    private var timestamp: String { createdAt.formatted(.iso8601) }
+
+    public func coco() -> COCODocument {
+        let m = model.manifest
+        var doc = COCODocument(
+            info: .init(description: "GeoInfer detections (\(m.name) \(m.version))", version: GeoInferVersion.current, date_created: timestamp),
+            categories: m.classes.enumerated().map { .init(id: $0.offset + 1, name: $0.element) })
+        var annotationID = 1
+        for (i, f) in files.enumerated() {
+            let imageID = i + 1
+            let crs = f.info.epsg.map { "EPSG:\($0)" } ?? f.info.crsWKT
+            doc.images.append(.init(id: imageID, file_name: f.info.fileName, width: f.info.width, height: f.info.height,
+                                    crs: f.info.isGeoreferenced ? crs : nil,
+                                    geotransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
+                                    gsd_m: f.info.gsdMetres, georeferenced: f.info.isGeoreferenced))
+            for g in f.detections {
+                let b = g.detection.box
+                doc.annotations.append(.init(id: annotationID, image_id: imageID, category_id: g.detection.classIndex + 1,
+                                             bbox: [b.x1, b.y1, b.width, b.height].map(Self.round),
+                                             score: Self.round(Double(g.detection.score)), geo_bbox: g.crsBox))
+                annotationID += 1
+            }
+        }
+        return doc
+    }
+
+    public func geoJSON() -> GeoJSONFeatureCollection {
+        let classes = model.manifest.classes
+        var features: [GeoJSONFeatureCollection.Feature] = []
+        for (i, f) in files.enumerated() {
+            for g in f.detections {
+                guard let corners = g.wgs84Corners else { continue }
+                let b = g.detection.box
+                features.append(.init(
+                    geometry: .init(ring: corners.map { (lon: $0.lon, lat: $0.lat) }),
+                    properties: .init(class: classes[g.detection.classIndex], category_id: g.detection.classIndex + 1,
+                                      score: Self.round(Double(g.detection.score)), source_file: f.info.fileName, image_id: i + 1,
+                                      pixel_bbox: [b.x1, b.y1, b.width, b.height].map(Self.round))))
+            }
+        }
+        return GeoJSONFeatureCollection(features: features)
+    }
+
+    public func metadata() -> RunMetadata {
+        let m = model.manifest
+        var perClass: [String: Int] = [:]
+        for f in files { for g in f.detections { perClass[m.classes[g.detection.classIndex], default: 0] += 1 } }
+        let inputs = files.enumerated().map { i, f in
+            RunMetadata.Input(
+                file_name: f.info.fileName, image_id: i + 1, sha256: f.sha256, size_bytes: f.sizeBytes, driver: f.info.driver,
+                width: f.info.width, height: f.info.height, band_count: f.info.bandCount, data_type: f.info.dataType,
+                nodata: f.info.nodata, crs_epsg: f.info.epsg, georeferenced: f.info.isGeoreferenced, gsd_m: f.info.gsdMetres,
+                resample_factor: f.resampleFactor, tiles: f.tiles, detections: f.detections.count, timings_s: f.timings,
+                warnings: f.warnings)
+        }
+        let tiles = RunMetadata.Tiles(planned: files.map(\.tiles.planned).reduce(0, +), skipped: files.map(\.tiles.skipped).reduce(0, +),
+                                      run: files.map(\.tiles.run).reduce(0, +))
+        let sum = { (k: KeyPath<RunMetadata.Timings, Double>) in files.map { $0.timings[keyPath: k] }.reduce(0, +) }
+        return RunMetadata(
+            created_at: timestamp, inputs: inputs,
+            model: .init(name: m.name, version: m.version, sha256: model.sha256, classes: m.classes,
+                         input_size: [m.inputHeight, m.inputWidth], gsd_m: m.gsdMetres, output_layout: m.outputLayout.rawValue),
+            parameters: .init(overlap: options.overlap, score_threshold: options.resolvedScore(m), iou_threshold: options.resolvedIoU(m),
+                              nms_metric: options.nmsMetric.rawValue, max_detections: options.maxDetections,
+                              batch_size: options.batchSize, threads: threads, device: device.rawValue),
+            totals: .init(files: files.count, detections: files.map(\.detections.count).reduce(0, +), per_class: perClass, tiles: tiles,
+                          timings_s: .init(hash: sum(\.hash), read: sum(\.read), inference: sum(\.inference), merge: sum(\.merge), total: sum(\.total))),
+            software: .init(geoinfer: GeoInferVersion.current, gdal: gdalVersion, onnxruntime: ONNXRuntime.version),
+            warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
+    }
+
+    /// Writes the chosen documents into `directory` (created if needed), each atomically, and
+    /// returns their paths. The metadata document is always written.
+    public func write(to directory: URL, formats: Set<OutputFormat>) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var written: [URL] = []
+        for format in OutputFormat.allCases where formats.contains(format) || format == .metadata {
+            let url = directory.appendingPathComponent(format.fileName)
+            let data: Data = switch format {
+            case .coco: try encoder.encode(coco())
+            case .geojson: try encoder.encode(geoJSON())
+            case .metadata: try encoder.encode(metadata())
+            }
+            try data.write(to: url, options: .atomic)
+            written.append(url)
+        }
+        return written
+    }
+
+    /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.
+    static func round(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+}

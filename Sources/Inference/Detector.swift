@@ -1,0 +1,158 @@
+import AsyncAlgorithms
+public import Formats
+import Foundation
+public import GeoRaster
+
+/// One detection placed on the Earth.
+public struct GeoDetection: Sendable, Equatable {
+    /// The box in the original raster's pixels, its score and class.
+    public var detection: Detection
+    /// [minX, minY, maxX, maxY] in the raster's CRS; nil without georeferencing.
+    public var crsBox: [Double]?
+    /// The box's four corners in WGS84 (lon, lat), clockwise from top-left in pixel space; nil without georeferencing.
+    public var wgs84Corners: [LonLat]?
+}
+
+/// A WGS84 longitude/latitude pair in degrees.
+public struct LonLat: Sendable, Equatable, Codable {
+    public var lon: Double
+    public var lat: Double
+}
+
+/// What detection produced for one raster, with what the audit needs.
+public struct FileResult: Sendable {
+    public var path: String
+    public var info: RasterInfo
+    public var sha256: String
+    public var sizeBytes: Int
+    public var detections: [GeoDetection]
+    public var tiles: RunMetadata.Tiles
+    public var timings: RunMetadata.Timings
+    /// Grid pixels per raster pixel (1 when no resampling was needed).
+    public var resampleFactor: Double
+    public var warnings: [String]
+}
+
+/// Runs a model over rasters, tile by tile: a reader task reads and normalises batches while the
+/// model runs the previous one, so reading overlaps inference and memory stays at a few batches
+/// whatever the raster's size.
+public struct Detector: Sendable {
+    public let model: Model
+    public let options: DetectionOptions
+
+    public init(model: Model, options: DetectionOptions) throws(InferenceError) {
+        try options.validate()
+        self.model = model
+        self.options = options
+    }
+
+    /// Detects objects in the raster at `path`. `progress` is called after each batch.
+    public func detect(path: String, progress: @escaping @Sendable (TileProgress) -> Void = { _ in }) async throws -> FileResult {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let manifest = model.manifest
+        let raster = try Raster(path: path, maxPixels: options.maxPixels)
+        let info = raster.info
+        var warnings: [String] = []
+        let (bands, bandWarning) = try TileReader.bands(for: manifest, info: info)
+        let (scale, scaleWarning) = TileReader.scale(for: manifest, info: info)
+        warnings += [bandWarning, scaleWarning].compactMap { $0 }
+        if !info.isGeoreferenced {
+            warnings.append("no georeferencing: boxes are in pixel space and the file has no GeoJSON features")
+        }
+        let plan = TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
+                            tileHeight: manifest.inputHeight, overlap: options.overlap, scale: scale)
+        async let digest = FileDigest.sha256(path: path)
+
+        let channel = AsyncThrowingChannel<TileBatch, any Error>()
+        let decoder = OutputDecoder(manifest: manifest, scoreThreshold: Float(options.resolvedScore(manifest)))
+        let (batchSize, skipBlank, maxPixels) = (options.batchSize, options.skipBlankTiles, options.maxPixels)
+        var found: [Detection] = []
+        var skipped = 0, run = 0, readSeconds = 0.0, inferSeconds = 0.0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    // The reader opens its own handle: a GDAL dataset serves one thread at a time.
+                    let reader = TileReader(raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
+                                            manifest: manifest, bands: bands, skipBlank: skipBlank)
+                    let tiles = (0..<plan.count).map(plan.tile)
+                    for start in stride(from: 0, to: tiles.count, by: batchSize) {
+                        try Task.checkCancellation()
+                        await channel.send(try reader.read(tiles[start..<min(start + batchSize, tiles.count)]))
+                    }
+                    channel.finish()
+                } catch {
+                    channel.fail(error)
+                }
+            }
+            var done = 0
+            for try await batch in channel {
+                try Task.checkCancellation()
+                readSeconds += batch.readSeconds
+                skipped += batch.skipped
+                if let input = batch.input {
+                    let t0 = clock.now
+                    let outputs = try await model.session.run(input)
+                    inferSeconds += (clock.now - t0).seconds
+                    let perTile = try decoder.decode(outputs, batch: batch.tiles.count)
+                    for (tile, dets) in zip(batch.tiles, perTile) {
+                        for d in dets {
+                            let box = plan.toRaster(d.box, in: tile).clipped(width: Double(info.width), height: Double(info.height))
+                            if box.area > 0 { found.append(Detection(box: box, score: d.score, classIndex: d.classIndex)) }
+                        }
+                    }
+                    run += batch.tiles.count
+                }
+                done += batch.tiles.count + batch.skipped
+                progress(TileProgress(file: info.fileName, tilesDone: done, tilesTotal: plan.count))
+            }
+            try await group.waitForAll()
+        }
+
+        let t0 = clock.now
+        let merged = NonMaximumSuppression.apply(found, threshold: options.resolvedIoU(manifest), metric: options.nmsMetric,
+                                                 maxDetections: options.maxDetections)
+        let placed = try Detector.georeference(merged, raster: raster)
+        let mergeSeconds = (clock.now - t0).seconds
+        let hashStart = clock.now
+        let sha = try await digest
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        return FileResult(
+            path: path, info: info, sha256: sha, sizeBytes: size, detections: placed,
+            tiles: .init(planned: plan.count, skipped: skipped, run: run),
+            timings: .init(hash: (clock.now - hashStart).seconds, read: readSeconds, inference: inferSeconds,
+                           merge: mergeSeconds, total: (clock.now - started).seconds),
+            resampleFactor: scale == 1 ? 1 : plan.scaleX, warnings: warnings)
+    }
+
+    /// Places pixel boxes in the raster's CRS and in WGS84 (all corners in one transform call).
+    static func georeference(_ detections: [Detection], raster: Raster) throws -> [GeoDetection] {
+        guard raster.info.isGeoreferenced, let gt = raster.info.geoTransform,
+              let transformer = try raster.makeWGS84Transformer() else {
+            return detections.map { GeoDetection(detection: $0, crsBox: nil, wgs84Corners: nil) }
+        }
+        var corners: [(Double, Double)] = []
+        corners.reserveCapacity(detections.count * 4)
+        for d in detections {
+            let b = d.box
+            for (x, y) in [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)] {
+                let p = gt.apply(x: x, y: y)
+                corners.append((p.x, p.y))
+            }
+        }
+        let lonlat = corners.isEmpty ? [] : try transformer.toWGS84(corners)
+        return detections.enumerated().map { i, d in
+            let c = corners[(i * 4)..<(i * 4 + 4)]
+            let crsBox = [c.map(\.0).min()!, c.map(\.1).min()!, c.map(\.0).max()!, c.map(\.1).max()!]
+            let ring = lonlat[(i * 4)..<(i * 4 + 4)].map { LonLat(lon: $0.lon, lat: $0.lat) }
+            return GeoDetection(detection: d, crsBox: crsBox, wgs84Corners: ring)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,76 @@
+import Crypto
+import Foundation
+
+/// A detector ready to run: its session, its manifest and the SHA-256 of its file.
+public struct Model: Sendable {
+    public let path: String
+    public let manifest: ModelManifest
+    public let sha256: String
+    public let session: any InferenceSession
+
+    /// The default model's path relative to GeoInfer's folder.
+    public static let defaultRelativePath = "models/tree-crowns/tree-crowns.onnx"
+
+    /// Finds the default model: `GEOINFER_MODEL`, else `models/tree-crowns/tree-crowns.onnx` in a
+    /// folder above the working directory or the executable.
+    public static func defaultPath() -> String? {
+        if let env = ProcessInfo.processInfo.environment["GEOINFER_MODEL"], !env.isEmpty { return env }
+        return ResourceLocator.find(defaultRelativePath)
+    }
+
+    /// Loads the ONNX model at `path`. The manifest comes from the model's `metadata_props`
+    /// (`geoinfer.manifest`) or, when absent, from a sidecar `model.json` (or `<model>.json`) beside it.
+    public static func load(path: String, options: SessionOptions = .init()) async throws(InferenceError) -> Model {
+        let session = try ONNXSession(path: path, options: options)
+        let manifest = try manifest(embedded: session.embeddedManifest, modelPath: path)
+        let shape = session.inputShape
+        guard shape.count == 4 else { throw .manifest("the model's input has rank \(shape.count); expected [B, C, H, W]") }
+        for (axis, want, key) in [(1, manifest.channels, "band_order"), (2, manifest.inputHeight, "input_height"), (3, manifest.inputWidth, "input_width")]
+        where shape[axis] > 0 && shape[axis] != want {
+            throw .manifest("`\(key)` says \(want) but the model's input dimension \(axis) is \(shape[axis])")
+        }
+        let digest: String
+        do { digest = try FileDigest.sha256(path: path) } catch { throw .model(path, "cannot read: \(error)") }
+        return Model(path: path, manifest: manifest, sha256: digest, session: session)
+    }
+
+    static func manifest(embedded: String?, modelPath: String) throws(InferenceError) -> ModelManifest {
+        let dir = (modelPath as NSString).deletingLastPathComponent
+        let sidecars = [((modelPath as NSString).deletingPathExtension) + ".json", (dir as NSString).appendingPathComponent("model.json")]
+        let data: Data
+        if let embedded {
+            data = Data(embedded.utf8)
+        } else if let sidecar = sidecars.first(where: { FileManager.default.fileExists(atPath: $0) }),
+                  let d = FileManager.default.contents(atPath: sidecar) {
+            data = d
+        } else {
+            throw .manifest("none found in the model's metadata_props or beside it (\(sidecars.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))")
+        }
+        let manifest: ModelManifest
+        do { manifest = try JSONDecoder().decode(ModelManifest.self, from: data) } catch {
+            throw .manifest("not valid: \(error)")
+        }
+        try manifest.validate()
+        return manifest
+    }
+}
+
+/// Streaming SHA-256 of files (1 MiB at a time: memory does not grow with file size).
+public enum FileDigest {
+    public static func sha256(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: (path as NSString).lastPathComponent])
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// GeoInfer's own version, written into every metadata document.
+public enum GeoInferVersion {
+    public static let current = "0.1.0"
+}

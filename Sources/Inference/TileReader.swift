@@ -1,0 +1,106 @@
+import Foundation
+import GeoRaster
+
+/// A batch of tiles read and normalised, ready for the model.
+struct TileBatch: Sendable {
+    /// Tiles in `input`, in order (blank tiles are left out).
+    var tiles: [TilePlan.Tile]
+    /// `[tiles.count, C, H, W]`, nil when every tile of the batch was blank.
+    var input: Tensor?
+    /// How many tiles of this batch were skipped as blank.
+    var skipped: Int
+    var readSeconds: Double
+}
+
+/// Reads tiles from a raster into normalised model input. Lives in one task (it owns a `Raster`).
+struct TileReader {
+    let raster: Raster
+    let plan: TilePlan
+    let manifest: ModelManifest
+    /// Raster bands feeding each model channel.
+    let bands: [Int]
+    let skipBlank: Bool
+
+    /// Which raster bands feed the model: the manifest's order, or band 1 repeated for a
+    /// single-band raster. Throws when the raster lacks a band the model needs.
+    static func bands(for manifest: ModelManifest, info: RasterInfo) throws(InferenceError) -> (bands: [Int], warning: String?) {
+        if manifest.bandOrder.allSatisfy({ $0 <= info.bandCount }) { return (manifest.bandOrder, nil) }
+        if info.bandCount == 1 {
+            return (Array(repeating: 1, count: manifest.channels),
+                    "single-band raster: band 1 fed to all \(manifest.channels) model channels")
+        }
+        throw .options("\(info.fileName) has \(info.bandCount) bands but the model reads bands \(manifest.bandOrder); convert it with gdal_translate -b")
+    }
+
+    /// The grid scale that brings the raster to the model's GSD, and why when it is 1.
+    static func scale(for manifest: ModelManifest, info: RasterInfo) -> (scale: Double, warning: String?) {
+        guard let modelGSD = manifest.gsdMetres else { return (1, nil) }
+        guard let gsd = info.gsdMetres, gsd > 0 else {
+            return (1, "ground sample distance unknown: the raster ran at its native resolution, not resampled to the model's \(modelGSD) m")
+        }
+        let factor = gsd / modelGSD
+        return abs(factor - 1) > 0.1 ? (factor, nil) : (1, nil)
+    }
+
+    func read(_ tiles: ArraySlice<TilePlan.Tile>) throws -> TileBatch {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let c = bands.count, h = plan.tileHeight, w = plan.tileWidth
+        let tileSize = c * h * w
+        var data = [Float](repeating: 0, count: tiles.count * tileSize)
+        var kept: [TilePlan.Tile] = []
+        let resampling: Resampling = plan.scaleX < 1 ? .average : .bilinear
+        let nodata = bands.map { raster.info.nodata[$0 - 1] }
+        let norm = manifest.normalization
+        try data.withUnsafeMutableBufferPointer { buf in
+            for tile in tiles {
+                try Task.checkCancellation()
+                let offset = kept.count * tileSize
+                let src = plan.sourceRect(tile)
+                try raster.read(x: src.x, y: src.y, width: src.width, height: src.height,
+                                outWidth: tile.validWidth, outHeight: tile.validHeight, bands: bands, resampling: resampling,
+                                into: buf, offset: offset, rowStride: w, bandStride: h * w)
+                if skipBlank && TileReader.isBlank(buf, offset: offset, tile: tile, width: w, height: h, channels: c, nodata: nodata) {
+                    // Leave the slot to the next tile.
+                    for i in offset..<(offset + tileSize) { buf[i] = 0 }
+                    continue
+                }
+                // Nodata becomes 0 before normalisation; padding past the raster's edge is 0 too.
+                for ch in 0..<c {
+                    let scale = Float(norm.scale), mean = Float(norm.mean[ch]), std = Float(norm.std[ch])
+                    let nd = nodata[ch].map { Float($0) }
+                    let base = offset + ch * h * w
+                    for i in base..<(base + h * w) {
+                        var v = buf[i]
+                        if let nd, v == nd || (nd.isNaN && v.isNaN) { v = 0 }
+                        buf[i] = (v * scale - mean) / std
+                    }
+                }
+                kept.append(tile)
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        guard !kept.isEmpty else { return TileBatch(tiles: [], input: nil, skipped: tiles.count, readSeconds: seconds) }
+        data.removeLast((tiles.count - kept.count) * tileSize)
+        return TileBatch(tiles: kept, input: Tensor(shape: [kept.count, c, h, w], values: data),
+                         skipped: tiles.count - kept.count, readSeconds: seconds)
+    }
+
+    /// Whether every band of the tile's valid part holds one value, ignoring nodata pixels
+    /// (a tile that is all nodata is blank too).
+    static func isBlank(_ buf: UnsafeMutableBufferPointer<Float>, offset: Int, tile: TilePlan.Tile,
+                        width: Int, height: Int, channels: Int, nodata: [Double?]) -> Bool {
+        for ch in 0..<channels {
+            let nd = nodata[ch].map { Float($0) }
+            var first: Float?
+            for row in 0..<tile.validHeight {
+                let start = offset + ch * width * height + row * width
+                for i in start..<(start + tile.validWidth) {
+                    let v = buf[i]
+                    if let nd, v == nd || (nd.isNaN && v.isNaN) { continue }
+                    if let f = first { if v != f { return false } } else { first = v }
+                }
+            }
+        }
+        return true
+    }
+}

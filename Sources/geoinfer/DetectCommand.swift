@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Formats
+import GeoRaster
+import Inference
+
+struct DetectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Run a detector over rasters and write COCO JSON, GeoJSON and a metadata document.",
+        discussion: """
+        Every raster GDAL reads works (GeoTIFF of any layout, COG, BigTIFF, ...). Rasters are resampled to \
+        the model's ground sample distance when they differ by more than 10%, cut into overlapping tiles, \
+        and detections are merged across tiles. Results go to OUT/coco.json, OUT/detections.geojson and \
+        OUT/metadata.json. A file that cannot be read is reported and skipped; the exit status is 1 when \
+        any file failed.
+        """
+    )
+
+    @Argument(help: "Raster files to process.")
+    var files: [String]
+
+    @Option(help: "ONNX model (default: GEOINFER_MODEL, else models/tree-crowns/tree-crowns.onnx).")
+    var model: String?
+
+    @Option(help: "Output folder.")
+    var out: String = "out"
+
+    @Option(help: "Fraction of a tile shared with its neighbour, 0 to 0.9.")
+    var overlap: Double = 0.2
+
+    @Option(name: .customLong("score-threshold"), help: "Minimum score kept (default: the model's recommendation, else 0.25).")
+    var scoreThreshold: Double?
+
+    @Option(help: "NMS overlap threshold (default: the model's recommendation, else 0.5).")
+    var iou: Double?
+
+    @Option(help: "NMS overlap measure: iou, or ios (intersection over the smaller box; merges boxes cut at tile borders).")
+    var nms: String = "iou"
+
+    @Option(help: "Tiles per inference call.")
+    var batch: Int = 4
+
+    @Option(help: "ONNX Runtime intra-op threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "cpu, or cuda (needs a GPU build of ONNX Runtime: see GEOINFER_ORT_LIBRARY).")
+    var device: String = "cpu"
+
+    @Option(help: "Comma-separated outputs among coco, geojson (metadata.json is always written).")
+    var formats: String = "coco,geojson"
+
+    @Option(name: .customLong("max-pixels"), help: "Refuse rasters with more pixels than this.")
+    var maxPixels: Int = 10_000_000_000
+
+    @Option(name: .customLong("max-detections"), help: "Most detections kept per raster.")
+    var maxDetections: Int = 100_000
+
+    @Flag(name: .customLong("keep-blank-tiles"), help: "Run tiles that are all nodata or one value instead of skipping them.")
+    var keepBlankTiles = false
+
+    func run() async throws {
+        guard let nmsMetric = OverlapMetric(rawValue: nms) else { throw ValidationError("--nms must be iou or ios") }
+        guard let device = Device(rawValue: device) else { throw ValidationError("--device must be cpu or cuda") }
+        var chosen = Set<OutputFormat>()
+        for name in formats.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let f = OutputFormat(rawValue: name) else { throw ValidationError("unknown format '\(name)'; use coco, geojson") }
+            chosen.insert(f)
+        }
+        var options = DetectionOptions()
+        options.overlap = overlap
+        options.scoreThreshold = scoreThreshold
+        options.iouThreshold = iou
+        options.nmsMetric = nmsMetric
+        options.batchSize = batch
+        options.maxPixels = maxPixels
+        options.maxDetections = maxDetections
+        options.skipBlankTiles = !keepBlankTiles
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+
+        guard let modelPath = model ?? Model.defaultPath() else {
+            throw ValidationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
+        }
+        let console = Console()
+        do {
+            let loaded = try await Model.load(path: modelPath, options: SessionOptions(threads: threads, device: device))
+            let detector = try Detector(model: loaded, options: options)
+            console.log("model \(loaded.manifest.name) \(loaded.manifest.version) (\(loaded.manifest.classes.count) classes, \(loaded.manifest.inputWidth)x\(loaded.manifest.inputHeight), ONNX Runtime \(ONNXRuntime.version), \(device.rawValue), \(threads) threads)")
+            var results: [FileResult] = []
+            var failures: [(String, any Error)] = []
+            for (i, file) in files.enumerated() {
+                let bar = ProgressBar(console: console, label: "[\(i + 1)/\(files.count)] \((file as NSString).lastPathComponent)")
+                do {
+                    let result = try await detector.detect(path: file) { bar.update($0) }
+                    bar.finish()
+                    results.append(result)
+                    console.log("\(result.info.fileName): \(result.detections.count) detections, \(result.tiles.run) tiles run, \(result.tiles.skipped) skipped, \(String(format: "%.1f", result.timings.total)) s")
+                    for w in result.warnings { console.log("\(result.info.fileName): warning: \(w)") }
+                } catch {
+                    bar.finish()
+                    failures.append((file, error))
+                    console.error("error: \(error)")
+                }
+            }
+            guard !results.isEmpty else { throw ExitCode.failure }
+            let report = DetectionReport(model: loaded, options: options, threads: threads, device: device, files: results)
+            let written = try report.write(to: URL(fileURLWithPath: out), formats: chosen)
+            console.log("results: " + written.map(\.path).joined(separator: ", "))
+            if !failures.isEmpty {
+                console.error("\(failures.count) of \(files.count) files failed; results hold the other \(results.count)")
+                throw ExitCode.failure
+            }
+        } catch let error as InferenceError {
+            console.error("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct GeoInferCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "geoinfer",
+        abstract: "Object detection over georeferenced rasters, tile by tile, with georeferenced results.",
+        subcommands: [DetectCommand.self, ModelInfoCommand.self]
+    )
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs what GeoInfer needs and is missing. Idempotent: safe to run before every build.
+#   - GDAL (libgdal-dev, gdal-bin) and SQLite from Debian/Ubuntu packages
+#   - ONNX Runtime: the shared library from the pinned PyPI wheel, the C header from
+#     Debian's libonnxruntime-dev (trixie), both into .deps/onnxruntime (git-ignored), sha256-checked
+#   - a Python virtual environment (.venv) with the test peers: onnx, onnxruntime, numpy, pycocotools
+#   - the NEON sample OSBS_029.tif from the deepforest wheel, into .deps/samples
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEPS=$ROOT/.deps
+ORT_VERSION=1.32.0
+ORT_WHEEL=onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+ORT_HEADER_SHA256_FILE=$ROOT/scripts/onnxruntime-header.sha256
+DEEPFOREST_VERSION=2.1.0
+PY=${PYTHON:-python3}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- system packages --------------------------------------------------------------------------
+need_pkgs=()
+for p in libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+done
+# python3-venv is only needed when the interpreter in use cannot make a venv by itself
+if [[ " ${need_pkgs[*]} " == *" python3-venv "* ]] && "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
+  need_pkgs=("${need_pkgs[@]/python3-venv}")
+fi
+need_pkgs=($(printf '%s\n' "${need_pkgs[@]}" | sed '/^$/d'))
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- ONNX Runtime shared library (PyPI wheel) -----------------------------------------------
+ORT=$DEPS/onnxruntime
+mkdir -p "$ORT/lib" "$ORT/include" "$DEPS/cache"
+if [ ! -f "$ORT/lib/libonnxruntime.so.$ORT_VERSION" ]; then
+  log "fetching ONNX Runtime $ORT_VERSION"
+  if [ ! -f "$DEPS/cache/$ORT_WHEEL" ]; then
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+      --python-version 3.11 "onnxruntime==$ORT_VERSION" -d "$DEPS/cache"
+  fi
+  echo "$ORT_WHEEL_SHA256  $DEPS/cache/$ORT_WHEEL" | sha256sum -c --quiet
+  tmp=$(mktemp -d)
+  unzip -q -o "$DEPS/cache/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$tmp"
+  mv "$tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "$ORT/lib/"
+  rm -rf "$tmp"
+fi
+ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT/lib/libonnxruntime.so.1"
+ln -sf "libonnxruntime.so.1" "$ORT/lib/libonnxruntime.so"
+
+# --- ONNX Runtime C header (Debian trixie libonnxruntime-dev), without touching apt's config --
+if [ ! -f "$ORT/include/onnxruntime_c_api.h" ]; then
+  log "fetching the ONNX Runtime C header"
+  apt_dir=$DEPS/cache/apt-trixie
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    > "$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=/dev/null
+            -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$apt_dir" && apt-get "${apt_opts[@]}" download libonnxruntime-dev >/dev/null)
+  deb=$(ls "$apt_dir"/libonnxruntime-dev_*.deb | head -1)
+  tmp=$(mktemp -d)
+  dpkg -x "$deb" "$tmp"
+  hdr=$(find "$tmp" -name onnxruntime_c_api.h | head -1)
+  if [ -f "$ORT_HEADER_SHA256_FILE" ]; then
+    echo "$(cat "$ORT_HEADER_SHA256_FILE")  $hdr" | sha256sum -c --quiet
+  fi
+  cp "$hdr" "$ORT/include/"
+  rm -rf "$tmp"
+fi
+# the C shim target includes the header through this git-ignored link
+ln -sf "../../../.deps/onnxruntime/include/onnxruntime_c_api.h" Sources/CONNXRuntime/include/onnxruntime_c_api.h
+
+# --- Python test peers ------------------------------------------------------------------------
+VENV=$ROOT/.venv
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating .venv"
+  "$PY" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools' 2>/dev/null; then
+  log "installing Python test peers"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt
+fi
+
+# --- the NEON sample raster ------------------------------------------------------------------
+SAMPLES=$DEPS/samples
+if [ ! -f "$SAMPLES/OSBS_029.tif" ]; then
+  log "fetching the NEON sample OSBS_029.tif (deepforest $DEEPFOREST_VERSION wheel)"
+  mkdir -p "$SAMPLES"
+  "$PY" -m pip download -q --no-deps --only-binary=:all: "deepforest==$DEEPFOREST_VERSION" -d "$DEPS/cache"
+  whl=$(ls "$DEPS/cache"/deepforest-"$DEEPFOREST_VERSION"-*.whl | head -1)
+  tmp=$(mktemp -d)
+  unzip -q -o "$whl" 'deepforest/data/OSBS_029.*' -d "$tmp"
+  mv "$tmp"/deepforest/data/OSBS_029.* "$SAMPLES/"
+  rm -rf "$tmp"
+fi
+log "ready"
