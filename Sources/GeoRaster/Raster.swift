@@ -154,7 +154,10 @@ public final class Raster {
                 Int32(bands.count), &bandMap,
                 Int64(floatSize), Int64(rowStride * floatSize), Int64(bandStride * floatSize), &extra)
         }
-        guard status == CE_None else { throw .corrupt(info.fileName, error ?? "read failed") }
+        guard status == CE_None else {
+            // GDAL names the full path; errors name the file only.
+            throw .corrupt(info.fileName, (error ?? "read failed").replacingOccurrences(of: path, with: info.fileName))
+        }
     }
 
     /// Reads a whole window at full resolution into a new band-sequential array.

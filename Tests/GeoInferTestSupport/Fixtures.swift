@@ -1,0 +1,84 @@
+public import Foundation
+
+/// Paths and helpers shared by the test suites: the package root, the Python test peers set up by
+/// scripts/setup.sh, the generated test models, temporary folders and subprocesses.
+public enum Fixtures {
+    /// The package's root folder.
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The Python interpreter of the test peers' virtual environment.
+    public static var python: String { root.appendingPathComponent(".venv/bin/python").path }
+
+    /// The folder of test models built by scripts/testing/make_test_models.py (once per test process).
+    public static let testModels: URL = {
+        let dir = root.appendingPathComponent(".build/test-fixtures/models-\(ProcessInfo.processInfo.processIdentifier)")
+        let result = try! run(python, [root.appendingPathComponent("scripts/testing/make_test_models.py").path, dir.path])
+        precondition(result.status == 0, "make_test_models.py failed: \(result.stderr)")
+        return dir
+    }()
+
+    /// A path to one of the test models ("yolo", "yolo_clip", "boxes", "yolo_sidecar", "bench").
+    public static func model(_ name: String) -> String { testModels.appendingPathComponent("\(name).onnx").path }
+
+    /// A new empty temporary folder.
+    public static func temporaryDirectory(_ label: String = "test") -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-\(label)-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    public struct ProcessResult: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `executable` with `arguments` to completion and returns its exit status and output.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes concurrently so a full pipe never blocks the child.
+        let errData = LockedData()
+        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Runs a Python snippet with the test peers' interpreter; arguments land in sys.argv[1:].
+    @discardableResult
+    public static func python(_ code: String, _ arguments: [String] = []) throws -> ProcessResult {
+        try run(python, ["-c", code] + arguments)
+    }
+
+    /// The built `geoinfer` executable beside the test bundle.
+    public static var geoinferExecutable: String {
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("geoinfer").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug/geoinfer").path
+    }
+}
+
+import Synchronization
+
+final class LockedData: Sendable {
+    private let state = Mutex<(Data, Bool)>((Data(), false))
+    func set(_ d: Data) { state.withLock { $0 = (d, true) } }
+    var isSet: Bool { state.withLock { $0.1 } }
+    var value: Data { state.withLock { $0.0 } }
+}
