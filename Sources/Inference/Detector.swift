@@ -107,6 +107,8 @@ public struct Detector: Sendable {
                 progress(TileProgress(file: info.fileName, tilesDone: done, tilesTotal: plan.count))
             }
             try await group.waitForAll()
+            // A cancelled channel ends its iteration quietly; the run must not pass for complete.
+            try Task.checkCancellation()
         }
 
         let t0 = clock.now
