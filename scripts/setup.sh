@@ -19,6 +19,11 @@ PY=${PYTHON:-python3}
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+if ! command -v swift >/dev/null 2>&1; then
+  log "Swift 6.1 or newer is needed and was not found on PATH: install the toolchain from swift.org (Linux, Debian 12 or Ubuntu) and run again"
+  exit 1
+fi
+
 # --- system packages --------------------------------------------------------------------------
 need_pkgs=()
 for p in libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv; do

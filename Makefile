@@ -1,0 +1,32 @@
+# GeoInfer: `make run` and `make test` install what is missing, build, and run.
+SHELL := /bin/bash
+SWIFT ?= swift
+SAMPLE := .deps/samples/OSBS_029.tif
+
+.PHONY: setup build run test bench model clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+## Detect tree crowns in the NEON sample with the default model and say where the results are.
+run: build
+	.build/debug/geoinfer detect $(SAMPLE) --out out/OSBS_029
+	@echo "Results: out/OSBS_029/coco.json, out/OSBS_029/detections.geojson, out/OSBS_029/metadata.json"
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+bench: setup
+	$(SWIFT) build -c release
+	bash scripts/bench.sh
+
+## Re-train the default model from scratch (tests never re-train).
+model:
+	bash training/make_model.sh
+
+clean:
+	rm -rf .build out
