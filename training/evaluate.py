@@ -19,7 +19,7 @@ import dataset
 import geoinfer_ref
 import metrics
 
-MODEL_DIR = os.path.join(dataset.HERE, "..", "models", "tree-crowns")
+MODEL_DIR = os.environ.get("GEOINFER_MODEL_DIR", os.path.join(dataset.HERE, "..", "models", "tree-crowns"))
 AP_SCORE_FLOOR = 0.05  # detections kept for the COCO ranking metrics
 PRED_COLOUR = (255, 40, 200)  # magenta
 TRUE_COLOUR = (0, 230, 255)  # cyan
@@ -89,7 +89,7 @@ def main() -> None:
     med_w, med_h = float(np.median(tb[:, 2] - tb[:, 0])), float(np.median(tb[:, 3] - tb[:, 1]))
 
     sets = {}
-    pooled_model, pooled_base, pooled_pr, pooled_pr_base = [], [], [], []
+    pooled_model, pooled_base, pooled_pr, pooled_pr_base, pooled_raw = [], [], [], [], []
     for s in dataset.test_samples():
         h, w = s.image.shape[:2]
         dets = np.asarray([d[:5] for d in geoinfer_ref.detect(sess, s.image, man, score_threshold=AP_SCORE_FLOOR)])
@@ -102,7 +102,7 @@ def main() -> None:
             "model": {**metrics.coco_ap([item]), **metrics.precision_recall([(at_thr[:, :4], s.boxes)], 0.4)},
             "baseline": {**metrics.coco_ap([item_b]), **metrics.precision_recall([(base[:, :4], s.boxes)], 0.4)},
         }
-        pooled_model.append(item), pooled_base.append(item_b)
+        pooled_model.append(item), pooled_base.append(item_b), pooled_raw.append((dets, s.boxes))
         pooled_pr.append((at_thr[:, :4], s.boxes)), pooled_pr_base.append((base[:, :4], s.boxes))
         quicklook(s, at_thr, os.path.join(MODEL_DIR, f"quicklook_{s.name}.png"))
         print(s.name, json.dumps(sets[s.name]), flush=True)
@@ -111,16 +111,22 @@ def main() -> None:
         "model": {**metrics.coco_ap(pooled_model), **metrics.precision_recall(pooled_pr, 0.4)},
         "baseline": {**metrics.coco_ap(pooled_base), **metrics.precision_recall(pooled_pr_base, 0.4)},
     }
+    # informative only: the default threshold is NOT chosen from this sweep
+    sweep = []
+    for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        pr = metrics.precision_recall([(d[d[:, 4] >= t, :4], g) for d, g in pooled_raw], 0.4)
+        sweep.append({"score_threshold": t, "precision": pr["precision"], "recall": pr["recall"], "f1": pr["f1"]})
     # same rules on the training images, to show the generalisation gap
     train_pr = []
     for s in train:
         d = np.asarray([x[:5] for x in geoinfer_ref.detect(sess, s.image, man)]).reshape(-1, 5)
         train_pr.append((d[:, :4], s.boxes))
-    ck = torch.load(os.path.join(dataset.HERE, "work", "treenet.pt"), map_location="cpu")
+    ck = torch.load(os.environ.get("GEOINFER_CKPT", os.path.join(dataset.HERE, "work", "treenet.pt")), map_location="cpu")
     result = {
         "score_threshold": thr, "iou_threshold": iou, "ap_score_floor": AP_SCORE_FLOOR,
         "baseline_box_px": [med_w, med_h],
         "sets": sets,
+        "held_out_threshold_sweep": sweep,
         "train_images_pr_at_threshold": metrics.precision_recall(train_pr, 0.4),
         "latency_512_tile": {"1_thread": latency(model, 1), "2_threads": latency(model, 2)},
         "train_wall_s": ck["train_wall_s"], "train_threads": ck["threads"], "train_args": ck["args"],
@@ -143,10 +149,13 @@ def render_card(r: dict) -> None:
                     f"{fmt(m['recall'])} | {m['n_pred']} |")
         brow.append(f"| {name} | {fmt(b['mAP'])} | {fmt(b['AP50'])} | {fmt(b['precision'])} | {fmt(b['recall'])} | "
                     f"{b['n_pred']} |")
+    sweep = "\n".join(f"| {x['score_threshold']:.2f} | {fmt(x['precision'])} | {fmt(x['recall'])} | {fmt(x['f1'])} |"
+                      for x in r["held_out_threshold_sweep"])
     tr = r["train_images_pr_at_threshold"]
     lat = r["latency_512_tile"]
     subs = {
         "{{MODEL_TABLE}}": "\n".join(rows),
+        "{{SWEEP_TABLE}}": sweep,
         "{{BASELINE_TABLE}}": "\n".join(brow),
         "{{SCORE_THRESHOLD}}": str(r["score_threshold"]),
         "{{IOU_THRESHOLD}}": str(r["iou_threshold"]),
