@@ -67,6 +67,7 @@ public struct Detector: Sendable {
         let channel = AsyncThrowingChannel<TileBatch, any Error>()
         let decoder = OutputDecoder(manifest: manifest, scoreThreshold: Float(options.resolvedScore(manifest)))
         let (batchSize, skipBlank, maxPixels) = (options.batchSize, options.skipBlankTiles, options.maxPixels)
+        let (iouThreshold, nmsMetric) = (options.resolvedIoU(manifest), options.nmsMetric)
         var found: [Detection] = []
         var skipped = 0, run = 0, readSeconds = 0.0, inferSeconds = 0.0
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -96,7 +97,8 @@ public struct Detector: Sendable {
                     inferSeconds += (clock.now - t0).seconds
                     let perTile = try decoder.decode(outputs, batch: batch.tiles.count)
                     for (tile, dets) in zip(batch.tiles, perTile) {
-                        for d in dets {
+                        // NMS within the tile first keeps what is held across tiles small.
+                        for d in NonMaximumSuppression.apply(dets, threshold: iouThreshold, metric: nmsMetric) {
                             let box = plan.toRaster(d.box, in: tile).clipped(width: Double(info.width), height: Double(info.height))
                             if box.area > 0 { found.append(Detection(box: box, score: d.score, classIndex: d.classIndex)) }
                         }
@@ -112,7 +114,7 @@ public struct Detector: Sendable {
         }
 
         let t0 = clock.now
-        let merged = NonMaximumSuppression.apply(found, threshold: options.resolvedIoU(manifest), metric: options.nmsMetric,
+        let merged = NonMaximumSuppression.apply(found, threshold: iouThreshold, metric: nmsMetric,
                                                  maxDetections: options.maxDetections)
         let placed = try Detector.georeference(merged, raster: raster)
         let mergeSeconds = (clock.now - t0).seconds

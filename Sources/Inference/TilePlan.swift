@@ -48,7 +48,8 @@ public struct TilePlan: Sendable, Equatable {
     /// Tile origins along one axis: 0, stride, 2·stride, … and a last one at `length - tile`.
     static func starts(length: Int, tile: Int, overlap: Double) -> [Int] {
         guard length > tile else { return [0] }
-        let stride = max(1, tile - Int((overlap * Double(tile)).rounded()))
+        // floor(tile · (1 − overlap)): the overlap is never less than asked for.
+        let stride = max(1, Int((Double(tile) * (1 - overlap)).rounded(.down)))
         var result = Array(Swift.stride(from: 0, to: length - tile, by: stride))
         result.append(length - tile)
         return result

@@ -51,6 +51,7 @@ struct TileReader {
         let resampling: Resampling = plan.scaleX < 1 ? .average : .bilinear
         let nodata = bands.map { raster.info.nodata[$0 - 1] }
         let norm = manifest.normalization
+        let nodataFill = TileReader.nodataToZero(nodata, scale: norm.scale)
         try data.withUnsafeMutableBufferPointer { buf in
             for tile in tiles {
                 try Task.checkCancellation()
@@ -64,16 +65,14 @@ struct TileReader {
                     for i in offset..<(offset + tileSize) { buf[i] = 0 }
                     continue
                 }
-                // Nodata becomes 0 before normalisation; padding past the raster's edge is 0 too.
+                if let fill = nodataFill {
+                    TileReader.zeroNodata(buf, offset: offset, planeSize: h * w, channels: c, nodata: fill)
+                }
+                // Padding past the raster's edge is 0 too.
                 for ch in 0..<c {
                     let scale = Float(norm.scale), mean = Float(norm.mean[ch]), std = Float(norm.std[ch])
-                    let nd = nodata[ch].map { Float($0) }
                     let base = offset + ch * h * w
-                    for i in base..<(base + h * w) {
-                        var v = buf[i]
-                        if let nd, v == nd || (nd.isNaN && v.isNaN) { v = 0 }
-                        buf[i] = (v * scale - mean) / std
-                    }
+                    for i in base..<(base + h * w) { buf[i] = (buf[i] * scale - mean) / std }
                 }
                 kept.append(tile)
             }
@@ -83,6 +82,26 @@ struct TileReader {
         data.removeLast((tiles.count - kept.count) * tileSize)
         return TileBatch(tiles: kept, input: Tensor(shape: [kept.count, c, h, w], values: data),
                          skipped: tiles.count - kept.count, readSeconds: seconds)
+    }
+
+    /// The per-channel nodata values to replace with 0, or nil to pass pixels through unchanged.
+    /// Nodata inside the model's input range (e.g. 255 in 8-bit imagery read with scale 1/255) may
+    /// be a real bright pixel and is passed through; nodata outside it (-9999, NaN, 65535 for an
+    /// 8-bit model) would feed the model values it never saw, so such pixels become 0.
+    static func nodataToZero(_ nodata: [Double?], scale: Double) -> [Float]? {
+        let top = 1 / abs(scale)
+        guard nodata.allSatisfy({ $0 != nil }) else { return nil }
+        let values = nodata.map { $0! }
+        guard values.contains(where: { !($0 >= 0 && $0 <= top) }) else { return nil }
+        return values.map { Float($0) }
+    }
+
+    /// Sets to 0 the pixels whose every channel holds its nodata value.
+    static func zeroNodata(_ buf: UnsafeMutableBufferPointer<Float>, offset: Int, planeSize: Int, channels: Int, nodata: [Float]) {
+        func isNodata(_ v: Float, _ nd: Float) -> Bool { v == nd || (nd.isNaN && v.isNaN) }
+        for i in 0..<planeSize where (0..<channels).allSatisfy({ isNodata(buf[offset + $0 * planeSize + i], nodata[$0]) }) {
+            for ch in 0..<channels { buf[offset + ch * planeSize + i] = 0 }
+        }
     }
 
     /// Whether every band of the tile's valid part holds one value, ignoring nodata pixels

@@ -4,7 +4,7 @@ import Testing
 @Suite struct TilePlanTests {
     @Test func edgeTilesShiftInward() {
         let plan = TilePlan(rasterWidth: 300, rasterHeight: 200, tileWidth: 64, tileHeight: 64, overlap: 0.2)
-        // stride = 64 - round(12.8) = 51; the last tile ends exactly at the edge.
+        // stride = floor(64 · 0.8) = 51; the last tile ends exactly at the edge.
         #expect(plan.xs == [0, 51, 102, 153, 204, 236])
         #expect(plan.ys == [0, 51, 102, 136])
         #expect(plan.count == 24)
