@@ -97,11 +97,12 @@ public struct Detector: Sendable {
                     inferSeconds += (clock.now - t0).seconds
                     let perTile = try decoder.decode(outputs, batch: batch.tiles.count)
                     for (tile, dets) in zip(batch.tiles, perTile) {
-                        // NMS within the tile first keeps what is held across tiles small.
-                        for d in NonMaximumSuppression.apply(dets, threshold: iouThreshold, metric: nmsMetric) {
+                        let placed = dets.compactMap { d -> Detection? in
                             let box = plan.toRaster(d.box, in: tile).clipped(width: Double(info.width), height: Double(info.height))
-                            if box.area > 0 { found.append(Detection(box: box, score: d.score, classIndex: d.classIndex)) }
+                            return box.area > 0 ? Detection(box: box, score: d.score, classIndex: d.classIndex) : nil
                         }
+                        // NMS within the tile first keeps what is held across tiles small.
+                        found += NonMaximumSuppression.apply(placed, threshold: iouThreshold, metric: nmsMetric)
                     }
                     run += batch.tiles.count
                 }
