@@ -59,7 +59,7 @@ def latency(path: str, threads: int, runs: int = 30) -> dict:
     return {"median_ms": float(np.median(ts)), "p90_ms": float(np.percentile(ts, 90)), "runs": runs}
 
 
-def quicklook(s, dets, path: str, max_side: int = 640) -> None:
+def quicklook(s, dets, path: str, max_side: int = 1100) -> None:
     im = Image.fromarray(s.image)
     d = ImageDraw.Draw(im)
     for b in s.boxes:
@@ -135,6 +135,16 @@ def main() -> None:
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "python": platform.python_version()},
         "cpu": platform.processor() or platform.machine(),
     }
+    # fixture for the engine's integration test: the reference detections on OSBS_029.tif
+    osbs = dataset.read_image(os.path.join(dataset.DATA_DIR, "OSBS_029.tif"))
+    ref = geoinfer_ref.detect(sess, osbs, man)
+    with open(os.path.join(MODEL_DIR, "reference_OSBS_029.json"), "w") as f:
+        json.dump({"image": "OSBS_029.tif (deepforest 2.1.0 wheel, deepforest/data/)",
+                   "how": "training/geoinfer_ref.py detect(), manifest defaults, overlap 0.2, "
+                          "pixels read as stored (GDAL nodata=255 NOT masked)",
+                   "score_threshold": thr, "iou_threshold": iou, "overlap": 0.2,
+                   "detections": [{"x1": d[0], "y1": d[1], "x2": d[2], "y2": d[3], "score": d[4], "class": d[5]}
+                                  for d in ref]}, f, indent=1)
     with open(os.path.join(MODEL_DIR, "metrics.json"), "w") as f:
         json.dump(result, f, indent=2)
     render_card(result)

@@ -206,7 +206,7 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     torch.save({"state_dict": ema.state_dict(), "mean": mean, "std": std, "args": vars(args),
                 "train_wall_s": wall, "threads": torch.get_num_threads(), "log": log,
-                "torch": torch.__version__}, args.out)
+                "torch": str(torch.__version__)}, args.out)
     print(f"saved {args.out} after {wall:.0f} s", flush=True)
 
 
