@@ -1,5 +1,5 @@
 /// What a raster is: its size, bands, type, nodata and georeferencing. A value, safe to pass anywhere.
-public struct RasterInfo: Sendable, Equatable {
+public struct RasterInfo: Sendable, Equatable, Codable {
     /// The file's name (last path component).
     public var fileName: String
     /// GDAL's short driver name ("GTiff", "PNG", ...).

@@ -106,15 +106,15 @@ public struct DetectionReport: Sendable {
             warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
     }
 
-    /// Writes the chosen documents into `directory` (created if needed), each atomically, and
-    /// returns their paths. The metadata document is always written.
-    public func write(to directory: URL, formats: Set<OutputFormat>) throws -> [URL] {
+    /// Writes the chosen documents into `directory` (created if needed) as `prefix` + file name,
+    /// each atomically, and returns their paths. The metadata document is always written.
+    public func write(to directory: URL, formats: Set<OutputFormat>, prefix: String = "") throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var written: [URL] = []
         for format in OutputFormat.allCases where formats.contains(format) || format == .metadata {
-            let url = directory.appendingPathComponent(format.fileName)
+            let url = directory.appendingPathComponent(prefix + format.fileName)
             let data: Data = switch format {
             case .coco: try encoder.encode(coco())
             case .geojson: try encoder.encode(geoJSON())

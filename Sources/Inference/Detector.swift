@@ -4,7 +4,7 @@ import Foundation
 public import GeoRaster
 
 /// One detection placed on the Earth.
-public struct GeoDetection: Sendable, Equatable {
+public struct GeoDetection: Sendable, Equatable, Codable {
     /// The box in the original raster's pixels, its score and class.
     public var detection: Detection
     /// [minX, minY, maxX, maxY] in the raster's CRS; nil without georeferencing.
@@ -20,7 +20,7 @@ public struct LonLat: Sendable, Equatable, Codable {
 }
 
 /// What detection produced for one raster, with what the audit needs.
-public struct FileResult: Sendable {
+public struct FileResult: Sendable, Codable {
     public var path: String
     public var info: RasterInfo
     public var sha256: String
@@ -47,7 +47,9 @@ public struct Detector: Sendable {
     }
 
     /// Detects objects in the raster at `path`. `progress` is called after each batch.
-    public func detect(path: String, progress: @escaping @Sendable (TileProgress) -> Void = { _ in }) async throws -> FileResult {
+    /// `shouldStop` is asked after each batch: when it answers true the run ends with `CancellationError`.
+    public func detect(path: String, progress: @escaping @Sendable (TileProgress) -> Void = { _ in },
+                       shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> FileResult {
         let clock = ContinuousClock()
         let started = clock.now
         let manifest = model.manifest
@@ -108,6 +110,7 @@ public struct Detector: Sendable {
                 }
                 done += batch.tiles.count + batch.skipped
                 progress(TileProgress(file: info.fileName, tilesDone: done, tilesTotal: plan.count))
+                if shouldStop() { throw CancellationError() }
             }
             try await group.waitForAll()
             // A cancelled channel ends its iteration quietly; the run must not pass for complete.

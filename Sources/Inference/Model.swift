@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+public import GeoRaster
 
 /// A detector ready to run: its session, its manifest and the SHA-256 of its file.
 public struct Model: Sendable {
@@ -32,6 +33,12 @@ public struct Model: Sendable {
         let digest: String
         do { digest = try FileDigest.sha256(path: path) } catch { throw .model(path, "cannot read: \(error)") }
         return Model(path: path, manifest: manifest, sha256: digest, session: session)
+    }
+
+    /// The tiles a raster will be cut into with `overlap` (the same plan ``Detector`` runs).
+    public func tilePlan(for info: RasterInfo, overlap: Double) -> TilePlan {
+        TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
+                 tileHeight: manifest.inputHeight, overlap: overlap, scale: TileReader.scale(for: manifest, info: info).scale)
     }
 
     static func manifest(embedded: String?, modelPath: String) throws(InferenceError) -> ModelManifest {

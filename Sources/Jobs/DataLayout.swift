@@ -1,0 +1,64 @@
+public import Foundation
+
+/// Where a job's files live under the data directory (the same names are used in the bucket):
+/// `uploads/{job}_{name}`, `results/{job}_coco.json`, `results/{job}_detections.geojson`,
+/// `results/{job}_metadata.json`, and `temp/` for uploads in flight.
+public struct DataLayout: Sendable {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root.standardizedFileURL
+        for sub in ["uploads", "results", "temp"] {
+            try FileManager.default.createDirectory(at: self.root.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+    }
+
+    public var databasePath: String { root.appendingPathComponent("geoinfer.sqlite").path }
+    public var temp: URL { root.appendingPathComponent("temp") }
+    public var results: URL { root.appendingPathComponent("results") }
+
+    /// The upload's path relative to the root.
+    public func uploadPath(job: String, name: String) -> String { "uploads/\(job)_\(name)" }
+    public func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+    public func resultPrefix(job: String) -> String { "\(job)_" }
+    public func result(job: String, file: String) -> URL { results.appendingPathComponent("\(job)_\(file)") }
+}
+
+/// Makes a client's file name safe to store: the last path component only, no control or NUL
+/// characters, no leading dots, a limited alphabet, at most 120 characters, and `.tif` kept.
+/// Unique within a job: duplicates get `-2`, `-3`, ...
+public enum FileNames {
+    public static func sanitize(_ original: String) -> String {
+        let last = original.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
+        var out = ""
+        for scalar in last.precomposedStringWithCanonicalMapping.unicodeScalars {
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "-", "_": out.unicodeScalars.append(scalar)
+            case " ": out += "_"
+            default: if scalar.properties.isAlphabetic || scalar.properties.numericType != nil { out += "_" }
+            }
+        }
+        while out.hasPrefix(".") || out.hasPrefix("-") { out.removeFirst() }
+        if out.count > 120 {
+            let ext = (out as NSString).pathExtension
+            out = String(out.prefix(120 - ext.count - 1)) + (ext.isEmpty ? "" : "." + ext)
+        }
+        return out.isEmpty ? "file" : out
+    }
+
+    /// Sanitised names for a request's files, unique (case-insensitively) within it.
+    public static func unique(_ originals: [String]) -> [String] {
+        var seen = Set<String>()
+        return originals.map { original in
+            let base = sanitize(original)
+            var name = base, n = 2
+            while seen.contains(name.lowercased()) {
+                let ext = (base as NSString).pathExtension, stem = (base as NSString).deletingPathExtension
+                name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
+                n += 1
+            }
+            seen.insert(name.lowercased())
+            return name
+        }
+    }
+}

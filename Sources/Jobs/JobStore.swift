@@ -1,0 +1,83 @@
+public import Foundation
+
+/// What a new job needs: its settings and its files, already stored under the data directory.
+public struct JobCreate: Sendable {
+    public var id: String
+    public var createdAt: Date
+    public var webhookURL: String?
+    public var idempotencyKey: String?
+    public var scoreThreshold: Double?
+    public var overlap: Double?
+    public var modelName: String
+    public var files: [NewFile]
+
+    public struct NewFile: Sendable {
+        public var originalName: String
+        public var name: String
+        public var storedPath: String
+        public var sizeBytes: Int
+        public var sha256: String
+        public var tilesTotal: Int
+        public init(originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int) {
+            self.originalName = originalName
+            self.name = name
+            self.storedPath = storedPath
+            self.sizeBytes = sizeBytes
+            self.sha256 = sha256
+            self.tilesTotal = tilesTotal
+        }
+    }
+
+    public init(id: String, createdAt: Date, webhookURL: String?, idempotencyKey: String?, scoreThreshold: Double?,
+                overlap: Double?, modelName: String, files: [NewFile]) {
+        self.id = id
+        self.createdAt = createdAt
+        self.webhookURL = webhookURL
+        self.idempotencyKey = idempotencyKey
+        self.scoreThreshold = scoreThreshold
+        self.overlap = overlap
+        self.modelName = modelName
+        self.files = files
+    }
+}
+
+/// How a worker's attempt at a file ended.
+public enum FileOutcome: Sendable {
+    /// Detection finished; `result` is the encoded per-file result kept for the job's documents.
+    case succeeded(result: Data, detections: Int, seconds: Double)
+    /// Detection failed. `retryable` errors go back to the queue until `maxAttempts`; others fail at once.
+    case failed(error: String, retryable: Bool, maxAttempts: Int)
+}
+
+/// The durable state of jobs and files. Every method is one transaction. Implementations: SQLite
+/// (embedded default); all pass the same contract tests.
+public protocol JobStore: Sendable {
+    /// Creates a job with its files in one transaction. When `idempotencyKey` was used before,
+    /// nothing is created and the earlier job is returned with `created == false`.
+    func jobCreate(_ params: JobCreate) async throws -> (job: JobRecord, created: Bool)
+    func jobGet(_ id: String) async throws -> JobRecord?
+    func jobFind(idempotencyKey: String) async throws -> JobRecord?
+    /// Newest first; `after` is the last job of the previous page (keyset pagination).
+    func jobList(status: JobStatus?, limit: Int, after: JobRecord?) async throws -> [JobRecord]
+    func jobFiles(_ id: String) async throws -> [FileRecord]
+    /// Cancels a job that is not final: its unfinished files are cancelled. Returns the job, nil if unknown.
+    func jobCancel(_ id: String, now: Date) async throws -> JobRecord?
+    /// Puts a final job's failed files back in the queue. Returns the job, nil if unknown.
+    func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord?
+    /// Jobs whose files are all finished but whose results are not yet written (after a crash too).
+    func jobsAwaitingFinalize() async throws -> [JobRecord]
+    /// Marks a job whose files are all finished with its final state.
+    func jobFinalize(_ id: String, now: Date) async throws -> JobRecord?
+
+    /// Claims the next file to run for `lease`, fairly across jobs (the job with the fewest claims
+    /// first): a queued file, or a running one whose lease expired.
+    func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim?
+    /// Renews the lease and records progress; false when the lease is lost or the job was cancelled
+    /// (the worker must stop).
+    func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool
+    /// Records the outcome of a claim. Returns nil when the lease was lost meanwhile (the result is
+    /// discarded: another worker owns the file), else the job after the update.
+    func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord?
+    /// The encoded results of a job's succeeded files, in ordinal order.
+    func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)]
+}

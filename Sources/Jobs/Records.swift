@@ -1,0 +1,70 @@
+public import Foundation
+
+/// A job as stored: one row per upload request.
+public struct JobRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var status: JobStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+    /// Where to send the end-of-job event (validated at submit).
+    public var webhookURL: String?
+    public var idempotencyKey: String?
+    /// Detection settings chosen at submit (nil: the model's defaults).
+    public var scoreThreshold: Double?
+    public var overlap: Double?
+    public var modelName: String
+    public var totalFiles: Int
+    public var succeededFiles: Int
+    public var failedFiles: Int
+    /// Tiles planned over all files, and tiles done (failed files count as done).
+    public var tilesTotal: Int
+    public var tilesDone: Int
+    /// How many claims the job's files have had: the fairness key (fewest claims first).
+    public var claims: Int
+
+    /// 0–100, weighted by tiles.
+    public var progress: Double {
+        if status == .completed || status == .completedWithErrors || status == .failed { return 100 }
+        guard tilesTotal > 0 else { return 0 }
+        return (Double(min(tilesDone, tilesTotal)) / Double(tilesTotal) * 1000).rounded() / 10
+    }
+
+    public var processedFiles: Int { succeededFiles + failedFiles }
+}
+
+/// One uploaded file of a job.
+public struct FileRecord: Codable, Sendable, Equatable {
+    public var id: Int64?
+    public var jobID: String
+    /// Position in the job (image id in the results is ordinal + 1).
+    public var ordinal: Int
+    /// The name as the client sent it (kept for the audit).
+    public var originalName: String
+    /// The sanitised name, unique within the job.
+    public var name: String
+    /// Path of the stored upload relative to the data directory.
+    public var storedPath: String
+    public var sizeBytes: Int
+    public var sha256: String
+    public var status: FileStatus
+    public var attempts: Int
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    public var tilesTotal: Int
+    public var tilesDone: Int
+    public var detections: Int
+    public var error: String?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Seconds the last successful run took.
+    public var seconds: Double?
+}
+
+/// What a worker holds while it processes a file: the file, its job's settings, and its lease.
+public struct FileClaim: Sendable, Equatable {
+    public var file: FileRecord
+    public var job: JobRecord
+    public var owner: String
+    public var attempt: Int
+}

@@ -1,0 +1,283 @@
+public import Foundation
+public import GRDB
+
+extension JobStatus: DatabaseValueConvertible {}
+extension FileStatus: DatabaseValueConvertible {}
+
+extension JobRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "jobs"
+}
+
+extension FileRecord: FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "files"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// The embedded job store: one SQLite file (WAL mode) through GRDB. Safe for one process with many
+/// workers; every method is one serialized write transaction or a concurrent read.
+public final class SQLiteJobStore: JobStore {
+    private let pool: DatabasePool
+
+    /// Opens (creating and migrating) the database at `path`.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        // Errors and logs never show statement arguments (file names, URLs).
+        config.publicStatementArguments = false
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    /// Ordered, named migrations; each runs in its own transaction and is recorded once applied.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-jobs-files") { db in
+            try db.create(table: "jobs") { t in
+                t.primaryKey("id", .text)
+                t.column("status", .text).notNull().indexed()
+                t.column("createdAt", .datetime).notNull().indexed()
+                t.column("updatedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("webhookURL", .text)
+                t.column("idempotencyKey", .text).unique()
+                t.column("scoreThreshold", .double)
+                t.column("overlap", .double)
+                t.column("modelName", .text).notNull()
+                t.column("totalFiles", .integer).notNull()
+                t.column("succeededFiles", .integer).notNull()
+                t.column("failedFiles", .integer).notNull()
+                t.column("tilesTotal", .integer).notNull()
+                t.column("tilesDone", .integer).notNull()
+                t.column("claims", .integer).notNull()
+            }
+            try db.create(table: "files") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("jobID", .text).notNull().references("jobs", onDelete: .cascade)
+                t.column("ordinal", .integer).notNull()
+                t.column("originalName", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("storedPath", .text).notNull()
+                t.column("sizeBytes", .integer).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("leaseOwner", .text)
+                t.column("leaseExpiresAt", .datetime)
+                t.column("tilesTotal", .integer).notNull()
+                t.column("tilesDone", .integer).notNull()
+                t.column("detections", .integer).notNull()
+                t.column("error", .text)
+                t.column("startedAt", .datetime)
+                t.column("finishedAt", .datetime)
+                t.column("seconds", .double)
+                t.uniqueKey(["jobID", "ordinal"])
+                t.uniqueKey(["jobID", "name"])
+            }
+            try db.create(index: "files_claim", on: "files", columns: ["status", "leaseExpiresAt"])
+            try db.create(table: "fileResults") { t in
+                t.primaryKey("fileID", .integer).references("files", onDelete: .cascade)
+                t.column("result", .blob).notNull()
+            }
+        }
+        return m
+    }
+
+    public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
+        try await pool.write { db in
+            if let key = p.idempotencyKey, let existing = try JobRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
+                return (existing, false)
+            }
+            let job = JobRecord(
+                id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
+                webhookURL: p.webhookURL, idempotencyKey: p.idempotencyKey, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
+                modelName: p.modelName, totalFiles: p.files.count, succeededFiles: 0, failedFiles: 0,
+                tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
+            try job.insert(db)
+            for (i, f) in p.files.enumerated() {
+                var row = FileRecord(
+                    id: nil, jobID: p.id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
+                    sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
+                    tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
+                try row.insert(db)
+            }
+            return (job, true)
+        }
+    }
+
+    public func jobGet(_ id: String) async throws -> JobRecord? {
+        try await pool.read { db in try JobRecord.fetchOne(db, key: id) }
+    }
+
+    public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
+        try await pool.read { db in try JobRecord.filter(Column("idempotencyKey") == idempotencyKey).fetchOne(db) }
+    }
+
+    public func jobList(status: JobStatus?, limit: Int, after: JobRecord?) async throws -> [JobRecord] {
+        try await pool.read { db in
+            var request = JobRecord.order(Column("createdAt").desc, Column("id").desc).limit(limit)
+            if let status { request = request.filter(Column("status") == status) }
+            if let after {
+                request = request.filter(Column("createdAt") < after.createdAt
+                                          || (Column("createdAt") == after.createdAt && Column("id") < after.id))
+            }
+            return try request.fetchAll(db)
+        }
+    }
+
+    public func jobFiles(_ id: String) async throws -> [FileRecord] {
+        try await pool.read { db in try FileRecord.filter(Column("jobID") == id).order(Column("ordinal")).fetchAll(db) }
+    }
+
+    public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
+        try await pool.write { db in
+            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
+            guard !job.status.isFinal else { return job }
+            try db.execute(sql: """
+                UPDATE files SET status = 'cancelled', leaseOwner = NULL, leaseExpiresAt = NULL, finishedAt = ?
+                WHERE jobID = ? AND status IN ('queued', 'running')
+                """, arguments: [now, id])
+            job.status = .cancelled
+            job.updatedAt = now
+            job.finishedAt = now
+            try job.update(db)
+            return job
+        }
+    }
+
+    public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
+        try await pool.write { db in
+            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
+            guard job.status == .failed || job.status == .completedWithErrors else { return job }
+            let tiles = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
+                                         arguments: [id]) ?? 0
+            try db.execute(sql: """
+                UPDATE files SET status = 'queued', attempts = 0, error = NULL, tilesDone = 0, finishedAt = NULL
+                WHERE jobID = ? AND status = 'failed'
+                """, arguments: [id])
+            job.tilesDone -= tiles
+            job.failedFiles = 0
+            job.status = job.succeededFiles > 0 ? .running : .queued
+            job.finishedAt = nil
+            job.updatedAt = now
+            try job.update(db)
+            return job
+        }
+    }
+
+    public func jobsAwaitingFinalize() async throws -> [JobRecord] {
+        try await pool.read { db in
+            try JobRecord.fetchAll(db, sql: """
+                SELECT * FROM jobs WHERE status IN ('queued', 'running') AND succeededFiles + failedFiles = totalFiles
+                """)
+        }
+    }
+
+    public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
+        try await pool.write { db in
+            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
+            guard !job.status.isFinal, job.processedFiles == job.totalFiles else { return job }
+            job.status = JobStatus.finished(succeeded: job.succeededFiles, failed: job.failedFiles)
+            job.tilesDone = job.tilesTotal
+            job.finishedAt = now
+            job.updatedAt = now
+            try job.update(db)
+            return job
+        }
+    }
+
+    public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
+        try await pool.write { db in
+            guard var file = try FileRecord.fetchOne(db, sql: """
+                SELECT f.* FROM files f JOIN jobs j ON j.id = f.jobID
+                WHERE j.status IN ('queued', 'running')
+                  AND (f.status = 'queued' OR (f.status = 'running' AND f.leaseExpiresAt < ?))
+                ORDER BY j.claims ASC, j.createdAt ASC, f.ordinal ASC
+                LIMIT 1
+                """, arguments: [now]) else { return nil }
+            guard var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
+            // A rescued file starts over: its partial progress leaves the job's count.
+            job.tilesDone -= file.tilesDone
+            job.claims += 1
+            if job.status == .queued { job.status = .running }
+            job.updatedAt = now
+            try job.update(db)
+            file.status = .running
+            file.attempts += 1
+            file.leaseOwner = owner
+            file.leaseExpiresAt = now.addingTimeInterval(lease)
+            file.tilesDone = 0
+            file.startedAt = now
+            try file.update(db)
+            return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
+        }
+    }
+
+    /// The claimed file if the claim still holds it, else nil.
+    private func held(_ db: Database, _ claim: FileClaim) throws -> FileRecord? {
+        try FileRecord.fetchOne(db, sql: """
+            SELECT * FROM files WHERE id = ? AND status = 'running' AND leaseOwner = ? AND attempts = ?
+            """, arguments: [claim.file.id, claim.owner, claim.attempt])
+    }
+
+    public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
+        try await pool.write { db in
+            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
+                  !job.status.isFinal else { return false }
+            let done = min(tilesDone, file.tilesTotal)
+            job.tilesDone += done - file.tilesDone
+            job.updatedAt = now
+            try job.update(db)
+            file.tilesDone = done
+            file.leaseExpiresAt = now.addingTimeInterval(lease)
+            try file.update(db)
+            return true
+        }
+    }
+
+    public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
+        try await pool.write { db in
+            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
+            file.leaseOwner = nil
+            file.leaseExpiresAt = nil
+            switch outcome {
+            case .succeeded(let result, let detections, let seconds):
+                job.tilesDone += file.tilesTotal - file.tilesDone
+                job.succeededFiles += 1
+                file.status = .succeeded
+                file.tilesDone = file.tilesTotal
+                file.detections = detections
+                file.seconds = seconds
+                file.error = nil
+                file.finishedAt = now
+                try db.execute(sql: "INSERT OR REPLACE INTO fileResults (fileID, result) VALUES (?, ?)", arguments: [file.id, result])
+            case .failed(let error, let retryable, let maxAttempts):
+                file.error = error
+                if retryable && file.attempts < maxAttempts {
+                    job.tilesDone -= file.tilesDone
+                    file.status = .queued
+                    file.tilesDone = 0
+                } else {
+                    job.tilesDone += file.tilesTotal - file.tilesDone
+                    job.failedFiles += 1
+                    file.status = .failed
+                    file.tilesDone = file.tilesTotal
+                    file.finishedAt = now
+                }
+            }
+            job.updatedAt = now
+            try job.update(db)
+            try file.update(db)
+            return job
+        }
+    }
+
+    public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
+        try await pool.read { db in
+            let files = try FileRecord.filter(Column("jobID") == jobID && Column("status") == FileStatus.succeeded)
+                .order(Column("ordinal")).fetchAll(db)
+            return try files.compactMap { f in
+                try Data.fetchOne(db, sql: "SELECT result FROM fileResults WHERE fileID = ?", arguments: [f.id]).map { (f, $0) }
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+public import Foundation
+import GeoRaster
+public import Inference
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// How workers run.
+public struct WorkerConfiguration: Sendable {
+    /// Files processed at once (default: one per core).
+    public var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// How long a claim holds a file without a heartbeat (default 30 s); an expired lease puts the file back in play.
+    public var lease: TimeInterval = 30
+    /// Attempts before a file that keeps failing for transient reasons is marked failed (default 3).
+    public var maxAttempts: Int = 3
+    /// How long an idle worker waits before looking for work again (default 0.25 s).
+    public var idlePoll: TimeInterval = 0.25
+    /// ONNX Runtime threads and device, for the documents.
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var device: Device = .cpu
+
+    public init() {}
+}
+
+/// Workers that claim files from the job store, run the detector, record results, and write the
+/// job's documents when its last file finishes. A ServiceLifecycle service: on graceful shutdown
+/// workers stop claiming and hand their files back.
+public final class WorkerPool: Service {
+    let store: any JobStore
+    let model: Model
+    let layout: DataLayout
+    let config: WorkerConfiguration
+    let logger: Logger
+    let id = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+
+    public init(store: any JobStore, model: Model, layout: DataLayout, config: WorkerConfiguration, logger: Logger) {
+        self.store = store
+        self.model = model
+        self.layout = layout
+        self.config = config
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Jobs whose last file finished just before a crash still get their documents.
+        for job in try await store.jobsAwaitingFinalize() { await finalize(job.id) }
+        await withDiscardingTaskGroup { group in
+            for n in 0..<config.concurrency {
+                group.addTask { await self.loop(worker: "\(self.id)-\(n)") }
+            }
+        }
+    }
+
+    private func loop(worker: String) async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: Date()) {
+                        await self.process(claim)
+                    } else {
+                        try await Task.sleep(for: .seconds(self.config.idlePoll))
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.error("job store unavailable", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Runs one claimed file, heartbeating its lease and progress, and records the outcome.
+    func process(_ claim: FileClaim) async {
+        let file = claim.file
+        var log = logger
+        log[metadataKey: "job_id"] = .string(claim.job.id)
+        log[metadataKey: "file"] = .string(file.name)
+        let started = ContinuousClock.now
+        var options = DetectionOptions()
+        options.overlap = claim.job.overlap ?? options.overlap
+        options.scoreThreshold = claim.job.scoreThreshold
+        let tilesDone = Locked(0)
+        let stop = Locked(false)
+        let heartbeatEvery = min(config.lease / 3, 0.5)
+        let outcome: FileOutcome?
+        do {
+            let detector = try Detector(model: model, options: options)
+            let path = layout.url(file.storedPath).path
+            var result = try await withThrowingTaskGroup(of: FileResult?.self) { group in
+                group.addTask {
+                    try await detector.detect(path: path, progress: { p in tilesDone.value = p.tilesDone },
+                                              shouldStop: { stop.value })
+                }
+                group.addTask {
+                    // Heartbeats renew the lease and publish progress; a lost lease or a cancelled job stops the run.
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(heartbeatEvery))
+                        let done = tilesDone.value
+                        let held = (try? await self.store.fileHeartbeat(claim, tilesDone: done, lease: self.config.lease, now: Date())) ?? true
+                        if !held { stop.value = true }
+                    }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let result = next { return result }
+                }
+                throw CancellationError()
+            }
+            result.info.fileName = file.name
+            let data = try JSONEncoder().encode(result)
+            outcome = .succeeded(result: data, detections: result.detections.count, seconds: (ContinuousClock.now - started).seconds)
+            log.info("file done", metadata: ["detections": "\(result.detections.count)"])
+        } catch is CancellationError where stop.value {
+            // The job was cancelled or the lease moved to another worker: nothing to record.
+            log.info("file stopped: job cancelled or lease lost")
+            outcome = nil
+        } catch is CancellationError {
+            // Shutting down: hand the file back for the next worker.
+            outcome = .failed(error: "interrupted by shutdown", retryable: true, maxAttempts: .max)
+        } catch let error as RasterError {
+            log.warning("file failed", metadata: ["error": "\(error)"])
+            outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
+        } catch {
+            log.warning("file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)"])
+            outcome = .failed(error: "\(error)", retryable: true, maxAttempts: config.maxAttempts)
+        }
+        guard let outcome else { return }
+        do {
+            if let job = try await store.fileFinish(claim, outcome: outcome, now: Date()), job.processedFiles == job.totalFiles {
+                await finalize(job.id)
+            }
+        } catch {
+            log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Writes the job's COCO, GeoJSON and metadata documents from its files' results, then marks it final.
+    func finalize(_ jobID: String) async {
+        do {
+            guard let job = try await store.jobGet(jobID), !job.status.isFinal else { return }
+            let decoder = JSONDecoder()
+            let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
+            var options = DetectionOptions()
+            options.overlap = job.overlap ?? options.overlap
+            options.scoreThreshold = job.scoreThreshold
+            let report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
+                                         files: files, createdAt: Date())
+            _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
+            let final = try await store.jobFinalize(jobID, now: Date())
+            logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
+        } catch {
+            logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A value shared between tasks behind a lock.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
+}

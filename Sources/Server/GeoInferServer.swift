@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+public import Inference
+public import Jobs
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
+
+/// Builds GeoInfer's services from a configuration: the job store, the HTTP application and the
+/// in-process workers. `geoinfer serve` and the tests use this one builder.
+public enum GeoInferServer {
+    public struct Services: Sendable {
+        public let store: any JobStore
+        public let layout: DataLayout
+        public let model: Model
+        /// Everything that runs, for one `ServiceGroup` with graceful shutdown on SIGTERM/SIGINT.
+        public let services: [any Service]
+    }
+
+    public static func build(_ config: ServerConfiguration, logger: Logger) async throws -> Services {
+        try config.validate()
+        let layout = try DataLayout(root: config.dataDirectory)
+        let store = try SQLiteJobStore(path: layout.databasePath)
+        guard let modelPath = config.modelPath ?? Model.defaultPath() else {
+            throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
+        }
+        let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device))
+        let routes = Routes(store: store, layout: layout, upload: UploadHandler(store: store, layout: layout, model: model, limits: config.limits),
+                            eventsPoll: .milliseconds(250))
+        let router = Router()
+        routes.register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer"),
+            logger: logger)
+        var services: [any Service] = [app]
+        if config.workers.concurrency > 0 {
+            services.append(WorkerPool(store: store, model: model, layout: layout, config: config.workers, logger: logger))
+        }
+        return Services(store: store, layout: layout, model: model, services: services)
+    }
+
+    /// Runs the services until SIGTERM or SIGINT, then shuts down gracefully.
+    public static func run(_ built: Services, logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: built.services.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

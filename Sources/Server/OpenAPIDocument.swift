@@ -1,0 +1,211 @@
+/// The OpenAPI 3.1 description of every route, served at `/openapi.json`.
+enum OpenAPIDocument {
+    static let json = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {"title": "GeoInfer", "version": "0.1.0",
+               "description": "Batch object detection over GeoTIFFs: upload rasters as a job, follow its progress, download georeferenced results."},
+      "paths": {
+        "/upload": {
+          "post": {
+            "operationId": "upload",
+            "summary": "Create a job from uploaded GeoTIFFs",
+            "parameters": [
+              {"name": "webhook_url", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "model", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "score_threshold", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "overlap", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+              "required": true,
+              "content": {"multipart/form-data": {"schema": {
+                "type": "object",
+                "properties": {
+                  "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
+                  "webhook_url": {"type": "string"}, "model": {"type": "string"},
+                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"}
+                },
+                "required": ["files"]
+              }}}
+            },
+            "responses": {
+              "202": {"description": "Accepted and durable", "headers": {"Location": {"schema": {"type": "string"}}},
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+              "400": {"$ref": "#/components/responses/Error"},
+              "413": {"$ref": "#/components/responses/Error"},
+              "415": {"$ref": "#/components/responses/Error"},
+              "422": {"$ref": "#/components/responses/Error"},
+              "500": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/status/{job_id}": {
+          "get": {
+            "operationId": "status",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "The job's status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/jobs": {
+          "get": {
+            "operationId": "listJobs",
+            "parameters": [
+              {"name": "status", "in": "query", "required": false,
+               "schema": {"type": "string", "enum": ["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]}},
+              {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+              {"name": "cursor", "in": "query", "required": false, "schema": {"type": "string"}}
+            ],
+            "responses": {
+              "200": {"description": "Jobs, newest first", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["jobs", "next_cursor"],
+                "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Status"}},
+                               "next_cursor": {"type": ["string", "null"]}}}}}},
+              "400": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/jobs/{job_id}": {
+          "get": {
+            "operationId": "getJob",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "The job with its files", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          },
+          "delete": {
+            "operationId": "cancelJob",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "Cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/jobs/{job_id}/retry": {
+          "post": {
+            "operationId": "retryJob",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "202": {"description": "Failed files queued again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/jobs/{job_id}/events": {
+          "get": {
+            "operationId": "jobEvents",
+            "description": "Server-sent events: `progress` (a Status), `file` (name, status, error, detections), `done` (final Status, then the stream ends).",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/coco.json": {
+          "get": {
+            "operationId": "resultsCOCO",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "COCO document of the job", "content": {"application/json": {"schema": {"type": "object"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/detections.geojson": {
+          "get": {
+            "operationId": "resultsGeoJSON",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "GeoJSON FeatureCollection (WGS84)", "content": {"application/geo+json": {"schema": {"type": "object"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/metadata.json": {
+          "get": {
+            "operationId": "resultsMetadata",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "Audit metadata", "content": {"application/json": {"schema": {"type": "object"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/openapi.json": {
+          "get": {"operationId": "openapi", "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+        }
+      },
+      "components": {
+        "parameters": {
+          "JobID": {"name": "job_id", "in": "path", "required": true, "schema": {"type": "string"}}
+        },
+        "responses": {
+          "Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        },
+        "schemas": {
+          "Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["code", "message"],
+              "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                             "files": {"type": "array", "items": {"type": "object", "required": ["name", "error"],
+                               "properties": {"name": {"type": "string"}, "error": {"type": "string"}}}}}}}
+          },
+          "Accepted": {
+            "type": "object", "required": ["job_id", "status", "message", "created_at", "total_files"],
+            "properties": {"job_id": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobState"},
+                           "message": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                           "total_files": {"type": "integer"}}
+          },
+          "JobState": {"type": "string", "enum": ["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]},
+          "Status": {
+            "type": "object",
+            "required": ["job_id", "status", "progress", "total_files", "processed_files", "failed_files", "created_at", "updated_at"],
+            "properties": {"job_id": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobState"},
+                           "progress": {"type": "number", "minimum": 0, "maximum": 100},
+                           "total_files": {"type": "integer"}, "processed_files": {"type": "integer"}, "failed_files": {"type": "integer"},
+                           "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}
+          },
+          "JobDetail": {
+            "type": "object",
+            "required": ["job_id", "status", "progress", "total_files", "processed_files", "succeeded_files", "failed_files",
+                         "created_at", "updated_at", "model", "tiles_total", "tiles_done", "detections", "files"],
+            "properties": {
+              "job_id": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobState"},
+              "progress": {"type": "number"}, "total_files": {"type": "integer"}, "processed_files": {"type": "integer"},
+              "succeeded_files": {"type": "integer"}, "failed_files": {"type": "integer"},
+              "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+              "finished_at": {"type": ["string", "null"], "format": "date-time"},
+              "model": {"type": "string"}, "score_threshold": {"type": ["number", "null"]}, "overlap": {"type": ["number", "null"]},
+              "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
+              "detections": {"type": "integer"},
+              "results": {"type": ["object", "null"], "properties": {"coco": {"type": "string"}, "geojson": {"type": "string"}, "metadata": {"type": "string"}}},
+              "files": {"type": "array", "items": {
+                "type": "object",
+                "required": ["name", "original_name", "status", "attempts", "size_bytes", "sha256", "tiles_total", "tiles_done", "detections"],
+                "properties": {"name": {"type": "string"}, "original_name": {"type": "string"},
+                               "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+                               "attempts": {"type": "integer"}, "error": {"type": ["string", "null"]}, "size_bytes": {"type": "integer"},
+                               "sha256": {"type": "string"}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
+                               "detections": {"type": "integer"},
+                               "started_at": {"type": ["string", "null"], "format": "date-time"},
+                               "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                               "seconds": {"type": ["number", "null"]}}}}
+            }
+          }
+        }
+      }
+    }
+    """#
+}

@@ -1,0 +1,143 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Inference
+import Jobs
+
+/// The HTTP API. Every route answers JSON; errors are `{"error": {"code", "message"}}`.
+struct Routes: Sendable {
+    let store: any JobStore
+    let layout: DataLayout
+    let upload: UploadHandler
+    /// How often server-sent events look for changes (default 0.25 s).
+    let eventsPoll: Duration
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("upload") { request, _ in try await guarded { try await upload.handle(request) } }
+        router.get("status/:id") { _, context in
+            try await guarded { JSON.response(StatusBody(try await job(context))) }
+        }
+        router.get("jobs") { request, _ in try await guarded { try await list(request) } }
+        router.get("jobs/:id") { _, context in
+            try await guarded {
+                let j = try await job(context)
+                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id)))
+            }
+        }
+        router.delete("jobs/:id") { _, context in
+            try await guarded {
+                let id = try await job(context).id
+                guard let j = try await store.jobCancel(id, now: Date()) else { throw APIError.notFound("job") }
+                guard j.status == .cancelled else {
+                    throw APIError(.conflict, "already_finished", "job \(id) already finished as \(j.status.rawValue); nothing to cancel")
+                }
+                return JSON.response(StatusBody(j))
+            }
+        }
+        router.post("jobs/:id/retry") { _, context in
+            try await guarded {
+                let before = try await job(context)
+                guard before.status == .failed || before.status == .completedWithErrors else {
+                    throw APIError(.conflict, "nothing_to_retry", "only jobs that finished with failed files can be retried (this one is \(before.status.rawValue))")
+                }
+                guard let j = try await store.jobRetryFailed(before.id, now: Date()) else { throw APIError.notFound("job") }
+                return JSON.response(StatusBody(j), status: .accepted)
+            }
+        }
+        router.get("jobs/:id/events") { _, context in try await guarded { try await events(try await job(context)) } }
+        for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
+            router.get("results/:id/\(route)") { _, context in
+                try await guarded { try await result(try await job(context), format) }
+            }
+        }
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+
+    /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.
+    private func guarded(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
+            throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
+        } catch {
+            throw APIError(.internalServerError, "internal", "the request failed on the server; it has been logged")
+        }
+    }
+
+    private func job(_ context: BasicRequestContext) async throws -> JobRecord {
+        let id = try context.parameters.require("id")
+        guard id.count <= 64, let j = try await store.jobGet(id.lowercased()) else { throw APIError.notFound("job \(id.prefix(64))") }
+        return j
+    }
+
+    private func list(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        var status: JobStatus?
+        if let s = q.get("status") {
+            guard let parsed = JobStatus(rawValue: s) else {
+                throw APIError(.badRequest, "invalid_status", "status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
+        }
+        var limit = 50
+        if let l = q.get("limit") {
+            guard let parsed = Int(l), (1...500).contains(parsed) else { throw APIError(.badRequest, "invalid_limit", "limit must be 1 to 500") }
+            limit = parsed
+        }
+        var after: JobRecord?
+        if let cursor = q.get("cursor") {
+            guard cursor.count <= 64, let j = try await store.jobGet(cursor) else {
+                throw APIError(.badRequest, "invalid_cursor", "cursor must be the next_cursor of a previous page")
+            }
+            after = j
+        }
+        let jobs = try await store.jobList(status: status, limit: limit, after: after)
+        return JSON.response(JobListBody(jobs: jobs.map(StatusBody.init), next_cursor: jobs.count == limit ? jobs.last?.id : nil))
+    }
+
+    private func result(_ j: JobRecord, _ format: OutputFormat) async throws -> Response {
+        guard j.status == .completed || j.status == .completedWithErrors || j.status == .failed else {
+            throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
+        }
+        let url = layout.result(job: j.id, file: format.fileName)
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw APIError.notFound("results of job \(j.id)") }
+        let type = format == .geojson ? "application/geo+json" : "application/json"
+        return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Server-sent events: `progress` when the job's counts change, `file` when a file finishes,
+    /// and `done` when the job is final (then the stream ends).
+    private func events(_ start: JobRecord) async throws -> Response {
+        let store = self.store, poll = eventsPoll
+        let body = ResponseBody { writer in
+            var lastProgress: String?
+            var fileStates: [String: String] = [:]
+            var idle = ContinuousClock.now
+            while !Task.isCancelled {
+                guard let j = try await store.jobGet(start.id) else { break }
+                let progress = String(decoding: try JSON.encoder.encode(StatusBody(j)), as: UTF8.self)
+                var out = ""
+                for f in try await store.jobFiles(j.id) where f.status.isFinal && fileStates[f.name] != f.status.rawValue {
+                    let payload: [String: String] = ["name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
+                                                     "detections": "\(f.detections)"]
+                    out += "event: file\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
+                    fileStates[f.name] = f.status.rawValue
+                }
+                if progress != lastProgress {
+                    out += "event: progress\ndata: \(progress)\n\n"
+                    lastProgress = progress
+                }
+                if j.status.isFinal { out += "event: done\ndata: \(progress)\n\n" }
+                if out.isEmpty, ContinuousClock.now - idle > .seconds(15) { out = ": keep-alive\n\n" }
+                if !out.isEmpty {
+                    try await writer.write(ByteBuffer(string: out))
+                    idle = .now
+                }
+                if j.status.isFinal { break }
+                try await Task.sleep(for: poll)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+}

@@ -1,0 +1,47 @@
+public import Foundation
+public import Jobs
+
+/// Settings of `geoinfer serve`. Defaults give a zero set-up local service.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on (default 127.0.0.1).
+    public var host = "127.0.0.1"
+    /// Port (default 8000).
+    public var port = 8000
+    /// Folder for the database, uploads and results (default `data` in the working directory).
+    public var dataDirectory = URL(fileURLWithPath: "data")
+    /// The model's path (default: the default model).
+    public var modelPath: String?
+    /// Workers inside the server process.
+    public var workers = WorkerConfiguration()
+    /// Upload limits: requests over them are refused with 413.
+    public var limits = Limits()
+
+    public struct Limits: Sendable {
+        /// Most files in one upload request (default 10,000).
+        public var filesPerRequest = 10_000
+        /// Largest single file (default 20 GiB).
+        public var bytesPerFile: Int64 = 20 << 30
+        /// Largest request body (default 100 GiB).
+        public var bytesPerRequest: Int64 = 100 << 30
+        /// Largest raster accepted, in pixels (default 10 gigapixels).
+        public var pixelsPerFile = 10_000_000_000
+        public init() {}
+    }
+
+    public init() {}
+
+    /// Checks cross-field rules once; the message says how to fix them.
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw ConfigurationError("--port must be between 0 and 65535") }
+        guard workers.concurrency >= 0 else { throw ConfigurationError("--workers must be 0 or more") }
+        guard workers.lease >= 1 else { throw ConfigurationError("GEOINFER_LEASE_SECONDS must be at least 1") }
+        guard limits.filesPerRequest > 0, limits.bytesPerFile > 0, limits.bytesPerRequest > 0 else {
+            throw ConfigurationError("upload limits must be positive")
+        }
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,350 @@
+import Crypto
+import Foundation
+import GeoRaster
+import HTTPTypes
+import Hummingbird
+import Inference
+import Jobs
+import MultipartKit
+
+/// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
+/// size or count), checks every file with GDAL, then moves the files into place and commits the job
+/// and its files in one transaction before answering 202. A rejected or cut-off request leaves
+/// nothing behind.
+struct UploadHandler: Sendable {
+    let store: any JobStore
+    let layout: DataLayout
+    let model: Model
+    let limits: ServerConfiguration.Limits
+
+    static let fields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
+
+    func handle(_ request: Request) async throws -> Response {
+        let key = request.headers[HTTPField.Name.idempotencyKey]
+        if let key {
+            guard !key.isEmpty, key.count <= 200 else {
+                throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
+            }
+            if let job = try await store.jobFind(idempotencyKey: key) {
+                return accepted(job, message: "already accepted under this Idempotency-Key")
+            }
+        }
+        let boundary = try Self.boundary(request.headers[.contentType])
+        // Query parameters first; form fields of the same name override them.
+        var settings: [String: String] = [:]
+        for name in Self.fields { if let v = request.uri.queryParameters.get(name) { settings[name] = v } }
+
+        let dir = layout.temp.appendingPathComponent("upload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        let state = try await receive(request, boundary: boundary, into: dir)
+        settings.merge(state.fields) { $1 }
+        let parsed = try Self.parseSettings(settings, model: model)
+        guard !state.files.isEmpty else {
+            throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
+        }
+
+        // Every file is checked with GDAL before anything is accepted.
+        var problems: [APIError.FileProblem] = []
+        var newFiles: [JobCreate.NewFile] = []
+        for f in state.files {
+            let path = dir.appendingPathComponent(f.name).path
+            if f.bytes == 0 {
+                problems.append(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
+                continue
+            }
+            do {
+                let raster = try Raster(path: path, maxPixels: limits.pixelsPerFile)
+                guard raster.info.driver == "GTiff" else {
+                    problems.append(.init(name: f.originalName, error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
+                    continue
+                }
+                try raster.verify()
+                let tiles = model.tilePlan(for: raster.info, overlap: parsed.overlap ?? DetectionOptions().overlap).count
+                newFiles.append(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes),
+                                      sha256: f.sha256, tilesTotal: tiles))
+            } catch {
+                problems.append(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
+            }
+        }
+        guard problems.isEmpty else {
+            let names = problems.map(\.name).joined(separator: ", ")
+            throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(state.files.count) files are not valid GeoTIFFs: \(names); nothing was accepted", files: problems)
+        }
+
+        let jobID = UUID().uuidString.lowercased()
+        var moved: [URL] = []
+        do {
+            for i in newFiles.indices {
+                let relative = layout.uploadPath(job: jobID, name: newFiles[i].name)
+                try FileManager.default.moveItem(at: dir.appendingPathComponent(newFiles[i].name), to: layout.url(relative))
+                moved.append(layout.url(relative))
+                newFiles[i].storedPath = relative
+            }
+            let (job, created) = try await store.jobCreate(JobCreate(
+                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, idempotencyKey: key,
+                scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))
+            if !created { moved.forEach { try? FileManager.default.removeItem(at: $0) } }
+            return accepted(job, message: created ? "\(newFiles.count) files accepted" : "already accepted under this Idempotency-Key")
+        } catch {
+            moved.forEach { try? FileManager.default.removeItem(at: $0) }
+            throw error
+        }
+    }
+
+    private func accepted(_ job: JobRecord, message: String) -> Response {
+        struct Body: Encodable {
+            let job_id: String
+            let status: String
+            let message: String
+            let created_at: Date
+            let total_files: Int
+        }
+        var response = JSON.response(Body(job_id: job.id, status: job.status.rawValue, message: message, created_at: job.createdAt,
+                                          total_files: job.totalFiles), status: .accepted)
+        response.headers[.location] = "/jobs/\(job.id)"
+        return response
+    }
+
+    /// The multipart boundary of a `multipart/form-data` content type.
+    static func boundary(_ contentType: String?) throws -> String {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type",
+                           "send multipart/form-data with each GeoTIFF in a part named 'files'")
+        }
+        let params = HeaderParameters.parse(contentType)
+        guard let b = params["boundary"], !b.isEmpty, b.count <= 200 else {
+            throw APIError(.badRequest, "missing_boundary", "the multipart/form-data content type has no boundary parameter")
+        }
+        return b
+    }
+
+    struct Settings {
+        var webhookURL: String?
+        var scoreThreshold: Double?
+        var overlap: Double?
+    }
+
+    static func parseSettings(_ s: [String: String], model: Model) throws -> Settings {
+        var out = Settings()
+        if let url = s["webhook_url"], !url.isEmpty {
+            guard url.count <= 2048, let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
+                  let host = u.host, !host.isEmpty, u.user == nil else {
+                throw APIError(.unprocessableContent, "invalid_webhook_url", "webhook_url must be an absolute http(s) URL without credentials")
+            }
+            out.webhookURL = url
+        }
+        if let m = s["model"], !m.isEmpty, m != model.manifest.name {
+            throw APIError(.unprocessableContent, "unknown_model", "model '\(m.prefix(100))' is not served here; available: \(model.manifest.name)")
+        }
+        if let v = s["score_threshold"], !v.isEmpty {
+            guard let d = Double(v), (0...1).contains(d) else {
+                throw APIError(.unprocessableContent, "invalid_score_threshold", "score_threshold must be a number between 0 and 1")
+            }
+            out.scoreThreshold = d
+        }
+        if let v = s["overlap"], !v.isEmpty {
+            guard let d = Double(v), (0...0.9).contains(d) else {
+                throw APIError(.unprocessableContent, "invalid_overlap", "overlap must be a number between 0 and 0.9")
+            }
+            out.overlap = d
+        }
+        return out
+    }
+
+    /// Streams the body through the multipart parser, writing file parts to `dir`.
+    private func receive(_ request: Request, boundary: String, into dir: URL) async throws -> UploadState {
+        let state = UploadState(dir: dir, limits: limits)
+        let parser = MultipartParser(boundary: boundary)
+        parser.onHeader = { name, value in state.header(name, value) }
+        parser.onBody = { buffer in state.body(&buffer) }
+        parser.onPartComplete = { state.partComplete() }
+        let closing = Array("--\(boundary)--".utf8)
+        var tail: [UInt8] = []
+        var total: Int64 = 0
+        do {
+            for try await chunk in request.body {
+                total += Int64(chunk.readableBytes)
+                guard total <= limits.bytesPerRequest else {
+                    throw APIError(.contentTooLarge, "request_too_large", "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
+                }
+                tail = Array((tail + chunk.readableBytesView.suffix(closing.count + 4)).suffix(closing.count + 4))
+                try parser.execute(chunk)
+                if let error = state.error { throw error }
+            }
+        } catch let error as APIError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError(.badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
+        }
+        state.close()
+        guard tail.count >= closing.count, Self.contains(tail, closing) else {
+            throw APIError(.badRequest, "truncated_body", "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+        }
+        return state
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<($0 + needle.count)]) == needle }
+    }
+
+    static func short(_ error: any Error) -> String { String(String(describing: error).prefix(200)) }
+}
+
+/// The parser's state while a request streams in. Used by one task only.
+final class UploadState {
+    struct Received {
+        var originalName: String
+        var name: String
+        var bytes: Int64
+        var sha256: String
+    }
+
+    private enum Part {
+        case file(index: Int, handle: FileHandle, hasher: SHA256, bytes: Int64)
+        case field(name: String, data: Data)
+        case skipped
+    }
+
+    let dir: URL
+    let limits: ServerConfiguration.Limits
+    var files: [Received] = []
+    var fields: [String: String] = [:]
+    var error: APIError?
+    private var headers: [String: String] = [:]
+    private var current: Part?
+    private var usedNames = Set<String>()
+
+    init(dir: URL, limits: ServerConfiguration.Limits) {
+        self.dir = dir
+        self.limits = limits
+    }
+
+    func header(_ name: String, _ value: String) { headers[name.lowercased()] = value }
+
+    /// Starts the current part from its headers (on its first bytes, or at its end when empty).
+    private func begin() -> Part {
+        let disposition = HeaderParameters.parse(headers["content-disposition"] ?? "")
+        let field = disposition["name"] ?? ""
+        if let filename = disposition["filename*"].flatMap(HeaderParameters.decodeExtended) ?? disposition["filename"], field == "files" || !filename.isEmpty && field.isEmpty {
+            guard files.count < limits.filesPerRequest else {
+                fail(APIError(.contentTooLarge, "too_many_files", "more than \(limits.filesPerRequest) files in one request: split the upload into several jobs"))
+                return .skipped
+            }
+            var name = FileNames.sanitize(filename)
+            var n = 2
+            while usedNames.contains(name.lowercased()) {
+                let ext = (FileNames.sanitize(filename) as NSString).pathExtension
+                let stem = (FileNames.sanitize(filename) as NSString).deletingPathExtension
+                name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
+                n += 1
+            }
+            usedNames.insert(name.lowercased())
+            let url = dir.appendingPathComponent(name)
+            guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
+                fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                return .skipped
+            }
+            files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
+            return .file(index: files.count - 1, handle: handle, hasher: SHA256(), bytes: 0)
+        }
+        guard UploadHandler.fields.contains(field) else {
+            fail(APIError(.badRequest, "unknown_field", "unknown form field '\(field.prefix(100))': send files as 'files' and settings as \(UploadHandler.fields.sorted().joined(separator: ", "))"))
+            return .skipped
+        }
+        return .field(name: field, data: Data())
+    }
+
+    func body(_ buffer: inout ByteBuffer) {
+        guard error == nil else { return }
+        if current == nil { current = begin() }
+        switch current {
+        case .file(let index, let handle, var hasher, let bytes)?:
+            let newBytes = bytes + Int64(buffer.readableBytes)
+            guard newBytes <= limits.bytesPerFile else {
+                fail(APIError(.contentTooLarge, "file_too_large", "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes"))
+                return
+            }
+            buffer.withUnsafeReadableBytes { raw in
+                hasher.update(bufferPointer: raw)
+                do { try handle.write(contentsOf: raw) } catch {
+                    fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                }
+            }
+            current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
+        case .field(let name, var data)?:
+            data.append(contentsOf: buffer.readableBytesView)
+            guard data.count <= 8192 else {
+                fail(APIError(.contentTooLarge, "field_too_large", "form field '\(name)' is longer than 8 KiB"))
+                return
+            }
+            current = .field(name: name, data: data)
+        default:
+            break
+        }
+    }
+
+    func partComplete() {
+        if error == nil, current == nil { current = begin() }
+        switch current {
+        case .file(let index, let handle, let hasher, let bytes)?:
+            try? handle.close()
+            files[index].bytes = bytes
+            files[index].sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        case .field(let name, let data)?:
+            fields[name] = String(decoding: data, as: UTF8.self)
+        default:
+            break
+        }
+        current = nil
+        headers = [:]
+    }
+
+    func close() {
+        if case .file(_, let handle, _, _)? = current { try? handle.close() }
+    }
+
+    private func fail(_ e: APIError) {
+        if error == nil { error = e }
+        close()
+        current = .skipped
+    }
+}
+
+/// Parameters of a header value like `form-data; name="files"; filename="a.tif"`.
+enum HeaderParameters {
+    static func parse(_ value: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var parts: [String] = []
+        var current = "", quoted = false, escaped = false
+        for ch in value {
+            if escaped { current.append(ch); escaped = false; continue }
+            if ch == "\\" && quoted { escaped = true; continue }
+            if ch == "\"" { quoted.toggle(); continue }
+            if ch == ";" && !quoted { parts.append(current); current = ""; continue }
+            current.append(ch)
+        }
+        parts.append(current)
+        for p in parts.dropFirst() {
+            guard let eq = p.firstIndex(of: "=") else { continue }
+            let key = p[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let val = p[p.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            result[key] = val
+        }
+        return result
+    }
+
+    /// RFC 5987 `UTF-8''name%20here`.
+    static func decodeExtended(_ value: String) -> String? {
+        guard let r = value.range(of: "''") else { return nil }
+        return String(value[r.upperBound...]).removingPercentEncoding
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Inference
+import Jobs
+import Logging
+import Server
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the job service: HTTP API, durable SQLite job store and in-process workers.",
+        discussion: "Every option can also be set by the environment variable named in its help; the flag wins."
+    )
+
+    @Option(help: "Address to listen on (GEOINFER_HOST).")
+    var host: String?
+
+    @Option(help: "Port (GEOINFER_PORT).")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the database, uploads and results (GEOINFER_DATA_DIR; default ./data).")
+    var dataDir: String?
+
+    @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
+    var model: String?
+
+    @Option(help: "In-process workers; 0 serves the API only (GEOINFER_WORKERS; default: one per core).")
+    var workers: Int?
+
+    @Option(help: "ONNX Runtime threads (GEOINFER_THREADS; default: all cores).")
+    var threads: Int?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var config = ServerConfiguration()
+        config.host = host ?? env["GEOINFER_HOST"] ?? config.host
+        config.port = try port ?? Self.int(env, "GEOINFER_PORT") ?? config.port
+        config.dataDirectory = URL(fileURLWithPath: dataDir ?? env["GEOINFER_DATA_DIR"] ?? "data")
+        config.modelPath = model
+        config.workers.concurrency = try workers ?? Self.int(env, "GEOINFER_WORKERS") ?? config.workers.concurrency
+        config.workers.threads = try threads ?? Self.int(env, "GEOINFER_THREADS") ?? config.workers.threads
+        if let lease = try Self.int(env, "GEOINFER_LEASE_SECONDS") { config.workers.lease = TimeInterval(lease) }
+        if let attempts = try Self.int(env, "GEOINFER_MAX_ATTEMPTS") { config.workers.maxAttempts = attempts }
+        if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
+        if let n = try Self.int(env, "GEOINFER_MAX_FILE_BYTES") { config.limits.bytesPerFile = Int64(n) }
+        if let n = try Self.int(env, "GEOINFER_MAX_REQUEST_BYTES") { config.limits.bytesPerRequest = Int64(n) }
+
+        var logger = Logger(label: "geoinfer")
+        logger.logLevel = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        do {
+            let built = try await GeoInferServer.build(config, logger: logger)
+            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers)")
+            try await GeoInferServer.run(built, logger: logger)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        } catch let error as InferenceError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    static func int(_ env: [String: String], _ key: String) throws -> Int? {
+        guard let v = env[key], !v.isEmpty else { return nil }
+        guard let n = Int(v) else { throw ValidationError("\(key) must be an integer (got '\(v)')") }
+        return n
+    }
+}
