@@ -195,7 +195,7 @@ def main():
     with open(os.path.join(args.out, "yolo_sidecar.json"), "w") as f:
         json.dump(manifest(s, "yolo", band_order=(3, 2, 1)), f)
     bm = manifest(args.bench_size, "yolo")
-    bm.update({"name": "bench-conv", "classes": ["object"], "score_threshold": 0.5})
+    bm.update({"name": "bench-conv", "classes": ["object"], "score_threshold": 0.5, "gsd_m": 0.1})
     save(bench(args.bench_size), os.path.join(args.out, "bench.onnx"), bm)
 
 

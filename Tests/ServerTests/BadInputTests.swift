@@ -1,0 +1,160 @@
+import Foundation
+import GeoInferTestSupport
+import NIOHTTP1
+import Testing
+
+/// Every bad upload gets a clear JSON error and leaves nothing behind: no job, no stored file.
+@Suite(.serialized) struct BadInputTests {
+    func expectNothingLeft(_ server: ServerProcess) async throws {
+        #expect((try await server.get("/jobs").json["jobs"] as? [Any])?.isEmpty == true)
+        #expect(server.files(in: "uploads").isEmpty)
+        #expect(server.files(in: "temp").isEmpty)
+    }
+
+    @Test func malformedRequests() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let good = try Scenes.raster()
+
+        let json = try await server.request(.POST, "/upload", headers: [("Content-Type", "application/json")], body: Data("{}".utf8))
+        #expect(json.status == 415 && json.errorCode == "unsupported_media_type")
+        let noBoundary = try await server.request(.POST, "/upload", headers: [("Content-Type", "multipart/form-data")], body: Data("x".utf8))
+        #expect(noBoundary.status == 400 && noBoundary.errorCode == "missing_boundary")
+
+        var form = Multipart()
+        form.file("a.tif", good)
+        let cut = form.body(closed: false).prefix(form.body.count / 2)
+        let truncated = try await server.request(.POST, "/upload", headers: [("Content-Type", form.contentType)], body: Data(cut))
+        #expect(truncated.status == 400 && truncated.errorCode == "truncated_body", "\(truncated.text)")
+
+        var noFiles = Multipart()
+        noFiles.field("webhook_url", "https://example.com/h")
+        #expect(try await server.upload(noFiles).errorCode == "no_files")
+
+        var unknown = Multipart()
+        unknown.file("a.tif", good)
+        unknown.field("colour", "blue")
+        let u = try await server.upload(unknown)
+        #expect(u.status == 400 && u.errorCode == "unknown_field")
+        try await expectNothingLeft(server)
+    }
+
+    @Test func badFilesAreNamedAndNothingIsAccepted() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("good.tif", try Scenes.raster())
+        form.file("empty.tif", Data())
+        form.file("notes.tif", Data("just some text".utf8))
+        let png: Data = try {
+            let dir = Fixtures.temporaryDirectory("png")
+            var r = SyntheticRaster(width: 20, height: 20)
+            r.driver = "PNG"
+            r.creationOptions = []
+            r.epsg = nil
+            try r.write(to: dir.appendingPathComponent("p.png").path)
+            return try Data(contentsOf: dir.appendingPathComponent("p.png"))
+        }()
+        form.file("photo.tif", png)
+        let reply = try await server.upload(form)
+        #expect(reply.status == 400 && reply.errorCode == "invalid_files", "\(reply.text)")
+        let problems = ((reply.json["error"] as? [String: Any])?["files"] as? [[String: String]]) ?? []
+        #expect(problems.map { $0["name"] } == ["empty.tif", "notes.tif", "photo.tif"])
+        #expect(problems[0]["error"]?.contains("0 bytes") == true)
+        #expect(problems[1]["error"]?.contains("not a raster") == true)
+        #expect(problems[2]["error"]?.contains("not a GeoTIFF") == true)
+        #expect(reply.errorMessage.contains("nothing was accepted"))
+        #expect(!reply.text.contains(server.dataDir.path), "errors must not reveal server paths")
+        try await expectNothingLeft(server)
+    }
+
+    @Test func hostileAndDuplicateNamesAreSanitised() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let good = try Scenes.raster()
+        var form = Multipart()
+        for name in ["../../etc/passwd.tif", "/abs/path/x.tif", "nul\u{0}byte.tif", "ＦＵＬＬ wide é.tif", "x.tif", "X.TIF", "..hidden.tif"] {
+            form.file(name, good)
+        }
+        let reply = try await server.upload(form)
+        #expect(reply.status == 202, "\(reply.text)")
+        let id = try #require(reply.json["job_id"] as? String)
+        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        let names = files.compactMap { $0["name"] as? String }
+        #expect(names.count == 7 && Set(names.map { $0.lowercased() }).count == 7)
+        #expect(names[0] == "passwd.tif" && names[1] == "x.tif" && names[5] != names[4])
+        for n in names { #expect(!n.contains("/") && !n.contains("\u{0}") && !n.hasPrefix(".") && !n.isEmpty) }
+        // The originals are kept for the audit.
+        #expect(files[0]["original_name"] as? String == "../../etc/passwd.tif")
+        // Everything stayed inside uploads/.
+        #expect(server.files(in: "uploads").count == 7)
+        #expect(!FileManager.default.fileExists(atPath: server.dataDir.appendingPathComponent("etc").path))
+        _ = try await server.waitFinal(id)
+    }
+
+    @Test func invalidSettingsAndUnknownJobs() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let good = try Scenes.raster()
+        for (field, value, code) in [("webhook_url", "ftp://example.com/x", "invalid_webhook_url"),
+                                     ("webhook_url", "not a url", "invalid_webhook_url"),
+                                     ("score_threshold", "2", "invalid_score_threshold"),
+                                     ("overlap", "abc", "invalid_overlap"),
+                                     ("model", "other-model", "unknown_model")] {
+            var form = Multipart()
+            form.file("a.tif", good)
+            form.field(field, value)
+            let r = try await server.upload(form)
+            #expect(r.status == 422 && r.errorCode == code, "\(field)=\(value): \(r.text)")
+        }
+        var form = Multipart()
+        form.file("a.tif", good)
+        #expect(try await server.upload(form, query: "?webhook_url=javascript:alert(1)").status == 422)
+        for path in ["/status/nope", "/jobs/nope", "/jobs/nope/events", "/results/nope/coco.json"] {
+            let r = try await server.get(path)
+            #expect(r.status == 404 && r.errorCode == "not_found", "\(path)")
+        }
+        #expect(try await server.request(.DELETE, "/jobs/nope").status == 404)
+        try await expectNothingLeft(server)
+    }
+
+    @Test func limitsAnswer413() async throws {
+        let good = try Scenes.raster()
+        let server = try await ServerProcess(environment: ["GEOINFER_MAX_FILES": "2", "GEOINFER_MAX_FILE_BYTES": "\(good.count + 10)"])
+        defer { server.stop() }
+        var many = Multipart()
+        for i in 0..<3 { many.file("f\(i).tif", good) }
+        let r1 = try await server.upload(many)
+        #expect(r1.status == 413 && r1.errorCode == "too_many_files")
+        var big = Multipart()
+        big.file("big.tif", try Scenes.raster(width: 400, height: 400))
+        let r2 = try await server.upload(big)
+        #expect(r2.status == 413 && r2.errorCode == "file_too_large")
+        try await expectNothingLeft(server)
+    }
+
+    /// A client that disconnects mid-upload leaves nothing behind.
+    @Test func clientDisconnectMidUpload() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster(width: 1000, height: 1000))
+        let body = form.body
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            head = "POST /upload HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: %s\\r\\nContent-Length: %d\\r\\n\\r\\n" % (sys.argv[2], int(sys.argv[3]))
+            s.sendall(head.encode())
+            s.sendall(open(sys.argv[4], "rb").read())
+            s.close()
+            """
+        let partial = Fixtures.temporaryDirectory("partial").appendingPathComponent("body.bin")
+        try body.prefix(body.count / 3).write(to: partial)
+        let r = try Fixtures.python(script, ["\(server.port)", form.contentType, "\(body.count)", partial.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        try await Task.sleep(for: .seconds(1))
+        try await expectNothingLeft(server)
+        // And the server still serves.
+        #expect(try await server.get("/jobs").status == 200)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import GeoInferTestSupport
+import NIOHTTP1
+import Testing
+
+@Suite(.serialized) struct LifecycleTests {
+    /// A GeoTIFF that opens and whose first and last blocks decode, but whose middle is corrupt:
+    /// it passes the upload check and fails while processing.
+    static func corruptInside() throws -> Data {
+        let dir = Fixtures.temporaryDirectory("corrupt")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.tif").path
+        var r = SyntheticRaster(width: 512, height: 512)
+        r.creationOptions = ["TILED=YES", "COMPRESS=DEFLATE", "BLOCKXSIZE=64", "BLOCKYSIZE=64"]
+        r.background = 7
+        r.markers = (0..<400).map { Marker(x: ($0 * 37) % 512, y: ($0 * 53) % 512, width: 5, height: 5) }
+        try r.write(to: path)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Garble a stretch of compressed tile data in the middle, away from the header and the last tiles.
+        for i in (data.count / 3)..<(data.count / 2) { data[i] = 0xA5 }
+        return data
+    }
+
+    @Test func oneBadFileDoesNotFailTheJobAndRetryRunsItAgain() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("good.tif", try Scenes.raster())
+        form.file("broken.tif", try Self.corruptInside())
+        let reply = try await server.upload(form)
+        #expect(reply.status == 202, "\(reply.text)")
+        let id = try #require(reply.json["job_id"] as? String)
+        let final = try await server.waitFinal(id)
+        #expect(final["status"] as? String == "completed_with_errors")
+        #expect(final["failed_files"] as? Int == 1 && final["processed_files"] as? Int == 2)
+        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        #expect(files[1]["status"] as? String == "failed")
+        #expect((files[1]["error"] as? String)?.contains("truncated or corrupt") == true)
+        // Results hold the good file.
+        let images = try await server.get("/results/\(id)/coco.json").json["images"] as? [[String: Any]]
+        #expect(images?.map { $0["file_name"] as? String } == ["good.tif"])
+
+        let retry = try await server.request(.POST, "/jobs/\(id)/retry")
+        #expect(retry.status == 202, "\(retry.text)")
+        let again = try await server.waitFinal(id)
+        #expect(again["status"] as? String == "completed_with_errors")
+        let after = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        #expect(after[1]["attempts"] as? Int == 1 && after[1]["status"] as? String == "failed")
+        #expect(try await server.request(.POST, "/jobs/\(id)/retry").status == 202)
+        _ = try await server.waitFinal(id)
+
+        // All files failing fails the job.
+        var bad = Multipart()
+        bad.file("broken.tif", try Self.corruptInside())
+        let badID = try #require(try await server.upload(bad).json["job_id"] as? String)
+        #expect(try await server.waitFinal(badID)["status"] as? String == "failed")
+    }
+
+    @Test func cancelStopsWorkWithinABatch() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("large.tif", try Scenes.raster(width: 3000, height: 3000, markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) }))
+        form.file("later.tif", try Scenes.raster())
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        // Wait until the worker is inside the large file.
+        var detail: [String: Any] = [:]
+        for _ in 0..<200 {
+            detail = try await server.get("/jobs/\(id)").json
+            if (detail["tiles_done"] as? Int ?? 0) > 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let cancelled = try await server.request(.DELETE, "/jobs/\(id)")
+        #expect(cancelled.status == 200 && cancelled.json["status"] as? String == "cancelled")
+        try await Task.sleep(for: .seconds(1))
+        let a = try await server.get("/jobs/\(id)").json
+        try await Task.sleep(for: .seconds(1))
+        let b = try await server.get("/jobs/\(id)").json
+        #expect(a["tiles_done"] as? Int == b["tiles_done"] as? Int, "work went on after cancel")
+        let files = try #require(b["files"] as? [[String: Any]])
+        #expect(files.allSatisfy { $0["status"] as? String == "cancelled" })
+        #expect(try await server.get("/results/\(id)/coco.json").status == 409)
+        #expect(try await server.request(.DELETE, "/jobs/\(id)").status == 200)
+    }
+
+    /// kill -9 mid-job, start again: the job completes, every file exactly once in its results.
+    @Test func killedServerResumesAndLosesNothing() async throws {
+        let env = ["GEOINFER_LEASE_SECONDS": "2"]
+        let server = try await ServerProcess(environment: env)
+        var form = Multipart()
+        let count = 8
+        for i in 0..<count {
+            form.file("part\(i).tif", try Scenes.raster(width: 900, height: 700, markers: [Marker(x: 10 + i * 50, y: 300, width: 10, height: 10)]))
+        }
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        for _ in 0..<600 {
+            let s = try await server.get("/status/\(id)").json
+            if (s["processed_files"] as? Int ?? 0) >= 2 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let before = try await server.get("/status/\(id)").json
+        server.kill9()
+        #expect(!server.isRunning)
+        #expect((before["processed_files"] as? Int ?? 0) < count, "the crash must come mid-job")
+
+        let restarted = try await ServerProcess(environment: env, dataDir: server.dataDir)
+        defer { restarted.stop() }
+        let final = try await restarted.waitFinal(id)
+        #expect(final["status"] as? String == "completed")
+        #expect(final["processed_files"] as? Int == count)
+        let coco = try await restarted.get("/results/\(id)/coco.json").json
+        let names = (coco["images"] as? [[String: Any]] ?? []).compactMap { $0["file_name"] as? String }
+        #expect(names == (0..<count).map { "part\($0).tif" })
+        let anns = coco["annotations"] as? [[String: Any]] ?? []
+        #expect(anns.count == count)
+        #expect(Set(anns.compactMap { $0["image_id"] as? Int }) == Set(1...count))
+    }
+
+    @Test func thousandFileJob() async throws {
+        let server = try await ServerProcess(environment: ["GEOINFER_WORKERS": "2"])
+        defer { server.stop() }
+        var form = Multipart()
+        let tiny = try Scenes.raster(width: 48, height: 40, markers: [Marker(x: 20, y: 20, width: 6, height: 6)])
+        for i in 0..<1000 { form.file(String(format: "tile_%04d.tif", i), tiny) }
+        let reply = try await server.upload(form)
+        #expect(reply.status == 202, "\(reply.text)")
+        #expect(reply.json["total_files"] as? Int == 1000)
+        let id = try #require(reply.json["job_id"] as? String)
+        let final = try await server.waitFinal(id, timeout: .seconds(600))
+        #expect(final["status"] as? String == "completed" && final["processed_files"] as? Int == 1000)
+        let coco = try await server.get("/results/\(id)/coco.json").json
+        #expect((coco["images"] as? [Any])?.count == 1000 && (coco["annotations"] as? [Any])?.count == 1000)
+    }
+}

@@ -1,0 +1,176 @@
+import AsyncHTTPClient
+import Foundation
+import GeoInferTestSupport
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+/// A real `geoinfer serve` process on a free loopback port with its own data directory.
+final class ServerProcess {
+    let port: Int
+    let dataDir: URL
+    private var process: Process
+    let environment: [String: String]
+    let model: String
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    init(model: String = Fixtures.model("yolo"), environment: [String: String] = [:], dataDir: URL? = nil) async throws {
+        self.port = try Self.freePort()
+        self.dataDir = dataDir ?? Fixtures.temporaryDirectory("server")
+        self.environment = environment
+        self.model = model
+        self.process = Process()
+        try await start()
+    }
+
+    func start() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Fixtures.geoinferExecutable)
+        p.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDir.path, "--model", model, "--threads", "1"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["GEOINFER_WORKERS": "1", "GEOINFER_LOG_LEVEL": "warning"]) { $1 }
+            .merging(environment) { $1 }
+        let log = dataDir.appendingPathComponent("server.log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw TestFailure("cannot create \(log.path)") }
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        process = p
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let r = try? await get("/openapi.json"), r.status == 200 { return }
+            guard p.isRunning else { throw TestFailure("server exited: \(serverLog)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("server did not start: \(serverLog)")
+    }
+
+    var serverLog: String { (try? String(contentsOf: dataDir.appendingPathComponent("server.log"), encoding: .utf8)) ?? "" }
+
+    /// SIGKILL: no chance to clean up, as in a crash.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    struct Reply: Sendable {
+        let status: Int
+        let headers: [(String, String)]
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+        var errorMessage: String { (json["error"] as? [String: Any])?["message"] as? String ?? "" }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
+        var req = HTTPClientRequest(url: base + path)
+        req.method = method
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(120))
+        let bytes = try await resp.body.collect(upTo: 512 << 20)
+        return Reply(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Data(buffer: bytes))
+    }
+
+    func get(_ path: String) async throws -> Reply { try await request(.GET, path) }
+
+    func upload(_ form: Multipart, query: String = "", headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.POST, "/upload" + query, headers: [("Content-Type", form.contentType)] + headers, body: form.body)
+    }
+
+    /// Polls `GET /status/{id}` until the job is final.
+    func waitFinal(_ id: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let s = try await get("/status/\(id)").json
+            if let status = s["status"] as? String, ["completed", "completed_with_errors", "failed", "cancelled"].contains(status) { return s }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("job \(id) did not finish: \(try await get("/jobs/\(id)").text)\n\(serverLog)")
+    }
+
+    /// Files in a data sub-folder (recursively), to check nothing was left behind.
+    func files(in sub: String) -> [String] {
+        let dir = dataDir.appendingPathComponent(sub)
+        return (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path, isDirectory: &isDir) && !isDir.boolValue
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A multipart/form-data body built by hand, so tests can also build broken ones.
+struct Multipart {
+    let boundary = "geoinfer-test-\(UUID().uuidString)"
+    var parts: [(headers: String, data: Data)] = []
+
+    mutating func file(_ filename: String, _ data: Data, field: String = "files") {
+        let escaped = filename.replacingOccurrences(of: "\"", with: "\\\"")
+        parts.append(("Content-Disposition: form-data; name=\"\(field)\"; filename=\"\(escaped)\"\r\nContent-Type: image/tiff\r\n", data))
+    }
+
+    mutating func field(_ name: String, _ value: String) {
+        parts.append(("Content-Disposition: form-data; name=\"\(name)\"\r\n", Data(value.utf8)))
+    }
+
+    var contentType: String { "multipart/form-data; boundary=\(boundary)" }
+
+    var body: Data { body(closed: true) }
+
+    func body(closed: Bool) -> Data {
+        var d = Data()
+        for p in parts {
+            d.append(Data("--\(boundary)\r\n\(p.headers)\r\n".utf8))
+            d.append(p.data)
+            d.append(Data("\r\n".utf8))
+        }
+        if closed { d.append(Data("--\(boundary)--\r\n".utf8)) }
+        return d
+    }
+}
+
+enum Scenes {
+    /// A small GeoTIFF with markers the test model finds exactly.
+    static func raster(width: Int = 150, height: Int = 100, markers: [Marker] = [Marker(x: 40, y: 30, width: 12, height: 8)]) throws -> Data {
+        let dir = Fixtures.temporaryDirectory("scene")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.tif").path
+        var r = SyntheticRaster(width: width, height: height)
+        r.markers = markers
+        try r.write(to: path)
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GeoInferTestSupport
+import Testing
+
+/// The job service over real HTTP: upload, process, follow, download.
+@Suite(.serialized) struct JobServiceTests {
+    @Test func uploadProcessAndDownloadResults() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        let markers = [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
+                       [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)]]
+        for (i, m) in markers.enumerated() { form.file("scene\(i).tif", try Scenes.raster(markers: m)) }
+        form.field("webhook_url", "https://example.com/hook")
+        let accepted = try await server.upload(form)
+        #expect(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        #expect(accepted.json["status"] as? String == "queued")
+        #expect(accepted.json["created_at"] is String)
+        #expect(accepted.headers.contains { $0.0.lowercased() == "location" && $0.1 == "/jobs/\(id)" })
+
+        let final = try await server.waitFinal(id)
+        #expect(final["status"] as? String == "completed")
+        #expect(final["progress"] as? Double == 100)
+        #expect(final["total_files"] as? Int == 3 && final["processed_files"] as? Int == 3 && final["failed_files"] as? Int == 0)
+
+        let detail = try await server.get("/jobs/\(id)").json
+        let files = try #require(detail["files"] as? [[String: Any]])
+        #expect(files.map { $0["name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
+        #expect(files.map { $0["detections"] as? Int } == [1, 1, 2])
+        #expect(files.allSatisfy { $0["status"] as? String == "succeeded" && ($0["sha256"] as? String)?.count == 64 })
+        #expect(detail["webhook_url"] as? String == "https://example.com/hook")
+
+        let coco = try await server.get("/results/\(id)/coco.json").json
+        let images = try #require(coco["images"] as? [[String: Any]])
+        #expect(images.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
+        let boxes = (coco["annotations"] as? [[String: Any]] ?? []).map { $0["bbox"] as? [Double] ?? [] }
+        #expect(boxes.contains([34.5, 26.5, 12, 8]) && boxes.contains([90.5, 55.5, 20, 10]) && boxes.count == 4)
+        let geo = try await server.get("/results/\(id)/detections.geojson")
+        #expect(geo.status == 200 && (geo.json["features"] as? [Any])?.count == 4)
+        let meta = try await server.get("/results/\(id)/metadata.json").json
+        #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
+        // Uploads and results live where the layout says.
+        #expect(Set(server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
+        #expect(Set(server.files(in: "results")) == ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"])
+        #expect(server.files(in: "temp").isEmpty)
+    }
+
+    @Test func idempotencyKeyReturnsTheSameJob() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        let first = try await server.upload(form, headers: [("Idempotency-Key", "key-123")])
+        let second = try await server.upload(form, headers: [("Idempotency-Key", "key-123")])
+        #expect(first.status == 202 && second.status == 202)
+        #expect(first.json["job_id"] as? String == second.json["job_id"] as? String)
+        let jobs = try await server.get("/jobs").json["jobs"] as? [Any]
+        #expect(jobs?.count == 1)
+        #expect(server.files(in: "uploads").count == 1)
+    }
+
+    @Test func eventsStreamProgressFilesAndDone() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("big.tif", try Scenes.raster(width: 1200, height: 900, markers: (0..<40).map { Marker(x: $0 * 29, y: $0 * 21, width: 8, height: 8) }))
+        form.file("small.tif", try Scenes.raster())
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        let stream = try await server.get("/jobs/\(id)/events")
+        #expect(stream.status == 200)
+        #expect(stream.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
+        let events = stream.text.components(separatedBy: "\n\n").compactMap { $0.split(separator: "\n").first.map(String.init) }
+        #expect(events.filter { $0 == "event: file" }.count == 2)
+        #expect(events.filter { $0 == "event: progress" }.count >= 2)
+        #expect(events.last == "event: done")
+        #expect(stream.text.contains("\"status\":\"completed\""))
+    }
+
+    @Test func listsJobsNewestFirstWithPagination() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var ids: [String] = []
+        for _ in 0..<3 {
+            var form = Multipart()
+            form.file("a.tif", try Scenes.raster())
+            ids.append(try #require(try await server.upload(form).json["job_id"] as? String))
+        }
+        for id in ids { _ = try await server.waitFinal(id) }
+        let page1 = try await server.get("/jobs?limit=2").json
+        let first = (page1["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String }
+        #expect(first == [ids[2], ids[1]])
+        let cursor = try #require(page1["next_cursor"] as? String)
+        let page2 = try await server.get("/jobs?limit=2&cursor=\(cursor)").json
+        #expect((page2["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String } == [ids[0]])
+        #expect((try await server.get("/jobs?status=completed").json["jobs"] as? [Any])?.count == 3)
+        #expect((try await server.get("/jobs?status=running").json["jobs"] as? [Any])?.count == 0)
+        #expect(try await server.get("/jobs?status=bogus").status == 400)
+    }
+}
