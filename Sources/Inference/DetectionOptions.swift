@@ -38,4 +38,10 @@ public struct TileProgress: Sendable, Equatable {
     public var file: String
     public var tilesDone: Int
     public var tilesTotal: Int
+
+    public init(file: String, tilesDone: Int, tilesTotal: Int) {
+        self.file = file
+        self.tilesDone = tilesDone
+        self.tilesTotal = tilesTotal
+    }
 }

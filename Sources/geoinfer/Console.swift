@@ -26,11 +26,13 @@ final class ProgressBar: Sendable {
 
     private let console: Console
     private let label: String
+    private let unit: String
     private let state = Mutex(State())
 
-    init(console: Console, label: String) {
+    init(console: Console, label: String, unit: String = "tiles") {
         self.console = console
         self.label = label
+        self.unit = unit
     }
 
     func update(_ p: TileProgress) {
@@ -39,7 +41,7 @@ final class ProgressBar: Sendable {
             let rate = elapsed > 0 ? Double(p.tilesDone) / elapsed : 0
             let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
             let fraction = p.tilesTotal > 0 ? Double(p.tilesDone) / Double(p.tilesTotal) : 1
-            let stats = "\(p.tilesDone)/\(p.tilesTotal) tiles  \(String(format: "%.1f", rate)) tiles/s  ETA \(Self.format(eta))"
+            let stats = "\(p.tilesDone)/\(p.tilesTotal) \(unit)  \(String(format: "%.1f", rate)) \(unit)/s  ETA \(Self.format(eta))"
             if console.isTerminal {
                 // Redraw at most 10 times a second, and always at the end.
                 guard ContinuousClock.now - s.lastDraw > .milliseconds(100) || p.tilesDone == p.tilesTotal else { return nil }

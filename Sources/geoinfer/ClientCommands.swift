@@ -1,0 +1,184 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Inference
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Upload GeoTIFFs (files or folders) to a GeoInfer server as one job.")
+
+    @Argument(help: "GeoTIFF files, or folders searched for *.tif / *.tiff.")
+    var paths: [String]
+
+    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
+    var server: String?
+
+    @Option(help: "URL to notify when the job ends.")
+    var webhook: String?
+
+    @Option(name: .customLong("idempotency-key"), help: "Retrying with the same key returns the same job instead of a new one.")
+    var idempotencyKey: String?
+
+    @Flag(help: "Follow processing until the job ends (like `watch`).")
+    var wait = false
+
+    func run() async throws {
+        let client = APIClient(base: APIClient.base(server))
+        let files = try Self.collect(paths)
+        guard !files.isEmpty else { throw ValidationError("no .tif/.tiff files found in \(paths.joined(separator: " "))") }
+        let console = Console()
+        try await client.probe()
+        let bar = ProgressBar(console: console, label: "upload \(files.count) files", unit: "MiB")
+        var fields: [(String, String)] = []
+        if let webhook { fields.append(("webhook_url", webhook)) }
+        let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
+        // Progress in MiB sent.
+        let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
+            bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
+        })
+        var request = HTTPClientRequest(url: client.base + "/upload")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: counted.contentType)
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        request.body = .stream(counted, length: .known(total))
+        let (status, body) = try await client.send(request, timeout: .hours(24))
+        bar.finish()
+        guard status == 202, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let id = json["job_id"] as? String else {
+            console.error("upload refused (\(status)): \(APIClient.message(body))")
+            throw ExitCode.failure
+        }
+        print(id)
+        console.log("job \(id): \(json["message"] ?? "")")
+        if wait { try await WatchCommand.follow(client: client, id: id, console: console) }
+    }
+
+    static func collect(_ paths: [String]) throws -> [URL] {
+        var out: [URL] = []
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw ValidationError("\(p) does not exist") }
+            if isDir.boolValue {
+                let items = FileManager.default.enumerator(atPath: p)?.allObjects as? [String] ?? []
+                out += items.filter { ["tif", "tiff"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+                    .map { URL(fileURLWithPath: p).appendingPathComponent($0) }
+            } else {
+                out.append(URL(fileURLWithPath: p))
+            }
+        }
+        return out
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Print a job's status as JSON.")
+
+    @Argument(help: "Job id.")
+    var job: String
+
+    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
+    var server: String?
+
+    func run() async throws {
+        let client = APIClient(base: APIClient.base(server))
+        let (status, body) = try await client.get("/jobs/\(job)")
+        guard status == 200 else {
+            Console().error("\(status) \(APIClient.message(body))")
+            throw ExitCode.failure
+        }
+        print(String(decoding: body, as: UTF8.self))
+    }
+}
+
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Follow a job's progress (server-sent events) until it ends. Exit status: 0 completed, 2 completed with errors, 1 otherwise.")
+
+    @Argument(help: "Job id.")
+    var job: String
+
+    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
+    var server: String?
+
+    func run() async throws {
+        try await Self.follow(client: APIClient(base: APIClient.base(server)), id: job, console: Console())
+    }
+
+    static func follow(client: APIClient, id: String, console: Console) async throws {
+        try await client.probe()
+        let request = HTTPClientRequest(url: client.base + "/jobs/\(id)/events")
+        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 7))
+        guard response.status.code == 200 else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            console.error("\(response.status.code) \(APIClient.message(Data(buffer: body)))")
+            throw ExitCode.failure
+        }
+        let bar = ProgressBar(console: console, label: "job \(id.prefix(8))", unit: "%")
+        var pending = ""
+        var final: [String: Any] = [:]
+        for try await chunk in response.body {
+            pending += String(buffer: chunk)
+            while let range = pending.range(of: "\n\n") {
+                let event = String(pending[..<range.lowerBound])
+                pending.removeSubrange(..<range.upperBound)
+                var name = "", data = ""
+                for line in event.split(separator: "\n") {
+                    if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+                    if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+                }
+                let json = (try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]) ?? [:]
+                switch name {
+                case "progress", "done":
+                    let p = json["progress"] as? Double ?? 0
+                    bar.update(TileProgress(file: "", tilesDone: Int(p.rounded()), tilesTotal: 100))
+                    if name == "done" { final = json }
+                case "file" where json["status"] as? String == "failed":
+                    bar.finish()
+                    console.error("\(json["name"] ?? ""): failed: \(json["error"] ?? "")")
+                default: break
+                }
+            }
+        }
+        bar.finish()
+        let status = final["status"] as? String ?? "unknown"
+        console.log("job \(id) \(status): \(final["processed_files"] ?? 0)/\(final["total_files"] ?? 0) files, \(final["failed_files"] ?? 0) failed")
+        switch status {
+        case "completed": return
+        case "completed_with_errors": throw ExitCode(2)
+        default: throw ExitCode.failure
+        }
+    }
+}
+
+struct ResultsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "results", abstract: "Download a finished job's COCO, GeoJSON and metadata documents.")
+
+    @Argument(help: "Job id.")
+    var job: String
+
+    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
+    var server: String?
+
+    @Option(help: "Output folder.")
+    var out: String = "."
+
+    func run() async throws {
+        let client = APIClient(base: APIClient.base(server))
+        let dir = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for name in ["coco.json", "detections.geojson", "metadata.json"] {
+            let (status, body) = try await client.get("/results/\(job)/\(name)")
+            guard status == 200 else {
+                Console().error("\(name): \(status) \(APIClient.message(body))")
+                throw ExitCode.failure
+            }
+            let url = dir.appendingPathComponent("\(job)_\(name)")
+            try body.write(to: url, options: .atomic)
+            print(url.path)
+        }
+    }
+}
