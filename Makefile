@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SAMPLE := .deps/samples/OSBS_029.tif
 
-.PHONY: setup build run test bench model clean
+.PHONY: setup build run sample test bench model clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,14 +11,19 @@ setup:
 build: setup
 	$(SWIFT) build
 
-## Detect tree crowns in the NEON sample with the default model and say where the results are.
+## Start the job service on its embedded default: http://127.0.0.1:8000, SQLite and files under ./data.
 run: build
+	.build/debug/geoinfer serve
+
+## Detect tree crowns in the NEON sample with the default model and say where the results are.
+sample: build
 	.build/debug/geoinfer detect $(SAMPLE) --out out/OSBS_029
 	@echo "Results: out/OSBS_029/coco.json, out/OSBS_029/detections.geojson, out/OSBS_029/metadata.json"
 
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	bash scripts/api_check.sh
 
 bench: setup
 	$(SWIFT) build -c release

@@ -99,5 +99,14 @@ struct JobDetailBody: Encodable {
 
 struct JobListBody: Encodable {
     let jobs: [StatusBody]
+    /// null on the last page (encoded explicitly: clients test for it).
     let next_cursor: String?
+
+    enum CodingKeys: String, CodingKey { case jobs, next_cursor }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(jobs, forKey: .jobs)
+        try c.encode(next_cursor, forKey: .next_cursor)
+    }
 }

@@ -15,7 +15,7 @@ enum OpenAPIDocument {
               {"name": "model", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "score_threshold", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "overlap", "in": "query", "required": false, "schema": {"type": "string"}},
-              {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}
+              {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
             ],
             "requestBody": {
               "required": true,
@@ -61,6 +61,7 @@ enum OpenAPIDocument {
               {"name": "cursor", "in": "query", "required": false, "schema": {"type": "string"}}
             ],
             "responses": {
+              "404": {"$ref": "#/components/responses/Error"},
               "200": {"description": "Jobs, newest first", "content": {"application/json": {"schema": {
                 "type": "object", "required": ["jobs", "next_cursor"],
                 "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Status"}},

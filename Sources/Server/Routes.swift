@@ -53,6 +53,21 @@ struct Routes: Sendable {
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
+        // Other methods on known paths: 405 with the allowed ones, not 404.
+        let allowed: [(String, [HTTPRequest.Method])] = [
+            ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
+            ("jobs/:id/retry", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
+            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("openapi.json", [.get]),
+        ]
+        for (path, methods) in allowed {
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in
+                    var error = APIError(.methodNotAllowed, "method_not_allowed", "\(method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: ", "))")
+                    error.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
+                    throw error
+                }
+            }
+        }
     }
 
     /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.
@@ -87,7 +102,7 @@ struct Routes: Sendable {
         var after: JobRecord?
         if let cursor = q.get("cursor") {
             guard cursor.count <= 64, let j = try await store.jobGet(cursor) else {
-                throw APIError(.badRequest, "invalid_cursor", "cursor must be the next_cursor of a previous page")
+                throw APIError(.notFound, "cursor_not_found", "cursor must be the next_cursor of a previous page (that job no longer exists)")
             }
             after = j
         }
