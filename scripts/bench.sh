@@ -2,4 +2,6 @@
 # Runs the benchmarks against the release build; see scripts/bench.py for what is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python scripts/bench.py "$@"
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
+.venv/bin/python scripts/bench.py "$@"
+.venv/bin/python scripts/bench_service.py

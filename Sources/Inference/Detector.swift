@@ -159,7 +159,8 @@ public struct Detector: Sendable {
 }
 
 extension Duration {
-    var seconds: Double {
+    /// The duration in seconds.
+    public var seconds: Double {
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }

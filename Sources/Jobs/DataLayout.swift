@@ -46,19 +46,17 @@ public enum FileNames {
         return out.isEmpty ? "file" : out
     }
 
-    /// Sanitised names for a request's files, unique (case-insensitively) within it.
-    public static func unique(_ originals: [String]) -> [String] {
-        var seen = Set<String>()
-        return originals.map { original in
-            let base = sanitize(original)
-            var name = base, n = 2
-            while seen.contains(name.lowercased()) {
-                let ext = (base as NSString).pathExtension, stem = (base as NSString).deletingPathExtension
-                name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
-                n += 1
-            }
-            seen.insert(name.lowercased())
-            return name
+    /// The sanitised name of `original`, made unique (case-insensitively) among `taken` with
+    /// `-2`, `-3`, ... before the extension; the name is added to `taken`.
+    public static func unique(_ original: String, taken: inout Set<String>) -> String {
+        let base = sanitize(original)
+        let ext = (base as NSString).pathExtension, stem = (base as NSString).deletingPathExtension
+        var name = base, n = 2
+        while taken.contains(name.lowercased()) {
+            name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
+            n += 1
         }
+        taken.insert(name.lowercased())
+        return name
     }
 }

@@ -156,10 +156,6 @@ public final class WorkerPool: Service {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 /// A value shared between tasks behind a lock.
 final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>

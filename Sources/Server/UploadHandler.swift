@@ -235,15 +235,7 @@ final class UploadState {
                 fail(APIError(.contentTooLarge, "too_many_files", "more than \(limits.filesPerRequest) files in one request: split the upload into several jobs"))
                 return .skipped
             }
-            var name = FileNames.sanitize(filename)
-            var n = 2
-            while usedNames.contains(name.lowercased()) {
-                let ext = (FileNames.sanitize(filename) as NSString).pathExtension
-                let stem = (FileNames.sanitize(filename) as NSString).deletingPathExtension
-                name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
-                n += 1
-            }
-            usedNames.insert(name.lowercased())
+            let name = FileNames.unique(filename, taken: &usedNames)
             let url = dir.appendingPathComponent(name)
             guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
                 fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))

@@ -37,7 +37,7 @@ final class ProgressBar: Sendable {
 
     func update(_ p: TileProgress) {
         let line: String? = state.withLock { s in
-            let elapsed = Self.seconds(ContinuousClock.now - s.started)
+            let elapsed = (ContinuousClock.now - s.started).seconds
             let rate = elapsed > 0 ? Double(p.tilesDone) / elapsed : 0
             let eta = rate > 0 ? Double(p.tilesTotal - p.tilesDone) / rate : 0
             let fraction = p.tilesTotal > 0 ? Double(p.tilesDone) / Double(p.tilesTotal) : 1
@@ -61,10 +61,6 @@ final class ProgressBar: Sendable {
     func finish() {
         let drawn = state.withLock { $0.drawn }
         if drawn { console.write("\n") }
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     private static func format(_ s: Double) -> String {
