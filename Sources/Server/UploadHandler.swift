@@ -169,7 +169,10 @@ struct UploadHandler: Sendable {
                 guard total <= limits.bytesPerRequest else {
                     throw APIError(.contentTooLarge, "request_too_large", "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
                 }
-                tail = Array((tail + chunk.readableBytesView.suffix(closing.count + 4)).suffix(closing.count + 4))
+                // Keep the last bytes seen, to check the body ends with its closing boundary.
+                let keep = closing.count + 4, n = min(keep, chunk.readableBytes)
+                tail += chunk.getBytes(at: chunk.readerIndex + chunk.readableBytes - n, length: n) ?? []
+                if tail.count > keep { tail.removeFirst(tail.count - keep) }
                 try parser.execute(chunk)
                 if let error = state.error { throw error }
             }
