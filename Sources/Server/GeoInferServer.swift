@@ -20,13 +20,17 @@ public enum GeoInferServer {
     public static func build(_ config: ServerConfiguration, logger: Logger) async throws -> Services {
         try config.validate()
         let layout = try DataLayout(root: config.dataDirectory)
+        // Uploads cut off by a crash never became jobs: their partial files go.
+        for stale in (try? FileManager.default.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where stale.hasPrefix("upload-") {
+            try? FileManager.default.removeItem(at: layout.temp.appendingPathComponent(stale))
+        }
         let store = try SQLiteJobStore(path: layout.databasePath)
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
             throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
         let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device))
         let routes = Routes(store: store, layout: layout, upload: UploadHandler(store: store, layout: layout, model: model, limits: config.limits),
-                            eventsPoll: .milliseconds(250))
+                            eventsPoll: .milliseconds(250), logger: logger)
         let router = Router()
         routes.register(on: router)
         let app = Application(

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Inference
 import Jobs
+import Logging
 
 /// The HTTP API. Every route answers JSON; errors are `{"error": {"code", "message"}}`.
 struct Routes: Sendable {
@@ -11,6 +12,7 @@ struct Routes: Sendable {
     let upload: UploadHandler
     /// How often server-sent events look for changes (default 0.25 s).
     let eventsPoll: Duration
+    let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("upload") { request, _ in try await guarded { try await upload.handle(request) } }
@@ -75,6 +77,7 @@ struct Routes: Sendable {
         do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
         } catch {
+            logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, "internal", "the request failed on the server; it has been logged")
         }
     }

@@ -157,4 +157,16 @@ import Testing
         // And the server still serves.
         #expect(try await server.get("/jobs").status == 200)
     }
+
+    /// Partial uploads left by a crash are removed at the next start.
+    @Test func staleUploadsAreCleanedAtStart() async throws {
+        let data = Fixtures.temporaryDirectory("stale")
+        let stale = data.appendingPathComponent("temp/upload-crashed")
+        try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
+        try Data(repeating: 1, count: 1000).write(to: stale.appendingPathComponent("half.tif"))
+        let server = try await ServerProcess(dataDir: data)
+        defer { server.stop() }
+        #expect(!FileManager.default.fileExists(atPath: stale.path))
+        try await expectNothingLeft(server)
+    }
 }
