@@ -77,9 +77,7 @@ public final class WorkerPool: Service {
         log[metadataKey: "job_id"] = .string(claim.job.id)
         log[metadataKey: "file"] = .string(file.name)
         let started = ContinuousClock.now
-        var options = DetectionOptions()
-        options.overlap = claim.job.overlap ?? options.overlap
-        options.scoreThreshold = claim.job.scoreThreshold
+        let options = DetectionOptions(job: claim.job)
         let tilesDone = Locked(0)
         let stop = Locked(false)
         let heartbeatEvery = min(config.lease / 3, 0.5)
@@ -142,9 +140,7 @@ public final class WorkerPool: Service {
             guard let job = try await store.jobGet(jobID), !job.status.isFinal else { return }
             let decoder = JSONDecoder()
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
-            var options = DetectionOptions()
-            options.overlap = job.overlap ?? options.overlap
-            options.scoreThreshold = job.scoreThreshold
+            let options = DetectionOptions(job: job)
             let report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
                                          files: files, createdAt: Date())
             _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
@@ -153,6 +149,15 @@ public final class WorkerPool: Service {
         } catch {
             logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])
         }
+    }
+}
+
+extension DetectionOptions {
+    /// The settings a job was submitted with, over the defaults.
+    init(job: JobRecord) {
+        self.init()
+        overlap = job.overlap ?? overlap
+        scoreThreshold = job.scoreThreshold
     }
 }
 
