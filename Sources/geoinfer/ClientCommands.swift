@@ -14,8 +14,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Argument(help: "GeoTIFF files, or folders searched for *.tif / *.tiff.")
     var paths: [String]
 
-    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
-    var server: String?
+    @OptionGroup var server: ServerOption
 
     @Option(help: "URL to notify when the job ends.")
     var webhook: String?
@@ -27,7 +26,7 @@ struct SubmitCommand: AsyncParsableCommand {
     var wait = false
 
     func run() async throws {
-        let client = APIClient(base: APIClient.base(server))
+        let client = server.client
         let files = try Self.collect(paths)
         guard !files.isEmpty else { throw ValidationError("no .tif/.tiff files found in \(paths.joined(separator: " "))") }
         let console = Console()
@@ -79,11 +78,10 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: "Job id.")
     var job: String
 
-    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
-    var server: String?
+    @OptionGroup var server: ServerOption
 
     func run() async throws {
-        let client = APIClient(base: APIClient.base(server))
+        let client = server.client
         let (status, body) = try await client.get("/jobs/\(job)")
         guard status == 200 else {
             Console().error("\(status) \(APIClient.message(body))")
@@ -101,11 +99,10 @@ struct WatchCommand: AsyncParsableCommand {
     @Argument(help: "Job id.")
     var job: String
 
-    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
-    var server: String?
+    @OptionGroup var server: ServerOption
 
     func run() async throws {
-        try await Self.follow(client: APIClient(base: APIClient.base(server)), id: job, console: Console())
+        try await Self.follow(client: server.client, id: job, console: Console())
     }
 
     static func follow(client: APIClient, id: String, console: Console) async throws {
@@ -160,14 +157,13 @@ struct ResultsCommand: AsyncParsableCommand {
     @Argument(help: "Job id.")
     var job: String
 
-    @Option(help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
-    var server: String?
+    @OptionGroup var server: ServerOption
 
     @Option(help: "Output folder.")
     var out: String = "."
 
     func run() async throws {
-        let client = APIClient(base: APIClient.base(server))
+        let client = server.client
         let dir = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for name in ["coco.json", "detections.geojson", "metadata.json"] {
@@ -181,4 +177,12 @@ struct ResultsCommand: AsyncParsableCommand {
             print(url.path)
         }
     }
+}
+
+/// `--server`, shared by the client commands.
+struct ServerOption: ParsableArguments {
+    @Option(name: .customLong("server"), help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
+    var url: String?
+
+    var client: APIClient { APIClient(base: APIClient.base(url)) }
 }

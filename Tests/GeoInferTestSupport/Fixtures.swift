@@ -82,3 +82,17 @@ final class LockedData: Sendable {
     var isSet: Bool { state.withLock { $0.1 } }
     var value: Data { state.withLock { $0.0 } }
 }
+
+extension Fixtures {
+    /// GDAL's own transform (the `gdaltransform` command) of pixel positions of `raster` to WGS84:
+    /// one [lon, lat] per point, for checking GeoInfer's georeferencing against GDAL.
+    public static func gdalTransformToWGS84(raster: String, pixels: [(Double, Double)]) throws -> [[Double]] {
+        let input = temporaryDirectory("gdaltransform").appendingPathComponent("pixels.txt")
+        defer { try? FileManager.default.removeItem(at: input.deletingLastPathComponent()) }
+        try pixels.map { "\($0.0) \($0.1)\n" }.joined().write(to: input, atomically: true, encoding: .utf8)
+        // -output_xy with an EPSG:4326 target prints lon lat (traditional GIS order).
+        let result = try run("/bin/sh", ["-c", "gdaltransform -output_xy -t_srs EPSG:4326 '\(raster)' < '\(input.path)'"])
+        guard result.status == 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: result.stderr]) }
+        return result.stdout.split(separator: "\n").map { $0.split(separator: " ").compactMap { Double($0) } }
+    }
+}

@@ -27,15 +27,9 @@ import Testing
         let pixels: [(Double, Double)] = [(0, 0), (300, 0), (300, 200), (0, 200), (123.5, 77.25)]
         let ours = try transformer.toWGS84(pixels.map { gt.apply(x: $0.0, y: $0.1) })
 
-        let input = pixels.map { "\($0.0) \($0.1)" }.joined(separator: "\n") + "\n"
-        let inputFile = dir.appendingPathComponent("points.txt")
-        try input.write(to: inputFile, atomically: true, encoding: .utf8)
-        let result = try Fixtures.run("/bin/sh", ["-c", "gdaltransform -output_xy -t_srs EPSG:4326 '\(path)' < '\(inputFile.path)'"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let theirs = result.stdout.split(separator: "\n").map { $0.split(separator: " ").compactMap { Double($0) } }
+        let theirs = try Fixtures.gdalTransformToWGS84(raster: path, pixels: pixels)
         #expect(theirs.count == pixels.count)
         for (a, b) in zip(ours, theirs) {
-            // gdaltransform prints lon lat in traditional GIS order for EPSG:4326 targets.
             #expect(abs(a.lon - b[0]) < 1e-9 && abs(a.lat - b[1]) < 1e-9, "ours \(a) gdal \(b)")
         }
         // Sanity: UTM 17N easting 500000 is the central meridian, -81°.

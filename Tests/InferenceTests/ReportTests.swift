@@ -109,15 +109,12 @@ import Testing
         // The UTM raster: every corner agrees with gdaltransform of the same pixel.
         let utmPath = dir.appendingPathComponent("utm.tif").path
         let utmFeatures = fc.features.filter { $0.properties.source_file == "utm.tif" }
-        var pixels = ""
+        var pixels: [(Double, Double)] = []
         for f in utmFeatures {
             let b = f.properties.pixel_bbox
-            for (x, y) in [(b[0], b[1]), (b[0] + b[2], b[1]), (b[0] + b[2], b[1] + b[3]), (b[0], b[1] + b[3])] { pixels += "\(x) \(y)\n" }
+            pixels += [(b[0], b[1]), (b[0] + b[2], b[1]), (b[0] + b[2], b[1] + b[3]), (b[0], b[1] + b[3])]
         }
-        let points = dir.appendingPathComponent("pixels.txt")
-        try pixels.write(to: points, atomically: true, encoding: .utf8)
-        let gdal = try Fixtures.run("/bin/sh", ["-c", "gdaltransform -output_xy -t_srs EPSG:4326 '\(utmPath)' < '\(points.path)'"])
-        let theirs = gdal.stdout.split(separator: "\n").map { $0.split(separator: " ").compactMap { Double($0) } }
+        let theirs = try Fixtures.gdalTransformToWGS84(raster: utmPath, pixels: pixels)
         #expect(theirs.count == utmFeatures.count * 4)
         for (i, f) in utmFeatures.enumerated() {
             let ours = Set(f.geometry.coordinates[0].dropLast().map { [($0[0] * 1e9).rounded(), ($0[1] * 1e9).rounded()] })

@@ -90,7 +90,10 @@ import Testing
         var form = Multipart()
         let count = 8
         for i in 0..<count {
-            form.file("part\(i).tif", try Scenes.raster(width: 900, height: 700, markers: [Marker(x: 10 + i * 50, y: 300, width: 10, height: 10)]))
+            // Low-score texture in every tile (below the threshold) keeps each file busy for a while,
+            // so the kill lands mid-job; one real marker per file is what the results must hold.
+            let texture = (0..<14).flatMap { r in (0..<18).map { c in Marker(x: c * 50 + 25, y: r * 50 + 25, score: 20, width: 4, height: 4) } }
+            form.file("part\(i).tif", try Scenes.raster(width: 900, height: 700, markers: texture + [Marker(x: 10 + i * 50, y: 300, width: 10, height: 10)]))
         }
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         for _ in 0..<600 {

@@ -64,7 +64,9 @@ import Testing
         let server = try await ServerProcess()
         defer { server.stop() }
         var form = Multipart()
-        form.file("big.tif", try Scenes.raster(width: 1200, height: 900, markers: (0..<40).map { Marker(x: $0 * 29, y: $0 * 21, width: 8, height: 8) }))
+        // A marker in every tile: seconds of work, so the stream sees the job move, not just its end.
+        let grid = (0..<40).flatMap { row in (0..<40).map { col in Marker(x: col * 50 + 5, y: row * 50 + 5, width: 8, height: 8) } }
+        form.file("big.tif", try Scenes.raster(width: 2000, height: 2000, markers: grid))
         form.file("small.tif", try Scenes.raster())
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         let stream = try await server.get("/jobs/\(id)/events")
