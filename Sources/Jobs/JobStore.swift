@@ -5,6 +5,7 @@ public struct JobCreate: Sendable {
     public var id: String
     public var createdAt: Date
     public var webhookURL: String?
+    public var webhookSecret: String?
     public var idempotencyKey: String?
     public var scoreThreshold: Double?
     public var overlap: Double?
@@ -28,11 +29,12 @@ public struct JobCreate: Sendable {
         }
     }
 
-    public init(id: String, createdAt: Date, webhookURL: String?, idempotencyKey: String?, scoreThreshold: Double?,
-                overlap: Double?, modelName: String, files: [NewFile]) {
+    public init(id: String, createdAt: Date, webhookURL: String?, webhookSecret: String? = nil, idempotencyKey: String?,
+                scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]) {
         self.id = id
         self.createdAt = createdAt
         self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret
         self.idempotencyKey = idempotencyKey
         self.scoreThreshold = scoreThreshold
         self.overlap = overlap
@@ -44,7 +46,7 @@ public struct JobCreate: Sendable {
 /// How a worker's attempt at a file ended.
 public enum FileOutcome: Sendable {
     /// Detection finished; `result` is the encoded per-file result kept for the job's documents.
-    case succeeded(result: Data, detections: Int, seconds: Double)
+    case succeeded(result: Data, detections: Int, classCounts: [String: Int], seconds: Double)
     /// Detection failed. `retryable` errors go back to the queue until `maxAttempts`; others fail at once.
     case failed(error: String, retryable: Bool, maxAttempts: Int)
 }
@@ -60,13 +62,15 @@ public protocol JobStore: Sendable {
     /// Newest first; `after` is the last job of the previous page (keyset pagination).
     func jobList(status: JobStatus?, limit: Int, after: JobRecord?) async throws -> [JobRecord]
     func jobFiles(_ id: String) async throws -> [FileRecord]
-    /// Cancels a job that is not final: its unfinished files are cancelled. Returns the job, nil if unknown.
+    /// Cancels a job that is not final: its unfinished files are cancelled, and its webhook delivery
+    /// is written in the same transaction. Returns the job, nil if unknown.
     func jobCancel(_ id: String, now: Date) async throws -> JobRecord?
     /// Puts a final job's failed files back in the queue. Returns the job, nil if unknown.
     func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord?
     /// Jobs whose files are all finished but whose results are not yet written (after a crash too).
     func jobsAwaitingFinalize() async throws -> [JobRecord]
-    /// Marks a job whose files are all finished with its final state.
+    /// Marks a job whose files are all finished with its final state, and writes its webhook
+    /// delivery (if it has a receiver) in the same transaction.
     func jobFinalize(_ id: String, now: Date) async throws -> JobRecord?
 
     /// Claims the next file to run for `lease`, fairly across jobs (the job with the fewest claims
@@ -80,4 +84,15 @@ public protocol JobStore: Sendable {
     func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord?
     /// The encoded results of a job's succeeded files, in ordinal order.
     func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)]
+
+    /// Claims the next delivery that is due, for `lease` (its attempt must end within it).
+    func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery?
+    /// Records an attempt and what it decided. Returns false when the lease was lost meanwhile
+    /// (the attempt is still recorded; the state is left to the new owner).
+    func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool
+    /// A job's deliveries, oldest first, and all their attempts.
+    func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt])
+    /// Sends a job's latest delivery again, now, with a fresh retry schedule and the same id.
+    /// Returns nil when the job has no delivery.
+    func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery?
 }

@@ -9,6 +9,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var finishedAt: Date?
     /// Where to send the end-of-job event (validated at submit).
     public var webhookURL: String?
+    /// The job's own `whsec_` signing secret, if it was given one (never shown by the API).
+    public var webhookSecret: String?
     public var idempotencyKey: String?
     /// Detection settings chosen at submit (nil: the model's defaults).
     public var scoreThreshold: Double?
@@ -54,6 +56,8 @@ public struct FileRecord: Codable, Sendable, Equatable {
     public var tilesTotal: Int
     public var tilesDone: Int
     public var detections: Int
+    /// Detections per class name (nil until the file succeeds).
+    public var classCounts: [String: Int]?
     public var error: String?
     public var startedAt: Date?
     public var finishedAt: Date?

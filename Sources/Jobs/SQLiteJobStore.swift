@@ -13,13 +13,27 @@ extension FileRecord: FetchableRecord, MutablePersistableRecord {
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
+extension DeliveryStatus: DatabaseValueConvertible {}
+
+extension WebhookDelivery: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "webhookDeliveries"
+}
+
+extension WebhookAttempt: FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "webhookAttempts"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
 /// The embedded job store: one SQLite file (WAL mode) through GRDB. Safe for one process with many
 /// workers; every method is one serialized write transaction or a concurrent read.
 public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
+    private let events: (any JobEventRenderer)?
 
-    /// Opens (creating and migrating) the database at `path`.
-    public init(path: String) throws {
+    /// Opens (creating and migrating) the database at `path`. `events` renders the webhook
+    /// delivery of each job that becomes final (none when nil).
+    public init(path: String, events: (any JobEventRenderer)? = nil) throws {
+        self.events = events
         var config = Configuration()
         config.busyMode = .timeout(10)
         // Errors and logs never show statement arguments (file names, URLs).
@@ -79,7 +93,46 @@ public final class SQLiteJobStore: JobStore {
                 t.column("result", .blob).notNull()
             }
         }
+        m.registerMigration("v2-webhooks") { db in
+            try db.alter(table: "jobs") { t in t.add(column: "webhookSecret", .text) }
+            try db.alter(table: "files") { t in t.add(column: "classCounts", .text) }
+            try db.create(table: "webhookDeliveries") { t in
+                t.primaryKey("id", .text)
+                t.column("jobID", .text).notNull().indexed().references("jobs", onDelete: .cascade)
+                t.column("event", .text).notNull()
+                t.column("url", .text).notNull()
+                t.column("payload", .blob).notNull()
+                t.column("secret", .text)
+                t.column("status", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("step", .integer).notNull()
+                t.column("nextAttemptAt", .datetime)
+                t.column("leaseOwner", .text)
+                t.column("leaseExpiresAt", .datetime)
+                t.column("lastStatusCode", .integer)
+                t.column("lastError", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("deliveredAt", .datetime)
+            }
+            try db.create(index: "webhookDeliveries_due", on: "webhookDeliveries", columns: ["status", "nextAttemptAt"])
+            try db.create(table: "webhookAttempts") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("deliveryID", .text).notNull().indexed().references("webhookDeliveries", onDelete: .cascade)
+                t.column("number", .integer).notNull()
+                t.column("at", .datetime).notNull()
+                t.column("statusCode", .integer)
+                t.column("error", .text)
+                t.column("seconds", .double).notNull()
+            }
+        }
         return m
+    }
+
+    /// Writes the job's webhook delivery, inside the transaction that made it final.
+    private func enqueueFinalEvent(_ db: Database, _ job: JobRecord, now: Date) throws {
+        guard let events, job.webhookURL != nil else { return }
+        let files = try FileRecord.filter(Column("jobID") == job.id).order(Column("ordinal")).fetchAll(db)
+        try events.finalEvent(job: job, files: files, now: now)?.insert(db)
     }
 
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
@@ -89,7 +142,7 @@ public final class SQLiteJobStore: JobStore {
             }
             let job = JobRecord(
                 id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
-                webhookURL: p.webhookURL, idempotencyKey: p.idempotencyKey, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
+                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
                 modelName: p.modelName, totalFiles: p.files.count, succeededFiles: 0, failedFiles: 0,
                 tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
             try job.insert(db)
@@ -97,7 +150,7 @@ public final class SQLiteJobStore: JobStore {
                 var row = FileRecord(
                     id: nil, jobID: p.id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
                     sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
-                    tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
+                    tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
                 try row.insert(db)
             }
             return (job, true)
@@ -140,6 +193,7 @@ public final class SQLiteJobStore: JobStore {
             job.updatedAt = now
             job.finishedAt = now
             try job.update(db)
+            try self.enqueueFinalEvent(db, job, now: now)
             return job
         }
     }
@@ -181,6 +235,7 @@ public final class SQLiteJobStore: JobStore {
             job.finishedAt = now
             job.updatedAt = now
             try job.update(db)
+            try self.enqueueFinalEvent(db, job, now: now)
             return job
         }
     }
@@ -240,12 +295,13 @@ public final class SQLiteJobStore: JobStore {
             file.leaseOwner = nil
             file.leaseExpiresAt = nil
             switch outcome {
-            case .succeeded(let result, let detections, let seconds):
+            case .succeeded(let result, let detections, let classCounts, let seconds):
                 job.tilesDone += file.tilesTotal - file.tilesDone
                 job.succeededFiles += 1
                 file.status = .succeeded
                 file.tilesDone = file.tilesTotal
                 file.detections = detections
+                file.classCounts = classCounts
                 file.seconds = seconds
                 file.error = nil
                 file.finishedAt = now
@@ -278,6 +334,77 @@ public final class SQLiteJobStore: JobStore {
             return try files.compactMap { f in
                 try Data.fetchOne(db, sql: "SELECT result FROM fileResults WHERE fileID = ?", arguments: [f.id]).map { (f, $0) }
             }
+        }
+    }
+
+    public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
+        try await pool.write { db in
+            guard var d = try WebhookDelivery.fetchOne(db, sql: """
+                SELECT * FROM webhookDeliveries
+                WHERE status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)
+                ORDER BY nextAttemptAt LIMIT 1
+                """, arguments: [now, now]) else { return nil }
+            d.leaseOwner = owner
+            d.leaseExpiresAt = now.addingTimeInterval(lease)
+            try d.update(db)
+            return d
+        }
+    }
+
+    public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
+        try await pool.write { db in
+            var a = attempt
+            try a.insert(db)
+            guard var d = try WebhookDelivery.fetchOne(db, key: claim.id), d.status == .pending, d.leaseOwner == claim.leaseOwner else {
+                return false
+            }
+            d.attempts += 1
+            d.lastStatusCode = attempt.statusCode
+            d.lastError = attempt.error
+            d.leaseOwner = nil
+            d.leaseExpiresAt = nil
+            switch decision {
+            case .delivered:
+                d.status = .delivered
+                d.deliveredAt = attempt.at
+                d.nextAttemptAt = nil
+            case .retry(let next):
+                d.step += 1
+                d.nextAttemptAt = next
+            case .giveUp:
+                d.status = .failed
+                d.nextAttemptAt = nil
+            case .stop:
+                d.status = .stopped
+                d.nextAttemptAt = nil
+            }
+            try d.update(db)
+            return true
+        }
+    }
+
+    public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
+        try await pool.read { db in
+            let deliveries = try WebhookDelivery.filter(Column("jobID") == job).order(Column("createdAt"), Column("id")).fetchAll(db)
+            let attempts = try WebhookAttempt.fetchAll(db, sql: """
+                SELECT a.* FROM webhookAttempts a JOIN webhookDeliveries d ON d.id = a.deliveryID
+                WHERE d.jobID = ? ORDER BY a.id
+                """, arguments: [job])
+            return (deliveries, attempts)
+        }
+    }
+
+    public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
+        try await pool.write { db in
+            guard var d = try WebhookDelivery.filter(Column("jobID") == job)
+                .order(Column("createdAt").desc, Column("id").desc).fetchOne(db) else { return nil }
+            d.status = .pending
+            d.step = 0
+            d.nextAttemptAt = now
+            d.leaseOwner = nil
+            d.leaseExpiresAt = nil
+            try d.update(db)
+            return d
         }
     }
 }

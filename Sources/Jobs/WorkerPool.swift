@@ -108,7 +108,13 @@ public final class WorkerPool: Service {
             }
             result.info.fileName = file.name
             let data = try JSONEncoder().encode(result)
-            outcome = .succeeded(result: data, detections: result.detections.count, seconds: (ContinuousClock.now - started).seconds)
+            let classes = model.manifest.classes
+            let counts = result.detections.reduce(into: [String: Int]()) { counts, d in
+                let i = d.detection.classIndex
+                counts[classes.indices.contains(i) ? classes[i] : "class_\(i)", default: 0] += 1
+            }
+            outcome = .succeeded(result: data, detections: result.detections.count, classCounts: counts,
+                                 seconds: (ContinuousClock.now - started).seconds)
             log.info("file done", metadata: ["detections": "\(result.detections.count)"])
         } catch is CancellationError where stop.value {
             // The job was cancelled or the lease moved to another worker: nothing to record.

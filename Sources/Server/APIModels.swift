@@ -43,8 +43,54 @@ struct JobDetailBody: Encodable {
     let tiles_total: Int
     let tiles_done: Int
     let detections: Int
+    let detections_by_class: [String: Int]
     let results: Results?
+    let webhook: Webhook?
     let files: [File]
+
+    /// The job's webhook: where it goes and every delivery with its attempts.
+    struct Webhook: Encodable {
+        let url: String
+        /// True when the job was given its own signing secret (the secret itself is never shown).
+        let own_secret: Bool
+        let deliveries: [Delivery]
+    }
+
+    struct Delivery: Encodable {
+        let webhook_id: String
+        let event: String
+        let status: String
+        let attempts: Int
+        let last_status_code: Int?
+        let last_error: String?
+        let next_attempt_at: Date?
+        let delivered_at: Date?
+        let created_at: Date
+        let history: [Attempt]
+
+        init(_ d: WebhookDelivery, attempts: [WebhookAttempt]) {
+            webhook_id = d.id
+            event = d.event
+            status = d.status.rawValue
+            self.attempts = d.attempts
+            last_status_code = d.lastStatusCode
+            last_error = d.lastError
+            next_attempt_at = d.status == .pending ? d.nextAttemptAt : nil
+            delivered_at = d.deliveredAt
+            created_at = d.createdAt
+            history = attempts.filter { $0.deliveryID == d.id }.map {
+                Attempt(attempt: $0.number, at: $0.at, status_code: $0.statusCode, error: $0.error, seconds: $0.seconds)
+            }
+        }
+    }
+
+    struct Attempt: Encodable {
+        let attempt: Int
+        let at: Date
+        let status_code: Int?
+        let error: String?
+        let seconds: Double
+    }
 
     struct Results: Encodable {
         let coco: String
@@ -63,12 +109,13 @@ struct JobDetailBody: Encodable {
         let tiles_total: Int
         let tiles_done: Int
         let detections: Int
+        let detections_by_class: [String: Int]?
         let started_at: Date?
         let finished_at: Date?
         let seconds: Double?
     }
 
-    init(_ j: JobRecord, files: [FileRecord]) {
+    init(_ j: JobRecord, files: [FileRecord], deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         job_id = j.id
         status = j.status.rawValue
         progress = j.progress
@@ -86,13 +133,17 @@ struct JobDetailBody: Encodable {
         tiles_total = j.tilesTotal
         tiles_done = j.tilesDone
         detections = files.map(\.detections).reduce(0, +)
+        detections_by_class = files.reduce(into: [:]) { sum, f in for (k, v) in f.classCounts ?? [:] { sum[k, default: 0] += v } }
         let hasResults = j.status == .completed || j.status == .completedWithErrors || j.status == .failed
         results = hasResults ? Results(coco: "/results/\(j.id)/coco.json", geojson: "/results/\(j.id)/detections.geojson",
                                        metadata: "/results/\(j.id)/metadata.json") : nil
+        webhook = j.webhookURL.map { url in
+            Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })
+        }
         self.files = files.map {
             File(name: $0.name, original_name: $0.originalName, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
-                 detections: $0.detections, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+                 detections: $0.detections, detections_by_class: $0.classCounts, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
         }
     }
 }

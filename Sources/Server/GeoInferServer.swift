@@ -5,6 +5,7 @@ public import Jobs
 public import Logging
 public import ServiceLifecycle
 import UnixSignals
+import Webhooks
 
 /// Builds GeoInfer's services from a configuration: the job store, the HTTP application and the
 /// in-process workers. `geoinfer serve` and the tests use this one builder.
@@ -24,24 +25,53 @@ public enum GeoInferServer {
         for stale in (try? FileManager.default.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where stale.hasPrefix("upload-") {
             try? FileManager.default.removeItem(at: layout.temp.appendingPathComponent(stale))
         }
-        let store = try SQLiteJobStore(path: layout.databasePath)
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
             throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
         let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device))
-        let routes = Routes(store: store, layout: layout, upload: UploadHandler(store: store, layout: layout, model: model, limits: config.limits),
-                            eventsPoll: .milliseconds(250), logger: logger)
+        var webhooks = config.webhooks
+        if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
+        let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
+                                   modelName: model.manifest.name, modelVersion: model.manifest.version)
+        let store = try SQLiteJobStore(path: layout.databasePath, events: events)
+        let policy: WebhookAddressPolicy
+        let deliverer: WebhookDeliverer
+        do {
+            policy = try WebhookAddressPolicy(allowlist: webhooks.allowlist)
+            deliverer = try WebhookDeliverer(store: store, config: webhooks, logger: logger)
+        } catch {
+            throw ConfigurationError(error.description)
+        }
+        let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy)
+        let routes = Routes(store: store, layout: layout, upload: upload, eventsPoll: .milliseconds(250), logger: logger)
         let router = Router()
         routes.register(on: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer"),
             logger: logger)
-        var services: [any Service] = [app]
+        var services: [any Service] = [app, deliverer]
         if config.workers.concurrency > 0 {
             services.append(WorkerPool(store: store, model: model, layout: layout, config: config.workers, logger: logger))
         }
         return Services(store: store, layout: layout, model: model, services: services)
+    }
+
+    /// The server's webhook secret when none is configured: made once, kept (owner-only) in the
+    /// data directory so that receivers keep verifying across restarts.
+    static func loadOrCreateSecret(layout: DataLayout, logger: Logger) throws -> WebhookSecret {
+        let path = layout.root.appendingPathComponent("webhook_secret").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            do { return try WebhookSecret(text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+                throw ConfigurationError("\(path): \(error.description)")
+            }
+        }
+        let secret = WebhookSecret.generate()
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("cannot write \(path): check that the data directory is writable")
+        }
+        logger.notice("generated a webhook signing secret; give it to your receivers (set GEOINFER_WEBHOOK_SECRET to use your own)", metadata: ["file": .string(path)])
+        return secret
     }
 
     /// Runs the services until SIGTERM or SIGINT, then shuts down gracefully.

@@ -23,7 +23,8 @@ struct Routes: Sendable {
         router.get("jobs/:id") { _, context in
             try await guarded {
                 let j = try await job(context)
-                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id)))
+                let (deliveries, attempts) = try await store.deliveryList(job: j.id)
+                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts))
             }
         }
         router.delete("jobs/:id") { _, context in
@@ -46,6 +47,19 @@ struct Routes: Sendable {
                 return JSON.response(StatusBody(j), status: .accepted)
             }
         }
+        router.post("jobs/:id/webhook/redeliver") { _, context in
+            try await guarded {
+                let j = try await job(context)
+                guard j.webhookURL != nil else {
+                    throw APIError(.conflict, "no_webhook", "job \(j.id) was submitted without a webhook_url; there is nothing to deliver")
+                }
+                guard j.status.isFinal else {
+                    throw APIError(.conflict, "not_finished", "job \(j.id) is \(j.status.rawValue): its webhook is sent when it finishes")
+                }
+                guard let d = try await store.deliveryRedeliver(job: j.id, now: Date()) else { throw APIError.notFound("webhook delivery of job \(j.id)") }
+                return JSON.response(JobDetailBody.Delivery(d, attempts: []), status: .accepted)
+            }
+        }
         router.get("jobs/:id/events") { _, context in try await guarded { try await events(try await job(context)) } }
         for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
             router.get("results/:id/\(route)") { _, context in
@@ -58,7 +72,7 @@ struct Routes: Sendable {
         // Other methods on known paths: 405 with the allowed ones, not 404.
         let allowed: [(String, [HTTPRequest.Method])] = [
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
-            ("jobs/:id/retry", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
+            ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
             ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("openapi.json", [.get]),
         ]
         for (path, methods) in allowed {

@@ -1,5 +1,6 @@
 public import Foundation
 public import Jobs
+public import Webhooks
 
 /// Settings of `geoinfer serve`. Defaults give a zero set-up local service.
 public struct ServerConfiguration: Sendable {
@@ -15,6 +16,12 @@ public struct ServerConfiguration: Sendable {
     public var workers = WorkerConfiguration()
     /// Upload limits: requests over them are refused with 413.
     public var limits = Limits()
+    /// Webhook signing, address policy and retries. With no secret configured, one is generated
+    /// on first start and kept in `webhook_secret` in the data directory.
+    public var webhooks = WebhookConfiguration()
+    /// The API's address as webhook receivers should reach it, for result links in events
+    /// (default `http://{host}:{port}`).
+    public var publicURL: String?
 
     public struct Limits: Sendable {
         /// Most files in one upload request (default 10,000).
@@ -35,6 +42,14 @@ public struct ServerConfiguration: Sendable {
         guard (0...65535).contains(port) else { throw ConfigurationError("--port must be between 0 and 65535") }
         guard workers.concurrency >= 0 else { throw ConfigurationError("--workers must be 0 or more") }
         guard workers.lease >= 1 else { throw ConfigurationError("GEOINFER_LEASE_SECONDS must be at least 1") }
+        guard webhooks.timeout > 0, webhooks.concurrency >= 1 else {
+            throw ConfigurationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be positive")
+        }
+        if let publicURL {
+            guard let u = URL(string: publicURL), ["http", "https"].contains(u.scheme?.lowercased() ?? ""), u.host != nil else {
+                throw ConfigurationError("GEOINFER_PUBLIC_URL must be an absolute http(s) URL such as https://geoinfer.example.com")
+            }
+        }
         guard limits.filesPerRequest > 0, limits.bytesPerFile > 0, limits.bytesPerRequest > 0 else {
             throw ConfigurationError("upload limits must be positive")
         }

@@ -6,6 +6,7 @@ import Hummingbird
 import Inference
 import Jobs
 import MultipartKit
+import Webhooks
 
 /// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
 /// size or count), checks every file with GDAL, then moves the files into place and commits the job
@@ -16,8 +17,12 @@ struct UploadHandler: Sendable {
     let layout: DataLayout
     let model: Model
     let limits: ServerConfiguration.Limits
+    /// The SSRF guard every `webhook_url` passes at submit (and again at each delivery).
+    let webhookPolicy: WebhookAddressPolicy
 
-    static let fields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
+    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap"]
+    /// Settings also read from the query string (a secret is not: query strings end up in logs).
+    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
 
     func handle(_ request: Request) async throws -> Response {
         let key = request.headers[HTTPField.Name.idempotencyKey]
@@ -32,7 +37,7 @@ struct UploadHandler: Sendable {
         let boundary = try Self.boundary(request.headers[.contentType])
         // Query parameters first; form fields of the same name override them.
         var settings: [String: String] = [:]
-        for name in Self.fields { if let v = request.uri.queryParameters.get(name) { settings[name] = v } }
+        for name in Self.queryFields { if let v = request.uri.queryParameters.get(name) { settings[name] = v } }
 
         let dir = layout.temp.appendingPathComponent("upload-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -40,7 +45,17 @@ struct UploadHandler: Sendable {
 
         let state = try await receive(request, boundary: boundary, into: dir)
         settings.merge(state.fields) { $1 }
-        let parsed = try Self.parseSettings(settings, model: model)
+        var parsed = try Self.parseSettings(settings, model: model)
+        if let url = parsed.webhookURL {
+            do { _ = try await webhookPolicy.check(url) } catch {
+                throw APIError(.unprocessableContent, error.code, error.description)
+            }
+        }
+        if let secret = settings["webhook_secret"], !secret.isEmpty {
+            do { parsed.webhookSecret = try WebhookSecret(secret).text } catch {
+                throw APIError(.unprocessableContent, error.code, error.description)
+            }
+        }
         guard !state.files.isEmpty else {
             throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
         }
@@ -83,7 +98,7 @@ struct UploadHandler: Sendable {
                 newFiles[i].storedPath = relative
             }
             let (job, created) = try await store.jobCreate(JobCreate(
-                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, idempotencyKey: key,
+                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key,
                 scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))
             if !created { moved.forEach { try? FileManager.default.removeItem(at: $0) } }
             return accepted(job, message: created ? "\(newFiles.count) files accepted" : "already accepted under this Idempotency-Key")
@@ -122,6 +137,7 @@ struct UploadHandler: Sendable {
 
     struct Settings {
         var webhookURL: String?
+        var webhookSecret: String?
         var scoreThreshold: Double?
         var overlap: Double?
     }
@@ -129,9 +145,8 @@ struct UploadHandler: Sendable {
     static func parseSettings(_ s: [String: String], model: Model) throws -> Settings {
         var out = Settings()
         if let url = s["webhook_url"], !url.isEmpty {
-            guard url.count <= 2048, let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
-                  let host = u.host, !host.isEmpty, u.user == nil else {
-                throw APIError(.unprocessableContent, "invalid_webhook_url", "webhook_url must be an absolute http(s) URL without credentials")
+            do { _ = try WebhookAddressPolicy.parse(url) } catch {
+                throw APIError(.unprocessableContent, error.code, error.description)
             }
             out.webhookURL = url
         }

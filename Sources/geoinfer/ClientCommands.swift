@@ -19,6 +19,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "URL to notify when the job ends.")
     var webhook: String?
 
+    @Option(name: .customLong("webhook-secret"), help: "This job's own whsec_ signing secret (default: the server's).")
+    var webhookSecret: String?
+
     @Option(name: .customLong("idempotency-key"), help: "Retrying with the same key returns the same job instead of a new one.")
     var idempotencyKey: String?
 
@@ -34,6 +37,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let bar = ProgressBar(console: console, label: "upload \(files.count) files", unit: "MiB")
         var fields: [(String, String)] = []
         if let webhook { fields.append(("webhook_url", webhook)) }
+        if let webhookSecret { fields.append(("webhook_secret", webhookSecret)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in

@@ -4,6 +4,7 @@ import Inference
 import Jobs
 import Logging
 import Server
+import Webhooks
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,6 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
         if let n = try Self.int(env, "GEOINFER_MAX_FILE_BYTES") { config.limits.bytesPerFile = Int64(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_REQUEST_BYTES") { config.limits.bytesPerRequest = Int64(n) }
+        config.publicURL = env["GEOINFER_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            config.webhooks = try Self.webhookConfiguration(env)
+        } catch let error as WebhookError {
+            throw ValidationError(error.description)
+        }
 
         var logger = Logger(label: "geoinfer")
         logger.logLevel = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -56,6 +63,21 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as InferenceError {
             throw ValidationError(error.description)
         }
+    }
+
+    /// Webhook settings from GEOINFER_WEBHOOK_* (shared with `geoinfer webhook test`).
+    static func webhookConfiguration(_ env: [String: String]) throws -> WebhookConfiguration {
+        var w = WebhookConfiguration()
+        if let secrets = env["GEOINFER_WEBHOOK_SECRET"], !secrets.isEmpty {
+            w.secrets = try secrets.split(whereSeparator: { $0 == " " || $0 == "," }).map { try WebhookSecret(String($0)) }
+        }
+        w.allowlist = (env["GEOINFER_WEBHOOK_ALLOWLIST"] ?? "").split(separator: ",").map(String.init)
+        if let s = env["GEOINFER_WEBHOOK_RETRY_SCHEDULE"], !s.isEmpty { w.schedule = try RetrySchedule(parsing: s) }
+        if let t = env["GEOINFER_WEBHOOK_TIMEOUT_SECONDS"], !t.isEmpty {
+            guard let v = Double(t), v > 0, v <= 300 else { throw ValidationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be a number of seconds from 0 to 300 (got '\(t)')") }
+            w.timeout = v
+        }
+        return w
     }
 
     static func int(_ env: [String: String], _ key: String) throws -> Int? {

@@ -1,0 +1,24 @@
+/// Why a webhook URL, secret or setting was refused. The message says what to do; it never
+/// contains a secret.
+public struct WebhookError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A stable code for the API (`invalid_webhook_url`, `webhook_url_refused`, `invalid_webhook_secret`, …).
+    public let code: String
+    public let description: String
+
+    init(_ code: String, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+
+    static func invalidURL(_ why: String) -> WebhookError {
+        WebhookError("invalid_webhook_url", "webhook_url \(why)")
+    }
+
+    static func refused(_ why: String) -> WebhookError {
+        WebhookError("webhook_url_refused", "webhook_url \(why)")
+    }
+
+    static func invalidSecret(_ why: String) -> WebhookError {
+        WebhookError("invalid_webhook_secret", "webhook secret \(why): use 'whsec_' followed by the base64 of 24 to 64 random bytes (geoinfer webhook secret makes one)")
+    }
+}

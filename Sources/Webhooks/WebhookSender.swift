@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One signed POST to a checked address.
+public struct WebhookRequest: Sendable {
+    public var target: WebhookTarget
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+    /// The whole exchange's limit (default 15 s).
+    public var timeout: TimeInterval
+
+    public init(target: WebhookTarget, headers: [(name: String, value: String)], body: Data, timeout: TimeInterval = 15) {
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}
+
+/// What came back: a status and its `Retry-After`, or the transport error when nothing did.
+public struct WebhookResponse: Sendable, Equatable {
+    public var statusCode: Int?
+    public var retryAfter: String?
+    public var error: String?
+
+    public init(statusCode: Int? = nil, retryAfter: String? = nil, error: String? = nil) {
+        self.statusCode = statusCode
+        self.retryAfter = retryAfter
+        self.error = error
+    }
+}
+
+/// Sends webhook requests (a seam for tests of faults a real receiver cannot produce).
+public protocol WebhookSender: Sendable {
+    func send(_ request: WebhookRequest) async -> WebhookResponse
+}
+
+/// Sends over HTTP(S) with async-http-client: connects to the checked address (the URL's host
+/// still names the `Host` header and the TLS server name), never follows redirects, and gives up
+/// after the timeout.
+public struct HTTPWebhookSender: WebhookSender {
+    public init() {}
+
+    public func send(_ request: WebhookRequest) async -> WebhookResponse {
+        var config = HTTPClient.Configuration()
+        config.redirectConfiguration = .disallow
+        config.dnsOverride = [request.target.host: request.target.address.description]
+        config.timeout = .init(connect: .seconds(Int64(min(request.timeout, 10))), read: .seconds(Int64(request.timeout)))
+        config.decompression = .disabled
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        let response = await exchange(request, client: client)
+        try? await client.shutdown()
+        return response
+    }
+
+    private func exchange(_ request: WebhookRequest, client: HTTPClient) async -> WebhookResponse {
+        var http = HTTPClientRequest(url: request.target.url.absoluteString)
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: "application/json")
+        http.headers.add(name: "User-Agent", value: "GeoInfer-Webhooks/1.0")
+        for h in request.headers { http.headers.add(name: h.name, value: h.value) }
+        http.body = .bytes(ByteBuffer(bytes: request.body))
+        do {
+            let response = try await client.execute(http, timeout: .milliseconds(Int64(request.timeout * 1000)))
+            // The body is read (and dropped) so the exchange completes; a receiver cannot make us hold much.
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            return WebhookResponse(statusCode: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return WebhookResponse(error: "timed out after \(Int(request.timeout)) s")
+        } catch {
+            return WebhookResponse(error: Self.describe(error))
+        }
+    }
+
+    /// A short transport error without URLs or headers.
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError { return "HTTP client error: \(e.shortDescription)" }
+        if let e = error as? IOError { return "connection failed: \(e.description)" }
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        return "connection failed: \(text.prefix(200))"
+    }
+}
