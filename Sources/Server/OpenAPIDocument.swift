@@ -23,7 +23,9 @@ enum OpenAPIDocument {
                 "type": "object",
                 "properties": {
                   "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
-                  "webhook_url": {"type": "string"}, "model": {"type": "string"},
+                  "webhook_url": {"type": "string", "description": "http(s) URL to notify when the job ends; must resolve to a public address"},
+                  "webhook_secret": {"type": "string", "description": "This job's own whsec_ signing secret (default: the server's)"},
+                  "model": {"type": "string"},
                   "score_threshold": {"type": "string"}, "overlap": {"type": "string"}
                 },
                 "required": ["files"]
@@ -100,6 +102,18 @@ enum OpenAPIDocument {
             }
           }
         },
+        "/jobs/{job_id}/webhook/redeliver": {
+          "post": {
+            "operationId": "redeliverWebhook",
+            "description": "Sends the job's latest webhook event again, now, with the same webhook-id and a fresh retry schedule.",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "202": {"description": "Queued for delivery", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}}},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/jobs/{job_id}/events": {
           "get": {
             "operationId": "jobEvents",
@@ -169,6 +183,21 @@ enum OpenAPIDocument {
                            "message": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                            "total_files": {"type": "integer"}}
           },
+          "Delivery": {
+            "type": "object", "required": ["webhook_id", "event", "status", "attempts", "created_at", "history"],
+            "properties": {
+              "webhook_id": {"type": "string"}, "event": {"type": "string"},
+              "status": {"type": "string", "enum": ["pending", "delivered", "failed", "stopped"]},
+              "attempts": {"type": "integer"}, "last_status_code": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+              "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+              "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+              "created_at": {"type": "string", "format": "date-time"},
+              "history": {"type": "array", "items": {"type": "object", "required": ["attempt", "at", "seconds"],
+                "properties": {"attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                               "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+                               "seconds": {"type": "number"}}}}
+            }
+          },
           "JobState": {"type": "string", "enum": ["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]},
           "Status": {
             "type": "object",
@@ -191,6 +220,10 @@ enum OpenAPIDocument {
               "model": {"type": "string"}, "score_threshold": {"type": ["number", "null"]}, "overlap": {"type": ["number", "null"]},
               "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
               "detections": {"type": "integer"},
+              "detections_by_class": {"type": "object", "additionalProperties": {"type": "integer"}},
+              "webhook": {"type": ["object", "null"], "required": ["url", "own_secret", "deliveries"],
+                "properties": {"url": {"type": "string"}, "own_secret": {"type": "boolean"},
+                               "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},
               "results": {"type": ["object", "null"], "properties": {"coco": {"type": "string"}, "geojson": {"type": "string"}, "metadata": {"type": "string"}}},
               "files": {"type": "array", "items": {
                 "type": "object",
@@ -200,6 +233,7 @@ enum OpenAPIDocument {
                                "attempts": {"type": "integer"}, "error": {"type": ["string", "null"]}, "size_bytes": {"type": "integer"},
                                "sha256": {"type": "string"}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
                                "detections": {"type": "integer"},
+                               "detections_by_class": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
                                "started_at": {"type": ["string", "null"], "format": "date-time"},
                                "finished_at": {"type": ["string", "null"], "format": "date-time"},
                                "seconds": {"type": ["number", "null"]}}}}

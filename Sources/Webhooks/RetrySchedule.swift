@@ -12,6 +12,9 @@ public struct RetrySchedule: Sendable, Equatable {
     /// About 5 s, 30 s, 2 m, 10 m, 30 m, 1 h, 3 h, 6 h, 12 h and 24 h: 11 attempts over about two days.
     public static let standard = RetrySchedule(delays: [5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 86400], jitter: 0.1)
 
+    /// The longest `Retry-After` honoured (one day).
+    public static let longestRetryAfter: TimeInterval = 86400
+
     public init(delays: [TimeInterval], jitter: Double = 0.1) {
         self.delays = delays
         self.jitter = jitter
@@ -40,8 +43,8 @@ public struct RetrySchedule: Sendable, Equatable {
                      random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }) -> Date? {
         guard delays.indices.contains(step) else { return nil }
         let base = delays[step] * (jitter > 0 ? random((1 - jitter)...(1 + jitter)) : 1)
-        // Retry-After is honoured but bounded, so a receiver cannot park a delivery for ever.
-        let asked = min(retryAfter ?? 0, delays.max() ?? 0)
+        // Retry-After is honoured up to a day, so a receiver cannot park a delivery for ever.
+        let asked = min(retryAfter ?? 0, Self.longestRetryAfter)
         return now.addingTimeInterval(max(base, asked))
     }
 

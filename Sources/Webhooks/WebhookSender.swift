@@ -49,6 +49,8 @@ public struct HTTPWebhookSender: WebhookSender {
         config.dnsOverride = [request.target.host: request.target.address.description]
         config.timeout = .init(connect: .seconds(Int64(min(request.timeout, 10))), read: .seconds(Int64(request.timeout)))
         config.decompression = .disabled
+        // A refused connection is an answer: fail the attempt now and let the schedule retry it.
+        config.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         let response = await exchange(request, client: client)
         try? await client.shutdown()
@@ -76,10 +78,10 @@ public struct HTTPWebhookSender: WebhookSender {
 
     /// A short transport error without URLs or headers.
     static func describe(_ error: any Error) -> String {
-        if let e = error as? HTTPClientError { return "HTTP client error: \(e.shortDescription)" }
-        if let e = error as? IOError { return "connection failed: \(e.description)" }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if let e = error as? HTTPClientError { return "HTTP client error: \(e.shortDescription)" }
+        if let e = error as? IOError { return "connection failed: \(e.description)" }
         return "connection failed: \(text.prefix(200))"
     }
 }

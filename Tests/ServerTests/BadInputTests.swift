@@ -28,7 +28,7 @@ import Testing
         #expect(truncated.status == 400 && truncated.errorCode == "truncated_body", "\(truncated.text)")
 
         var noFiles = Multipart()
-        noFiles.field("webhook_url", "https://example.com/h")
+        noFiles.field("webhook_url", "https://203.0.113.10/h")
         #expect(try await server.upload(noFiles).errorCode == "no_files")
 
         var unknown = Multipart()

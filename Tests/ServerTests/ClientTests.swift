@@ -15,7 +15,7 @@ import Testing
         try Data("ignored".utf8).write(to: inputs.appendingPathComponent("notes.txt"))
         let exe = Fixtures.geoinferExecutable
 
-        let submit = try Fixtures.run(exe, ["submit", inputs.path, "--server", server.base, "--wait", "--webhook", "https://example.com/h"])
+        let submit = try Fixtures.run(exe, ["submit", inputs.path, "--server", server.base, "--wait", "--webhook", "https://203.0.113.10/h"])
         #expect(submit.status == 0, "\(submit.stderr)")
         let id = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.count == 36)

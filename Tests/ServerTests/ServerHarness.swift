@@ -58,6 +58,11 @@ final class ServerProcess {
 
     var isRunning: Bool { process.isRunning }
 
+    /// How the process ended, for failure messages.
+    var exitDescription: String {
+        process.isRunning ? "running" : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"
+    }
+
     func stop() {
         if process.isRunning {
             process.terminate()

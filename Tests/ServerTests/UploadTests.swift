@@ -11,7 +11,7 @@ import Testing
         let markers = [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
                        [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)]]
         for (i, m) in markers.enumerated() { form.file("scene\(i).tif", try Scenes.raster(markers: m)) }
-        form.field("webhook_url", "https://example.com/hook")
+        form.field("webhook_url", "https://203.0.113.10/hook")
         let accepted = try await server.upload(form)
         #expect(accepted.status == 202, "\(accepted.text)")
         let id = try #require(accepted.json["job_id"] as? String)
@@ -29,7 +29,7 @@ import Testing
         #expect(files.map { $0["name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
         #expect(files.map { $0["detections"] as? Int } == [1, 1, 2])
         #expect(files.allSatisfy { $0["status"] as? String == "succeeded" && ($0["sha256"] as? String)?.count == 64 })
-        #expect(detail["webhook_url"] as? String == "https://example.com/hook")
+        #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")
 
         let coco = try await server.get("/results/\(id)/coco.json").json
         let images = try #require(coco["images"] as? [[String: Any]])
