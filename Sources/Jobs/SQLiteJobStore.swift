@@ -338,7 +338,15 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
-        try await pool.write { db in
+        // Idle deliverers poll: a concurrent read answers "nothing due" without taking the write lock.
+        let due = try await pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM webhookDeliveries WHERE status = 'pending' AND nextAttemptAt <= ?
+                               AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?))
+                """, arguments: [now, now]) ?? false
+        }
+        guard due else { return nil }
+        return try await pool.write { db in
             guard var d = try WebhookDelivery.fetchOne(db, sql: """
                 SELECT * FROM webhookDeliveries
                 WHERE status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)

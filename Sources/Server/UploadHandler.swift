@@ -34,6 +34,9 @@ struct UploadHandler: Sendable {
                 return accepted(job, message: "already accepted under this Idempotency-Key")
             }
         }
+        guard request.uri.queryParameters.get("webhook_secret") == nil else {
+            throw APIError(.badRequest, "secret_in_url", "send webhook_secret as a form field, not in the URL (URLs end up in logs); then make a new secret, this one is exposed")
+        }
         let boundary = try Self.boundary(request.headers[.contentType])
         // Query parameters first; form fields of the same name override them.
         var settings: [String: String] = [:]

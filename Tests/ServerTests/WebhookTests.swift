@@ -186,6 +186,10 @@ import Testing
         form.field("webhook_secret", "not-a-secret")
         let bad = try await server.upload(form)
         #expect(bad.status == 422 && bad.errorCode == "invalid_webhook_secret", "\(bad.text)")
+        var inQuery = Multipart()
+        inQuery.file("a.tif", try Scenes.raster())
+        let leaked = try await server.upload(inQuery, query: "?webhook_secret=\(Self.jobSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+        #expect(leaked.status == 400 && leaked.errorCode == "secret_in_url", "\(leaked.text)")
         #expect(server.files(in: "uploads").isEmpty)
     }
 
