@@ -72,3 +72,10 @@ public struct FileClaim: Sendable, Equatable {
     public var owner: String
     public var attempt: Int
 }
+
+extension Sequence where Element == FileRecord {
+    /// Detections per class name over these files.
+    public var classTotals: [String: Int] {
+        reduce(into: [:]) { sum, f in for (name, n) in f.classCounts ?? [:] { sum[name, default: 0] += n } }
+    }
+}

@@ -133,7 +133,7 @@ struct JobDetailBody: Encodable {
         tiles_total = j.tilesTotal
         tiles_done = j.tilesDone
         detections = files.map(\.detections).reduce(0, +)
-        detections_by_class = files.reduce(into: [:]) { sum, f in for (k, v) in f.classCounts ?? [:] { sum[k, default: 0] += v } }
+        detections_by_class = files.classTotals
         let hasResults = j.status == .completed || j.status == .completedWithErrors || j.status == .failed
         results = hasResults ? Results(coco: "/results/\(j.id)/coco.json", geojson: "/results/\(j.id)/detections.geojson",
                                        metadata: "/results/\(j.id)/metadata.json") : nil

@@ -46,8 +46,7 @@ public struct WebhookEvents: JobEventRenderer {
     }()
 
     func body(job: JobRecord, files: [FileRecord], type: String, now: Date) -> Body {
-        var byClass: [String: Int] = [:]
-        for f in files { for (name, n) in f.classCounts ?? [:] { byClass[name, default: 0] += n } }
+        let byClass = files.classTotals
         let hasResults = job.status != .cancelled
         let links = hasResults ? Body.Links(
             job: "\(publicURL)/jobs/\(job.id)", coco: "\(publicURL)/results/\(job.id)/coco.json",
