@@ -88,7 +88,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv"
   "$PY" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools, schemathesis, standardwebhooks' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools, schemathesis, standardwebhooks, prometheus_client' 2>/dev/null; then
   log "installing Python test peers"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt

@@ -85,6 +85,9 @@ public protocol JobStore: Sendable {
     /// The encoded results of a job's succeeded files, in ordinal order.
     func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)]
 
+    /// How many jobs are in each state, and files in each state (for metrics and readiness).
+    func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int])
+
     /// Claims the next delivery that is due, for `lease` (its attempt must end within it).
     func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery?
     /// Records an attempt and what it decided. Returns false when the lease was lost meanwhile

@@ -415,4 +415,18 @@ public final class SQLiteJobStore: JobStore {
             return d
         }
     }
+
+    public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
+        try await pool.read { db in
+            var jobs: [JobStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status") {
+                if let s = JobStatus(rawValue: row["status"]) { jobs[s] = row["n"] }
+            }
+            var files: [FileStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM files GROUP BY status") {
+                if let s = FileStatus(rawValue: row["status"]) { files[s] = row["n"] }
+            }
+            return (jobs, files)
+        }
+    }
 }

@@ -4,6 +4,7 @@ public import Inference
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+import Metrics
 
 /// How workers run.
 public struct WorkerConfiguration: Sendable {
@@ -131,6 +132,15 @@ public final class WorkerPool: Service {
             outcome = .failed(error: "\(error)", retryable: true, maxAttempts: config.maxAttempts)
         }
         guard let outcome else { return }
+        switch outcome {
+        case .succeeded(_, _, _, let seconds):
+            Counter(label: "geoinfer_files_processed_total", dimensions: [("outcome", "succeeded")]).increment()
+            Counter(label: "geoinfer_tiles_processed_total").increment(by: file.tilesTotal)
+            Timer(label: "geoinfer_file_inference_seconds").recordSeconds(seconds)
+        case .failed(_, let retryable, let maxAttempts):
+            let final = !retryable || claim.attempt >= maxAttempts
+            Counter(label: "geoinfer_files_processed_total", dimensions: [("outcome", final ? "failed" : "retried")]).increment()
+        }
         do {
             if let job = try await store.fileFinish(claim, outcome: outcome, now: Date()), job.processedFiles == job.totalFiles {
                 await finalize(job.id)

@@ -43,8 +43,12 @@ public enum GeoInferServer {
             throw ConfigurationError(error.description)
         }
         let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy)
-        let routes = Routes(store: store, layout: layout, upload: upload, eventsPoll: .milliseconds(250), logger: logger)
+        let routes = Routes(store: store, layout: layout, upload: upload, eventsPoll: .milliseconds(250), logger: logger,
+                            minFreeBytes: config.minFreeBytes)
         let router = Router()
+        // Every request is counted and timed by route and status, and logged with its request id.
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestLogMiddleware())
         routes.register(on: router)
         let app = Application(
             router: router,

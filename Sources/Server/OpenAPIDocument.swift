@@ -158,6 +158,22 @@ enum OpenAPIDocument {
             }
           }
         },
+        "/healthz": {
+          "get": {"operationId": "health", "description": "Liveness: 200 while the process serves requests.",
+                  "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}}}
+        },
+        "/readyz": {
+          "get": {"operationId": "ready", "description": "Readiness: the job store answers, the model is loaded, the data directory has room.",
+                  "responses": {
+                    "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
+                    "503": {"description": "Not ready; the failing checks say why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}}}
+        },
+        "/metrics": {
+          "get": {"operationId": "metrics", "description": "Prometheus text exposition.",
+                  "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                "503": {"$ref": "#/components/responses/Error"}}}
+        },
         "/openapi.json": {
           "get": {"operationId": "openapi", "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
         }
@@ -182,6 +198,12 @@ enum OpenAPIDocument {
             "properties": {"job_id": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobState"},
                            "message": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                            "total_files": {"type": "integer"}}
+          },
+          "Readiness": {
+            "type": "object", "required": ["status", "checks"],
+            "properties": {"status": {"type": "string", "enum": ["ready", "not_ready"]},
+                           "checks": {"type": "object", "additionalProperties": {"type": "object", "required": ["ok", "detail"],
+                             "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}}}}}
           },
           "Delivery": {
             "type": "object", "required": ["webhook_id", "event", "status", "attempts", "created_at", "history"],

@@ -13,6 +13,8 @@ struct Routes: Sendable {
     /// How often server-sent events look for changes (default 0.25 s).
     let eventsPoll: Duration
     let logger: Logger
+    /// `/readyz` fails when the data directory has less free space than this.
+    let minFreeBytes: Int64
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("upload") { request, _ in try await guarded { try await upload.handle(request) } }
@@ -66,6 +68,14 @@ struct Routes: Sendable {
                 try await guarded { try await result(try await job(context), format) }
             }
         }
+        router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
+        router.get("readyz") { _, _ in await readiness() }
+        router.get("metrics") { _, _ in
+            try await guarded {
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(string: try await Telemetry.exposition(store: store))))
+            }
+        }
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
@@ -74,6 +84,7 @@ struct Routes: Sendable {
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
             ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("openapi.json", [.get]),
+            ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]),
         ]
         for (path, methods) in allowed {
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {
@@ -84,6 +95,42 @@ struct Routes: Sendable {
                 }
             }
         }
+    }
+
+    /// Whether this process can take work: the job store answers, the model is loaded, and the
+    /// data directory has room. 503 with the failing checks otherwise.
+    private func readiness() async -> Response {
+        struct Check: Encodable {
+            let ok: Bool
+            let detail: String
+        }
+        var checks: [String: Check] = [:]
+        do {
+            let (jobs, _) = try await store.counts()
+            checks["job_store"] = Check(ok: true, detail: "\(jobs.values.reduce(0, +)) jobs")
+        } catch {
+            logger.error("readiness: job store unavailable", metadata: ["error": "\(error)"])
+            checks["job_store"] = Check(ok: false, detail: "the job store does not answer; see the server log")
+        }
+        checks["model"] = Check(ok: true, detail: "\(upload.model.manifest.name) \(upload.model.manifest.version)")
+        if let free = Self.freeBytes(layout.root.path) {
+            checks["disk"] = Check(ok: free >= minFreeBytes,
+                                   detail: "\(free >> 20) MiB free in the data directory (at least \(minFreeBytes >> 20) MiB wanted)")
+        } else {
+            checks["disk"] = Check(ok: false, detail: "cannot read the data directory's free space")
+        }
+        let ready = checks.values.allSatisfy(\.ok)
+        struct Body: Encodable {
+            let status: String
+            let checks: [String: Check]
+        }
+        return JSON.response(Body(status: ready ? "ready" : "not_ready", checks: checks), status: ready ? .ok : .serviceUnavailable)
+    }
+
+    static func freeBytes(_ path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
     }
 
     /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.

@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// Webhook signing, address policy and retries. With no secret configured, one is generated
     /// on first start and kept in `webhook_secret` in the data directory.
     public var webhooks = WebhookConfiguration()
+    /// `/readyz` reports not ready when the data directory has less free space (default 1 GiB).
+    public var minFreeBytes: Int64 = 1 << 30
     /// The API's address as webhook receivers should reach it, for result links in events
     /// (default `http://{host}:{port}`).
     public var publicURL: String?

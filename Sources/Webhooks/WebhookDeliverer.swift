@@ -1,5 +1,6 @@
 public import Foundation
 import Inference
+import Metrics
 public import Jobs
 public import Logging
 public import ServiceLifecycle
@@ -107,6 +108,13 @@ public final class WebhookDeliverer: Service {
             log.error("could not record a webhook attempt; it will be attempted again when its lease expires", metadata: ["error": "\(error)"])
             return
         }
+        let outcome = switch decision {
+        case .delivered: "delivered"
+        case .retry: "retry"
+        case .giveUp: "failed"
+        case .stop: "stopped"
+        }
+        Counter(label: "geoinfer_webhook_attempts_total", dimensions: [("outcome", outcome)]).increment()
         switch decision {
         case .delivered: log.info("webhook delivered", metadata: ["status": "\(response.statusCode ?? 0)", "attempt": "\(attempt.number)"])
         case .retry(let next): log.warning("webhook attempt failed; will retry", metadata: ["error": "\(error ?? "")", "attempt": "\(attempt.number)", "next": "\(next)"])

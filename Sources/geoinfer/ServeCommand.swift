@@ -52,8 +52,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
+        if let n = try Self.int(env, "GEOINFER_MIN_FREE_BYTES") { config.minFreeBytes = Int64(n) }
+        let level = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        if let format = env["GEOINFER_LOG_FORMAT"], !["json", "text"].contains(format) {
+            throw ValidationError("GEOINFER_LOG_FORMAT must be json or text (got '\(format)')")
+        }
+        Telemetry.bootstrapLogging(format: env["GEOINFER_LOG_FORMAT"], level: level)
+        Telemetry.bootstrapMetrics()
         var logger = Logger(label: "geoinfer")
-        logger.logLevel = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        logger.logLevel = level
         do {
             let built = try await GeoInferServer.build(config, logger: logger)
             logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers)")

@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+import Jobs
+public import Logging
+import Metrics
+import Prometheus
+import Synchronization
+
+/// Process-wide metrics and logs: Prometheus metrics through swift-metrics, and log lines as JSON
+/// when they go to a file or a collector rather than a terminal.
+public enum Telemetry {
+    private static let bootstrapped = Mutex(false)
+
+    /// Installs the Prometheus metrics factory (once per process; later calls do nothing).
+    public static func bootstrapMetrics() {
+        let first = bootstrapped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        var factory = PrometheusMetricsFactory(registry: PrometheusMetricsFactory.defaultRegistry)
+        // Prometheus names allow [a-zA-Z0-9_:]; Hummingbird's labels use dots.
+        factory.nameAndLabelSanitizer = { name, labels in
+            (sanitize(name), labels.map { (sanitize($0.0), $0.1) })
+        }
+        let slow: [Duration] = [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+                                .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600)]
+        factory.durationHistogramBuckets["geoinfer_file_inference_seconds"] = slow
+        MetricsSystem.bootstrap(factory)
+    }
+
+    static func sanitize(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+    }
+
+    /// The Prometheus text exposition of every metric, after refreshing the gauges that are read
+    /// from the job store (jobs by state, files waiting or running).
+    static func exposition(store: any JobStore) async throws -> String {
+        let (jobs, files) = try await store.counts()
+        for state in JobStatus.allCases {
+            Gauge(label: "geoinfer_jobs", dimensions: [("state", state.rawValue)]).record(jobs[state] ?? 0)
+        }
+        Gauge(label: "geoinfer_queue_files").record(files[.queued] ?? 0)
+        Gauge(label: "geoinfer_running_files").record(files[.running] ?? 0)
+        return PrometheusMetricsFactory.defaultRegistry.emitToString()
+    }
+
+    /// Chooses how log lines look: JSON (one object a line) when `format` says so, or when standard
+    /// error is not a terminal and `format` is nil; plain text otherwise.
+    public static func bootstrapLogging(format: String?, level: Logger.Level) {
+        let json = format.map { $0.lowercased() == "json" } ?? (isatty(STDERR_FILENO) == 0)
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Writes each log record as one JSON object on standard error: `time`, `level`, `message`,
+/// `source`, and the metadata as fields (`job_id`, `webhook_id`, `hb.request.id`, …).
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+    private static let lock = Mutex(())
+
+    public init(label: String) { self.label = label }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [String: String] = [:]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[k] = "\(v)" }
+        fields["time"] = Date().formatted(.iso8601)
+        fields["level"] = event.level.rawValue
+        fields["message"] = event.message.description
+        fields["source"] = event.source
+        fields["logger"] = label
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard var line = try? encoder.encode(fields) else { return }
+        line.append(0x0A)
+        Self.lock.withLock { _ in FileHandle.standardError.write(line) }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import GeoInferTestSupport
+import Testing
+
+/// Health checks, Prometheus metrics and structured logs of a running server.
+@Suite(.serialized) struct OperationsTests {
+    @Test func healthAndReadiness() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let health = try await server.get("/healthz")
+        #expect(health.status == 200 && health.json["status"] as? String == "ok")
+        let ready = try await server.get("/readyz")
+        #expect(ready.status == 200, "\(ready.text)")
+        #expect(ready.json["status"] as? String == "ready")
+        let checks = try #require(ready.json["checks"] as? [String: [String: Any]])
+        #expect(Set(checks.keys) == ["job_store", "model", "disk"])
+        #expect(checks.values.allSatisfy { $0["ok"] as? Bool == true })
+        let modelDetail = checks["model"]?["detail"] as? String
+        #expect(modelDetail?.contains("test-markers") == true)
+
+        // A data directory short of space is not ready, and says why.
+        let full = try await ServerProcess(environment: ["GEOINFER_MIN_FREE_BYTES": "\(1 << 60)"])
+        defer { full.stop() }
+        let notReady = try await full.get("/readyz")
+        #expect(notReady.status == 503 && notReady.json["status"] as? String == "not_ready")
+        let disk = try #require((notReady.json["checks"] as? [String: [String: Any]])?["disk"])
+        let diskDetail = disk["detail"] as? String
+        #expect(disk["ok"] as? Bool == false)
+        #expect(diskDetail?.contains("MiB free") == true)
+        #expect(try await full.get("/healthz").status == 200)
+    }
+
+    @Test func metricsParseAsPrometheusAndCountTheWork() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        form.file("b.tif", try Scenes.raster(markers: [Marker(x: 20, y: 20, width: 10, height: 10), Marker(x: 90, y: 60, width: 10, height: 10)]))
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        _ = try await server.waitFinal(id)
+        _ = try await server.get("/status/nope")
+        let metrics = try await server.get("/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("text/plain") })
+        // The reference parser (prometheus_client) reads it; print the samples we check.
+        let file = server.dataDir.appendingPathComponent("metrics.txt")
+        try metrics.body.write(to: file)
+        let parsed = try Fixtures.python("""
+            import sys, json
+            from prometheus_client.parser import text_string_to_metric_families
+            out = {}
+            for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for s in fam.samples:
+                    key = s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}"
+                    out[key] = s.value
+            print(json.dumps(out))
+            """, [file.path])
+        #expect(parsed.status == 0, "\(parsed.stderr)\n\(metrics.text)")
+        let samples = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Double])
+        #expect(samples["geoinfer_files_processed_total{outcome=succeeded}"] == 2)
+        #expect(samples["geoinfer_jobs{state=completed}"] == 1)
+        #expect(samples["geoinfer_jobs{state=running}"] == 0)
+        #expect(samples["geoinfer_queue_files{}"] == 0)
+        #expect(samples["geoinfer_file_inference_seconds_count{}"] == 2)
+        #expect((samples["geoinfer_tiles_processed_total{}"] ?? 0) >= 2)
+        // HTTP requests by route and status.
+        #expect(samples.keys.contains { $0.hasPrefix("hb_requests_total{") && $0.contains("http_route=/upload") && $0.contains("=202") },
+                "\(samples.keys.sorted())")
+        #expect(samples.keys.contains { $0.hasPrefix("hb_request_errors_total{") && $0.contains("http_route=/status/{id}") && $0.contains("=404") })
+        #expect(samples.keys.contains { $0.hasPrefix("http_server_request_duration_count{") && $0.contains("/status/{id}") })
+    }
+
+    @Test func logsAreJSONWithRequestIDsAndNoSecrets() async throws {
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0 * 3) }).base64EncodedString()
+        let server = try await ServerProcess(environment: ["GEOINFER_LOG_LEVEL": "info", "GEOINFER_WEBHOOK_SECRET": secret])
+        defer { server.stop() }
+        let jobSecret = "whsec_" + Data((0..<32).map { UInt8($0 * 5 % 251) }).base64EncodedString()
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        form.field("webhook_secret", jobSecret)
+        let r = try await server.upload(form, query: "?webhook_url=https%3A%2F%2F203.0.113.10%2Fh%3Ftoken%3Dsupersecrettoken")
+        let id = try #require(r.json["job_id"] as? String, "\(r.text)")
+        _ = try await server.waitFinal(id)
+        // The job ended with a webhook to an unreachable address: at least one failed attempt is logged.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !server.serverLog.contains("webhook attempt failed"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        let lines = server.serverLog.split(separator: "\n")
+        #expect(lines.count > 3)
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        #expect(objects.count == lines.count, "every line is a JSON object")
+        let requests = objects.filter { $0["message"] == "request" }
+        let uploadLogged = requests.contains { line in
+            line["path"] == "/upload" && line["status"] == "202" && (line["hb.request.id"]?.count ?? 0) > 8
+        }
+        #expect(uploadLogged, "a request line with its request id")
+        #expect(objects.contains { $0["job_id"] == id && $0["message"] == "job finished" })
+        #expect(objects.contains { $0["job_id"] == id && $0["webhook_id"] != nil })
+        let log = server.serverLog
+        for leak in [secret, String(secret.dropFirst(6)), jobSecret, String(jobSecret.dropFirst(6)), "supersecrettoken"] {
+            #expect(!log.contains(leak), "the log contains a secret or token")
+        }
+    }
+}
