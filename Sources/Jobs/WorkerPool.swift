@@ -108,6 +108,7 @@ public final class WorkerPool: Service {
                 throw CancellationError()
             }
             result.info.fileName = file.name
+            writeQuicklook(claim: claim, path: path, result: result, log: log)
             let data = try JSONEncoder().encode(result)
             let classes = model.manifest.classes
             let counts = result.detections.reduce(into: [String: Int]()) { counts, d in
@@ -147,6 +148,23 @@ public final class WorkerPool: Service {
             }
         } catch {
             log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A downsampled PNG of the file with its detections drawn. A quicklook that cannot be made
+    /// is logged and skipped: it never fails the file.
+    private func writeQuicklook(claim: FileClaim, path: String, result: FileResult, log: Logger) {
+        let relative = layout.quicklookPath(job: claim.job.id, name: claim.file.name)
+        let target = layout.url(relative)
+        do {
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let boxes = result.detections.map {
+                QuicklookBox(x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
+                             classIndex: $0.detection.classIndex)
+            }
+            try Quicklook.write(raster: try Raster(path: path), bands: model.manifest.bandOrder, boxes: boxes, to: target.path)
+        } catch {
+            log.warning("could not write the quicklook", metadata: ["error": "\(error)"])
         }
     }
 

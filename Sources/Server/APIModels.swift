@@ -110,6 +110,8 @@ struct JobDetailBody: Encodable {
         let tiles_done: Int
         let detections: Int
         let detections_by_class: [String: Int]?
+        /// The quicklook PNG's URL, once the file has succeeded.
+        let quicklook: String?
         let started_at: Date?
         let finished_at: Date?
         let seconds: Double?
@@ -143,7 +145,8 @@ struct JobDetailBody: Encodable {
         self.files = files.map {
             File(name: $0.name, original_name: $0.originalName, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
-                 detections: $0.detections, detections_by_class: $0.classCounts, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+                 detections: $0.detections, detections_by_class: $0.classCounts,
+                 quicklook: $0.status == .succeeded ? "/results/\(j.id)/quicklooks/\($0.name).png" : nil, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
         }
     }
 }

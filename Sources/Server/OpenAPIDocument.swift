@@ -158,6 +158,18 @@ enum OpenAPIDocument {
             }
           }
         },
+        "/results/{job_id}/quicklooks/{file}": {
+          "get": {
+            "operationId": "quicklook",
+            "description": "A downsampled PNG (at most 1024 px on its longer side) of one of the job's files with its detections drawn; `file` is the file's name followed by `.png`.",
+            "parameters": [{"$ref": "#/components/parameters/JobID"},
+                           {"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+              "200": {"description": "The quicklook", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/healthz": {
           "get": {"operationId": "health", "description": "Liveness: 200 while the process serves requests.",
                   "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {
@@ -256,6 +268,7 @@ enum OpenAPIDocument {
                                "sha256": {"type": "string"}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
                                "detections": {"type": "integer"},
                                "detections_by_class": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
+                               "quicklook": {"type": ["string", "null"]},
                                "started_at": {"type": ["string", "null"], "format": "date-time"},
                                "finished_at": {"type": ["string", "null"], "format": "date-time"},
                                "seconds": {"type": ["number", "null"]}}}}

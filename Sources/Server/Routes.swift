@@ -68,6 +68,19 @@ struct Routes: Sendable {
                 try await guarded { try await result(try await job(context), format) }
             }
         }
+        router.get("results/:id/quicklooks/:file") { _, context in
+            try await guarded {
+                let j = try await job(context)
+                let requested = try context.parameters.require("file")
+                // Only names of the job's own files are served: nothing else under the data directory is reachable.
+                guard requested.hasSuffix(".png"), let f = try await store.jobFiles(j.id).first(where: { "\($0.name).png" == requested }),
+                      let data = FileManager.default.contents(atPath: layout.url(layout.quicklookPath(job: j.id, name: f.name)).path) else {
+                    throw APIError.notFound("quicklook \(requested.prefix(130)) of job \(j.id) (quicklooks exist for files that succeeded)")
+                }
+                return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "max-age=3600"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            }
+        }
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
         router.get("metrics") { _, _ in
@@ -83,7 +96,7 @@ struct Routes: Sendable {
         let allowed: [(String, [HTTPRequest.Method])] = [
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
-            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("openapi.json", [.get]),
+            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("openapi.json", [.get]),
             ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]),
         ]
         for (path, methods) in allowed {

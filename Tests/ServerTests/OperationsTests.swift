@@ -100,4 +100,26 @@ import Testing
             #expect(!log.contains(leak), "the log contains a secret or token")
         }
     }
+
+    @Test func quicklooksAreServedForTheJobsOwnFilesOnly() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        form.file("b.tif", try Scenes.raster())
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        _ = try await server.waitFinal(id)
+        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        let link = try #require(files.first?["quicklook"] as? String)
+        #expect(link == "/results/\(id)/quicklooks/a.tif.png")
+        let png = try await server.get(link)
+        #expect(png.status == 200)
+        #expect(png.body.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        #expect(png.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/png" })
+        #expect(server.files(in: "results").contains("\(id)/quicklooks/a.tif.png"))
+        for bad in ["nope.tif.png", "a.tif", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.png"] {
+            let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
+            #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")
+        }
+    }
 }
