@@ -7,6 +7,8 @@ public struct JobCreate: Sendable {
     public var webhookURL: String?
     public var webhookSecret: String?
     public var idempotencyKey: String?
+    /// The API key that submits the job (nil: no key, on a server that does not require one).
+    public var ownerKeyID: String?
     public var scoreThreshold: Double?
     public var overlap: Double?
     public var modelName: String
@@ -30,7 +32,8 @@ public struct JobCreate: Sendable {
     }
 
     public init(id: String, createdAt: Date, webhookURL: String?, webhookSecret: String? = nil, idempotencyKey: String?,
-                scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]) {
+                ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]) {
+        self.ownerKeyID = ownerKeyID
         self.id = id
         self.createdAt = createdAt
         self.webhookURL = webhookURL
@@ -59,8 +62,9 @@ public protocol JobStore: Sendable {
     func jobCreate(_ params: JobCreate) async throws -> (job: JobRecord, created: Bool)
     func jobGet(_ id: String) async throws -> JobRecord?
     func jobFind(idempotencyKey: String) async throws -> JobRecord?
-    /// Newest first; `after` is the last job of the previous page (keyset pagination).
-    func jobList(status: JobStatus?, limit: Int, after: JobRecord?) async throws -> [JobRecord]
+    /// Newest first; `after` is the last job of the previous page (keyset pagination); `owner`
+    /// keeps only the jobs of that API key.
+    func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord]
     func jobFiles(_ id: String) async throws -> [FileRecord]
     /// Cancels a job that is not final: its unfinished files are cancelled, and its webhook delivery
     /// is written in the same transaction. Returns the job, nil if unknown.
@@ -87,6 +91,15 @@ public protocol JobStore: Sendable {
 
     /// How many jobs are in each state, and files in each state (for metrics and readiness).
     func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int])
+
+    /// Stores a new API key (its hash only).
+    func keyCreate(_ key: APIKeyRecord) async throws
+    /// Every key, revoked ones included, oldest first.
+    func keyList() async throws -> [APIKeyRecord]
+    /// Revokes a key by id; nil when unknown.
+    func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord?
+    /// The live (not revoked) key with this hash.
+    func keyFind(hash: String) async throws -> APIKeyRecord?
 
     /// Claims the next delivery that is due, for `lease` (its attempt must end within it).
     func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery?

@@ -12,6 +12,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// The job's own `whsec_` signing secret, if it was given one (never shown by the API).
     public var webhookSecret: String?
     public var idempotencyKey: String?
+    /// The API key that submitted the job (nil when none was needed).
+    public var ownerKeyID: String?
     /// Detection settings chosen at submit (nil: the model's defaults).
     public var scoreThreshold: Double?
     public var overlap: Double?

@@ -14,6 +14,11 @@ extension FileRecord: FetchableRecord, MutablePersistableRecord {
 }
 
 extension DeliveryStatus: DatabaseValueConvertible {}
+extension APIKeyScope: DatabaseValueConvertible {}
+
+extension APIKeyRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "apiKeys"
+}
 
 extension WebhookDelivery: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "webhookDeliveries"
@@ -125,6 +130,18 @@ public final class SQLiteJobStore: JobStore {
                 t.column("seconds", .double).notNull()
             }
         }
+        m.registerMigration("v3-api-keys") { db in
+            try db.create(table: "apiKeys") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull()
+                t.column("scope", .text).notNull()
+                t.column("hash", .text).notNull().unique()
+                t.column("prefix", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("revokedAt", .datetime)
+            }
+            try db.alter(table: "jobs") { t in t.add(column: "ownerKeyID", .text).indexed() }
+        }
         return m
     }
 
@@ -142,7 +159,7 @@ public final class SQLiteJobStore: JobStore {
             }
             let job = JobRecord(
                 id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
-                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
+                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, ownerKeyID: p.ownerKeyID, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
                 modelName: p.modelName, totalFiles: p.files.count, succeededFiles: 0, failedFiles: 0,
                 tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
             try job.insert(db)
@@ -165,10 +182,11 @@ public final class SQLiteJobStore: JobStore {
         try await pool.read { db in try JobRecord.filter(Column("idempotencyKey") == idempotencyKey).fetchOne(db) }
     }
 
-    public func jobList(status: JobStatus?, limit: Int, after: JobRecord?) async throws -> [JobRecord] {
+    public func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord] {
         try await pool.read { db in
             var request = JobRecord.order(Column("createdAt").desc, Column("id").desc).limit(limit)
             if let status { request = request.filter(Column("status") == status) }
+            if let owner { request = request.filter(Column("ownerKeyID") == owner) }
             if let after {
                 request = request.filter(Column("createdAt") < after.createdAt
                                           || (Column("createdAt") == after.createdAt && Column("id") < after.id))
@@ -427,6 +445,31 @@ public final class SQLiteJobStore: JobStore {
                 if let s = FileStatus(rawValue: row["status"]) { files[s] = row["n"] }
             }
             return (jobs, files)
+        }
+    }
+
+    public func keyCreate(_ key: APIKeyRecord) async throws {
+        try await pool.write { db in try key.insert(db) }
+    }
+
+    public func keyList() async throws -> [APIKeyRecord] {
+        try await pool.read { db in try APIKeyRecord.order(Column("createdAt"), Column("id")).fetchAll(db) }
+    }
+
+    public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
+        try await pool.write { db in
+            guard var key = try APIKeyRecord.fetchOne(db, key: id) else { return nil }
+            if key.revokedAt == nil {
+                key.revokedAt = now
+                try key.update(db)
+            }
+            return key
+        }
+    }
+
+    public func keyFind(hash: String) async throws -> APIKeyRecord? {
+        try await pool.read { db in
+            try APIKeyRecord.filter(Column("hash") == hash && Column("revokedAt") == nil).fetchOne(db)
         }
     }
 }

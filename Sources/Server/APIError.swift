@@ -41,6 +41,12 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     }
 
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
+
+    static func unauthorized(_ message: String) -> APIError {
+        var e = APIError(.unauthorized, "unauthorized", message)
+        e.headers[.wwwAuthenticate] = "Bearer"
+        return e
+    }
 }
 
 /// JSON responses with ISO 8601 dates and stable key order.

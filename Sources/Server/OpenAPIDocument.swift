@@ -35,6 +35,7 @@ enum OpenAPIDocument {
               "202": {"description": "Accepted and durable", "headers": {"Location": {"schema": {"type": "string"}}},
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
               "400": {"$ref": "#/components/responses/Error"},
+              "401": {"$ref": "#/components/responses/Error"},
               "413": {"$ref": "#/components/responses/Error"},
               "415": {"$ref": "#/components/responses/Error"},
               "422": {"$ref": "#/components/responses/Error"},
@@ -49,6 +50,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "The job's status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -63,6 +66,8 @@ enum OpenAPIDocument {
               {"name": "cursor", "in": "query", "required": false, "schema": {"type": "string"}}
             ],
             "responses": {
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "200": {"description": "Jobs, newest first", "content": {"application/json": {"schema": {
                 "type": "object", "required": ["jobs", "next_cursor"],
@@ -78,6 +83,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "The job with its files", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"}
             }
           },
@@ -86,6 +93,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "Cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -97,6 +106,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "202": {"description": "Failed files queued again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -109,6 +120,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "202": {"description": "Queued for delivery", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -121,6 +134,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -131,6 +146,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "COCO document of the job", "content": {"application/json": {"schema": {"type": "object"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -142,6 +159,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "GeoJSON FeatureCollection (WGS84)", "content": {"application/geo+json": {"schema": {"type": "object"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -153,6 +172,8 @@ enum OpenAPIDocument {
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "Audit metadata", "content": {"application/json": {"schema": {"type": "object"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -166,6 +187,8 @@ enum OpenAPIDocument {
                            {"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
             "responses": {
               "200": {"description": "The quicklook", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -190,7 +213,9 @@ enum OpenAPIDocument {
           "get": {"operationId": "openapi", "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
         }
       },
+      "security": [{}, {"bearer": []}],
       "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (geoinfer keys create); required unless the server listens on loopback"}},
         "parameters": {
           "JobID": {"name": "job_id", "in": "path", "required": true, "schema": {"type": "string"}}
         },

@@ -15,23 +15,27 @@ struct Routes: Sendable {
     let logger: Logger
     /// `/readyz` fails when the data directory has less free space than this.
     let minFreeBytes: Int64
+    /// Whether every call but health, metrics and the OpenAPI document needs an API key.
+    let requireKeys: Bool
 
     func register(on router: Router<BasicRequestContext>) {
-        router.post("upload") { request, _ in try await guarded { try await upload.handle(request) } }
-        router.get("status/:id") { _, context in
-            try await guarded { JSON.response(StatusBody(try await job(context))) }
+        router.post("upload") { request, _ in
+            try await guarded { try await upload.handle(request, owner: try await caller(request).owner) }
+        }
+        router.get("status/:id") { request, context in
+            try await guarded { JSON.response(StatusBody(try await job(request, context))) }
         }
         router.get("jobs") { request, _ in try await guarded { try await list(request) } }
-        router.get("jobs/:id") { _, context in
+        router.get("jobs/:id") { request, context in
             try await guarded {
-                let j = try await job(context)
+                let j = try await job(request, context)
                 let (deliveries, attempts) = try await store.deliveryList(job: j.id)
                 return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts))
             }
         }
-        router.delete("jobs/:id") { _, context in
+        router.delete("jobs/:id") { request, context in
             try await guarded {
-                let id = try await job(context).id
+                let id = try await job(request, context).id
                 guard let j = try await store.jobCancel(id, now: Date()) else { throw APIError.notFound("job") }
                 guard j.status == .cancelled else {
                     throw APIError(.conflict, "already_finished", "job \(id) already finished as \(j.status.rawValue); nothing to cancel")
@@ -39,9 +43,9 @@ struct Routes: Sendable {
                 return JSON.response(StatusBody(j))
             }
         }
-        router.post("jobs/:id/retry") { _, context in
+        router.post("jobs/:id/retry") { request, context in
             try await guarded {
-                let before = try await job(context)
+                let before = try await job(request, context)
                 guard before.status == .failed || before.status == .completedWithErrors else {
                     throw APIError(.conflict, "nothing_to_retry", "only jobs that finished with failed files can be retried (this one is \(before.status.rawValue))")
                 }
@@ -49,9 +53,9 @@ struct Routes: Sendable {
                 return JSON.response(StatusBody(j), status: .accepted)
             }
         }
-        router.post("jobs/:id/webhook/redeliver") { _, context in
+        router.post("jobs/:id/webhook/redeliver") { request, context in
             try await guarded {
-                let j = try await job(context)
+                let j = try await job(request, context)
                 guard j.webhookURL != nil else {
                     throw APIError(.conflict, "no_webhook", "job \(j.id) was submitted without a webhook_url; there is nothing to deliver")
                 }
@@ -62,15 +66,15 @@ struct Routes: Sendable {
                 return JSON.response(JobDetailBody.Delivery(d, attempts: []), status: .accepted)
             }
         }
-        router.get("jobs/:id/events") { _, context in try await guarded { try await events(try await job(context)) } }
+        router.get("jobs/:id/events") { request, context in try await guarded { try await events(try await job(request, context)) } }
         for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
-            router.get("results/:id/\(route)") { _, context in
-                try await guarded { try await result(try await job(context), format) }
+            router.get("results/:id/\(route)") { request, context in
+                try await guarded { try await result(try await job(request, context), format) }
             }
         }
-        router.get("results/:id/quicklooks/:file") { _, context in
+        router.get("results/:id/quicklooks/:file") { request, context in
             try await guarded {
-                let j = try await job(context)
+                let j = try await job(request, context)
                 let requested = try context.parameters.require("file")
                 // Only names of the job's own files are served: nothing else under the data directory is reachable.
                 guard requested.hasSuffix(".png"), let f = try await store.jobFiles(j.id).first(where: { "\($0.name).png" == requested }),
@@ -156,13 +160,33 @@ struct Routes: Sendable {
         }
     }
 
-    private func job(_ context: BasicRequestContext) async throws -> JobRecord {
+    /// The caller, from `Authorization: Bearer KEY`. Without a key: anonymous where keys are
+    /// optional, else 401.
+    private func caller(_ request: Request) async throws -> Caller {
+        guard let header = request.headers[.authorization] else {
+            guard !requireKeys else { throw APIError.unauthorized("this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)") }
+            return .anonymous
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].count <= 200 else {
+            throw APIError.unauthorized("the Authorization header must be 'Bearer KEY'")
+        }
+        guard let key = try await store.keyFind(hash: APIKeys.hash(String(parts[1]))) else {
+            throw APIError.unauthorized("unknown or revoked API key")
+        }
+        return .key(key)
+    }
+
+    /// The job named in the path, if the caller may see it; another key's job is 404, as if it did not exist.
+    private func job(_ request: Request, _ context: BasicRequestContext) async throws -> JobRecord {
+        let who = try await caller(request)
         let id = try context.parameters.require("id")
-        guard id.count <= 64, let j = try await store.jobGet(id.lowercased()) else { throw APIError.notFound("job \(id.prefix(64))") }
+        guard id.count <= 64, let j = try await store.jobGet(id.lowercased()), who.maySee(j) else { throw APIError.notFound("job \(id.prefix(64))") }
         return j
     }
 
     private func list(_ request: Request) async throws -> Response {
+        let who = try await caller(request)
         let q = request.uri.queryParameters
         var status: JobStatus?
         if let s = q.get("status") {
@@ -178,12 +202,12 @@ struct Routes: Sendable {
         }
         var after: JobRecord?
         if let cursor = q.get("cursor") {
-            guard cursor.count <= 64, let j = try await store.jobGet(cursor) else {
+            guard cursor.count <= 64, let j = try await store.jobGet(cursor), who.maySee(j) else {
                 throw APIError(.notFound, "cursor_not_found", "cursor must be the next_cursor of a previous page (that job no longer exists)")
             }
             after = j
         }
-        let jobs = try await store.jobList(status: status, limit: limit, after: after)
+        let jobs = try await store.jobList(status: status, limit: limit, after: after, owner: who.listFilter)
         return JSON.response(JobListBody(jobs: jobs.map(StatusBody.init), next_cursor: jobs.count == limit ? jobs.last?.id : nil))
     }
 

@@ -19,6 +19,10 @@ public struct ServerConfiguration: Sendable {
     /// Webhook signing, address policy and retries. With no secret configured, one is generated
     /// on first start and kept in `webhook_secret` in the data directory.
     public var webhooks = WebhookConfiguration()
+    /// Whether calls need an API key (default nil: required unless the server listens on loopback only).
+    public var requireAPIKeys: Bool?
+    /// Whether keys are required with this configuration.
+    public var keysRequired: Bool { requireAPIKeys ?? !["127.0.0.1", "::1", "localhost"].contains(host.lowercased()) }
     /// `/readyz` reports not ready when the data directory has less free space (default 1 GiB).
     public var minFreeBytes: Int64 = 1 << 30
     /// The API's address as webhook receivers should reach it, for result links in events

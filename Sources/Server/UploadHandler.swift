@@ -24,13 +24,17 @@ struct UploadHandler: Sendable {
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
     static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
 
-    func handle(_ request: Request) async throws -> Response {
-        let key = request.headers[HTTPField.Name.idempotencyKey]
-        if let key {
-            guard !key.isEmpty, key.count <= 200 else {
+    /// `owner` is the API key the job will belong to.
+    func handle(_ request: Request, owner: String?) async throws -> Response {
+        var key = request.headers[HTTPField.Name.idempotencyKey]
+        if let given = key {
+            guard !given.isEmpty, given.count <= 200 else {
                 throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
             }
-            if let job = try await store.jobFind(idempotencyKey: key) {
+            // Keys are per client: two API keys may use the same Idempotency-Key without meeting.
+            let scoped = owner.map { "\($0):\(given)" } ?? given
+            key = scoped
+            if let job = try await store.jobFind(idempotencyKey: scoped) {
                 return accepted(job, message: "already accepted under this Idempotency-Key")
             }
         }
@@ -101,7 +105,7 @@ struct UploadHandler: Sendable {
                 newFiles[i].storedPath = relative
             }
             let (job, created) = try await store.jobCreate(JobCreate(
-                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key,
+                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
                 scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))
             if !created { moved.forEach { try? FileManager.default.removeItem(at: $0) } }
             return accepted(job, message: created ? "\(newFiles.count) files accepted" : "already accepted under this Idempotency-Key")

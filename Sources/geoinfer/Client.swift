@@ -7,6 +7,15 @@ import NIOHTTP1
 /// A small client of GeoInfer's HTTP API for the `submit`, `status`, `watch` and `results` commands.
 struct APIClient {
     let base: String
+    /// Sent as `Authorization: Bearer` when set.
+    var apiKey: String?
+
+    /// A request to `url` carrying the API key.
+    func request(_ url: String) -> HTTPClientRequest {
+        var r = HTTPClientRequest(url: url)
+        if let apiKey { r.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        return r
+    }
 
     /// `--server`, else GEOINFER_SERVER, else API_BASE (the original prototype's variable), else http://127.0.0.1:8000.
     static func base(_ flag: String?) -> String {
@@ -22,7 +31,7 @@ struct APIClient {
 
     /// GET a path; returns status and body. Error bodies are turned into their message.
     func get(_ path: String) async throws -> (status: Int, body: Data) {
-        try await send(HTTPClientRequest(url: base + path), timeout: .seconds(15))
+        try await send(request(base + path), timeout: .seconds(15))
     }
 
     /// Fails fast (5 s) when the server is not there, before a long upload or watch.

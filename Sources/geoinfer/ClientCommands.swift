@@ -43,7 +43,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
             bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
         })
-        var request = HTTPClientRequest(url: client.base + "/upload")
+        var request = client.request(client.base + "/upload")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: counted.contentType)
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
@@ -111,7 +111,7 @@ struct WatchCommand: AsyncParsableCommand {
 
     static func follow(client: APIClient, id: String, console: Console) async throws {
         try await client.probe()
-        let request = HTTPClientRequest(url: client.base + "/jobs/\(id)/events")
+        let request = client.request(client.base + "/jobs/\(id)/events")
         let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 7))
         guard response.status.code == 200 else {
             let body = try await response.body.collect(upTo: 1 << 20)
@@ -188,5 +188,10 @@ struct ServerOption: ParsableArguments {
     @Option(name: .customLong("server"), help: "Server URL (GEOINFER_SERVER, else API_BASE, else http://127.0.0.1:8000).")
     var url: String?
 
-    var client: APIClient { APIClient(base: APIClient.base(url)) }
+    @Option(name: .customLong("api-key"), help: "API key, sent as Authorization: Bearer (GEOINFER_API_KEY).")
+    var apiKey: String?
+
+    var client: APIClient {
+        APIClient(base: APIClient.base(url), apiKey: apiKey ?? ProcessInfo.processInfo.environment["GEOINFER_API_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+    }
 }

@@ -53,6 +53,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         if let n = try Self.int(env, "GEOINFER_MIN_FREE_BYTES") { config.minFreeBytes = Int64(n) }
+        if let v = env["GEOINFER_REQUIRE_API_KEYS"], !v.isEmpty {
+            guard let b = ["true": true, "1": true, "false": false, "0": false][v.lowercased()] else {
+                throw ValidationError("GEOINFER_REQUIRE_API_KEYS must be true or false (got '\(v)')")
+            }
+            config.requireAPIKeys = b
+        }
         let level = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         if let format = env["GEOINFER_LOG_FORMAT"], !["json", "text"].contains(format) {
             throw ValidationError("GEOINFER_LOG_FORMAT must be json or text (got '\(format)')")
@@ -63,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = level
         do {
             let built = try await GeoInferServer.build(config, logger: logger)
+            if config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
+                logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
+            }
             logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers)")
             try await GeoInferServer.run(built, logger: logger)
         } catch let error as ConfigurationError {

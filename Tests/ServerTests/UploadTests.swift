@@ -42,7 +42,8 @@ import Testing
         #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
         // Uploads and results live where the layout says.
         #expect(Set(server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
-        #expect(Set(server.files(in: "results")) == ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"])
+        #expect(Set(server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"]
+                                                        + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.png" }))
         #expect(server.files(in: "temp").isEmpty)
     }
 

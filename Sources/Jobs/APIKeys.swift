@@ -1,0 +1,31 @@
+public import Foundation
+
+/// Who may call the API. Only the SHA-256 of the key is stored; the key itself is shown once,
+/// when it is made.
+public struct APIKeyRecord: Codable, Sendable, Equatable {
+    /// A short public id (`key_…`), for listing and revoking.
+    public var id: String
+    public var name: String
+    /// `user` (sees its own jobs) or `admin` (sees every job).
+    public var scope: APIKeyScope
+    /// Hex SHA-256 of the key.
+    public var hash: String
+    /// The key's first characters, to recognise it in a list.
+    public var prefix: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, name: String, scope: APIKeyScope, hash: String, prefix: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.scope = scope
+        self.hash = hash
+        self.prefix = prefix
+        self.createdAt = createdAt
+    }
+}
+
+/// What a key may see. Raw values are stored.
+public enum APIKeyScope: String, Codable, Sendable, CaseIterable {
+    case user, admin
+}

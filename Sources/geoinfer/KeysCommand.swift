@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Jobs
+import Server
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Manage API keys in a server's job store (run where its data directory is).",
+        subcommands: [KeysCreateCommand.self, KeysListCommand.self, KeysRevokeCommand.self])
+}
+
+struct DataDirOption: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The server's data folder (GEOINFER_DATA_DIR; default ./data).")
+    var dataDir: String?
+
+    func store() throws -> SQLiteJobStore {
+        let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["GEOINFER_DATA_DIR"] ?? "data")
+        let layout = try DataLayout(root: dir)
+        return try SQLiteJobStore(path: layout.databasePath)
+    }
+}
+
+struct KeysCreateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Make a key and print it once (only its hash is kept).")
+
+    @Option(help: "Who or what the key is for.")
+    var name: String
+
+    @Flag(help: "The key sees and manages every job, not only its own.")
+    var admin = false
+
+    @OptionGroup var data: DataDirOption
+
+    func run() async throws {
+        guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
+        let (key, record) = APIKeys.make(name: name, scope: admin ? .admin : .user)
+        try await data.store().keyCreate(record)
+        print(key)
+        FileHandle.standardError.write(Data("created \(record.id) (\(record.scope.rawValue)) for \(name); the key above is shown only now\n".utf8))
+    }
+}
+
+struct KeysListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys (id, scope, prefix, name, state).")
+
+    @OptionGroup var data: DataDirOption
+
+    func run() async throws {
+        for k in try await data.store().keyList() {
+            let state = k.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
+            print("\(k.id)\t\(k.scope.rawValue)\t\(k.prefix)…\t\(k.name)\t\(state)")
+        }
+    }
+}
+
+struct KeysRevokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a key by id: it stops working at once.")
+
+    @Argument(help: "The key's id (key_…), as `keys list` shows it.")
+    var id: String
+
+    @OptionGroup var data: DataDirOption
+
+    func run() async throws {
+        guard let k = try await data.store().keyRevoke(id: id, now: Date()) else { throw ValidationError("no key \(id); see geoinfer keys list") }
+        print("revoked \(k.id) (\(k.name))")
+    }
+}

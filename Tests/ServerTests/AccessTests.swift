@@ -1,0 +1,85 @@
+import Foundation
+import GeoInferTestSupport
+import NIOHTTP1
+import Server
+import Testing
+
+/// API keys: required when configured (and by default off loopback), stored as hashes, jobs
+/// visible only to the key that made them (and admins), revocation at once.
+@Suite(.serialized) struct AccessTests {
+    func makeKey(_ dir: URL, _ name: String, admin: Bool = false) throws -> (key: String, id: String) {
+        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []))
+        guard r.status == 0, let id = r.stderr.split(separator: " ").dropFirst().first else { throw TestFailure("keys create: \(r.stderr)") }
+        return (r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), String(id))
+    }
+
+    func auth(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)")] }
+
+    @Test func keysAreRequiredByDefaultOffLoopback() {
+        var c = ServerConfiguration()
+        #expect(!c.keysRequired)
+        c.host = "0.0.0.0"
+        #expect(c.keysRequired)
+        c.requireAPIKeys = false
+        #expect(!c.keysRequired)
+        c.host = "::1"
+        c.requireAPIKeys = true
+        #expect(c.keysRequired)
+    }
+
+    @Test func jobsBelongToTheirKey() async throws {
+        let dir = Fixtures.temporaryDirectory("server")
+        let alice = try makeKey(dir, "alice"), bob = try makeKey(dir, "bob"), root = try makeKey(dir, "ops", admin: true)
+        #expect(alice.key.hasPrefix("gik_") && alice.key.count > 40 && alice.key != bob.key)
+        let server = try await ServerProcess(environment: ["GEOINFER_REQUIRE_API_KEYS": "true"], dataDir: dir)
+        defer { server.stop() }
+
+        let anonymous = try await server.get("/jobs")
+        #expect(anonymous.status == 401 && anonymous.errorCode == "unauthorized")
+        #expect(anonymous.headers.contains { $0.0.lowercased() == "www-authenticate" && $0.1 == "Bearer" })
+        #expect(try await server.request(.GET, "/jobs", headers: auth("gik_not-a-key")).status == 401)
+        #expect(try await server.request(.GET, "/jobs", headers: [("Authorization", "Basic abc")]).status == 401)
+        for open in ["/healthz", "/readyz", "/openapi.json", "/metrics"] { #expect(try await server.get(open).status == 200, "\(open)") }
+
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        #expect(try await server.upload(form).status == 401, "no key, no upload")
+        let created = try await server.upload(form, headers: auth(alice.key) + [("Idempotency-Key", "same")])
+        let job = try #require(created.json["job_id"] as? String, "\(created.text)")
+        // The same Idempotency-Key from another key is another job.
+        let bobs = try await server.upload(form, headers: auth(bob.key) + [("Idempotency-Key", "same")])
+        let bobJob = try #require(bobs.json["job_id"] as? String)
+        #expect(bobJob != job)
+
+        #expect(try await server.request(.GET, "/status/\(job)", headers: auth(alice.key)).status == 200)
+        #expect(try await server.request(.GET, "/status/\(job)", headers: auth(bob.key)).status == 404)
+        #expect(try await server.request(.GET, "/jobs/\(job)", headers: auth(bob.key)).status == 404)
+        #expect(try await server.request(.DELETE, "/jobs/\(job)", headers: auth(bob.key)).status == 404)
+        #expect(try await server.request(.GET, "/status/\(job)", headers: auth(root.key)).status == 200)
+        let bobList = try await server.request(.GET, "/jobs", headers: auth(bob.key)).json["jobs"] as? [[String: Any]] ?? []
+        #expect(bobList.compactMap { $0["job_id"] as? String } == [bobJob])
+        let all = try await server.request(.GET, "/jobs", headers: auth(root.key)).json["jobs"] as? [[String: Any]] ?? []
+        #expect(Set(all.compactMap { $0["job_id"] as? String }) == [job, bobJob])
+
+        // Only hashes are stored.
+        let db = try Data(contentsOf: dir.appendingPathComponent("geoinfer.sqlite"))
+        #expect(db.range(of: Data(alice.key.utf8)) == nil)
+        let list = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path])
+        #expect(list.stdout.contains(alice.id) && list.stdout.contains("admin") && !list.stdout.contains(alice.key))
+
+        // Revoked: refused at once.
+        let revoke = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", alice.id, "--data-dir", dir.path])
+        #expect(revoke.status == 0, "\(revoke.stderr)")
+        #expect(try await server.request(.GET, "/status/\(job)", headers: auth(alice.key)).status == 401)
+        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", "key_nope", "--data-dir", dir.path]).status != 0)
+
+        // The CLI client carries the key.
+        let inputs = Fixtures.temporaryDirectory("inputs")
+        try Scenes.raster().write(to: inputs.appendingPathComponent("c.tif"))
+        let denied = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base])
+        #expect(denied.status != 0 && denied.stderr.contains("API key"), "\(denied.stderr)")
+        let submitted = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base, "--wait"],
+                                         environment: ["GEOINFER_API_KEY": bob.key])
+        #expect(submitted.status == 0, "\(submitted.stdout)\(submitted.stderr)")
+    }
+}
