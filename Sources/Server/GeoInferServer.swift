@@ -44,7 +44,9 @@ public enum GeoInferServer {
         }
         let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy)
         let routes = Routes(store: store, layout: layout, upload: upload, eventsPoll: .milliseconds(250), logger: logger,
-                            minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired)
+                            minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
+                            limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
+                                                 maxUploads: config.limits.uploadsInFlight))
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())

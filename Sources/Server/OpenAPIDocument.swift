@@ -36,6 +36,7 @@ enum OpenAPIDocument {
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
               "400": {"$ref": "#/components/responses/Error"},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
               "413": {"$ref": "#/components/responses/Error"},
               "415": {"$ref": "#/components/responses/Error"},
               "422": {"$ref": "#/components/responses/Error"},
@@ -51,6 +52,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The job's status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"}
             }
@@ -67,6 +69,7 @@ enum OpenAPIDocument {
             ],
             "responses": {
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "200": {"description": "Jobs, newest first", "content": {"application/json": {"schema": {
@@ -84,6 +87,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The job with its files", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDetail"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"}
             }
@@ -94,6 +98,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "Cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -107,6 +112,7 @@ enum OpenAPIDocument {
             "responses": {
               "202": {"description": "Failed files queued again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -121,6 +127,7 @@ enum OpenAPIDocument {
             "responses": {
               "202": {"description": "Queued for delivery", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -135,6 +142,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"}
             }
@@ -147,6 +155,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "COCO document of the job", "content": {"application/json": {"schema": {"type": "object"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -160,6 +169,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "GeoJSON FeatureCollection (WGS84)", "content": {"application/geo+json": {"schema": {"type": "object"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -173,6 +183,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "Audit metadata", "content": {"application/json": {"schema": {"type": "object"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
@@ -188,6 +199,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The quicklook", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
 
               "404": {"$ref": "#/components/responses/Error"}
             }

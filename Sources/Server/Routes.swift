@@ -17,10 +17,23 @@ struct Routes: Sendable {
     let minFreeBytes: Int64
     /// Whether every call but health, metrics and the OpenAPI document needs an API key.
     let requireKeys: Bool
+    /// Request rate and uploads in flight, per key.
+    let limits: CallerLimits
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("upload") { request, _ in
-            try await guarded { try await upload.handle(request, owner: try await caller(request).owner) }
+            try await guarded {
+                let who = try await caller(request)
+                guard let owner = who.owner else { return try await upload.handle(request, owner: nil) }
+                guard limits.beginUpload(owner) else {
+                    var e = APIError(.tooManyRequests, "too_many_uploads",
+                                     "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
+                    e.headers[.retryAfter] = "5"
+                    throw e
+                }
+                defer { limits.endUpload(owner) }
+                return try await upload.handle(request, owner: owner)
+            }
         }
         router.get("status/:id") { request, context in
             try await guarded { JSON.response(StatusBody(try await job(request, context))) }
@@ -173,6 +186,11 @@ struct Routes: Sendable {
         }
         guard let key = try await store.keyFind(hash: APIKeys.hash(String(parts[1]))) else {
             throw APIError.unauthorized("unknown or revoked API key")
+        }
+        if let wait = limits.take(key.id) {
+            var e = APIError(.tooManyRequests, "rate_limited", "too many requests for this key (\(limits.rate) a second); retry after the Retry-After seconds")
+            e.headers[.retryAfter] = "\(Int(wait.rounded(.up)))"
+            throw e
         }
         return .key(key)
     }

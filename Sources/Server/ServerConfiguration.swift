@@ -38,6 +38,12 @@ public struct ServerConfiguration: Sendable {
         public var bytesPerRequest: Int64 = 100 << 30
         /// Largest raster accepted, in pixels (default 10 gigapixels).
         public var pixelsPerFile = 10_000_000_000
+        /// Requests a second per API key, on average (default 20; 0: no limit). Over it: 429 with Retry-After.
+        public var requestsPerSecond: Double = 20
+        /// Requests a key may make at once before the rate applies (default 100).
+        public var requestBurst: Double = 100
+        /// Uploads per API key in flight at once (default 4; 0: no limit). Over it: 429.
+        public var uploadsInFlight = 4
         public init() {}
     }
 
@@ -55,6 +61,9 @@ public struct ServerConfiguration: Sendable {
             guard let u = URL(string: publicURL), ["http", "https"].contains(u.scheme?.lowercased() ?? ""), u.host != nil else {
                 throw ConfigurationError("GEOINFER_PUBLIC_URL must be an absolute http(s) URL such as https://geoinfer.example.com")
             }
+        }
+        guard limits.requestsPerSecond >= 0, limits.requestBurst >= 1, limits.uploadsInFlight >= 0 else {
+            throw ConfigurationError("GEOINFER_RATE_LIMIT and GEOINFER_MAX_CONCURRENT_UPLOADS must be 0 (no limit) or more, GEOINFER_RATE_BURST at least 1")
         }
         guard limits.filesPerRequest > 0, limits.bytesPerFile > 0, limits.bytesPerRequest > 0 else {
             throw ConfigurationError("upload limits must be positive")

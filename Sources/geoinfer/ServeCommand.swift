@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         if let n = try Self.int(env, "GEOINFER_MIN_FREE_BYTES") { config.minFreeBytes = Int64(n) }
+        if let n = try Self.int(env, "GEOINFER_RATE_LIMIT") { config.limits.requestsPerSecond = Double(n) }
+        if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
+        if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
         if let v = env["GEOINFER_REQUIRE_API_KEYS"], !v.isEmpty {
             guard let b = ["true": true, "1": true, "false": false, "0": false][v.lowercased()] else {
                 throw ValidationError("GEOINFER_REQUIRE_API_KEYS must be true or false (got '\(v)')")

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import GeoInferTestSupport
 import NIOHTTP1
 import Server
@@ -81,5 +83,45 @@ import Testing
         let submitted = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base, "--wait"],
                                          environment: ["GEOINFER_API_KEY": bob.key])
         #expect(submitted.status == 0, "\(submitted.stdout)\(submitted.stderr)")
+    }
+
+    @Test func eachKeyHasItsOwnRateAndUploadLimits() async throws {
+        let dir = Fixtures.temporaryDirectory("server")
+        let a = try makeKey(dir, "a"), b = try makeKey(dir, "b")
+        let server = try await ServerProcess(environment: ["GEOINFER_RATE_LIMIT": "2", "GEOINFER_RATE_BURST": "3",
+                                                           "GEOINFER_MAX_CONCURRENT_UPLOADS": "1"], dataDir: dir)
+        defer { server.stop() }
+        var codes: [Int] = []
+        for _ in 0..<4 { codes.append(try await server.request(.GET, "/jobs", headers: auth(a.key)).status) }
+        #expect(codes == [200, 200, 200, 429])
+        let limited = try await server.request(.GET, "/jobs", headers: auth(a.key))
+        #expect(limited.status == 429 && limited.errorCode == "rate_limited")
+        let retryAfter = limited.headers.first { $0.0.lowercased() == "retry-after" }.flatMap { Int($0.1) }
+        #expect(retryAfter == 1)
+        #expect(try await server.request(.GET, "/jobs", headers: auth(b.key)).status == 200, "another key has its own bucket")
+        #expect(try await server.get("/jobs").status == 200, "the local operator without a key is not limited")
+        try await Task.sleep(for: .seconds(1.1))
+        #expect(try await server.request(.GET, "/jobs", headers: auth(a.key)).status == 200, "tokens come back at the rate")
+
+        // One upload in flight per key: a second one from the same key waits its turn (429).
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        let body = form.body
+        let (stream, feed) = AsyncStream<ByteBuffer>.makeStream()
+        var slow = HTTPClientRequest(url: server.base + "/upload")
+        slow.method = .POST
+        slow.headers.add(name: "Content-Type", value: form.contentType)
+        slow.headers.add(name: "Authorization", value: "Bearer \(b.key)")
+        slow.body = .stream(stream, length: .known(Int64(body.count)))
+        let first = Task { try await HTTPClient.shared.execute(slow, timeout: .seconds(60)) }
+        feed.yield(ByteBuffer(bytes: body.prefix(100)))
+        try await Task.sleep(for: .milliseconds(500))
+        let second = try await server.upload(form, headers: auth(b.key))
+        #expect(second.status == 429 && second.errorCode == "too_many_uploads", "\(second.text)")
+        #expect(try await server.upload(form, headers: auth(a.key)).status == 202, "another key may upload meanwhile")
+        feed.yield(ByteBuffer(bytes: body.dropFirst(100)))
+        feed.finish()
+        #expect(try await first.value.status.code == 202)
+        #expect(try await server.upload(form, headers: auth(b.key)).status == 202, "the slot is free again")
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import Synchronization
+
+/// Per-caller limits: a token bucket for requests and a cap on uploads in flight. Callers are API
+/// keys; anonymous local callers (loopback without keys) are not limited.
+final class CallerLimits: Sendable {
+    /// Requests a second a key may make on average (0: no limit).
+    let rate: Double
+    /// Requests a key may make at once before the rate applies.
+    let burst: Double
+    /// Uploads a key may have in flight at once (0: no limit).
+    let maxUploads: Int
+
+    private struct Bucket {
+        var tokens: Double
+        var last: ContinuousClock.Instant
+    }
+    private let buckets = Mutex<[String: Bucket]>([:])
+    private let uploads = Mutex<[String: Int]>([:])
+
+    init(rate: Double, burst: Double, maxUploads: Int) {
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.maxUploads = maxUploads
+    }
+
+    /// Takes a token for `caller`; nil when allowed, else the seconds until the next token.
+    func take(_ caller: String, now: ContinuousClock.Instant = .now) -> Double? {
+        guard rate > 0 else { return nil }
+        return buckets.withLock { all in
+            var b = all[caller] ?? Bucket(tokens: burst, last: now)
+            let elapsed = now - b.last
+            b.tokens = min(burst, b.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
+            b.last = now
+            defer { all[caller] = b }
+            if b.tokens >= 1 {
+                b.tokens -= 1
+                return nil
+            }
+            return (1 - b.tokens) / rate
+        }
+    }
+
+    /// Counts an upload in; false when the caller already has `maxUploads` in flight.
+    func beginUpload(_ caller: String) -> Bool {
+        guard maxUploads > 0 else { return true }
+        return uploads.withLock { all in
+            guard all[caller, default: 0] < maxUploads else { return false }
+            all[caller, default: 0] += 1
+            return true
+        }
+    }
+
+    func endUpload(_ caller: String) {
+        guard maxUploads > 0 else { return }
+        uploads.withLock { all in
+            all[caller, default: 1] -= 1
+            if all[caller] == 0 { all[caller] = nil }
+        }
+    }
+}
