@@ -3,10 +3,14 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SAMPLE := .deps/samples/OSBS_029.tif
 
-.PHONY: setup build run sample test bench model clean
+.PHONY: setup setup-test build run sample test bench model clean
 
 setup:
 	@bash scripts/setup.sh
+
+## What the tests need besides: headless Chromium for the dashboard test.
+setup-test:
+	@bash scripts/setup.sh --test
 
 build: setup
 	$(SWIFT) build
@@ -20,7 +24,7 @@ sample: build
 	.build/debug/geoinfer detect $(SAMPLE) --out out/OSBS_029
 	@echo "Results: out/OSBS_029/coco.json, out/OSBS_029/detections.geojson, out/OSBS_029/metadata.json"
 
-test: setup
+test: setup-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	bash scripts/api_check.sh

@@ -5,7 +5,9 @@
 #     Debian's libonnxruntime-dev (trixie), both into .deps/onnxruntime (git-ignored), sha256-checked
 #   - a Python virtual environment (.venv) with the test peers: onnx, onnxruntime, numpy, pycocotools
 #   - the NEON sample OSBS_029.tif from the deepforest wheel, into .deps/samples
+#   - with --test: Chromium (Debian package), which the dashboard test drives headless
 set -euo pipefail
+WITH_TESTS=${1:-}
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPS=$ROOT/.deps
@@ -26,7 +28,9 @@ fi
 
 # --- system packages --------------------------------------------------------------------------
 need_pkgs=()
-for p in libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv; do
+pkgs=(libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv)
+[ "$WITH_TESTS" = "--test" ] && pkgs+=(chromium)
+for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 # python3-venv is only needed when the interpreter in use cannot make a venv by itself
@@ -88,7 +92,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv"
   "$PY" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools, schemathesis, standardwebhooks, prometheus_client' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools, schemathesis, standardwebhooks, prometheus_client, playwright' 2>/dev/null; then
   log "installing Python test peers"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt

@@ -205,6 +205,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "/": {
+          "get": {"operationId": "dashboard", "description": "The web dashboard (HTML).",
+                  "responses": {"200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+        },
         "/healthz": {
           "get": {"operationId": "health", "description": "Liveness: 200 while the process serves requests.",
                   "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {

@@ -98,6 +98,13 @@ struct Routes: Sendable {
                                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy: "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob:",
+                .cacheControl: "no-cache",
+            ], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
         router.get("metrics") { _, _ in
@@ -114,7 +121,7 @@ struct Routes: Sendable {
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
             ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("openapi.json", [.get]),
-            ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]),
+            ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
         ]
         for (path, methods) in allowed {
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {

@@ -1,0 +1,209 @@
+/// The web dashboard at `/`: one page of HTML, CSS and plain JavaScript, no build step. It reads
+/// the same API as every client (so API keys apply), follows running jobs through their
+/// server-sent events, and never puts API data into the page as HTML (text nodes only), so file
+/// names cannot inject markup.
+enum Dashboard {
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>GeoInfer</title>
+    <style>
+      body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2733; background: #f4f6f8; }
+      header { background: #1d3b2a; color: #fff; padding: 10px 20px; display: flex; gap: 16px; align-items: center; }
+      header h1 { font-size: 18px; margin: 0; flex: 1; }
+      header input { width: 280px; }
+      main { padding: 16px 20px; display: grid; grid-template-columns: minmax(420px, 1fr) minmax(420px, 1.2fr); gap: 16px; }
+      section { background: #fff; border-radius: 6px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; }
+      h2 { font-size: 15px; margin: 4px 0 10px; }
+      table { width: 100%; border-collapse: collapse; }
+      td, th { text-align: left; padding: 4px 6px; border-bottom: 1px solid #e5e8eb; vertical-align: middle; }
+      tr.job { cursor: pointer; }
+      tr.job.selected { background: #e8f3ec; }
+      progress { width: 120px; }
+      .st { font-weight: 600; }
+      .st.completed { color: #1b7a3a; } .st.failed, .st.cancelled { color: #b3261e; } .st.completed_with_errors { color: #a15c00; }
+      #drop { border: 2px dashed #9aa7b2; border-radius: 6px; padding: 18px; text-align: center; color: #55626e; }
+      #drop.over { border-color: #1b7a3a; background: #eef8f1; }
+      .quicklooks { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 10px; }
+      .quicklooks figure { margin: 0; font-size: 12px; }
+      .quicklooks img { width: 180px; height: 180px; object-fit: contain; background: #222; border-radius: 4px; }
+      .muted { color: #6b7782; }
+      #error { color: #b3261e; white-space: pre-wrap; }
+    </style>
+    </head>
+    <body>
+    <header>
+      <h1>GeoInfer</h1>
+      <label>API key <input id="key" type="password" placeholder="only if the server requires one" autocomplete="off"></label>
+    </header>
+    <main>
+      <div>
+        <section>
+          <h2>Upload GeoTIFFs</h2>
+          <form id="upload">
+            <div id="drop">Drop .tif files here, or <input id="files" type="file" multiple accept=".tif,.tiff,image/tiff"></div>
+            <p><label>Webhook URL (optional) <input id="webhook" type="url" size="40"></label></p>
+            <p><button type="submit">Upload</button> <progress id="sent" max="100" value="0" hidden></progress> <span id="upload-state" class="muted"></span></p>
+          </form>
+          <div id="error"></div>
+        </section>
+        <section>
+          <h2>Jobs</h2>
+          <table><thead><tr><th>Job</th><th>Status</th><th>Progress</th><th>Files</th><th>Created</th></tr></thead>
+          <tbody id="jobs"></tbody></table>
+        </section>
+      </div>
+      <section id="detail"><h2>Job</h2><p class="muted">Select a job to see its files, detections and quicklooks.</p></section>
+    </main>
+    <script>
+    "use strict";
+    const keyInput = document.getElementById("key");
+    keyInput.value = sessionStorage.getItem("geoinfer-key") || "";
+    keyInput.addEventListener("change", () => { sessionStorage.setItem("geoinfer-key", keyInput.value.trim()); refresh(); });
+    const headers = () => keyInput.value.trim() ? { "Authorization": "Bearer " + keyInput.value.trim() } : {};
+    const final = s => ["completed", "completed_with_errors", "failed", "cancelled"].includes(s);
+    const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
+    const showError = text => { document.getElementById("error").textContent = text || ""; };
+    let selected = null;
+    const following = new Map();
+
+    async function api(path) {
+      const r = await fetch(path, { headers: headers() });
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error((body.error && body.error.message) || ("HTTP " + r.status));
+      return body;
+    }
+
+    function row(job) {
+      let tr = document.querySelector(`tr[data-job="${CSS.escape(job.job_id)}"]`);
+      if (!tr) {
+        tr = el("tr"); tr.className = "job"; tr.dataset.job = job.job_id;
+        tr.append(el("td", job.job_id.slice(0, 8)), el("td"), el("td"), el("td"), el("td", new Date(job.created_at).toLocaleString()));
+        tr.children[2].append(el("progress")); tr.children[2].append(el("span", "", "muted pct"));
+        tr.addEventListener("click", () => select(job.job_id));
+        document.getElementById("jobs").append(tr);
+      }
+      update(tr, job);
+      return tr;
+    }
+
+    function update(tr, job) {
+      tr.dataset.status = job.status;
+      tr.dataset.progress = job.progress;
+      tr.children[1].textContent = job.status.replaceAll("_", " ");
+      tr.children[1].className = "st " + job.status;
+      const bar = tr.querySelector("progress"); bar.max = 100; bar.value = job.progress;
+      tr.querySelector(".pct").textContent = " " + job.progress.toFixed(1) + "%";
+      tr.children[3].textContent = `${job.processed_files}/${job.total_files}` + (job.failed_files ? ` (${job.failed_files} failed)` : "");
+      tr.classList.toggle("selected", job.job_id === selected);
+    }
+
+    async function follow(id) {
+      if (following.has(id)) return;
+      const ctl = new AbortController(); following.set(id, ctl);
+      try {
+        const r = await fetch(`/jobs/${encodeURIComponent(id)}/events`, { headers: headers(), signal: ctl.signal });
+        const reader = r.body.getReader(); const dec = new TextDecoder(); let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read(); if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, i); buf = buf.slice(i + 2);
+            const ev = (block.match(/^event: (.*)$/m) || [])[1]; const data = (block.match(/^data: (.*)$/m) || [])[1];
+            if (!ev || !data) continue;
+            const payload = JSON.parse(data);
+            if (ev === "progress" || ev === "done") row(payload);
+            if ((ev === "file" || ev === "done") && id === selected) showJob(id);
+          }
+        }
+      } catch (e) { /* the stream ends with the job, or on navigation */ }
+      following.delete(id);
+    }
+
+    async function refresh() {
+      try {
+        const list = await api("/jobs?limit=50");
+        showError("");
+        for (const job of list.jobs.slice().reverse()) { const tr = row(job); document.getElementById("jobs").prepend(tr); if (!final(job.status)) follow(job.job_id); }
+      } catch (e) { showError("Cannot list jobs: " + e.message); }
+    }
+
+    async function select(id) {
+      selected = id;
+      document.querySelectorAll("tr.job").forEach(tr => tr.classList.toggle("selected", tr.dataset.job === id));
+      await showJob(id);
+    }
+
+    async function showJob(id) {
+      let job;
+      try { job = await api(`/jobs/${encodeURIComponent(id)}`); } catch (e) { showError(e.message); return; }
+      const d = document.getElementById("detail"); d.replaceChildren(el("h2", "Job " + job.job_id));
+      d.dataset.job = job.job_id;
+      const facts = el("p");
+      facts.append(el("span", job.status.replaceAll("_", " "), "st " + job.status),
+        el("span", ` · ${job.succeeded_files} succeeded, ${job.failed_files} failed of ${job.total_files} · ${job.detections} detections · model ${job.model}`));
+      d.append(facts);
+      const classes = Object.entries(job.detections_by_class || {});
+      if (classes.length) d.append(el("p", "By class: " + classes.map(([k, v]) => `${k} ${v}`).join(", ")));
+      if (job.results) {
+        const links = el("p"); links.append("Results: ");
+        for (const [name, href] of [["COCO", job.results.coco], ["GeoJSON", job.results.geojson], ["metadata", job.results.metadata]]) {
+          const a = el("a", name); a.href = href; a.download = ""; links.append(a, " ");
+        }
+        d.append(links);
+      }
+      const t = el("table"); const head = el("tr");
+      for (const h of ["File", "Status", "Detections", "By class", "Time"]) head.append(el("th", h));
+      t.append(head);
+      const looks = el("div", undefined, "quicklooks");
+      for (const f of job.files) {
+        const tr = el("tr"); tr.dataset.file = f.name;
+        tr.append(el("td", f.name), el("td", f.status + (f.error ? ": " + f.error : ""), "st " + f.status), el("td", String(f.detections)),
+          el("td", Object.entries(f.detections_by_class || {}).map(([k, v]) => `${k} ${v}`).join(", ")),
+          el("td", f.seconds != null ? f.seconds.toFixed(1) + " s" : ""));
+        t.append(tr);
+        if (f.quicklook) {
+          const fig = el("figure"); const img = el("img"); img.className = "quicklook"; img.alt = f.name; img.loading = "lazy";
+          fetch(f.quicklook, { headers: headers() }).then(r => r.ok ? r.blob() : null).then(b => { if (b) img.src = URL.createObjectURL(b); });
+          fig.append(img, el("figcaption", f.name)); looks.append(fig);
+        }
+      }
+      d.append(t, looks);
+    }
+
+    const drop = document.getElementById("drop"); const filesInput = document.getElementById("files");
+    let dropped = null;
+    drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); dropped = e.dataTransfer.files;
+      document.getElementById("upload-state").textContent = dropped.length + " files ready"; });
+    document.getElementById("upload").addEventListener("submit", e => {
+      e.preventDefault();
+      const files = dropped || filesInput.files;
+      if (!files || !files.length) { showError("Choose or drop GeoTIFF files first."); return; }
+      const form = new FormData();
+      for (const f of files) form.append("files", f, f.name);
+      const hook = document.getElementById("webhook").value.trim(); if (hook) form.append("webhook_url", hook);
+      const xhr = new XMLHttpRequest(); const sent = document.getElementById("sent"); const state = document.getElementById("upload-state");
+      xhr.open("POST", "/upload");
+      for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
+      sent.hidden = false; sent.value = 0;
+      xhr.upload.onprogress = ev => { if (ev.lengthComputable) sent.value = 100 * ev.loaded / ev.total; };
+      xhr.onload = () => {
+        let body = {}; try { body = JSON.parse(xhr.responseText); } catch (_) {}
+        if (xhr.status === 202) { state.textContent = "accepted: job " + body.job_id; showError(""); dropped = null; filesInput.value = ""; refresh().then(() => select(body.job_id)); }
+        else { state.textContent = ""; const err = body.error || {}; showError((err.message || "upload failed") + (err.files ? "\n" + err.files.map(f => f.name + ": " + f.error).join("\n") : "")); }
+      };
+      xhr.onerror = () => showError("The upload was cut off; nothing was kept. Try again.");
+      xhr.send(form);
+    });
+    refresh();
+    </script>
+    </body>
+    </html>
+    """#
+}

@@ -1,0 +1,52 @@
+import Foundation
+import GeoInferTestSupport
+import Testing
+
+/// The dashboard in a real browser: headless Chromium (Debian's package) driven by Playwright.
+@Suite(.serialized) struct DashboardTests {
+    @Test func servesThePageWithAStrictPolicy() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let page = try await server.get("/")
+        #expect(page.status == 200)
+        #expect(page.text.contains("<title>GeoInfer</title>"))
+        #expect(page.headers.contains { $0.0.lowercased() == "content-security-policy" && $0.1.contains("default-src 'self'") })
+        // API data reaches the page only as text, never as markup.
+        #expect(!page.text.contains("innerHTML"))
+    }
+
+    @Test func aJobsProgressMovesAndItsQuicklookAppears() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        var form = Multipart()
+        // Seconds of work, so the page sees the job running.
+        form.file("large.tif", try Scenes.raster(width: 3000, height: 3000,
+                                                  markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) }))
+        form.file("small.tif", try Scenes.raster())
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        let shot = server.dataDir.appendingPathComponent("dashboard.png")
+        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
+                                                   server.base + "/", id, shot.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+        let progress = seen["progress"] as? [Double] ?? []
+        let statuses = seen["statuses"] as? [String] ?? []
+        #expect(statuses.last == "completed", "\(statuses)")
+        // The bar moved while the page watched: a value between the ends, then a higher one.
+        let firstPartial = progress.firstIndex { $0 > 0 && $0 < 100 }
+        #expect(firstPartial != nil, "\(progress)")
+        if let i = firstPartial { #expect(progress[(i + 1)...].contains { $0 > progress[i] }, "\(progress)") }
+        #expect(progress.last == 100)
+        #expect((seen["quicklook_width"] as? Int ?? 0) > 0)
+        #expect(seen["detail_job"] as? String == id)
+        #expect(Set(seen["files_listed"] as? [String] ?? []) == ["large.tif", "small.tif"])
+        #expect((seen["errors"] as? [String] ?? ["?"]).isEmpty, "page errors: \(seen["errors"] ?? "")")
+        // Keep the screenshot as an artefact of the run.
+        let artefacts = Fixtures.root.appendingPathComponent("test-artifacts")
+        try FileManager.default.createDirectory(at: artefacts, withIntermediateDirectories: true)
+        let kept = artefacts.appendingPathComponent("dashboard.png")
+        try? FileManager.default.removeItem(at: kept)
+        try FileManager.default.copyItem(at: shot, to: kept)
+        #expect(try Data(contentsOf: kept).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+}

@@ -1,0 +1,44 @@
+"""Drives the dashboard in headless Chromium (Debian's package, through Playwright) and prints
+what a person would have seen, as JSON, for the test suite to check:
+
+    python dashboard_check.py URL JOB_ID SCREENSHOT.png
+
+It opens the page, waits for the job's row, samples its progress bar until the job ends, opens the
+job, waits for a quicklook image to load, and saves a screenshot.
+"""
+import json
+import shutil
+import sys
+import time
+
+from playwright.sync_api import sync_playwright
+
+url, job, shot = sys.argv[1], sys.argv[2], sys.argv[3]
+chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+out = {"progress": [], "statuses": []}
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    row = page.wait_for_selector(f'tr[data-job="{job}"]', timeout=20000)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        status = row.get_attribute("data-status")
+        value = page.eval_on_selector(f'tr[data-job="{job}"] progress', "p => p.value")
+        out["progress"].append(value)
+        out["statuses"].append(status)
+        if status in ("completed", "completed_with_errors", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    row.click()
+    img = page.wait_for_selector("img.quicklook", timeout=20000)
+    page.wait_for_function("() => { const i = document.querySelector('img.quicklook'); return i && i.complete && i.naturalWidth > 0; }", timeout=20000)
+    out["quicklook_width"] = img.evaluate("i => i.naturalWidth")
+    out["detail_job"] = page.get_attribute("#detail", "data-job")
+    out["files_listed"] = page.eval_on_selector_all("#detail tr[data-file]", "rows => rows.map(r => r.dataset.file)")
+    page.screenshot(path=shot, full_page=True)
+    out["errors"] = errors
+    browser.close()
+print(json.dumps(out))
