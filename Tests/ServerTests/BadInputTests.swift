@@ -7,8 +7,8 @@ import Testing
 @Suite(.serialized) struct BadInputTests {
     func expectNothingLeft(_ server: ServerProcess) async throws {
         #expect((try await server.get("/jobs").json["jobs"] as? [Any])?.isEmpty == true)
-        #expect(server.files(in: "uploads").isEmpty)
-        #expect(server.files(in: "temp").isEmpty)
+        #expect(try server.files(in: "uploads").isEmpty)
+        #expect(try server.files(in: "temp").isEmpty)
     }
 
     @Test func malformedRequests() async throws {
@@ -87,7 +87,7 @@ import Testing
         // The originals are kept for the audit.
         #expect(files[0]["original_name"] as? String == "../../etc/passwd.tif")
         // Everything stayed inside uploads/.
-        #expect(server.files(in: "uploads").count == 7)
+        #expect(try server.files(in: "uploads").count == 7)
         #expect(!FileManager.default.fileExists(atPath: server.dataDir.appendingPathComponent("etc").path))
         _ = try await server.waitFinal(id)
     }

@@ -116,7 +116,7 @@ import Testing
         #expect(png.status == 200)
         #expect(png.body.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
         #expect(png.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/png" })
-        #expect(server.files(in: "results").contains("\(id)/quicklooks/a.tif.png"))
+        #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.png"))
         for bad in ["nope.tif.png", "a.tif", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.png"] {
             let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
             #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")

@@ -122,13 +122,22 @@ final class ServerProcess {
         throw TestFailure("job \(id) did not finish: \(try await get("/jobs/\(id)").text)\n\(serverLog)")
     }
 
-    /// Files in a data sub-folder (recursively), to check nothing was left behind.
-    func files(in sub: String) -> [String] {
+    /// Files in a data sub-folder (recursively), to check nothing was left behind. Throws when the
+    /// folder cannot be read, so an unreadable folder never passes for an empty one.
+    func files(in sub: String) throws -> [String] {
         let dir = dataDir.appendingPathComponent(sub)
-        return (FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] ?? []).filter {
-            var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path, isDirectory: &isDir) && !isDir.boolValue
+        var out: [String] = []
+        func walk(_ relative: String) throws {
+            let path = relative.isEmpty ? dir.path : dir.appendingPathComponent(relative).path
+            for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+                let child = relative.isEmpty ? name : relative + "/" + name
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir.appendingPathComponent(child).path, isDirectory: &isDir) else { continue }
+                if isDir.boolValue { try walk(child) } else { out.append(child) }
+            }
         }
+        try walk("")
+        return out
     }
 }
 

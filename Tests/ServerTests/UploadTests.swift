@@ -41,10 +41,10 @@ import Testing
         let meta = try await server.get("/results/\(id)/metadata.json").json
         #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
         // Uploads and results live where the layout says.
-        #expect(Set(server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
-        #expect(Set(server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"]
+        #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
+        #expect(Set(try server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"]
                                                         + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.png" }))
-        #expect(server.files(in: "temp").isEmpty)
+        #expect(try server.files(in: "temp").isEmpty)
     }
 
     @Test func idempotencyKeyReturnsTheSameJob() async throws {
@@ -58,7 +58,7 @@ import Testing
         #expect(first.json["job_id"] as? String == second.json["job_id"] as? String)
         let jobs = try await server.get("/jobs").json["jobs"] as? [Any]
         #expect(jobs?.count == 1)
-        #expect(server.files(in: "uploads").count == 1)
+        #expect(try server.files(in: "uploads").count == 1)
     }
 
     @Test func eventsStreamProgressFilesAndDone() async throws {

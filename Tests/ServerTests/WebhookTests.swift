@@ -190,7 +190,7 @@ import Testing
         inQuery.file("a.tif", try Scenes.raster())
         let leaked = try await server.upload(inQuery, query: "?webhook_secret=\(Self.jobSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
         #expect(leaked.status == 400 && leaked.errorCode == "secret_in_url", "\(leaked.text)")
-        #expect(server.files(in: "uploads").isEmpty)
+        #expect(try server.files(in: "uploads").isEmpty)
     }
 
     @Test func cliSendsASignedTestEvent() async throws {
