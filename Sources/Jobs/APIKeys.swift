@@ -14,6 +14,10 @@ public struct APIKeyRecord: Codable, Sendable, Equatable {
     public var prefix: String
     public var createdAt: Date
     public var revokedAt: Date?
+    /// The key's own upload limits, below the server's (nil: the server's).
+    public var maxFiles: Int?
+    public var maxFileBytes: Int64?
+    public var maxRequestBytes: Int64?
 
     public init(id: String, name: String, scope: APIKeyScope, hash: String, prefix: String, createdAt: Date) {
         self.id = id

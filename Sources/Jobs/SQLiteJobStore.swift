@@ -142,6 +142,13 @@ public final class SQLiteJobStore: JobStore {
             }
             try db.alter(table: "jobs") { t in t.add(column: "ownerKeyID", .text).indexed() }
         }
+        m.registerMigration("v4-key-limits") { db in
+            try db.alter(table: "apiKeys") { t in
+                t.add(column: "maxFiles", .integer)
+                t.add(column: "maxFileBytes", .integer)
+                t.add(column: "maxRequestBytes", .integer)
+            }
+        }
         return m
     }
 

@@ -21,10 +21,11 @@ struct Routes: Sendable {
     let limits: CallerLimits
 
     func register(on router: Router<BasicRequestContext>) {
-        router.post("upload") { request, _ in
-            try await guarded {
+        router.post("upload") { request, context in
+            try await guarded(context) {
                 let who = try await caller(request)
-                guard let owner = who.owner else { return try await upload.handle(request, owner: nil) }
+                guard case .key(let apiKey) = who else { return try await upload.handle(request, key: nil) }
+                let owner = apiKey.id
                 guard limits.beginUpload(owner) else {
                     var e = APIError(.tooManyRequests, "too_many_uploads",
                                      "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
@@ -32,22 +33,22 @@ struct Routes: Sendable {
                     throw e
                 }
                 defer { limits.endUpload(owner) }
-                return try await upload.handle(request, owner: owner)
+                return try await upload.handle(request, key: apiKey)
             }
         }
         router.get("status/:id") { request, context in
-            try await guarded { JSON.response(StatusBody(try await job(request, context))) }
+            try await guarded(context) { JSON.response(StatusBody(try await job(request, context))) }
         }
-        router.get("jobs") { request, _ in try await guarded { try await list(request) } }
+        router.get("jobs") { request, context in try await guarded(context) { try await list(request) } }
         router.get("jobs/:id") { request, context in
-            try await guarded {
+            try await guarded(context) {
                 let j = try await job(request, context)
                 let (deliveries, attempts) = try await store.deliveryList(job: j.id)
                 return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts))
             }
         }
         router.delete("jobs/:id") { request, context in
-            try await guarded {
+            try await guarded(context) {
                 let id = try await job(request, context).id
                 guard let j = try await store.jobCancel(id, now: Date()) else { throw APIError.notFound("job") }
                 guard j.status == .cancelled else {
@@ -57,7 +58,7 @@ struct Routes: Sendable {
             }
         }
         router.post("jobs/:id/retry") { request, context in
-            try await guarded {
+            try await guarded(context) {
                 let before = try await job(request, context)
                 guard before.status == .failed || before.status == .completedWithErrors else {
                     throw APIError(.conflict, "nothing_to_retry", "only jobs that finished with failed files can be retried (this one is \(before.status.rawValue))")
@@ -67,7 +68,7 @@ struct Routes: Sendable {
             }
         }
         router.post("jobs/:id/webhook/redeliver") { request, context in
-            try await guarded {
+            try await guarded(context) {
                 let j = try await job(request, context)
                 guard j.webhookURL != nil else {
                     throw APIError(.conflict, "no_webhook", "job \(j.id) was submitted without a webhook_url; there is nothing to deliver")
@@ -79,14 +80,14 @@ struct Routes: Sendable {
                 return JSON.response(JobDetailBody.Delivery(d, attempts: []), status: .accepted)
             }
         }
-        router.get("jobs/:id/events") { request, context in try await guarded { try await events(try await job(request, context)) } }
+        router.get("jobs/:id/events") { request, context in try await guarded(context) { try await events(try await job(request, context)) } }
         for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
             router.get("results/:id/\(route)") { request, context in
-                try await guarded { try await result(try await job(request, context), format) }
+                try await guarded(context) { try await result(try await job(request, context), format) }
             }
         }
         router.get("results/:id/quicklooks/:file") { request, context in
-            try await guarded {
+            try await guarded(context) {
                 let j = try await job(request, context)
                 let requested = try context.parameters.require("file")
                 // Only names of the job's own files are served: nothing else under the data directory is reachable.
@@ -107,8 +108,8 @@ struct Routes: Sendable {
         }
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
-        router.get("metrics") { _, _ in
-            try await guarded {
+        router.get("metrics") { _, context in
+            try await guarded(context) {
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                          body: .init(byteBuffer: ByteBuffer(string: try await Telemetry.exposition(store: store))))
             }
@@ -171,11 +172,12 @@ struct Routes: Sendable {
     }
 
     /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.
-    private func guarded(_ body: () async throws -> Response) async throws -> Response {
+    private func guarded(_ context: BasicRequestContext, _ body: () async throws -> Response) async throws -> Response {
         do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
         } catch {
-            logger.error("request failed", metadata: ["error": "\(error)"])
+            // The request's own logger: the line carries its request id.
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, "internal", "the request failed on the server; it has been logged")
         }
     }

@@ -75,3 +75,14 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension ServerConfiguration.Limits {
+    /// These limits, lowered to a key's own where it has them.
+    func narrowed(by key: APIKeyRecord?) -> Self {
+        var l = self
+        if let n = key?.maxFiles { l.filesPerRequest = min(l.filesPerRequest, n) }
+        if let n = key?.maxFileBytes { l.bytesPerFile = min(l.bytesPerFile, n) }
+        if let n = key?.maxRequestBytes { l.bytesPerRequest = min(l.bytesPerRequest, n) }
+        return l
+    }
+}

@@ -24,8 +24,10 @@ struct UploadHandler: Sendable {
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
     static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
 
-    /// `owner` is the API key the job will belong to.
-    func handle(_ request: Request, owner: String?) async throws -> Response {
+    /// `key` is the API key the job will belong to; its own limits narrow the server's.
+    func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
+        let owner = apiKey?.id
+        let limits = self.limits.narrowed(by: apiKey)
         var key = request.headers[HTTPField.Name.idempotencyKey]
         if let given = key {
             guard !given.isEmpty, given.count <= 200 else {
@@ -50,7 +52,7 @@ struct UploadHandler: Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
-        let state = try await receive(request, boundary: boundary, into: dir)
+        let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
         settings.merge(state.fields) { $1 }
         var parsed = try Self.parseSettings(settings, model: model)
         if let url = parsed.webhookURL {
@@ -176,7 +178,7 @@ struct UploadHandler: Sendable {
     }
 
     /// Streams the body through the multipart parser, writing file parts to `dir`.
-    private func receive(_ request: Request, boundary: String, into dir: URL) async throws -> UploadState {
+    private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws -> UploadState {
         let state = UploadState(dir: dir, limits: limits)
         let parser = MultipartParser(boundary: boundary)
         parser.onHeader = { name, value in state.header(name, value) }

@@ -31,11 +31,26 @@ struct KeysCreateCommand: AsyncParsableCommand {
     @Flag(help: "The key sees and manages every job, not only its own.")
     var admin = false
 
+    @Option(name: .customLong("max-files"), help: "Most files in one upload by this key (default: the server's limit).")
+    var maxFiles: Int?
+
+    @Option(name: .customLong("max-file-bytes"), help: "Largest file this key may upload (default: the server's limit).")
+    var maxFileBytes: Int64?
+
+    @Option(name: .customLong("max-request-bytes"), help: "Largest upload request by this key (default: the server's limit).")
+    var maxRequestBytes: Int64?
+
     @OptionGroup var data: DataDirOption
 
     func run() async throws {
         guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
-        let (key, record) = APIKeys.make(name: name, scope: admin ? .admin : .user)
+        for (flag, v) in [("--max-files", maxFiles.map(Int64.init)), ("--max-file-bytes", maxFileBytes), ("--max-request-bytes", maxRequestBytes)] {
+            if let v, v <= 0 { throw ValidationError("\(flag) must be positive") }
+        }
+        var (key, record) = APIKeys.make(name: name, scope: admin ? .admin : .user)
+        record.maxFiles = maxFiles
+        record.maxFileBytes = maxFileBytes
+        record.maxRequestBytes = maxRequestBytes
         try await data.store().keyCreate(record)
         print(key)
         FileHandle.standardError.write(Data("created \(record.id) (\(record.scope.rawValue)) for \(name); the key above is shown only now\n".utf8))
@@ -50,7 +65,11 @@ struct KeysListCommand: AsyncParsableCommand {
     func run() async throws {
         for k in try await data.store().keyList() {
             let state = k.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
-            print("\(k.id)\t\(k.scope.rawValue)\t\(k.prefix)…\t\(k.name)\t\(state)")
+            var limits: [String] = []
+            if let n = k.maxFiles { limits.append("max-files=\(n)") }
+            if let n = k.maxFileBytes { limits.append("max-file-bytes=\(n)") }
+            if let n = k.maxRequestBytes { limits.append("max-request-bytes=\(n)") }
+            print("\(k.id)\t\(k.scope.rawValue)\t\(k.prefix)…\t\(k.name)\t\(state)" + (limits.isEmpty ? "" : "\t" + limits.joined(separator: " ")))
         }
     }
 }

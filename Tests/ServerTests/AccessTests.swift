@@ -9,8 +9,8 @@ import Testing
 /// API keys: required when configured (and by default off loopback), stored as hashes, jobs
 /// visible only to the key that made them (and admins), revocation at once.
 @Suite(.serialized) struct AccessTests {
-    func makeKey(_ dir: URL, _ name: String, admin: Bool = false) throws -> (key: String, id: String) {
-        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []))
+    func makeKey(_ dir: URL, _ name: String, admin: Bool = false, extra: [String] = []) throws -> (key: String, id: String) {
+        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []) + extra)
         guard r.status == 0, let id = r.stderr.split(separator: " ").dropFirst().first else { throw TestFailure("keys create: \(r.stderr)") }
         return (r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), String(id))
     }
@@ -123,5 +123,32 @@ import Testing
         feed.finish()
         #expect(try await first.value.status.code == 202)
         #expect(try await server.upload(form, headers: auth(b.key)).status == 202, "the slot is free again")
+    }
+
+    @Test func aKeysOwnUploadLimitsNarrowTheServers() async throws {
+        let smallData = try Scenes.raster()
+        let bigData = try Scenes.raster(width: 1200, height: 1200, markers: (0..<200).map { Marker(x: ($0 * 97) % 1200, y: ($0 * 61) % 1200, width: 9, height: 9) })
+        try #require(bigData.count > smallData.count + 1)
+        let dir = Fixtures.temporaryDirectory("server")
+        let small = try makeKey(dir, "small", extra: ["--max-files", "1", "--max-file-bytes", "\(smallData.count + 1)"])
+        let plain = try makeKey(dir, "plain")
+        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path]).stdout.contains("max-files=1"))
+        let server = try await ServerProcess(dataDir: dir)
+        defer { server.stop() }
+        var two = Multipart()
+        two.file("a.tif", smallData)
+        two.file("b.tif", smallData)
+        let tooMany = try await server.upload(two, headers: auth(small.key))
+        #expect(tooMany.status == 413 && tooMany.errorCode == "too_many_files", "\(tooMany.text)")
+        var big = Multipart()
+        big.file("big.tif", bigData)
+        let tooLarge = try await server.upload(big, headers: auth(small.key))
+        #expect(tooLarge.status == 413 && tooLarge.errorCode == "file_too_large", "\(tooLarge.text)")
+        var one = Multipart()
+        one.file("a.tif", smallData)
+        #expect(try await server.upload(one, headers: auth(small.key)).status == 202, "within its limits")
+        #expect(try await server.upload(two, headers: auth(plain.key)).status == 202)
+        #expect(try await server.upload(big, headers: auth(plain.key)).status == 202)
+        #expect(try server.files(in: "uploads").count == 4, "nothing of the refused uploads is kept")
     }
 }
