@@ -90,4 +90,8 @@ public enum DeliveryDecision: Sendable, Equatable {
 public protocol JobEventRenderer: Sendable {
     /// The delivery to write, or nil when the job has no receiver.
     func finalEvent(job: JobRecord, files: [FileRecord], now: Date) throws -> WebhookDelivery?
+    /// Percent steps at which running jobs send `job.progress` (0: never).
+    var progressStep: Double { get }
+    /// The progress event of a running job that just passed a step.
+    func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery?
 }

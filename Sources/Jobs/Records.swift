@@ -26,6 +26,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var tilesDone: Int
     /// How many claims the job's files have had: the fairness key (fewest claims first).
     public var claims: Int
+    /// The last progress step announced by a `job.progress` webhook (0: none yet).
+    public var progressNotified: Int = 0
 
     /// 0–100, weighted by tiles.
     public var progress: Double {

@@ -149,7 +149,20 @@ public final class SQLiteJobStore: JobStore {
                 t.add(column: "maxRequestBytes", .integer)
             }
         }
+        m.registerMigration("v5-progress-events") { db in
+            try db.alter(table: "jobs") { t in t.add(column: "progressNotified", .integer).notNull().defaults(to: 0) }
+        }
         return m
+    }
+
+    /// Writes a `job.progress` delivery when the job's progress has passed a new step (inside the
+    /// transaction that moved it). Updates `job.progressNotified`; the caller saves the job.
+    private func enqueueProgressEvent(_ db: Database, _ job: inout JobRecord, now: Date) throws {
+        guard let events, events.progressStep > 0, job.webhookURL != nil, !job.status.isFinal else { return }
+        let reached = Int(job.progress / events.progressStep)
+        guard reached > job.progressNotified, job.progress < 100 else { return }
+        job.progressNotified = reached
+        try events.progressEvent(job: job, now: now)?.insert(db)
     }
 
     /// Writes the job's webhook delivery, inside the transaction that made it final.
@@ -306,6 +319,7 @@ public final class SQLiteJobStore: JobStore {
             let done = min(tilesDone, file.tilesTotal)
             job.tilesDone += done - file.tilesDone
             job.updatedAt = now
+            try self.enqueueProgressEvent(db, &job, now: now)
             try job.update(db)
             file.tilesDone = done
             file.leaseExpiresAt = now.addingTimeInterval(lease)
@@ -346,6 +360,7 @@ public final class SQLiteJobStore: JobStore {
                 }
             }
             job.updatedAt = now
+            try self.enqueueProgressEvent(db, &job, now: now)
             try job.update(db)
             try file.update(db)
             return job

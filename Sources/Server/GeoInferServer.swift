@@ -32,7 +32,8 @@ public enum GeoInferServer {
         var webhooks = config.webhooks
         if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
-                                   modelName: model.manifest.name, modelVersion: model.manifest.version)
+                                   modelName: model.manifest.name, modelVersion: model.manifest.version,
+                                   progressStep: webhooks.progressStep)
         let store = try SQLiteJobStore(path: layout.databasePath, events: events)
         let policy: WebhookAddressPolicy
         let deliverer: WebhookDeliverer

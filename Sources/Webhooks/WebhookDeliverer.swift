@@ -20,6 +20,8 @@ public struct WebhookConfiguration: Sendable {
     public var concurrency = 4
     /// How often an idle deliverer looks for due deliveries (default 0.5 s).
     public var poll: TimeInterval = 0.5
+    /// Percent steps at which running jobs send `job.progress` events (default 0: none).
+    public var progressStep: Double = 0
 
     public init() {}
 }

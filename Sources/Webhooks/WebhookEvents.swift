@@ -11,8 +11,11 @@ public struct WebhookEvents: JobEventRenderer {
     public let publicURL: String
     public let modelName: String
     public let modelVersion: String
+    /// Percent steps at which running jobs send `job.progress` (default 0: never).
+    public let progressStep: Double
 
-    public init(publicURL: String, modelName: String, modelVersion: String) {
+    public init(publicURL: String, modelName: String, modelVersion: String, progressStep: Double = 0) {
+        self.progressStep = progressStep
         var base = publicURL
         while base.hasSuffix("/") { base.removeLast() }
         self.publicURL = base
@@ -24,9 +27,35 @@ public struct WebhookEvents: JobEventRenderer {
         guard let url = job.webhookURL else { return nil }
         let event = "job.\(job.status.rawValue)"
         let payload = try Self.encoder.encode(body(job: job, files: files, type: event, now: now))
-        return WebhookDelivery(id: "msg_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""),
-                               jobID: job.id, event: event, url: url, payload: payload, secret: job.webhookSecret, createdAt: now)
+        return WebhookDelivery(id: Self.newID(), jobID: job.id, event: event, url: url, payload: payload, secret: job.webhookSecret, createdAt: now)
     }
+
+    public func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery? {
+        guard let url = job.webhookURL else { return nil }
+        struct Progress: Encodable {
+            let type = "job.progress"
+            let timestamp: Date
+            let data: DataPart
+            let event = "processing_progress"
+            let job_id: String
+            let status: String
+            let progress: Double
+            struct DataPart: Encodable {
+                let job_id, status: String
+                let progress: Double
+                let files: [String: Int]
+                let job: String
+            }
+        }
+        let body = Progress(timestamp: now, data: .init(job_id: job.id, status: job.status.rawValue, progress: job.progress,
+                                                        files: ["total": job.totalFiles, "succeeded": job.succeededFiles, "failed": job.failedFiles],
+                                                        job: "\(publicURL)/jobs/\(job.id)"),
+                            job_id: job.id, status: job.status.rawValue, progress: job.progress)
+        return WebhookDelivery(id: Self.newID(), jobID: job.id, event: "job.progress", url: url, payload: try Self.encoder.encode(body),
+                               secret: job.webhookSecret, createdAt: now)
+    }
+
+    static func newID() -> String { "msg_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
 
     /// A signed test event, for `geoinfer webhook test`.
     public static func testBody(now: Date) throws -> Data {

@@ -96,6 +96,10 @@ struct ServeCommand: AsyncParsableCommand {
             guard let v = Double(t), v > 0, v <= 300 else { throw ValidationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be a number of seconds from 0 to 300 (got '\(t)')") }
             w.timeout = v
         }
+        if let p = env["GEOINFER_WEBHOOK_PROGRESS_STEP"], !p.isEmpty {
+            guard let v = Double(p), (0...100).contains(v) else { throw ValidationError("GEOINFER_WEBHOOK_PROGRESS_STEP must be a percentage from 0 (off) to 100 (got '\(p)')") }
+            w.progressStep = v
+        }
         return w
     }
 

@@ -11,10 +11,11 @@ import Testing
 
     /// A server that may call loopback, retrying quickly.
     func server(schedule: String = "1s,1s,1s,1s,1s,1s,1s,1s", timeout: String = "15", allow: Bool = true, workers: Int = 1,
-                dataDir: URL? = nil) async throws -> ServerProcess {
+                dataDir: URL? = nil, progressStep: Int = 0) async throws -> ServerProcess {
         try await ServerProcess(environment: [
             "GEOINFER_WEBHOOK_SECRET": Self.serverSecret, "GEOINFER_WEBHOOK_ALLOWLIST": allow ? "127.0.0.1" : "",
             "GEOINFER_WEBHOOK_RETRY_SCHEDULE": schedule, "GEOINFER_WEBHOOK_TIMEOUT_SECONDS": timeout, "GEOINFER_WORKERS": "\(workers)",
+            "GEOINFER_WEBHOOK_PROGRESS_STEP": "\(progressStep)",
         ], dataDir: dataDir)
     }
 
@@ -208,5 +209,34 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("loopback"), "\(refused.stderr)")
         let secret = try Fixtures.run(exe, ["webhook", "secret"])
         #expect(secret.stdout.hasPrefix("whsec_") && secret.stdout.count > 40)
+    }
+
+    @Test func progressEventsAtConfiguredSteps() async throws {
+        let receiver = try WebhookReceiver(secrets: [Self.serverSecret])
+        defer { receiver.stop() }
+        try await receiver.start()
+        let server = try await server(progressStep: 25)
+        defer { server.stop() }
+        var form = Multipart()
+        for i in 0..<4 { form.file("s\(i).tif", try Scenes.raster()) }
+        form.field("webhook_url", receiver.url)
+        let job = try #require(try await server.upload(form).json["job_id"] as? String)
+        _ = try await server.waitFinal(job)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var receipts: [WebhookReceiver.Receipt] = []
+        while ContinuousClock.now < deadline {
+            receipts = try await receiver.log()
+            if receipts.count >= 4 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await Task.sleep(for: .seconds(1))
+        receipts = try await receiver.log()
+        let progress = receipts.filter { $0.json["type"] as? String == "job.progress" }
+        // Four one-tile files: the job passes 25, 50 and 75 %; 100 % is the final event instead.
+        #expect(Set(progress.compactMap { $0.json["progress"] as? Double }) == [25, 50, 75], "\(receipts.map(\.body))")
+        #expect(progress.count == 3)
+        #expect(progress.allSatisfy { $0.verified_by == 0 && $0.json["event"] as? String == "processing_progress" })
+        #expect(receipts.filter { $0.json["type"] as? String == "job.completed" }.count == 1)
+        #expect(Set(receipts.compactMap(\.webhook_id)).count == receipts.count, "each event has its own id")
     }
 }
