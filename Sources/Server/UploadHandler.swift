@@ -69,27 +69,15 @@ struct UploadHandler: Sendable {
             throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
         }
 
-        // Every file is checked with GDAL before anything is accepted.
+        // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
+        let overlap = parsed.overlap ?? DetectionOptions().overlap
+        let checks = try await Self.checkAll(state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: overlap)
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
-        for f in state.files {
-            let path = dir.appendingPathComponent(f.name).path
-            if f.bytes == 0 {
-                problems.append(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
-                continue
-            }
-            do {
-                let raster = try Raster(path: path, maxPixels: limits.pixelsPerFile)
-                guard raster.info.driver == "GTiff" else {
-                    problems.append(.init(name: f.originalName, error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
-                    continue
-                }
-                try raster.verify()
-                let tiles = model.tilePlan(for: raster.info, overlap: parsed.overlap ?? DetectionOptions().overlap).count
-                newFiles.append(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes),
-                                      sha256: f.sha256, tilesTotal: tiles))
-            } catch {
-                problems.append(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
+        for check in checks {
+            switch check {
+            case .accepted(let f): newFiles.append(f)
+            case .refused(let p): problems.append(p)
             }
         }
         guard problems.isEmpty else {
@@ -114,6 +102,50 @@ struct UploadHandler: Sendable {
         } catch {
             moved.forEach { try? FileManager.default.removeItem(at: $0) }
             throw error
+        }
+    }
+
+    /// The verdict on one received file.
+    enum FileCheck: Sendable {
+        case accepted(JobCreate.NewFile)
+        case refused(APIError.FileProblem)
+    }
+
+    /// Checks every received file, in order, with at most one check per core at a time.
+    static func checkAll(_ files: [UploadState.Received], dir: URL, maxPixels: Int, model: Model,
+                         overlap: Double) async throws -> [FileCheck] {
+        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        var results = [FileCheck?](repeating: nil, count: files.count)
+        try await withThrowingTaskGroup(of: (Int, FileCheck).self) { group in
+            var next = 0
+            func add() {
+                let i = next, f = files[i]
+                next += 1
+                group.addTask { (i, check(f, path: dir.appendingPathComponent(f.name).path, maxPixels: maxPixels, model: model, overlap: overlap)) }
+            }
+            while next < min(width, files.count) { add() }
+            while let (i, r) = try await group.next() {
+                results[i] = r
+                if next < files.count { add() }
+            }
+        }
+        return results.compactMap { $0 }
+    }
+
+    /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
+    static func check(_ f: UploadState.Received, path: String, maxPixels: Int, model: Model,
+                      overlap: Double) -> FileCheck {
+        guard f.bytes > 0 else { return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents")) }
+        do {
+            let raster = try Raster(path: path, maxPixels: maxPixels)
+            guard raster.info.driver == "GTiff" else {
+                return .refused(.init(name: f.originalName, error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
+            }
+            try raster.verify()
+            let tiles = model.tilePlan(for: raster.info, overlap: overlap).count
+            return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles))
+        } catch {
+            return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
         }
     }
 
