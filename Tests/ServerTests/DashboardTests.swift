@@ -18,17 +18,20 @@ import Testing
     @Test func aJobsProgressMovesAndItsQuicklookAppears() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
-        var form = Multipart()
-        // Seconds of work, so the page sees the job running.
-        form.file("large.tif", try Scenes.raster(width: 3000, height: 3000,
-                                                  markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) }))
-        form.file("small.tif", try Scenes.raster())
-        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        // Seconds of work, so the page sees the job running; uploaded through the page's own form.
+        let inputs = Fixtures.temporaryDirectory("inputs")
+        let large = inputs.appendingPathComponent("large.tif"), small = inputs.appendingPathComponent("small.tif")
+        try Scenes.raster(width: 3000, height: 3000, markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) })
+            .write(to: large)
+        try Scenes.raster().write(to: small)
         let shot = server.dataDir.appendingPathComponent("dashboard.png")
         let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
-                                                   server.base + "/", id, shot.path])
+                                                   server.base + "/", shot.path, large.path, small.path])
         #expect(r.status == 0, "\(r.stderr)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+        let id = try #require(seen["job"] as? String)
+        // The job the page made is a real one, with both files.
+        #expect(try await server.get("/status/\(id)").json["total_files"] as? Int == 2)
         let progress = seen["progress"] as? [Double] ?? []
         let statuses = seen["statuses"] as? [String] ?? []
         #expect(statuses.last == "completed", "\(statuses)")

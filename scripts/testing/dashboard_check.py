@@ -1,10 +1,11 @@
 """Drives the dashboard in headless Chromium (Debian's package, through Playwright) and prints
 what a person would have seen, as JSON, for the test suite to check:
 
-    python dashboard_check.py URL JOB_ID SCREENSHOT.png
+    python dashboard_check.py URL SCREENSHOT.png FILE.tif...
 
-It opens the page, waits for the job's row, samples its progress bar until the job ends, opens the
-job, waits for a quicklook image to load, and saves a screenshot.
+It opens the page, uploads the files through its form, waits for the new job's row, samples its
+progress bar until the job ends, opens the job, waits for a quicklook image to load, and saves a
+screenshot.
 """
 import json
 import shutil
@@ -13,7 +14,7 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-url, job, shot = sys.argv[1], sys.argv[2], sys.argv[3]
+url, shot, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 chromium = shutil.which("chromium") or shutil.which("chromium-browser")
 out = {"progress": [], "statuses": []}
 with sync_playwright() as p:
@@ -22,6 +23,12 @@ with sync_playwright() as p:
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
+    page.wait_for_selector("#upload", state="attached")
+    page.set_input_files("#files", files)
+    page.click("button[type=submit]")
+    page.wait_for_function("() => document.getElementById('upload-state').textContent.startsWith('accepted: job ')", timeout=60000)
+    job = page.text_content("#upload-state").split("accepted: job ")[1].strip()
+    out["job"] = job
     row = page.wait_for_selector(f'tr[data-job="{job}"]', timeout=20000)
     deadline = time.time() + 120
     while time.time() < deadline:
