@@ -80,8 +80,7 @@ public struct DetectionReport: Sendable {
 
     public func metadata() -> RunMetadata {
         let m = model.manifest
-        var perClass: [String: Int] = [:]
-        for f in files { for g in f.detections { perClass[m.classes[g.detection.classIndex], default: 0] += 1 } }
+        let perClass = files.reduce(into: [String: Int]()) { sum, f in sum.merge(f.classCounts(classes: m.classes), uniquingKeysWith: +) }
         let inputs = files.enumerated().map { i, f in
             RunMetadata.Input(
                 file_name: f.info.fileName, image_id: i + 1, sha256: f.sha256, size_bytes: f.sizeBytes, driver: f.info.driver,

@@ -31,6 +31,14 @@ public struct FileResult: Sendable, Codable {
     /// Grid pixels per raster pixel (1 when no resampling was needed).
     public var resampleFactor: Double
     public var warnings: [String]
+
+    /// Detections per class name (`class_N` for an index the class list does not name).
+    public func classCounts(classes: [String]) -> [String: Int] {
+        detections.reduce(into: [:]) { counts, g in
+            let i = g.detection.classIndex
+            counts[classes.indices.contains(i) ? classes[i] : "class_\(i)", default: 0] += 1
+        }
+    }
 }
 
 /// Runs a model over rasters, tile by tile: a reader task reads and normalises batches while the

@@ -377,21 +377,18 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A delivery that may be attempted at `?` (now, given twice): pending, due, and not leased.
+    private static let due = "status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
+
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
         // Idle deliverers poll: a concurrent read answers "nothing due" without taking the write lock.
         let due = try await pool.read { db in
-            try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM webhookDeliveries WHERE status = 'pending' AND nextAttemptAt <= ?
-                               AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?))
-                """, arguments: [now, now]) ?? false
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM webhookDeliveries WHERE \(Self.due))", arguments: [now, now]) ?? false
         }
         guard due else { return nil }
         return try await pool.write { db in
-            guard var d = try WebhookDelivery.fetchOne(db, sql: """
-                SELECT * FROM webhookDeliveries
-                WHERE status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)
-                ORDER BY nextAttemptAt LIMIT 1
-                """, arguments: [now, now]) else { return nil }
+            guard var d = try WebhookDelivery.fetchOne(db, sql: "SELECT * FROM webhookDeliveries WHERE \(Self.due) ORDER BY nextAttemptAt LIMIT 1",
+                                                       arguments: [now, now]) else { return nil }
             d.leaseOwner = owner
             d.leaseExpiresAt = now.addingTimeInterval(lease)
             try d.update(db)

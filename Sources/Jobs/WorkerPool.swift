@@ -110,12 +110,8 @@ public final class WorkerPool: Service {
             result.info.fileName = file.name
             writeQuicklook(claim: claim, path: path, result: result, log: log)
             let data = try JSONEncoder().encode(result)
-            let classes = model.manifest.classes
-            let counts = result.detections.reduce(into: [String: Int]()) { counts, d in
-                let i = d.detection.classIndex
-                counts[classes.indices.contains(i) ? classes[i] : "class_\(i)", default: 0] += 1
-            }
-            outcome = .succeeded(result: data, detections: result.detections.count, classCounts: counts,
+            outcome = .succeeded(result: data, detections: result.detections.count,
+                                 classCounts: result.classCounts(classes: model.manifest.classes),
                                  seconds: (ContinuousClock.now - started).seconds)
             log.info("file done", metadata: ["detections": "\(result.detections.count)"])
         } catch is CancellationError where stop.value {

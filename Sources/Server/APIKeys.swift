@@ -25,12 +25,6 @@ enum Caller: Sendable {
     case anonymous
     case key(APIKeyRecord)
 
-    /// The key id a new job belongs to.
-    var owner: String? {
-        if case .key(let k) = self { return k.id }
-        return nil
-    }
-
     /// The owner to filter lists by: nil for admins and anonymous local callers, who see every job.
     var listFilter: String? {
         if case .key(let k) = self, k.scope != .admin { return k.id }

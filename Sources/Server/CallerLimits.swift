@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Synchronization
 
 /// Per-caller limits: a token bucket for requests and a cap on uploads in flight. Callers are API
@@ -30,7 +31,7 @@ final class CallerLimits: Sendable {
         return buckets.withLock { all in
             var b = all[caller] ?? Bucket(tokens: burst, last: now)
             let elapsed = now - b.last
-            b.tokens = min(burst, b.tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * rate)
+            b.tokens = min(burst, b.tokens + elapsed.seconds * rate)
             b.last = now
             defer { all[caller] = b }
             if b.tokens >= 1 {

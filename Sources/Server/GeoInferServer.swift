@@ -68,10 +68,10 @@ public enum GeoInferServer {
     /// data directory so that receivers keep verifying across restarts.
     static func loadOrCreateSecret(layout: DataLayout, logger: Logger) throws -> WebhookSecret {
         let path = layout.root.appendingPathComponent("webhook_secret").path
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            do { return try WebhookSecret(text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
-                throw ConfigurationError("\(path): \(error.description)")
-            }
+        do {
+            if let stored = try WebhookSecret.load(from: path) { return stored }
+        } catch {
+            throw ConfigurationError(error.description)
         }
         let secret = WebhookSecret.generate()
         guard FileManager.default.createFile(atPath: path, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {

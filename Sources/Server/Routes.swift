@@ -90,9 +90,11 @@ struct Routes: Sendable {
             try await guarded(context) {
                 let j = try await job(request, context)
                 let requested = try context.parameters.require("file")
-                // Only names of the job's own files are served: nothing else under the data directory is reachable.
-                guard requested.hasSuffix(".png"), let f = try await store.jobFiles(j.id).first(where: { "\($0.name).png" == requested }),
-                      let data = FileManager.default.contents(atPath: layout.url(layout.quicklookPath(job: j.id, name: f.name)).path) else {
+                // Stored names are sanitised; a name that is not its own sanitised form (`../`, `/`, a leading dot)
+                // is no file of this job, so nothing outside the job's quicklook folder is reachable.
+                let name = String(requested.dropLast(4))
+                guard requested.hasSuffix(".png"), FileNames.sanitize(name) == name,
+                      let data = FileManager.default.contents(atPath: layout.url(layout.quicklookPath(job: j.id, name: name)).path) else {
                     throw APIError.notFound("quicklook \(requested.prefix(130)) of job \(j.id) (quicklooks exist for files that succeeded)")
                 }
                 return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "max-age=3600"],

@@ -17,6 +17,14 @@ public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
 
     init(key: [UInt8]) { self.key = key }
 
+    /// The secret kept in a file (surrounding whitespace ignored), or nil when there is no such file.
+    public static func load(from path: String) throws(WebhookError) -> WebhookSecret? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        do { return try WebhookSecret(text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+            throw WebhookError(error.code, "\(path): \(error.description)")
+        }
+    }
+
     /// A new random secret of 32 bytes.
     public static func generate() -> WebhookSecret {
         WebhookSecret(key: SymmetricKey(size: .bits256).withUnsafeBytes { [UInt8]($0) })

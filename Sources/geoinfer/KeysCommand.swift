@@ -14,9 +14,11 @@ struct DataDirOption: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "The server's data folder (GEOINFER_DATA_DIR; default ./data).")
     var dataDir: String?
 
+    /// The folder: --data-dir, else GEOINFER_DATA_DIR, else ./data.
+    var url: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["GEOINFER_DATA_DIR"] ?? "data") }
+
     func store() throws -> SQLiteJobStore {
-        let dir = URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["GEOINFER_DATA_DIR"] ?? "data")
-        let layout = try DataLayout(root: dir)
+        let layout = try DataLayout(root: url)
         return try SQLiteJobStore(path: layout.databasePath)
     }
 }

@@ -24,8 +24,7 @@ struct WebhookTestCommand: AsyncParsableCommand {
     @Option(help: "The whsec_ secret to sign with.")
     var secret: String?
 
-    @Option(name: .customLong("data-dir"), help: "The server's data folder, for its generated secret (GEOINFER_DATA_DIR; default ./data).")
-    var dataDir: String?
+    @OptionGroup var data: DataDirOption
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -33,11 +32,11 @@ struct WebhookTestCommand: AsyncParsableCommand {
         if let secret {
             config.secrets = [try WebhookSecret(secret)]
         } else if config.secrets.isEmpty {
-            let path = URL(fileURLWithPath: dataDir ?? env["GEOINFER_DATA_DIR"] ?? "data").appendingPathComponent("webhook_secret").path
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let path = data.url.appendingPathComponent("webhook_secret").path
+            guard let stored = try WebhookSecret.load(from: path) else {
                 throw ValidationError("no secret: pass --secret whsec_…, set GEOINFER_WEBHOOK_SECRET, or run where the server's data folder is (\(path) not found)")
             }
-            config.secrets = [try WebhookSecret(text.trimmingCharacters(in: .whitespacesAndNewlines))]
+            config.secrets = [stored]
         }
         let target: WebhookTarget
         do {
