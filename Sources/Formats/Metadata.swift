@@ -9,6 +9,27 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     public var software: Software
     /// Anything the user should know ("no georeferencing: boxes are in pixel space", ...).
     public var warnings: [String]
+    /// Where the job's inputs and results are mirrored in the bucket (absent without a bucket).
+    public var storage: StorageCopies?
+
+    /// The bucket copies of a job's objects: `gs://` URIs by object name. Their sync state is live
+    /// in `GET /jobs/{id}`.
+    public struct StorageCopies: Codable, Sendable, Equatable {
+        public var bucket: String
+        public var objects: [Object]
+        public struct Object: Codable, Sendable, Equatable {
+            public var name: String
+            public var uri: String
+            public init(name: String, uri: String) {
+                self.name = name
+                self.uri = uri
+            }
+        }
+        public init(bucket: String, objects: [Object]) {
+            self.bucket = bucket
+            self.objects = objects
+        }
+    }
 
     public init(created_at: String, inputs: [Input], model: Model, parameters: Parameters, totals: Totals, software: Software, warnings: [String]) {
         self.created_at = created_at

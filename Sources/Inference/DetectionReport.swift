@@ -25,6 +25,8 @@ public struct DetectionReport: Sendable {
     public var device: Device
     public var files: [FileResult]
     public var createdAt: Date
+    /// The bucket copies to name in the metadata document.
+    public var storage: RunMetadata.StorageCopies?
 
     public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
@@ -92,7 +94,7 @@ public struct DetectionReport: Sendable {
         let tiles = RunMetadata.Tiles(planned: files.map(\.tiles.planned).reduce(0, +), skipped: files.map(\.tiles.skipped).reduce(0, +),
                                       run: files.map(\.tiles.run).reduce(0, +))
         let sum = { (k: KeyPath<RunMetadata.Timings, Double>) in files.map { $0.timings[keyPath: k] }.reduce(0, +) }
-        return RunMetadata(
+        var doc = RunMetadata(
             created_at: timestamp, inputs: inputs,
             model: .init(name: m.name, version: m.version, sha256: model.sha256, classes: m.classes,
                          input_size: [m.inputHeight, m.inputWidth], gsd_m: m.gsdMetres, output_layout: m.outputLayout.rawValue),
@@ -103,6 +105,8 @@ public struct DetectionReport: Sendable {
                           timings_s: .init(hash: sum(\.hash), read: sum(\.read), inference: sum(\.inference), merge: sum(\.merge), total: sum(\.total))),
             software: .init(geoinfer: GeoInferVersion.current, gdal: gdalVersion, onnxruntime: ONNXRuntime.version),
             warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
+        doc.storage = storage
+        return doc
     }
 
     /// Writes the chosen documents into `directory` (created if needed) as `prefix` + file name,

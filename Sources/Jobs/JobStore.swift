@@ -74,8 +74,13 @@ public protocol JobStore: Sendable {
     /// Jobs whose files are all finished but whose results are not yet written (after a crash too).
     func jobsAwaitingFinalize() async throws -> [JobRecord]
     /// Marks a job whose files are all finished with its final state, and writes its webhook
-    /// delivery (if it has a receiver) in the same transaction.
-    func jobFinalize(_ id: String, now: Date) async throws -> JobRecord?
+    /// delivery (if it has a receiver) and the mirror rows of the documents it wrote (when the
+    /// store mirrors) in the same transaction.
+    func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord?
+
+    /// Records the tile count of a file learned only when its worker opened it (inputs read from a
+    /// bucket); the job's total follows. False when the claim was lost.
+    func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool
 
     /// Claims the next file to run for `lease`, fairly across jobs (the job with the fewest claims
     /// first): a queued file, or a running one whose lease expired.
@@ -111,4 +116,21 @@ public protocol JobStore: Sendable {
     /// Sends a job's latest delivery again, now, with a fresh retry schedule and the same id.
     /// Returns nil when the job has no delivery.
     func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery?
+
+    /// Claims the next object to copy to the bucket that is due, for `lease`.
+    func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject?
+    /// Extends the claim's lease while a long upload runs; false when it was lost.
+    func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool
+    /// Records an attempt's outcome; false when the lease was lost meanwhile.
+    func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool
+    /// A job's objects, in the order they were written.
+    func mirrorList(job: String) async throws -> [MirrorObject]
+    /// Objects in each mirror state, over all jobs.
+    func mirrorCounts() async throws -> [MirrorStatus: Int]
+}
+
+extension JobStore {
+    public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
+        try await jobFinalize(id, now: now, objects: [])
+    }
 }

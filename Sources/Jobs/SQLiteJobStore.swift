@@ -24,6 +24,13 @@ extension WebhookDelivery: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "webhookDeliveries"
 }
 
+extension MirrorStatus: DatabaseValueConvertible {}
+
+extension MirrorObject: FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "mirrorObjects"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
 extension WebhookAttempt: FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "webhookAttempts"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -34,11 +41,14 @@ extension WebhookAttempt: FetchableRecord, MutablePersistableRecord {
 public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
     private let events: (any JobEventRenderer)?
+    private let mirror: Bool
 
     /// Opens (creating and migrating) the database at `path`. `events` renders the webhook
-    /// delivery of each job that becomes final (none when nil).
-    public init(path: String, events: (any JobEventRenderer)? = nil) throws {
+    /// delivery of each job that becomes final (none when nil). With `mirror`, every stored
+    /// upload and result gets a mirror row for the bucket, in the transaction that records it.
+    public init(path: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false) throws {
         self.events = events
+        self.mirror = mirror
         var config = Configuration()
         config.busyMode = .timeout(10)
         // Errors and logs never show statement arguments (file names, URLs).
@@ -152,6 +162,27 @@ public final class SQLiteJobStore: JobStore {
         m.registerMigration("v5-progress-events") { db in
             try db.alter(table: "jobs") { t in t.add(column: "progressNotified", .integer).notNull().defaults(to: 0) }
         }
+        m.registerMigration("v6-mirror") { db in
+            try db.create(table: "mirrorObjects") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("jobID", .text).notNull().indexed().references("jobs", onDelete: .cascade)
+                t.column("name", .text).notNull().unique()
+                t.column("status", .text).notNull()
+                t.column("metadata", .text).notNull()
+                t.column("replace", .boolean).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("nextAttemptAt", .datetime)
+                t.column("leaseOwner", .text)
+                t.column("leaseExpiresAt", .datetime)
+                t.column("lastError", .text)
+                t.column("sizeBytes", .integer)
+                t.column("crc32c", .text)
+                t.column("generation", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("syncedAt", .datetime)
+            }
+            try db.create(index: "mirrorObjects_due", on: "mirrorObjects", columns: ["nextAttemptAt"])
+        }
         return m
     }
 
@@ -189,6 +220,11 @@ public final class SQLiteJobStore: JobStore {
                     sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
                     tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
                 try row.insert(db)
+                if self.mirror && !f.storedPath.hasPrefix("gs://") {
+                    try self.enqueueMirror(db, job: p.id, MirrorRequest(name: f.storedPath, metadata: [
+                        "job_id": p.id, "original_name": f.originalName, "sha256": f.sha256,
+                    ]), now: p.createdAt)
+                }
             }
             return (job, true)
         }
@@ -264,7 +300,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
+    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
         try await pool.write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard !job.status.isFinal, job.processedFiles == job.totalFiles else { return job }
@@ -274,6 +310,9 @@ public final class SQLiteJobStore: JobStore {
             job.updatedAt = now
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
+            if self.mirror {
+                for object in objects { try self.enqueueMirror(db, job: id, object, now: now) }
+            }
             return job
         }
     }
@@ -310,6 +349,19 @@ public final class SQLiteJobStore: JobStore {
         try FileRecord.fetchOne(db, sql: """
             SELECT * FROM files WHERE id = ? AND status = 'running' AND leaseOwner = ? AND attempts = ?
             """, arguments: [claim.file.id, claim.owner, claim.attempt])
+    }
+
+    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
+        try await pool.write { db in
+            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
+            let total = max(tilesTotal, 1)
+            job.tilesTotal += total - file.tilesTotal
+            job.updatedAt = now
+            try job.update(db)
+            file.tilesTotal = total
+            try file.update(db)
+            return true
+        }
     }
 
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
@@ -489,6 +541,91 @@ public final class SQLiteJobStore: JobStore {
     public func keyFind(hash: String) async throws -> APIKeyRecord? {
         try await pool.read { db in
             try APIKeyRecord.filter(Column("hash") == hash && Column("revokedAt") == nil).fetchOne(db)
+        }
+    }
+
+    // MARK: Mirror outbox
+
+    /// Writes (or, for a name already mirrored, re-arms) the mirror row of a stored object.
+    private func enqueueMirror(_ db: Database, job: String, _ request: MirrorRequest, now: Date) throws {
+        if var existing = try MirrorObject.filter(Column("name") == request.name).fetchOne(db) {
+            existing.status = .pending
+            existing.replace = true
+            existing.metadata = request.metadata
+            existing.nextAttemptAt = now
+            existing.lastError = nil
+            existing.leaseOwner = nil
+            existing.leaseExpiresAt = nil
+            try existing.update(db)
+        } else {
+            var row = MirrorObject(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
+            try row.insert(db)
+        }
+    }
+
+    /// An object that may be uploaded at `?` (now, given twice): due, not synced, and not leased.
+    private static let mirrorDue = "status != 'synced' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
+
+    public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
+        let due = try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM mirrorObjects WHERE \(Self.mirrorDue))", arguments: [now, now]) ?? false
+        }
+        guard due else { return nil }
+        return try await pool.write { db in
+            guard var o = try MirrorObject.fetchOne(db, sql: "SELECT * FROM mirrorObjects WHERE \(Self.mirrorDue) ORDER BY nextAttemptAt, id LIMIT 1",
+                                                    arguments: [now, now]) else { return nil }
+            o.leaseOwner = owner
+            o.leaseExpiresAt = now.addingTimeInterval(lease)
+            try o.update(db)
+            return o
+        }
+    }
+
+    public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
+                           arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])
+            return db.changesCount > 0
+        }
+    }
+
+    public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
+        try await pool.write { db in
+            guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.leaseOwner == claim.leaseOwner, o.status != .synced else { return false }
+            o.attempts += 1
+            o.leaseOwner = nil
+            o.leaseExpiresAt = nil
+            switch outcome {
+            case .synced(let size, let crc, let generation):
+                o.status = .synced
+                o.sizeBytes = size
+                o.crc32c = crc
+                o.generation = generation
+                o.syncedAt = now
+                o.nextAttemptAt = nil
+                o.lastError = nil
+                o.replace = false
+            case .failed(let error, let retryAt):
+                o.status = .failed
+                o.lastError = error
+                o.nextAttemptAt = retryAt
+            }
+            try o.update(db)
+            return true
+        }
+    }
+
+    public func mirrorList(job: String) async throws -> [MirrorObject] {
+        try await pool.read { db in try MirrorObject.filter(Column("jobID") == job).order(Column("id")).fetchAll(db) }
+    }
+
+    public func mirrorCounts() async throws -> [MirrorStatus: Int] {
+        try await pool.read { db in
+            var out: [MirrorStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM mirrorObjects GROUP BY status") {
+                if let s = MirrorStatus(rawValue: row["status"]) { out[s] = row["n"] }
+            }
+            return out
         }
     }
 }

@@ -3,6 +3,8 @@ import GeoRaster
 public import Inference
 public import Logging
 public import ServiceLifecycle
+public import Storage
+import Formats
 import Synchronization
 import Metrics
 
@@ -19,6 +21,8 @@ public struct WorkerConfiguration: Sendable {
     /// ONNX Runtime threads and device, for the documents.
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     public var device: Device = .cpu
+    /// The bucket that mirrors the data directory, named in the metadata documents (nil: none).
+    public var mirrorBucket: String?
 
     public init() {}
 }
@@ -32,9 +36,13 @@ public final class WorkerPool: Service {
     let layout: DataLayout
     let config: WorkerConfiguration
     let logger: Logger
+    let buckets: (any BucketResolver)?
     let id = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
-    public init(store: any JobStore, model: Model, layout: DataLayout, config: WorkerConfiguration, logger: Logger) {
+    /// `buckets` reads inputs submitted as gs:// URIs.
+    public init(store: any JobStore, model: Model, layout: DataLayout, config: WorkerConfiguration, logger: Logger,
+                buckets: (any BucketResolver)? = nil) {
+        self.buckets = buckets
         self.store = store
         self.model = model
         self.layout = layout
@@ -85,7 +93,8 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             let detector = try Detector(model: model, options: options)
-            let path = layout.url(file.storedPath).path
+            let path = try await input(claim, options: options)
+            defer { if file.storedPath.hasPrefix("gs://") { try? FileManager.default.removeItem(atPath: path) } }
             var result = try await withThrowingTaskGroup(of: FileResult?.self) { group in
                 group.addTask {
                     try await detector.detect(path: path, progress: { p in tilesDone.value = p.tilesDone },
@@ -124,6 +133,9 @@ public final class WorkerPool: Service {
         } catch let error as RasterError {
             log.warning("file failed", metadata: ["error": "\(error)"])
             outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
+        } catch let error as StorageError {
+            log.warning("could not read the input from the bucket", metadata: ["error": "\(error)"])
+            outcome = .failed(error: "reading \(file.storedPath): \(error)", retryable: error.isRetryable, maxAttempts: config.maxAttempts)
         } catch {
             log.warning("file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)"])
             outcome = .failed(error: "\(error)", retryable: true, maxAttempts: config.maxAttempts)
@@ -145,6 +157,21 @@ public final class WorkerPool: Service {
         } catch {
             log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The local path of the claim's raster: the stored upload, or for a gs:// input a copy in
+    /// `temp/` fetched from the bucket (checked by CRC32C), whose tile count then goes to the store.
+    private func input(_ claim: FileClaim, options: DetectionOptions) async throws -> String {
+        let file = claim.file
+        guard file.storedPath.hasPrefix("gs://") else { return layout.url(file.storedPath).path }
+        guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(file.storedPath)") }
+        let uri = try GSURI(file.storedPath)
+        let local = layout.temp.appendingPathComponent("input-\(claim.job.id)_\(file.name)")
+        _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
+        let raster = try Raster(path: local.path)
+        let tiles = model.tilePlan(for: raster.info, overlap: options.overlap).count
+        _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: Date())
+        return local.path
     }
 
     /// A downsampled PNG of the file with its detections drawn. A quicklook that cannot be made
@@ -171,14 +198,33 @@ public final class WorkerPool: Service {
             let decoder = JSONDecoder()
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
             let options = DetectionOptions(job: job)
-            let report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
+            var report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
                                          files: files, createdAt: Date())
+            let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID))
+            if let bucket = config.mirrorBucket {
+                report.storage = .init(bucket: "gs://\(bucket)", objects: objects.map { .init(name: $0.name, uri: "gs://\(bucket)/\($0.name)") })
+            }
             _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
-            let final = try await store.jobFinalize(jobID, now: Date())
+            let final = try await store.jobFinalize(jobID, now: Date(), objects: objects.filter { !$0.name.hasPrefix("uploads/") })
             logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
         } catch {
             logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])
         }
+    }
+}
+
+extension WorkerPool {
+    /// Every object of a finished job that belongs in the bucket: its uploads (mirrored since
+    /// submit), its three documents, and the quicklooks that were written.
+    func mirrorObjects(job: String, files: [FileRecord]) -> [MirrorRequest] {
+        let uploads = files.filter { !$0.storedPath.hasPrefix("gs://") }.map { MirrorRequest(name: $0.storedPath) }
+        let documents = ["coco.json", "detections.geojson", "metadata.json"].map {
+            MirrorRequest(name: "results/\(layout.resultPrefix(job: job))\($0)", metadata: ["job_id": job])
+        }
+        let quicklooks = files.filter { $0.status == .succeeded }.map { layout.quicklookPath(job: job, name: $0.name) }
+            .filter { FileManager.default.fileExists(atPath: layout.url($0).path) }
+            .map { MirrorRequest(name: $0, metadata: ["job_id": job]) }
+        return uploads + documents + quicklooks
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 
 /// `GET /status/{id}`: the prototype's status document.
 struct StatusBody: Encodable {
@@ -46,7 +47,42 @@ struct JobDetailBody: Encodable {
     let detections_by_class: [String: Int]
     let results: Results?
     let webhook: Webhook?
+    /// The job's copies in the bucket (absent without one).
+    let storage: Storage?
     let files: [File]
+
+    /// Every object of the job in the mirror outbox, with its gs:// URI and sync state.
+    struct Storage: Encodable {
+        let bucket: String
+        let pending: Int
+        let synced: Int
+        let failed: Int
+        let objects: [Object]
+
+        struct Object: Encodable {
+            let name: String
+            let uri: String
+            let status: String
+            let attempts: Int
+            let error: String?
+            let next_attempt_at: Date?
+            let synced_at: Date?
+            let size_bytes: Int64?
+            let crc32c: String?
+        }
+
+        init(bucket: GCSBlobStore, objects: [MirrorObject]) {
+            self.bucket = "gs://\(bucket.bucket)"
+            pending = objects.filter { $0.status == .pending }.count
+            synced = objects.filter { $0.status == .synced }.count
+            failed = objects.filter { $0.status == .failed }.count
+            self.objects = objects.map {
+                Object(name: $0.name, uri: bucket.uri(for: $0.name), status: $0.status.rawValue, attempts: $0.attempts,
+                       error: $0.lastError, next_attempt_at: $0.status == .synced ? nil : $0.nextAttemptAt, synced_at: $0.syncedAt,
+                       size_bytes: $0.sizeBytes, crc32c: $0.crc32c)
+            }
+        }
+    }
 
     /// The job's webhook: where it goes and every delivery with its attempts.
     struct Webhook: Encodable {
@@ -101,6 +137,8 @@ struct JobDetailBody: Encodable {
     struct File: Encodable {
         let name: String
         let original_name: String
+        /// The gs:// URI the file is read from, for jobs over a bucket (else absent).
+        let source: String?
         let status: String
         let attempts: Int
         let error: String?
@@ -117,7 +155,8 @@ struct JobDetailBody: Encodable {
         let seconds: Double?
     }
 
-    init(_ j: JobRecord, files: [FileRecord], deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
+    init(_ j: JobRecord, files: [FileRecord], deliveries: [WebhookDelivery], attempts: [WebhookAttempt], storage: Storage? = nil) {
+        self.storage = storage
         job_id = j.id
         status = j.status.rawValue
         progress = j.progress
@@ -143,7 +182,7 @@ struct JobDetailBody: Encodable {
             Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })
         }
         self.files = files.map {
-            File(name: $0.name, original_name: $0.originalName, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
+            File(name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
                  detections: $0.detections, detections_by_class: $0.classCounts,
                  quicklook: $0.status == .succeeded ? "/results/\(j.id)/quicklooks/\($0.name).png" : nil, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)

@@ -4,6 +4,7 @@ public import Inference
 public import Jobs
 public import Logging
 public import ServiceLifecycle
+import Storage
 import UnixSignals
 import Webhooks
 
@@ -34,7 +35,15 @@ public enum GeoInferServer {
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
                                    modelName: model.manifest.name, modelVersion: model.manifest.version,
                                    progressStep: webhooks.progressStep)
-        let store = try SQLiteJobStore(path: layout.databasePath, events: events)
+        let store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
+        var mirrorStore: GCSBlobStore?
+        if let bucket = config.cloud.mirrorBucket {
+            do {
+                mirrorStore = try config.cloud.access.get().gcs(bucket: bucket)
+            } catch {
+                throw ConfigurationError("ENABLE_GCP_UPLOAD is on but GCS cannot be used: \(error)")
+            }
+        }
         let policy: WebhookAddressPolicy
         let deliverer: WebhookDeliverer
         do {
@@ -43,8 +52,10 @@ public enum GeoInferServer {
         } catch {
             throw ConfigurationError(error.description)
         }
-        let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy)
-        let routes = Routes(store: store, layout: layout, upload: upload, eventsPoll: .milliseconds(250), logger: logger,
+        let access = config.cloud.access
+        let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy,
+                                   buckets: access.map { $0 as any BucketResolver })
+        let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
                                                  maxUploads: config.limits.uploadsInFlight))
@@ -59,7 +70,17 @@ public enum GeoInferServer {
             logger: logger)
         var services: [any Service] = [app, deliverer]
         if config.workers.concurrency > 0 {
-            services.append(WorkerPool(store: store, model: model, layout: layout, config: config.workers, logger: logger))
+            var workers = config.workers
+            workers.mirrorBucket = config.cloud.mirrorBucket
+            services.append(WorkerPool(store: store, model: model, layout: layout, config: workers, logger: logger,
+                                       buckets: try? access.get()))
+        }
+        if let mirrorStore {
+            if let problem = await mirrorStore.probe() {
+                logger.warning("the bucket does not answer; uploads and results wait in the mirror outbox until it does",
+                               metadata: ["bucket": .string(mirrorStore.bucket), "error": .string(problem)])
+            }
+            services.append(MirrorWorker(store: store, bucket: mirrorStore, layout: layout, config: config.cloud.mirror, logger: logger))
         }
         return Services(store: store, layout: layout, model: model, services: services)
     }

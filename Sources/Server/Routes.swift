@@ -4,12 +4,15 @@ import Hummingbird
 import Inference
 import Jobs
 import Logging
+import Storage
 
 /// The HTTP API. Every route answers JSON; errors are `{"error": {"code", "message"}}`.
 struct Routes: Sendable {
     let store: any JobStore
     let layout: DataLayout
     let upload: UploadHandler
+    /// The bucket that mirrors the data directory (nil: none).
+    let mirror: GCSBlobStore?
     /// How often server-sent events look for changes (default 0.25 s).
     let eventsPoll: Duration
     let logger: Logger
@@ -40,11 +43,21 @@ struct Routes: Sendable {
             try await guarded(context) { JSON.response(StatusBody(try await job(request, context))) }
         }
         router.get("jobs") { request, context in try await guarded(context) { try await list(request) } }
+        router.post("jobs") { request, context in
+            try await guarded(context) {
+                let who = try await caller(request)
+                guard case .key(let apiKey) = who else { return try await upload.handleBucketJob(request, key: nil) }
+                return try await upload.handleBucketJob(request, key: apiKey)
+            }
+        }
         router.get("jobs/:id") { request, context in
             try await guarded(context) {
                 let j = try await job(request, context)
                 let (deliveries, attempts) = try await store.deliveryList(job: j.id)
-                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts))
+                var copies: JobDetailBody.Storage?
+                if let mirror { copies = JobDetailBody.Storage(bucket: mirror, objects: try await store.mirrorList(job: j.id)) }
+                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts,
+                                                   storage: copies))
             }
         }
         router.delete("jobs/:id") { request, context in
@@ -121,7 +134,7 @@ struct Routes: Sendable {
         }
         // Other methods on known paths: 405 with the allowed ones, not 404.
         let allowed: [(String, [HTTPRequest.Method])] = [
-            ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get]), ("jobs/:id", [.get, .delete]),
+            ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
             ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("openapi.json", [.get]),
             ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
@@ -158,6 +171,12 @@ struct Routes: Sendable {
                                    detail: "\(free >> 20) MiB free in the data directory (at least \(minFreeBytes >> 20) MiB wanted)")
         } else {
             checks["disk"] = Check(ok: false, detail: "cannot read the data directory's free space")
+        }
+        if let mirror {
+            // Informational: a bucket outage delays mirroring but takes no work away, so it never fails readiness.
+            let problem = await mirror.probe()
+            checks["bucket"] = Check(ok: true, detail: problem.map { "gs://\(mirror.bucket) unreachable (objects wait in the mirror outbox): \($0)" }
+                                     ?? "gs://\(mirror.bucket) reachable")
         }
         let ready = checks.values.allSatisfy(\.ok)
         struct Body: Encodable {

@@ -1,5 +1,6 @@
 public import Foundation
 public import Jobs
+public import Storage
 public import Webhooks
 
 /// Settings of `geoinfer serve`. Defaults give a zero set-up local service.
@@ -28,6 +29,17 @@ public struct ServerConfiguration: Sendable {
     /// The API's address as webhook receivers should reach it, for result links in events
     /// (default `http://{host}:{port}`).
     public var publicURL: String?
+    /// Google Cloud Storage: reading gs:// inputs and, with a bucket, mirroring every stored object.
+    public var cloud = CloudConfiguration()
+
+    public struct CloudConfiguration: Sendable {
+        /// The GCS endpoint and credentials, or why there are none (`POST /jobs` then answers 422).
+        public var access: Result<GCSAccess, StorageError> = .failure(.configuration("GCS access is not configured"))
+        /// The bucket that mirrors every upload and result (`ENABLE_GCP_UPLOAD` with `GCP_BUCKET_NAME`); nil: none.
+        public var mirrorBucket: String?
+        public var mirror = MirrorConfiguration()
+        public init() {}
+    }
 
     public struct Limits: Sendable {
         /// Most files in one upload request (default 10,000).

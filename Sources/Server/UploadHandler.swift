@@ -6,6 +6,7 @@ import Hummingbird
 import Inference
 import Jobs
 import MultipartKit
+import Storage
 import Webhooks
 
 /// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
@@ -19,6 +20,8 @@ struct UploadHandler: Sendable {
     let limits: ServerConfiguration.Limits
     /// The SSRF guard every `webhook_url` passes at submit (and again at each delivery).
     let webhookPolicy: WebhookAddressPolicy
+    /// Reads inputs given as gs:// URIs (`POST /jobs`); nil without GCS access, with why.
+    let buckets: Result<any BucketResolver, StorageError>
 
     static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
@@ -28,17 +31,9 @@ struct UploadHandler: Sendable {
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
         let owner = apiKey?.id
         let limits = self.limits.narrowed(by: apiKey)
-        var key = request.headers[HTTPField.Name.idempotencyKey]
-        if let given = key {
-            guard !given.isEmpty, given.count <= 200 else {
-                throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
-            }
-            // Keys are per client: two API keys may use the same Idempotency-Key without meeting.
-            let scoped = owner.map { "\($0):\(given)" } ?? given
-            key = scoped
-            if let job = try await store.jobFind(idempotencyKey: scoped) {
-                return accepted(job, message: "already accepted under this Idempotency-Key")
-            }
+        let key = try idempotencyKey(request, owner: owner)
+        if let key, let job = try await store.jobFind(idempotencyKey: key) {
+            return accepted(job, message: "already accepted under this Idempotency-Key")
         }
         guard request.uri.queryParameters.get("webhook_secret") == nil else {
             throw APIError(.badRequest, "secret_in_url", "send webhook_secret as a form field, not in the URL (URLs end up in logs); then make a new secret, this one is exposed")
@@ -54,17 +49,7 @@ struct UploadHandler: Sendable {
 
         let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
         settings.merge(state.fields) { $1 }
-        var parsed = try Self.parseSettings(settings, model: model)
-        if let url = parsed.webhookURL {
-            do { _ = try await webhookPolicy.check(url) } catch {
-                throw APIError(.unprocessableContent, error.code, error.description)
-            }
-        }
-        if let secret = settings["webhook_secret"], !secret.isEmpty {
-            do { parsed.webhookSecret = try WebhookSecret(secret).text } catch {
-                throw APIError(.unprocessableContent, error.code, error.description)
-            }
-        }
+        let parsed = try await checkedSettings(settings)
         guard !state.files.isEmpty else {
             throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
         }
@@ -103,6 +88,33 @@ struct UploadHandler: Sendable {
             moved.forEach { try? FileManager.default.removeItem(at: $0) }
             throw error
         }
+    }
+
+    /// The request's `Idempotency-Key`, scoped to the API key (two keys may use the same value
+    /// without meeting); nil when none was sent.
+    func idempotencyKey(_ request: Request, owner: String?) throws -> String? {
+        guard let given = request.headers[HTTPField.Name.idempotencyKey] else { return nil }
+        guard !given.isEmpty, given.count <= 200 else {
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
+        }
+        return owner.map { "\($0):\(given)" } ?? given
+    }
+
+    /// The job's settings, parsed, with the webhook URL through the address policy and the
+    /// job's own secret checked.
+    func checkedSettings(_ settings: [String: String]) async throws -> Settings {
+        var parsed = try Self.parseSettings(settings, model: model)
+        if let url = parsed.webhookURL {
+            do { _ = try await webhookPolicy.check(url) } catch {
+                throw APIError(.unprocessableContent, error.code, error.description)
+            }
+        }
+        if let secret = settings["webhook_secret"], !secret.isEmpty {
+            do { parsed.webhookSecret = try WebhookSecret(secret).text } catch {
+                throw APIError(.unprocessableContent, error.code, error.description)
+            }
+        }
+        return parsed
     }
 
     /// The verdict on one received file.
@@ -149,7 +161,7 @@ struct UploadHandler: Sendable {
         }
     }
 
-    private func accepted(_ job: JobRecord, message: String) -> Response {
+    func accepted(_ job: JobRecord, message: String) -> Response {
         struct Body: Encodable {
             let job_id: String
             let status: String

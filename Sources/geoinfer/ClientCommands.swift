@@ -11,7 +11,7 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Upload GeoTIFFs (files or folders) to a GeoInfer server as one job.")
 
-    @Argument(help: "GeoTIFF files, or folders searched for *.tif / *.tiff.")
+    @Argument(help: "GeoTIFF files, or folders searched for *.tif / *.tiff; or gs:// URIs of objects or prefixes (read from the bucket, not uploaded).")
     var paths: [String]
 
     @OptionGroup var server: ServerOption
@@ -30,6 +30,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = server.client
+        if paths.contains(where: { $0.hasPrefix("gs://") }) { return try await submitFromBucket(client) }
         let files = try Self.collect(paths)
         guard !files.isEmpty else { throw ValidationError("no .tif/.tiff files found in \(paths.joined(separator: " "))") }
         let console = Console()
@@ -52,6 +53,30 @@ struct SubmitCommand: AsyncParsableCommand {
         bar.finish()
         guard status == 202, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let id = json["job_id"] as? String else {
             console.error("upload refused (\(status)): \(APIClient.message(body))")
+            throw ExitCode.failure
+        }
+        print(id)
+        console.log("job \(id): \(json["message"] ?? "")")
+        if wait { try await WatchCommand.follow(client: client, id: id, console: console) }
+    }
+
+    /// `POST /jobs` with the gs:// URIs: the server reads the rasters from the bucket.
+    private func submitFromBucket(_ client: APIClient) async throws {
+        guard paths.allSatisfy({ $0.hasPrefix("gs://") }) else {
+            throw ValidationError("give either local files or gs:// URIs, not both (they make two jobs)")
+        }
+        let console = Console()
+        var body: [String: Any] = ["inputs": paths]
+        if let webhook { body["webhook_url"] = webhook }
+        if let webhookSecret { body["webhook_secret"] = webhookSecret }
+        var request = client.request(client.base + "/jobs")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+        let (status, reply) = try await client.send(request, timeout: .minutes(10))
+        guard status == 202, let json = try? JSONSerialization.jsonObject(with: reply) as? [String: Any], let id = json["job_id"] as? String else {
+            console.error("job refused (\(status)): \(APIClient.message(reply))")
             throw ExitCode.failure
         }
         print(id)

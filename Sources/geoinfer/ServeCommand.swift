@@ -4,6 +4,7 @@ import Inference
 import Jobs
 import Logging
 import Server
+import Storage
 import Webhooks
 
 struct ServeCommand: AsyncParsableCommand {
@@ -32,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     var threads: Int?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
+        let env = try await Environment.load()
         var config = ServerConfiguration()
         config.host = host ?? env["GEOINFER_HOST"] ?? config.host
         config.port = try port ?? Self.int(env, "GEOINFER_PORT") ?? config.port
@@ -52,16 +53,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
+        config.cloud = try Self.cloudConfiguration(env)
         if let n = try Self.int(env, "GEOINFER_MIN_FREE_BYTES") { config.minFreeBytes = Int64(n) }
         if let n = try Self.int(env, "GEOINFER_RATE_LIMIT") { config.limits.requestsPerSecond = Double(n) }
         if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
-        if let v = env["GEOINFER_REQUIRE_API_KEYS"], !v.isEmpty {
-            guard let b = ["true": true, "1": true, "false": false, "0": false][v.lowercased()] else {
-                throw ValidationError("GEOINFER_REQUIRE_API_KEYS must be true or false (got '\(v)')")
-            }
-            config.requireAPIKeys = b
-        }
+        if let b = try Self.bool(env, "GEOINFER_REQUIRE_API_KEYS") { config.requireAPIKeys = b }
         let level = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         if let format = env["GEOINFER_LOG_FORMAT"], !["json", "text"].contains(format) {
             throw ValidationError("GEOINFER_LOG_FORMAT must be json or text (got '\(format)')")
@@ -101,6 +98,39 @@ struct ServeCommand: AsyncParsableCommand {
             w.progressStep = v
         }
         return w
+    }
+
+    /// GCS settings: the endpoint and credentials for gs:// inputs, and with `ENABLE_GCP_UPLOAD`
+    /// the bucket that mirrors every upload and result.
+    static func cloudConfiguration(_ env: [String: String]) throws -> ServerConfiguration.CloudConfiguration {
+        var cloud = ServerConfiguration.CloudConfiguration()
+        cloud.access = Result { try GCSAccess.from(environment: env, http: HTTPTransport()) }
+            .mapError { $0 as? StorageError ?? .configuration("\($0)") }
+        if try bool(env, "ENABLE_GCP_UPLOAD") == true {
+            guard let bucket = env["GCP_BUCKET_NAME"], !bucket.isEmpty else {
+                throw ValidationError("ENABLE_GCP_UPLOAD is true but GCP_BUCKET_NAME is not set: name the bucket (make one with geoinfer gcs setup-bucket), or set ENABLE_GCP_UPLOAD=false")
+            }
+            do {
+                try GCSConfiguration.validate(bucket: bucket)
+                _ = try cloud.access.get()
+            } catch let error as StorageError {
+                throw ValidationError("ENABLE_GCP_UPLOAD is true but \(error.description)")
+            }
+            cloud.mirrorBucket = bucket
+        }
+        if let n = try int(env, "GEOINFER_MIRROR_CONCURRENCY") {
+            guard (1...64).contains(n) else { throw ValidationError("GEOINFER_MIRROR_CONCURRENCY must be 1 to 64 (got \(n))") }
+            cloud.mirror.concurrency = n
+        }
+        return cloud
+    }
+
+    static func bool(_ env: [String: String], _ key: String) throws -> Bool? {
+        guard let v = env[key], !v.isEmpty else { return nil }
+        guard let b = ["true": true, "1": true, "yes": true, "false": false, "0": false, "no": false][v.lowercased()] else {
+            throw ValidationError("\(key) must be true or false (got '\(v)')")
+        }
+        return b
     }
 
     static func int(_ env: [String: String], _ key: String) throws -> Int? {

@@ -1,0 +1,125 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import Storage
+import Metrics
+
+/// How the mirror worker runs.
+public struct MirrorConfiguration: Sendable {
+    /// Objects uploaded at once (default 4).
+    public var concurrency = 4
+    /// A claim's lease, renewed every third of it while an upload runs (default 60 s).
+    public var lease: TimeInterval = 60
+    /// Wait before retrying a failed object: doubled from `firstRetry` up to `maxRetry` (default 2 s to 5 min).
+    public var firstRetry: TimeInterval = 2
+    public var maxRetry: TimeInterval = 300
+    /// How often an idle worker looks for work (default 0.5 s).
+    public var idlePoll: TimeInterval = 0.5
+
+    public init() {}
+
+    /// When to try again after `attempts` failed attempts, with ±10% jitter.
+    func retryDelay(attempts: Int) -> TimeInterval {
+        let base = min(maxRetry, firstRetry * pow(2, Double(min(max(attempts - 1, 0), 20))))
+        return base * Double.random(in: 0.9...1.1)
+    }
+}
+
+/// Copies every stored upload and result to the bucket from the mirror outbox: the local copy is
+/// written first and stays the source, so a bucket outage never fails a job; objects are retried
+/// until they sync, across restarts. A ServiceLifecycle service beside the API and the workers.
+public final class MirrorWorker: Service {
+    let store: any JobStore
+    let bucket: any BlobStore
+    let layout: DataLayout
+    let config: MirrorConfiguration
+    let logger: Logger
+    let id = "mirror-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+
+    public init(store: any JobStore, bucket: any BlobStore, layout: DataLayout, config: MirrorConfiguration, logger: Logger) {
+        self.store = store
+        self.bucket = bucket
+        self.layout = layout
+        self.config = config
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for n in 0..<self.config.concurrency {
+                    group.addTask { await self.loop(worker: "\(self.id)-\(n)") }
+                }
+            }
+        }
+    }
+
+    private func loop(worker: String) async {
+        while !Task.isCancelled {
+            do {
+                if let claim = try await store.mirrorClaimNext(owner: worker, lease: config.lease, now: Date()) {
+                    await sync(claim)
+                } else {
+                    try await Task.sleep(for: .milliseconds(Int64(config.idlePoll * 1000)))
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("job store unavailable", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Uploads one object, renewing its lease meanwhile, and records the outcome.
+    func sync(_ claim: MirrorObject) async {
+        var log = logger
+        log[metadataKey: "job_id"] = .string(claim.jobID)
+        log[metadataKey: "object"] = .string(claim.name)
+        let file = layout.url(claim.name)
+        let outcome: MirrorOutcome
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            log.error("cannot mirror: the local file is gone")
+            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.name) is gone", retryAt: nil), now: Date())
+            return
+        }
+        do {
+            let stored = try await withThrowingTaskGroup(of: BlobInfo?.self) { group in
+                group.addTask {
+                    if claim.replace { _ = try await self.bucket.delete(claim.name) }
+                    return try await self.bucket.put(file: file, as: claim.name, contentType: ContentType.guess(claim.name), metadata: claim.metadata)
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .milliseconds(Int64(self.config.lease / 3 * 1000)))
+                        guard try await self.store.mirrorRenew(claim, lease: self.config.lease, now: Date()) else { throw CancellationError() }
+                    }
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let info = first else { throw CancellationError() }
+                return info
+            }
+            outcome = .synced(sizeBytes: stored.size, crc32c: stored.crc32c, generation: stored.generation)
+            Counter(label: "geoinfer_mirror_objects_total", dimensions: [("outcome", "synced")]).increment()
+            Counter(label: "geoinfer_mirror_bytes_total").increment(by: Int(stored.size))
+            log.debug("mirrored", metadata: ["bytes": "\(stored.size)"])
+        } catch is CancellationError {
+            return // shutting down or the lease moved on: the row stays due for the next claim
+        } catch let error as StorageError {
+            let retry = error.isRetryable ? Date().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1)) : nil
+            outcome = .failed(error: error.description, retryAt: retry)
+            Counter(label: "geoinfer_mirror_objects_total", dimensions: [("outcome", retry == nil ? "failed" : "retried")]).increment()
+            log.warning("mirror attempt failed", metadata: ["error": "\(error)", "retry": "\(retry != nil)"])
+        } catch {
+            let retry = Date().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1))
+            outcome = .failed(error: "\(error)", retryAt: retry)
+            Counter(label: "geoinfer_mirror_objects_total", dimensions: [("outcome", "retried")]).increment()
+            log.warning("mirror attempt failed", metadata: ["error": "\(error)"])
+        }
+        do {
+            _ = try await store.mirrorRecord(claim, outcome: outcome, now: Date())
+        } catch {
+            log.error("could not record the mirror outcome; the object is uploaded again after its lease", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import Hummingbird
+import Inference
+import Jobs
+import Storage
+
+/// `POST /jobs`: a job over rasters already in a bucket, given as gs:// URIs of objects or of
+/// prefixes (`gs://bucket/prefix/`, expanded to its `.tif`/`.tiff` objects). Nothing is copied
+/// through the API: workers read each object from the bucket.
+extension UploadHandler {
+    struct BucketJobRequest: Decodable {
+        var inputs: [String]
+        var webhook_url: String?
+        var webhook_secret: String?
+        var model: String?
+        var score_threshold: Double?
+        var overlap: Double?
+    }
+
+    func handleBucketJob(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
+        let owner = apiKey?.id
+        let limits = self.limits.narrowed(by: apiKey)
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type",
+                           #"send application/json: {"inputs": ["gs://bucket/a.tif", "gs://bucket/prefix/"]} (uploads go to POST /upload)"#)
+        }
+        let key = try idempotencyKey(request, owner: owner)
+        if let key, let job = try await store.jobFind(idempotencyKey: key) {
+            return accepted(job, message: "already accepted under this Idempotency-Key")
+        }
+        let body = try await request.body.collect(upTo: 4 << 20)
+        let parsed: BucketJobRequest
+        do {
+            parsed = try JSONDecoder().decode(BucketJobRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
+        }
+        var fields: [String: String] = [:]
+        fields["webhook_url"] = parsed.webhook_url
+        fields["webhook_secret"] = parsed.webhook_secret
+        fields["model"] = parsed.model
+        fields["score_threshold"] = parsed.score_threshold.map { "\($0)" }
+        fields["overlap"] = parsed.overlap.map { "\($0)" }
+        let settings = try await checkedSettings(fields)
+        guard !parsed.inputs.isEmpty else {
+            throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/'")
+        }
+        let buckets: any BucketResolver
+        switch self.buckets {
+        case .success(let b): buckets = b
+        case .failure(let error):
+            throw APIError(.unprocessableContent, "gcs_not_configured", "this server cannot read from GCS: \(error.description)")
+        }
+        var uris: [GSURI] = []
+        var bad: [APIError.FileProblem] = []
+        for text in parsed.inputs {
+            do { uris.append(try GSURI(text)) } catch let e as StorageError {
+                bad.append(.init(name: String(text.prefix(300)), error: e.description))
+            }
+        }
+        guard bad.isEmpty else {
+            throw APIError(.unprocessableContent, "invalid_inputs", "\(bad.count) inputs are not gs:// URIs: \(bad.map(\.name).joined(separator: ", "))", files: bad)
+        }
+        let objects = try await expand(uris, buckets: buckets, limits: limits)
+        var taken = Set<String>()
+        let files = objects.map { uri, info in
+            JobCreate.NewFile(originalName: uri.description, name: FileNames.unique((uri.name as NSString).lastPathComponent, taken: &taken),
+                              storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
+        }
+        let (job, created) = try await store.jobCreate(JobCreate(
+            id: UUID().uuidString.lowercased(), createdAt: Date(), webhookURL: settings.webhookURL, webhookSecret: settings.webhookSecret,
+            idempotencyKey: key, ownerKeyID: owner, scoreThreshold: settings.scoreThreshold, overlap: settings.overlap,
+            modelName: model.manifest.name, files: files))
+        return accepted(job, message: created ? "\(files.count) objects accepted from the bucket" : "already accepted under this Idempotency-Key")
+    }
+
+    /// Every object the URIs name, prefixes expanded, duplicates dropped, each checked to exist,
+    /// to be within the size limit and to start like a TIFF.
+    private func expand(_ uris: [GSURI], buckets: any BucketResolver, limits: ServerConfiguration.Limits) async throws -> [(GSURI, BlobInfo)] {
+        var found: [(GSURI, BlobInfo)] = []
+        var seen = Set<String>()
+        var problems: [APIError.FileProblem] = []
+        do {
+            for uri in uris {
+                let store = try buckets.store(bucket: uri.bucket)
+                let infos: [BlobInfo]
+                if uri.isPrefix {
+                    infos = try await store.list(prefix: uri.name).filter {
+                        ["tif", "tiff"].contains(($0.name as NSString).pathExtension.lowercased())
+                    }
+                    if infos.isEmpty { problems.append(.init(name: uri.description, error: "no .tif or .tiff objects under this prefix")) }
+                } else if let info = try await store.info(uri.name) {
+                    infos = [info]
+                } else {
+                    problems.append(.init(name: uri.description, error: "no such object in the bucket"))
+                    infos = []
+                }
+                for info in infos where seen.insert("\(uri.bucket)/\(info.name)").inserted {
+                    found.append((GSURI(bucket: uri.bucket, name: info.name), info))
+                }
+                guard found.count <= limits.filesPerRequest else {
+                    throw APIError(.contentTooLarge, "too_many_files", "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
+                }
+            }
+            guard problems.isEmpty else {
+                throw APIError(.unprocessableContent, "missing_inputs", "\(problems.count) inputs name nothing to process: \(problems.map(\.name).joined(separator: ", "))", files: problems)
+            }
+            for (uri, info) in found where info.size > limits.bytesPerFile {
+                problems.append(.init(name: uri.description, error: "\(info.size) bytes is over the limit of \(limits.bytesPerFile) bytes per file"))
+            }
+            guard problems.isEmpty else {
+                throw APIError(.contentTooLarge, "file_too_large", "\(problems.count) objects are too large", files: problems)
+            }
+            problems = try await Self.checkMagic(found, buckets: buckets)
+            guard problems.isEmpty else {
+                throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(found.count) objects are not TIFFs: \(problems.map(\.name).joined(separator: ", ")); nothing was accepted", files: problems)
+            }
+        } catch let error as StorageError {
+            switch error {
+            case .unavailable: throw APIError(.serviceUnavailable, "bucket_unavailable", "\(error.description); submit again later")
+            default: throw APIError(.unprocessableContent, "bucket_error", error.description)
+            }
+        }
+        return found
+    }
+
+    /// Reads the first 4 bytes of each object (8 at a time): a TIFF starts `II*\0`, `MM\0*`,
+    /// or for BigTIFF `II+\0` / `MM\0+`.
+    static func checkMagic(_ objects: [(GSURI, BlobInfo)], buckets: any BucketResolver) async throws -> [APIError.FileProblem] {
+        let magics: Set<[UInt8]> = [[0x49, 0x49, 0x2A, 0], [0x4D, 0x4D, 0, 0x2A], [0x49, 0x49, 0x2B, 0], [0x4D, 0x4D, 0, 0x2B]]
+        return try await withThrowingTaskGroup(of: APIError.FileProblem?.self) { group in
+            var next = 0
+            var problems: [APIError.FileProblem] = []
+            func add() throws {
+                let (uri, info) = objects[next]
+                next += 1
+                let store = try buckets.store(bucket: uri.bucket)
+                group.addTask {
+                    guard info.size >= 8 else { return .init(name: uri.description, error: "only \(info.size) bytes: not a GeoTIFF") }
+                    let head = try await store.read(uri.name, range: 0..<4)
+                    return magics.contains([UInt8](head)) ? nil : .init(name: uri.description, error: "not a TIFF (the first bytes are not a TIFF header): convert it with gdal_translate -of GTiff")
+                }
+            }
+            while next < min(8, objects.count) { try add() }
+            while let result = try await group.next() {
+                if let result { problems.append(result) }
+                if next < objects.count { try add() }
+            }
+            return problems.sorted { $0.name < $1.name }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+public import Foundation
+
+/// An object in a blob store.
+public struct BlobInfo: Sendable, Equatable, Codable {
+    public var name: String
+    public var size: Int64
+    /// CRC32C of the content, base64 of the big-endian bytes (GCS's form).
+    public var crc32c: String?
+    /// GCS's object generation (nil for local files).
+    public var generation: String?
+    public var contentType: String?
+    /// Custom metadata (job id, original file name, SHA-256).
+    public var metadata: [String: String]
+    public var updated: Date?
+
+    public init(name: String, size: Int64, crc32c: String?, generation: String? = nil, contentType: String? = nil,
+                metadata: [String: String] = [:], updated: Date? = nil) {
+        self.name = name
+        self.size = size
+        self.crc32c = crc32c
+        self.generation = generation
+        self.contentType = contentType
+        self.metadata = metadata
+        self.updated = updated
+    }
+}
+
+/// Where objects are kept, by name (`uploads/{job}_{file}.tif`, `results/...`). Implementations:
+/// `LocalBlobStore` (a folder) and `GCSBlobStore` (a bucket). Every write is verified by CRC32C.
+public protocol BlobStore: Sendable {
+    /// `gs://bucket/name` or `file:///root/name`.
+    func uri(for name: String) -> String
+    /// Stores a local file as `name`. Never overwrites: when an object of that name with the same
+    /// CRC32C exists, that object is returned (a retried upload is a no-op); with a different
+    /// CRC32C it throws `alreadyExists`.
+    func put(file: URL, as name: String, contentType: String, metadata: [String: String]) async throws -> BlobInfo
+    /// The object's description, nil when absent.
+    func info(_ name: String) async throws -> BlobInfo?
+    /// Downloads the object to a local file (replaced atomically), verifying its CRC32C.
+    func download(_ name: String, to file: URL) async throws -> BlobInfo
+    /// Bytes `range` of the object.
+    func read(_ name: String, range: Range<Int64>) async throws -> Data
+    /// Every object whose name starts with `prefix`, in name order.
+    func list(prefix: String) async throws -> [BlobInfo]
+    /// Deletes the object; false when it was not there.
+    func delete(_ name: String) async throws -> Bool
+}
+
+extension BlobStore {
+    public func put(file: URL, as name: String) async throws -> BlobInfo {
+        try await put(file: file, as: name, contentType: ContentType.guess(name), metadata: [:])
+    }
+}
+
+/// Content types of the objects GeoInfer stores.
+public enum ContentType {
+    public static func guess(_ name: String) -> String {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "tif", "tiff": "image/tiff"
+        case "json": "application/json"
+        case "geojson": "application/geo+json"
+        case "png": "image/png"
+        default: "application/octet-stream"
+        }
+    }
+}
+
+/// CRC32C and size of a local file, read in 1 MiB blocks.
+public func fileChecksum(_ url: URL) throws -> (crc32c: UInt32, size: Int64) {
+    guard let handle = try? FileHandle(forReadingFrom: url) else { throw StorageError.local("cannot read \(url.path)") }
+    defer { try? handle.close() }
+    var crc = CRC32C()
+    var size: Int64 = 0
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+        crc.update(chunk)
+        size += Int64(chunk.count)
+    }
+    return (crc.value, size)
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// A `gs://bucket/name` address.
+public struct GSURI: Sendable, Equatable, CustomStringConvertible {
+    public var bucket: String
+    /// The object name, or a prefix when it ends with `/` (empty: the whole bucket).
+    public var name: String
+
+    public init(bucket: String, name: String) {
+        self.bucket = bucket
+        self.name = name
+    }
+
+    /// Parses `gs://bucket/name`; throws with what is wrong.
+    public init(_ text: String) throws {
+        guard text.hasPrefix("gs://") else { throw StorageError.configuration("'\(text)' is not a gs:// URI (gs://bucket/path/file.tif)") }
+        let rest = text.dropFirst(5)
+        let bucket = String(rest.prefix { $0 != "/" })
+        try GCSConfiguration.validate(bucket: bucket)
+        let name = String(rest.dropFirst(bucket.count + (rest.count > bucket.count ? 1 : 0)))
+        guard !name.contains("\0"), !name.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }), name.utf8.count <= 1024 else {
+            throw StorageError.configuration("'\(text)' has an invalid object name")
+        }
+        self.bucket = bucket
+        self.name = name
+    }
+
+    public var isPrefix: Bool { name.isEmpty || name.hasSuffix("/") }
+    public var description: String { "gs://\(bucket)/\(name)" }
+}
+
+/// Gives a blob store for any bucket (inputs may live in another bucket than the mirror's).
+public protocol BucketResolver: Sendable {
+    func store(bucket: String) throws -> any BlobStore
+}
+
+/// GCS with one endpoint, one set of credentials and one HTTP client for every bucket.
+public struct GCSAccess: BucketResolver {
+    public let endpoint: String
+    public let credentials: any TokenProvider
+    public let http: HTTPTransport
+    public var chunkSize: Int
+    public var retry: RetryPolicy
+
+    public init(endpoint: String, credentials: any TokenProvider, http: HTTPTransport, chunkSize: Int = 8 << 20,
+                retry: RetryPolicy = RetryPolicy()) {
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.http = http
+        self.chunkSize = chunkSize
+        self.retry = retry
+    }
+
+    /// From the environment: `STORAGE_EMULATOR_HOST` or `GEOINFER_GCS_ENDPOINT`, the credential
+    /// chain, and `GEOINFER_GCS_CHUNK_BYTES`.
+    public static func from(environment env: [String: String], http: HTTPTransport) throws -> GCSAccess {
+        var chunk = 8 << 20
+        if let text = env["GEOINFER_GCS_CHUNK_BYTES"], !text.isEmpty {
+            guard let n = Int(text), n > 0, n % (256 << 10) == 0 else {
+                throw StorageError.configuration("GEOINFER_GCS_CHUNK_BYTES must be a positive multiple of 262144 (256 KiB); got '\(text)'")
+            }
+            chunk = n
+        }
+        let endpoint = GCSConfiguration.endpoint(environment: env)
+        _ = try GCSConfiguration(bucket: "validation-only", endpoint: endpoint)
+        return GCSAccess(endpoint: endpoint, credentials: try Credentials.resolve(environment: env, http: http), http: http, chunkSize: chunk)
+    }
+
+    public func gcs(bucket: String) throws -> GCSBlobStore {
+        var config = try GCSConfiguration(bucket: bucket, endpoint: endpoint)
+        try config.setChunkSize(chunkSize)
+        config.singleRequestLimit = chunkSize
+        config.retry = retry
+        return GCSBlobStore(config: config, credentials: credentials, http: http)
+    }
+
+    public func store(bucket: String) throws -> any BlobStore { try gcs(bucket: bucket) }
+}

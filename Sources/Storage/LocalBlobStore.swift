@@ -1,0 +1,117 @@
+public import Foundation
+
+/// A blob store in a local folder: the reference implementation of `BlobStore`, and the layout
+/// of the data directory. Custom metadata and content types are kept beside the objects in
+/// `.blobmeta/{name}.json`.
+public struct LocalBlobStore: BlobStore {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root.standardizedFileURL
+        try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
+    }
+
+    public func uri(for name: String) -> String { root.appendingPathComponent(name).absoluteString }
+
+    private struct Sidecar: Codable {
+        var contentType: String
+        var metadata: [String: String]
+        var crc32c: String
+    }
+
+    private func path(_ name: String) throws -> URL {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard !name.isEmpty, !name.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0 == ".blobmeta" }),
+              !name.contains("\0") else {
+            throw StorageError.configuration("invalid object name '\(name)'")
+        }
+        return root.appendingPathComponent(name)
+    }
+
+    private func sidecar(_ name: String) -> URL { root.appendingPathComponent(".blobmeta/\(name).json") }
+
+    public func put(file: URL, as name: String, contentType: String, metadata: [String: String]) async throws -> BlobInfo {
+        let target = try path(name)
+        let (crc, _) = try fileChecksum(file)
+        if let existing = try await info(name) {
+            guard existing.crc32c == CRC32C.base64(crc) else { throw StorageError.alreadyExists(name) }
+            return existing
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).part")
+        do {
+            try fm.copyItem(at: file, to: temp)
+            let side = Sidecar(contentType: contentType, metadata: metadata, crc32c: CRC32C.base64(crc))
+            try fm.createDirectory(at: sidecar(name).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try JSONEncoder().encode(side).write(to: sidecar(name), options: .atomic)
+            _ = try fm.replaceItemAt(target, withItemAt: temp)
+        } catch {
+            try? fm.removeItem(at: temp)
+            throw StorageError.local("cannot store \(name): \(error.localizedDescription)")
+        }
+        guard let stored = try await info(name) else { throw StorageError.local("\(name) vanished after it was stored") }
+        return stored
+    }
+
+    public func info(_ name: String) async throws -> BlobInfo? {
+        let url = try path(name)
+        guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path),
+              (attrs[.type] as? FileAttributeType) == .typeRegular else { return nil }
+        let side = (try? Data(contentsOf: sidecar(name))).flatMap { try? JSONDecoder().decode(Sidecar.self, from: $0) }
+        let crc = try side?.crc32c ?? CRC32C.base64(fileChecksum(url).crc32c)
+        return BlobInfo(name: name, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, crc32c: crc,
+                        contentType: side?.contentType ?? ContentType.guess(name), metadata: side?.metadata ?? [:],
+                        updated: attrs[.modificationDate] as? Date)
+    }
+
+    public func download(_ name: String, to file: URL) async throws -> BlobInfo {
+        guard let info = try await info(name) else { throw StorageError.notFound(name) }
+        let fm = FileManager.default
+        let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
+        do {
+            try fm.copyItem(at: try path(name), to: temp)
+            guard CRC32C.base64(try fileChecksum(temp).crc32c) == info.crc32c else {
+                throw StorageError.checksumMismatch(name: name, expected: info.crc32c ?? "", actual: "local copy differs")
+            }
+            _ = try fm.replaceItemAt(file, withItemAt: temp)
+        } catch {
+            try? fm.removeItem(at: temp)
+            throw error
+        }
+        return info
+    }
+
+    public func read(_ name: String, range: Range<Int64>) async throws -> Data {
+        guard let handle = try? FileHandle(forReadingFrom: try path(name)) else { throw StorageError.notFound(name) }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(range.lowerBound))
+        return try handle.read(upToCount: Int(range.count)) ?? Data()
+    }
+
+    public func list(prefix: String) async throws -> [BlobInfo] {
+        var names: [String] = []
+        var stack = [""]
+        let fm = FileManager.default
+        while let dir = stack.popLast() {
+            let url = dir.isEmpty ? root : root.appendingPathComponent(dir)
+            for entry in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] where entry != ".blobmeta" && !entry.hasSuffix(".part") {
+                let name = dir.isEmpty ? entry : "\(dir)/\(entry)"
+                var isDir: ObjCBool = false
+                _ = fm.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDir)
+                if isDir.boolValue { stack.append(name) } else if name.hasPrefix(prefix) { names.append(name) }
+            }
+        }
+        var out: [BlobInfo] = []
+        for name in names.sorted() { if let i = try await info(name) { out.append(i) } }
+        return out
+    }
+
+    public func delete(_ name: String) async throws -> Bool {
+        let url = try path(name)
+        guard FileManager.default.fileExists(atPath: url.path) else { return false }
+        try FileManager.default.removeItem(at: url)
+        try? FileManager.default.removeItem(at: sidecar(name))
+        return true
+    }
+}

