@@ -77,3 +77,10 @@ public func fileChecksum(_ url: URL) throws -> (crc32c: UInt32, size: Int64) {
     }
     return (crc.value, size)
 }
+
+/// Moves `source` to `target`, replacing what is there (a rename within one file system).
+func moveReplacing(_ source: URL, to target: URL) throws {
+    guard rename(source.path, target.path) == 0 else {
+        throw StorageError.local("cannot move \(source.lastPathComponent) to \(target.path): \(String(cString: strerror(errno)))")
+    }
+}

