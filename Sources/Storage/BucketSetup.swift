@@ -72,7 +72,7 @@ public struct BucketSetup: Sendable {
         return ([Step(method: "PATCH", url: bucketURL, body: try Self.json(patch), summary: summary)], notes)
     }
 
-    static func describe(_ rule: [String: Any]) -> String {
+    public static func describe(_ rule: [String: Any]) -> String {
         let action = rule["action"] as? [String: Any] ?? [:], condition = rule["condition"] as? [String: Any] ?? [:]
         let age = condition["age"].map { "\($0)" } ?? "?"
         switch action["type"] as? String {

@@ -26,6 +26,8 @@ Control endpoints (same port, never logged, never matched by rules):
                                                      read the whole body, answer that status
                                                      with a small JSON error (and Retry-After),
                                                      forward nothing
+                           {"corrupt": true}         flip one bit of the body (64 bytes from its
+                                                     end) and forward it
                            {"drop_response": true}   forward normally, then reset the connection
                                                      instead of sending the upstream answer
                                                      (a lost final response)
@@ -213,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
                 r = dict(r)
                 r["times"] = int(r.get("times", 1))
                 if "action" not in r:  # tolerate the action's keys given at the top level
-                    r["action"] = {k: r[k] for k in ("cut_after", "status", "retry_after", "drop_response") if k in r}
+                    r["action"] = {k: r[k] for k in ("cut_after", "status", "retry_after", "drop_response", "corrupt") if k in r}
                 with lock:
                     rules.append(r)
             with lock:
@@ -268,6 +270,10 @@ class Handler(BaseHTTPRequestHandler):
             self.record(path, len(body), "status:%d" % code)
             return self.send_bytes(code, json.dumps(err).encode(), headers)
 
+        if action and action.get("corrupt") and body:
+            # Flip one bit of a byte before the final boundary: a transfer corrupted on the way.
+            i = max(0, len(body) - 64)
+            body = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1:]
         try:
             status, reason, headers, data = self.forward(body)
         except (OSError, http.client.HTTPException) as e:
