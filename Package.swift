@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Jobs", "Webhooks", "Inference", "Formats", "GeoInferTestSupport",
+                "Server", "Jobs", "Webhooks", "Storage", "Inference", "Formats", "GeoInferTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -52,7 +52,8 @@ public struct GCSAccess: BucketResolver {
     }
 
     /// From the environment: `STORAGE_EMULATOR_HOST` or `GEOINFER_GCS_ENDPOINT`, the credential
-    /// chain, and `GEOINFER_GCS_CHUNK_BYTES`.
+    /// chain, `GEOINFER_GCS_CHUNK_BYTES`, and `GEOINFER_GCS_RETRY_SECONDS` (how long one operation
+    /// retries before it is reported failed, default 30 s; the mirror outbox retries later anyway).
     public static func from(environment env: [String: String], http: HTTPTransport) throws -> GCSAccess {
         var chunk = 8 << 20
         if let text = env["GEOINFER_GCS_CHUNK_BYTES"], !text.isEmpty {
@@ -61,9 +62,19 @@ public struct GCSAccess: BucketResolver {
             }
             chunk = n
         }
+        var retry = RetryPolicy(deadline: 30)
+        if let text = env["GEOINFER_GCS_RETRY_SECONDS"], !text.isEmpty {
+            guard let n = Double(text), n > 0, n <= 3600 else {
+                throw StorageError.configuration("GEOINFER_GCS_RETRY_SECONDS must be a number of seconds from 0 to 3600; got '\(text)'")
+            }
+            retry.deadline = n
+            retry.maxBackoff = min(retry.maxBackoff, max(n / 4, 0.1))
+            retry.initialBackoff = min(retry.initialBackoff, max(n / 10, 0.05))
+        }
         let endpoint = GCSConfiguration.endpoint(environment: env)
         _ = try GCSConfiguration(bucket: "validation-only", endpoint: endpoint)
-        return GCSAccess(endpoint: endpoint, credentials: try Credentials.resolve(environment: env, http: http), http: http, chunkSize: chunk)
+        return GCSAccess(endpoint: endpoint, credentials: try Credentials.resolve(environment: env, http: http), http: http, chunkSize: chunk,
+                         retry: retry)
     }
 
     public func gcs(bucket: String) throws -> GCSBlobStore {

@@ -3,7 +3,8 @@ import Foundation
 import SystemPackage
 
 /// The settings GeoInfer reads: the process environment, over a `.env` file in the working
-/// directory (`GEOINFER_ENV_FILE` names another). A variable set in the environment wins.
+/// directory (`GEOINFER_ENV_FILE` names another; set to empty, no file is read). A variable set
+/// in the environment wins.
 enum Environment {
     /// Every variable GeoInfer reads (all documented in the README).
     static let names = [
@@ -14,14 +15,15 @@ enum Environment {
         "GEOINFER_MIN_FREE_BYTES", "GEOINFER_LOG_FORMAT", "GEOINFER_LOG_LEVEL", "GEOINFER_RATE_LIMIT", "GEOINFER_RATE_BURST",
         "GEOINFER_MAX_CONCURRENT_UPLOADS", "GEOINFER_REQUIRE_API_KEYS", "GEOINFER_API_KEY", "GEOINFER_SERVER", "API_BASE",
         "ENABLE_GCP_UPLOAD", "GCP_BUCKET_NAME", "GCP_BUCKET_REGION", "GCP_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS",
-        "STORAGE_EMULATOR_HOST", "GEOINFER_GCS_ENDPOINT", "GEOINFER_GCS_CHUNK_BYTES", "GEOINFER_MIRROR_CONCURRENCY",
+        "STORAGE_EMULATOR_HOST", "GEOINFER_GCS_ENDPOINT", "GEOINFER_GCS_CHUNK_BYTES", "GEOINFER_GCS_RETRY_SECONDS", "GEOINFER_MIRROR_CONCURRENCY",
         "GCE_METADATA_HOST", "CLOUDSDK_CONFIG",
     ]
 
     /// The merged settings; throws when the `.env` file is malformed (or missing when named explicitly).
     static func load() async throws -> [String: String] {
         let process = ProcessInfo.processInfo.environment
-        let named = process["GEOINFER_ENV_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if process["GEOINFER_ENV_FILE"] == "" { return process }
+        let named = process["GEOINFER_ENV_FILE"]
         let path = named ?? ".env"
         let file: EnvironmentVariablesProvider
         do {

@@ -29,7 +29,7 @@ final class ServerProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Fixtures.geoinferExecutable)
         p.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDir.path, "--model", model, "--threads", "1"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["GEOINFER_WORKERS": "1", "GEOINFER_LOG_LEVEL": "warning"]) { $1 }
+        p.environment = ProcessInfo.processInfo.environment.merging(["GEOINFER_WORKERS": "1", "GEOINFER_LOG_LEVEL": "warning", "GEOINFER_ENV_FILE": ""]) { $1 }
             .merging(environment) { $1 }
         let log = dataDir.appendingPathComponent("server.log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw TestFailure("cannot create \(log.path)") }

@@ -1,0 +1,203 @@
+import Foundation
+import GeoInferTestSupport
+import NIOHTTP1
+import Storage
+import Testing
+
+/// The bucket mirror and jobs over bucket objects, with a real server, gcp-storage-emulator
+/// behind the fault proxy, and the official client to check what landed in the bucket.
+@Suite(.serialized) struct MirrorTests {
+    /// An emulator with the bucket `geo-mirror`, behind a proxy that can take it offline.
+    final class Bucket {
+        let emulator: PeerProcess
+        let proxy: PeerProcess
+        let http = HTTPTransport()
+        let name = "geo-mirror"
+
+        init() async throws {
+            emulator = try await GCSEmulators.gcpStorageEmulator()
+            proxy = try await GCSEmulators.pythonPeer("fault_proxy.py", ["--upstream", emulator.address])
+            let created = try await http.send("POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
+                                              body: Data(#"{"name": "geo-mirror"}"#.utf8))
+            guard created.status == 200 else { throw TestFailure("cannot create the bucket: \(created.status)") }
+        }
+
+        var serverEnvironment: [String: String] {
+            ["ENABLE_GCP_UPLOAD": "true", "GCP_BUCKET_NAME": name, "STORAGE_EMULATOR_HOST": proxy.address, "GEOINFER_GCS_RETRY_SECONDS": "2"]
+        }
+
+        func offline(_ down: Bool) async throws {
+            _ = try await http.send("POST", "\(proxy.address)/__proxy/\(down ? "offline" : "online")")
+        }
+
+        func store() throws -> GCSBlobStore {
+            var config = try GCSConfiguration(bucket: name, endpoint: emulator.address)
+            config.retry = RetryPolicy(initialBackoff: 0.05, maxBackoff: 0.2, deadline: 5)
+            return GCSBlobStore(config: config, credentials: NoCredentials(), http: http)
+        }
+
+        deinit {
+            proxy.stop()
+            emulator.stop()
+            let http = self.http
+            Task { await http.shutdown() }
+        }
+    }
+
+    /// Polls `GET /jobs/{id}` until every object of the job is synced.
+    func waitSynced(_ server: ServerProcess, _ id: String, timeout: Duration = .seconds(60)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let storage = try await server.get("/jobs/\(id)").json["storage"] as? [String: Any] ?? [:]
+            if let objects = storage["objects"] as? [[String: Any]], !objects.isEmpty, storage["synced"] as? Int == objects.count { return storage }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("job \(id) did not sync: \(try await server.get("/jobs/\(id)").text)\n\(server.serverLog)")
+    }
+
+    @Test func everyUploadAndResultIsMirroredWithChecksumsAndMetadata() async throws {
+        let bucket = try await Bucket()
+        let server = try await ServerProcess(environment: bucket.serverEnvironment)
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        form.file("../b ü.tif", try Scenes.raster(markers: []))
+        let accepted = try await server.upload(form)
+        let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
+        #expect(try await server.waitFinal(id)["status"] as? String == "completed")
+        let storage = try await waitSynced(server, id)
+        #expect(storage["bucket"] as? String == "gs://geo-mirror")
+        let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        let expected: Set<String> = ["uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
+                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.png", "results/\(id)/quicklooks/b__.tif.png"]
+        #expect(names == expected)
+
+        // What the official client finds in the bucket is byte for byte the local copy.
+        let check = try CrossCheckResult.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "")
+        #expect(check.count == expected.count)
+        for object in check {
+            let local = try Data(contentsOf: server.dataDir.appendingPathComponent(object.name))
+            #expect(object.crc32c == CRC32C.base64(CRC32C.checksum(local)), "\(object.name)")
+            #expect(object.crc32c_of_content == object.crc32c)
+        }
+        let upload = try #require(check.first { $0.name == "uploads/\(id)_a.tif" })
+        #expect(upload.metadata?["job_id"] == id)
+        #expect(upload.metadata?["original_name"] == "a.tif")
+        #expect(upload.metadata?["sha256"]?.count == 64)
+        // The metadata document names the bucket copies.
+        let meta = try await server.get("/results/\(id)/metadata.json").json
+        let copies = try #require(meta["storage"] as? [String: Any])
+        #expect(copies["bucket"] as? String == "gs://geo-mirror")
+        #expect((copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
+        let ready = try await server.get("/readyz").json
+        #expect(((ready["checks"] as? [String: Any])?["bucket"] as? [String: Any])?["detail"] as? String == "gs://geo-mirror reachable")
+    }
+
+    @Test func aBucketOutageNeverFailsAJobAndNothingIsLostAcrossARestart() async throws {
+        let bucket = try await Bucket()
+        try await bucket.offline(true)
+        let server = try await ServerProcess(environment: bucket.serverEnvironment)
+        defer { server.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        let accepted = try await server.upload(form)
+        let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
+        #expect(try await server.waitFinal(id)["status"] as? String == "completed")
+        // The job is done and its results are served; the copies wait, with the error shown.
+        #expect(try await server.get("/results/\(id)/coco.json").status == 200)
+        var failed: [[String: Any]] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let objects = (try await server.get("/jobs/\(id)").json["storage"] as? [String: Any])?["objects"] as? [[String: Any]] ?? []
+            failed = objects.filter { $0["status"] as? String == "failed" }
+            if failed.count == 5 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(failed.count == 5)
+        #expect(failed.allSatisfy { ($0["error"] as? String)?.contains("unreachable") == true && $0["next_attempt_at"] is String })
+        let ready = try await server.get("/readyz")
+        #expect(ready.status == 200)
+        #expect(ready.text.contains("unreachable"))
+
+        // A crash while the bucket is down, a restart, then the bucket comes back: everything syncs once.
+        server.kill9()
+        try await server.start()
+        try await bucket.offline(false)
+        let storage = try await waitSynced(server, id, timeout: .seconds(90))
+        #expect(storage["synced"] as? Int == 5)
+        let names = try await bucket.store().list(prefix: "").map(\.name)
+        #expect(names.count == 5)
+        #expect(names.contains("uploads/\(id)_a.tif"))
+    }
+
+    @Test func jobsReadRastersFromTheBucketWithoutUploadingThem() async throws {
+        let bucket = try await Bucket()
+        let store = try bucket.store()
+        let dir = Fixtures.temporaryDirectory("gs-inputs")
+        for (i, markers) in [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 100, y: 60, width: 16, height: 16)]].enumerated() {
+            let file = dir.appendingPathComponent("scene\(i).tif")
+            try Scenes.raster(markers: markers).write(to: file)
+            _ = try await store.put(file: file, as: "inputs/scene\(i).tif")
+        }
+        let notes = dir.appendingPathComponent("notes.tif")
+        try Data("not a tiff at all".utf8).write(to: notes)
+        _ = try await store.put(file: notes, as: "other/notes.tif")
+        _ = try await store.put(file: notes, as: "inputs/readme.txt")
+
+        // Mirroring off: the bucket is only read.
+        let server = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": bucket.emulator.address])
+        defer { server.stop() }
+        let post = { (body: String) in
+            try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(body.utf8))
+        }
+        let accepted = try await post(#"{"inputs": ["gs://geo-mirror/inputs/"], "score_threshold": 0.3}"#)
+        #expect(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        #expect(accepted.json["total_files"] as? Int == 2)
+        let final = try await server.waitFinal(id)
+        let detail = try await server.get("/jobs/\(id)").json
+        #expect(final["status"] as? String == "completed", "\(detail)")
+        let files = detail["files"] as? [[String: Any]] ?? []
+        #expect(files.map { $0["source"] as? String } == ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene1.tif"])
+        #expect(files.map { $0["detections"] as? Int } == [1, 2])
+        #expect(files.allSatisfy { ($0["tiles_total"] as? Int ?? 0) >= 1 })
+        let coco = try await server.get("/results/\(id)/coco.json").json
+        #expect((coco["images"] as? [[String: Any]])?.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif"])
+        // Nothing was copied into the server's uploads, and the worker's copies are gone.
+        #expect(try server.files(in: "uploads").isEmpty)
+        #expect(try server.files(in: "temp").isEmpty)
+
+        // Bad inputs: each named, nothing created.
+        let notTIFF = try await post(#"{"inputs": ["gs://geo-mirror/other/notes.tif", "gs://geo-mirror/inputs/scene0.tif"]}"#)
+        #expect(notTIFF.status == 400)
+        #expect(notTIFF.errorCode == "invalid_files")
+        #expect(notTIFF.errorMessage.contains("gs://geo-mirror/other/notes.tif"))
+        let missing = try await post(#"{"inputs": ["gs://geo-mirror/nothing.tif", "gs://geo-mirror/empty/"]}"#)
+        #expect(missing.status == 422)
+        #expect(missing.errorCode == "missing_inputs")
+        let badURI = try await post(#"{"inputs": ["s3://geo-mirror/a.tif"]}"#)
+        #expect(badURI.status == 422 && badURI.errorCode == "invalid_inputs")
+        let badJSON = try await post("{")
+        #expect(badJSON.status == 400 && badJSON.errorCode == "invalid_json")
+        let form = try await server.request(.POST, "/jobs", headers: [("Content-Type", "text/plain")], body: Data("x".utf8))
+        #expect(form.status == 415)
+        let jobs = try await server.get("/jobs").json["jobs"] as? [[String: Any]] ?? []
+        #expect(jobs.count == 1)
+    }
+}
+
+/// What the official client sees in the bucket (scripts/testing/gcs_crosscheck.py).
+struct CrossCheckResult: Decodable {
+    let name: String
+    let crc32c: String?
+    let crc32c_of_content: String
+    let metadata: [String: String]?
+
+    static func run(endpoint: String, bucket: String, prefix: String) throws -> [CrossCheckResult] {
+        struct Doc: Decodable { let objects: [CrossCheckResult] }
+        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
+                                                  "--endpoint", endpoint, "--bucket", bucket, "--prefix", prefix])
+        guard r.status == 0 else { throw TestFailure("gcs_crosscheck.py failed: \(r.stderr)") }
+        return try JSONDecoder().decode(Doc.self, from: Data(r.stdout.utf8)).objects
+    }
+}
