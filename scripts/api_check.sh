@@ -7,7 +7,7 @@ data=$(mktemp -d)
 models="$data/models"
 .venv/bin/python scripts/testing/make_test_models.py "$models" >/dev/null 2>&1
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-GEOINFER_MIN_FREE_BYTES=0 .build/debug/geoinfer serve --port "$port" --data-dir "$data/data" --model "$models/yolo.onnx" --threads 1 --workers 1 >"$data/server.log" 2>&1 &
+GEOINFER_ENV_FILE= STORAGE_EMULATOR_HOST=127.0.0.1:9 GEOINFER_GCS_RETRY_SECONDS=0.5 GEOINFER_MIN_FREE_BYTES=0 .build/debug/geoinfer serve --port "$port" --data-dir "$data/data" --model "$models/yolo.onnx" --threads 1 --workers 1 >"$data/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.2; done

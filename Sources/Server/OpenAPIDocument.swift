@@ -78,6 +78,37 @@ enum OpenAPIDocument {
                                "next_cursor": {"type": ["string", "null"]}}}}}},
               "400": {"$ref": "#/components/responses/Error"}
             }
+          },
+          "post": {
+            "operationId": "createBucketJob",
+            "summary": "Create a job over GeoTIFFs already in a bucket",
+            "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded.",
+            "parameters": [
+              {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+            ],
+            "requestBody": {
+              "required": true,
+              "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                  "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif or gs://bucket/prefix/"}},
+                  "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
+                  "score_threshold": {"type": "number"}, "overlap": {"type": "number"}
+                }
+              }}}
+            },
+            "responses": {
+              "202": {"description": "Accepted and durable", "headers": {"Location": {"schema": {"type": "string"}}},
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+              "400": {"$ref": "#/components/responses/Error"},
+              "401": {"$ref": "#/components/responses/Error"},
+              "413": {"$ref": "#/components/responses/Error"},
+              "415": {"$ref": "#/components/responses/Error"},
+              "422": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}
+            }
           }
         },
         "/jobs/{job_id}": {
@@ -300,10 +331,20 @@ enum OpenAPIDocument {
                 "properties": {"url": {"type": "string"}, "own_secret": {"type": "boolean"},
                                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},
               "results": {"type": ["object", "null"], "properties": {"coco": {"type": "string"}, "geojson": {"type": "string"}, "metadata": {"type": "string"}}},
+              "storage": {"type": ["object", "null"], "required": ["bucket", "pending", "synced", "failed", "objects"],
+                "description": "The job's copies in the mirror bucket (absent without one)",
+                "properties": {"bucket": {"type": "string"}, "pending": {"type": "integer"}, "synced": {"type": "integer"}, "failed": {"type": "integer"},
+                  "objects": {"type": "array", "items": {"type": "object", "required": ["name", "uri", "status", "attempts"],
+                    "properties": {"name": {"type": "string"}, "uri": {"type": "string"},
+                                   "status": {"type": "string", "enum": ["pending", "synced", "failed"]}, "attempts": {"type": "integer"},
+                                   "error": {"type": ["string", "null"]}, "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                                   "synced_at": {"type": ["string", "null"], "format": "date-time"}, "size_bytes": {"type": ["integer", "null"]},
+                                   "crc32c": {"type": ["string", "null"]}}}}}},
               "files": {"type": "array", "items": {
                 "type": "object",
                 "required": ["name", "original_name", "status", "attempts", "size_bytes", "sha256", "tiles_total", "tiles_done", "detections"],
                 "properties": {"name": {"type": "string"}, "original_name": {"type": "string"},
+                               "source": {"type": ["string", "null"], "description": "gs:// URI the file is read from (bucket jobs)"},
                                "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
                                "attempts": {"type": "integer"}, "error": {"type": ["string", "null"]}, "size_bytes": {"type": "integer"},
                                "sha256": {"type": "string"}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},

@@ -43,6 +43,12 @@ public final class HTTPTransport: Sendable {
         try? await client.shutdown()
     }
 
+    // A transport that is simply dropped (a CLI command's) still closes its client: the future
+    // keeps the client alive until its connections are closed.
+    deinit {
+        _ = client.shutdown()
+    }
+
     public func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                      timeout: TimeInterval = 60, maxResponseBytes: Int = 32 << 20) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: url)
