@@ -42,6 +42,10 @@ public enum Telemetry {
         }
         Gauge(label: "geoinfer_queue_files").record(files[.queued] ?? 0)
         Gauge(label: "geoinfer_running_files").record(files[.running] ?? 0)
+        let mirror = try await store.mirrorCounts()
+        for state in MirrorStatus.allCases {
+            Gauge(label: "geoinfer_mirror_objects", dimensions: [("state", state.rawValue)]).record(mirror[state] ?? 0)
+        }
         return PrometheusMetricsFactory.defaultRegistry.emitToString()
     }
 

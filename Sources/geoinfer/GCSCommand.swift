@@ -7,7 +7,7 @@ struct GCSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gcs",
         abstract: "Set up and inspect the Google Cloud Storage bucket.",
-        subcommands: [SetupBucketCommand.self, ListCommand.self])
+        subcommands: [SetupBucketCommand.self, ListCommand.self, CopyCommand.self])
 }
 
 /// The bucket and the GCS access the gcs commands share, from flags over the environment and `.env`.
@@ -100,6 +100,43 @@ struct ListCommand: AsyncParsableCommand {
         }
         for o in objects.sorted(by: { $0.name < $1.name }) {
             print("\(String(o.size).padding(toLength: 12, withPad: " ", startingAt: 0)) \(o.crc32c ?? "-")  \(store.uri(for: o.name))")
+        }
+    }
+}
+
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cp",
+        abstract: "Copy a local file to gs://bucket/name, or an object to a local file, checked by CRC32C.",
+        discussion: "Large files go in resumable chunks (GEOINFER_GCS_CHUNK_BYTES). An object is never overwritten: the same bytes already there succeed, other bytes fail.")
+
+    @Argument(help: "Source: a local file or gs://bucket/name.") var source: String
+    @Argument(help: "Destination: gs://bucket/name or a local file.") var destination: String
+
+    func run() async throws {
+        let env = try await Environment.load()
+        let http = HTTPTransport()
+        defer { Task { await http.shutdown() } }
+        do {
+            let access = try GCSAccess.from(environment: env, http: http)
+            let started = Date()
+            let info: BlobInfo
+            switch (source.hasPrefix("gs://"), destination.hasPrefix("gs://")) {
+            case (false, true):
+                let to = try GSURI(destination)
+                guard !to.isPrefix else { throw ValidationError("name the object: \(destination) ends with '/'") }
+                guard FileManager.default.fileExists(atPath: source) else { throw ValidationError("\(source) does not exist") }
+                info = try await access.gcs(bucket: to.bucket).put(file: URL(fileURLWithPath: source), as: to.name)
+            case (true, false):
+                let from = try GSURI(source)
+                info = try await access.gcs(bucket: from.bucket).download(from.name, to: URL(fileURLWithPath: destination))
+            default:
+                throw ValidationError("copy between a local file and a gs:// URI (one of each)")
+            }
+            let seconds = Date().timeIntervalSince(started)
+            print("\(info.size) bytes in \(String(format: "%.2f", seconds)) s (\(String(format: "%.1f", Double(info.size) / 1e6 / max(seconds, 1e-6))) MB/s), crc32c \(info.crc32c ?? "-")")
+        } catch let error as StorageError {
+            throw ValidationError(error.description)
         }
     }
 }

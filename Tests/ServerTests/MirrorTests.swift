@@ -89,6 +89,7 @@ import Testing
         let copies = try #require(meta["storage"] as? [String: Any])
         #expect(copies["bucket"] as? String == "gs://geo-mirror")
         #expect((copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
+        #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} 7"#))
         let ready = try await server.get("/readyz").json
         #expect(((ready["checks"] as? [String: Any])?["bucket"] as? [String: Any])?["detail"] as? String == "gs://geo-mirror reachable")
     }
