@@ -34,7 +34,7 @@ public enum GeoInferServer {
         if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
                                    modelName: model.manifest.name, modelVersion: model.manifest.version,
-                                   progressStep: webhooks.progressStep)
+                                   progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
         let store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
         var mirrorStore: GCSBlobStore?
         if let bucket = config.cloud.mirrorBucket {

@@ -13,9 +13,12 @@ public struct WebhookEvents: JobEventRenderer {
     public let modelVersion: String
     /// Percent steps at which running jobs send `job.progress` (default 0: never).
     public let progressStep: Double
+    /// The mirror bucket: events then name the results' `gs://` URIs too.
+    public let mirrorBucket: String?
 
-    public init(publicURL: String, modelName: String, modelVersion: String, progressStep: Double = 0) {
+    public init(publicURL: String, modelName: String, modelVersion: String, progressStep: Double = 0, mirrorBucket: String? = nil) {
         self.progressStep = progressStep
+        self.mirrorBucket = mirrorBucket
         var base = publicURL
         while base.hasSuffix("/") { base.removeLast() }
         self.publicURL = base
@@ -90,7 +93,11 @@ public struct WebhookEvents: JobEventRenderer {
             results: links,
             timings: .init(created_at: job.createdAt, finished_at: job.finishedAt ?? now,
                            seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
-            model: .init(name: modelName, version: modelVersion))
+            model: .init(name: modelName, version: modelVersion),
+            gcs: hasResults ? mirrorBucket.map { b in
+                Body.GCS(bucket: "gs://\(b)", coco: "gs://\(b)/results/\(job.id)_coco.json",
+                         geojson: "gs://\(b)/results/\(job.id)_detections.geojson", metadata: "gs://\(b)/results/\(job.id)_metadata.json")
+            } : nil)
         let legacyEvent: String = switch job.status {
         case .completed, .completedWithErrors: "processing_completed"
         case .cancelled: "processing_cancelled"
@@ -122,7 +129,10 @@ public struct WebhookEvents: JobEventRenderer {
             let results: Links
             let timings: Timings
             let model: ModelInfo
+            /// The results' copies in the mirror bucket (they sync shortly after the event is written).
+            let gcs: GCS?
         }
+        struct GCS: Encodable { let bucket, coco, geojson, metadata: String }
         struct Files: Encodable { let total, succeeded, failed, cancelled: Int }
         struct Detections: Encodable {
             let total: Int

@@ -22,7 +22,8 @@ import Testing
     @Test func receiverDownThenUpGetsItOnceSignedWithTheSameID() async throws {
         let receiver = try WebhookReceiver(secrets: [Self.serverSecret])
         defer { receiver.stop() }
-        let server = try await server()
+        // A schedule long enough for the receiver to start on a loaded machine.
+        let server = try await server(schedule: "1s,1s,1s,2s,3s,5s,10s,15s,20s")
         defer { server.stop() }
         let job = try await server.submitOne([("webhook_url", receiver.url)])
         // Down: connection refused, retried.

@@ -18,6 +18,22 @@ import Webhooks
                    detections: counts?.values.reduce(0, +) ?? 0, classCounts: counts, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
     }
 
+    @Test func namesTheResultsCopiesInTheMirrorBucket() throws {
+        let plain = WebhookEvents(publicURL: "https://geo.example.com", modelName: "m", modelVersion: "1")
+        let mirrored = WebhookEvents(publicURL: "https://geo.example.com", modelName: "m", modelVersion: "1", mirrorBucket: "geo-bucket")
+        let done = job(status: .completed, total: 1, succeeded: 1, failed: 0)
+        let files = [file(0, status: .succeeded, counts: ["tree": 1])]
+        func data(_ e: WebhookEvents, _ j: JobRecord) throws -> [String: Any] {
+            let d = try #require(try e.finalEvent(job: j, files: files, now: created))
+            return try #require((try JSONSerialization.jsonObject(with: d.payload) as? [String: Any])?["data"] as? [String: Any])
+        }
+        #expect(try data(plain, done)["gcs"] == nil)
+        let gcs = try #require(try data(mirrored, done)["gcs"] as? [String: String])
+        #expect(gcs == ["bucket": "gs://geo-bucket", "coco": "gs://geo-bucket/results/job-1_coco.json",
+                        "geojson": "gs://geo-bucket/results/job-1_detections.geojson", "metadata": "gs://geo-bucket/results/job-1_metadata.json"])
+        #expect(try data(mirrored, job(status: .cancelled, total: 1, succeeded: 0, failed: 0))["gcs"] == nil)
+    }
+
     @Test func carriesCountsLinksAndThePrototypesFields() throws {
         let events = WebhookEvents(publicURL: "https://geo.example.com/", modelName: "tree-crowns", modelVersion: "1.0.0")
         let files = [file(0, status: .succeeded, counts: ["tree": 3, "snag": 1]), file(1, status: .succeeded, counts: ["tree": 2]),
