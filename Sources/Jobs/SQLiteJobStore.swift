@@ -24,6 +24,15 @@ extension WebhookDelivery: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "webhookDeliveries"
 }
 
+/// An outbox row that workers lease.
+protocol LeasedRow: FetchableRecord, MutablePersistableRecord, Sendable {
+    var leaseOwner: String? { get set }
+    var leaseExpiresAt: Date? { get set }
+}
+
+extension WebhookDelivery: LeasedRow {}
+extension MirrorObject: LeasedRow {}
+
 extension MirrorStatus: DatabaseValueConvertible {}
 
 extension MirrorObject: FetchableRecord, MutablePersistableRecord {
@@ -433,18 +442,26 @@ public final class SQLiteJobStore: JobStore {
     private static let due = "status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
 
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
-        // Idle deliverers poll: a concurrent read answers "nothing due" without taking the write lock.
-        let due = try await pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM webhookDeliveries WHERE \(Self.due))", arguments: [now, now]) ?? false
+        try await claimDue(WebhookDelivery.self, due: Self.due, order: "nextAttemptAt", owner: owner, lease: lease, now: now)
+    }
+
+    /// Leases the first due row of an outbox to `owner`. Idle pollers cost little: a concurrent
+    /// read answers "nothing due" without taking the write lock.
+    private func claimDue<Leased: LeasedRow>(_ type: Leased.Type, due: String, order: String, owner: String, lease: TimeInterval,
+                                          now: Date) async throws -> Leased? {
+        let table = Leased.databaseTableName
+        let any = try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: [now, now]) ?? false
         }
-        guard due else { return nil }
+        guard any else { return nil }
         return try await pool.write { db in
-            guard var d = try WebhookDelivery.fetchOne(db, sql: "SELECT * FROM webhookDeliveries WHERE \(Self.due) ORDER BY nextAttemptAt LIMIT 1",
-                                                       arguments: [now, now]) else { return nil }
-            d.leaseOwner = owner
-            d.leaseExpiresAt = now.addingTimeInterval(lease)
-            try d.update(db)
-            return d
+            guard var row = try Leased.fetchOne(db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: [now, now]) else {
+                return nil
+            }
+            row.leaseOwner = owner
+            row.leaseExpiresAt = now.addingTimeInterval(lease)
+            try row.update(db)
+            return row
         }
     }
 
@@ -567,18 +584,7 @@ public final class SQLiteJobStore: JobStore {
     private static let mirrorDue = "status != 'synced' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
 
     public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
-        let due = try await pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM mirrorObjects WHERE \(Self.mirrorDue))", arguments: [now, now]) ?? false
-        }
-        guard due else { return nil }
-        return try await pool.write { db in
-            guard var o = try MirrorObject.fetchOne(db, sql: "SELECT * FROM mirrorObjects WHERE \(Self.mirrorDue) ORDER BY nextAttemptAt, id LIMIT 1",
-                                                    arguments: [now, now]) else { return nil }
-            o.leaseOwner = owner
-            o.leaseExpiresAt = now.addingTimeInterval(lease)
-            try o.update(db)
-            return o
-        }
+        try await claimDue(MirrorObject.self, due: Self.mirrorDue, order: "nextAttemptAt, id", owner: owner, lease: lease, now: now)
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {

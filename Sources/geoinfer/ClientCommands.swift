@@ -51,8 +51,13 @@ struct SubmitCommand: AsyncParsableCommand {
         request.body = .stream(counted, length: .known(total))
         let (status, body) = try await client.send(request, timeout: .hours(24))
         bar.finish()
+        try await accepted(status, body, refusal: "upload refused", client: client, console: console)
+    }
+
+    /// Prints the new job's id from a 202, then follows it with `--wait`; anything else fails with the server's message.
+    private func accepted(_ status: Int, _ body: Data, refusal: String, client: APIClient, console: Console) async throws {
         guard status == 202, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let id = json["job_id"] as? String else {
-            console.error("upload refused (\(status)): \(APIClient.message(body))")
+            console.error("\(refusal) (\(status)): \(APIClient.message(body))")
             throw ExitCode.failure
         }
         print(id)
@@ -75,13 +80,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
         request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
         let (status, reply) = try await client.send(request, timeout: .minutes(10))
-        guard status == 202, let json = try? JSONSerialization.jsonObject(with: reply) as? [String: Any], let id = json["job_id"] as? String else {
-            console.error("job refused (\(status)): \(APIClient.message(reply))")
-            throw ExitCode.failure
-        }
-        print(id)
-        console.log("job \(id): \(json["message"] ?? "")")
-        if wait { try await WatchCommand.follow(client: client, id: id, console: console) }
+        try await accepted(status, reply, refusal: "job refused", client: client, console: console)
     }
 
     static func collect(_ paths: [String]) throws -> [URL] {
