@@ -92,10 +92,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv"
   "$PY" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import onnx, onnxruntime, numpy, pycocotools, schemathesis, standardwebhooks, prometheus_client, playwright' 2>/dev/null; then
+# Installed again whenever the pinned list changes (its checksum is kept beside the venv).
+want=$(sha256sum scripts/requirements-test.txt | cut -d' ' -f1)
+if [ "$(cat "$VENV/.requirements-test.sha256" 2>/dev/null)" != "$want" ]; then
   log "installing Python test peers"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt
+  echo "$want" > "$VENV/.requirements-test.sha256"
 fi
 
 # --- the NEON sample raster ------------------------------------------------------------------

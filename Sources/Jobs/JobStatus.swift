@@ -20,7 +20,7 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
     }
 
     /// The final state of a job whose files all finished.
-    static func finished(succeeded: Int, failed: Int) -> JobStatus {
+    public static func finished(succeeded: Int, failed: Int) -> JobStatus {
         failed == 0 ? .completed : succeeded == 0 ? .failed : .completedWithErrors
     }
 }

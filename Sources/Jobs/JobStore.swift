@@ -82,6 +82,9 @@ public protocol JobStore: Sendable {
     /// bucket); the job's total follows. False when the claim was lost.
     func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool
 
+    /// Waits until new work may be there (a store that can announce it returns early), at most `limit`.
+    func waitForWork(upTo limit: Duration) async
+
     /// Claims the next file to run for `lease`, fairly across jobs (the job with the fewest claims
     /// first): a queued file, or a running one whose lease expired.
     func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim?
@@ -130,6 +133,11 @@ public protocol JobStore: Sendable {
 }
 
 extension JobStore {
+    /// Without announcements, waiting for work is sleeping: idle workers look again after `limit`.
+    public func waitForWork(upTo limit: Duration) async {
+        try? await Task.sleep(for: limit)
+    }
+
     public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
         try await jobFinalize(id, now: now, objects: [])
     }

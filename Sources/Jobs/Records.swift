@@ -37,6 +37,31 @@ public struct JobRecord: Codable, Sendable, Equatable {
     }
 
     public var processedFiles: Int { succeededFiles + failedFiles }
+
+    public init(id: String, status: JobStatus, createdAt: Date, updatedAt: Date, finishedAt: Date?, webhookURL: String?,
+                webhookSecret: String?, idempotencyKey: String?, ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?,
+                modelName: String, totalFiles: Int, succeededFiles: Int, failedFiles: Int, tilesTotal: Int, tilesDone: Int, claims: Int,
+                progressNotified: Int = 0) {
+        self.id = id
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+        self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret
+        self.idempotencyKey = idempotencyKey
+        self.ownerKeyID = ownerKeyID
+        self.scoreThreshold = scoreThreshold
+        self.overlap = overlap
+        self.modelName = modelName
+        self.totalFiles = totalFiles
+        self.succeededFiles = succeededFiles
+        self.failedFiles = failedFiles
+        self.tilesTotal = tilesTotal
+        self.tilesDone = tilesDone
+        self.claims = claims
+        self.progressNotified = progressNotified
+    }
 }
 
 /// One uploaded file of a job.
@@ -67,6 +92,32 @@ public struct FileRecord: Codable, Sendable, Equatable {
     public var finishedAt: Date?
     /// Seconds the last successful run took.
     public var seconds: Double?
+
+    public init(id: Int64?, jobID: String, ordinal: Int, originalName: String, name: String, storedPath: String, sizeBytes: Int,
+                sha256: String, status: FileStatus, attempts: Int, leaseOwner: String?, leaseExpiresAt: Date?, tilesTotal: Int,
+                tilesDone: Int, detections: Int, classCounts: [String: Int]?, error: String?, startedAt: Date?, finishedAt: Date?,
+                seconds: Double?) {
+        self.id = id
+        self.jobID = jobID
+        self.ordinal = ordinal
+        self.originalName = originalName
+        self.name = name
+        self.storedPath = storedPath
+        self.sizeBytes = sizeBytes
+        self.sha256 = sha256
+        self.status = status
+        self.attempts = attempts
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.tilesTotal = tilesTotal
+        self.tilesDone = tilesDone
+        self.detections = detections
+        self.classCounts = classCounts
+        self.error = error
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.seconds = seconds
+    }
 }
 
 /// What a worker holds while it processes a file: the file, its job's settings, and its lease.
@@ -75,6 +126,13 @@ public struct FileClaim: Sendable, Equatable {
     public var job: JobRecord
     public var owner: String
     public var attempt: Int
+
+    public init(file: FileRecord, job: JobRecord, owner: String, attempt: Int) {
+        self.file = file
+        self.job = job
+        self.owner = owner
+        self.attempt = attempt
+    }
 }
 
 extension Sequence where Element == FileRecord {

@@ -67,7 +67,8 @@ public final class WorkerPool: Service {
                     if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: Date()) {
                         await self.process(claim)
                     } else {
-                        try await Task.sleep(for: .seconds(self.config.idlePoll))
+                        await self.store.waitForWork(upTo: .milliseconds(Int64(self.config.idlePoll * 1000)))
+                        try Task.checkCancellation()
                     }
                 } catch is CancellationError {
                     return
@@ -94,7 +95,7 @@ public final class WorkerPool: Service {
         do {
             let detector = try Detector(model: model, options: options)
             let path = try await input(claim, options: options)
-            defer { if file.storedPath.hasPrefix("gs://") { try? FileManager.default.removeItem(atPath: path) } }
+            defer { if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) } }
             var result = try await withThrowingTaskGroup(of: FileResult?.self) { group in
                 group.addTask {
                     try await detector.detect(path: path, progress: { p in tilesDone.value = p.tilesDone },
@@ -163,11 +164,25 @@ public final class WorkerPool: Service {
     /// `temp/` fetched from the bucket (checked by CRC32C), whose tile count then goes to the store.
     private func input(_ claim: FileClaim, options: DetectionOptions) async throws -> String {
         let file = claim.file
-        guard file.storedPath.hasPrefix("gs://") else { return layout.url(file.storedPath).path }
-        guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(file.storedPath)") }
-        let uri = try GSURI(file.storedPath)
+        var source = file.storedPath
+        if !source.hasPrefix("gs://") {
+            let local = layout.url(source)
+            if FileManager.default.fileExists(atPath: local.path) { return local.path }
+            // Uploaded to an API process on another machine: read its copy in the mirror bucket.
+            guard let bucket = config.mirrorBucket else {
+                throw StorageError.configuration("the upload \(source) is not on this machine, and there is no mirror bucket to read it from (set ENABLE_GCP_UPLOAD and GCP_BUCKET_NAME, or share the data directory)")
+            }
+            source = "gs://\(bucket)/\(source)"
+        }
+        guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(source)") }
+        let uri = try GSURI(source)
         let local = layout.temp.appendingPathComponent("input-\(claim.job.id)_\(file.name)")
-        _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
+        do {
+            _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
+        } catch StorageError.notFound(let name) where !file.storedPath.hasPrefix("gs://") {
+            // The API's mirror has not copied it yet: try again later.
+            throw StorageError.unavailable(operation: "read \(name)", lastError: "not in the mirror bucket yet")
+        }
         let raster = try Raster(path: local.path)
         let tiles = model.tilePlan(for: raster.info, overlap: options.overlap).count
         _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: Date())

@@ -4,6 +4,7 @@ public import Inference
 public import Jobs
 public import Logging
 public import ServiceLifecycle
+import JobStorePostgres
 import Storage
 import UnixSignals
 import Webhooks
@@ -19,11 +20,13 @@ public enum GeoInferServer {
         public let services: [any Service]
     }
 
-    public static func build(_ config: ServerConfiguration, logger: Logger) async throws -> Services {
+    /// `api` false builds a worker process (`geoinfer worker`): no HTTP server, the workers and the
+    /// outbox deliverers only.
+    public static func build(_ config: ServerConfiguration, logger: Logger, api: Bool = true) async throws -> Services {
         try config.validate()
         let layout = try DataLayout(root: config.dataDirectory)
         // Uploads cut off by a crash never became jobs: their partial files go.
-        for stale in (try? FileManager.default.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where stale.hasPrefix("upload-") {
+        for stale in (try? FileManager.default.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where api && stale.hasPrefix("upload-") {
             try? FileManager.default.removeItem(at: layout.temp.appendingPathComponent(stale))
         }
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
@@ -35,7 +38,19 @@ public enum GeoInferServer {
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
                                    modelName: model.manifest.name, modelVersion: model.manifest.version,
                                    progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
-        let store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
+        let store: any JobStore
+        var storeServices: [any Service] = []
+        if let url = config.databaseURL {
+            do {
+                let postgres = try await PostgresJobStore.open(url: url, events: events, mirror: config.cloud.mirrorBucket != nil, logger: logger)
+                store = postgres
+                storeServices = [postgres]
+            } catch {
+                throw ConfigurationError("DATABASE_URL: \(error)")
+            }
+        } else {
+            store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
+        }
         var mirrorStore: GCSBlobStore?
         if let bucket = config.cloud.mirrorBucket {
             do {
@@ -68,7 +83,7 @@ public enum GeoInferServer {
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer"),
             logger: logger)
-        var services: [any Service] = [app, deliverer]
+        var services: [any Service] = storeServices + (api ? [app, deliverer] : [deliverer])
         if config.workers.concurrency > 0 {
             var workers = config.workers
             workers.mirrorBucket = config.cloud.mirrorBucket

@@ -264,7 +264,13 @@ struct Routes: Sendable {
             throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
         }
         let url = layout.result(job: j.id, file: format.fileName)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw APIError.notFound("results of job \(j.id)") }
+        if !FileManager.default.fileExists(atPath: url.path), let mirror {
+            // Written by a worker on another machine: fetched once from the bucket, then served locally.
+            _ = try? await mirror.download("results/\(url.lastPathComponent)", to: url)
+        }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw APIError.notFound("results of job \(j.id)\(mirror == nil ? "" : " (not here and not yet in the bucket)")")
+        }
         let type = format == .geojson ? "application/geo+json" : "application/json"
         return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

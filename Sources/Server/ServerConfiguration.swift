@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// The API's address as webhook receivers should reach it, for result links in events
     /// (default `http://{host}:{port}`).
     public var publicURL: String?
+    /// `postgres://…`: the PostgreSQL job store shared by API and worker processes (nil: SQLite
+    /// under the data directory).
+    public var databaseURL: String?
     /// Google Cloud Storage: reading gs:// inputs and, with a bucket, mirroring every stored object.
     public var cloud = CloudConfiguration()
 

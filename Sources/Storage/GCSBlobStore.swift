@@ -1,4 +1,6 @@
 public import Foundation
+import NIOCore
+import NIOFoundationCompat
 
 /// Where and how to reach a bucket.
 public struct GCSConfiguration: Sendable {
@@ -89,9 +91,14 @@ public final class GCSBlobStore: BlobStore {
     /// One authorised exchange; retryable statuses become `TransientFailure` (for `withRetries`).
     func exchange(_ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                   transient: Bool = true) async throws -> HTTPAnswer {
+        try await exchange(method, url, headers: headers, buffer: body.map { ByteBuffer(data: $0) }, transient: transient)
+    }
+
+    func exchange(_ method: String, _ url: String, headers: [(String, String)] = [], buffer: ByteBuffer?,
+                  transient: Bool = true) async throws -> HTTPAnswer {
         var all = headers
         if let token = try await credentials.token() { all.append(("Authorization", "Bearer \(token)")) }
-        let answer = try await http.send(method, url, headers: all, body: body, timeout: config.requestTimeout)
+        let answer = try await http.send(method, url, headers: all, buffer: buffer, timeout: config.requestTimeout)
         if transient && RetryPolicy.retryable(status: answer.status) {
             throw TransientFailure(description: "HTTP \(answer.status): \(answer.message)")
         }
@@ -289,8 +296,10 @@ public final class GCSBlobStore: BlobStore {
     /// is gone (404/410) starts over; a lost final answer shows up as a finished session or a 412
     /// on the object, resolved by comparing checksums.
     private func uploadResumable(file: URL, size: Int64, object: [String: Any], name: String, contentType: String) async throws -> BlobInfo {
-        guard let handle = try? FileHandle(forReadingFrom: file) else { throw StorageError.local("cannot read \(file.path)") }
-        defer { try? handle.close() }
+        let fd = open(file.path, O_RDONLY)
+        guard fd >= 0 else { throw StorageError.local("cannot read \(file.path)") }
+        defer { close(fd) }
+        var chunk = ByteBuffer()
         var restarts = 0
         var session: String
         do {
@@ -304,10 +313,8 @@ public final class GCSBlobStore: BlobStore {
         while true {
             do {
                 let end = min(offset + Int64(config.chunkSize), size)
-                try handle.seek(toOffset: UInt64(offset))
-                let chunk = try handle.read(upToCount: Int(end - offset)) ?? Data()
-                guard Int64(chunk.count) == end - offset else { throw StorageError.local("\(file.path) changed while it was uploaded") }
-                let answer = try await exchange("PUT", session, headers: [("Content-Range", "bytes \(offset)-\(end - 1)/\(size)")], body: chunk)
+                try readChunk(fd: fd, offset: offset, count: Int(end - offset), into: &chunk)
+                let answer = try await exchange("PUT", session, headers: [("Content-Range", "bytes \(offset)-\(end - 1)/\(size)")], buffer: chunk)
                 switch try state(of: answer) {
                 case .done(let answer): return try await finished(answer, name: name, object: object)
                 case .persisted(let next):

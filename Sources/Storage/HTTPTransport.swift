@@ -51,11 +51,18 @@ public final class HTTPTransport: Sendable {
 
     public func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                      timeout: TimeInterval = 60, maxResponseBytes: Int = 32 << 20) async throws -> HTTPAnswer {
+        try await send(method, url, headers: headers, buffer: body.map { ByteBuffer(data: $0) }, timeout: timeout,
+                       maxResponseBytes: maxResponseBytes)
+    }
+
+    /// The same with the body in a `ByteBuffer` (no copy: resumable chunks are read straight into one).
+    func send(_ method: String, _ url: String, headers: [(String, String)], buffer body: ByteBuffer?,
+              timeout: TimeInterval, maxResponseBytes: Int = 32 << 20) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            request.body = .bytes(ByteBuffer(data: body))
+            request.body = .bytes(body)
         } else if ["PUT", "POST", "PATCH"].contains(method) {
             request.headers.replaceOrAdd(name: "Content-Length", value: "0")
         }
@@ -90,6 +97,20 @@ public final class HTTPTransport: Sendable {
             bytes += Int64(chunk.readableBytes)
         }
         return (HTTPAnswer(status: status, headers: headers, body: Data()), crc.value, bytes)
+    }
+}
+
+/// Reads `count` bytes at `offset` of an open file straight into a buffer (reusing its storage
+/// when nothing else holds it).
+func readChunk(fd: Int32, offset: Int64, count: Int, into buffer: inout ByteBuffer) throws {
+    buffer.clear(minimumCapacity: count)
+    var done = 0
+    while done < count {
+        let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { raw in
+            pread(fd, raw.baseAddress, count - done, off_t(offset) + off_t(done))
+        }
+        guard n > 0 else { throw StorageError.local(n == 0 ? "the file got shorter while it was uploaded" : "read failed: \(String(cString: strerror(errno)))") }
+        done += n
     }
 }
 

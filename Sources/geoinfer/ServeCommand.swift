@@ -34,6 +34,25 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = try await Environment.load()
+        let config = try Self.configuration(env, host: host, port: port, dataDir: dataDir, model: model, workers: workers, threads: threads)
+        let logger = try Self.startLogging(env)
+        do {
+            let built = try await GeoInferServer.build(config, logger: logger)
+            if config.databaseURL == nil, config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
+                logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
+            }
+            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))")
+            try await GeoInferServer.run(built, logger: logger)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        } catch let error as InferenceError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The service's settings: flags over the environment (and `.env`) over the defaults.
+    static func configuration(_ env: [String: String], host: String?, port: Int?, dataDir: String?, model: String?, workers: Int?,
+                              threads: Int?) throws -> ServerConfiguration {
         var config = ServerConfiguration()
         config.host = host ?? env["GEOINFER_HOST"] ?? config.host
         config.port = try port ?? Self.int(env, "GEOINFER_PORT") ?? config.port
@@ -41,6 +60,12 @@ struct ServeCommand: AsyncParsableCommand {
         config.modelPath = model
         config.workers.concurrency = try workers ?? Self.int(env, "GEOINFER_WORKERS") ?? config.workers.concurrency
         config.workers.threads = try threads ?? Self.int(env, "GEOINFER_THREADS") ?? config.workers.threads
+        if let url = env["DATABASE_URL"], !url.isEmpty {
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ValidationError("DATABASE_URL must be a postgres:// URL (unset it to use SQLite under the data directory)")
+            }
+            config.databaseURL = url
+        }
         if let lease = try Self.int(env, "GEOINFER_LEASE_SECONDS") { config.workers.lease = TimeInterval(lease) }
         if let attempts = try Self.int(env, "GEOINFER_MAX_ATTEMPTS") { config.workers.maxAttempts = attempts }
         if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
@@ -59,6 +84,11 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
         if let b = try Self.bool(env, "GEOINFER_REQUIRE_API_KEYS") { config.requireAPIKeys = b }
+        return config
+    }
+
+    /// Logging and metrics as GEOINFER_LOG_LEVEL and GEOINFER_LOG_FORMAT say.
+    static func startLogging(_ env: [String: String]) throws -> Logger {
         let level = env["GEOINFER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         if let format = env["GEOINFER_LOG_FORMAT"], !["json", "text"].contains(format) {
             throw ValidationError("GEOINFER_LOG_FORMAT must be json or text (got '\(format)')")
@@ -67,18 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
         Telemetry.bootstrapMetrics()
         var logger = Logger(label: "geoinfer")
         logger.logLevel = level
-        do {
-            let built = try await GeoInferServer.build(config, logger: logger)
-            if config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
-                logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
-            }
-            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers)")
-            try await GeoInferServer.run(built, logger: logger)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        } catch let error as InferenceError {
-            throw ValidationError(error.description)
-        }
+        return logger
     }
 
     /// Webhook settings from GEOINFER_WEBHOOK_* (shared with `geoinfer webhook test`).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A test peer in its own process (an emulator, a proxy, a token endpoint) listening on a port
 /// of loopback; stopped with SIGKILL (children of the test process may inherit a blocked SIGTERM).
@@ -118,5 +119,84 @@ public enum GCSEmulators {
     public static func pythonPeer(_ script: String, _ arguments: [String]) async throws -> PeerProcess {
         try await PeerProcess(script, executable: Fixtures.python,
                               arguments: [Fixtures.root.appendingPathComponent("scripts/testing/\(script)").path, "--port", "{port}"] + arguments)
+    }
+}
+
+/// A throwaway PostgreSQL 15 cluster (Debian's binaries) on a loopback port, started by the tests.
+/// As root, the server runs as the `postgres` user.
+public final class PostgresCluster: Sendable {
+    public let port: Int
+    let dir: URL
+    static let bin = "/usr/lib/postgresql/15/bin"
+    /// Clusters still running, stopped when the test process exits (a shared cluster is never deinitialised).
+    static let running = Mutex<[String]>([])
+
+    public init() throws {
+        port = try PeerProcess.freePort()
+        dir = Fixtures.temporaryDirectory("pg")
+        _ = chmod(dir.path, 0o777)
+        try Self.asOwner(["\(Self.bin)/initdb", "-D", "\(dir.path)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try start()
+        let first = Self.running.withLock { list in
+            list.append(dir.path)
+            return list.count == 1
+        }
+        if first {
+            atexit {
+                for path in PostgresCluster.running.withLock({ $0 }) {
+                    let owner = getuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : ""
+                    _ = system("\(owner)\(PostgresCluster.bin)/pg_ctl -D '\(path)/data' -m immediate stop >/dev/null 2>&1")
+                }
+            }
+        }
+    }
+
+    /// `postgres://…` for a database of this cluster.
+    public func url(_ database: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable" }
+
+    public func start() throws {
+        try Self.asOwner(["\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "60", "-o",
+                          "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir.path) -c fsync=off -c max_connections=200",
+                          "start"])
+    }
+
+    /// Stops the server at once (`-m immediate`: like a crash).
+    public func stop() throws {
+        try Self.asOwner(["\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-m", "immediate", "-w", "stop"])
+    }
+
+    /// Runs SQL as the superuser.
+    @discardableResult
+    public func psql(_ sql: String, database: String = "postgres") throws -> String {
+        let r = try Fixtures.run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
+                                                   "-A", "-t", "-c", sql])
+        guard r.status == 0 else { throw PeerError("psql failed: \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A new empty database; returns its URL.
+    public func freshDatabase() throws -> String {
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        try psql("CREATE DATABASE \(name)")
+        return url(String(name))
+    }
+
+    /// Runs a PostgreSQL tool (as `postgres` when root) with `system()`, output to a file: the
+    /// server that `pg_ctl start` leaves running would hold a pipe open for ever.
+    static func asOwner(_ command: [String]) throws {
+        let argv = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-pgcmd-\(UUID().uuidString).out")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let quoted = argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let status = system("\(quoted) </dev/null >'\(out.path)' 2>&1")
+        guard status == 0 else {
+            throw PeerError("\(command.first ?? "") failed (\(status)): \((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
+        }
+    }
+
+    deinit {
+        try? stop()
+        Self.running.withLock { $0.removeAll { $0 == dir.path } }
+        try? FileManager.default.removeItem(at: dir)
     }
 }

@@ -14,6 +14,10 @@ struct CredentialTests {
     func tokenServer(_ extra: [String] = []) async throws -> (PeerProcess, URL) {
         let key = dir.appendingPathComponent("key-\(UUID().uuidString.prefix(6)).json")
         let server = try await GCSEmulators.pythonPeer("token_server.py", ["--write-key-file", key.path] + extra)
+        // The key file is written as the server starts; wait until it is complete.
+        for _ in 0..<100 where (try? JSONSerialization.jsonObject(with: Data(contentsOf: key))) == nil {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         return (server, key)
     }
 

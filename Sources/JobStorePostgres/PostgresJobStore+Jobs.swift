@@ -1,0 +1,173 @@
+public import Foundation
+public import Jobs
+import PostgresNIO
+
+extension PostgresJobStore {
+    /// Seconds since 1970, as the schema keeps times.
+    static func t(_ date: Date) -> Double { date.timeIntervalSince1970 }
+
+    func lockJob(_ id: String, on c: PostgresConnection) async throws -> JobRecord? {
+        try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "id" = \#(id) FOR UPDATE"#, on: c)
+    }
+
+    func filesOf(_ job: String, on c: PostgresConnection) async throws -> [FileRecord] {
+        try await records(FileRecord.self, #"SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(job) ORDER BY "ordinal""#, on: c)
+    }
+
+    func enqueueProgressEvent(_ job: inout JobRecord, now: Date, on c: PostgresConnection) async throws {
+        guard let events, events.progressStep > 0, job.webhookURL != nil, !job.status.isFinal else { return }
+        let reached = Int(job.progress / events.progressStep)
+        guard reached > job.progressNotified, job.progress < 100 else { return }
+        job.progressNotified = reached
+        if let d = try events.progressEvent(job: job, now: now) { try await insert("webhookDeliveries", [d], on: c) }
+    }
+
+    func enqueueFinalEvent(_ job: JobRecord, now: Date, on c: PostgresConnection) async throws {
+        guard let events, job.webhookURL != nil else { return }
+        if let d = try events.finalEvent(job: job, files: try await filesOf(job.id, on: c), now: now) {
+            try await insert("webhookDeliveries", [d], on: c)
+        }
+    }
+
+    public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
+        try await transaction { c in
+            if let key = p.idempotencyKey {
+                // Two requests with one key: the second waits for the first's row, then finds it.
+                try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
+                if let existing = try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(key)"#, on: c) {
+                    return (existing, false)
+                }
+            }
+            let job = JobRecord(
+                id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
+                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, ownerKeyID: p.ownerKeyID,
+                scoreThreshold: p.scoreThreshold, overlap: p.overlap, modelName: p.modelName, totalFiles: p.files.count,
+                succeededFiles: 0, failedFiles: 0, tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
+            try await insert("jobs", [job], on: c)
+            let rows = p.files.enumerated().map { i, f in
+                FileRecord(id: nil, jobID: p.id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
+                           sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
+                           tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
+                           finishedAt: nil, seconds: nil)
+            }
+            for batch in stride(from: 0, to: rows.count, by: 2000) {
+                try await insert("files", Array(rows[batch..<min(batch + 2000, rows.count)]), on: c)
+            }
+            if mirror {
+                let objects = p.files.filter { !$0.storedPath.hasPrefix("gs://") }.map {
+                    MirrorRequest(name: $0.storedPath, metadata: ["job_id": p.id, "original_name": $0.originalName, "sha256": $0.sha256])
+                }
+                try await enqueueMirror(job: p.id, objects, now: p.createdAt, on: c)
+            }
+            try await notifyWork(on: c)
+            return (job, true)
+        }
+    }
+
+    public func jobGet(_ id: String) async throws -> JobRecord? {
+        try await client.withConnection { c in
+            try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "id" = \#(id)"#, on: c)
+        }
+    }
+
+    public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
+        try await client.withConnection { c in
+            try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(idempotencyKey)"#, on: c)
+        }
+    }
+
+    public func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord] {
+        let afterTime = after.map { Self.t($0.createdAt) }
+        let afterID = after?.id
+        return try await client.withConnection { c in
+            try await records(JobRecord.self, #"""
+                SELECT row_to_json(j)::text FROM jobs j
+                WHERE (\#(status?.rawValue)::text IS NULL OR "status" = \#(status?.rawValue))
+                  AND (\#(owner)::text IS NULL OR "ownerKeyID" = \#(owner))
+                  AND (\#(afterTime)::double precision IS NULL OR "createdAt" < \#(afterTime) OR ("createdAt" = \#(afterTime) AND "id" < \#(afterID)))
+                ORDER BY "createdAt" DESC, "id" DESC LIMIT \#(limit)
+                """#, on: c)
+        }
+    }
+
+    public func jobFiles(_ id: String) async throws -> [FileRecord] {
+        try await client.withConnection { c in try await filesOf(id, on: c) }
+    }
+
+    public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
+        try await transaction { c in
+            guard var job = try await lockJob(id, on: c) else { return nil }
+            guard !job.status.isFinal else { return job }
+            try await c.query(#"""
+                UPDATE files SET "status" = 'cancelled', "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "finishedAt" = \#(Self.t(now))
+                WHERE "jobID" = \#(id) AND "status" IN ('queued', 'running')
+                """#, logger: logger)
+            job.status = .cancelled
+            job.updatedAt = now
+            job.finishedAt = now
+            try await update("jobs", job, on: c)
+            try await enqueueFinalEvent(job, now: now, on: c)
+            return job
+        }
+    }
+
+    public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
+        try await transaction { c in
+            guard var job = try await lockJob(id, on: c) else { return nil }
+            guard job.status == .failed || job.status == .completedWithErrors else { return job }
+            var tiles = 0
+            for try await (n,) in try await c.query(#"SELECT COALESCE(SUM("tilesTotal"), 0)::bigint FROM files WHERE "jobID" = \#(id) AND "status" = 'failed'"#,
+                                                    logger: logger).decode((Int64,).self) { tiles = Int(n) }
+            try await c.query(#"""
+                UPDATE files SET "status" = 'queued', "attempts" = 0, "error" = NULL, "tilesDone" = 0, "finishedAt" = NULL
+                WHERE "jobID" = \#(id) AND "status" = 'failed'
+                """#, logger: logger)
+            job.tilesDone -= tiles
+            job.failedFiles = 0
+            job.status = job.succeededFiles > 0 ? .running : .queued
+            job.finishedAt = nil
+            job.updatedAt = now
+            try await update("jobs", job, on: c)
+            try await notifyWork(on: c)
+            return job
+        }
+    }
+
+    public func jobsAwaitingFinalize() async throws -> [JobRecord] {
+        try await client.withConnection { c in
+            try await records(JobRecord.self, #"""
+                SELECT row_to_json(j)::text FROM jobs j
+                WHERE "status" IN ('queued', 'running') AND "succeededFiles" + "failedFiles" = "totalFiles"
+                """#, on: c)
+        }
+    }
+
+    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
+        try await transaction { c in
+            guard var job = try await lockJob(id, on: c) else { return nil }
+            guard !job.status.isFinal, job.processedFiles == job.totalFiles else { return job }
+            job.status = JobStatus.finished(succeeded: job.succeededFiles, failed: job.failedFiles)
+            job.tilesDone = job.tilesTotal
+            job.finishedAt = now
+            job.updatedAt = now
+            try await update("jobs", job, on: c)
+            try await enqueueFinalEvent(job, now: now, on: c)
+            if mirror { try await enqueueMirror(job: id, objects, now: now, on: c) }
+            return job
+        }
+    }
+
+    public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
+        try await client.withConnection { c in
+            var jobs: [JobStatus: Int] = [:]
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM jobs GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+                if let s = JobStatus(rawValue: s) { jobs[s] = Int(n) }
+            }
+            var files: [FileStatus: Int] = [:]
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM files GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+                if let s = FileStatus(rawValue: s) { files[s] = Int(n) }
+            }
+            return (jobs, files)
+        }
+    }
+}

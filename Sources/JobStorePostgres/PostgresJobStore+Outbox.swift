@@ -1,0 +1,198 @@
+public import Foundation
+public import Jobs
+import PostgresNIO
+
+extension PostgresJobStore {
+    // MARK: API keys
+
+    public func keyCreate(_ key: APIKeyRecord) async throws {
+        _ = try await transaction { c in try await insert("apiKeys", [key], on: c) }
+    }
+
+    public func keyList() async throws -> [APIKeyRecord] {
+        try await client.withConnection { c in
+            try await records(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k ORDER BY "createdAt", "id""#, on: c)
+        }
+    }
+
+    public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
+        try await transaction { c in
+            guard var key = try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "id" = \#(id) FOR UPDATE"#, on: c) else {
+                return nil
+            }
+            if key.revokedAt == nil {
+                key.revokedAt = now
+                try await update("apiKeys", key, on: c)
+            }
+            return key
+        }
+    }
+
+    public func keyFind(hash: String) async throws -> APIKeyRecord? {
+        try await client.withConnection { c in
+            try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "hash" = \#(hash) AND "revokedAt" IS NULL"#, on: c)
+        }
+    }
+
+    // MARK: Webhook outbox
+
+    /// Leases the first due row of an outbox table; rows another process is leasing are skipped.
+    private func claimDue<Row: Codable & Sendable>(_ type: Row.Type, table: String, due: String, order: String, owner: String,
+                                                   lease: TimeInterval, now: Date) async throws -> Row? {
+        try await transaction { c in
+            let query = PostgresQuery(unsafeSQL: """
+                UPDATE "\(table)" SET "leaseOwner" = $1, "leaseExpiresAt" = $2
+                WHERE "id" = (SELECT "id" FROM "\(table)" WHERE \(due) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING row_to_json("\(table)")::text
+                """, binds: try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now)))
+            return try await record(Row.self, query, on: c)
+        }
+    }
+
+    static func binds(_ owner: String, _ expires: Double, _ now: Double) throws -> PostgresBindings {
+        var b = PostgresBindings()
+        b.append(owner)
+        b.append(expires)
+        b.append(now)
+        return b
+    }
+
+    public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
+        try await claimDue(WebhookDelivery.self, table: "webhookDeliveries",
+                           due: #""status" = 'pending' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
+                           order: #""nextAttemptAt""#, owner: owner, lease: lease, now: now)
+    }
+
+    public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
+        try await transaction { c in
+            try await insert("webhookAttempts", [attempt], on: c)
+            guard var d = try await record(WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
+                  d.status == .pending, d.leaseOwner == claim.leaseOwner else { return false }
+            d.attempts += 1
+            d.lastStatusCode = attempt.statusCode
+            d.lastError = attempt.error
+            d.leaseOwner = nil
+            d.leaseExpiresAt = nil
+            switch decision {
+            case .delivered:
+                d.status = .delivered
+                d.deliveredAt = attempt.at
+                d.nextAttemptAt = nil
+            case .retry(let next):
+                d.step += 1
+                d.nextAttemptAt = next
+            case .giveUp:
+                d.status = .failed
+                d.nextAttemptAt = nil
+            case .stop:
+                d.status = .stopped
+                d.nextAttemptAt = nil
+            }
+            try await update("webhookDeliveries", d, on: c)
+            return true
+        }
+    }
+
+    public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
+        try await client.withConnection { c in
+            let deliveries = try await records(WebhookDelivery.self, #"""
+                SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt", "id"
+                """#, on: c)
+            let attempts = try await records(WebhookAttempt.self, #"""
+                SELECT row_to_json(a)::text FROM "webhookAttempts" a JOIN "webhookDeliveries" d ON d."id" = a."deliveryID"
+                WHERE d."jobID" = \#(job) ORDER BY a."id"
+                """#, on: c)
+            return (deliveries, attempts)
+        }
+    }
+
+    public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
+        try await transaction { c in
+            guard var d = try await record(WebhookDelivery.self, #"""
+                SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
+                """#, on: c) else { return nil }
+            d.status = .pending
+            d.step = 0
+            d.nextAttemptAt = now
+            d.leaseOwner = nil
+            d.leaseExpiresAt = nil
+            try await update("webhookDeliveries", d, on: c)
+            return d
+        }
+    }
+
+    // MARK: Mirror outbox
+
+    func enqueueMirror(job: String, _ requests: [MirrorRequest], now: Date, on c: PostgresConnection) async throws {
+        for request in requests {
+            let metadata = String(decoding: try JSONEncoder().encode(request.metadata), as: UTF8.self)
+            try await c.query(#"""
+                INSERT INTO "mirrorObjects" ("jobID", "name", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
+                VALUES (\#(job), \#(request.name), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
+                ON CONFLICT ("name") DO UPDATE SET "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
+                    "nextAttemptAt" = EXCLUDED."nextAttemptAt", "lastError" = NULL, "leaseOwner" = NULL, "leaseExpiresAt" = NULL
+                """#, logger: logger)
+        }
+    }
+
+    public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
+        try await claimDue(MirrorObject.self, table: "mirrorObjects",
+                           due: #""status" <> 'synced' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
+                           order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now)
+    }
+
+    public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
+        try await transaction { c in
+            let rows = try await c.query(#"""
+                UPDATE "mirrorObjects" SET "leaseExpiresAt" = \#(Self.t(now.addingTimeInterval(lease)))
+                WHERE "id" = \#(claim.id) AND "leaseOwner" = \#(claim.leaseOwner) RETURNING "id"
+                """#, logger: logger)
+            var any = false
+            for try await _ in rows { any = true }
+            return any
+        }
+    }
+
+    public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
+        try await transaction { c in
+            guard var o = try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
+                  o.leaseOwner == claim.leaseOwner, o.status != .synced else { return false }
+            o.attempts += 1
+            o.leaseOwner = nil
+            o.leaseExpiresAt = nil
+            switch outcome {
+            case .synced(let size, let crc, let generation):
+                o.status = .synced
+                o.sizeBytes = size
+                o.crc32c = crc
+                o.generation = generation
+                o.syncedAt = now
+                o.nextAttemptAt = nil
+                o.lastError = nil
+                o.replace = false
+            case .failed(let error, let retryAt):
+                o.status = .failed
+                o.lastError = error
+                o.nextAttemptAt = retryAt
+            }
+            try await update("mirrorObjects", o, on: c)
+            return true
+        }
+    }
+
+    public func mirrorList(job: String) async throws -> [MirrorObject] {
+        try await client.withConnection { c in
+            try await records(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "jobID" = \#(job) ORDER BY "id""#, on: c)
+        }
+    }
+
+    public func mirrorCounts() async throws -> [MirrorStatus: Int] {
+        try await client.withConnection { c in
+            var out: [MirrorStatus: Int] = [:]
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM "mirrorObjects" GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+                if let s = MirrorStatus(rawValue: s) { out[s] = Int(n) }
+            }
+            return out
+        }
+    }
+}

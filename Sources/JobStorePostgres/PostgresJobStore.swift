@@ -1,0 +1,233 @@
+import Foundation
+public import Jobs
+public import Logging
+import NIOCore
+import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// The job store for scale-out: PostgreSQL through postgres-nio. Same contract as the SQLite store
+/// (one transaction per method); claims take rows with `FOR UPDATE SKIP LOCKED`, so any number of
+/// worker processes share the queue; new work is announced with `NOTIFY geoinfer_work`, so idle
+/// workers wait instead of polling. A ServiceLifecycle service: `run()` keeps the connection pool
+/// and the listener going.
+public final class PostgresJobStore: JobStore, Service {
+    let client: PostgresClient
+    let logger: Logger
+    let events: (any JobEventRenderer)?
+    let mirror: Bool
+    private let columns: Mutex<[String: [String]]> = Mutex([:])
+    private let signal = WorkSignal()
+    static let channel = "geoinfer_work"
+
+    private init(configuration: PostgresClient.Configuration, columns: [String: [String]], events: (any JobEventRenderer)?,
+                 mirror: Bool, logger: Logger) {
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.columns.withLock { $0 = columns }
+        self.events = events
+        self.mirror = mirror
+        self.logger = logger
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`, `?sslmode=disable|prefer|require`),
+    /// applies the migrations not yet applied, and returns the store. Its connection pool works
+    /// once `run()` runs (in the same ServiceGroup as the services that use it).
+    public static func open(url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger) async throws -> PostgresJobStore {
+        let configuration = try Self.configuration(url)
+        let setup = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let columns = try await withThrowingTaskGroup(of: [String: [String]]?.self) { group in
+            group.addTask { await setup.run(); return nil }
+            group.addTask { try await migrate(setup, logger: logger) }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                throw PostgresStoreError("cannot reach PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432) within 30 s; check DATABASE_URL and that the server runs")
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() { if let columns = result { return columns } }
+            throw PostgresStoreError("the migration did not finish")
+        }
+        return PostgresJobStore(configuration: configuration, columns: columns, events: events, mirror: mirror, logger: logger)
+    }
+
+    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+        guard let c = URLComponents(string: url), ["postgres", "postgresql"].contains(c.scheme ?? ""), let host = c.host, !host.isEmpty else {
+            throw PostgresStoreError("DATABASE_URL must look like postgres://user:password@host:5432/database")
+        }
+        let mode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch mode {
+        case "disable": tls = .disable
+        case "require", "verify-full", "verify-ca": tls = .require(.makeClientConfiguration())
+        default: tls = .prefer(.makeClientConfiguration())
+        }
+        var config = PostgresClient.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
+                                                  password: c.password, database: String(c.path.dropFirst()).nilIfEmpty, tls: tls)
+        config.options.connectTimeout = .seconds(5)
+        return config
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listen() }
+        }
+    }
+
+    /// Keeps a connection listening for `NOTIFY geoinfer_work`, reconnecting after an outage.
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        for try await _ in notifications { self.signal.fire() }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("listening for new work failed; retrying", metadata: ["error": "\(String(reflecting: error).prefix(300))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    public func waitForWork(upTo limit: Duration) async {
+        await signal.wait(upTo: limit)
+    }
+
+    /// Applies the migrations not yet recorded, in one transaction, one process at a time (an
+    /// advisory lock), then returns each table's columns.
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws -> [String: [String]] {
+        do {
+            try await client.withTransaction(logger: logger) { c in
+                try await c.query("SELECT pg_advisory_xact_lock(4242)", logger: logger)
+                try await c.query(#"CREATE TABLE IF NOT EXISTS geoinfer_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"#,
+                                  logger: logger)
+                var applied = Set<String>()
+                for try await (name,) in try await c.query("SELECT name FROM geoinfer_migrations", logger: logger).decode((String,).self) {
+                    applied.insert(name)
+                }
+                for migration in Schema.migrations where !applied.contains(migration.name) {
+                    for statement in migration.sql { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                    try await c.query("INSERT INTO geoinfer_migrations (name) VALUES (\(migration.name))", logger: logger)
+                }
+            }
+        } catch let error as PostgresTransactionError {
+            throw PostgresStoreError("cannot prepare the database: \(String(reflecting: error.closureError ?? error.beginError ?? error).prefix(400))")
+        }
+        var found: [String: [String]] = [:]
+        let rows = try await client.query("""
+            SELECT table_name::text, column_name::text FROM information_schema.columns
+            WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position
+            """, logger: logger)
+        for try await (table, column) in rows.decode((String, String).self) { found[table, default: []].append(column) }
+        return found
+    }
+
+    // MARK: Plumbing
+
+    /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: logger) { c in try await body(c) }
+            } catch let error as PostgresTransactionError {
+                let inner = error.closureError ?? error.commitError ?? error.beginError
+                if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state), attempt < 8 {
+                    try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50) * Int64(attempt)))
+                    continue
+                }
+                throw inner ?? error
+            }
+        }
+    }
+
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .secondsSince1970
+        return d
+    }
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .secondsSince1970
+        return e
+    }
+
+    /// Rows of a query whose one column is a row as JSON text (`row_to_json(t)::text`).
+    func records<T: Decodable>(_ type: T.Type, _ query: PostgresQuery, on c: PostgresConnection) async throws -> [T] {
+        let decoder = Self.decoder()
+        var out: [T] = []
+        for try await (text,) in try await c.query(query, logger: logger).decode((String,).self) {
+            out.append(try decoder.decode(T.self, from: Data(text.utf8)))
+        }
+        return out
+    }
+
+    func record<T: Decodable>(_ type: T.Type, _ query: PostgresQuery, on c: PostgresConnection) async throws -> T? {
+        try await records(type, query, on: c).first
+    }
+
+    /// Inserts records (their JSON keys name the columns; absent keys take the column default).
+    /// Returns the generated ids, in order.
+    @discardableResult
+    func insert<T: Encodable>(_ table: String, _ values: [T], on c: PostgresConnection) async throws -> [Int64] {
+        guard let first = values.first else { return [] }
+        let encoder = Self.encoder()
+        let keys = try (JSONSerialization.jsonObject(with: encoder.encode(first)) as? [String: Any] ?? [:]).keys.sorted()
+        let list = keys.map { "\"\($0)\"" }.joined(separator: ", ")
+        let json = String(decoding: try encoder.encode(values), as: UTF8.self)
+        let hasID = (columns.withLock { $0[table] } ?? []).contains("id") && !keys.contains("id")
+        let sql = "INSERT INTO \"\(table)\" (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\"\(table)\", "
+        var query = PostgresQuery(unsafeSQL: "")
+        query = "\(unescaped: sql)\(json)::json)\(unescaped: hasID ? " RETURNING \"id\"" : "")"
+        let rows = try await c.query(query, logger: logger)
+        var ids: [Int64] = []
+        if hasID { for try await (id,) in rows.decode((Int64,).self) { ids.append(id) } }
+        return ids
+    }
+
+    /// Writes every column of a record (absent optional keys become NULL), by its key column.
+    func update<T: Encodable>(_ table: String, _ value: T, key: String = "id", on c: PostgresConnection) async throws {
+        let cols = (columns.withLock { $0[table] } ?? []).filter { $0 != key }
+        let list = cols.map { "\"\($0)\"" }.joined(separator: ", ")
+        let json = String(decoding: try Self.encoder().encode(value), as: UTF8.self)
+        let query: PostgresQuery = """
+            UPDATE "\(unescaped: table)" SET (\(unescaped: list)) = (SELECT \(unescaped: list) FROM json_populate_record(NULL::"\(unescaped: table)", \(json)::json))
+            WHERE "\(unescaped: key)" = (SELECT "\(unescaped: key)" FROM json_populate_record(NULL::"\(unescaped: table)", \(json)::json))
+            """
+        try await c.query(query, logger: logger)
+    }
+
+    func notifyWork(on c: PostgresConnection) async throws {
+        try await c.query("NOTIFY geoinfer_work", logger: logger)
+    }
+}
+
+struct PostgresStoreError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Wakes idle workers when `NOTIFY geoinfer_work` arrives.
+final class WorkSignal: Sendable {
+    private let generation = Mutex(0)
+
+    func fire() { generation.withLock { $0 += 1 } }
+
+    /// Returns when a notification arrives or `limit` passes (checked every 50 ms: cheap, local).
+    func wait(upTo limit: Duration) async {
+        let start = generation.withLock { $0 }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline, generation.withLock({ $0 }) == start {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}

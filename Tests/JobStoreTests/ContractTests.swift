@@ -1,0 +1,217 @@
+import Foundation
+import GeoInferTestSupport
+import Jobs
+import Testing
+
+/// One contract, every store: SQLite (embedded) and PostgreSQL (scale-out) must agree.
+@Suite("JobStore contract")
+struct ContractTests {
+    @Test("jobs: create, idempotency, get, list newest first with keyset pages and owners", arguments: StoreKind.allCases)
+    func jobs(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            for i in 0..<5 {
+                let (job, created) = try await store.jobCreate(newJob("job-\(i)", files: 2, at: t0.addingTimeInterval(Double(i)), owner: i % 2 == 0 ? "k1" : "k2"))
+                #expect(created && job.status == .queued && job.totalFiles == 2 && job.tilesTotal == 2)
+            }
+            let (first, created) = try await store.jobCreate(newJob("job-x", files: 1, at: t0.addingTimeInterval(10), key: "idem"))
+            #expect(created)
+            let (again, createdAgain) = try await store.jobCreate(newJob("job-y", files: 3, key: "idem"))
+            #expect(!createdAgain && again.id == first.id)
+            #expect(try await store.jobFind(idempotencyKey: "idem")?.id == "job-x")
+            #expect(try await store.jobGet("job-y") == nil)
+            #expect(try await store.jobGet("job-3")?.createdAt == t0.addingTimeInterval(3))
+
+            let page1 = try await store.jobList(status: .queued, limit: 3, after: nil, owner: nil)
+            #expect(page1.map(\.id) == ["job-x", "job-4", "job-3"])
+            let page2 = try await store.jobList(status: .queued, limit: 3, after: page1.last, owner: nil)
+            #expect(page2.map(\.id) == ["job-2", "job-1", "job-0"])
+            #expect(try await store.jobList(status: nil, limit: 10, after: nil, owner: "k1").map(\.id) == ["job-4", "job-2", "job-0"])
+            #expect(try await store.jobList(status: .running, limit: 10, after: nil, owner: nil).isEmpty)
+            let files = try await store.jobFiles("job-1")
+            #expect(files.map(\.name) == ["f0.tif", "f1.tif"] && files.allSatisfy { $0.status == .queued && $0.id != nil })
+            let counts = try await store.counts()
+            #expect(counts.jobs[.queued] == 6 && counts.files[.queued] == 11)
+        }
+    }
+
+    @Test("a file's life: claim, heartbeat, finish, results, finalize with its webhook event", arguments: StoreKind.allCases)
+    func lifecycle(kind: StoreKind) async throws {
+        try await withStore(kind, events: TestEvents()) { store in
+            _ = try await store.jobCreate(newJob("j", files: 2, webhook: "https://203.0.113.1/h"))
+            let now = Date()
+            let a = try #require(try await store.fileClaimNext(owner: "w1", lease: 30, now: now))
+            #expect(a.job.status == .running && a.attempt == 1 && a.file.leaseOwner == "w1")
+            #expect(try await store.fileHeartbeat(a, tilesDone: 1, lease: 30, now: now))
+            #expect(try await store.jobGet("j")?.tilesDone == 1)
+            let afterA = try #require(try await store.fileFinish(a, outcome: success, now: now))
+            #expect(afterA.succeededFiles == 1 && afterA.processedFiles == 1)
+            let b = try #require(try await store.fileClaimNext(owner: "w1", lease: 30, now: now))
+            #expect(b.file.id != a.file.id)
+            #expect(try await store.fileClaimNext(owner: "w2", lease: 30, now: now) == nil)
+            _ = try await store.fileFinish(b, outcome: .failed(error: "corrupt", retryable: false, maxAttempts: 3), now: now)
+            #expect(try await store.jobsAwaitingFinalize().map(\.id) == ["j"])
+            let results = try await store.fileResults("j")
+            #expect(results.count == 1 && results[0].result == Data(#"{"ok":true}"#.utf8) && results[0].file.classCounts == ["tree": 2])
+            let final = try #require(try await store.jobFinalize("j", now: now))
+            #expect(final.status == .completedWithErrors && final.progress == 100)
+            #expect(try await store.jobsAwaitingFinalize().isEmpty)
+            let (deliveries, _) = try await store.deliveryList(job: "j")
+            #expect(deliveries.map(\.event) == ["job.completed_with_errors"])
+            #expect(deliveries.first?.payload == Data(#"{"files":2}"#.utf8))
+            // Retry puts the failed file back.
+            let retried = try #require(try await store.jobRetryFailed("j", now: now))
+            #expect(retried.status == .running && retried.failedFiles == 0)
+            let c = try #require(try await store.fileClaimNext(owner: "w3", lease: 30, now: now))
+            #expect(c.file.id == b.file.id && c.attempt == 1)
+        }
+    }
+
+    @Test("fairness: a 1-file job submitted after a big one is not starved", arguments: StoreKind.allCases)
+    func fairness(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date()
+            _ = try await store.jobCreate(newJob("big", files: 20, at: t0))
+            _ = try await store.jobCreate(newJob("small", files: 1, at: t0.addingTimeInterval(1)))
+            let first = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
+            let second = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
+            #expect(first.job.id == "big" && second.job.id == "small")
+        }
+    }
+
+    @Test("leases: an expired claim moves to another worker, whose result wins; the stale one is discarded", arguments: StoreKind.allCases)
+    func leases(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.jobCreate(newJob("j", files: 1))
+            let t0 = Date()
+            let stale = try #require(try await store.fileClaimNext(owner: "w1", lease: 5, now: t0))
+            #expect(try await store.fileClaimNext(owner: "w2", lease: 5, now: t0.addingTimeInterval(4)) == nil)
+            let fresh = try #require(try await store.fileClaimNext(owner: "w2", lease: 5, now: t0.addingTimeInterval(6)))
+            #expect(fresh.file.id == stale.file.id && fresh.attempt == 2)
+            #expect(try await store.fileHeartbeat(stale, tilesDone: 1, lease: 5, now: t0.addingTimeInterval(6)) == false)
+            #expect(try await store.fileFinish(stale, outcome: success, now: t0.addingTimeInterval(7)) == nil)
+            let job = try #require(try await store.fileFinish(fresh, outcome: success, now: t0.addingTimeInterval(7)))
+            #expect(job.succeededFiles == 1)
+            #expect(try await store.fileResults("j").count == 1)
+        }
+    }
+
+    @Test("attempts: transient failures retry up to the limit, then the file fails with its last error", arguments: StoreKind.allCases)
+    func attempts(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.jobCreate(newJob("j", files: 1))
+            for attempt in 1...3 {
+                let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()))
+                #expect(claim.attempt == attempt)
+                _ = try await store.fileFinish(claim, outcome: .failed(error: "timeout \(attempt)", retryable: true, maxAttempts: 3), now: Date())
+            }
+            #expect(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()) == nil)
+            let file = try #require(try await store.jobFiles("j").first)
+            #expect(file.status == .failed && file.error == "timeout 3" && file.attempts == 3)
+            #expect(try await store.jobFinalize("j", now: Date())?.status == .failed)
+        }
+    }
+
+    @Test("cancel: unfinished files stop, a worker's heartbeat learns it, the event is written", arguments: StoreKind.allCases)
+    func cancel(kind: StoreKind) async throws {
+        try await withStore(kind, events: TestEvents()) { store in
+            _ = try await store.jobCreate(newJob("j", files: 3, webhook: "https://203.0.113.1/h"))
+            let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()))
+            let cancelled = try #require(try await store.jobCancel("j", now: Date()))
+            #expect(cancelled.status == .cancelled)
+            #expect(try await store.fileHeartbeat(claim, tilesDone: 1, lease: 30, now: Date()) == false)
+            #expect(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()) == nil)
+            #expect(try await store.jobFiles("j").allSatisfy { $0.status == .cancelled })
+            #expect(try await store.deliveryList(job: "j").deliveries.map(\.event) == ["job.cancelled"])
+            #expect(try await store.jobCancel("nope", now: Date()) == nil)
+        }
+    }
+
+    @Test("webhook outbox: claim when due, lease, record attempts, redeliver", arguments: StoreKind.allCases)
+    func webhookOutbox(kind: StoreKind) async throws {
+        try await withStore(kind, events: TestEvents()) { store in
+            _ = try await store.jobCreate(newJob("j", files: 1, webhook: "https://203.0.113.1/h"))
+            _ = try await store.jobCancel("j", now: Date())
+            let t0 = Date().addingTimeInterval(1)
+            let d = try #require(try await store.deliveryClaimNext(owner: "d1", lease: 30, now: t0))
+            #expect(try await store.deliveryClaimNext(owner: "d2", lease: 30, now: t0) == nil)
+            let attempt = WebhookAttempt(deliveryID: d.id, number: 1, at: t0, statusCode: 500, error: nil, seconds: 0.1)
+            #expect(try await store.deliveryRecord(d, attempt: attempt, decision: .retry(next: t0.addingTimeInterval(60))))
+            #expect(try await store.deliveryClaimNext(owner: "d2", lease: 30, now: t0.addingTimeInterval(30)) == nil)
+            let again = try #require(try await store.deliveryClaimNext(owner: "d2", lease: 30, now: t0.addingTimeInterval(61)))
+            // A stale deliverer's attempt is kept for the audit but decides nothing.
+            #expect(try await store.deliveryRecord(d, attempt: attempt, decision: .delivered) == false)
+            let ok = WebhookAttempt(deliveryID: d.id, number: 2, at: t0.addingTimeInterval(62), statusCode: 200, error: nil, seconds: 0.1)
+            #expect(try await store.deliveryRecord(again, attempt: ok, decision: .delivered))
+            let (deliveries, attempts) = try await store.deliveryList(job: "j")
+            #expect(deliveries.first?.status == .delivered && deliveries.first?.attempts == 2 && attempts.count == 3)
+            let redelivered = try #require(try await store.deliveryRedeliver(job: "j", now: t0.addingTimeInterval(100)))
+            #expect(redelivered.id == d.id && redelivered.status == .pending && redelivered.step == 0)
+        }
+    }
+
+    @Test("API keys: stored by hash, found until revoked", arguments: StoreKind.allCases)
+    func keys(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            var key = APIKeyRecord(id: "key1", name: "ci", scope: .user, hash: "h1", prefix: "gi_abc", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+            key.maxFiles = 10
+            key.maxRequestBytes = 1 << 40
+            try await store.keyCreate(key)
+            #expect(try await store.keyFind(hash: "h1") == key)
+            #expect(try await store.keyRevoke(id: "key1", now: Date())?.revokedAt != nil)
+            #expect(try await store.keyFind(hash: "h1") == nil)
+            #expect(try await store.keyList().map(\.id) == ["key1"])
+            #expect(try await store.keyRevoke(id: "nope", now: Date()) == nil)
+        }
+    }
+
+    @Test("mirror outbox: uploads at submit, results at finalize, retries, re-arming a rewritten result", arguments: StoreKind.allCases)
+    func mirrorOutbox(kind: StoreKind) async throws {
+        try await withStore(kind, mirror: true) { store in
+            _ = try await store.jobCreate(newJob("j", files: 2))
+            #expect(try await store.mirrorList(job: "j").map(\.name) == ["uploads/j_f0.tif", "uploads/j_f1.tif"])
+            #expect(try await store.mirrorList(job: "j").first?.metadata["original_name"] == "f0.tif")
+            let t0 = Date().addingTimeInterval(1)
+            let a = try #require(try await store.mirrorClaimNext(owner: "m1", lease: 30, now: t0))
+            let b = try #require(try await store.mirrorClaimNext(owner: "m2", lease: 30, now: t0))
+            #expect(a.name != b.name)
+            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0) == nil)
+            #expect(try await store.mirrorRenew(a, lease: 30, now: t0))
+            #expect(try await store.mirrorRecord(a, outcome: .synced(sizeBytes: 10, crc32c: "AAAAAA==", generation: "1"), now: t0))
+            #expect(try await store.mirrorRecord(b, outcome: .failed(error: "bucket down", retryAt: t0.addingTimeInterval(5)), now: t0))
+            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(1)) == nil)
+            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(6))?.name == b.name)
+            for claim in [try await store.fileClaimNext(owner: "w", lease: 30, now: t0), try await store.fileClaimNext(owner: "w", lease: 30, now: t0)] {
+                _ = try await store.fileFinish(try #require(claim), outcome: success, now: t0)
+            }
+            _ = try await store.jobFinalize("j", now: t0, objects: [MirrorRequest(name: "results/j_coco.json"), MirrorRequest(name: "uploads/j_f0.tif")])
+            let objects = try await store.mirrorList(job: "j")
+            #expect(objects.map(\.name) == ["uploads/j_f0.tif", "uploads/j_f1.tif", "results/j_coco.json"])
+            #expect(objects[0].status == .pending && objects[0].replace)
+            let counts = try await store.mirrorCounts()
+            #expect(counts[.pending] == 2 && counts[.failed] == 1)
+        }
+    }
+
+    @Test("claims under contention: four workers, forty files, each file claimed once", arguments: StoreKind.allCases)
+    func contention(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.jobCreate(newJob("j", files: 40))
+            let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for w in 0..<4 {
+                    group.addTask {
+                        var mine: [Int64] = []
+                        while let claim = try await store.fileClaimNext(owner: "w\(w)", lease: 30, now: Date()) {
+                            mine.append(claim.file.id ?? -1)
+                            _ = try await store.fileFinish(claim, outcome: success, now: Date())
+                        }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: [Int64]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 40 && Set(claimed).count == 40)
+            #expect(try await store.jobGet("j")?.succeededFiles == 40)
+        }
+    }
+}

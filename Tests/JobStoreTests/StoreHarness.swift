@@ -1,0 +1,62 @@
+import Foundation
+import GeoInferTestSupport
+import Jobs
+import JobStorePostgres
+import Logging
+
+/// The stores every contract test runs against.
+enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
+    case sqlite, postgres
+    var description: String { rawValue }
+}
+
+/// One PostgreSQL cluster for the whole test process; each test gets its own database.
+let sharedCluster: Result<PostgresCluster, any Error> = Result { try PostgresCluster() }
+
+/// Runs `body` with a fresh, migrated store of `kind` (a PostgreSQL store's pool runs meanwhile).
+func withStore<T: Sendable>(_ kind: StoreKind, events: (any JobEventRenderer)? = nil, mirror: Bool = false,
+                            _ body: @escaping @Sendable (any JobStore) async throws -> T) async throws -> T {
+    switch kind {
+    case .sqlite:
+        let dir = Fixtures.temporaryDirectory("store")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return try await body(try SQLiteJobStore(path: dir.appendingPathComponent("jobs.sqlite").path, events: events, mirror: mirror))
+    case .postgres:
+        let url = try sharedCluster.get().freshDatabase()
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let store = try await PostgresJobStore.open(url: url, events: events, mirror: mirror, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await store.run(); return nil }
+            group.addTask { try await body(store) }
+            defer { group.cancelAll() }
+            while let next = try await group.next() { if let value = next { return value } }
+            throw PeerError("the store stopped")
+        }
+    }
+}
+
+/// A job of `files` one-tile files.
+func newJob(_ id: String = UUID().uuidString.lowercased(), files: Int, at: Date = Date(), webhook: String? = nil,
+            key: String? = nil, owner: String? = nil) -> JobCreate {
+    JobCreate(id: id, createdAt: at, webhookURL: webhook, idempotencyKey: key, ownerKeyID: owner, scoreThreshold: nil, overlap: nil,
+              modelName: "m", files: (0..<files).map {
+                  .init(originalName: "f\($0).tif", name: "f\($0).tif", storedPath: "uploads/\(id)_f\($0).tif", sizeBytes: 10,
+                        sha256: "abc", tilesTotal: 1)
+              })
+}
+
+let success = FileOutcome.succeeded(result: Data(#"{"ok":true}"#.utf8), detections: 2, classCounts: ["tree": 2], seconds: 0.5)
+
+/// Renders a fixed final event, so tests see the outbox rows the stores write.
+struct TestEvents: JobEventRenderer {
+    var progressStep: Double = 0
+    func finalEvent(job: JobRecord, files: [FileRecord], now: Date) throws -> WebhookDelivery? {
+        WebhookDelivery(id: "msg_\(job.id)", jobID: job.id, event: "job.\(job.status.rawValue)", url: job.webhookURL ?? "",
+                        payload: Data("{\"files\":\(files.count)}".utf8), secret: nil, createdAt: now)
+    }
+    func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery? {
+        WebhookDelivery(id: "msg_p\(job.progressNotified)_\(job.id)", jobID: job.id, event: "job.progress", url: job.webhookURL ?? "",
+                        payload: Data("{}".utf8), secret: nil, createdAt: now)
+    }
+}
