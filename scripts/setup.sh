@@ -5,7 +5,8 @@
 #     Debian's libonnxruntime-dev (trixie), both into .deps/onnxruntime (git-ignored), sha256-checked
 #   - a Python virtual environment (.venv) with the test peers: onnx, onnxruntime, numpy, pycocotools
 #   - the NEON sample OSBS_029.tif from the deepforest wheel, into .deps/samples
-#   - with --test: Chromium (Debian package), which the dashboard test drives headless
+#   - with --test: Chromium (Debian package), which the dashboard test drives headless, and PostgreSQL 15
+#     (Debian package), whose clusters the scale-out tests start on loopback
 set -euo pipefail
 WITH_TESTS=${1:-}
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ fi
 # --- system packages --------------------------------------------------------------------------
 need_pkgs=()
 pkgs=(libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv)
-[ "$WITH_TESTS" = "--test" ] && pkgs+=(chromium)
+[ "$WITH_TESTS" = "--test" ] && pkgs+=(chromium postgresql-15)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done

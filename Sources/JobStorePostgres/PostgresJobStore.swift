@@ -66,10 +66,13 @@ public final class PostgresJobStore: JobStore, Service {
         return config
     }
 
+    /// Runs the pool and the listener until the process shuts down. ServiceLifecycle shuts services
+    /// down in reverse order, and the store is listed first, so it goes last: workers hand their
+    /// files back through it before the pool closes.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
-            group.addTask { await self.listen() }
+            group.addTask { await cancelWhenGracefulShutdown { await self.listen() } }
         }
     }
 

@@ -127,7 +127,11 @@ public enum GCSEmulators {
 public final class PostgresCluster: Sendable {
     public let port: Int
     let dir: URL
-    static let bin = "/usr/lib/postgresql/15/bin"
+    /// Debian's PostgreSQL binaries (15, as scripts/setup.sh installs; a newer one if that is what is there).
+    static let bin: String = {
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).compactMap(Int.init).sorted()
+        return "/usr/lib/postgresql/\(versions.contains(15) ? 15 : versions.last ?? 15)/bin"
+    }()
     /// Clusters still running, stopped when the test process exits (a shared cluster is never deinitialised).
     static let running = Mutex<[String]>([])
 

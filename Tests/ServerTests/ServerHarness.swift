@@ -63,11 +63,17 @@ final class ServerProcess {
         process.isRunning ? "running" : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"
     }
 
+    /// SIGTERM, then SIGKILL if it has not exited within 20 s (a test must never hang on a stuck server).
     func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+            Issue.record("the server did not exit within 20 s of SIGTERM: \(serverLog.suffix(2000))")
+            kill(process.processIdentifier, SIGKILL)
         }
+        process.waitUntilExit()
     }
 
     deinit { if process.isRunning { process.terminate() } }
