@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "geoinfer",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage",
+                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Scale-out benchmarks (`make bench`), on a PostgreSQL 15 cluster started on loopback:
+
+1. Queue overhead: `geoinfer bench-queue` claims and completes 10,000 no-op files with 4 workers,
+   on PostgreSQL and on SQLite, in the same run: files/s.
+2. A 200-file real job (the default model, 256x256 GeoTIFFs) through `serve --workers 0` and 1
+   `geoinfer worker` process, then 2: wall time, the speed-up, and the per-file overhead (wall time
+   x workers / files, minus the mean detection time the workers recorded per file).
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXE = os.path.join(ROOT, ".build", "release", "geoinfer")
+PG = "/usr/lib/postgresql/15/bin"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def as_owner(cmd):
+    return (["/usr/sbin/runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []) + cmd
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="geoinfer-bench-scale-", dir="/tmp")
+    os.chmod(work, 0o777)
+    port = free_port()
+    data = os.path.join(work, "pg")
+    subprocess.run(as_owner([f"{PG}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]), check=True, capture_output=True)
+    subprocess.run(as_owner([f"{PG}/pg_ctl", "-D", data, "-l", os.path.join(work, "pg.log"), "-w", "-o",
+                             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={work}", "start"]),
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    procs = []
+    try:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE bench"], check=True, capture_output=True)
+        url = f"postgres://postgres@127.0.0.1:{port}/bench?sslmode=disable"
+        base_env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
+        results = {"queue_10000_noop_files_4_workers": {}}
+        for name, env in [("sqlite", base_env), ("postgresql", dict(base_env, DATABASE_URL=url))]:
+            r = subprocess.run([EXE, "bench-queue", "--files", "10000", "--workers", "4"], env=env, capture_output=True, text=True, check=True)
+            results["queue_10000_noop_files_4_workers"][name] = json.loads(r.stdout)
+
+        images = os.path.join(work, "images")
+        os.makedirs(images)
+        for i in range(200):
+            subprocess.run(["gdal_create", "-q", "-of", "GTiff", "-outsize", "256", "256", "-bands", "3", "-ot", "Byte", "-burn", str(40 + i % 100),
+                            "-a_srs", "EPSG:32617", "-a_ullr", str(400000 + i * 30), "3300025.6", str(400025.6 + i * 30), "3300000",
+                            os.path.join(images, f"img{i:03d}.tif")], check=True)
+        runs = {}
+        for workers in (1, 2):
+            dbname = f"job{workers}"
+            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", f"CREATE DATABASE {dbname}"], check=True, capture_output=True)
+            env = dict(base_env, DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/{dbname}?sslmode=disable", GEOINFER_WORKERS="0")
+            datadir = os.path.join(work, f"data{workers}")
+            api_port = free_port()
+            api = subprocess.Popen([EXE, "serve", "--port", str(api_port), "--data-dir", datadir], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(api)
+            for _ in range(300):
+                try:
+                    get(f"http://127.0.0.1:{api_port}/healthz")
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            args = ["curl", "-s", "-f"] + sum([["-F", f"files=@{os.path.join(images, n)}"] for n in sorted(os.listdir(images))], [])
+            job = json.loads(subprocess.run(args + [f"http://127.0.0.1:{api_port}/upload"], capture_output=True, text=True, check=True).stdout)["job_id"]
+            start = time.perf_counter()
+            ws = [subprocess.Popen([EXE, "worker", "--concurrency", "1", "--threads", "1", "--data-dir", datadir], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+            procs += ws
+            while get(f"http://127.0.0.1:{api_port}/status/{job}")["status"] not in ("completed", "completed_with_errors", "failed"):
+                time.sleep(0.1)
+            wall = time.perf_counter() - start
+            detail = get(f"http://127.0.0.1:{api_port}/jobs/{job}")
+            detect = sum(f.get("seconds") or 0 for f in detail["files"]) / len(detail["files"])
+            runs[workers] = {"status": detail["status"], "wall_seconds": round(wall, 2), "files_per_second": round(200 / wall, 2),
+                             "mean_detection_seconds_per_file": round(detect, 4),
+                             "overhead_seconds_per_file": round(wall * workers / 200 - detect, 4)}
+            for p in ws + [api]:
+                p.terminate()
+                p.wait(timeout=30)
+        runs["speedup_2_vs_1"] = round(runs[1]["wall_seconds"] / runs[2]["wall_seconds"], 2)
+        results["job_200_files_default_model"] = runs
+        print(json.dumps(results, indent=2))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        subprocess.run(as_owner([f"{PG}/pg_ctl", "-D", data, "-m", "immediate", "stop"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
