@@ -57,6 +57,7 @@ def main():
         for name, env in [("sqlite", base_env), ("postgresql", dict(base_env, DATABASE_URL=url))]:
             r = subprocess.run([EXE, "bench-queue", "--files", "10000", "--workers", "4"], env=env, capture_output=True, text=True, check=True)
             results["queue_10000_noop_files_4_workers"][name] = json.loads(r.stdout)
+            print(f"queue on {name}: {r.stdout.strip()}", file=sys.stderr, flush=True)
 
         images = os.path.join(work, "images")
         os.makedirs(images)
@@ -94,6 +95,7 @@ def main():
             runs[workers] = {"status": detail["status"], "wall_seconds": round(wall, 2), "files_per_second": round(200 / wall, 2),
                              "mean_detection_seconds_per_file": round(detect, 4),
                              "overhead_seconds_per_file": round(wall * workers / 200 - detect, 4)}
+            print(f"200-file job, {workers} worker process(es): {runs[workers]}", file=sys.stderr, flush=True)
             for p in ws + [api]:
                 p.terminate()
                 p.wait(timeout=30)

@@ -14,41 +14,54 @@ extension PostgresJobStore {
     }
 
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
-        try await transaction { c in
-            // Fair across jobs (fewest claims first); rows another worker is claiming are skipped, not waited for.
-            guard var file = try await record(FileRecord.self, #"""
-                SELECT row_to_json(f)::text FROM files f JOIN jobs j ON j."id" = f."jobID"
+        // The fairest jobs with work (fewest claims, then oldest); each is tried in its own
+        // transaction until one yields a file. Locks are taken job first, then file, the order every
+        // writer uses: a file row locked by the claim's SKIP LOCKED scan (PostgreSQL keeps the lock
+        // on a row that failed its recheck) can then never hold up a worker finishing that file.
+        let candidates = try await client.withConnection { c in
+            var ids: [String] = []
+            let rows = try await c.query(#"""
+                SELECT j."id" FROM jobs j
                 WHERE j."status" IN ('queued', 'running')
-                  AND (f."status" = 'queued' OR (f."status" = 'running' AND f."leaseExpiresAt" < \#(Self.t(now))))
-                ORDER BY j."claims" ASC, j."createdAt" ASC, f."ordinal" ASC
-                LIMIT 1 FOR UPDATE OF f SKIP LOCKED
-                """#, on: c) else { return nil }
-            guard var job = try await lockJob(file.jobID, on: c), !job.status.isFinal else { return nil }
-            // A rescued file starts over: its partial progress leaves the job's count.
-            job.tilesDone -= file.tilesDone
-            job.claims += 1
-            if job.status == .queued { job.status = .running }
-            job.updatedAt = now
-            try await update("jobs", job, on: c)
-            file.status = .running
-            file.attempts += 1
-            file.leaseOwner = owner
-            file.leaseExpiresAt = now.addingTimeInterval(lease)
-            file.tilesDone = 0
-            file.startedAt = now
-            try await update("files", file, on: c)
-            return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
+                  AND (EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'queued')
+                       OR EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'running' AND f."leaseExpiresAt" < \#(Self.t(now))))
+                ORDER BY j."claims" ASC, j."createdAt" ASC, j."id" ASC
+                LIMIT 8
+                """#, logger: logger)
+            for try await (id,) in rows.decode((String,).self) { ids.append(id) }
+            return ids
         }
+        for jobID in candidates {
+            let claim = try await transaction { c -> FileClaim? in
+                guard var job = try await lockJob(jobID, on: c), job.status == .queued || job.status == .running else { return nil }
+                // A file whose lease expired first, else the first queued one: each an index lookup.
+                var found = try await record(FileRecord.self, #"""
+                    SELECT row_to_json(f)::text FROM files f
+                    WHERE "jobID" = \#(jobID) AND "status" = 'running' AND "leaseExpiresAt" < \#(Self.t(now))
+                    ORDER BY "ordinal" LIMIT 1 FOR UPDATE SKIP LOCKED
+                    """#, on: c)
+                if found == nil {
+                    found = try await record(FileRecord.self, #"""
+                        SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(jobID) AND "status" = 'queued'
+                        ORDER BY "ordinal" LIMIT 1 FOR UPDATE SKIP LOCKED
+                        """#, on: c)
+                }
+                guard var file = found else { return nil }
+                FileTransition.claim(&file, job: &job, owner: owner, lease: lease, now: now)
+                try await update("jobs", job, on: c)
+                try await update("files", file, on: c)
+                return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
+            }
+            if let claim { return claim }
+        }
+        return nil
     }
 
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
         try await transaction { c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return false }
-            let total = max(tilesTotal, 1)
-            job.tilesTotal += total - file.tilesTotal
-            job.updatedAt = now
+            FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
             try await update("jobs", job, on: c)
-            file.tilesTotal = total
             try await update("files", file, on: c)
             return true
         }
@@ -60,13 +73,9 @@ extension PostgresJobStore {
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c), !job.status.isFinal else {
                 return false
             }
-            let done = min(tilesDone, file.tilesTotal)
-            job.tilesDone += done - file.tilesDone
-            job.updatedAt = now
+            FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
             try await enqueueProgressEvent(&job, now: now, on: c)
             try await update("jobs", job, on: c)
-            file.tilesDone = done
-            file.leaseExpiresAt = now.addingTimeInterval(lease)
             try await update("files", file, on: c)
             return true
         }
@@ -75,40 +84,13 @@ extension PostgresJobStore {
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
         try await transaction { c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return nil }
-            file.leaseOwner = nil
-            file.leaseExpiresAt = nil
-            var requeued = false
-            switch outcome {
-            case .succeeded(let result, let detections, let classCounts, let seconds):
-                job.tilesDone += file.tilesTotal - file.tilesDone
-                job.succeededFiles += 1
-                file.status = .succeeded
-                file.tilesDone = file.tilesTotal
-                file.detections = detections
-                file.classCounts = classCounts
-                file.seconds = seconds
-                file.error = nil
-                file.finishedAt = now
+            let requeued = FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
+            if case .succeeded(let result, _, _, _) = outcome {
                 try await c.query(#"""
                     INSERT INTO "fileResults" ("fileID", "result") VALUES (\#(file.id), \#(ByteBuffer(bytes: result)))
                     ON CONFLICT ("fileID") DO UPDATE SET "result" = EXCLUDED."result"
                     """#, logger: logger)
-            case .failed(let error, let retryable, let maxAttempts):
-                file.error = error
-                if retryable && file.attempts < maxAttempts {
-                    job.tilesDone -= file.tilesDone
-                    file.status = .queued
-                    file.tilesDone = 0
-                    requeued = true
-                } else {
-                    job.tilesDone += file.tilesTotal - file.tilesDone
-                    job.failedFiles += 1
-                    file.status = .failed
-                    file.tilesDone = file.tilesTotal
-                    file.finishedAt = now
-                }
             }
-            job.updatedAt = now
             try await enqueueProgressEvent(&job, now: now, on: c)
             try await update("jobs", job, on: c)
             try await update("files", file, on: c)

@@ -15,11 +15,7 @@ extension PostgresJobStore {
     }
 
     func enqueueProgressEvent(_ job: inout JobRecord, now: Date, on c: PostgresConnection) async throws {
-        guard let events, events.progressStep > 0, job.webhookURL != nil, !job.status.isFinal else { return }
-        let reached = Int(job.progress / events.progressStep)
-        guard reached > job.progressNotified, job.progress < 100 else { return }
-        job.progressNotified = reached
-        if let d = try events.progressEvent(job: job, now: now) { try await insert("webhookDeliveries", [d], on: c) }
+        if let d = try events?.progressDelivery(for: &job, now: now) { try await insert("webhookDeliveries", [d], on: c) }
     }
 
     func enqueueFinalEvent(_ job: JobRecord, now: Date, on c: PostgresConnection) async throws {
@@ -38,27 +34,13 @@ extension PostgresJobStore {
                     return (existing, false)
                 }
             }
-            let job = JobRecord(
-                id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
-                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, ownerKeyID: p.ownerKeyID,
-                scoreThreshold: p.scoreThreshold, overlap: p.overlap, modelName: p.modelName, totalFiles: p.files.count,
-                succeededFiles: 0, failedFiles: 0, tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
+            let job = p.jobRecord
             try await insert("jobs", [job], on: c)
-            let rows = p.files.enumerated().map { i, f in
-                FileRecord(id: nil, jobID: p.id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
-                           sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
-                           tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
-                           finishedAt: nil, seconds: nil)
-            }
+            let rows = p.fileRecords
             for batch in stride(from: 0, to: rows.count, by: 2000) {
                 try await insert("files", Array(rows[batch..<min(batch + 2000, rows.count)]), on: c)
             }
-            if mirror {
-                let objects = p.files.filter { !$0.storedPath.hasPrefix("gs://") }.map {
-                    MirrorRequest(name: $0.storedPath, metadata: ["job_id": p.id, "original_name": $0.originalName, "sha256": $0.sha256])
-                }
-                try await enqueueMirror(job: p.id, objects, now: p.createdAt, on: c)
-            }
+            if mirror { try await enqueueMirror(job: p.id, p.uploadMirrorRequests, now: p.createdAt, on: c) }
             try await notifyWork(on: c)
             return (job, true)
         }
@@ -102,9 +84,7 @@ extension PostgresJobStore {
                 UPDATE files SET "status" = 'cancelled', "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "finishedAt" = \#(Self.t(now))
                 WHERE "jobID" = \#(id) AND "status" IN ('queued', 'running')
                 """#, logger: logger)
-            job.status = .cancelled
-            job.updatedAt = now
-            job.finishedAt = now
+            job.cancel(now: now)
             try await update("jobs", job, on: c)
             try await enqueueFinalEvent(job, now: now, on: c)
             return job
@@ -114,7 +94,7 @@ extension PostgresJobStore {
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
         try await transaction { c in
             guard var job = try await lockJob(id, on: c) else { return nil }
-            guard job.status == .failed || job.status == .completedWithErrors else { return job }
+            guard job.canRetryFailed else { return job }
             var tiles = 0
             for try await (n,) in try await c.query(#"SELECT COALESCE(SUM("tilesTotal"), 0)::bigint FROM files WHERE "jobID" = \#(id) AND "status" = 'failed'"#,
                                                     logger: logger).decode((Int64,).self) { tiles = Int(n) }
@@ -122,11 +102,7 @@ extension PostgresJobStore {
                 UPDATE files SET "status" = 'queued', "attempts" = 0, "error" = NULL, "tilesDone" = 0, "finishedAt" = NULL
                 WHERE "jobID" = \#(id) AND "status" = 'failed'
                 """#, logger: logger)
-            job.tilesDone -= tiles
-            job.failedFiles = 0
-            job.status = job.succeededFiles > 0 ? .running : .queued
-            job.finishedAt = nil
-            job.updatedAt = now
+            job.retryFailed(failedTiles: tiles, now: now)
             try await update("jobs", job, on: c)
             try await notifyWork(on: c)
             return job
@@ -145,11 +121,8 @@ extension PostgresJobStore {
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
         try await transaction { c in
             guard var job = try await lockJob(id, on: c) else { return nil }
-            guard !job.status.isFinal, job.processedFiles == job.totalFiles else { return job }
-            job.status = JobStatus.finished(succeeded: job.succeededFiles, failed: job.failedFiles)
-            job.tilesDone = job.tilesTotal
-            job.finishedAt = now
-            job.updatedAt = now
+            guard job.awaitsFinalize else { return job }
+            job.finalize(now: now)
             try await update("jobs", job, on: c)
             try await enqueueFinalEvent(job, now: now, on: c)
             if mirror { try await enqueueMirror(job: id, objects, now: now, on: c) }

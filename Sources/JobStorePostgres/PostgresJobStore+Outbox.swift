@@ -67,27 +67,8 @@ extension PostgresJobStore {
         try await transaction { c in
             try await insert("webhookAttempts", [attempt], on: c)
             guard var d = try await record(WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
-                  d.status == .pending, d.leaseOwner == claim.leaseOwner else { return false }
-            d.attempts += 1
-            d.lastStatusCode = attempt.statusCode
-            d.lastError = attempt.error
-            d.leaseOwner = nil
-            d.leaseExpiresAt = nil
-            switch decision {
-            case .delivered:
-                d.status = .delivered
-                d.deliveredAt = attempt.at
-                d.nextAttemptAt = nil
-            case .retry(let next):
-                d.step += 1
-                d.nextAttemptAt = next
-            case .giveUp:
-                d.status = .failed
-                d.nextAttemptAt = nil
-            case .stop:
-                d.status = .stopped
-                d.nextAttemptAt = nil
-            }
+                  d.isHeld(by: claim) else { return false }
+            d.record(attempt, decision: decision)
             try await update("webhookDeliveries", d, on: c)
             return true
         }
@@ -111,11 +92,7 @@ extension PostgresJobStore {
             guard var d = try await record(WebhookDelivery.self, #"""
                 SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
                 """#, on: c) else { return nil }
-            d.status = .pending
-            d.step = 0
-            d.nextAttemptAt = now
-            d.leaseOwner = nil
-            d.leaseExpiresAt = nil
+            d.rearm(now: now)
             try await update("webhookDeliveries", d, on: c)
             return d
         }
@@ -156,25 +133,8 @@ extension PostgresJobStore {
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         try await transaction { c in
             guard var o = try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
-                  o.leaseOwner == claim.leaseOwner, o.status != .synced else { return false }
-            o.attempts += 1
-            o.leaseOwner = nil
-            o.leaseExpiresAt = nil
-            switch outcome {
-            case .synced(let size, let crc, let generation):
-                o.status = .synced
-                o.sizeBytes = size
-                o.crc32c = crc
-                o.generation = generation
-                o.syncedAt = now
-                o.nextAttemptAt = nil
-                o.lastError = nil
-                o.replace = false
-            case .failed(let error, let retryAt):
-                o.status = .failed
-                o.lastError = error
-                o.nextAttemptAt = retryAt
-            }
+                  o.isHeld(by: claim) else { return false }
+            o.record(outcome, now: now)
             try await update("mirrorObjects", o, on: c)
             return true
         }

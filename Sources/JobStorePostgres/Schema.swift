@@ -67,5 +67,9 @@ enum Schema {
             #"CREATE INDEX mirror_job ON "mirrorObjects" ("jobID")"#,
             #"CREATE INDEX mirror_due ON "mirrorObjects" ("nextAttemptAt")"#,
         ]),
+        // A claim finds the next file of one job through this index, whatever the job's size.
+        ("v5-claim-index", [
+            #"CREATE INDEX files_job_claim ON files ("jobID", "status", "ordinal")"#,
+        ]),
     ]
 }

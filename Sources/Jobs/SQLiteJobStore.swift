@@ -192,17 +192,17 @@ public final class SQLiteJobStore: JobStore {
             }
             try db.create(index: "mirrorObjects_due", on: "mirrorObjects", columns: ["nextAttemptAt"])
         }
+        // A claim finds the next file of one job through this index, whatever the job's size.
+        m.registerMigration("v7-claim-index") { db in
+            try db.create(index: "files_job_claim", on: "files", columns: ["jobID", "status", "ordinal"])
+        }
         return m
     }
 
     /// Writes a `job.progress` delivery when the job's progress has passed a new step (inside the
     /// transaction that moved it). Updates `job.progressNotified`; the caller saves the job.
     private func enqueueProgressEvent(_ db: Database, _ job: inout JobRecord, now: Date) throws {
-        guard let events, events.progressStep > 0, job.webhookURL != nil, !job.status.isFinal else { return }
-        let reached = Int(job.progress / events.progressStep)
-        guard reached > job.progressNotified, job.progress < 100 else { return }
-        job.progressNotified = reached
-        try events.progressEvent(job: job, now: now)?.insert(db)
+        try events?.progressDelivery(for: &job, now: now)?.insert(db)
     }
 
     /// Writes the job's webhook delivery, inside the transaction that made it final.
@@ -217,23 +217,11 @@ public final class SQLiteJobStore: JobStore {
             if let key = p.idempotencyKey, let existing = try JobRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
                 return (existing, false)
             }
-            let job = JobRecord(
-                id: p.id, status: .queued, createdAt: p.createdAt, updatedAt: p.createdAt, finishedAt: nil,
-                webhookURL: p.webhookURL, webhookSecret: p.webhookSecret, idempotencyKey: p.idempotencyKey, ownerKeyID: p.ownerKeyID, scoreThreshold: p.scoreThreshold, overlap: p.overlap,
-                modelName: p.modelName, totalFiles: p.files.count, succeededFiles: 0, failedFiles: 0,
-                tilesTotal: p.files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
+            let job = p.jobRecord
             try job.insert(db)
-            for (i, f) in p.files.enumerated() {
-                var row = FileRecord(
-                    id: nil, jobID: p.id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
-                    sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
-                    tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil, finishedAt: nil, seconds: nil)
-                try row.insert(db)
-                if self.mirror && !f.storedPath.hasPrefix("gs://") {
-                    try self.enqueueMirror(db, job: p.id, MirrorRequest(name: f.storedPath, metadata: [
-                        "job_id": p.id, "original_name": f.originalName, "sha256": f.sha256,
-                    ]), now: p.createdAt)
-                }
+            for var row in p.fileRecords { try row.insert(db) }
+            if self.mirror {
+                for request in p.uploadMirrorRequests { try self.enqueueMirror(db, job: p.id, request, now: p.createdAt) }
             }
             return (job, true)
         }
@@ -272,9 +260,7 @@ public final class SQLiteJobStore: JobStore {
                 UPDATE files SET status = 'cancelled', leaseOwner = NULL, leaseExpiresAt = NULL, finishedAt = ?
                 WHERE jobID = ? AND status IN ('queued', 'running')
                 """, arguments: [now, id])
-            job.status = .cancelled
-            job.updatedAt = now
-            job.finishedAt = now
+            job.cancel(now: now)
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
             return job
@@ -284,18 +270,14 @@ public final class SQLiteJobStore: JobStore {
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
         try await pool.write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
-            guard job.status == .failed || job.status == .completedWithErrors else { return job }
+            guard job.canRetryFailed else { return job }
             let tiles = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
                                          arguments: [id]) ?? 0
             try db.execute(sql: """
                 UPDATE files SET status = 'queued', attempts = 0, error = NULL, tilesDone = 0, finishedAt = NULL
                 WHERE jobID = ? AND status = 'failed'
                 """, arguments: [id])
-            job.tilesDone -= tiles
-            job.failedFiles = 0
-            job.status = job.succeededFiles > 0 ? .running : .queued
-            job.finishedAt = nil
-            job.updatedAt = now
+            job.retryFailed(failedTiles: tiles, now: now)
             try job.update(db)
             return job
         }
@@ -312,11 +294,8 @@ public final class SQLiteJobStore: JobStore {
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
         try await pool.write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
-            guard !job.status.isFinal, job.processedFiles == job.totalFiles else { return job }
-            job.status = JobStatus.finished(succeeded: job.succeededFiles, failed: job.failedFiles)
-            job.tilesDone = job.tilesTotal
-            job.finishedAt = now
-            job.updatedAt = now
+            guard job.awaitsFinalize else { return job }
+            job.finalize(now: now)
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
             if self.mirror {
@@ -328,26 +307,25 @@ public final class SQLiteJobStore: JobStore {
 
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
         try await pool.write { db in
-            guard var file = try FileRecord.fetchOne(db, sql: """
-                SELECT f.* FROM files f JOIN jobs j ON j.id = f.jobID
+            // The fairest job with work (fewest claims, then oldest), then its next file: a file whose
+            // lease expired first, else the first queued one. Each step is an index lookup, so a claim
+            // costs the same in a 10-file job and a 100,000-file one.
+            guard var job = try JobRecord.fetchOne(db, sql: """
+                SELECT j.* FROM jobs j
                 WHERE j.status IN ('queued', 'running')
-                  AND (f.status = 'queued' OR (f.status = 'running' AND f.leaseExpiresAt < ?))
-                ORDER BY j.claims ASC, j.createdAt ASC, f.ordinal ASC
+                  AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
+                       OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
+                ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
                 LIMIT 1
                 """, arguments: [now]) else { return nil }
-            guard var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
-            // A rescued file starts over: its partial progress leaves the job's count.
-            job.tilesDone -= file.tilesDone
-            job.claims += 1
-            if job.status == .queued { job.status = .running }
-            job.updatedAt = now
+            guard var file = try FileRecord.fetchOne(db, sql: """
+                SELECT * FROM files WHERE jobID = ? AND status = 'running' AND leaseExpiresAt < ? ORDER BY ordinal LIMIT 1
+                """, arguments: [job.id, now])
+                ?? FileRecord.fetchOne(db, sql: """
+                SELECT * FROM files WHERE jobID = ? AND status = 'queued' ORDER BY ordinal LIMIT 1
+                """, arguments: [job.id]) else { return nil }
+            FileTransition.claim(&file, job: &job, owner: owner, lease: lease, now: now)
             try job.update(db)
-            file.status = .running
-            file.attempts += 1
-            file.leaseOwner = owner
-            file.leaseExpiresAt = now.addingTimeInterval(lease)
-            file.tilesDone = 0
-            file.startedAt = now
             try file.update(db)
             return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
         }
@@ -363,11 +341,8 @@ public final class SQLiteJobStore: JobStore {
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
         try await pool.write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
-            let total = max(tilesTotal, 1)
-            job.tilesTotal += total - file.tilesTotal
-            job.updatedAt = now
+            FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
             try job.update(db)
-            file.tilesTotal = total
             try file.update(db)
             return true
         }
@@ -377,13 +352,9 @@ public final class SQLiteJobStore: JobStore {
         try await pool.write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
                   !job.status.isFinal else { return false }
-            let done = min(tilesDone, file.tilesTotal)
-            job.tilesDone += done - file.tilesDone
-            job.updatedAt = now
+            FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
             try self.enqueueProgressEvent(db, &job, now: now)
             try job.update(db)
-            file.tilesDone = done
-            file.leaseExpiresAt = now.addingTimeInterval(lease)
             try file.update(db)
             return true
         }
@@ -392,35 +363,10 @@ public final class SQLiteJobStore: JobStore {
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
         try await pool.write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
-            file.leaseOwner = nil
-            file.leaseExpiresAt = nil
-            switch outcome {
-            case .succeeded(let result, let detections, let classCounts, let seconds):
-                job.tilesDone += file.tilesTotal - file.tilesDone
-                job.succeededFiles += 1
-                file.status = .succeeded
-                file.tilesDone = file.tilesTotal
-                file.detections = detections
-                file.classCounts = classCounts
-                file.seconds = seconds
-                file.error = nil
-                file.finishedAt = now
+            FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
+            if case .succeeded(let result, _, _, _) = outcome {
                 try db.execute(sql: "INSERT OR REPLACE INTO fileResults (fileID, result) VALUES (?, ?)", arguments: [file.id, result])
-            case .failed(let error, let retryable, let maxAttempts):
-                file.error = error
-                if retryable && file.attempts < maxAttempts {
-                    job.tilesDone -= file.tilesDone
-                    file.status = .queued
-                    file.tilesDone = 0
-                } else {
-                    job.tilesDone += file.tilesTotal - file.tilesDone
-                    job.failedFiles += 1
-                    file.status = .failed
-                    file.tilesDone = file.tilesTotal
-                    file.finishedAt = now
-                }
             }
-            job.updatedAt = now
             try self.enqueueProgressEvent(db, &job, now: now)
             try job.update(db)
             try file.update(db)
@@ -469,29 +415,8 @@ public final class SQLiteJobStore: JobStore {
         try await pool.write { db in
             var a = attempt
             try a.insert(db)
-            guard var d = try WebhookDelivery.fetchOne(db, key: claim.id), d.status == .pending, d.leaseOwner == claim.leaseOwner else {
-                return false
-            }
-            d.attempts += 1
-            d.lastStatusCode = attempt.statusCode
-            d.lastError = attempt.error
-            d.leaseOwner = nil
-            d.leaseExpiresAt = nil
-            switch decision {
-            case .delivered:
-                d.status = .delivered
-                d.deliveredAt = attempt.at
-                d.nextAttemptAt = nil
-            case .retry(let next):
-                d.step += 1
-                d.nextAttemptAt = next
-            case .giveUp:
-                d.status = .failed
-                d.nextAttemptAt = nil
-            case .stop:
-                d.status = .stopped
-                d.nextAttemptAt = nil
-            }
+            guard var d = try WebhookDelivery.fetchOne(db, key: claim.id), d.isHeld(by: claim) else { return false }
+            d.record(attempt, decision: decision)
             try d.update(db)
             return true
         }
@@ -512,11 +437,7 @@ public final class SQLiteJobStore: JobStore {
         try await pool.write { db in
             guard var d = try WebhookDelivery.filter(Column("jobID") == job)
                 .order(Column("createdAt").desc, Column("id").desc).fetchOne(db) else { return nil }
-            d.status = .pending
-            d.step = 0
-            d.nextAttemptAt = now
-            d.leaseOwner = nil
-            d.leaseExpiresAt = nil
+            d.rearm(now: now)
             try d.update(db)
             return d
         }
@@ -597,25 +518,8 @@ public final class SQLiteJobStore: JobStore {
 
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         try await pool.write { db in
-            guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.leaseOwner == claim.leaseOwner, o.status != .synced else { return false }
-            o.attempts += 1
-            o.leaseOwner = nil
-            o.leaseExpiresAt = nil
-            switch outcome {
-            case .synced(let size, let crc, let generation):
-                o.status = .synced
-                o.sizeBytes = size
-                o.crc32c = crc
-                o.generation = generation
-                o.syncedAt = now
-                o.nextAttemptAt = nil
-                o.lastError = nil
-                o.replace = false
-            case .failed(let error, let retryAt):
-                o.status = .failed
-                o.lastError = error
-                o.nextAttemptAt = retryAt
-            }
+            guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.isHeld(by: claim) else { return false }
+            o.record(outcome, now: now)
             try o.update(db)
             return true
         }

@@ -117,10 +117,19 @@ public enum GeoInferServer {
         return secret
     }
 
-    /// Runs the services until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Runs the services until SIGTERM or SIGINT, then shuts down gracefully: the HTTP server stops
+    /// accepting, workers hand back their files, outboxes stop, the store closes last. A shutdown
+    /// still going after `gracefulShutdownLimit` (a database connection stuck mid-attempt, say) is
+    /// escalated to cancellation, and the process ends at most `cancellationLimit` later, so an
+    /// orchestrator's SIGTERM is never left hanging.
     public static func run(_ built: Services, logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(services: built.services.map { .init(service: $0) },
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var configuration = ServiceGroupConfiguration(services: built.services.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
+        configuration.maximumCancellationDuration = cancellationLimit
+        try await ServiceGroup(configuration: configuration).run()
     }
+
+    public static let gracefulShutdownLimit: Duration = .seconds(10)
+    public static let cancellationLimit: Duration = .seconds(5)
 }

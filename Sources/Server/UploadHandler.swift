@@ -5,7 +5,6 @@ import HTTPTypes
 import Hummingbird
 import Inference
 import Jobs
-import MultipartKit
 import Storage
 import Webhooks
 
@@ -224,12 +223,7 @@ struct UploadHandler: Sendable {
     /// Streams the body through the multipart parser, writing file parts to `dir`.
     private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws -> UploadState {
         let state = UploadState(dir: dir, limits: limits)
-        let parser = MultipartParser(boundary: boundary)
-        parser.onHeader = { name, value in state.header(name, value) }
-        parser.onBody = { buffer in state.body(&buffer) }
-        parser.onPartComplete = { state.partComplete() }
-        let closing = Array("--\(boundary)--".utf8)
-        var tail: [UInt8] = []
+        var parser = MultipartStream(boundary: boundary)
         var total: Int64 = 0
         do {
             for try await chunk in request.body {
@@ -237,11 +231,13 @@ struct UploadHandler: Sendable {
                 guard total <= limits.bytesPerRequest else {
                     throw APIError(.contentTooLarge, "request_too_large", "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
                 }
-                // Keep the last bytes seen, to check the body ends with its closing boundary.
-                let keep = closing.count + 4, n = min(keep, chunk.readableBytes)
-                tail += chunk.getBytes(at: chunk.readerIndex + chunk.readableBytes - n, length: n) ?? []
-                if tail.count > keep { tail.removeFirst(tail.count - keep) }
-                try parser.execute(chunk)
+                try parser.feed(chunk) { event in
+                    switch event {
+                    case .header(let name, let value): state.header(name, value)
+                    case .body(var buffer): state.body(&buffer)
+                    case .partComplete: state.partComplete()
+                    }
+                }
                 if let error = state.error { throw error }
             }
         } catch let error as APIError {
@@ -252,15 +248,10 @@ struct UploadHandler: Sendable {
             throw APIError(.badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
         }
         state.close()
-        guard tail.count >= closing.count, Self.contains(tail, closing) else {
+        guard parser.isComplete else {
             throw APIError(.badRequest, "truncated_body", "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
         }
         return state
-    }
-
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard haystack.count >= needle.count else { return false }
-        return (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<($0 + needle.count)]) == needle }
     }
 
     static func short(_ error: any Error) -> String { String(String(describing: error).prefix(200)) }

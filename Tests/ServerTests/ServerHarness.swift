@@ -52,6 +52,7 @@ final class ServerProcess {
 
     /// SIGKILL: no chance to clean up, as in a crash.
     func kill9() {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
