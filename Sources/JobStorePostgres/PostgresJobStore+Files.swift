@@ -18,7 +18,7 @@ extension PostgresJobStore {
         // transaction until one yields a file. Locks are taken job first, then file, the order every
         // writer uses: a file row locked by the claim's SKIP LOCKED scan (PostgreSQL keeps the lock
         // on a row that failed its recheck) can then never hold up a worker finishing that file.
-        let candidates = try await client.withConnection { c in
+        let candidates = try await read { [self] c in
             var ids: [String] = []
             let rows = try await c.query(#"""
                 SELECT j."id" FROM jobs j
@@ -32,7 +32,7 @@ extension PostgresJobStore {
             return ids
         }
         for jobID in candidates {
-            let claim = try await transaction { c -> FileClaim? in
+            let claim = try await transaction { [self] c -> FileClaim? in
                 guard var job = try await lockJob(jobID, on: c), job.status == .queued || job.status == .running else { return nil }
                 // A file whose lease expired first, else the first queued one: each an index lookup.
                 var found = try await record(FileRecord.self, #"""
@@ -58,7 +58,7 @@ extension PostgresJobStore {
     }
 
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return false }
             FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
             try await update("jobs", job, on: c)
@@ -68,7 +68,7 @@ extension PostgresJobStore {
     }
 
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await transaction { c in
+        try await transaction { [self] c in
             // The job first, then the file: the order every writer takes.
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c), !job.status.isFinal else {
                 return false
@@ -82,7 +82,7 @@ extension PostgresJobStore {
     }
 
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return nil }
             let requeued = FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
             if case .succeeded(let result, _, _, _) = outcome {
@@ -100,7 +100,7 @@ extension PostgresJobStore {
     }
 
     public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
-        try await client.withConnection { c in
+        try await read { [self] c in
             let files = try await records(FileRecord.self, #"""
                 SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(jobID) AND "status" = 'succeeded' ORDER BY "ordinal"
                 """#, on: c)

@@ -26,7 +26,8 @@ extension PostgresJobStore {
     }
 
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
-        try await transaction { c in
+        // A job of many thousand files is one large insert: it gets longer than other operations.
+        try await transaction(limit: .seconds(120)) { [self] c in
             if let key = p.idempotencyKey {
                 // Two requests with one key: the second waits for the first's row, then finds it.
                 try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
@@ -47,13 +48,13 @@ extension PostgresJobStore {
     }
 
     public func jobGet(_ id: String) async throws -> JobRecord? {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "id" = \#(id)"#, on: c)
         }
     }
 
     public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(idempotencyKey)"#, on: c)
         }
     }
@@ -61,7 +62,7 @@ extension PostgresJobStore {
     public func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord] {
         let afterTime = after.map { Self.t($0.createdAt) }
         let afterID = after?.id
-        return try await client.withConnection { c in
+        return try await read { [self] c in
             try await records(JobRecord.self, #"""
                 SELECT row_to_json(j)::text FROM jobs j
                 WHERE (\#(status?.rawValue)::text IS NULL OR "status" = \#(status?.rawValue))
@@ -73,11 +74,11 @@ extension PostgresJobStore {
     }
 
     public func jobFiles(_ id: String) async throws -> [FileRecord] {
-        try await client.withConnection { c in try await filesOf(id, on: c) }
+        try await read { [self] c in try await filesOf(id, on: c) }
     }
 
     public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard !job.status.isFinal else { return job }
             try await c.query(#"""
@@ -92,7 +93,7 @@ extension PostgresJobStore {
     }
 
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard job.canRetryFailed else { return job }
             var tiles = 0
@@ -110,7 +111,7 @@ extension PostgresJobStore {
     }
 
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await records(JobRecord.self, #"""
                 SELECT row_to_json(j)::text FROM jobs j
                 WHERE "status" IN ('queued', 'running') AND "succeededFiles" + "failedFiles" = "totalFiles"
@@ -119,7 +120,7 @@ extension PostgresJobStore {
     }
 
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard job.awaitsFinalize else { return job }
             job.finalize(now: now)
@@ -131,7 +132,7 @@ extension PostgresJobStore {
     }
 
     public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
-        try await client.withConnection { c in
+        try await read { [self] c in
             var jobs: [JobStatus: Int] = [:]
             for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM jobs GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
                 if let s = JobStatus(rawValue: s) { jobs[s] = Int(n) }

@@ -6,17 +6,17 @@ extension PostgresJobStore {
     // MARK: API keys
 
     public func keyCreate(_ key: APIKeyRecord) async throws {
-        _ = try await transaction { c in try await insert("apiKeys", [key], on: c) }
+        _ = try await transaction { [self] c in try await insert("apiKeys", [key], on: c) }
     }
 
     public func keyList() async throws -> [APIKeyRecord] {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await records(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k ORDER BY "createdAt", "id""#, on: c)
         }
     }
 
     public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var key = try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "id" = \#(id) FOR UPDATE"#, on: c) else {
                 return nil
             }
@@ -29,7 +29,7 @@ extension PostgresJobStore {
     }
 
     public func keyFind(hash: String) async throws -> APIKeyRecord? {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "hash" = \#(hash) AND "revokedAt" IS NULL"#, on: c)
         }
     }
@@ -39,7 +39,7 @@ extension PostgresJobStore {
     /// Leases the first due row of an outbox table; rows another process is leasing are skipped.
     private func claimDue<Row: Codable & Sendable>(_ type: Row.Type, table: String, due: String, order: String, owner: String,
                                                    lease: TimeInterval, now: Date) async throws -> Row? {
-        try await transaction { c in
+        try await transaction { [self] c in
             let query = PostgresQuery(unsafeSQL: """
                 UPDATE "\(table)" SET "leaseOwner" = $1, "leaseExpiresAt" = $2
                 WHERE "id" = (SELECT "id" FROM "\(table)" WHERE \(due) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -64,7 +64,7 @@ extension PostgresJobStore {
     }
 
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        try await transaction { c in
+        try await transaction { [self] c in
             try await insert("webhookAttempts", [attempt], on: c)
             guard var d = try await record(WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
                   d.isHeld(by: claim) else { return false }
@@ -75,7 +75,7 @@ extension PostgresJobStore {
     }
 
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
-        try await client.withConnection { c in
+        try await read { [self] c in
             let deliveries = try await records(WebhookDelivery.self, #"""
                 SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt", "id"
                 """#, on: c)
@@ -88,7 +88,7 @@ extension PostgresJobStore {
     }
 
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var d = try await record(WebhookDelivery.self, #"""
                 SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
                 """#, on: c) else { return nil }
@@ -119,7 +119,7 @@ extension PostgresJobStore {
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await transaction { c in
+        try await transaction { [self] c in
             let rows = try await c.query(#"""
                 UPDATE "mirrorObjects" SET "leaseExpiresAt" = \#(Self.t(now.addingTimeInterval(lease)))
                 WHERE "id" = \#(claim.id) AND "leaseOwner" = \#(claim.leaseOwner) RETURNING "id"
@@ -131,7 +131,7 @@ extension PostgresJobStore {
     }
 
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
-        try await transaction { c in
+        try await transaction { [self] c in
             guard var o = try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
                   o.isHeld(by: claim) else { return false }
             o.record(outcome, now: now)
@@ -141,13 +141,13 @@ extension PostgresJobStore {
     }
 
     public func mirrorList(job: String) async throws -> [MirrorObject] {
-        try await client.withConnection { c in
+        try await read { [self] c in
             try await records(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "jobID" = \#(job) ORDER BY "id""#, on: c)
         }
     }
 
     public func mirrorCounts() async throws -> [MirrorStatus: Int] {
-        try await client.withConnection { c in
+        try await read { [self] c in
             var out: [MirrorStatus: Int] = [:]
             for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM "mirrorObjects" GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
                 if let s = MirrorStatus(rawValue: s) { out[s] = Int(n) }

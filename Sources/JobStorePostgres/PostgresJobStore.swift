@@ -130,22 +130,65 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Plumbing
 
+    /// How long an operation may take, waiting for a connection included. While PostgreSQL is
+    /// unreachable the pool would hold requests until its circuit breaker trips (60 s); callers
+    /// get `JobStoreUnavailable` after this instead (the API answers 503).
+    static let operationLimit: Duration = .seconds(10)
+
     /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await client.withTransaction(logger: logger) { c in try await body(c) }
-            } catch let error as PostgresTransactionError {
-                let inner = error.closureError ?? error.commitError ?? error.beginError
-                if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state), attempt < 8 {
-                    try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50) * Int64(attempt)))
-                    continue
+    func transaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await bounded(limit) {
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    return try await self.client.withTransaction(logger: self.logger) { c in try await body(c) }
+                } catch let error as PostgresTransactionError {
+                    let inner = error.closureError ?? error.commitError ?? error.beginError
+                    if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state), attempt < 8 {
+                        try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50) * Int64(attempt)))
+                        continue
+                    }
+                    throw inner ?? error
                 }
-                throw inner ?? error
             }
         }
+    }
+
+    /// Reads on one pooled connection.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await bounded(Self.operationLimit) { try await self.client.withConnection { c in try await body(c) } }
+    }
+
+    /// Runs `operation` within `limit`; errors that mean "PostgreSQL is out of reach" become
+    /// `JobStoreUnavailable`.
+    private func bounded<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await operation() }
+                group.addTask { try await Task.sleep(for: limit); return nil }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else {
+                    throw JobStoreUnavailable("PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
+                }
+                return value
+            }
+        } catch let error where Self.meansUnreachable(error) {
+            throw JobStoreUnavailable("PostgreSQL is unreachable (\(String(describing: error).prefix(200))): check that it runs and is reachable (DATABASE_URL)")
+        }
+    }
+
+    static func meansUnreachable(_ error: any Error) -> Bool {
+        if let psql = error as? PSQLError {
+            if psql.code == .server {
+                // Connection exceptions (class 08) and operator intervention: shutdown, cannot connect now (57P).
+                let state = psql.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("08") || state.hasPrefix("57P")
+            }
+            return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(psql.code)
+        }
+        // The pool's own errors (its circuit breaker open, say); its module is not public API.
+        return String(reflecting: type(of: error)).contains("ConnectionPoolError")
     }
 
     static func decoder() -> JSONDecoder {

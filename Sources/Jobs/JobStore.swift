@@ -142,3 +142,10 @@ extension JobStore {
         try await jobFinalize(id, now: now, objects: [])
     }
 }
+
+/// The job store cannot be reached now (its database is down or out of reach): nothing was
+/// changed, and the same call may succeed later. The API answers 503.
+public struct JobStoreUnavailable: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -196,6 +196,9 @@ struct Routes: Sendable {
     private func guarded(_ context: BasicRequestContext, _ body: () async throws -> Response) async throws -> Response {
         do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
+        } catch let error as JobStoreUnavailable {
+            context.logger.error("job store unavailable", metadata: ["error": "\(error)"])
+            throw APIError(.serviceUnavailable, "store_unavailable", "the job database is unreachable right now; nothing was changed, retry shortly")
         } catch {
             // The request's own logger: the line carries its request id.
             context.logger.error("request failed", metadata: ["error": "\(error)"])

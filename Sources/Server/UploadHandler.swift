@@ -78,6 +78,8 @@ struct UploadHandler: Sendable {
                 moved.append(layout.url(relative))
                 newFiles[i].storedPath = relative
             }
+            // The renames too, before the job that points at them.
+            if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             let (job, created) = try await store.jobCreate(JobCreate(
                 id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
                 scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))
@@ -153,11 +155,23 @@ struct UploadHandler: Sendable {
                 return .refused(.init(name: f.originalName, error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
             }
             try raster.verify()
+            // On disk before the job is committed: an accepted upload survives a power loss too.
+            guard durablySynced(path) else {
+                return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
+            }
             let tiles = model.tilePlan(for: raster.info, overlap: overlap).count
             return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles))
         } catch {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
         }
+    }
+
+    /// `fsync` of a file, or of a directory after entries were renamed into it.
+    static func durablySynced(_ path: String, directory: Bool = false) -> Bool {
+        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return fsync(fd) == 0
     }
 
     func accepted(_ job: JobRecord, message: String) -> Response {

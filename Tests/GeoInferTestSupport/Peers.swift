@@ -50,6 +50,11 @@ public final class PeerProcess {
         throw PeerError("\(name) did not open port \(port) within 60 s")
     }
 
+    /// Sends `sig` to the peer (tcp_proxy.py: SIGUSR1 blocks its connections, SIGUSR2 unblocks them).
+    public func signal(_ sig: Int32) {
+        if let p = process, p.isRunning { kill(p.processIdentifier, sig) }
+    }
+
     public func stop() {
         if let p = process, p.isRunning {
             kill(p.processIdentifier, SIGKILL)
@@ -115,7 +120,7 @@ public enum GCSEmulators {
                                                  "-external-url", "http://127.0.0.1:{port}", "-log-level", "error"])
     }
 
-    /// A Python test peer from scripts/testing/ (fault_proxy.py, token_server.py).
+    /// A Python test peer from scripts/testing/ (fault_proxy.py, token_server.py, tcp_proxy.py).
     public static func pythonPeer(_ script: String, _ arguments: [String]) async throws -> PeerProcess {
         try await PeerProcess(script, executable: Fixtures.python,
                               arguments: [Fixtures.root.appendingPathComponent("scripts/testing/\(script)").path, "--port", "{port}"] + arguments)
