@@ -1,5 +1,6 @@
 public import Foundation
 public import GRDB
+import Synchronization
 
 extension JobStatus: DatabaseValueConvertible {}
 extension FileStatus: DatabaseValueConvertible {}
@@ -51,6 +52,15 @@ public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
     private let events: (any JobEventRenderer)?
     private let mirror: Bool
+    /// Jobs read since the last write, so that polling `GET /status` costs no database read. Every
+    /// write in this process goes through `write`, which empties it after its commit; an entry is
+    /// only kept if no write committed while it was being read (the generation did not move).
+    private let recent = Mutex(RecentJobs())
+
+    private struct RecentJobs {
+        var generation = 0
+        var jobs: [String: JobRecord] = [:]
+    }
 
     /// Opens (creating and migrating) the database at `path`. `events` renders the webhook
     /// delivery of each job that becomes final (none when nil). With `mirror`, every stored
@@ -64,6 +74,12 @@ public final class SQLiteJobStore: JobStore {
         config.publicStatementArguments = false
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
+    }
+
+    /// One write transaction; afterwards the jobs read since the last write are forgotten.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        defer { recent.withLock { $0.generation += 1; $0.jobs.removeAll(keepingCapacity: true) } }
+        return try await pool.write(body)
     }
 
     /// Ordered, named migrations; each runs in its own transaction and is recorded once applied.
@@ -213,7 +229,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
-        try await pool.write { db in
+        try await write { db in
             if let key = p.idempotencyKey, let existing = try JobRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
                 return (existing, false)
             }
@@ -228,7 +244,15 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobGet(_ id: String) async throws -> JobRecord? {
-        try await pool.read { db in try JobRecord.fetchOne(db, key: id) }
+        let (generation, known) = recent.withLock { ($0.generation, $0.jobs[id]) }
+        if let known { return known }
+        let job = try await pool.read { db in
+            try JobRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ?"), arguments: [id])
+        }
+        if let job {
+            recent.withLock { if $0.generation == generation, $0.jobs.count < 10_000 { $0.jobs[id] = job } }
+        }
+        return job
     }
 
     public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
@@ -253,7 +277,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard !job.status.isFinal else { return job }
             try db.execute(sql: """
@@ -268,7 +292,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard job.canRetryFailed else { return job }
             let tiles = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
@@ -292,7 +316,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard job.awaitsFinalize else { return job }
             job.finalize(now: now)
@@ -306,7 +330,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
-        try await pool.write { db in
+        try await write { db in
             // The fairest job with work (fewest claims, then oldest), then its next file: a file whose
             // lease expired first, else the first queued one. Each step is an index lookup, so a claim
             // costs the same in a 10-file job and a 100,000-file one.
@@ -339,7 +363,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
             FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
             try job.update(db)
@@ -349,7 +373,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
                   !job.status.isFinal else { return false }
             FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
@@ -361,7 +385,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
             FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
             if case .succeeded(let result, _, _, _) = outcome {
@@ -400,7 +424,7 @@ public final class SQLiteJobStore: JobStore {
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: [now, now]) ?? false
         }
         guard any else { return nil }
-        return try await pool.write { db in
+        return try await write { db in
             guard var row = try Leased.fetchOne(db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: [now, now]) else {
                 return nil
             }
@@ -412,7 +436,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             var a = attempt
             try a.insert(db)
             guard var d = try WebhookDelivery.fetchOne(db, key: claim.id), d.isHeld(by: claim) else { return false }
@@ -434,7 +458,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
-        try await pool.write { db in
+        try await write { db in
             guard var d = try WebhookDelivery.filter(Column("jobID") == job)
                 .order(Column("createdAt").desc, Column("id").desc).fetchOne(db) else { return nil }
             d.rearm(now: now)
@@ -458,7 +482,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func keyCreate(_ key: APIKeyRecord) async throws {
-        try await pool.write { db in try key.insert(db) }
+        try await write { db in try key.insert(db) }
     }
 
     public func keyList() async throws -> [APIKeyRecord] {
@@ -466,7 +490,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var key = try APIKeyRecord.fetchOne(db, key: id) else { return nil }
             if key.revokedAt == nil {
                 key.revokedAt = now
@@ -509,7 +533,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
                            arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])
             return db.changesCount > 0
@@ -517,7 +541,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.isHeld(by: claim) else { return false }
             o.record(outcome, now: now)
             try o.update(db)

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Jobs
 import Storage
 
@@ -22,6 +23,34 @@ struct StatusBody: Encodable {
         failed_files = j.failedFiles
         created_at = j.createdAt
         updated_at = j.updatedAt
+    }
+
+    /// The same document as `JSON.response(self)` (sorted keys, ISO 8601 seconds), written by hand:
+    /// this is the route clients poll, and Foundation's encoder was a tenth of its cost.
+    var response: Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    var json: String {
+        var out = "{\"created_at\":\"\(ISO8601Seconds.string(created_at))\",\"failed_files\":\(failed_files),\"job_id\":"
+        JSONLogHandler.append(job_id, to: &out)
+        out += ",\"processed_files\":\(processed_files),\"progress\":\(progress.isFinite ? progress : 0),\"status\":"
+        JSONLogHandler.append(status, to: &out)
+        out += ",\"total_files\":\(total_files),\"updated_at\":\"\(ISO8601Seconds.string(updated_at))\"}"
+        return out
+    }
+}
+
+/// `2026-11-28T03:29:07Z`: what `JSONEncoder`'s `.iso8601` dates look like (UTC, whole seconds).
+enum ISO8601Seconds {
+    static func string(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let year = Int(parts.tm_year) + 1900
+        let y = year < 1000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
+        return "\(y)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }
 

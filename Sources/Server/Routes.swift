@@ -40,7 +40,7 @@ struct Routes: Sendable {
             }
         }
         router.get("status/:id") { request, context in
-            try await guarded(context) { JSON.response(StatusBody(try await job(request, context))) }
+            try await guarded(context) { StatusBody(try await job(request, context)).response }
         }
         router.get("jobs") { request, context in try await guarded(context) { try await list(request) } }
         router.post("jobs") { request, context in

@@ -5,6 +5,9 @@ public import Logging
 import Metrics
 import Prometheus
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Process-wide metrics and logs: Prometheus metrics through swift-metrics, and log lines as JSON
 /// when they go to a file or a collector rather than a terminal.
@@ -67,7 +70,6 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
-    private static let lock = Mutex(())
 
     public init(label: String) { self.label = label }
 
@@ -92,7 +94,7 @@ public struct JSONLogHandler: LogHandler {
             Self.append(v, to: &line)
         }
         line += "}\n"
-        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+        LogSink.standardError.write(line, now: event.level >= .warning)
     }
 
     /// Appends `s` as a JSON string literal.
@@ -111,5 +113,50 @@ public struct JSONLogHandler: LogHandler {
             }
         }
         out += "\""
+    }
+}
+
+/// Standard error with a buffer: lines of level info and below are collected and written every
+/// 50 ms (or once 256 KiB wait) by one background thread, so a request does not pay for a `write`
+/// system call per log line. Warnings and errors are written at once, after what is waiting, so
+/// the order holds. Whatever waits is written at exit.
+final class LogSink: Sendable {
+    static let standardError: LogSink = {
+        let sink = LogSink(fd: STDERR_FILENO)
+        atexit { LogSink.standardError.flush() }
+        Thread.detachNewThread {
+            while true {
+                usleep(50_000)
+                LogSink.standardError.flush()
+            }
+        }
+        return sink
+    }()
+
+    private let fd: Int32
+    private let pending = Mutex<[UInt8]>([])
+
+    private init(fd: Int32) { self.fd = fd }
+
+    func write(_ line: String, now: Bool) {
+        pending.withLock { buffer in
+            buffer.append(contentsOf: line.utf8)
+            if now || buffer.count >= 256 * 1024 { drain(&buffer) }
+        }
+    }
+
+    func flush() { pending.withLock { drain(&$0) } }
+
+    private func drain(_ buffer: inout [UInt8]) {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                offset += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -74,7 +74,12 @@ final class WorkerProcess {
                 && s2["updated_at"] as? String == s1["updated_at"] as? String)
         try await expectEachFileOnce(api2, id, count: count)
         // The work was shared: both workers finished files.
-        let done = workers.map { $0.output.components(separatedBy: "file done").count - 1 }
+        // (Info lines reach the log within 50 ms: give the last one that long.)
+        var done = workers.map { $0.output.components(separatedBy: "file done").count - 1 }
+        for _ in 0..<20 where done.reduce(0, +) < count {
+            try await Task.sleep(for: .milliseconds(100))
+            done = workers.map { $0.output.components(separatedBy: "file done").count - 1 }
+        }
         #expect(done.allSatisfy { $0 >= 1 } && done.reduce(0, +) == count, "\(done)")
     }
 
