@@ -10,6 +10,12 @@ enum GDAL {
         CPLSetErrorHandler(CPLQuietErrorHandler)
         // Keep GDAL's block cache bounded so memory does not grow with raster size.
         CPLSetConfigOption("GDAL_CACHEMAX", "256")
+        // Opening a file must not list its directory (GDAL does, to look for side-car files):
+        // uploads share a few large directories, so each open would cost O(files there). Side-cars
+        // are still found by name (a .tfw or .aux.xml beside a raster keeps working).
+        if CPLGetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", nil) == nil {
+            CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "TRUE")
+        }
         return true
     }()
 

@@ -73,11 +73,25 @@ public enum FileDigest {
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().lowercaseHex
     }
 }
 
 /// GeoInfer's own version, written into every metadata document.
 public enum GeoInferVersion {
     public static let current = "0.1.0"
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lowercase hexadecimal, two digits a byte (digests as people and tools print them).
+    public var lowercaseHex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

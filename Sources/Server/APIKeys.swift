@@ -1,4 +1,5 @@
 import Crypto
+import Inference
 public import Foundation
 public import Jobs
 
@@ -16,7 +17,7 @@ public enum APIKeys {
 
     /// Hex SHA-256 of a key.
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(key.utf8)).lowercaseHex
     }
 }
 

@@ -362,7 +362,7 @@ final class UploadState {
         case .file(let index, let handle, let hasher, let bytes)?:
             try? handle.close()
             files[index].bytes = bytes
-            files[index].sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            files[index].sha256 = hasher.finalize().lowercaseHex
         case .field(let name, let data)?:
             fields[name] = String(decoding: data, as: UTF8.self)
         default:
