@@ -215,3 +215,24 @@ struct ContractTests {
         }
     }
 }
+
+/// PostgreSQL only: idle workers wait on `NOTIFY geoinfer_work` instead of polling.
+@Suite struct PostgresWakeUpTests {
+    @Test func anIdleWorkerWakesWhenAJobArrivesNotWhenItsWaitRunsOut() async throws {
+        try await withStore(.postgres) { store in
+            // The listener connects in the background: let it.
+            try await Task.sleep(for: .seconds(1))
+            let started = ContinuousClock.now
+            async let waited: Void = store.waitForWork(upTo: .seconds(60))
+            try await Task.sleep(for: .milliseconds(200))
+            _ = try await store.jobCreate(newJob(files: 1))
+            await waited
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(30), "woken by the notification, not by the 60 s limit (\(took))")
+            // Without a notification the wait lasts its limit.
+            let quiet = ContinuousClock.now
+            await store.waitForWork(upTo: .milliseconds(300))
+            #expect(ContinuousClock.now - quiet >= .milliseconds(300))
+        }
+    }
+}
