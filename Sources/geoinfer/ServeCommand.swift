@@ -36,12 +36,21 @@ struct ServeCommand: AsyncParsableCommand {
         let env = try await Environment.load()
         let config = try Self.configuration(env, host: host, port: port, dataDir: dataDir, model: model, workers: workers, threads: threads)
         let logger = try Self.startLogging(env)
-        do {
-            let built = try await GeoInferServer.build(config, logger: logger)
+        try await Self.launch(config, logger: logger, api: true) { built in
             if config.databaseURL == nil, config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
                 logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
             }
             logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))")
+        }
+    }
+
+    /// Builds the services (with the HTTP API or without) and runs them until SIGTERM or SIGINT;
+    /// `announce` runs once they are built. Configuration problems become usage errors.
+    static func launch(_ config: ServerConfiguration, logger: Logger, api: Bool,
+                       announce: (GeoInferServer.Services) async throws -> Void) async throws {
+        do {
+            let built = try await GeoInferServer.build(config, logger: logger, api: api)
+            try await announce(built)
             try await GeoInferServer.run(built, logger: logger)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)

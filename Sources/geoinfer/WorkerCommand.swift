@@ -33,14 +33,8 @@ struct WorkerCommand: AsyncParsableCommand {
         var config = try ServeCommand.configuration(env, host: nil, port: nil, dataDir: dataDir, model: model, workers: concurrency, threads: threads)
         config.workers.concurrency = max(1, config.workers.concurrency)
         let logger = try ServeCommand.startLogging(env)
-        do {
-            let built = try await GeoInferServer.build(config, logger: logger, api: false)
+        try await ServeCommand.launch(config, logger: logger, api: false) { built in
             logger.info("GeoInfer worker: \(config.workers.concurrency) at once, model \(built.model.manifest.name) \(built.model.manifest.version), job store \(config.databaseURL == nil ? "SQLite in \(built.layout.root.path)" : "PostgreSQL")")
-            try await GeoInferServer.run(built, logger: logger)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        } catch let error as InferenceError {
-            throw ValidationError(error.description)
         }
     }
 }
