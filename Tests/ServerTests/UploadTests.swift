@@ -10,7 +10,8 @@ import Testing
         var form = Multipart()
         let markers = [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
                        [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)]]
-        for (i, m) in markers.enumerated() { form.file("scene\(i).tif", try Scenes.raster(markers: m)) }
+        let rasters = try markers.map { try Scenes.raster(markers: $0) }
+        for (i, r) in rasters.enumerated() { form.file("scene\(i).tif", r) }
         form.field("webhook_url", "https://203.0.113.10/hook")
         let accepted = try await server.upload(form)
         #expect(accepted.status == 202, "\(accepted.text)")
@@ -28,7 +29,21 @@ import Testing
         let files = try #require(detail["files"] as? [[String: Any]])
         #expect(files.map { $0["name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
         #expect(files.map { $0["detections"] as? Int } == [1, 1, 2])
-        #expect(files.allSatisfy { $0["status"] as? String == "succeeded" && ($0["sha256"] as? String)?.count == 64 })
+        #expect(files.allSatisfy { $0["status"] as? String == "succeeded" })
+        // Each stored upload holds exactly the bytes sent, and its SHA-256 is sha256sum's.
+        for (i, file) in files.enumerated() {
+            let stored = server.dataDir.appendingPathComponent("uploads/\(id)_scene\(i).tif")
+            #expect(try Data(contentsOf: stored) == rasters[i])
+            let sum = Process()
+            sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+            sum.arguments = [stored.path]
+            let out = Pipe()
+            sum.standardOutput = out
+            try sum.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            sum.waitUntilExit()
+            #expect(file["sha256"] as? String == text.split(separator: " ").first.map(String.init))
+        }
         #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")
 
         let coco = try await server.get("/results/\(id)/coco.json").json
