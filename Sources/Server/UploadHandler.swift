@@ -6,7 +6,6 @@ import Hummingbird
 import Inference
 import Jobs
 import Storage
-import Synchronization
 import Webhooks
 
 /// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
@@ -254,8 +253,6 @@ struct UploadHandler: Sendable {
                     }
                 }
                 if let error = state.error { throw error }
-                // Hashing runs beside the disk writes; if it falls behind, wait for it.
-                while state.hashBacklog > 32 << 20 { try await Task.sleep(for: .milliseconds(1)) }
             }
         } catch let error as APIError {
             throw error
@@ -268,7 +265,6 @@ struct UploadHandler: Sendable {
         guard parser.isComplete else {
             throw APIError(.badRequest, "truncated_body", "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
         }
-        await state.finishHashes()
         return state
     }
 
@@ -285,7 +281,7 @@ final class UploadState {
     }
 
     private enum Part {
-        case file(index: Int, handle: FileHandle, hash: HashPipe, bytes: Int64)
+        case file(index: Int, handle: FileHandle, hasher: SHA256, bytes: Int64)
         case field(name: String, data: Data)
         case skipped
     }
@@ -298,7 +294,6 @@ final class UploadState {
     private var headers: [String: String] = [:]
     private var current: Part?
     private var usedNames = Set<String>()
-    private var hashes: [HashPipe] = []
 
     init(dir: URL, limits: ServerConfiguration.Limits) {
         self.dir = dir
@@ -323,9 +318,7 @@ final class UploadState {
                 return .skipped
             }
             files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
-            let hash = HashPipe()
-            hashes.append(hash)
-            return .file(index: files.count - 1, handle: handle, hash: hash, bytes: 0)
+            return .file(index: files.count - 1, handle: handle, hasher: SHA256(), bytes: 0)
         }
         guard UploadHandler.fields.contains(field) else {
             fail(APIError(.badRequest, "unknown_field", "unknown form field '\(field.prefix(100))': send files as 'files' and settings as \(UploadHandler.fields.sorted().joined(separator: ", "))"))
@@ -338,19 +331,19 @@ final class UploadState {
         guard error == nil else { return }
         if current == nil { current = begin() }
         switch current {
-        case .file(let index, let handle, let hash, let bytes)?:
+        case .file(let index, let handle, var hasher, let bytes)?:
             let newBytes = bytes + Int64(buffer.readableBytes)
             guard newBytes <= limits.bytesPerFile else {
                 fail(APIError(.contentTooLarge, "file_too_large", "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes"))
                 return
             }
-            hash.feed(buffer)
             buffer.withUnsafeReadableBytes { raw in
+                hasher.update(bufferPointer: raw)
                 do { try handle.write(contentsOf: raw) } catch {
                     fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
                 }
             }
-            current = .file(index: index, handle: handle, hash: hash, bytes: newBytes)
+            current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
         case .field(let name, var data)?:
             data.append(contentsOf: buffer.readableBytesView)
             guard data.count <= 8192 else {
@@ -366,10 +359,10 @@ final class UploadState {
     func partComplete() {
         if error == nil, current == nil { current = begin() }
         switch current {
-        case .file(let index, let handle, let hash, let bytes)?:
+        case .file(let index, let handle, let hasher, let bytes)?:
             try? handle.close()
-            hash.finish()
             files[index].bytes = bytes
+            files[index].sha256 = hasher.finalize().lowercaseHex
         case .field(let name, let data)?:
             fields[name] = String(decoding: data, as: UTF8.self)
         default:
@@ -379,20 +372,8 @@ final class UploadState {
         headers = [:]
     }
 
-    /// Bytes handed to the hashing tasks and not hashed yet.
-    var hashBacklog: Int { hashes.reduce(0) { $0 + $1.backlog } }
-
-    /// Every file's SHA-256, once the body has been read.
-    func finishHashes() async {
-        for (i, hash) in hashes.enumerated() {
-            hash.finish()
-            files[i].sha256 = await hash.digest.value
-        }
-    }
-
     func close() {
         if case .file(_, let handle, _, _)? = current { try? handle.close() }
-        for hash in hashes { hash.finish() }
     }
 
     private func fail(_ e: APIError) {
@@ -434,40 +415,4 @@ enum HeaderParameters {
 
 extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
-}
-
-/// The SHA-256 of one uploaded file, computed by its own task while the request task writes the
-/// same buffers to disk (they are shared, not copied), so hashing and writing use two cores.
-final class HashPipe: Sendable {
-    private final class Backlog: Sendable {
-        let bytes = Atomic<Int>(0)
-    }
-
-    private let continuation: AsyncStream<ByteBuffer>.Continuation
-    private let queued: Backlog
-    let digest: Task<String, Never>
-
-    init() {
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        let queued = Backlog()
-        self.queued = queued
-        self.continuation = continuation
-        digest = Task {
-            var hasher = SHA256()
-            for await buffer in stream {
-                buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                queued.bytes.subtract(buffer.readableBytes, ordering: .relaxed)
-            }
-            return hasher.finalize().lowercaseHex
-        }
-    }
-
-    func feed(_ buffer: ByteBuffer) {
-        queued.bytes.add(buffer.readableBytes, ordering: .relaxed)
-        continuation.yield(buffer)
-    }
-
-    func finish() { continuation.finish() }
-
-    var backlog: Int { queued.bytes.load(ordering: .relaxed) }
 }
