@@ -52,14 +52,17 @@ public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
     private let events: (any JobEventRenderer)?
     private let mirror: Bool
-    /// Jobs read since the last write, so that polling `GET /status` costs no database read. Every
-    /// write in this process goes through `write`, which empties it after its commit; an entry is
-    /// only kept if no write committed while it was being read (the generation did not move).
+    /// Jobs read lately, so that polling `GET /status` costs no database read. Every write in this
+    /// process goes through `write`, which empties it after its commit; an entry is only kept if no
+    /// write committed while it was being read (the generation did not move). Another process on
+    /// the same file (`geoinfer worker` beside `serve --workers 0`) writes without telling this
+    /// one, so an entry also expires after `recentLifetime`.
     private let recent = Mutex(RecentJobs())
+    public static let recentLifetime: Duration = .milliseconds(100)
 
     private struct RecentJobs {
         var generation = 0
-        var jobs: [String: JobRecord] = [:]
+        var jobs: [String: (job: JobRecord, at: ContinuousClock.Instant)] = [:]
     }
 
     /// Opens (creating and migrating) the database at `path`. `events` renders the webhook
@@ -244,13 +247,18 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func jobGet(_ id: String) async throws -> JobRecord? {
+        let now = ContinuousClock.now
         let (generation, known) = recent.withLock { ($0.generation, $0.jobs[id]) }
-        if let known { return known }
+        if let known, now - known.at < Self.recentLifetime { return known.job }
         let job = try await pool.read { db in
             try JobRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ?"), arguments: [id])
         }
         if let job {
-            recent.withLock { if $0.generation == generation, $0.jobs.count < 10_000 { $0.jobs[id] = job } }
+            recent.withLock { r in
+                guard r.generation == generation else { return }
+                if r.jobs.count >= 10_000 { r.jobs.removeAll(keepingCapacity: true) }
+                r.jobs[id] = (job, now)
+            }
         }
         return job
     }

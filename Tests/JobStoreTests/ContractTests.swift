@@ -236,3 +236,27 @@ struct ContractTests {
         }
     }
 }
+
+/// SQLite only: `jobGet` answers from memory between writes, and still sees what another process
+/// (another store on the same file) wrote.
+@Suite struct SQLiteRecentJobsTests {
+    @Test func ownWritesShowAtOnceAndAnotherProcesssWritesWithinTheLifetime() async throws {
+        let dir = Fixtures.temporaryDirectory("recent")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("jobs.sqlite").path
+        let api = try SQLiteJobStore(path: path), other = try SQLiteJobStore(path: path)
+        let job = newJob(files: 2)
+        _ = try await api.jobCreate(job)
+        #expect(try await api.jobGet(job.id)?.status == .queued)
+        // This store's own write: seen at once.
+        _ = try await api.jobCancel(job.id, now: Date())
+        #expect(try await api.jobGet(job.id)?.status == .cancelled)
+        // Another store's write: seen once the remembered copy expires.
+        let second = newJob(files: 1)
+        _ = try await api.jobCreate(second)
+        #expect(try await api.jobGet(second.id)?.status == .queued)
+        _ = try await other.jobCancel(second.id, now: Date())
+        try await Task.sleep(for: SQLiteJobStore.recentLifetime + .milliseconds(50))
+        #expect(try await api.jobGet(second.id)?.status == .cancelled)
+    }
+}
