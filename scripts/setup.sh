@@ -12,10 +12,6 @@ WITH_TESTS=${1:-}
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPS=$ROOT/.deps
-ORT_VERSION=1.32.0
-ORT_WHEEL=onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
-ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
-ORT_HEADER_SHA256_FILE=$ROOT/scripts/onnxruntime-header.sha256
 DEEPFOREST_VERSION=2.1.0
 PY=${PYTHON:-python3}
 
@@ -45,45 +41,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-# --- ONNX Runtime shared library (PyPI wheel) -----------------------------------------------
+# --- ONNX Runtime: shared library (PyPI wheel) and C header (Debian trixie) ----------------------
+# shellcheck source=onnxruntime.sh
+source "$ROOT/scripts/onnxruntime.sh"
 ORT=$DEPS/onnxruntime
-mkdir -p "$ORT/lib" "$ORT/include" "$DEPS/cache"
-if [ ! -f "$ORT/lib/libonnxruntime.so.$ORT_VERSION" ]; then
-  log "fetching ONNX Runtime $ORT_VERSION"
-  if [ ! -f "$DEPS/cache/$ORT_WHEEL" ]; then
-    "$PY" -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
-      --python-version 3.11 "onnxruntime==$ORT_VERSION" -d "$DEPS/cache"
-  fi
-  echo "$ORT_WHEEL_SHA256  $DEPS/cache/$ORT_WHEEL" | sha256sum -c --quiet
-  tmp=$(mktemp -d)
-  unzip -q -o "$DEPS/cache/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$tmp"
-  mv "$tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "$ORT/lib/"
-  rm -rf "$tmp"
-fi
-ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT/lib/libonnxruntime.so.1"
-ln -sf "libonnxruntime.so.1" "$ORT/lib/libonnxruntime.so"
-
-# --- ONNX Runtime C header (Debian trixie libonnxruntime-dev), without touching apt's config --
-if [ ! -f "$ORT/include/onnxruntime_c_api.h" ]; then
-  log "fetching the ONNX Runtime C header"
-  apt_dir=$DEPS/cache/apt-trixie
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
-    > "$apt_dir/sources.list"
-  apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=/dev/null
-            -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1)
-  apt-get "${apt_opts[@]}" update -qq
-  (cd "$apt_dir" && apt-get "${apt_opts[@]}" download libonnxruntime-dev >/dev/null)
-  deb=$(ls "$apt_dir"/libonnxruntime-dev_*.deb | head -1)
-  tmp=$(mktemp -d)
-  dpkg -x "$deb" "$tmp"
-  hdr=$(find "$tmp" -name onnxruntime_c_api.h | head -1)
-  if [ -f "$ORT_HEADER_SHA256_FILE" ]; then
-    echo "$(cat "$ORT_HEADER_SHA256_FILE")  $hdr" | sha256sum -c --quiet
-  fi
-  cp "$hdr" "$ORT/include/"
-  rm -rf "$tmp"
-fi
+ort_fetch "$ORT" "$DEPS/cache"
 # the C shim target includes the header through this git-ignored link
 ln -sf "../../../.deps/onnxruntime/include/onnxruntime_c_api.h" Sources/CONNXRuntime/include/onnxruntime_c_api.h
 
