@@ -16,19 +16,10 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXE = os.path.join(ROOT, ".build", "release", "geoinfer")
+from benchlib import EXE, ROOT, free_port
 VENV = os.path.join(ROOT, ".venv", "bin")
 SIZE = 1 << 30
 CHUNK = 8 << 20
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def measured(cmd, env):
