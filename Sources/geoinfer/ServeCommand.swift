@@ -7,6 +7,15 @@ import Server
 import Storage
 import Webhooks
 
+/// `--model` and `--threads`, the same for `serve` and `worker`.
+struct ModelRuntimeOptions: ParsableArguments {
+    @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
+    var model: String?
+
+    @Option(help: "ONNX Runtime threads (GEOINFER_THREADS; default: all cores).")
+    var threads: Int?
+}
+
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -23,18 +32,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Folder for the database, uploads and results (GEOINFER_DATA_DIR; default ./data).")
     var dataDir: String?
 
-    @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
-    var model: String?
-
     @Option(help: "In-process workers; 0 serves the API only (GEOINFER_WORKERS; default: one per core).")
     var workers: Int?
 
-    @Option(help: "ONNX Runtime threads (GEOINFER_THREADS; default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtime: ModelRuntimeOptions
 
     func run() async throws {
         let env = try await Environment.load()
-        let config = try Self.configuration(env, host: host, port: port, dataDir: dataDir, model: model, workers: workers, threads: threads)
+        let config = try Self.configuration(env, host: host, port: port, dataDir: dataDir, model: runtime.model, workers: workers, threads: runtime.threads)
         let logger = try Self.startLogging(env)
         try await Self.launch(config, logger: logger, api: true) { built in
             if config.databaseURL == nil, config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {

@@ -22,15 +22,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Folder for results and temporary copies (GEOINFER_DATA_DIR; default ./data).")
     var dataDir: String?
 
-    @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
-    var model: String?
-
-    @Option(help: "ONNX Runtime threads (GEOINFER_THREADS; default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtime: ModelRuntimeOptions
 
     func run() async throws {
         let env = try await Environment.load()
-        var config = try ServeCommand.configuration(env, host: nil, port: nil, dataDir: dataDir, model: model, workers: concurrency, threads: threads)
+        var config = try ServeCommand.configuration(env, host: nil, port: nil, dataDir: dataDir, model: runtime.model, workers: concurrency, threads: runtime.threads)
         config.workers.concurrency = max(1, config.workers.concurrency)
         let logger = try ServeCommand.startLogging(env)
         try await ServeCommand.launch(config, logger: logger, api: false) { built in

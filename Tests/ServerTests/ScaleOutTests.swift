@@ -45,6 +45,11 @@ final class WorkerProcess {
         return form
     }
 
+    /// An API process without workers on `url`, with the 3 s leases the workers here use.
+    func apiOnly(_ url: String, _ extra: [String: String] = [:]) -> [String: String] {
+        ["DATABASE_URL": url, "GEOINFER_WORKERS": "0", "GEOINFER_LEASE_SECONDS": "3"].merging(extra) { $1 }
+    }
+
     func expectEachFileOnce(_ server: ServerProcess, _ id: String, count: Int) async throws {
         let coco = try await server.get("/results/\(id)/coco.json").json
         #expect((coco["images"] as? [[String: Any]] ?? []).compactMap { $0["file_name"] as? String } == (0..<count).map { "part\($0).tif" })
@@ -57,7 +62,7 @@ final class WorkerProcess {
         let cluster = try PostgresCluster()
         let url = try cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale")
-        let env = ["DATABASE_URL": url, "GEOINFER_WORKERS": "0", "GEOINFER_LEASE_SECONDS": "3"]
+        let env = apiOnly(url)
         let api1 = try await ServerProcess(environment: env, dataDir: dataDir)
         defer { api1.stop() }
         let api2 = try await ServerProcess(environment: env, dataDir: dataDir)
@@ -87,7 +92,7 @@ final class WorkerProcess {
         let cluster = try PostgresCluster()
         let url = try cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale-faults")
-        let api = try await ServerProcess(environment: ["DATABASE_URL": url, "GEOINFER_WORKERS": "0", "GEOINFER_LEASE_SECONDS": "3"], dataDir: dataDir)
+        let api = try await ServerProcess(environment: apiOnly(url), dataDir: dataDir)
         defer { api.stop() }
         let count = 4
         let id = try #require(try await api.upload(try busyForm(count)).json["job_id"] as? String)
@@ -123,7 +128,7 @@ final class WorkerProcess {
         defer { proxy.stop() }
         let proxied = url.replacingOccurrences(of: ":\(cluster.port)/", with: ":\(proxy.port)/")
         let dataDir = Fixtures.temporaryDirectory("scale-cutoff")
-        let api = try await ServerProcess(environment: ["DATABASE_URL": url, "GEOINFER_WORKERS": "0", "GEOINFER_LEASE_SECONDS": "3"], dataDir: dataDir)
+        let api = try await ServerProcess(environment: apiOnly(url), dataDir: dataDir)
         defer { api.stop() }
         let count = 3
         let id = try #require(try await api.upload(try busyForm(count)).json["job_id"] as? String)
@@ -167,7 +172,7 @@ final class WorkerProcess {
         let cluster = try PostgresCluster()
         let url = try cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale-outage")
-        let api = try await ServerProcess(environment: ["DATABASE_URL": url, "GEOINFER_WORKERS": "0", "GEOINFER_LEASE_SECONDS": "3", "GEOINFER_LOG_LEVEL": "debug"], dataDir: dataDir)
+        let api = try await ServerProcess(environment: apiOnly(url, ["GEOINFER_LOG_LEVEL": "debug"]), dataDir: dataDir)
         defer { api.kill9() }
         let worker = try WorkerProcess(databaseURL: url, dataDir: dataDir)
         let count = 4
