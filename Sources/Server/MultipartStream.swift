@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import NIOCore
 
 /// A streaming `multipart/form-data` parser (RFC 7578, RFC 2046 §5.1). Bytes go in as they arrive,
@@ -96,8 +97,8 @@ struct MultipartStream {
                     guard let colon = line.firstIndex(of: ":") else {
                         throw Malformed(description: "a part header line has no ':'")
                     }
-                    try emit(.header(name: String(line[..<colon]).trimmingSpaces,
-                                     value: String(line[line.index(after: colon)...]).trimmingSpaces))
+                    try emit(.header(name: line[..<colon].trimmingCharacters(in: .whitespaces),
+                                     value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
                 }
                 headerBlock = []
                 carry = []
@@ -173,14 +174,5 @@ struct MultipartStream {
             if (0..<k).allSatisfy({ bytes[i + $0] == needle[$0] }) { return k }
         }
         return 0
-    }
-}
-
-private extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

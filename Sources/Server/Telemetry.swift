@@ -79,7 +79,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [(String, String)] = [("time", Date().formatted(.iso8601)), ("level", event.level.rawValue),
+        var fields: [(String, String)] = [("time", ISO8601Seconds.string(Date())), ("level", event.level.rawValue),
                                           ("message", event.message.description), ("source", event.source), ("logger", label)]
         for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key })
         where !["time", "level", "message", "source", "logger"].contains(k) {
