@@ -52,6 +52,11 @@ let package = Package(
             name: "Formats",
             swiftSettings: strictSettings
         ),
+        // Named points where tests pause, fail or crash a process (GEOINFER_FAILPOINTS); off unless set.
+        .target(
+            name: "Failpoints",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Inference",
             dependencies: [
@@ -64,7 +69,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Storage",
+                "Inference", "GeoRaster", "Formats", "Storage", "Failpoints",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -98,7 +103,7 @@ let package = Package(
         .target(
             name: "Webhooks",
             dependencies: [
-                "Jobs", "Inference",
+                "Jobs", "Inference", "Failpoints",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,7 +117,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Jobs", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats",
+                "Jobs", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats", "Failpoints",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -127,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "geoinfer",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres",
+                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres", "Failpoints",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

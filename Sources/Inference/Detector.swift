@@ -54,9 +54,10 @@ public struct Detector: Sendable {
         self.options = options
     }
 
-    /// Detects objects in the raster at `path`. `progress` is called after each batch.
-    /// `shouldStop` is asked after each batch: when it answers true the run ends with `CancellationError`.
-    public func detect(path: String, progress: @escaping @Sendable (TileProgress) -> Void = { _ in },
+    /// Detects objects in the raster at `path`. `progress` is called after each batch; an error it
+    /// throws ends the run. `shouldStop` is asked after it: when it answers true the run ends with
+    /// `CancellationError`.
+    public func detect(path: String, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
                        shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> FileResult {
         let clock = ContinuousClock()
         let started = clock.now
@@ -117,7 +118,7 @@ public struct Detector: Sendable {
                     run += batch.tiles.count
                 }
                 done += batch.tiles.count + batch.skipped
-                progress(TileProgress(file: info.fileName, tilesDone: done, tilesTotal: plan.count))
+                try await progress(TileProgress(file: info.fileName, tilesDone: done, tilesTotal: plan.count))
                 if shouldStop() { throw CancellationError() }
             }
             try await group.waitForAll()

@@ -18,6 +18,7 @@ public final class PostgresJobStore: JobStore, Service {
     let mirror: Bool
     private let columns: Mutex<[String: [String]]> = Mutex([:])
     private let signal = WorkSignal()
+    private let listening = Mutex(false)
     static let channel = "geoinfer_work"
 
     private init(configuration: PostgresClient.Configuration, columns: [String: [String]], events: (any JobEventRenderer)?,
@@ -82,6 +83,9 @@ public final class PostgresJobStore: JobStore, Service {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.channel) { notifications in
+                        // Called once PostgreSQL confirmed the LISTEN: from here no notification is missed.
+                        self.listening.withLock { $0 = true }
+                        defer { self.listening.withLock { $0 = false } }
                         for try await _ in notifications { self.signal.fire() }
                     }
                 }
@@ -94,6 +98,9 @@ public final class PostgresJobStore: JobStore, Service {
             }
         }
     }
+
+    /// True while the store's connection listens for new work (false before it connects and during an outage).
+    public var isListening: Bool { listening.withLock { $0 } }
 
     public func waitForWork(upTo limit: Duration) async {
         await signal.wait(upTo: limit)

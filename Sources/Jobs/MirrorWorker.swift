@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import ServiceLifecycle
 public import Storage
+import Failpoints
 import Metrics
 
 /// How the mirror worker runs.
@@ -15,6 +16,8 @@ public struct MirrorConfiguration: Sendable {
     public var maxRetry: TimeInterval = 300
     /// How often an idle worker looks for work (default 0.5 s).
     public var idlePoll: TimeInterval = 0.5
+    /// Where leases and retry times read the time (default: the system's).
+    public var clock: any WallClock = SystemWallClock()
 
     public init() {}
 
@@ -57,7 +60,7 @@ public final class MirrorWorker: Service {
     private func loop(worker: String) async {
         while !Task.isCancelled {
             do {
-                if let claim = try await store.mirrorClaimNext(owner: worker, lease: config.lease, now: Date()) {
+                if let claim = try await store.mirrorClaimNext(owner: worker, lease: config.lease, now: config.clock.now()) {
                     await sync(claim)
                 } else {
                     try await Task.sleep(for: .milliseconds(Int64(config.idlePoll * 1000)))
@@ -80,19 +83,20 @@ public final class MirrorWorker: Service {
         let outcome: MirrorOutcome
         guard FileManager.default.fileExists(atPath: file.path) else {
             log.error("cannot mirror: the local file is gone")
-            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.name) is gone", retryAt: nil), now: Date())
+            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.name) is gone", retryAt: nil), now: config.clock.now())
             return
         }
         do {
             let stored = try await withThrowingTaskGroup(of: BlobInfo?.self) { group in
                 group.addTask {
+                    try await Failpoint.hit("mirror.before_upload", context: "job=\(claim.jobID) object=\(claim.name)")
                     if claim.replace { _ = try await self.bucket.delete(claim.name) }
                     return try await self.bucket.put(file: file, as: claim.name, contentType: ContentType.guess(claim.name), metadata: claim.metadata)
                 }
                 group.addTask {
                     while true {
                         try await Task.sleep(for: .milliseconds(Int64(self.config.lease / 3 * 1000)))
-                        guard try await self.store.mirrorRenew(claim, lease: self.config.lease, now: Date()) else { throw CancellationError() }
+                        guard try await self.store.mirrorRenew(claim, lease: self.config.lease, now: self.config.clock.now()) else { throw CancellationError() }
                     }
                 }
                 defer { group.cancelAll() }
@@ -106,18 +110,18 @@ public final class MirrorWorker: Service {
         } catch is CancellationError {
             return // shutting down or the lease moved on: the row stays due for the next claim
         } catch let error as StorageError {
-            let retry = error.isRetryable ? Date().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1)) : nil
+            let retry = error.isRetryable ? config.clock.now().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1)) : nil
             outcome = .failed(error: error.description, retryAt: retry)
             Counter(label: "geoinfer_mirror_objects_total", dimensions: [("outcome", retry == nil ? "failed" : "retried")]).increment()
             log.warning("mirror attempt failed", metadata: ["error": "\(error)", "retry": "\(retry != nil)"])
         } catch {
-            let retry = Date().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1))
+            let retry = config.clock.now().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1))
             outcome = .failed(error: "\(error)", retryAt: retry)
             Counter(label: "geoinfer_mirror_objects_total", dimensions: [("outcome", "retried")]).increment()
             log.warning("mirror attempt failed", metadata: ["error": "\(error)"])
         }
         do {
-            _ = try await store.mirrorRecord(claim, outcome: outcome, now: Date())
+            _ = try await store.mirrorRecord(claim, outcome: outcome, now: config.clock.now())
         } catch {
             log.error("could not record the mirror outcome; the object is uploaded again after its lease", metadata: ["error": "\(error)"])
         }

@@ -1,4 +1,5 @@
 public import Foundation
+import Failpoints
 import GeoRaster
 public import Inference
 public import Logging
@@ -23,6 +24,8 @@ public struct WorkerConfiguration: Sendable {
     public var device: Device = .cpu
     /// The bucket that mirrors the data directory, named in the metadata documents (nil: none).
     public var mirrorBucket: String?
+    /// Where claims, leases and heartbeats read the time (default: the system's).
+    public var clock: any WallClock = SystemWallClock()
 
     public init() {}
 }
@@ -64,7 +67,7 @@ public final class WorkerPool: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: Date()) {
+                    if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: self.config.clock.now()) {
                         await self.process(claim)
                     } else {
                         await self.store.waitForWork(upTo: .milliseconds(Int64(self.config.idlePoll * 1000)))
@@ -91,23 +94,31 @@ public final class WorkerPool: Service {
         let tilesDone = Locked(0)
         let stop = Locked(false)
         let heartbeatEvery = min(config.lease / 3, 0.5)
+        let context = "job=\(claim.job.id) file=\(file.name)"
+        let fileLog = log
         let outcome: FileOutcome?
         do {
+            try await Failpoint.hit("worker.after_claim", context: context)
             let detector = try Detector(model: model, options: options)
             let path = try await input(claim, options: options)
             defer { if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) } }
             var result = try await withThrowingTaskGroup(of: FileResult?.self) { group in
                 group.addTask {
-                    try await detector.detect(path: path, progress: { p in tilesDone.value = p.tilesDone },
-                                              shouldStop: { stop.value })
+                    try await detector.detect(path: path, progress: { p in
+                        tilesDone.value = p.tilesDone
+                        try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
+                    }, shouldStop: { stop.value })
                 }
                 group.addTask {
                     // Heartbeats renew the lease and publish progress; a lost lease or a cancelled job stops the run.
                     while !Task.isCancelled {
                         try await Task.sleep(for: .seconds(heartbeatEvery))
                         let done = tilesDone.value
-                        let held = (try? await self.store.fileHeartbeat(claim, tilesDone: done, lease: self.config.lease, now: Date())) ?? true
-                        if !held { stop.value = true }
+                        let held = (try? await self.store.fileHeartbeat(claim, tilesDone: done, lease: self.config.lease, now: self.config.clock.now())) ?? true
+                        if !held, !stop.value {
+                            fileLog.info("file stopping: job cancelled or lease lost")
+                            stop.value = true
+                        }
                     }
                     return nil
                 }
@@ -142,6 +153,13 @@ public final class WorkerPool: Service {
             outcome = .failed(error: "\(error)", retryable: true, maxAttempts: config.maxAttempts)
         }
         guard let outcome else { return }
+        do {
+            try await Failpoint.hit("worker.before_finish", context: context)
+        } catch {
+            // An error here stands for a store that cannot be reached: the lease expires and the file runs again.
+            log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
+            return
+        }
         switch outcome {
         case .succeeded(_, _, _, let seconds):
             Counter(label: "geoinfer_files_processed_total", dimensions: [("outcome", "succeeded")]).increment()
@@ -152,9 +170,11 @@ public final class WorkerPool: Service {
             Counter(label: "geoinfer_files_processed_total", dimensions: [("outcome", final ? "failed" : "retried")]).increment()
         }
         do {
-            if let job = try await store.fileFinish(claim, outcome: outcome, now: Date()), job.processedFiles == job.totalFiles {
-                await finalize(job.id)
+            guard let job = try await store.fileFinish(claim, outcome: outcome, now: config.clock.now()) else {
+                log.info("outcome discarded: the file's lease moved to another worker or the job was cancelled")
+                return
             }
+            if job.processedFiles == job.totalFiles { await finalize(job.id) }
         } catch {
             log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
         }
@@ -185,7 +205,7 @@ public final class WorkerPool: Service {
         }
         let raster = try Raster(path: local.path)
         let tiles = model.tilePlan(for: raster.info, overlap: options.overlap).count
-        _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: Date())
+        _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: config.clock.now())
         return local.path
     }
 
@@ -214,13 +234,14 @@ public final class WorkerPool: Service {
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
             let options = DetectionOptions(job: job)
             var report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
-                                         files: files, createdAt: Date())
+                                         files: files, createdAt: config.clock.now())
             let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID))
             if let bucket = config.mirrorBucket {
                 report.storage = .init(bucket: "gs://\(bucket)", objects: objects.map { .init(name: $0.name, uri: "gs://\(bucket)/\($0.name)") })
             }
             _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
-            let final = try await store.jobFinalize(jobID, now: Date(), objects: objects.filter { !$0.name.hasPrefix("uploads/") })
+            try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")
+            let final = try await store.jobFinalize(jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") })
             logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
         } catch {
             logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])

@@ -1,4 +1,5 @@
 import Crypto
+import Failpoints
 import Foundation
 import GeoRaster
 import HTTPTypes
@@ -29,6 +30,7 @@ struct UploadHandler: Sendable {
     /// `key` is the API key the job will belong to; its own limits narrow the server's.
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
         let owner = apiKey?.id
+        try await Failpoint.hit("upload.after_start", context: "key=\(owner ?? "-")")
         let limits = self.limits.narrowed(by: apiKey)
         let key = try idempotencyKey(request, owner: owner)
         if let key, let job = try await store.jobFind(idempotencyKey: key) {
@@ -80,6 +82,7 @@ struct UploadHandler: Sendable {
             }
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
+            try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
             let (job, created) = try await store.jobCreate(JobCreate(
                 id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
                 scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))

@@ -1,4 +1,5 @@
 public import Foundation
+import Failpoints
 import Inference
 import Metrics
 public import Jobs
@@ -90,6 +91,7 @@ public final class WebhookDeliverer: Service {
             let target = try await policy.check(delivery.url)
             let signer = try WebhookSigner(secrets: delivery.secret.map { [try WebhookSecret($0)] } ?? config.secrets)
             let headers = signer.headers(id: delivery.id, timestamp: now(), body: delivery.payload)
+            try await Failpoint.hit("webhook.before_send", context: "job=\(delivery.jobID) webhook=\(delivery.id)")
             response = await sender.send(WebhookRequest(target: target, headers: headers, body: delivery.payload, timeout: config.timeout))
         } catch let error as WebhookError {
             response = WebhookResponse(error: error.description)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Failpoints
 import Foundation
 import Inference
 import Jobs
@@ -54,12 +55,15 @@ struct ServeCommand: AsyncParsableCommand {
     static func launch(_ config: ServerConfiguration, logger: Logger, api: Bool,
                        announce: (GeoInferServer.Services) async throws -> Void) async throws {
         do {
+            try Failpoint.validateEnvironment()
             let built = try await GeoInferServer.build(config, logger: logger, api: api)
             try await announce(built)
             try await GeoInferServer.run(built, logger: logger)
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         } catch let error as InferenceError {
+            throw ValidationError(error.description)
+        } catch let error as FailpointError {
             throw ValidationError(error.description)
         }
     }
@@ -94,7 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         config.cloud = try Self.cloudConfiguration(env)
         if let n = try Self.int(env, "GEOINFER_MIN_FREE_BYTES") { config.minFreeBytes = Int64(n) }
-        if let n = try Self.int(env, "GEOINFER_RATE_LIMIT") { config.limits.requestsPerSecond = Double(n) }
+        if let r = try Self.number(env, "GEOINFER_RATE_LIMIT") { config.limits.requestsPerSecond = r }
         if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
         if let b = try Self.bool(env, "GEOINFER_REQUIRE_API_KEYS") { config.requireAPIKeys = b }
@@ -164,6 +168,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(key) must be true or false (got '\(v)')")
         }
         return b
+    }
+
+    /// A finite decimal number such as `0.5` (NaN and infinities are refused).
+    static func number(_ env: [String: String], _ key: String) throws -> Double? {
+        guard let v = env[key], !v.isEmpty else { return nil }
+        guard let n = Double(v), n.isFinite else { throw ValidationError("\(key) must be a number (got '\(v)')") }
+        return n
     }
 
     static func int(_ env: [String: String], _ key: String) throws -> Int? {

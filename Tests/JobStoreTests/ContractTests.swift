@@ -1,6 +1,7 @@
 import Foundation
 import GeoInferTestSupport
 import Jobs
+import JobStorePostgres
 import Testing
 
 /// One contract, every store: SQLite (embedded) and PostgreSQL (scale-out) must agree.
@@ -220,8 +221,13 @@ struct ContractTests {
 @Suite struct PostgresWakeUpTests {
     @Test func anIdleWorkerWakesWhenAJobArrivesNotWhenItsWaitRunsOut() async throws {
         try await withStore(.postgres) { store in
-            // The listener connects in the background: let it.
-            try await Task.sleep(for: .seconds(1))
+            // The listener connects in the background: wait until PostgreSQL confirmed its LISTEN.
+            let postgres = try #require(store as? PostgresJobStore)
+            let listenDeadline = ContinuousClock.now + .seconds(60)
+            while !postgres.isListening {
+                guard ContinuousClock.now < listenDeadline else { throw PeerError("the store did not start listening within 60 s") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
             let started = ContinuousClock.now
             async let waited: Void = store.waitForWork(upTo: .seconds(60))
             try await Task.sleep(for: .milliseconds(200))

@@ -135,7 +135,7 @@ import Testing
 
     /// A client that disconnects mid-upload leaves nothing behind.
     @Test func clientDisconnectMidUpload() async throws {
-        let server = try await ServerProcess()
+        let server = try await ServerProcess(environment: ["GEOINFER_LOG_LEVEL": "info"])
         defer { server.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster(width: 1000, height: 1000))
@@ -152,7 +152,8 @@ import Testing
         try body.prefix(body.count / 3).write(to: partial)
         let r = try Fixtures.python(script, ["\(server.port)", form.contentType, "\(body.count)", partial.path])
         #expect(r.status == 0, "\(r.stderr)")
-        try await Task.sleep(for: .seconds(1))
+        // The request's log line is written once its handler, clean-up included, has finished.
+        try await server.waitLog(#""path":"/upload""#)
         try await expectNothingLeft(server)
         // And the server still serves.
         #expect(try await server.get("/jobs").status == 200)

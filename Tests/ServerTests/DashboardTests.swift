@@ -16,17 +16,20 @@ import Testing
     }
 
     @Test func aJobsProgressMovesAndItsQuicklookAppears() async throws {
-        let server = try await ServerProcess()
+        // The worker pauses after every batch; the page script releases each pause only once the
+        // page has shown a new value, so the bar's steps are seen whatever the machine's speed.
+        let gate = FailpointGate()
+        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"]))
         defer { server.stop() }
-        // Seconds of work, so the page sees the job running; uploaded through the page's own form.
         let inputs = Fixtures.temporaryDirectory("inputs")
         let large = inputs.appendingPathComponent("large.tif"), small = inputs.appendingPathComponent("small.tif")
-        try Scenes.raster(width: 3000, height: 3000, markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) })
+        try Scenes.raster(width: 240, height: 240, markers: (0..<30).map { Marker(x: ($0 * 97) % 230, y: ($0 * 61) % 230, width: 9, height: 9) })
             .write(to: large)
         try Scenes.raster().write(to: small)
         let shot = server.dataDir.appendingPathComponent("dashboard.png")
         let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
-                                                   server.base + "/", shot.path, large.path, small.path])
+                                                   server.base + "/", shot.path, large.path, small.path],
+                                 environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
         #expect(r.status == 0, "\(r.stderr)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
         let id = try #require(seen["job"] as? String)
@@ -34,7 +37,7 @@ import Testing
         #expect(try await server.get("/status/\(id)").json["total_files"] as? Int == 2)
         let progress = seen["progress"] as? [Double] ?? []
         let statuses = seen["statuses"] as? [String] ?? []
-        #expect(statuses.last == "completed", "\(statuses)")
+        #expect(statuses.last == "completed", "\(statuses) \(r.stderr)")
         // The bar moved while the page watched: a value between the ends, then a higher one.
         let firstPartial = progress.firstIndex { $0 > 0 && $0 < 100 }
         #expect(firstPartial != nil, "\(progress)")

@@ -56,55 +56,60 @@ import Testing
         #expect(try await server.waitFinal(badID)["status"] as? String == "failed")
     }
 
+    /// The worker pauses after every batch, so the cancel lands mid-file whatever the machine's speed;
+    /// then the worker must stop before its next batch: the pause point is never reached again.
     @Test func cancelStopsWorkWithinABatch() async throws {
-        let server = try await ServerProcess()
+        let gate = FailpointGate()
+        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"])
+            .merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
         defer { server.stop() }
         var form = Multipart()
-        form.file("large.tif", try Scenes.raster(width: 3000, height: 3000, markers: (0..<300).map { Marker(x: ($0 * 97) % 3000, y: ($0 * 61) % 3000, width: 9, height: 9) }))
+        form.file("large.tif", try Scenes.raster(width: 400, height: 400, markers: (0..<40).map { Marker(x: ($0 * 97) % 390, y: ($0 * 61) % 390, width: 9, height: 9) }))
         form.file("later.tif", try Scenes.raster())
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
-        // Wait until the worker is inside the large file.
-        var detail: [String: Any] = [:]
-        for _ in 0..<200 {
-            detail = try await server.get("/jobs/\(id)").json
-            if (detail["tiles_done"] as? Int ?? 0) > 0 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
+        #expect(paused.context.contains("job=\(id) file=large.tif"), "\(paused)")
+
         let cancelled = try await server.request(.DELETE, "/jobs/\(id)")
-        #expect(cancelled.status == 200 && cancelled.json["status"] as? String == "cancelled")
-        try await Task.sleep(for: .seconds(1))
-        let a = try await server.get("/jobs/\(id)").json
-        try await Task.sleep(for: .seconds(1))
-        let b = try await server.get("/jobs/\(id)").json
-        #expect(a["tiles_done"] as? Int == b["tiles_done"] as? Int, "work went on after cancel")
-        let files = try #require(b["files"] as? [[String: Any]])
-        #expect(files.allSatisfy { $0["status"] as? String == "cancelled" })
+        #expect(cancelled.status == 200 && cancelled.json["status"] as? String == "cancelled", "\(cancelled.text)")
+        // The file's heartbeat learns of the cancel while the batch loop is held.
+        try await server.waitLog("file stopping: job cancelled or lease lost")
+        try gate.release(paused)
+        // It stops before the next batch: had it run one, it would be paused again and never log this.
+        try await server.waitLog("file stopped: job cancelled or lease lost")
+        #expect(gate.paused("worker.after_batch").isEmpty, "a batch ran after the cancel: \(gate.paused("worker.after_batch"))")
+        #expect(!server.serverLog.contains("file=later.tif"), "the next file must never start")
+
+        let detail = try await server.get("/jobs/\(id)").json
+        let files = try #require(detail["files"] as? [[String: Any]])
+        #expect(files.allSatisfy { $0["status"] as? String == "cancelled" }, "\(files)")
+        #expect(detail["status"] as? String == "cancelled")
         #expect(try await server.get("/results/\(id)/coco.json").status == 409)
         #expect(try await server.request(.DELETE, "/jobs/\(id)").status == 200)
     }
 
     /// kill -9 mid-job, start again: the job completes, every file exactly once in its results.
+    /// The worker pauses before recording each file, so the kill lands after exactly two files.
     @Test func killedServerResumesAndLosesNothing() async throws {
+        let gate = FailpointGate()
         let env = ["GEOINFER_LEASE_SECONDS": "2"]
-        let server = try await ServerProcess(environment: env)
+        let server = try await ServerProcess(environment: env.merging(gate.environment(["worker.before_finish": "pause"])) { $1 })
         var form = Multipart()
         let count = 8
         for i in 0..<count {
-            // Low-score texture in every tile (below the threshold) keeps each file busy for a while,
-            // so the kill lands mid-job; one real marker per file is what the results must hold.
-            let texture = (0..<14).flatMap { r in (0..<18).map { c in Marker(x: c * 50 + 25, y: r * 50 + 25, score: 20, width: 4, height: 4) } }
-            form.file("part\(i).tif", try Scenes.raster(width: 900, height: 700, markers: texture + [Marker(x: 10 + i * 50, y: 300, width: 10, height: 10)]))
+            form.file("part\(i).tif", try Scenes.raster(width: 150, height: 100, markers: [Marker(x: 10 + i * 15, y: 40, width: 10, height: 10)]))
         }
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
-        for _ in 0..<600 {
-            let s = try await server.get("/status/\(id)").json
-            if (s["processed_files"] as? Int ?? 0) >= 2 { break }
-            try await Task.sleep(for: .milliseconds(20))
+        for _ in 0..<2 {
+            try gate.release(try await gate.waitPaused("worker.before_finish", alive: { server.isRunning }, diagnostics: { server.serverLog }))
         }
+        // The third file is done but not recorded: the crash comes between the work and its record.
+        let third = try await gate.waitPaused("worker.before_finish", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let before = try await server.get("/status/\(id)").json
         server.kill9()
         #expect(!server.isRunning)
-        #expect((before["processed_files"] as? Int ?? 0) < count, "the crash must come mid-job")
+        #expect(before["processed_files"] as? Int == 2, "\(before)")
+        #expect(third.context.contains("file=part2.tif"), "\(third)")
 
         let restarted = try await ServerProcess(environment: env, dataDir: server.dataDir)
         defer { restarted.stop() }
@@ -117,6 +122,9 @@ import Testing
         let anns = coco["annotations"] as? [[String: Any]] ?? []
         #expect(anns.count == count)
         #expect(Set(anns.compactMap { $0["image_id"] as? Int }) == Set(1...count))
+        // The interrupted file ran again after its lease expired.
+        let files = try #require(try await restarted.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        #expect((files.first { $0["name"] as? String == "part2.tif" }?["attempts"] as? Int ?? 0) >= 2, "\(files)")
     }
 
     @Test func thousandFileJob() async throws {

@@ -59,6 +59,20 @@ final class ServerProcess {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The process id, to match a paused failpoint to this server.
+    var pid: Int32 { process.processIdentifier }
+
+    /// Waits until the server's log contains `text`; fails after `timeout` saying what it waited for.
+    func waitLog(_ text: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if serverLog.contains(text) { return }
+            guard process.isRunning else { throw TestFailure("the server exited (\(exitDescription)) before it logged '\(text)': \(serverLog.suffix(3000))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("the server did not log '\(text)' within \(timeout): \(serverLog.suffix(3000))")
+    }
+
     /// How the process ended, for failure messages.
     var exitDescription: String {
         process.isRunning ? "running" : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"

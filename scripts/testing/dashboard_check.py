@@ -6,8 +6,13 @@ what a person would have seen, as JSON, for the test suite to check:
 It opens the page, uploads the files through its form, waits for the new job's row, samples its
 progress bar until the job ends, opens the job, waits for a quicklook image to load, and saves a
 screenshot.
+
+With GEOINFER_FAILPOINT_DIR set (the server pausing at `worker.after_batch`), it releases each
+paused batch only once the bar shows a value it has not shown before, so every step of the job is
+seen on the page however fast or slow the machine is.
 """
 import json
+import os
 import shutil
 import sys
 import time
@@ -30,6 +35,8 @@ with sync_playwright() as p:
     job = page.text_content("#upload-state").split("accepted: job ")[1].strip()
     out["job"] = job
     row = page.wait_for_selector(f'tr[data-job="{job}"]', timeout=20000)
+    gate = os.environ.get("GEOINFER_FAILPOINT_DIR")
+    released_at = 0  # the bar's value when the last pause was released
     deadline = time.time() + 120
     while time.time() < deadline:
         status = row.get_attribute("data-status")
@@ -38,7 +45,14 @@ with sync_playwright() as p:
         out["statuses"].append(status)
         if status in ("completed", "completed_with_errors", "failed", "cancelled"):
             break
-        time.sleep(0.1)
+        if gate and value > released_at:
+            paused = sorted(f for f in os.listdir(gate) if f.startswith("worker.after_batch.") and f.endswith(".paused"))
+            if paused:
+                os.remove(os.path.join(gate, paused[0]))
+                released_at = value
+        time.sleep(0.05)
+    else:
+        print(f"the job did not end within 120 s; last progress {out['progress'][-1:]}, statuses {out['statuses'][-1:]}", file=sys.stderr)
     row.click()
     img = page.wait_for_selector("img.quicklook", timeout=20000)
     page.wait_for_function("() => { const i = document.querySelector('img.quicklook'); return i && i.complete && i.naturalWidth > 0; }", timeout=20000)
