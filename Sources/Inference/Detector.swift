@@ -71,8 +71,8 @@ public struct Detector: Sendable {
         if !info.isGeoreferenced {
             warnings.append("no georeferencing: boxes are in pixel space and the file has no GeoJSON features")
         }
-        let plan = TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
-                            tileHeight: manifest.inputHeight, overlap: options.overlap, scale: scale)
+        let plan = try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
+                                tileHeight: manifest.inputHeight, overlap: options.overlap, scale: scale, maxGridPixels: options.maxPixels)
         async let digest = FileDigest.sha256(path: path)
 
         let channel = AsyncThrowingChannel<TileBatch, any Error>()
@@ -87,10 +87,11 @@ public struct Detector: Sendable {
                     // The reader opens its own handle: a GDAL dataset serves one thread at a time.
                     let reader = TileReader(raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
                                             manifest: manifest, bands: bands, skipBlank: skipBlank)
-                    let tiles = (0..<plan.count).map(plan.tile)
-                    for start in stride(from: 0, to: tiles.count, by: batchSize) {
+                    // Tiles are made a batch at a time: a plan of millions of tiles costs no memory up front.
+                    for start in stride(from: 0, to: plan.count, by: batchSize) {
                         try Task.checkCancellation()
-                        await channel.send(try reader.read(tiles[start..<min(start + batchSize, tiles.count)]))
+                        let tiles = (start..<min(start + batchSize, plan.count)).map(plan.tile)
+                        await channel.send(try reader.read(tiles[...]))
                     }
                     channel.finish()
                 } catch {

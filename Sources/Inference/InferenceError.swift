@@ -1,7 +1,7 @@
 /// An error from the inference engine: loading ONNX Runtime, reading a model or its manifest,
 /// or running it. Says what to do about it.
 public struct InferenceError: Error, CustomStringConvertible, Sendable {
-    enum Code: String, Sendable { case runtime, model, manifest, run, device, options }
+    enum Code: String, Sendable { case runtime, model, manifest, run, device, options, plan }
 
     let code: Code
     /// What went wrong.
@@ -34,6 +34,13 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     static func device(_ reason: String) -> InferenceError {
         .init(.device, "execution provider unavailable: \(reason)",
               remedy: "Use --device cpu, or point GEOINFER_ORT_LIBRARY at a GPU build of ONNX Runtime (onnxruntime-gpu) with CUDA installed")
+    }
+    /// The raster cannot be cut into tiles within the limits: no attempt will succeed with this file.
+    public var isFileRefused: Bool { code == .plan }
+
+    static func plan(_ reason: String) -> InferenceError {
+        .init(.plan, reason,
+              remedy: "Check the raster's pixel size (its geotransform) is right; split a large raster into smaller files (gdal_retile.py) or raise --max-pixels")
     }
     static func options(_ reason: String) -> InferenceError {
         .init(.options, "invalid option: \(reason)", remedy: "")

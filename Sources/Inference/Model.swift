@@ -35,10 +35,12 @@ public struct Model: Sendable {
         return Model(path: path, manifest: manifest, sha256: digest, session: session)
     }
 
-    /// The tiles a raster will be cut into with `overlap` (the same plan ``Detector`` runs).
-    public func tilePlan(for info: RasterInfo, overlap: Double) -> TilePlan {
-        TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
-                 tileHeight: manifest.inputHeight, overlap: overlap, scale: TileReader.scale(for: manifest, info: info).scale)
+    /// The tiles a raster will be cut into with `overlap` (the same plan ``Detector`` runs); throws
+    /// when the raster resampled to the model's resolution holds more than `maxPixels` pixels.
+    public func tilePlan(for info: RasterInfo, overlap: Double, maxPixels: Int = Raster.defaultMaxPixels) throws(InferenceError) -> TilePlan {
+        try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
+                     tileHeight: manifest.inputHeight, overlap: overlap, scale: TileReader.scale(for: manifest, info: info).scale,
+                     maxGridPixels: maxPixels)
     }
 
     static func manifest(embedded: String?, modelPath: String) throws(InferenceError) -> ModelManifest {

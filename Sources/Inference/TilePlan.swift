@@ -28,21 +28,54 @@ public struct TilePlan: Sendable, Equatable {
     public let xs: [Int]
     public let ys: [Int]
 
+    /// Tiles one plan may hold (4,194,304): a 10-gigapixel raster in 64-pixel tiles fits; a
+    /// raster whose geotransform says its pixels are kilometres wide does not.
+    public static let maxTiles = 1 << 22
+
     /// Plans tiles of `tileWidth` × `tileHeight` with `overlap` (fraction of the tile, 0 ≤ overlap < 1)
     /// over a raster of `rasterWidth` × `rasterHeight`, resampled by `scale` (grid px per raster px).
-    public init(rasterWidth: Int, rasterHeight: Int, tileWidth: Int, tileHeight: Int, overlap: Double, scale: Double = 1) {
-        precondition(rasterWidth > 0 && rasterHeight > 0 && tileWidth > 0 && tileHeight > 0)
-        precondition(overlap >= 0 && overlap < 1 && scale > 0)
+    /// Throws when an argument is out of range, or when the resampled grid holds more than
+    /// `maxGridPixels` pixels or the plan more than ``maxTiles`` tiles: what the model would be fed,
+    /// not the raster's own size, bounds the work.
+    public init(rasterWidth: Int, rasterHeight: Int, tileWidth: Int, tileHeight: Int, overlap: Double, scale: Double = 1,
+                maxGridPixels: Int = 10_000_000_000) throws(InferenceError) {
+        guard rasterWidth > 0, rasterHeight > 0 else {
+            throw .plan("the raster is \(rasterWidth) × \(rasterHeight) pixels: nothing to tile")
+        }
+        guard tileWidth > 0, tileHeight > 0 else { throw .plan("the model's input is \(tileWidth) × \(tileHeight) pixels") }
+        guard overlap.isFinite, overlap >= 0, overlap < 1 else { throw .plan("overlap must be at least 0 and less than 1 (got \(overlap))") }
+        guard scale.isFinite, scale > 0 else { throw .plan("the resampling factor to the model's resolution is \(scale)") }
+        // In Double first: an absurd pixel size must not overflow Int on the way.
+        let w = max(1, (Double(rasterWidth) * scale).rounded()), h = max(1, (Double(rasterHeight) * scale).rounded())
+        guard w * h <= Double(maxGridPixels) else {
+            throw .plan("resampled to the model's resolution the raster would be \(Self.count(w)) × \(Self.count(h)) pixels, more than the limit of \(maxGridPixels)")
+        }
         self.rasterWidth = rasterWidth
         self.rasterHeight = rasterHeight
         self.tileWidth = tileWidth
         self.tileHeight = tileHeight
-        gridWidth = max(1, Int((Double(rasterWidth) * scale).rounded()))
-        gridHeight = max(1, Int((Double(rasterHeight) * scale).rounded()))
+        gridWidth = Int(w)
+        gridHeight = Int(h)
         scaleX = Double(gridWidth) / Double(rasterWidth)
         scaleY = Double(gridHeight) / Double(rasterHeight)
+        let across = TilePlan.startCount(length: gridWidth, tile: tileWidth, overlap: overlap)
+        let down = TilePlan.startCount(length: gridHeight, tile: tileHeight, overlap: overlap)
+        let (tiles, overflow) = across.multipliedReportingOverflow(by: down)
+        guard !overflow, tiles <= Self.maxTiles else {
+            throw .plan("the raster would be cut into \(across) × \(down) tiles, more than the limit of \(Self.maxTiles) a file")
+        }
         xs = TilePlan.starts(length: gridWidth, tile: tileWidth, overlap: overlap)
         ys = TilePlan.starts(length: gridHeight, tile: tileHeight, overlap: overlap)
+    }
+
+    /// A pixel count as people read it (no exponent for any size a raster can have).
+    private static func count(_ v: Double) -> String { v < 1e15 ? String(Int(v)) : "\(v)" }
+
+    /// How many origins ``starts(length:tile:overlap:)`` gives, without building them.
+    static func startCount(length: Int, tile: Int, overlap: Double) -> Int {
+        guard length > tile else { return 1 }
+        let stride = max(1, Int((Double(tile) * (1 - overlap)).rounded(.down)))
+        return (length - tile + stride - 1) / stride + 1
     }
 
     /// Tile origins along one axis: 0, stride, 2·stride, … and a last one at `length - tile`.

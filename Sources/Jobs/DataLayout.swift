@@ -30,6 +30,11 @@ public struct DataLayout: Sendable {
 /// characters, no leading dots, a limited alphabet, at most 120 characters, and `.tif` kept.
 /// Unique within a job: duplicates get `-2`, `-3`, ...
 public enum FileNames {
+    /// The longest name kept (120 characters).
+    public static let maxLength = 120
+    /// The longest extension kept as one (16 characters); a longer "extension" is part of the name.
+    static let maxExtension = 16
+
     public static func sanitize(_ original: String) -> String {
         let last = original.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
         var out = ""
@@ -41,21 +46,27 @@ public enum FileNames {
             }
         }
         while out.hasPrefix(".") || out.hasPrefix("-") { out.removeFirst() }
-        if out.count > 120 {
-            let ext = (out as NSString).pathExtension
-            out = String(out.prefix(120 - ext.count - 1)) + (ext.isEmpty ? "" : "." + ext)
-        }
+        out = fit(out, suffix: "")
         return out.isEmpty ? "file" : out
     }
 
+    /// `name` with `suffix` put before its extension, within ``maxLength``: the stem is cut, a short
+    /// extension kept. `name` has no leading dot, and neither has the result.
+    static func fit(_ name: String, suffix: String) -> String {
+        let ext = (name as NSString).pathExtension
+        let keepExtension = !ext.isEmpty && ext.count <= maxExtension && ext.count + 1 < name.count
+        let stem = keepExtension ? String(name.dropLast(ext.count + 1)) : name
+        let tail = suffix + (keepExtension ? "." + ext : "")
+        return String(stem.prefix(max(1, maxLength - tail.count))) + tail
+    }
+
     /// The sanitised name of `original`, made unique (case-insensitively) among `taken` with
-    /// `-2`, `-3`, ... before the extension; the name is added to `taken`.
+    /// `-2`, `-3`, ... before the extension, still within ``maxLength``; the name is added to `taken`.
     public static func unique(_ original: String, taken: inout Set<String>) -> String {
         let base = sanitize(original)
-        let ext = (base as NSString).pathExtension, stem = (base as NSString).deletingPathExtension
         var name = base, n = 2
         while taken.contains(name.lowercased()) {
-            name = ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
+            name = fit(base, suffix: "-\(n)")
             n += 1
         }
         taken.insert(name.lowercased())

@@ -145,6 +145,9 @@ public final class WorkerPool: Service {
         } catch let error as RasterError {
             log.warning("file failed", metadata: ["error": "\(error)"])
             outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
+        } catch let error as InferenceError where error.isFileRefused {
+            log.warning("file failed", metadata: ["error": "\(error)"])
+            outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
         } catch let error as StorageError {
             log.warning("could not read the input from the bucket", metadata: ["error": "\(error)"])
             outcome = .failed(error: "reading \(file.storedPath): \(error)", retryable: error.isRetryable, maxAttempts: config.maxAttempts)
@@ -203,10 +206,16 @@ public final class WorkerPool: Service {
             // The API's mirror has not copied it yet: try again later.
             throw StorageError.unavailable(operation: "read \(name)", lastError: "not in the mirror bucket yet")
         }
-        let raster = try Raster(path: local.path)
-        let tiles = model.tilePlan(for: raster.info, overlap: options.overlap).count
-        _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: config.clock.now())
-        return local.path
+        do {
+            let raster = try Raster(path: local.path, maxPixels: options.maxPixels)
+            let tiles = try model.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
+            _ = try await store.fileSetTiles(claim, tilesTotal: tiles, now: config.clock.now())
+            return local.path
+        } catch {
+            // The copy is the caller's to remove only once this returns it.
+            try? FileManager.default.removeItem(at: local)
+            throw error
+        }
     }
 
     /// A downsampled PNG of the file with its detections drawn. A quicklook that cannot be made

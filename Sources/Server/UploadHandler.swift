@@ -162,10 +162,13 @@ struct UploadHandler: Sendable {
             guard durablySynced(path) else {
                 return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
             }
-            let tiles = model.tilePlan(for: raster.info, overlap: overlap).count
+            // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
+            let tiles = try model.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
             return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles))
-        } catch {
+        } catch let error as RasterError {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
+        } catch {
+            return .refused(.init(name: f.originalName, error: "\(error)"))
         }
     }
 

@@ -93,7 +93,7 @@ enum Run {
         #expect(Run.boxes(skipping) == Run.boxes(all))
         #expect(all.tiles.run == 24 && all.tiles.skipped == 0)
         // Only tiles holding a marker pixel differ from a uniform background.
-        let plan = TilePlan(rasterWidth: 300, rasterHeight: 200, tileWidth: 64, tileHeight: 64, overlap: 0.2)
+        let plan = try TilePlan(rasterWidth: 300, rasterHeight: 200, tileWidth: 64, tileHeight: 64, overlap: 0.2)
         let withMarker = (0..<plan.count).map(plan.tile).filter { t in
             Self.markers.contains { $0.x >= t.x && $0.x < t.x + 64 && $0.y >= t.y && $0.y < t.y + 64 }
         }.count
@@ -143,7 +143,7 @@ enum Run {
         try raster.write(to: path)
         let result = try await Run.detector("yolo").detect(path: path)
         #expect(abs(result.resampleFactor - 0.5) < 1e-9)
-        #expect(result.tiles.planned == TilePlan(rasterWidth: 400, rasterHeight: 300, tileWidth: 64, tileHeight: 64, overlap: 0.2, scale: 0.5).count)
+        #expect(try result.tiles.planned == TilePlan(rasterWidth: 400, rasterHeight: 300, tileWidth: 64, tileHeight: 64, overlap: 0.2, scale: 0.5).count)
         // Model pixel (20, 20), centre 20.5, box 20 × 10 model px = 40 × 20 raster px centred at 41.
         #expect(Run.boxes(result) == [[21, 31, 61, 51, 1], [271, 121, 331, 181, 1]])
     }

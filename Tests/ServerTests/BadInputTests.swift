@@ -170,4 +170,49 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: stale.path))
         try await expectNothingLeft(server)
     }
+
+    /// Requests that once stopped the whole server: names whose extension is longer than the name
+    /// cap, and small GeoTIFFs whose pixel size makes the resampled raster absurd. Each answers a
+    /// JSON 4xx (or the file is accepted under a safe name), the server stays up, nothing is left.
+    @Test func hostileNamesAndPixelSizesNeverStopTheServer() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let good = try Scenes.raster()
+        var named = Multipart()
+        named.file("x." + String(repeating: "b", count: 130), good)
+        named.file("x." + String(repeating: "b", count: 119), good)
+        let accepted = try await server.upload(named)
+        #expect(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        _ = try await server.waitFinal(id)
+        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+        for f in files {
+            let name = try #require(f["name"] as? String)
+            #expect(name.count <= 120 && !name.hasPrefix("."), "\(name)")
+            // The links the job document gives answer.
+            if let link = f["quicklook"] as? String, let path = URL(string: link)?.path {
+                #expect(try await server.get(path).status == 200, "\(link)")
+            }
+        }
+        for path in ["/results/\(id)/quicklooks/x.\(String(repeating: "b", count: 130)).png",
+                     "/results/\(id)/quicklooks/\(String(repeating: ".", count: 200))",
+                     "/results/\(id)/quicklooks/%00.png"] {
+            let r = try await server.get(path)
+            #expect((400..<500).contains(r.status) && r.errorCode != nil, "\(path.prefix(60)): \(r.status) \(r.text)")
+        }
+        for pixel in [1e4, 1e30] {
+            var form = Multipart()
+            var raster = SyntheticRaster(width: 64, height: 64)
+            raster.pixelSize = pixel
+            let dir = Fixtures.temporaryDirectory("absurd")
+            try raster.write(to: dir.appendingPathComponent("a.tif").path)
+            form.file("absurd.tif", try Data(contentsOf: dir.appendingPathComponent("a.tif")))
+            let r = try await server.upload(form)
+            #expect(r.status == 400 && r.errorCode == "invalid_files", "\(pixel): \(r.text)")
+            #expect(r.errorMessage.contains("absurd.tif"), "\(r.text)")
+        }
+        #expect(server.isRunning)
+        #expect(try await server.get("/jobs").status == 200)
+        #expect(try server.files(in: "temp").isEmpty)
+    }
 }
