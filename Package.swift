@@ -120,6 +120,7 @@ let package = Package(
                 "Jobs", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats", "Failpoints",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,6 +4,21 @@ import Inference
 import Jobs
 import Storage
 
+/// Which buckets `POST /jobs` may read for a caller: the operator's list for every key; the
+/// mirror bucket (every key's uploads) and unlisted buckets only for admin keys and the local operator.
+struct BucketInputPolicy: Sendable {
+    /// `GEOINFER_INPUT_BUCKETS` (nil: not set).
+    let allowed: Set<String>?
+    /// The mirror bucket (nil: none).
+    let mirror: String?
+
+    func mayRead(bucket: String, caller: APIKeyRecord?) -> Bool {
+        let privileged = caller == nil || caller?.scope == .admin
+        if bucket == mirror { return privileged }
+        return allowed?.contains(bucket) ?? privileged
+    }
+}
+
 /// `POST /jobs`: a job over rasters already in a bucket, given as gs:// URIs of objects or of
 /// prefixes (`gs://bucket/prefix/`, expanded to its `.tif`/`.tiff` objects). Nothing is copied
 /// through the API: workers read each object from the bucket.
@@ -28,12 +43,15 @@ extension UploadHandler {
         if let key, let job = try await store.jobFind(idempotencyKey: key) {
             return accepted(job, message: "already accepted under this Idempotency-Key")
         }
-        let body = try await request.body.collect(upTo: 4 << 20)
+        let body = try await Routes.jsonBody(request, upTo: 4 << 20)
         let parsed: BucketJobRequest
         do {
-            parsed = try JSONDecoder().decode(BucketJobRequest.self, from: Data(body.readableBytesView))
+            parsed = try JSONDecoder().decode(BucketJobRequest.self, from: body)
         } catch {
             throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
+        }
+        for text in parsed.inputs + [parsed.webhook_url, parsed.webhook_secret, parsed.model].compactMap({ $0 }) {
+            try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
         fields["webhook_url"] = parsed.webhook_url
@@ -60,6 +78,15 @@ extension UploadHandler {
         }
         guard bad.isEmpty else {
             throw APIError(.unprocessableContent, "invalid_inputs", "\(bad.count) inputs are not gs:// URIs: \(bad.map(\.name).joined(separator: ", "))", files: bad)
+        }
+        // The same URI twice is one input: it is listed or looked up once.
+        var distinct = Set<String>()
+        uris = uris.filter { distinct.insert($0.description).inserted }
+        let refused = uris.filter { !inputs.mayRead(bucket: $0.bucket, caller: apiKey) }
+        guard refused.isEmpty else {
+            throw APIError(.forbidden, "bucket_not_allowed",
+                           "this key may not read \(Set(refused.map(\.bucket)).sorted().map { "gs://\($0)" }.joined(separator: ", ")): ask the operator to list the bucket in GEOINFER_INPUT_BUCKETS",
+                           files: refused.prefix(100).map { .init(name: $0.description, error: "bucket not allowed for this key") })
         }
         let objects = try await expand(uris, buckets: buckets, limits: limits)
         var taken = Set<String>()

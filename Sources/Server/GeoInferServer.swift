@@ -69,7 +69,8 @@ public enum GeoInferServer {
         }
         let access = config.cloud.access
         let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy,
-                                   buckets: access.map { $0 as any BucketResolver })
+                                   buckets: access.map { $0 as any BucketResolver },
+                                   inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket))
         let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
@@ -78,6 +79,7 @@ public enum GeoInferServer {
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: JSONErrorMiddleware())
         routes.register(on: router)
         let app = Application(
             router: router,

@@ -121,6 +121,7 @@ struct Routes: Sendable {
                 .cacheControl: "no-cache",
             ], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
+        registerKeys(on: router)
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
         router.get("metrics") { _, context in
@@ -138,6 +139,7 @@ struct Routes: Sendable {
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
             ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("openapi.json", [.get]),
             ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
+            ("keys", [.get, .post]), ("keys/:id", [.delete]),
         ]
         for (path, methods) in allowed {
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {
@@ -175,8 +177,10 @@ struct Routes: Sendable {
         if let mirror {
             // Informational: a bucket outage delays mirroring but takes no work away, so it never fails readiness.
             let problem = await mirror.probe()
-            checks["bucket"] = Check(ok: true, detail: problem.map { "gs://\(mirror.bucket) unreachable (objects wait in the mirror outbox): \($0)" }
-                                     ?? "gs://\(mirror.bucket) reachable")
+            // The bucket is not named: /readyz answers anyone, and the name is where every key's uploads are.
+            if let problem { logger.warning("readiness: the mirror bucket is unreachable", metadata: ["error": .string(problem)]) }
+            checks["bucket"] = Check(ok: true, detail: problem == nil ? "the mirror bucket is reachable"
+                                     : "the mirror bucket is unreachable (objects wait in the mirror outbox); see the server log")
         }
         let ready = checks.values.allSatisfy(\.ok)
         struct Body: Encodable {
@@ -193,7 +197,7 @@ struct Routes: Sendable {
     }
 
     /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.
-    private func guarded(_ context: BasicRequestContext, _ body: () async throws -> Response) async throws -> Response {
+    func guarded(_ context: BasicRequestContext, _ body: () async throws -> Response) async throws -> Response {
         do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
         } catch let error as JobStoreUnavailable {
@@ -208,7 +212,7 @@ struct Routes: Sendable {
 
     /// The caller, from `Authorization: Bearer KEY`. Without a key: anonymous where keys are
     /// optional, else 401.
-    private func caller(_ request: Request) async throws -> Caller {
+    func caller(_ request: Request) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
             guard !requireKeys else { throw APIError.unauthorized("this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)") }
             return .anonymous
@@ -232,7 +236,9 @@ struct Routes: Sendable {
     private func job(_ request: Request, _ context: BasicRequestContext) async throws -> JobRecord {
         let who = try await caller(request)
         let id = try context.parameters.require("id")
-        guard id.count <= 64, let j = try await store.jobGet(id.lowercased()), who.maySee(j) else { throw APIError.notFound("job \(id.prefix(64))") }
+        guard HostileText.isID(id), let j = try await store.jobGet(id.lowercased()), who.maySee(j) else {
+            throw APIError.notFound("job \(HostileText.isID(id) ? id : "with that id")")
+        }
         return j
     }
 
@@ -253,7 +259,7 @@ struct Routes: Sendable {
         }
         var after: JobRecord?
         if let cursor = q.get("cursor") {
-            guard cursor.count <= 64, let j = try await store.jobGet(cursor), who.maySee(j) else {
+            guard HostileText.isID(cursor), let j = try await store.jobGet(cursor), who.maySee(j) else {
                 throw APIError(.notFound, "cursor_not_found", "cursor must be the next_cursor of a previous page (that job no longer exists)")
             }
             after = j

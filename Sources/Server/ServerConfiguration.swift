@@ -40,6 +40,10 @@ public struct ServerConfiguration: Sendable {
         public var access: Result<GCSAccess, StorageError> = .failure(.configuration("GCS access is not configured"))
         /// The bucket that mirrors every upload and result (`ENABLE_GCP_UPLOAD` with `GCP_BUCKET_NAME`); nil: none.
         public var mirrorBucket: String?
+        /// Buckets `POST /jobs` may read for any key (`GEOINFER_INPUT_BUCKETS`); nil: none for user
+        /// keys, any for admin keys and the local operator. The mirror bucket holds every key's
+        /// uploads, so only admin keys and the local operator read it, listed or not.
+        public var inputBuckets: Set<String>?
         public var mirror = MirrorConfiguration()
         public init() {}
     }

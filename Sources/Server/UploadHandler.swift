@@ -22,6 +22,8 @@ struct UploadHandler: Sendable {
     let webhookPolicy: WebhookAddressPolicy
     /// Reads inputs given as gs:// URIs (`POST /jobs`); nil without GCS access, with why.
     let buckets: Result<any BucketResolver, StorageError>
+    /// Which buckets each caller may name in `POST /jobs`.
+    let inputs: BucketInputPolicy
 
     static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
@@ -49,6 +51,9 @@ struct UploadHandler: Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
 
         let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
+        for f in state.files { try HostileText.check(f.originalName, "the file name '\(FileNames.sanitize(f.originalName))'") }
+        for (name, value) in state.fields { try HostileText.check(value, "form field '\(name)'") }
+        for (name, value) in settings { try HostileText.check(value, "query parameter '\(name)'") }
         settings.merge(state.fields) { $1 }
         let parsed = try await checkedSettings(settings)
         guard !state.files.isEmpty else {
@@ -98,10 +103,11 @@ struct UploadHandler: Sendable {
     /// without meeting); nil when none was sent.
     func idempotencyKey(_ request: Request, owner: String?) throws -> String? {
         guard let given = request.headers[HTTPField.Name.idempotencyKey] else { return nil }
-        guard !given.isEmpty, given.count <= 200 else {
-            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters")
+        guard !given.isEmpty, given.count <= 200, !HostileText.hasControl(given) else {
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters, none of them control characters")
         }
-        return owner.map { "\($0):\(given)" } ?? given
+        // Scoped by structure, not by joining strings: a key's id and an anonymous value can never meet.
+        return owner.map { "k:\($0):\(given)" } ?? "a:\(given)"
     }
 
     /// The job's settings, parsed, with the webhook URL through the address policy and the

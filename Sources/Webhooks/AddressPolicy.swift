@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,15 +17,29 @@ public struct WebhookTarget: Sendable, Equatable {
     public let address: IPAddress
 }
 
+/// Resolves a host name to its addresses, blocking the calling thread (the real one is
+/// getaddrinfo). Tests pass their own so the deadline can be checked without a DNS server.
+typealias HostResolver = @Sendable (String) throws(WebhookError) -> [IPAddress]
+
 /// The SSRF guard: webhooks go only to http(s) URLs whose host resolves to public addresses,
 /// unless the allowlist names the host, the address or its range.
 public struct WebhookAddressPolicy: Sendable {
     private let hosts: Set<String>
     private let ranges: [IPRange]
+    private let resolveTimeout: Duration
+    private let resolver: HostResolver
 
     /// `allowlist` entries are host names (exact, any case), IP addresses or CIDR ranges, e.g.
-    /// `127.0.0.1`, `10.0.0.0/8`, `hooks.internal`.
-    public init(allowlist: [String] = []) throws(WebhookError) {
+    /// `127.0.0.1`, `10.0.0.0/8`, `hooks.internal`. A host name that has not resolved within
+    /// `resolveTimeout` is refused, so a silent DNS server cannot hold a submit or a delivery.
+    public init(allowlist: [String] = [], resolveTimeout: Duration = .seconds(5)) throws(WebhookError) {
+        try self.init(allowlist: allowlist, resolveTimeout: resolveTimeout) { (host: String) throws(WebhookError) -> [IPAddress] in
+            try WebhookAddressPolicy.systemResolve(host)
+        }
+    }
+
+    /// The same policy with another resolver in place of getaddrinfo.
+    init(allowlist: [String], resolveTimeout: Duration, resolver: @escaping HostResolver) throws(WebhookError) {
         var hosts = Set<String>()
         var ranges: [IPRange] = []
         for raw in allowlist {
@@ -40,6 +55,8 @@ public struct WebhookAddressPolicy: Sendable {
         }
         self.hosts = hosts
         self.ranges = ranges
+        self.resolveTimeout = resolveTimeout
+        self.resolver = resolver
     }
 
     /// Checks a URL's form, resolves its host and checks every address. Throws a `WebhookError`
@@ -50,7 +67,7 @@ public struct WebhookAddressPolicy: Sendable {
         if let literal = IPAddress(host) {
             addresses = [literal]
         } else {
-            addresses = try await Self.resolve(host)
+            addresses = try await Self.resolve(host, within: resolveTimeout, using: resolver)
         }
         let allowedHost = hosts.contains(host.lowercased())
         for address in addresses where !allowedHost && !ranges.contains(where: { $0.contains(address) }) {
@@ -76,43 +93,124 @@ public struct WebhookAddressPolicy: Sendable {
         return (url, host)
     }
 
-    /// All addresses of a host name, in resolver order (getaddrinfo, off the async executors).
-    static func resolve(_ host: String) async throws(WebhookError) -> [IPAddress] {
-        let result: Result<[IPAddress], WebhookError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var hints = addrinfo()
-                hints.ai_family = AF_UNSPEC
-                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-                var list: UnsafeMutablePointer<addrinfo>?
-                let rc = getaddrinfo(host, nil, &hints, &list)
-                guard rc == 0, let first = list else {
-                    continuation.resume(returning: .failure(.refused("host \(host.prefix(253)) could not be resolved (\(String(cString: gai_strerror(rc)))); check the host name")))
-                    return
-                }
-                defer { freeaddrinfo(first) }
-                var out: [IPAddress] = []
-                var node: UnsafeMutablePointer<addrinfo>? = first
-                while let n = node {
-                    if let sa = n.pointee.ai_addr {
-                        if n.pointee.ai_family == AF_INET {
-                            sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
-                                var a = p.pointee.sin_addr
-                                out.append(IPAddress(bytes: withUnsafeBytes(of: &a) { [UInt8]($0) }))
-                            }
-                        } else if n.pointee.ai_family == AF_INET6 {
-                            sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
-                                var a = p.pointee.sin6_addr
-                                out.append(IPAddress(bytes: withUnsafeBytes(of: &a) { [UInt8]($0) }))
-                            }
-                        }
+    /// All addresses of a host name, in resolver order. The resolver blocks (getaddrinfo has no
+    /// deadline of its own beyond resolv.conf's retries), so it runs on a thread of its own, off
+    /// the cooperative pool, and its answer races `timeout` and the caller's cancellation: the
+    /// first of the three is the answer; a resolver still stuck ends later and is ignored.
+    static func resolve(_ host: String, within timeout: Duration, using resolver: @escaping HostResolver) async throws(WebhookError) -> [IPAddress] {
+        let name = host.prefix(253)
+        let timedOut = WebhookError.refused("host \(name) did not resolve within \(secondsText(timeout)) s; check the host name and its DNS servers")
+        let cancelled = WebhookError.refused("host \(name) was not resolved: the check was cancelled")
+        let first = FirstAnswer()
+        Thread.detachNewThread {
+            let answer: FirstAnswer.Answer
+            do throws(WebhookError) { answer = .success(try resolver(host)) } catch { answer = .failure(error) }
+            first.offer(answer)
+        }
+        let deadline = Task {
+            do { try await Task.sleep(for: timeout) } catch { return }
+            first.offer(.failure(timedOut))
+        }
+        defer { deadline.cancel() }
+        let answer = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in first.wait(continuation) }
+        } onCancel: {
+            first.offer(.failure(cancelled))
+        }
+        let addresses = try answer.get()
+        guard !addresses.isEmpty else { throw .refused("host \(name) has no IP address") }
+        return addresses
+    }
+
+    /// A deadline as people write it in seconds: `5`, `0.25`.
+    static func secondsText(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        guard attoseconds != 0 else { return "\(seconds)" }
+        return "\(Double(seconds) + Double(attoseconds) / 1e18)"
+    }
+
+    /// All addresses of a host name by getaddrinfo, in resolver order, without repeats. Blocks;
+    /// `resolve` gives it its deadline.
+    static func systemResolve(_ host: String) throws(WebhookError) -> [IPAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, nil, &hints, &list)
+        guard rc == 0, let first = list else {
+            throw .refused("host \(host.prefix(253)) could not be resolved (\(String(cString: gai_strerror(rc)))); check the host name")
+        }
+        defer { freeaddrinfo(first) }
+        var out: [IPAddress] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let n = node {
+            if let sa = n.pointee.ai_addr {
+                if n.pointee.ai_family == AF_INET {
+                    sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
+                        var a = p.pointee.sin_addr
+                        out.append(IPAddress(bytes: withUnsafeBytes(of: &a) { [UInt8]($0) }))
                     }
-                    node = n.pointee.ai_next
+                } else if n.pointee.ai_family == AF_INET6 {
+                    sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                        var a = p.pointee.sin6_addr
+                        out.append(IPAddress(bytes: withUnsafeBytes(of: &a) { [UInt8]($0) }))
+                    }
                 }
-                var seen = Set<IPAddress>()
-                out = out.filter { seen.insert($0).inserted }
-                continuation.resume(returning: out.isEmpty ? .failure(.refused("host \(host.prefix(253)) has no IP address")) : .success(out))
+            }
+            node = n.pointee.ai_next
+        }
+        var seen = Set<IPAddress>()
+        return out.filter { seen.insert($0).inserted }
+    }
+}
+
+/// The first of several racing answers (resolver, deadline, cancellation), handed exactly once to
+/// the waiting continuation, whether it arrives before or after the continuation does; later
+/// answers are dropped, so no continuation is resumed twice or left waiting.
+private final class FirstAnswer: Sendable {
+    typealias Answer = Result<[IPAddress], WebhookError>
+
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<Answer, Never>)
+        case early(Answer)
+        case done
+    }
+
+    private let state = Mutex<State>(.empty)
+
+    /// Parks the continuation, or resumes it at once if an answer came first.
+    func wait(_ continuation: CheckedContinuation<Answer, Never>) {
+        let early: Answer? = state.withLock { current in
+            switch current {
+            case .empty:
+                current = .waiting(continuation)
+                return nil
+            case .early(let answer):
+                current = .done
+                return answer
+            case .waiting, .done:
+                // One wait per lookup by construction; a second would get an answer, never a trap.
+                return .failure(.refused("the host name lookup was already answered"))
             }
         }
-        return try result.get()
+        if let early { continuation.resume(returning: early) }
+    }
+
+    /// Hands `answer` over if it is the first; resumes outside the lock.
+    func offer(_ answer: Answer) {
+        let waiting: CheckedContinuation<Answer, Never>? = state.withLock { current in
+            switch current {
+            case .empty:
+                current = .early(answer)
+                return nil
+            case .waiting(let continuation):
+                current = .done
+                return continuation
+            case .early, .done:
+                return nil
+            }
+        }
+        waiting?.resume(returning: answer)
     }
 }

@@ -48,19 +48,37 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
-    /// The IPv4 address carried inside an IPv6 one (mapped, compatible, NAT64 or 6to4), if any.
-    var embeddedV4: IPAddress? {
-        guard !isV4 else { return nil }
-        if bytes[0..<10].allSatisfy({ $0 == 0 }) && ((bytes[10] == 0xFF && bytes[11] == 0xFF) || (bytes[10] == 0 && bytes[11] == 0)) {
-            // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible; :: and ::1 are handled as such first).
-            return IPAddress(bytes: Array(bytes[12..<16]))
-        }
-        if matches(Self.nat64, prefix: 96) { return IPAddress(bytes: Array(bytes[12..<16])) }
-        if bytes[0] == 0x20 && bytes[1] == 0x02 { return IPAddress(bytes: Array(bytes[2..<6])) }
-        return nil
+    /// The IPv4 addresses an IPv6 address carries, each with the words that name where it sits.
+    /// A packet to such an address can reach that IPv4 host (through this host's own dual stack,
+    /// a NAT64 translator or a 6to4/Teredo relay), so each is judged by the IPv4 rules.
+    var embeddedV4: [(form: String, address: IPAddress)] {
+        guard !isV4 else { return [] }
+        let last32 = IPAddress(bytes: Array(bytes[12..<16]))
+        if matches(Self.mapped, prefix: 96) { return [("an IPv4-mapped IPv6 address embedding", last32)] }
+        if matches(Self.translated, prefix: 96) { return [("an IPv4-translated IPv6 address embedding", last32)] }
+        // :: and ::1 sit in this range too; the blocked list names them before this is asked.
+        if matches(Self.compatible, prefix: 96) { return [("an IPv4-compatible IPv6 address embedding", last32)] }
+        if matches(Self.nat64, prefix: 96) { return [("a NAT64 address embedding", last32)] }
+        if matches(Self.sixToFour, prefix: 16) { return [("a 6to4 address embedding", IPAddress(bytes: Array(bytes[2..<6])))] }
+        if matches(Self.teredo, prefix: 32) { return teredoV4 }
+        return []
     }
 
+    /// A Teredo address carries two IPv4 addresses: its server's in bits 32..63 and its client's,
+    /// every bit inverted, in the last 32 bits; a relay may forward to either.
+    private var teredoV4: [(form: String, address: IPAddress)] {
+        [
+            ("a Teredo address whose server is", IPAddress(bytes: Array(bytes[4..<8]))),
+            ("a Teredo address whose client is", IPAddress(bytes: bytes[12..<16].map { ~$0 })),
+        ]
+    }
+
+    private static let mapped = IPAddress("::ffff:0:0")!
+    private static let translated = IPAddress("::ffff:0:0:0")!
+    private static let compatible = IPAddress("::")!
     private static let nat64 = IPAddress("64:ff9b::")!
+    private static let sixToFour = IPAddress("2002::")!
+    private static let teredo = IPAddress("2001::")!
 
     private static let blockedV4: [(String, Int, String)] = [
         ("0.0.0.0", 8, "a 'this network' address"), ("10.0.0.0", 8, "a private address"),
@@ -74,14 +92,20 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         ("::", 128, "the unspecified address"), ("::1", 128, "a loopback address"),
         ("fc00::", 7, "a unique-local (private) address"), ("fe80::", 10, "a link-local address"),
         ("fec0::", 10, "a site-local address"), ("ff00::", 8, "a multicast address"),
+        // Local-use NAT64 (RFC 8215) translates to IPv4 hosts of the local network: refused whole.
+        ("64:ff9b:1::", 48, "a local-use NAT64 address (it reaches IPv4 hosts of a local network)"),
     ]
     private static let blocked: [(IPAddress, Int, String)] = (blockedV4 + blockedV6).map { (IPAddress($0.0)!, $0.1, $0.2) }
 
     /// Why a webhook must not reach this address (loopback, link-local, private, unique-local,
-    /// multicast, reserved), or nil for a public address.
+    /// multicast, reserved, or an IPv6 form that carries such an IPv4 address), or nil for a
+    /// public address. Literal hosts and DNS answers are both judged here, so every path agrees.
     public var nonPublicReason: String? {
         for (network, prefix, reason) in Self.blocked where matches(network, prefix: prefix) { return reason }
-        return embeddedV4?.nonPublicReason
+        for (form, v4) in embeddedV4 {
+            if let reason = v4.nonPublicReason { return "\(form) \(reason)" }
+        }
+        return nil
     }
 }
 

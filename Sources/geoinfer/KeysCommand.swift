@@ -1,25 +1,51 @@
 import ArgumentParser
 import Foundation
+import JobStorePostgres
 import Jobs
+import Logging
 import Server
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Manage API keys in a server's job store (run where its data directory is).",
+        abstract: "Manage API keys in a server's job store: PostgreSQL when DATABASE_URL is set, else its data directory.",
         subcommands: [KeysCreateCommand.self, KeysListCommand.self, KeysRevokeCommand.self])
 }
 
 struct DataDirOption: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The server's data folder (GEOINFER_DATA_DIR; default ./data).")
+    @Option(name: .customLong("data-dir"), help: "The server's data folder, when it keeps its jobs in SQLite (GEOINFER_DATA_DIR; default ./data).")
     var dataDir: String?
+
+    @Option(name: .customLong("database-url"), help: "The server's PostgreSQL job store (DATABASE_URL; default: SQLite in the data folder).")
+    var databaseURL: String?
 
     /// The folder: --data-dir, else GEOINFER_DATA_DIR, else ./data.
     var url: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["GEOINFER_DATA_DIR"] ?? "data") }
 
-    func store() throws -> SQLiteJobStore {
-        let layout = try DataLayout(root: url)
-        return try SQLiteJobStore(path: layout.databasePath)
+    /// Runs `body` on the job store `serve` and `worker` use with the same settings: PostgreSQL
+    /// when `--database-url` or `DATABASE_URL` (environment or `.env`) names one, else the SQLite
+    /// file in `--data-dir`, `GEOINFER_DATA_DIR` or ./data.
+    func withStore<T: Sendable>(_ body: @escaping @Sendable (any JobStore) async throws -> T) async throws -> T {
+        let env = try await Environment.load()
+        if let url = databaseURL ?? env["DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            var logger = Logger(label: "geoinfer.keys")
+            logger.logLevel = .warning
+            let store: PostgresJobStore
+            do {
+                store = try await PostgresJobStore.open(url: url, logger: logger)
+            } catch {
+                throw ValidationError("cannot open the PostgreSQL job store named by DATABASE_URL: \(String(describing: error).prefix(300))")
+            }
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await store.run(); return nil }
+                group.addTask { try await body(store) }
+                defer { group.cancelAll() }
+                while let next = try await group.next() { if let value = next { return value } }
+                throw ValidationError("the PostgreSQL job store stopped")
+            }
+        }
+        let layout = try DataLayout(root: URL(fileURLWithPath: dataDir ?? env["GEOINFER_DATA_DIR"] ?? "data"))
+        return try await body(try SQLiteJobStore(path: layout.databasePath))
     }
 }
 
@@ -53,7 +79,7 @@ struct KeysCreateCommand: AsyncParsableCommand {
         record.maxFiles = maxFiles
         record.maxFileBytes = maxFileBytes
         record.maxRequestBytes = maxRequestBytes
-        try await data.store().keyCreate(record)
+        try await data.withStore { [record] in try await $0.keyCreate(record) }
         print(key)
         FileHandle.standardError.write(Data("created \(record.id) (\(record.scope.rawValue)) for \(name); the key above is shown only now\n".utf8))
     }
@@ -65,7 +91,7 @@ struct KeysListCommand: AsyncParsableCommand {
     @OptionGroup var data: DataDirOption
 
     func run() async throws {
-        for k in try await data.store().keyList() {
+        for k in try await data.withStore({ try await $0.keyList() }) {
             let state = k.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
             var limits: [String] = []
             if let n = k.maxFiles { limits.append("max-files=\(n)") }
@@ -85,7 +111,7 @@ struct KeysRevokeCommand: AsyncParsableCommand {
     @OptionGroup var data: DataDirOption
 
     func run() async throws {
-        guard let k = try await data.store().keyRevoke(id: id, now: Date()) else { throw ValidationError("no key \(id); see geoinfer keys list") }
+        guard let k = try await data.withStore({ [id] in try await $0.keyRevoke(id: id, now: Date()) }) else { throw ValidationError("no key \(id); see geoinfer keys list") }
         print("revoked \(k.id) (\(k.name))")
     }
 }

@@ -155,6 +155,15 @@ struct ServeCommand: AsyncParsableCommand {
             }
             cloud.mirrorBucket = bucket
         }
+        if let list = env["GEOINFER_INPUT_BUCKETS"] {
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for name in names {
+                do { try GCSConfiguration.validate(bucket: name) } catch let error as StorageError {
+                    throw ValidationError("GEOINFER_INPUT_BUCKETS: \(error.description)")
+                }
+            }
+            cloud.inputBuckets = Set(names)
+        }
         if let n = try int(env, "GEOINFER_MIRROR_CONCURRENCY") {
             guard (1...64).contains(n) else { throw ValidationError("GEOINFER_MIRROR_CONCURRENCY must be 1 to 64 (got \(n))") }
             cloud.mirror.concurrency = n

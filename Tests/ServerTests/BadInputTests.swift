@@ -73,7 +73,12 @@ import Testing
         defer { server.stop() }
         let good = try Scenes.raster()
         var form = Multipart()
-        for name in ["../../etc/passwd.tif", "/abs/path/x.tif", "nul\u{0}byte.tif", "ＦＵＬＬ wide é.tif", "x.tif", "X.TIF", "..hidden.tif"] {
+        // A NUL in a name is refused before anything is stored (400): PostgreSQL could not keep it.
+        var nul = Multipart()
+        nul.file("nul\u{0}byte.tif", good)
+        let refused = try await server.upload(nul)
+        #expect(refused.status == 400 && refused.errorCode == "control_characters", "\(refused.text)")
+        for name in ["../../etc/passwd.tif", "/abs/path/x.tif", "nul_byte.tif", "ＦＵＬＬ wide é.tif", "x.tif", "X.TIF", "..hidden.tif"] {
             form.file(name, good)
         }
         let reply = try await server.upload(form)

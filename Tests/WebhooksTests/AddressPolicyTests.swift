@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Webhooks
 
@@ -74,4 +75,157 @@ import Testing
             #expect(error.description.contains("GEOINFER_WEBHOOK_ALLOWLIST"))
         }
     }
+
+    // MARK: IPv6 forms that carry an IPv4 address
+
+    /// The report's four IPv4 targets: dotted, as two hex words, and as a Teredo client carries
+    /// them (every bit inverted).
+    static let embeddedTargets: [(dotted: String, high: String, low: String, teredoHigh: String, teredoLow: String)] = [
+        ("127.0.0.1", "7f00", "0001", "80ff", "fffe"),
+        ("10.0.0.1", "0a00", "0001", "f5ff", "fffe"),
+        ("169.254.169.254", "a9fe", "a9fe", "5601", "5601"),
+        ("192.168.1.1", "c0a8", "0101", "3f57", "fefe"),
+    ]
+
+    /// Every IPv6 form that carries one of those targets (mapped, translated, compatible, NAT64,
+    /// local-use NAT64, 6to4, Teredo client and server), zero-compressed, written out and upper-case.
+    static let carriersOfNonPublicV4: [String] = embeddedTargets.flatMap { t -> [String] in
+        let (d, h, l) = (t.dotted, t.high, t.low)
+        let teredoClient = "\(t.teredoHigh):\(t.teredoLow)"
+        return [
+            "::ffff:\(d)", "::ffff:\(h):\(l)", "::ffff:\(h):\(l)".uppercased(), "0:0:0:0:0:ffff:\(h):\(l)",
+            "0000:0000:0000:0000:0000:ffff:\(h):\(l)".uppercased(),
+            "::ffff:0:\(h):\(l)", "::ffff:0:\(d)", "::ffff:0:\(h):\(l)".uppercased(), "0:0:0:0:ffff:0:\(h):\(l)",
+            "::\(d)", "::\(h):\(l)",
+            "64:ff9b::\(d)", "64:ff9b::\(h):\(l)", "0064:ff9b:0000:0000:0000:0000:\(h):\(l)".uppercased(),
+            "64:ff9b:1::\(d)", "64:ff9b:1::\(h):\(l)".uppercased(),
+            "2002:\(h):\(l)::", "2002:\(h):\(l)::1", "2002:\(h):\(l):0:0:0:0:1".uppercased(),
+            "2001:0:808:808::\(teredoClient)", "2001:0000:0808:0808:0000:0000:\(teredoClient)".uppercased(),
+            "2001:0:\(h):\(l)::f7f7:f7f7", "2001::\(h):\(l):0:0:f7f7:f7f7".uppercased(),
+        ]
+    }
+
+    /// The error `check` answers for `url`, or nil if it accepted it.
+    static func refusal(of url: String, by policy: WebhookAddressPolicy) async -> WebhookError? {
+        do throws(WebhookError) {
+            _ = try await policy.check(url)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: AddressPolicyTests.carriersOfNonPublicV4)
+    func ipv6FormsCarryingANonPublicV4AreNotPublic(_ text: String) throws {
+        let ip = try #require(IPAddress(text))
+        #expect(ip.nonPublicReason != nil)
+    }
+
+    @Test(arguments: AddressPolicyTests.carriersOfNonPublicV4)
+    func urlsWithThoseFormsAreRefusedForWhereTheyLead(_ text: String) async throws {
+        let policy = try WebhookAddressPolicy()
+        let error = await Self.refusal(of: "http://[\(text)]/", by: policy)
+        // Refused for the address, not for a spelling the URL parser did not take.
+        #expect(error?.code == "webhook_url_refused")
+    }
+
+    @Test func theReportedTranslatedLoopbackIsRefused() async throws {
+        let policy = try WebhookAddressPolicy()
+        let error = await Self.refusal(of: "http://[::ffff:0:7f00:1]/", by: policy)
+        #expect(error?.code == "webhook_url_refused")
+        #expect(error?.description.contains("IPv4-translated") == true)
+        #expect(error?.description.contains("loopback") == true)
+    }
+
+    @Test(arguments: [
+        ("::ffff:7f00:1", "IPv4-mapped"), ("::ffff:0:7f00:1", "IPv4-translated"), ("::7f00:1", "IPv4-compatible"),
+        ("64:ff9b::a9fe:a9fe", "NAT64 address embedding a link-local"), ("64:ff9b:1::808:808", "local-use NAT64"),
+        ("2002:c0a8:101::1", "6to4 address embedding a private"),
+        ("2001:0:808:808::80ff:fffe", "client is a loopback"), ("2001:0:a00:1::f7f7:f7f7", "server is a private"),
+    ])
+    func reasonsNameTheFormAndWhatItCarries(_ text: String, _ words: String) throws {
+        let reason = try #require(IPAddress(text)?.nonPublicReason)
+        #expect(reason.contains(words))
+    }
+
+    @Test(arguments: ["64:ff9b:1::808:808", "64:ff9b:1:ffff::1", "64:FF9B:1::"])
+    func localUseNAT64IsRefusedWhole(_ text: String) throws {
+        let ip = try #require(IPAddress(text))
+        #expect(ip.nonPublicReason?.contains("local-use NAT64") == true)
+    }
+
+    @Test(arguments: [
+        "::ffff:8.8.8.8", "::ffff:808:808", "::FFFF:0:8.8.8.8", "::8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+        "2001:0:808:808::f7f7:f7f7",
+    ])
+    func formsCarryingAPublicV4Pass(_ text: String) async throws {
+        let ip = try #require(IPAddress(text))
+        #expect(ip.nonPublicReason == nil)
+        let target = try await WebhookAddressPolicy().check("http://[\(text)]/")
+        #expect(target.address == ip)
+    }
+
+    // MARK: DNS answers and the resolution deadline
+
+    @Test func resolvedAnswersFaceTheSameRules() async throws {
+        let carried = try #require(IPAddress("::ffff:0:7f00:1"))
+        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
+            [carried]
+        })
+        let error = await Self.refusal(of: "https://hooks.example.com/x", by: policy)
+        #expect(error?.code == "webhook_url_refused")
+        #expect(error?.description.contains("loopback") == true)
+    }
+
+    @Test func aPublicResolvedAnswerIsTheTarget() async throws {
+        let public8 = try #require(IPAddress("8.8.8.8"))
+        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
+            [public8]
+        })
+        let target = try await policy.check("https://hooks.example.com/x")
+        #expect(target.address == public8)
+        #expect(target.host == "hooks.example.com")
+    }
+
+    @Test func aResolverThatNeverAnswersIsCutOffAtTheDeadline() async throws {
+        let dns = SilentResolver()
+        defer { dns.release() }
+        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .milliseconds(50), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+            try dns.resolve(host)
+        })
+        // The resolver answers only once released, after the check: only the deadline can end it.
+        let error = await Self.refusal(of: "https://hooks.example.com/x", by: policy)
+        #expect(error?.code == "webhook_url_refused")
+        #expect(error?.description.contains("did not resolve within 0.05 s") == true)
+    }
+
+    @Test func cancellingTheCheckEndsTheWait() async throws {
+        let dns = SilentResolver()
+        defer { dns.release() }
+        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+            try dns.resolve(host)
+        })
+        let check = Task { await Self.refusal(of: "https://hooks.example.com/x", by: policy) }
+        check.cancel()
+        let error = await check.value
+        #expect(error?.description.contains("cancelled") == true)
+    }
+
+    @Test func deadlinesReadAsSeconds() {
+        #expect(WebhookAddressPolicy.secondsText(.seconds(5)) == "5")
+        #expect(WebhookAddressPolicy.secondsText(.milliseconds(250)) == "0.25")
+    }
+}
+
+/// A DNS server that never answers: `resolve` holds its thread until the test releases it, so
+/// the deadline, not the machine's speed, decides the outcome.
+private final class SilentResolver: Sendable {
+    private let released = Atomic<Bool>(false)
+
+    func resolve(_ host: String) throws(WebhookError) -> [IPAddress] {
+        while !released.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.001) }
+        throw .refused("host \(host) was released unanswered")
+    }
+
+    func release() { released.store(true, ordering: .releasing) }
 }
