@@ -82,7 +82,7 @@ enum OpenAPIDocument {
           "post": {
             "operationId": "createBucketJob",
             "summary": "Create a job over GeoTIFFs already in a bucket",
-            "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded.",
+            "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded. A key reads only the buckets in GEOINFER_INPUT_BUCKETS (403 otherwise); the mirror bucket only admin keys.",
             "parameters": [
               {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
             ],
@@ -103,6 +103,7 @@ enum OpenAPIDocument {
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
               "400": {"$ref": "#/components/responses/Error"},
               "401": {"$ref": "#/components/responses/Error"},
+              "403": {"$ref": "#/components/responses/Error"},
               "413": {"$ref": "#/components/responses/Error"},
               "415": {"$ref": "#/components/responses/Error"},
               "422": {"$ref": "#/components/responses/Error"},
@@ -256,6 +257,54 @@ enum OpenAPIDocument {
                   "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                                 "503": {"$ref": "#/components/responses/Error"}}}
         },
+        "/keys": {
+          "post": {
+            "operationId": "keyCreate",
+            "description": "Make an API key (admin keys, or the local operator where no key is required). The key is in this answer only.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "required": ["name"],
+              "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}, "admin": {"type": ["boolean", "null"]},
+                             "max_files": {"type": ["integer", "null"], "minimum": 1}, "max_file_bytes": {"type": ["integer", "null"], "minimum": 1},
+                             "max_request_bytes": {"type": ["integer", "null"], "minimum": 1}}}}}},
+            "responses": {
+              "201": {"description": "The new key, shown once", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Key"}}}},
+              "400": {"$ref": "#/components/responses/Error"},
+              "401": {"$ref": "#/components/responses/Error"},
+              "403": {"$ref": "#/components/responses/Error"},
+              "413": {"$ref": "#/components/responses/Error"},
+              "415": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}
+            }
+          },
+          "get": {
+            "operationId": "keyList",
+            "description": "Every key, revoked ones included, without secrets (admin keys, or the local operator).",
+            "responses": {
+              "200": {"description": "The keys", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/Key"}}}}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "403": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/keys/{key_id}": {
+          "delete": {
+            "operationId": "keyRevoke",
+            "description": "Revoke a key: it stops working at once.",
+            "parameters": [{"name": "key_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+              "200": {"description": "The revoked key", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Key"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "403": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/openapi.json": {
           "get": {"operationId": "openapi", "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
         }
@@ -270,6 +319,15 @@ enum OpenAPIDocument {
           "Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         },
         "schemas": {
+          "Key": {
+            "type": "object", "required": ["id", "name", "scope", "prefix", "created_at"],
+            "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "scope": {"type": "string", "enum": ["user", "admin"]},
+                           "prefix": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                           "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+                           "max_files": {"type": ["integer", "null"]}, "max_file_bytes": {"type": ["integer", "null"]},
+                           "max_request_bytes": {"type": ["integer", "null"]},
+                           "key": {"type": ["string", "null"], "description": "The key itself: in the answer to POST /keys only"}}
+          },
           "Error": {
             "type": "object", "required": ["error"],
             "properties": {"error": {"type": "object", "required": ["code", "message"],
