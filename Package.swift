@@ -119,6 +119,7 @@ let package = Package(
             dependencies: [
                 "Jobs", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats", "Failpoints",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -16,14 +16,48 @@ final class CallerLimits: Sendable {
         var tokens: Double
         var last: ContinuousClock.Instant
     }
+    /// Event streams open at once, in all and per key.
+    let maxStreams: Int
+    let maxStreamsPerKey: Int
+
     private let buckets = Mutex<[String: Bucket]>([:])
     private let uploads = Mutex<[String: Int]>([:])
+    private let streams = Mutex<(total: Int, perKey: [String: Int])>((0, [:]))
 
-    init(rate: Double, burst: Double, maxUploads: Int) {
+    init(rate: Double, burst: Double, maxUploads: Int, maxStreams: Int = .max, maxStreamsPerKey: Int = .max) {
         self.rate = rate
         self.burst = max(1, burst)
         self.maxUploads = maxUploads
+        self.maxStreams = maxStreams
+        self.maxStreamsPerKey = maxStreamsPerKey
     }
+
+    /// Counts an event stream in (`caller` nil: the anonymous local operator, counted in the total
+    /// only); false when over either limit.
+    func beginStream(_ caller: String?) -> Bool {
+        streams.withLock { s in
+            guard s.total < maxStreams else { return false }
+            if let caller {
+                guard s.perKey[caller, default: 0] < maxStreamsPerKey else { return false }
+                s.perKey[caller, default: 0] += 1
+            }
+            s.total += 1
+            return true
+        }
+    }
+
+    func endStream(_ caller: String?) {
+        streams.withLock { s in
+            s.total = max(0, s.total - 1)
+            if let caller {
+                s.perKey[caller, default: 1] -= 1
+                if s.perKey[caller, default: 0] <= 0 { s.perKey[caller] = nil }
+            }
+        }
+    }
+
+    /// Event streams open now.
+    var openStreams: Int { streams.withLock { $0.total } }
 
     /// Takes a token for `caller`; nil when allowed, else the seconds until the next token.
     func take(_ caller: String, now: ContinuousClock.Instant = .now) -> Double? {

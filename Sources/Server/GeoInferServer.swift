@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 public import Inference
 public import Jobs
 public import Logging
@@ -74,7 +75,8 @@ public enum GeoInferServer {
         let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
-                                                 maxUploads: config.limits.uploadsInFlight))
+                                                 maxUploads: config.limits.uploadsInFlight, maxStreams: config.limits.eventStreams,
+                                                 maxStreamsPerKey: config.limits.eventStreamsPerKey))
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())
@@ -83,7 +85,10 @@ public enum GeoInferServer {
         routes.register(on: router)
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer"),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(config.limits.idleTimeout.components.seconds * 1_000_000_000
+                                                                        + config.limits.idleTimeout.components.attoseconds / 1_000_000_000))),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),
             logger: logger)
         var services: [any Service] = storeServices + (api ? [app, deliverer] : [deliverer])
         if config.workers.concurrency > 0 {
@@ -112,7 +117,11 @@ public enum GeoInferServer {
             throw ConfigurationError(error.description)
         }
         let secret = WebhookSecret.generate()
-        guard FileManager.default.createFile(atPath: path, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        // Written whole under another name, then renamed: a crash never leaves a half-written secret.
+        let staging = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: staging, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]),
+              rename(staging, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: staging)
             throw ConfigurationError("cannot write \(path): check that the data directory is writable")
         }
         logger.notice("generated a webhook signing secret; give it to your receivers (set GEOINFER_WEBHOOK_SECRET to use your own)", metadata: ["file": .string(path)])

@@ -93,10 +93,22 @@ struct Routes: Sendable {
                 return JSON.response(JobDetailBody.Delivery(d, attempts: []), status: .accepted)
             }
         }
-        router.get("jobs/:id/events") { request, context in try await guarded(context) { try await events(try await job(request, context)) } }
+        router.get("jobs/:id/events") { request, context in
+            try await guarded(context) {
+                let j = try await job(request, context)
+                let owner: String? = if case .key(let k) = try await caller(request, counted: false) { k.id } else { nil }
+                guard limits.beginStream(owner) else {
+                    var e = APIError(.tooManyRequests, "too_many_streams",
+                                     "too many event streams open (at most \(limits.maxStreams) in all, \(limits.maxStreamsPerKey) per key); close one or poll GET /status/{id}")
+                    e.headers[.retryAfter] = "5"
+                    throw e
+                }
+                return try await events(j, release: { limits.endStream(owner) })
+            }
+        }
         for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
             router.get("results/:id/\(route)") { request, context in
-                try await guarded(context) { try await result(try await job(request, context), format) }
+                try await guarded(context) { try await result(try await job(request, context), format, context: context) }
             }
         }
         router.get("results/:id/quicklooks/:file") { request, context in
@@ -106,12 +118,12 @@ struct Routes: Sendable {
                 // Stored names are sanitised; a name that is not its own sanitised form (`../`, `/`, a leading dot)
                 // is no file of this job, so nothing outside the job's quicklook folder is reachable.
                 let name = String(requested.dropLast(4))
-                guard requested.hasSuffix(".png"), FileNames.sanitize(name) == name,
-                      let data = FileManager.default.contents(atPath: layout.url(layout.quicklookPath(job: j.id, name: name)).path) else {
+                let path = layout.url(layout.quicklookPath(job: j.id, name: name)).path
+                guard requested.hasSuffix(".png"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: path) else {
                     throw APIError.notFound("quicklook \(requested.prefix(130)) of job \(j.id) (quicklooks exist for files that succeeded)")
                 }
                 return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "max-age=3600"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                                body: try await Self.files.loadFile(path: path, context: context))
             }
         }
         router.get("/") { _, _ in
@@ -190,6 +202,9 @@ struct Routes: Sendable {
         return JSON.response(Body(status: ready ? "ready" : "not_ready", checks: checks), status: ready ? .ok : .serviceUnavailable)
     }
 
+    /// Reads result documents and quicklooks from disk in chunks.
+    static let files = FileIO()
+
     static func freeBytes(_ path: String) -> Int64? {
         var s = statvfs()
         guard statvfs(path, &s) == 0 else { return nil }
@@ -198,7 +213,9 @@ struct Routes: Sendable {
 
     /// Maps every error to an API error: store failures are 503, the rest 500, never a stack trace.
     func guarded(_ context: BasicRequestContext, _ body: () async throws -> Response) async throws -> Response {
-        do { return try await body() } catch let e as APIError { throw e } catch is CancellationError {
+        do { return try await body() } catch let e as APIError { throw e } catch let e as HTTPError {
+            throw e  // Hummingbird's own (a file gone between the check and the read): JSONErrorMiddleware answers it.
+        } catch is CancellationError {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
         } catch let error as JobStoreUnavailable {
             context.logger.error("job store unavailable", metadata: ["error": "\(error)"])
@@ -212,7 +229,7 @@ struct Routes: Sendable {
 
     /// The caller, from `Authorization: Bearer KEY`. Without a key: anonymous where keys are
     /// optional, else 401.
-    func caller(_ request: Request) async throws -> Caller {
+    func caller(_ request: Request, counted: Bool = true) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
             guard !requireKeys else { throw APIError.unauthorized("this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)") }
             return .anonymous
@@ -224,7 +241,7 @@ struct Routes: Sendable {
         guard let key = try await store.keyFind(hash: APIKeys.hash(String(parts[1]))) else {
             throw APIError.unauthorized("unknown or revoked API key")
         }
-        if let wait = limits.take(key.id) {
+        if counted, let wait = limits.take(key.id) {
             var e = APIError(.tooManyRequests, "rate_limited", "too many requests for this key (\(limits.rate) a second); retry after the Retry-After seconds")
             e.headers[.retryAfter] = "\(Int(wait.rounded(.up)))"
             throw e
@@ -268,7 +285,7 @@ struct Routes: Sendable {
         return JSON.response(JobListBody(jobs: jobs.map(StatusBody.init), next_cursor: jobs.count == limit ? jobs.last?.id : nil))
     }
 
-    private func result(_ j: JobRecord, _ format: OutputFormat) async throws -> Response {
+    private func result(_ j: JobRecord, _ format: OutputFormat, context: BasicRequestContext) async throws -> Response {
         guard j.status == .completed || j.status == .completedWithErrors || j.status == .failed else {
             throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
         }
@@ -277,18 +294,21 @@ struct Routes: Sendable {
             // Written by a worker on another machine: fetched once from the bucket, then served locally.
             _ = try? await mirror.download("results/\(url.lastPathComponent)", to: url)
         }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+        guard FileManager.default.fileExists(atPath: url.path) else {
             throw APIError.notFound("results of job \(j.id)\(mirror == nil ? "" : " (not here and not yet in the bucket)")")
         }
         let type = format == .geojson ? "application/geo+json" : "application/json"
-        return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        // Streamed from disk in chunks: a large job's documents are never held whole in memory.
+        return Response(status: .ok, headers: [.contentType: type], body: try await Self.files.loadFile(path: url.path, context: context))
     }
 
     /// Server-sent events: `progress` when the job's counts change, `file` when a file finishes,
     /// and `done` when the job is final (then the stream ends).
-    private func events(_ start: JobRecord) async throws -> Response {
+    private func events(_ start: JobRecord, release: @escaping @Sendable () -> Void) async throws -> Response {
         let store = self.store, poll = eventsPoll
         let body = ResponseBody { writer in
+            // The slot is given back however the stream ends: done, client gone, or shutdown.
+            defer { release() }
             var lastProgress: String?
             var fileStates: [String: String] = [:]
             var idle = ContinuousClock.now

@@ -63,6 +63,15 @@ public struct ServerConfiguration: Sendable {
         public var requestBurst: Double = 100
         /// Uploads per API key in flight at once (default 4; 0: no limit). Over it: 429.
         public var uploadsInFlight = 4
+        /// A connection that sends nothing for this long while its request is being read, or
+        /// between requests, is closed (default 60 s): a stalled upload gives back its slot.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Connections open at once (default 1024); past it new ones wait to be accepted.
+        public var maxConnections = 1024
+        /// Server-sent event streams (`/jobs/{id}/events`) open at once (default 256) and per API
+        /// key (default 16). Over either: 429.
+        public var eventStreams = 256
+        public var eventStreamsPerKey = 16
         public init() {}
     }
 
@@ -83,6 +92,9 @@ public struct ServerConfiguration: Sendable {
         }
         guard limits.requestsPerSecond >= 0, limits.requestBurst >= 1, limits.uploadsInFlight >= 0 else {
             throw ConfigurationError("GEOINFER_RATE_LIMIT and GEOINFER_MAX_CONCURRENT_UPLOADS must be 0 (no limit) or more, GEOINFER_RATE_BURST at least 1")
+        }
+        guard limits.idleTimeout > .zero, limits.maxConnections >= 1, limits.eventStreams >= 1, limits.eventStreamsPerKey >= 1 else {
+            throw ConfigurationError("GEOINFER_IDLE_TIMEOUT_SECONDS, GEOINFER_MAX_CONNECTIONS, GEOINFER_MAX_EVENT_STREAMS and GEOINFER_MAX_EVENT_STREAMS_PER_KEY must be positive")
         }
         guard limits.filesPerRequest > 0, limits.bytesPerFile > 0, limits.bytesPerRequest > 0 else {
             throw ConfigurationError("upload limits must be positive")

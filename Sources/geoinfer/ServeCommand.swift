@@ -101,6 +101,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let r = try Self.number(env, "GEOINFER_RATE_LIMIT") { config.limits.requestsPerSecond = r }
         if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
+        if let t = try Self.number(env, "GEOINFER_IDLE_TIMEOUT_SECONDS") {
+            guard t > 0, t <= 86_400 else { throw ValidationError("GEOINFER_IDLE_TIMEOUT_SECONDS must be more than 0 and at most 86400 (got \(t))") }
+            config.limits.idleTimeout = .milliseconds(Int64(t * 1000))
+        }
+        if let n = try Self.int(env, "GEOINFER_MAX_CONNECTIONS") { config.limits.maxConnections = n }
+        if let n = try Self.int(env, "GEOINFER_MAX_EVENT_STREAMS") { config.limits.eventStreams = n }
+        if let n = try Self.int(env, "GEOINFER_MAX_EVENT_STREAMS_PER_KEY") { config.limits.eventStreamsPerKey = n }
         if let b = try Self.bool(env, "GEOINFER_REQUIRE_API_KEYS") { config.requireAPIKeys = b }
         return config
     }
