@@ -199,7 +199,7 @@ public final class WorkerPool: Service {
         }
         guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(source)") }
         let uri = try GSURI(source)
-        let local = layout.temp.appendingPathComponent("input-\(claim.job.id)_\(file.name)")
+        let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
         do {
             _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
         } catch StorageError.notFound(let name) where !file.storedPath.hasPrefix("gs://") {
@@ -251,6 +251,12 @@ public final class WorkerPool: Service {
             _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
             try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")
             let final = try await store.jobFinalize(jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") })
+            if final?.status == .cancelled {
+                // Cancelled while the documents were written: a cancelled job has no results.
+                for name in ["coco.json", "detections.geojson", "metadata.json"] {
+                    try? FileManager.default.removeItem(at: layout.result(job: jobID, file: name))
+                }
+            }
             logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
         } catch {
             logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])

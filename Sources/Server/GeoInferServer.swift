@@ -26,10 +26,6 @@ public enum GeoInferServer {
     public static func build(_ config: ServerConfiguration, logger: Logger, api: Bool = true) async throws -> Services {
         try config.validate()
         let layout = try DataLayout(root: config.dataDirectory)
-        // Uploads cut off by a crash never became jobs: their partial files go.
-        for stale in (try? FileManager.default.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where api && stale.hasPrefix("upload-") {
-            try? FileManager.default.removeItem(at: layout.temp.appendingPathComponent(stale))
-        }
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
             throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
@@ -52,6 +48,8 @@ public enum GeoInferServer {
         } else {
             store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
         }
+        // What a crash left (partial uploads, bucket copies, uploads never committed) goes, in every process type.
+        await StartupSweep.run(layout: layout, store: store, logger: logger)
         var mirrorStore: GCSBlobStore?
         if let bucket = config.cloud.mirrorBucket {
             do {

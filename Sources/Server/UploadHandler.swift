@@ -46,7 +46,7 @@ struct UploadHandler: Sendable {
         var settings: [String: String] = [:]
         for name in Self.queryFields { if let v = request.uri.queryParameters.get(name) { settings[name] = v } }
 
-        let dir = layout.temp.appendingPathComponent("upload-\(UUID().uuidString)")
+        let dir = layout.tempEntry("upload", UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 

@@ -170,9 +170,27 @@ import Testing
         let stale = data.appendingPathComponent("temp/upload-crashed")
         try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
         try Data(repeating: 1, count: 1000).write(to: stale.appendingPathComponent("half.tif"))
+        // A bucket copy of a worker that is gone, and one of a process still running (this one): only the first goes.
+        let gone = data.appendingPathComponent("temp/input-\(Int32.max)-job_a.tif")
+        let live = data.appendingPathComponent("temp/upload-\(ProcessInfo.processInfo.processIdentifier)-inflight")
+        try Data(repeating: 2, count: 10).write(to: gone)
+        try FileManager.default.createDirectory(at: live, withIntermediateDirectories: true)
+        // An upload moved into place an hour ago whose job was never committed, and a fresh one (its commit may be on its way).
+        try FileManager.default.createDirectory(at: data.appendingPathComponent("uploads"), withIntermediateDirectories: true)
+        let orphan = data.appendingPathComponent("uploads/3f2a3c1e-0000-4000-8000-000000000001_a.tif")
+        let fresh = data.appendingPathComponent("uploads/3f2a3c1e-0000-4000-8000-000000000002_a.tif")
+        try Data(repeating: 3, count: 10).write(to: orphan)
+        try Data(repeating: 3, count: 10).write(to: fresh)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: orphan.path)
         let server = try await ServerProcess(dataDir: data)
         defer { server.stop() }
         #expect(!FileManager.default.fileExists(atPath: stale.path))
+        #expect(!FileManager.default.fileExists(atPath: gone.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(!FileManager.default.fileExists(atPath: orphan.path))
+        #expect(FileManager.default.fileExists(atPath: fresh.path))
+        try FileManager.default.removeItem(at: live)
+        try FileManager.default.removeItem(at: fresh)
         try await expectNothingLeft(server)
     }
 

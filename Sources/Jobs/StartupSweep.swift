@@ -1,0 +1,40 @@
+public import Foundation
+public import Logging
+
+/// What a crash leaves behind, removed when any process (API or worker) starts: `temp/` entries of
+/// processes that are gone (partial uploads, inputs copied from the bucket), and stored uploads
+/// whose job was never committed.
+public enum StartupSweep {
+    /// Whether a process with this id runs on this machine.
+    static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+
+    /// An upload moved into place is committed within moments; one older than this whose job does
+    /// not exist was cut off by a crash between the move and the commit.
+    static let orphanAge: TimeInterval = 600
+
+    public static func run(layout: DataLayout, store: any JobStore, logger: Logger, now: Date = Date()) async {
+        let fm = FileManager.default
+        var removed = 0
+        for entry in (try? fm.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where entry.hasPrefix("upload-") || entry.hasPrefix("input-") {
+            let parts = entry.split(separator: "-", maxSplits: 2)
+            // Names from before owners were recorded carry no process id: nobody owns them any more.
+            if parts.count == 3, let pid = Int32(parts[1]), isAlive(pid) { continue }
+            if (try? fm.removeItem(at: layout.temp.appendingPathComponent(entry))) != nil { removed += 1 }
+        }
+        let uploads = layout.root.appendingPathComponent("uploads")
+        var byJob: [String: [String]] = [:]
+        for entry in (try? fm.contentsOfDirectory(atPath: uploads.path)) ?? [] {
+            guard let cut = entry.firstIndex(of: "_") else { continue }
+            byJob[String(entry[..<cut]), default: []].append(entry)
+        }
+        for (job, entries) in byJob {
+            guard (try? await store.jobGet(job)) == .some(nil) else { continue }  // a job, or the store did not answer: keep
+            for entry in entries {
+                let url = uploads.appendingPathComponent(entry)
+                let modified = (try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? now
+                if now.timeIntervalSince(modified) > orphanAge, (try? fm.removeItem(at: url)) != nil { removed += 1 }
+            }
+        }
+        if removed > 0 { logger.notice("removed what an earlier crash left behind", metadata: ["entries": "\(removed)"]) }
+    }
+}
