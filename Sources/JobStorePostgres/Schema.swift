@@ -71,5 +71,9 @@ enum Schema {
         ("v5-claim-index", [
             #"CREATE INDEX files_job_claim ON files ("jobID", "status", "ordinal")"#,
         ]),
+        // The digest of the request that used an Idempotency-Key: another request with it is refused.
+        ("v6-idempotency-fingerprint", [
+            #"ALTER TABLE jobs ADD COLUMN "idempotencyFingerprint" text"#,
+        ]),
     ]
 }

@@ -7,6 +7,8 @@ public struct JobCreate: Sendable {
     public var webhookURL: String?
     public var webhookSecret: String?
     public var idempotencyKey: String?
+    /// A digest of the request, kept with `idempotencyKey` (nil: none).
+    public var idempotencyFingerprint: String?
     /// The API key that submits the job (nil: no key, on a server that does not require one).
     public var ownerKeyID: String?
     public var scoreThreshold: Double?

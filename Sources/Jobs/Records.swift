@@ -12,6 +12,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// The job's own `whsec_` signing secret, if it was given one (never shown by the API).
     public var webhookSecret: String?
     public var idempotencyKey: String?
+    /// A digest of the request that used `idempotencyKey`: the same key with another request is refused.
+    public var idempotencyFingerprint: String?
     /// The API key that submitted the job (nil when none was needed).
     public var ownerKeyID: String?
     /// Detection settings chosen at submit (nil: the model's defaults).
@@ -41,8 +43,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public init(id: String, status: JobStatus, createdAt: Date, updatedAt: Date, finishedAt: Date?, webhookURL: String?,
                 webhookSecret: String?, idempotencyKey: String?, ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?,
                 modelName: String, totalFiles: Int, succeededFiles: Int, failedFiles: Int, tilesTotal: Int, tilesDone: Int, claims: Int,
-                progressNotified: Int = 0) {
+                progressNotified: Int = 0, idempotencyFingerprint: String? = nil) {
         self.id = id
+        self.idempotencyFingerprint = idempotencyFingerprint
         self.status = status
         self.createdAt = createdAt
         self.updatedAt = updatedAt

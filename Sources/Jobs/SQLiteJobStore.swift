@@ -215,6 +215,9 @@ public final class SQLiteJobStore: JobStore {
         m.registerMigration("v7-claim-index") { db in
             try db.create(index: "files_job_claim", on: "files", columns: ["jobID", "status", "ordinal"])
         }
+        m.registerMigration("v8-idempotency-fingerprint") { db in
+            try db.alter(table: "jobs") { t in t.add(column: "idempotencyFingerprint", .text) }
+        }
         return m
     }
 

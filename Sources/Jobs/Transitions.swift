@@ -10,7 +10,8 @@ extension JobCreate {
         JobRecord(id: id, status: .queued, createdAt: createdAt, updatedAt: createdAt, finishedAt: nil,
                   webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: idempotencyKey, ownerKeyID: ownerKeyID,
                   scoreThreshold: scoreThreshold, overlap: overlap, modelName: modelName, totalFiles: files.count,
-                  succeededFiles: 0, failedFiles: 0, tilesTotal: files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0)
+                  succeededFiles: 0, failedFiles: 0, tilesTotal: files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0,
+                  idempotencyFingerprint: idempotencyFingerprint)
     }
 
     /// The file rows, queued, in submission order.

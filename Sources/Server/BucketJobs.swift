@@ -40,9 +40,6 @@ extension UploadHandler {
                            #"send application/json: {"inputs": ["gs://bucket/a.tif", "gs://bucket/prefix/"]} (uploads go to POST /upload)"#)
         }
         let key = try idempotencyKey(request, owner: owner)
-        if let key, let job = try await store.jobFind(idempotencyKey: key) {
-            return accepted(job, message: "already accepted under this Idempotency-Key")
-        }
         let body = try await Routes.jsonBody(request, upTo: 4 << 20)
         let parsed: BucketJobRequest
         do {
@@ -60,6 +57,10 @@ extension UploadHandler {
         fields["score_threshold"] = parsed.score_threshold.map { "\($0)" }
         fields["overlap"] = parsed.overlap.map { "\($0)" }
         let settings = try await checkedSettings(fields)
+        let fingerprint = Self.fingerprint("bucket", settings: fields, items: parsed.inputs)
+        if let key, let job = try await store.jobFind(idempotencyKey: key) {
+            return try sameRequest(job, fingerprint)
+        }
         guard !parsed.inputs.isEmpty else {
             throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/'")
         }
@@ -94,11 +95,14 @@ extension UploadHandler {
             JobCreate.NewFile(originalName: uri.description, name: FileNames.unique((uri.name as NSString).lastPathComponent, taken: &taken),
                               storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
         }
-        let (job, created) = try await store.jobCreate(JobCreate(
+        var create = JobCreate(
             id: UUID().uuidString.lowercased(), createdAt: Date(), webhookURL: settings.webhookURL, webhookSecret: settings.webhookSecret,
             idempotencyKey: key, ownerKeyID: owner, scoreThreshold: settings.scoreThreshold, overlap: settings.overlap,
-            modelName: model.manifest.name, files: files))
-        return accepted(job, message: created ? "\(files.count) objects accepted from the bucket" : "already accepted under this Idempotency-Key")
+            modelName: model.manifest.name, files: files)
+        create.idempotencyFingerprint = key == nil ? nil : fingerprint
+        let (job, created) = try await store.jobCreate(create)
+        guard created else { return try sameRequest(job, fingerprint) }
+        return accepted(job, message: "\(files.count) objects accepted from the bucket")
     }
 
     /// Every object the URIs name, prefixes expanded, duplicates dropped, each checked to exist,

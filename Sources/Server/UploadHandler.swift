@@ -35,9 +35,6 @@ struct UploadHandler: Sendable {
         try await Failpoint.hit("upload.after_start", context: "key=\(owner ?? "-")")
         let limits = self.limits.narrowed(by: apiKey)
         let key = try idempotencyKey(request, owner: owner)
-        if let key, let job = try await store.jobFind(idempotencyKey: key) {
-            return accepted(job, message: "already accepted under this Idempotency-Key")
-        }
         guard request.uri.queryParameters.get("webhook_secret") == nil else {
             throw APIError(.badRequest, "secret_in_url", "send webhook_secret as a form field, not in the URL (URLs end up in logs); then make a new secret, this one is exposed")
         }
@@ -58,6 +55,11 @@ struct UploadHandler: Sendable {
         let parsed = try await checkedSettings(settings)
         guard !state.files.isEmpty else {
             throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
+        }
+        // A retry with the same Idempotency-Key gets the job it made, once its body shows it is the same request.
+        let fingerprint = Self.fingerprint("upload", settings: settings, items: state.files.map { "\($0.originalName)\t\($0.sha256)" })
+        if let key, let job = try await store.jobFind(idempotencyKey: key) {
+            return try sameRequest(job, fingerprint)
         }
 
         // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
@@ -88,11 +90,16 @@ struct UploadHandler: Sendable {
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
-            let (job, created) = try await store.jobCreate(JobCreate(
+            var create = JobCreate(
                 id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
-                scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles))
-            if !created { moved.forEach { try? FileManager.default.removeItem(at: $0) } }
-            return accepted(job, message: created ? "\(newFiles.count) files accepted" : "already accepted under this Idempotency-Key")
+                scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles)
+            create.idempotencyFingerprint = key == nil ? nil : fingerprint
+            let (job, created) = try await store.jobCreate(create)
+            guard created else {
+                moved.forEach { try? FileManager.default.removeItem(at: $0) }
+                return try sameRequest(job, fingerprint)
+            }
+            return accepted(job, message: "\(newFiles.count) files accepted")
         } catch {
             moved.forEach { try? FileManager.default.removeItem(at: $0) }
             throw error
@@ -108,6 +115,25 @@ struct UploadHandler: Sendable {
         }
         // Scoped by structure, not by joining strings: a key's id and an anonymous value can never meet.
         return owner.map { "k:\($0):\(given)" } ?? "a:\(given)"
+    }
+
+    /// A digest of what a request asks for: its kind, its settings (sorted) and its items in order.
+    static func fingerprint(_ kind: String, settings: [String: String], items: [String]) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data((kind + "\n").utf8))
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { hasher.update(data: Data("\(k)=\(v)\n".utf8)) }
+        for item in items { hasher.update(data: Data((item + "\n").utf8)) }
+        return hasher.finalize().lowercaseHex
+    }
+
+    /// The answer to a request whose Idempotency-Key made `job`: the job again when the request is
+    /// the same, 422 when the key is reused for another request.
+    func sameRequest(_ job: JobRecord, _ fingerprint: String) throws -> Response {
+        if let stored = job.idempotencyFingerprint, stored != fingerprint {
+            throw APIError(.unprocessableContent, "idempotency_key_reused",
+                           "this Idempotency-Key was used for another request (job \(job.id)); use a new key for a new request")
+        }
+        return accepted(job, message: "already accepted under this Idempotency-Key")
     }
 
     /// The job's settings, parsed, with the webhook URL through the address policy and the

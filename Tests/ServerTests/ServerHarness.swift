@@ -106,7 +106,12 @@ final class ServerProcess {
     }
 
     func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
-        var req = HTTPClientRequest(url: base + path)
+        try await Self.request(method, base + path, headers: headers, body: body)
+    }
+
+    /// The same, by URL: for a task that runs beside the test (a `ServerProcess` stays with the test).
+    static func request(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
+        var req = HTTPClientRequest(url: url)
         req.method = method
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import GeoInferTestSupport
 import Testing
 
@@ -71,21 +72,46 @@ import Testing
         let second = try await server.upload(form, headers: [("Idempotency-Key", "key-123")])
         #expect(first.status == 202 && second.status == 202)
         #expect(first.json["job_id"] as? String == second.json["job_id"] as? String)
+        // The same key for another request: another file, or the same file with another setting.
+        var other = Multipart()
+        other.file("b.tif", try Scenes.raster(width: 120, height: 90))
+        var setting = form
+        setting.field("overlap", "0.3")
+        for changed in [other, setting] {
+            let reused = try await server.upload(changed, headers: [("Idempotency-Key", "key-123")])
+            #expect(reused.status == 422 && reused.errorCode == "idempotency_key_reused", "\(reused.text)")
+        }
+        // Keys are scoped by structure: an API key's "x" and the local operator's "KEY_ID:x" never meet.
+        let made = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", server.dataDir.path])
+        let apiKey = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let keyID = try #require(made.stderr.split(separator: " ").dropFirst().first.map(String.init), "\(made.stderr)")
+        let keyed = try await server.upload(form, headers: [("Idempotency-Key", "x"), ("Authorization", "Bearer \(apiKey)")])
+        let lookalike = try await server.upload(form, headers: [("Idempotency-Key", "\(keyID):x")])
+        #expect(keyed.status == 202 && lookalike.status == 202, "\(keyed.text) \(lookalike.text)")
+        #expect(lookalike.json["job_id"] as? String != keyed.json["job_id"] as? String)
         let jobs = try await server.get("/jobs").json["jobs"] as? [Any]
-        #expect(jobs?.count == 1)
-        #expect(try server.files(in: "uploads").count == 1)
+        #expect(jobs?.count == 3)
+        #expect(try server.files(in: "uploads").count == 3)
     }
 
     @Test func eventsStreamProgressFilesAndDone() async throws {
-        let server = try await ServerProcess()
+        // The worker pauses after its first batch until the stream is open: the stream sees the job
+        // move, not just its end, however fast the machine.
+        let gate = FailpointGate()
+        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "1*pause"]).merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
         defer { server.stop() }
         var form = Multipart()
-        // A marker in every tile: seconds of work, so the stream sees the job move, not just its end.
-        let grid = (0..<40).flatMap { row in (0..<40).map { col in Marker(x: col * 50 + 5, y: row * 50 + 5, width: 8, height: 8) } }
-        form.file("big.tif", try Scenes.raster(width: 2000, height: 2000, markers: grid))
+        let grid = (0..<6).flatMap { row in (0..<6).map { col in Marker(x: col * 50 + 5, y: row * 50 + 5, width: 8, height: 8) } }
+        form.file("big.tif", try Scenes.raster(width: 300, height: 300, markers: grid))
         form.file("small.tif", try Scenes.raster())
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
-        let stream = try await server.get("/jobs/\(id)/events")
+        let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
+        let url = server.base + "/jobs/\(id)/events"
+        let reading = Task { try await ServerProcess.request(.GET, url) }
+        // Its request line is logged once the response has begun.
+        try await server.waitLog(#""path":"/jobs/\#(id)/events""#)
+        try gate.release(paused)
+        let stream = try await reading.value
         #expect(stream.status == 200)
         #expect(stream.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
         let events = stream.text.components(separatedBy: "\n\n").compactMap { $0.split(separator: "\n").first.map(String.init) }
