@@ -116,9 +116,14 @@ extension UploadHandler {
                 let store = try buckets.store(bucket: uri.bucket)
                 let infos: [BlobInfo]
                 if uri.isPrefix {
-                    infos = try await store.list(prefix: uri.name).filter {
-                        ["tif", "tiff"].contains(($0.name as NSString).pathExtension.lowercased())
+                    // The listing stops past the file limit: a prefix over millions of objects costs no more than that.
+                    let room = limits.filesPerRequest - found.count
+                    let listed = try await store.list(prefix: uri.name, keep: { ["tif", "tiff"].contains(($0 as NSString).pathExtension.lowercased()) },
+                                                      limit: max(0, room))
+                    if listed.truncated {
+                        throw APIError(.contentTooLarge, "too_many_files", "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
                     }
+                    infos = listed.items
                     if infos.isEmpty { problems.append(.init(name: uri.description, error: "no .tif or .tiff objects under this prefix")) }
                 } else if let info = try await store.info(uri.name) {
                     infos = [info]

@@ -42,11 +42,19 @@ public protocol BlobStore: Sendable {
     func read(_ name: String, range: Range<Int64>) async throws -> Data
     /// Every object whose name starts with `prefix`, in name order.
     func list(prefix: String) async throws -> [BlobInfo]
+    /// Objects under `prefix` whose names `keep` accepts, stopping once more than `limit` are
+    /// found (`truncated` then true): a listing of a huge bucket costs no more than the limit.
+    func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool)
     /// Deletes the object; false when it was not there.
     func delete(_ name: String) async throws -> Bool
 }
 
 extension BlobStore {
+    public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
+        let kept = try await list(prefix: prefix).filter { keep($0.name) }
+        return (Array(kept.prefix(limit)), kept.count > limit)
+    }
+
     public func put(file: URL, as name: String) async throws -> BlobInfo {
         try await put(file: file, as: name, contentType: ContentType.guess(name), metadata: [:])
     }

@@ -151,6 +151,20 @@ public final class GCSBlobStore: BlobStore {
         return out.sorted { $0.name < $1.name }
     }
 
+    public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
+        var out: [BlobInfo] = []
+        var pageToken: String?
+        repeat {
+            var url = "\(bucketURL)/o?prefix=\(Self.encode(prefix))&maxResults=\(config.listPageSize)"
+            if let pageToken { url += "&pageToken=\(Self.encode(pageToken))" }
+            let (_, json) = try await call("list \(prefix)", "GET", url)
+            out += (json["items"] as? [[String: Any]] ?? []).map(Self.info).filter { keep($0.name) }
+            if out.count > limit { return (Array(out.sorted { $0.name < $1.name }.prefix(limit)), true) }
+            pageToken = json["nextPageToken"] as? String
+        } while pageToken != nil
+        return (out.sorted { $0.name < $1.name }, false)
+    }
+
     public func delete(_ name: String) async throws -> Bool {
         let answer = try await withRetries("delete \(name)", policy: config.retry) { _ in try await exchange("DELETE", objectURL(name)) }
         if answer.status == 404 { return false }

@@ -185,8 +185,18 @@ import Testing
         #expect(badJSON.status == 400 && badJSON.errorCode == "invalid_json")
         let form = try await server.request(.POST, "/jobs", headers: [("Content-Type", "text/plain")], body: Data("x".utf8))
         #expect(form.status == 415)
+        // The same object twice is one input.
+        let twice = try await post(#"{"inputs": ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/"]}"#)
+        #expect(twice.status == 202 && twice.json["total_files"] as? Int == 2, "\(twice.text)")
         let jobs = try await server.get("/jobs").json["jobs"] as? [[String: Any]] ?? []
-        #expect(jobs.count == 1)
+        #expect(jobs.count == 2)
+
+        // A prefix with more objects than a request may name: refused, the listing stopped at the limit.
+        let small = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": bucket.emulator.address, "GEOINFER_MAX_FILES": "1"])
+        defer { small.stop() }
+        let many = try await small.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
+                                           body: Data(#"{"inputs": ["gs://geo-mirror/inputs/"]}"#.utf8))
+        #expect(many.status == 413 && many.errorCode == "too_many_files", "\(many.text)")
     }
 }
 
