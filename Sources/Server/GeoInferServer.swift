@@ -83,7 +83,7 @@ public enum GeoInferServer {
         routes.register(on: router)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(config.limits.idleTimeout.components.seconds * 1_000_000_000
+            server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorJSONHandler()], idleTimeout: .nanoseconds(config.limits.idleTimeout.components.seconds * 1_000_000_000
                                                                         + config.limits.idleTimeout.components.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
                                  availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),

@@ -175,4 +175,52 @@ import Testing
         #expect((try await server.get("/jobs").json["jobs"] as? [Any])?.isEmpty == true, "no hostile request made a job")
         #expect(!server.serverLog.contains("\"level\":\"error\""), "no request failed on the server: \(server.serverLog.suffix(2000))")
     }
+
+    /// Requests that are not HTTP a parser accepts still get a JSON answer, and the server stays up.
+    @Test func unparseableRequestsGetJSON() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let script = """
+            import socket, sys, json
+            port = int(sys.argv[1])
+            cases = {
+                "200 KiB header": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\nX-Big: " + b"a" * 200 * 1024 + b"\\r\\n\\r\\n",
+                "2,000 headers": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\n" + b"".join(b"X-H%d: v\\r\\n" % i for i in range(2000)) + b"\\r\\n",
+                "garbage request line": b"\\x00\\x01\\x02 nonsense\\r\\n\\r\\n",
+                "bad version": b"GET / HTTP/9.9\\r\\n\\r\\n",
+            }
+            out = {}
+            for name, raw in cases.items():
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                try:
+                    s.sendall(raw)
+                except OSError:
+                    pass
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except OSError:
+                    pass
+                s.close()
+                head, _, body = data.partition(b"\\r\\n\\r\\n")
+                out[name] = {"status": head.split(b" ")[1].decode() if head.count(b" ") else "", "head": head.decode("latin-1"), "body": body.decode("latin-1")}
+            print(json.dumps(out))
+            """
+        let r = try Fixtures.python(script, ["\(server.port)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: String]], "\(r.stdout)")
+        #expect(answers.count == 4)
+        for (name, answer) in answers {
+            #expect(answer["status"]?.hasPrefix("4") == true, "\(name): \(answer["head"] ?? "")")
+            let body = try? JSONSerialization.jsonObject(with: Data((answer["body"] ?? "").utf8)) as? [String: Any]
+            #expect((body?["error"] as? [String: Any])?["code"] is String, "\(name): not a JSON error: \(answer["head"] ?? "") \(answer["body"] ?? "")")
+            #expect(answer["head"]?.lowercased().contains("content-type: application/json") == true, "\(name)")
+        }
+        #expect(server.isRunning)
+        #expect(try await server.get("/healthz").status == 200)
+    }
 }
