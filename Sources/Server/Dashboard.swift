@@ -189,7 +189,7 @@ enum Dashboard {
       for (const f of files) form.append("files", f, f.name);
       const hook = document.getElementById("webhook").value.trim(); if (hook) form.append("webhook_url", hook);
       const xhr = new XMLHttpRequest(); const sent = document.getElementById("sent"); const state = document.getElementById("upload-state");
-      xhr.open("POST", "/upload");
+      xhr.open("POST", "/jobs");
       for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
       sent.hidden = false; sent.value = 0;
       xhr.upload.onprogress = ev => { if (ev.lengthComputable) sent.value = 100 * ev.loaded / ev.total; };

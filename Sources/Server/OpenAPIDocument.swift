@@ -9,7 +9,7 @@ enum OpenAPIDocument {
         "/upload": {
           "post": {
             "operationId": "upload",
-            "summary": "Create a job from uploaded GeoTIFFs",
+            "summary": "Create a job from uploaded GeoTIFFs (the original prototype's route: answers 200; new clients use POST /jobs, 202)",
             "parameters": [
               {"name": "webhook_url", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "model", "in": "query", "required": false, "schema": {"type": "string"}},
@@ -32,7 +32,7 @@ enum OpenAPIDocument {
               }}}
             },
             "responses": {
-              "202": {"description": "Accepted and durable", "headers": {"Location": {"schema": {"type": "string"}}},
+              "200": {"description": "Accepted and durable", "headers": {"Location": {"schema": {"type": "string"}}},
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
               "400": {"$ref": "#/components/responses/Error"},
               "401": {"$ref": "#/components/responses/Error"},
@@ -81,7 +81,7 @@ enum OpenAPIDocument {
           },
           "post": {
             "operationId": "createBucketJob",
-            "summary": "Create a job over GeoTIFFs already in a bucket",
+            "summary": "Create a job: GeoTIFFs uploaded as multipart/form-data (as POST /upload, answered 202), or already in a bucket (JSON)",
             "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded. A key reads only the buckets in GEOINFER_INPUT_BUCKETS (403 otherwise); the mirror bucket only admin keys.",
             "parameters": [
               {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
@@ -96,6 +96,15 @@ enum OpenAPIDocument {
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
                   "score_threshold": {"type": "number"}, "overlap": {"type": "number"}
                 }
+              }},
+              "multipart/form-data": {"schema": {
+                "type": "object",
+                "properties": {
+                  "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
+                  "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
+                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"}
+                },
+                "required": ["files"]
               }}}
             },
             "responses": {
@@ -238,8 +247,13 @@ enum OpenAPIDocument {
           }
         },
         "/": {
-          "get": {"operationId": "dashboard", "description": "The web dashboard (HTML).",
-                  "responses": {"200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+          "get": {"operationId": "index", "description": "With Accept: text/html (a browser), the web dashboard; otherwise a JSON index in the original prototype's shape (message, version, endpoints) with where this document and the dashboard are.",
+                  "responses": {"200": {"description": "The page, or the index", "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object", "required": ["message", "version", "endpoints"],
+                      "properties": {"message": {"type": "string"}, "version": {"type": "string"},
+                                     "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
+                                     "openapi": {"type": "string"}, "dashboard": {"type": "string"}}}}}}}}
         },
         "/healthz": {
           "get": {"operationId": "health", "description": "Liveness: 200 while the process serves requests.",

@@ -24,19 +24,12 @@ struct Routes: Sendable {
     let limits: CallerLimits
 
     func register(on router: Router<BasicRequestContext>) {
+        // The original prototype's clients check for 200 here; new clients use POST /jobs (202).
         router.post("upload") { request, context in
             try await guarded(context) {
-                let who = try await caller(request)
-                guard case .key(let apiKey) = who else { return try await upload.handle(request, key: nil) }
-                let owner = apiKey.id
-                guard limits.beginUpload(owner) else {
-                    var e = APIError(.tooManyRequests, "too_many_uploads",
-                                     "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
-                    e.headers[.retryAfter] = "5"
-                    throw e
-                }
-                defer { limits.endUpload(owner) }
-                return try await upload.handle(request, key: apiKey)
+                var response = try await uploadFiles(request)
+                response.status = .ok
+                return response
             }
         }
         router.get("status/:id") { request, context in
@@ -45,6 +38,8 @@ struct Routes: Sendable {
         router.get("jobs") { request, context in try await guarded(context) { try await list(request) } }
         router.post("jobs") { request, context in
             try await guarded(context) {
+                // Multipart: files uploaded in the request, as POST /upload but answered 202. JSON: bucket inputs.
+                if request.headers[.contentType]?.lowercased().hasPrefix("multipart/") == true { return try await uploadFiles(request) }
                 let who = try await caller(request)
                 guard case .key(let apiKey) = who else { return try await upload.handleBucketJob(request, key: nil) }
                 return try await upload.handleBucketJob(request, key: apiKey)
@@ -126,8 +121,12 @@ struct Routes: Sendable {
                                 body: try await Self.files.loadFile(path: path, context: context))
             }
         }
-        router.get("/") { _, _ in
-            Response(status: .ok, headers: [
+        router.get("/") { request, _ in
+            // Browsers get the dashboard; other clients (the prototype's scripts among them) a JSON index.
+            guard request.headers[.accept]?.lowercased().contains("text/html") == true else {
+                return JSON.response(RootIndex.current)
+            }
+            return Response(status: .ok, headers: [
                 .contentType: "text/html; charset=utf-8",
                 .contentSecurityPolicy: "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob:",
                 .cacheControl: "no-cache",
@@ -162,6 +161,21 @@ struct Routes: Sendable {
                 }
             }
         }
+    }
+
+    /// A job from the files in a multipart request, within the caller's upload slots: 202 Accepted.
+    private func uploadFiles(_ request: Request) async throws -> Response {
+        let who = try await caller(request)
+        guard case .key(let apiKey) = who else { return try await upload.handle(request, key: nil) }
+        let owner = apiKey.id
+        guard limits.beginUpload(owner) else {
+            var e = APIError(.tooManyRequests, "too_many_uploads",
+                             "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
+            e.headers[.retryAfter] = "5"
+            throw e
+        }
+        defer { limits.endUpload(owner) }
+        return try await upload.handle(request, key: apiKey)
     }
 
     /// Whether this process can take work: the job store answers, the model is loaded, and the

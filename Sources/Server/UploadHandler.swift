@@ -141,7 +141,10 @@ struct UploadHandler: Sendable {
     func checkedSettings(_ settings: [String: String]) async throws -> Settings {
         var parsed = try Self.parseSettings(settings, model: model)
         if let url = parsed.webhookURL {
-            do { _ = try await webhookPolicy.check(url) } catch {
+            do { _ = try await webhookPolicy.check(url) } catch where error.isUnresolvedHost {
+                // Not known to be forbidden, only not resolvable now: each delivery attempt checks it again,
+                // and a host that never resolves ends as a failed delivery with that error.
+            } catch {
                 throw APIError(.unprocessableContent, error.code, error.description)
             }
         }

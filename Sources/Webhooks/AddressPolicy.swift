@@ -99,7 +99,7 @@ public struct WebhookAddressPolicy: Sendable {
     /// first of the three is the answer; a resolver still stuck ends later and is ignored.
     static func resolve(_ host: String, within timeout: Duration, using resolver: @escaping HostResolver) async throws(WebhookError) -> [IPAddress] {
         let name = host.prefix(253)
-        let timedOut = WebhookError.refused("host \(name) did not resolve within \(secondsText(timeout)) s; check the host name and its DNS servers")
+        let timedOut = WebhookError.unresolved("host \(name) did not resolve within \(secondsText(timeout)) s; check the host name and its DNS servers")
         let cancelled = WebhookError.refused("host \(name) was not resolved: the check was cancelled")
         let first = FirstAnswer()
         Thread.detachNewThread {
@@ -118,7 +118,7 @@ public struct WebhookAddressPolicy: Sendable {
             first.offer(.failure(cancelled))
         }
         let addresses = try answer.get()
-        guard !addresses.isEmpty else { throw .refused("host \(name) has no IP address") }
+        guard !addresses.isEmpty else { throw .unresolved("host \(name) has no IP address") }
         return addresses
     }
 
@@ -138,7 +138,7 @@ public struct WebhookAddressPolicy: Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, nil, &hints, &list)
         guard rc == 0, let first = list else {
-            throw .refused("host \(host.prefix(253)) could not be resolved (\(String(cString: gai_strerror(rc)))); check the host name")
+            throw .unresolved("host \(host.prefix(253)) could not be resolved (\(String(cString: gai_strerror(rc)))); check the host name")
         }
         defer { freeaddrinfo(first) }
         var out: [IPAddress] = []

@@ -23,6 +23,9 @@ public struct WebhookConfiguration: Sendable {
     public var poll: TimeInterval = 0.5
     /// Percent steps at which running jobs send `job.progress` events (default 0: none).
     public var progressStep: Double = 0
+    /// The original prototype's signing secret (`WEBHOOK_SIGNING_SECRET`): when set, every request
+    /// also carries its `X-Signature` headers, for receivers written for it (default nil: not sent).
+    public var prototypeSecret: PrototypeSecret?
 
     public init() {}
 }
@@ -90,7 +93,9 @@ public final class WebhookDeliverer: Service {
         do {
             let target = try await policy.check(delivery.url)
             let signer = try WebhookSigner(secrets: delivery.secret.map { [try WebhookSecret($0)] } ?? config.secrets)
-            let headers = signer.headers(id: delivery.id, timestamp: now(), body: delivery.payload)
+            let sentAt = now()
+            var headers = signer.headers(id: delivery.id, timestamp: sentAt, body: delivery.payload)
+            if let legacy = config.prototypeSecret { headers += legacy.headers(timestamp: sentAt, body: delivery.payload) }
             try await Failpoint.hit("webhook.before_send", context: "job=\(delivery.jobID) webhook=\(delivery.id)")
             response = await sender.send(WebhookRequest(target: target, headers: headers, body: delivery.payload, timeout: config.timeout))
         } catch let error as WebhookError {

@@ -18,6 +18,17 @@ public struct WebhookError: Error, CustomStringConvertible, Sendable, Equatable 
         WebhookError("webhook_url_refused", "webhook_url \(why)")
     }
 
+    /// The host name did not resolve (no answer, no address, or not in time): the address is not
+    /// known to be forbidden, so a job is accepted and each delivery attempt checks again.
+    static func unresolved(_ why: String) -> WebhookError {
+        WebhookError(unresolvedCode, "webhook_url \(why)")
+    }
+
+    public static let unresolvedCode = "webhook_host_unresolved"
+
+    /// Whether the URL was refused only because its host did not resolve right now.
+    public var isUnresolvedHost: Bool { code == Self.unresolvedCode }
+
     static func invalidSecret(_ why: String) -> WebhookError {
         WebhookError("invalid_webhook_secret", "webhook secret \(why): use 'whsec_' followed by the base64 of 24 to 64 random bytes (geoinfer webhook secret makes one)")
     }

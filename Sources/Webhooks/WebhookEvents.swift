@@ -107,7 +107,9 @@ public struct WebhookEvents: JobEventRenderer {
         return Body(type: type, timestamp: now, data: data, event: legacyEvent, job_id: job.id, status: job.status.rawValue,
                     summary: .init(total_files_uploaded: job.totalFiles, files_successfully_processed: job.succeededFiles,
                                    files_processed: processed, success_rate_percentage: rate),
-                    results: .init(download_url: links.coco, geojson_url: links.geojson, metadata_url: links.metadata))
+                    results: .init(download_url: links.coco, geojson_url: links.geojson, metadata_url: links.metadata,
+                                   coco_format_file: hasResults ? "results/\(job.id)_coco.json" : nil,
+                                   gcs_path: hasResults ? mirrorBucket.map { "gs://\($0)/results/\(job.id)_coco.json" } : nil))
     }
 
     struct Body: Encodable {
@@ -153,6 +155,8 @@ public struct WebhookEvents: JobEventRenderer {
         }
         struct Legacy: Encodable {
             let download_url, geojson_url, metadata_url: String?
+            /// The COCO document's place in the storage layout, and its copy in the bucket (nil without one).
+            let coco_format_file, gcs_path: String?
         }
     }
 }

@@ -80,3 +80,32 @@ public struct WebhookSigner: Sendable {
         }
     }
 }
+
+/// The original prototype's signing scheme, kept for its receivers: `X-Signature: sha256=<hex
+/// HMAC-SHA256(secret, "{timestamp}." + body)>`, `X-Signature-Timestamp` (Unix seconds) and
+/// `X-Signature-Version: v1`. The secret is the UTF-8 of `WEBHOOK_SIGNING_SECRET`, as it used it.
+public struct PrototypeSecret: Sendable, CustomStringConvertible {
+    let key: [UInt8]
+
+    /// At least 16 characters, as a shared secret should be.
+    public init(_ text: String) throws(WebhookError) {
+        guard text.utf8.count >= 16, text.utf8.count <= 1024 else {
+            throw WebhookError("invalid_webhook_secret", "WEBHOOK_SIGNING_SECRET must be 16 to 1024 bytes long")
+        }
+        key = Array(text.utf8)
+    }
+
+    public func signature(timestamp: Int, body: Data) -> String {
+        var content = Data("\(timestamp).".utf8)
+        content.append(body)
+        return "sha256=" + HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func headers(timestamp: Date, body: Data) -> [(name: String, value: String)] {
+        let seconds = Int(timestamp.timeIntervalSince1970.rounded(.down))
+        return [("X-Signature", signature(timestamp: seconds, body: body)), ("X-Signature-Timestamp", "\(seconds)"), ("X-Signature-Version", "v1")]
+    }
+
+    /// Never the secret itself.
+    public var description: String { "<redacted>" }
+}

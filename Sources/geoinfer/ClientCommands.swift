@@ -44,7 +44,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
             bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
         })
-        var request = client.request(client.base + "/upload")
+        var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: counted.contentType)
         if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }

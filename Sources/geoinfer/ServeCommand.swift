@@ -131,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let secrets = env["GEOINFER_WEBHOOK_SECRET"], !secrets.isEmpty {
             w.secrets = try secrets.split(whereSeparator: { $0 == " " || $0 == "," }).map { try WebhookSecret(String($0)) }
         }
+        if let legacy = env["WEBHOOK_SIGNING_SECRET"], !legacy.isEmpty { w.prototypeSecret = try PrototypeSecret(legacy) }
         w.allowlist = (env["GEOINFER_WEBHOOK_ALLOWLIST"] ?? "").split(separator: ",").map(String.init)
         if let s = env["GEOINFER_WEBHOOK_RETRY_SCHEDULE"], !s.isEmpty { w.schedule = try RetrySchedule(parsing: s) }
         if let t = env["GEOINFER_WEBHOOK_TIMEOUT_SECONDS"], !t.isEmpty {

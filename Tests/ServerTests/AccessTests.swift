@@ -110,7 +110,7 @@ import Testing
         // One upload in flight per key: a second one from the same key waits its turn (429).
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
-        let (url, contentType, body, key) = (server.base + "/upload", form.contentType, form.body, c.key)
+        let (url, contentType, body, key) = (server.base + "/jobs", form.contentType, form.body, c.key)
         let first = Task {
             var request = HTTPClientRequest(url: url)
             request.method = .POST

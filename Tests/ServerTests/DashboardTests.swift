@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import GeoInferTestSupport
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
     @Test func servesThePageWithAStrictPolicy() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
-        let page = try await server.get("/")
+        let page = try await server.request(.GET, "/", headers: [("Accept", "text/html")])
         #expect(page.status == 200)
         #expect(page.text.contains("<title>GeoInfer</title>"))
         #expect(page.headers.contains { $0.0.lowercased() == "content-security-policy" && $0.1.contains("default-src 'self'") })

@@ -64,7 +64,7 @@ import Testing
         #expect(samples["geoinfer_file_inference_seconds_count{}"] == 2)
         #expect((samples["geoinfer_tiles_processed_total{}"] ?? 0) >= 2)
         // HTTP requests by route and status.
-        #expect(samples.keys.contains { $0.hasPrefix("hb_requests_total{") && $0.contains("http_route=/upload") && $0.contains("=202") },
+        #expect(samples.keys.contains { $0.hasPrefix("hb_requests_total{") && $0.contains("http_route=/jobs") && $0.contains("=202") },
                 "\(samples.keys.sorted())")
         #expect(samples.keys.contains { $0.hasPrefix("hb_request_errors_total{") && $0.contains("http_route=/status/{id}") && $0.contains("=404") })
         #expect(samples.keys.contains { $0.hasPrefix("http_server_request_duration_count{") && $0.contains("/status/{id}") })
@@ -90,7 +90,7 @@ import Testing
         #expect(objects.count == lines.count, "every line is a JSON object")
         let requests = objects.filter { $0["message"] == "request" }
         let uploadLogged = requests.contains { line in
-            line["path"] == "/upload" && line["status"] == "202" && (line["hb.request.id"]?.count ?? 0) > 8
+            line["path"] == "/jobs" && line["status"] == "202" && (line["hb.request.id"]?.count ?? 0) > 8
         }
         #expect(uploadLogged, "a request line with its request id")
         #expect(objects.contains { $0["job_id"] == id && $0["message"] == "job finished" })

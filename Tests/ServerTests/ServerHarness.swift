@@ -122,8 +122,10 @@ final class ServerProcess {
 
     func get(_ path: String) async throws -> Reply { try await request(.GET, path) }
 
+    /// A multipart `POST /jobs`, as new clients upload (202). The original prototype's `POST /upload`
+    /// (200) is driven by PrototypeClientTests.
     func upload(_ form: Multipart, query: String = "", headers: [(String, String)] = []) async throws -> Reply {
-        try await request(.POST, "/upload" + query, headers: [("Content-Type", form.contentType)] + headers, body: form.body)
+        try await request(.POST, "/jobs" + query, headers: [("Content-Type", form.contentType)] + headers, body: form.body)
     }
 
     /// Polls `GET /status/{id}` until the job is final.

@@ -9,14 +9,17 @@ import NIOFoundationCompat
 final class WebhookReceiver {
     let port: Int
     let secrets: [String]
+    /// The original prototype's `WEBHOOK_SIGNING_SECRET`, to check its `X-Signature` scheme too (nil: not checked).
+    let prototypeSecret: String?
     private var process: Process?
 
     var url: String { "http://127.0.0.1:\(port)/hooks/geoinfer" }
 
     /// Reserves a port; `start` opens it (so tests can begin with the receiver down).
-    init(secrets: [String]) throws {
+    init(secrets: [String], prototypeSecret: String? = nil) throws {
         self.port = try ServerProcess.freePort()
         self.secrets = secrets
+        self.prototypeSecret = prototypeSecret
     }
 
     func start(script: [String] = []) async throws {
@@ -24,6 +27,7 @@ final class WebhookReceiver {
         p.executableURL = URL(fileURLWithPath: Fixtures.python)
         p.arguments = [Fixtures.root.appendingPathComponent("scripts/testing/webhook_receiver.py").path, "--port", "\(port)",
                        "--script", script.joined(separator: ",")] + secrets.flatMap { ["--secret", $0] }
+            + (prototypeSecret.map { ["--prototype-secret", $0] } ?? [])
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         process = p
@@ -57,6 +61,8 @@ final class WebhookReceiver {
         let verified_by: Int?
         let verify_errors: [String]
         let body: String
+        /// The prototype's signature checked and valid (nil: not checked).
+        let prototype_valid: Bool?
 
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
     }

@@ -195,7 +195,8 @@ import Testing
         })
         // The resolver answers only once released, after the check: only the deadline can end it.
         let error = await Self.refusal(of: "https://hooks.example.com/x", by: policy)
-        #expect(error?.code == "webhook_url_refused")
+        // Not refused as forbidden: unresolved, which a submit accepts and each delivery checks again.
+        #expect(error?.code == WebhookError.unresolvedCode && error?.isUnresolvedHost == true)
         #expect(error?.description.contains("did not resolve within 0.05 s") == true)
     }
 

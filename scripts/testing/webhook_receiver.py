@@ -1,7 +1,11 @@
 """A real webhook receiver for the tests: verifies every request with the reference
 `standardwebhooks` package (an implementation independent of GeoInfer's) and answers as told.
 
-    python webhook_receiver.py --port P --secret whsec_... [--script 500,500,200]
+    python webhook_receiver.py --port P --secret whsec_... [--prototype-secret S] [--script 500,500,200]
+
+--prototype-secret also checks the original prototype's scheme, as its receiver did:
+`X-Signature: sha256=<hex HMAC-SHA256(S, "{X-Signature-Timestamp}." + body)>` with
+`X-Signature-Version: v1` (recorded as `prototype_valid`, printed as `Signature valid: True/False`).
 
 --script lists the answers to successive POSTs; once it runs out every POST gets 200. Items:
   200, 410, 500, …      that status
@@ -11,6 +15,8 @@
 GET /_log returns every request received, in order, as JSON.
 """
 import argparse
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -22,6 +28,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--secret", action="append", required=True)
 parser.add_argument("--script", default="")
+parser.add_argument("--prototype-secret", default=None)
 args = parser.parse_args()
 
 lock = threading.Lock()
@@ -58,6 +65,13 @@ class Handler(BaseHTTPRequestHandler):
                 break
             except WebhookVerificationError as e:
                 errors.append(str(e))
+        prototype_valid = None
+        if args.prototype_secret is not None:
+            timestamp = headers.get("x-signature-timestamp", "")
+            expected = "sha256=" + hmac.new(args.prototype_secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+            prototype_valid = (headers.get("x-signature-version") == "v1"
+                               and hmac.compare_digest(expected, headers.get("x-signature", "")))
+            print(f"Signature valid: {prototype_valid}", flush=True)
         with lock:
             action = script.pop(0) if script else "200"
         status, extra, delay = 200, {}, 0.0
@@ -75,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
             "webhook_id": headers.get("webhook-id"), "webhook_timestamp": headers.get("webhook-timestamp"),
             "webhook_signature": headers.get("webhook-signature"), "content_type": headers.get("content-type"),
             "verified_by": verified_by, "verify_errors": errors, "body": body.decode("utf-8", "replace"),
+            "prototype_valid": prototype_valid,
         }
         with lock:
             receipts.append(receipt)
