@@ -63,6 +63,14 @@ public struct WebhookAddressPolicy: Sendable {
     /// whose message says why and what to do.
     public func check(_ text: String) async throws(WebhookError) -> WebhookTarget {
         let (url, host) = try Self.parse(text)
+        // "localhost", "localhost." and "*.localhost" are loopback by definition (RFC 6761), whatever
+        // a resolver says or fails to say: refused at once, not left for delivery time.
+        var bare = host.lowercased()
+        while bare.hasSuffix(".") { bare.removeLast() }
+        if (bare == "localhost" || bare.hasSuffix(".localhost")), !hosts.contains(host.lowercased()), !hosts.contains(bare),
+           !ranges.contains(where: { range in Self.loopbackV4.map(range.contains) ?? false }) {
+            throw .refused("host \(host.prefix(253)) is a loopback name; webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)")
+        }
         let addresses: [IPAddress]
         if let literal = IPAddress(host) {
             addresses = [literal]
@@ -77,6 +85,8 @@ public struct WebhookAddressPolicy: Sendable {
         }
         return WebhookTarget(url: url, host: host, address: addresses[0])
     }
+
+    private static let loopbackV4 = IPAddress("127.0.0.1")
 
     /// The URL and its host, if its form is acceptable: absolute http(s), a host, no credentials.
     public static func parse(_ text: String) throws(WebhookError) -> (URL, String) {

@@ -212,6 +212,19 @@ import Testing
         #expect(error?.description.contains("cancelled") == true)
     }
 
+    @Test func loopbackNamesAreRefusedWhateverTheResolverSays() async throws {
+        // A resolver that knows no names: the refusal must not depend on DNS.
+        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(5), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+            throw .unresolved("host \(host) could not be resolved")
+        })
+        for url in ["http://localhost./h", "http://LOCALHOST/h", "http://api.localhost/h", "http://localhost../h"] {
+            let error = await Self.refusal(of: url, by: policy)
+            #expect(error?.code == "webhook_url_refused", "\(url): \(String(describing: error))")
+        }
+        // Any other name that does not resolve is only unresolved (accepted at submit, checked at delivery).
+        #expect(await Self.refusal(of: "http://hooks.example.invalid/h", by: policy)?.isUnresolvedHost == true)
+    }
+
     @Test func deadlinesReadAsSeconds() {
         #expect(WebhookAddressPolicy.secondsText(.seconds(5)) == "5")
         #expect(WebhookAddressPolicy.secondsText(.milliseconds(250)) == "0.25")
