@@ -65,14 +65,32 @@ public enum FileNames {
         return String(stem.prefix(max(1, maxLength - tail.count))) + tail
     }
 
-    /// The sanitised name of `original`, made unique (case-insensitively) among `taken` with
-    /// `-2`, `-3`, ... before the extension, still within ``maxLength``; the name is added to `taken`.
-    public static func unique(_ original: String, taken: inout Set<String>) -> String {
-        let base = sanitize(original)
-        var name = base, n = 2
-        while taken.contains(name.lowercased()) {
-            name = fit(base, suffix: "-\(n)")
-            n += 1
+}
+
+/// The names of one job's files: each sanitised, and made unique (case-insensitively) with `-2`,
+/// `-3`, ... before the extension, still within ``FileNames/maxLength``. Ten thousand files of
+/// one name cost ten thousand steps, not fifty million: the next suffix of each name is kept.
+public struct UniqueNames: Sendable {
+    private var taken: Set<String> = []
+    private var next: [String: Int] = [:]
+
+    public init() {}
+
+    /// Names given so far.
+    public var count: Int { taken.count }
+
+    /// The stored name for `original`.
+    public mutating func add(_ original: String) -> String {
+        let base = FileNames.sanitize(original)
+        let key = base.lowercased()
+        var name = base
+        if taken.contains(key) {
+            var n = next[key, default: 2]
+            repeat {
+                name = FileNames.fit(base, suffix: "-\(n)")
+                n += 1
+            } while taken.contains(name.lowercased())
+            next[key] = n
         }
         taken.insert(name.lowercased())
         return name

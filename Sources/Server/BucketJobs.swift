@@ -90,9 +90,9 @@ extension UploadHandler {
                            files: refused.prefix(100).map { .init(name: $0.description, error: "bucket not allowed for this key") })
         }
         let objects = try await expand(uris, buckets: buckets, limits: limits)
-        var taken = Set<String>()
+        var taken = UniqueNames()
         let files = objects.map { uri, info in
-            JobCreate.NewFile(originalName: uri.description, name: FileNames.unique((uri.name as NSString).lastPathComponent, taken: &taken),
+            JobCreate.NewFile(originalName: uri.description, name: taken.add((uri.name as NSString).lastPathComponent),
                               storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
         }
         var create = JobCreate(

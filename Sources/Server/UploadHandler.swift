@@ -334,7 +334,7 @@ final class UploadState {
     var error: APIError?
     private var headers: [String: String] = [:]
     private var current: Part?
-    private var usedNames = Set<String>()
+    private var usedNames = UniqueNames()
 
     init(dir: URL, limits: ServerConfiguration.Limits) {
         self.dir = dir
@@ -352,7 +352,7 @@ final class UploadState {
                 fail(APIError(.contentTooLarge, "too_many_files", "more than \(limits.filesPerRequest) files in one request: split the upload into several jobs"))
                 return .skipped
             }
-            let name = FileNames.unique(filename, taken: &usedNames)
+            let name = usedNames.add(filename)
             let url = dir.appendingPathComponent(name)
             guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
                 fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))

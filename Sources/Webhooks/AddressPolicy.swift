@@ -67,9 +67,10 @@ public struct WebhookAddressPolicy: Sendable {
         // a resolver says or fails to say: refused at once, not left for delivery time.
         var bare = host.lowercased()
         while bare.hasSuffix(".") { bare.removeLast() }
-        if (bare == "localhost" || bare.hasSuffix(".localhost")), !hosts.contains(host.lowercased()), !hosts.contains(bare),
+        if (bare == "localhost" || bare.hasSuffix(".localhost") || Self.metadataNames.contains(bare)),
+           !hosts.contains(host.lowercased()), !hosts.contains(bare),
            !ranges.contains(where: { range in Self.loopbackV4.map(range.contains) ?? false }) {
-            throw .refused("host \(host.prefix(253)) is a loopback name; webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)")
+            throw .refused("host \(host.prefix(253)) is a loopback or metadata-server name; webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)")
         }
         let addresses: [IPAddress]
         if let literal = IPAddress(host) {
@@ -87,10 +88,15 @@ public struct WebhookAddressPolicy: Sendable {
     }
 
     private static let loopbackV4 = IPAddress("127.0.0.1")
+    /// Cloud metadata servers' names (their address, 169.254.169.254, is refused as link-local).
+    static let metadataNames: Set<String> = ["metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"]
 
     /// The URL and its host, if its form is acceptable: absolute http(s), a host, no credentials.
     public static func parse(_ text: String) throws(WebhookError) -> (URL, String) {
         guard text.utf8.count <= 2048 else { throw .invalidURL("is longer than 2048 bytes") }
+        guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+            throw .invalidURL("must not contain spaces or control characters (percent-encode them)")
+        }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else {
             throw .invalidURL("must be an absolute http(s) URL, e.g. https://example.com/hooks/geoinfer")
         }
@@ -100,6 +106,10 @@ public struct WebhookAddressPolicy: Sendable {
         }
         guard var host = url.host, !host.isEmpty else { throw .invalidURL("has no host") }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        // A port past 65535 cannot be connected to (and must never reach the socket layer).
+        if let port = url.port, !(1...65535).contains(port) { throw .invalidURL("has port \(port); a port is 1 to 65535") }
+        // A colon means an IPv6 literal: one that does not parse (a zone id, say) is refused, not resolved as a name.
+        if host.contains(":"), IPAddress(host) == nil { throw .invalidURL("has an IPv6 address that cannot be read (zone ids are not allowed)") }
         return (url, host)
     }
 

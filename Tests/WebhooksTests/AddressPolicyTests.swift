@@ -225,6 +225,22 @@ import Testing
         #expect(await Self.refusal(of: "http://hooks.example.invalid/h", by: policy)?.isUnresolvedHost == true)
     }
 
+    /// These once reached the socket layer at delivery and stopped the whole process (a port past
+    /// 65535), or slipped past the checks as unresolvable names. Each is refused by its form, at
+    /// submit and again at every delivery attempt (both go through `check`).
+    @Test func malformedHostsAndPortsAreRefusedByForm() async throws {
+        let policy = try WebhookAddressPolicy()
+        for url in ["https://93.184.216.34:99999/", "http://93.184.216.34:65536/", "http://[2606:2800:220:1:248:1893:25c8:1946]:70000/hook",
+                    "http://93.184.216.34:0/", "http://[::1%2F]/", "http://[fe80::1%25eth0]/", "http://93.184.216.34/ space", "http://93.184.216.34/\ttab"] {
+            let error = await Self.refusal(of: url, by: policy)
+            #expect(error?.code == "invalid_webhook_url", "\(url): \(String(describing: error))")
+        }
+        for url in ["http://metadata.google.internal/computeMetadata/v1/", "http://METADATA.google.internal./x", "http://metadata/x"] {
+            let error = await Self.refusal(of: url, by: policy)
+            #expect(error?.code == "webhook_url_refused", "\(url): \(String(describing: error))")
+        }
+    }
+
     @Test func deadlinesReadAsSeconds() {
         #expect(WebhookAddressPolicy.secondsText(.seconds(5)) == "5")
         #expect(WebhookAddressPolicy.secondsText(.milliseconds(250)) == "0.25")
