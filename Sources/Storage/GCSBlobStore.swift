@@ -139,16 +139,7 @@ public final class GCSBlobStore: BlobStore {
     }
 
     public func list(prefix: String) async throws -> [BlobInfo] {
-        var out: [BlobInfo] = []
-        var pageToken: String?
-        repeat {
-            var url = "\(bucketURL)/o?prefix=\(Self.encode(prefix))&maxResults=\(config.listPageSize)"
-            if let pageToken { url += "&pageToken=\(Self.encode(pageToken))" }
-            let (_, json) = try await call("list \(prefix)", "GET", url)
-            out += (json["items"] as? [[String: Any]] ?? []).map(Self.info)
-            pageToken = json["nextPageToken"] as? String
-        } while pageToken != nil
-        return out.sorted { $0.name < $1.name }
+        try await list(prefix: prefix, keep: { _ in true }, limit: .max).items
     }
 
     public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
