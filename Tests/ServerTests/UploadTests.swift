@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
+import Synchronization
 import GeoInferTestSupport
 import Testing
 
@@ -106,12 +109,21 @@ import Testing
         form.file("small.tif", try Scenes.raster())
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
-        let url = server.base + "/jobs/\(id)/events"
-        let reading = Task { try await ServerProcess.request(.GET, url) }
-        // Its request line is logged once the response has begun.
-        try await server.waitLog(#""path":"/jobs/\#(id)/events""#)
+        let received = ReceivedText()
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
+        let reading = Task {
+            for try await chunk in response.body { received.append(String(buffer: chunk)) }
+        }
+        // The stream has shown the job mid-file before the worker goes on.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !received.text.contains("event: progress") {
+            guard ContinuousClock.now < deadline else { throw TestFailure("no progress event within 60 s: \(received.text)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try gate.release(paused)
-        let stream = try await reading.value
+        try await reading.value
+        let stream = ServerProcess.Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                                         body: Data(received.text.utf8))
         #expect(stream.status == 200)
         #expect(stream.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
         let events = stream.text.components(separatedBy: "\n\n").compactMap { $0.split(separator: "\n").first.map(String.init) }
@@ -141,4 +153,11 @@ import Testing
         #expect((try await server.get("/jobs?status=running").json["jobs"] as? [Any])?.count == 0)
         #expect(try await server.get("/jobs?status=bogus").status == 400)
     }
+}
+
+/// Text a streaming reader appends to while the test reads it.
+final class ReceivedText: Sendable {
+    private let value = Mutex("")
+    func append(_ s: String) { value.withLock { $0 += s } }
+    var text: String { value.withLock { $0 } }
 }
