@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "JobStoreTests",
             dependencies: [
-                "Jobs", "JobStorePostgres", "GeoInferTestSupport",
+                "Jobs", "JobStorePostgres", "GeoInferTestSupport", "Storage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
