@@ -83,6 +83,10 @@ extension UploadHandler {
         // The same URI twice is one input: it is listed or looked up once.
         var distinct = Set<String>()
         uris = uris.filter { distinct.insert($0.description).inserted }
+        // Each input names at least one object: more inputs than a request may name is refused before any lookup.
+        guard uris.count <= limits.filesPerRequest else {
+            throw APIError(.contentTooLarge, "too_many_files", "\(uris.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
+        }
         let refused = uris.filter { !inputs.mayRead(bucket: $0.bucket, caller: apiKey) }
         guard refused.isEmpty else {
             throw APIError(.forbidden, "bucket_not_allowed",
@@ -139,7 +143,9 @@ extension UploadHandler {
                 }
             }
             guard problems.isEmpty else {
-                throw APIError(.unprocessableContent, "missing_inputs", "\(problems.count) inputs name nothing to process: \(problems.map(\.name).joined(separator: ", "))", files: problems)
+                // The first 100 are named: an answer stays small however many inputs were missing.
+                throw APIError(.unprocessableContent, "missing_inputs", "\(problems.count) inputs name nothing to process: \(problems.prefix(100).map(\.name).joined(separator: ", "))\(problems.count > 100 ? ", …" : "")",
+                               files: Array(problems.prefix(100)))
             }
             for (uri, info) in found where info.size > limits.bytesPerFile {
                 problems.append(.init(name: uri.description, error: "\(info.size) bytes is over the limit of \(limits.bytesPerFile) bytes per file"))

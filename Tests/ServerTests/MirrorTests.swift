@@ -197,6 +197,10 @@ import Testing
         let many = try await small.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
                                            body: Data(#"{"inputs": ["gs://geo-mirror/inputs/"]}"#.utf8))
         #expect(many.status == 413 && many.errorCode == "too_many_files", "\(many.text)")
+        // More inputs than a request may name: refused before any lookup.
+        let inputs = (0..<2).map { #""gs://geo-mirror/missing\#($0).tif""# }.joined(separator: ", ")
+        let tooMany = try await small.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"inputs": [\#(inputs)]}"#.utf8))
+        #expect(tooMany.status == 413 && tooMany.errorCode == "too_many_files", "\(tooMany.text)")
     }
 }
 
