@@ -124,7 +124,7 @@ import Testing
         #expect(second.status == 429 && second.errorCode == "too_many_uploads", "\(second.text)")
         #expect(try await server.upload(form, headers: auth(d.key)).status == 202, "another key may upload meanwhile")
         try gate.release(held)
-        #expect(try await first.value == 202)
+        #expect(try await value(of: first, within: .seconds(120), "the held upload's answer") == 202)
         #expect(try await server.upload(form, headers: auth(c.key)).status == 202, "the slot is free again")
     }
 

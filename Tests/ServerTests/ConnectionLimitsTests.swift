@@ -34,12 +34,19 @@ import Testing
         }
         feed.yield(ByteBuffer(bytes: body.prefix(100)))
         defer { feed.finish() }
-        // The server closes it for idling: the client's request ends (an error, or at most a 400)...
-        let outcome = await first.result
-        if case .success(let status) = outcome { #expect(status == 400, "a stalled upload was answered \(status)") }
-        // ...and its handler, which held the key's one upload slot (a refused one would log 429), has
-        // returned: the request's log line is written after the slot is given back.
+        // The server closes it for idling: its handler, which held the key's one upload slot (a refused
+        // one would log 429), returns, and the request's log line is written after the slot is given back.
         try await server.waitLog(#""path":"/jobs""#)
+        // The client stops feeding; its request ends (an error, or at most a 400).
+        feed.finish()
+        do {
+            let status = try await value(of: first, within: .seconds(60), "the stalled upload's end")
+            #expect(status == 400, "a stalled upload was answered \(status)")
+        } catch let error as DeadlineExceeded {
+            Issue.record("\(error)")
+        } catch {
+            // The connection was closed under it: the expected end.
+        }
         let line = server.serverLog.split(separator: "\n").first { $0.contains(#""path":"/jobs""#) } ?? ""
         #expect(line.contains(#""status":"400""#), "\(line)")
         // The slot is free: the same key uploads at once.
@@ -79,7 +86,7 @@ import Testing
         }
         defer { releaser.cancel() }
         _ = try await server.waitFinal(id)
-        for reader in readers { #expect(try await reader.value > 0) }
+        for reader in readers { #expect(try await value(of: reader, within: .seconds(60), "the end of an event stream of a finished job") > 0) }
         let deadline = ContinuousClock.now + .seconds(30)
         var again = try await server.get("/jobs/\(id)/events")
         while again.status == 429, ContinuousClock.now < deadline {

@@ -34,7 +34,7 @@ import Testing
         #expect(api.isRunning)
         #expect(worker.process.isRunning)
         // SIGTERM after an outage: the API exits (the harness records an issue past 20 s).
-        api.stop()
+        api.stop(within: 20)
         #expect(!api.isRunning)
     }
 }

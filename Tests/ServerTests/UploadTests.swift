@@ -121,7 +121,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(10))
         }
         try gate.release(paused)
-        try await reading.value
+        try await value(of: reading, within: .seconds(120), "the end of the event stream")
         let stream = ServerProcess.Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                                          body: Data(received.text.utf8))
         #expect(stream.status == 200)
