@@ -1,4 +1,5 @@
 import Inference
+import GeoInferTestSupport
 import Testing
 
 @Suite struct TilePlanTests {
@@ -93,9 +94,4 @@ import Testing
             try TilePlan(rasterWidth: 100_000, rasterHeight: 100_000, tileWidth: 64, tileHeight: 64, overlap: 0.99)
         }
     }
-}
-
-extension SplitMix {
-    /// A non-negative whole number, for picking among cases.
-    mutating func index() -> Int { Int(truncatingIfNeeded: next() >> 1) }
 }

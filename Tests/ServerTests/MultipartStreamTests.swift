@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 @testable import Server
+import GeoInferTestSupport
 import Testing
 
 /// The streaming multipart parser: the same parts whatever the chunking, delimiters found across
@@ -11,7 +12,7 @@ import Testing
     /// and never yields more body bytes than it was fed.
     @Test func anyBytesGiveEventsOrMalformedNeverATrap() throws {
         // Seeded: the same cases on every run, so a failure can be replayed.
-        var rng = SeededGenerator(seed: 0x6D75_6C74)
+        var rng = SplitMix(seed: 0x6D75_6C74)
         let boundary = "b0undary"
         let valid = body(boundary: boundary, parts: [("files", "a.tif", Array(repeating: 9, count: 300)), ("webhook_url", nil, Array("x".utf8))])
         let alphabet: [UInt8] = Array("--b0undary\r\n:; =\"".utf8) + [0, 255, 10, 13]
@@ -138,18 +139,5 @@ import Testing
         let padded = Array("--b0undary \t\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--b0undary--".utf8)
         let (parts, complete) = try parse(padded, boundary: boundary, chunks: [3])
         #expect(parts.map(\.body) == [Array("value".utf8)] && complete)
-    }
-}
-
-/// SplitMix64 as a `RandomNumberGenerator`: deterministic test data from a seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
