@@ -34,7 +34,7 @@ test: setup-test
 	$(SWIFT) test --skip-build --filter '$(TIME_BOUND)'
 	bash scripts/api_check.sh
 
-bench: setup
+bench: setup-test
 	$(SWIFT) build -c release
 	bash scripts/bench.sh
 

@@ -44,6 +44,8 @@ let package = Package(
             name: "CONNXRuntime",
             linkerSettings: [.linkedLibrary("dl")]
         ),
+        // glibc's mallopt, for the allocator tuning of long runs (see MemoryTuning.swift).
+        .target(name: "CMalloc"),
         .target(
             name: "GeoRaster",
             dependencies: ["CGDAL"],
@@ -137,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "geoinfer",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres", "Failpoints",
+                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres", "Failpoints", "CMalloc",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -163,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Jobs", "Webhooks", "Storage", "Inference", "Formats", "GeoInferTestSupport",
+                "Server", "Jobs", "Webhooks", "Storage", "Inference", "Formats", "GeoRaster", "GeoInferTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -131,14 +131,60 @@ public final class Raster {
         outWidth: Int, outHeight: Int, bands: [Int], resampling: Resampling,
         into buffer: UnsafeMutableBufferPointer<Float>, offset: Int, rowStride: Int, bandStride: Int
     ) throws(RasterError) {
-        guard outWidth > 0, outHeight > 0, !bands.isEmpty,
+        try checkRead(x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
+                      capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
+        try rasterIO(x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
+                     resampling: resampling, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Float32,
+                     elementSize: MemoryLayout<Float>.stride, rowStride: rowStride, bandStride: bandStride)
+    }
+
+    /// Reads `bands` of the whole-pixel `window` as bytes (values outside 0–255 are clamped by
+    /// GDAL), band-sequential, into `buffer` from `offset`, rows `rowStride` bytes apart and bands
+    /// `bandStride` bytes apart, at full resolution unless `outWidth` × `outHeight` asks for less
+    /// (nearest: meant for a size an overview has, which GDAL then reads instead). For 8-bit rasters
+    /// this is the cheapest read there is: no conversion and no resampling.
+    public func readBytes(window: Window, outWidth: Int? = nil, outHeight: Int? = nil, bands: [Int],
+                          into buffer: UnsafeMutableBufferPointer<UInt8>, offset: Int,
+                          rowStride: Int, bandStride: Int) throws(RasterError) {
+        let (x, y, w, h) = (Double(window.x), Double(window.y), Double(window.width), Double(window.height))
+        let (ow, oh) = (outWidth ?? window.width, outHeight ?? window.height)
+        try checkRead(x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
+                      capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
+        try rasterIO(x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
+                     resampling: .nearest, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Byte,
+                     elementSize: 1, rowStride: rowStride, bandStride: bandStride)
+    }
+
+    /// Whether the raster is a JPEG-compressed GeoTIFF, which GDAL decodes at 1/2, 1/4 or 1/8
+    /// resolution for the price of little more than the entropy decoding (libjpeg's DCT scaling,
+    /// exposed as implicit overviews on reads that ask for less than full resolution).
+    public var hasJPEGReducedDecode: Bool {
+        guard info.driver == "GTiff", let value = GDALGetMetadataItem(handle, "COMPRESSION", "IMAGE_STRUCTURE") else { return false }
+        let compression = String(cString: value).uppercased()
+        return compression == "JPEG" || compression == "YCBCR JPEG"
+    }
+
+    /// How many overviews (reduced-resolution copies GDAL reads instead of the full image) band 1 has.
+    public var overviewCount: Int {
+        guard let band = GDALGetRasterBand(handle, 1) else { return 0 }
+        return Int(GDALGetOverviewCount(band))
+    }
+
+    private func checkRead(x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
+                           capacity: Int, offset: Int, rowStride: Int, bandStride: Int) throws(RasterError) {
+        guard outWidth > 0, outHeight > 0, !bands.isEmpty, offset >= 0, rowStride >= outWidth, bandStride >= 0,
               bands.allSatisfy({ $0 >= 1 && $0 <= info.bandCount }),
               x >= 0, y >= 0, width > 0, height > 0,
               x + width <= Double(info.width) + 1e-6, y + height <= Double(info.height) + 1e-6,
-              offset + (bands.count - 1) * bandStride + (outHeight - 1) * rowStride + outWidth <= buffer.count
+              offset + (bands.count - 1) * bandStride + (outHeight - 1) * rowStride + outWidth <= capacity
         else {
             throw .invalidArgument(info.fileName, "read of \(width)x\(height)+\(x)+\(y) → \(outWidth)x\(outHeight) bands \(bands) out of range")
         }
+    }
+
+    private func rasterIO(x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
+                          resampling: Resampling, base: UnsafeMutableRawPointer, type: GDALDataType, elementSize: Int,
+                          rowStride: Int, bandStride: Int) throws(RasterError) {
         // GDAL wants an integer window that contains the floating one.
         let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
         let x1 = min(info.width, Int((x + width - 1e-9).rounded(.up)))
@@ -146,13 +192,12 @@ public final class Raster {
         let exact = x == Double(x0) && y == Double(y0) && width == Double(x1 - x0) && height == Double(y1 - y0)
         var extra = geo_rasterio_extra(resampling.gdal, exact ? 0 : 1, x, y, width, height)
         var bandMap = bands.map { Int32($0) }
-        let floatSize = MemoryLayout<Float>.stride
         let (status, error) = GDAL.call {
             GDALDatasetRasterIOEx(
                 handle, GF_Read, Int32(x0), Int32(y0), Int32(x1 - x0), Int32(y1 - y0),
-                buffer.baseAddress! + offset, Int32(outWidth), Int32(outHeight), GDT_Float32,
+                base, Int32(outWidth), Int32(outHeight), type,
                 Int32(bands.count), &bandMap,
-                Int64(floatSize), Int64(rowStride * floatSize), Int64(bandStride * floatSize), &extra)
+                Int64(elementSize), Int64(rowStride * elementSize), Int64(bandStride * elementSize), &extra)
         }
         guard status == CE_None else {
             // GDAL names the full path; errors name the file only.

@@ -80,6 +80,23 @@ public final class RasterWriter {
         guard status == CE_None else { throw .writeFailed(name, error ?? "write failed") }
     }
 
+    /// Writes band-sequential 8-bit `bytes` (all bands) into `window`.
+    public func write(window: Window, bytes: [UInt8]) throws(RasterError) {
+        let name = (path as NSString).lastPathComponent
+        guard let handle, bytes.count == window.width * window.height * bandCount else {
+            throw .invalidArgument(name, "write of \(bytes.count) bytes into \(window) with \(bandCount) bands")
+        }
+        var bands = (1...bandCount).map { Int32($0) }
+        let (status, error) = GDAL.call {
+            bytes.withUnsafeBytes { raw in
+                GDALDatasetRasterIO(handle, GF_Write, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
+                                    UnsafeMutableRawPointer(mutating: raw.baseAddress), Int32(window.width), Int32(window.height), GDT_Byte,
+                                    Int32(bandCount), &bands, 0, 0, 0)
+            }
+        }
+        guard status == CE_None else { throw .writeFailed(name, error ?? "write failed") }
+    }
+
     /// Flushes and closes the file (copying to the target format when it is written by copy).
     public func finish() throws(RasterError) {
         guard let ds = handle else { return }

@@ -47,11 +47,14 @@ public struct FileResult: Sendable, Codable {
 public struct Detector: Sendable {
     public let model: Model
     public let options: DetectionOptions
+    /// Which of the model's sessions this detector runs on (see ``Model/session(lane:)``).
+    public let lane: Int
 
-    public init(model: Model, options: DetectionOptions) throws(InferenceError) {
+    public init(model: Model, options: DetectionOptions, lane: Int = 0) throws(InferenceError) {
         try options.validate()
         self.model = model
         self.options = options
+        self.lane = lane
     }
 
     /// Detects objects in the raster at `path`. `progress` is called after each batch; an error it
@@ -59,6 +62,20 @@ public struct Detector: Sendable {
     /// `CancellationError`.
     public func detect(path: String, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
                        shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> FileResult {
+        try await run(path: path, quicklook: nil, progress: progress, shouldStop: shouldStop).result
+    }
+
+    /// What one run gives: the file's result, and the raster drawn small as its tiles were read
+    /// when a quicklook was asked for.
+    public struct Output: Sendable {
+        public var result: FileResult
+        public var quicklook: QuicklookPixels?
+    }
+
+    /// ``detect(path:progress:shouldStop:)``, also drawing the raster at most `quicklook` pixels on
+    /// its longer side from the tiles as they are read (nil: no picture).
+    public func run(path: String, quicklook: Int?, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
+                    shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> Output {
         let clock = ContinuousClock()
         let started = clock.now
         let manifest = model.manifest
@@ -74,7 +91,12 @@ public struct Detector: Sendable {
         let plan = try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
                                 tileHeight: manifest.inputHeight, overlap: options.overlap, scale: scale, maxGridPixels: options.maxPixels)
         async let digest = FileDigest.sha256(path: path)
+        let canvas = quicklook.map { size in
+            PreviewCanvas(plan: plan, channels: bands.count, maxSize: max(1, size),
+                          nodata: bands.map { b in info.nodata.indices.contains(b - 1) ? info.nodata[b - 1].map { Float($0) } : nil })
+        }
 
+        let session = model.session(lane: lane)
         let channel = AsyncThrowingChannel<TileBatch, any Error>()
         let decoder = OutputDecoder(manifest: manifest, scoreThreshold: Float(options.resolvedScore(manifest)))
         let (batchSize, skipBlank, maxPixels) = (options.batchSize, options.skipBlankTiles, options.maxPixels)
@@ -86,7 +108,7 @@ public struct Detector: Sendable {
                 do {
                     // The reader opens its own handle: a GDAL dataset serves one thread at a time.
                     let reader = TileReader(raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
-                                            manifest: manifest, bands: bands, skipBlank: skipBlank)
+                                            manifest: manifest, bands: bands, skipBlank: skipBlank, preview: canvas)
                     // Tiles are made a batch at a time: a plan of millions of tiles costs no memory up front.
                     for start in stride(from: 0, to: plan.count, by: batchSize) {
                         try Task.checkCancellation()
@@ -105,7 +127,7 @@ public struct Detector: Sendable {
                 skipped += batch.skipped
                 if let input = batch.input {
                     let t0 = clock.now
-                    let outputs = try await model.session.run(input)
+                    let outputs = try await session.run(input)
                     inferSeconds += (clock.now - t0).seconds
                     let perTile = try decoder.decode(outputs, batch: batch.tiles.count)
                     for (tile, dets) in zip(batch.tiles, perTile) {
@@ -135,12 +157,13 @@ public struct Detector: Sendable {
         let hashStart = clock.now
         let sha = try await digest
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        return FileResult(
+        let result = FileResult(
             path: path, info: info, sha256: sha, sizeBytes: size, detections: placed,
             tiles: .init(planned: plan.count, skipped: skipped, run: run),
             timings: .init(hash: (clock.now - hashStart).seconds, read: readSeconds, inference: inferSeconds,
                            merge: mergeSeconds, total: (clock.now - started).seconds),
             resampleFactor: scale == 1 ? 1 : plan.scaleX, warnings: warnings)
+        return Output(result: result, quicklook: canvas?.pixels)
     }
 
     /// Places pixel boxes in the raster's CRS and in WGS84 (all corners in one transform call).

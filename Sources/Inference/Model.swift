@@ -2,12 +2,19 @@ import Crypto
 import Foundation
 public import GeoRaster
 
-/// A detector ready to run: its session, its manifest and the SHA-256 of its file.
+/// A detector ready to run: its sessions, its manifest and the SHA-256 of its file.
 public struct Model: Sendable {
     public let path: String
     public let manifest: ModelManifest
     public let sha256: String
-    public let session: any InferenceSession
+    /// One ONNX Runtime session per lane: files in different lanes run their tiles at the same time,
+    /// each session on its own intra-op threads (``SessionOptions/threads``).
+    public let sessions: [any InferenceSession]
+    /// The first lane's session.
+    public var session: any InferenceSession { sessions[0] }
+
+    /// The session of `lane` (lanes beyond the sessions loaded share them round-robin).
+    public func session(lane: Int) -> any InferenceSession { sessions[abs(lane % sessions.count)] }
 
     /// The default model's path relative to GeoInfer's folder.
     public static let defaultRelativePath = "models/tree-crowns/tree-crowns.onnx"
@@ -19,10 +26,13 @@ public struct Model: Sendable {
         return ResourceLocator.find(defaultRelativePath)
     }
 
-    /// Loads the ONNX model at `path`. The manifest comes from the model's `metadata_props`
-    /// (`geoinfer.manifest`) or, when absent, from a sidecar `model.json` (or `<model>.json`) beside it.
-    public static func load(path: String, options: SessionOptions = .init()) async throws(InferenceError) -> Model {
+    /// Loads the ONNX model at `path`, with `lanes` sessions (at least 1). The manifest comes from
+    /// the model's `metadata_props` (`geoinfer.manifest`) or, when absent, from a sidecar
+    /// `model.json` (or `<model>.json`) beside it.
+    public static func load(path: String, options: SessionOptions = .init(), lanes: Int = 1) async throws(InferenceError) -> Model {
         let session = try ONNXSession(path: path, options: options)
+        var sessions: [any InferenceSession] = [session]
+        for _ in 1..<max(1, lanes) { sessions.append(try ONNXSession(path: path, options: options)) }
         let manifest = try manifest(embedded: session.embeddedManifest, modelPath: path)
         let shape = session.inputShape
         guard shape.count == 4 else { throw .manifest("the model's input has rank \(shape.count); expected [B, C, H, W]") }
@@ -32,7 +42,7 @@ public struct Model: Sendable {
         }
         let digest: String
         do { digest = try FileDigest.sha256(path: path) } catch { throw .model(path, "cannot read: \(error)") }
-        return Model(path: path, manifest: manifest, sha256: digest, session: session)
+        return Model(path: path, manifest: manifest, sha256: digest, sessions: sessions)
     }
 
     /// The tiles a raster will be cut into with `overlap` (the same plan ``Detector`` runs); throws

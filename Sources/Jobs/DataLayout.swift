@@ -2,7 +2,7 @@ public import Foundation
 
 /// Where a job's files live under the data directory (the same names are used in the bucket):
 /// `uploads/{job}_{name}`, `results/{job}_coco.json`, `results/{job}_detections.geojson`,
-/// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.png`, and `temp/` for uploads in flight.
+/// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.jpg`, and `temp/` for uploads in flight.
 public struct DataLayout: Sendable {
     public let root: URL
 
@@ -27,8 +27,8 @@ public struct DataLayout: Sendable {
     public func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
     public func resultPrefix(job: String) -> String { "\(job)_" }
     public func result(job: String, file: String) -> URL { results.appendingPathComponent("\(job)_\(file)") }
-    /// The quicklook of one file of a job: `results/{job}/quicklooks/{name}.png`.
-    public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).png" }
+    /// The quicklook of one file of a job: `results/{job}/quicklooks/{name}.jpg`.
+    public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).jpg" }
 }
 
 /// Makes a client's file name safe to store: the last path component only, no control or NUL

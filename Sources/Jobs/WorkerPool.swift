@@ -19,15 +19,29 @@ public struct WorkerConfiguration: Sendable {
     public var maxAttempts: Int = 3
     /// How long an idle worker waits before looking for work again (default 0.25 s).
     public var idlePoll: TimeInterval = 0.25
-    /// ONNX Runtime threads and device, for the documents.
-    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// ONNX Runtime intra-op threads of each worker's session, and the device (default: the cores
+    /// shared out between the workers, at least 1 each; see ``defaultThreads(cores:workers:)``).
+    public var threads: Int = WorkerConfiguration.defaultThreads(cores: ProcessInfo.processInfo.activeProcessorCount,
+                                                                 workers: ProcessInfo.processInfo.activeProcessorCount)
     public var device: Device = .cpu
     /// The bucket that mirrors the data directory, named in the metadata documents (nil: none).
     public var mirrorBucket: String?
     /// Where claims, leases and heartbeats read the time (default: the system's).
     public var clock: any WallClock = SystemWallClock()
+    /// The longest side of each file's quicklook JPEG, drawn from the tiles as they are read
+    /// (default 512; 0: no quicklooks).
+    public var quicklookSize: Int = Quicklook.defaultMaxSize
 
     public init() {}
+
+    /// The intra-op threads each worker's session gets by default: the cores shared out between
+    /// the workers, at least 1 each. Each worker reads a file, then runs its tiles on its own
+    /// session, so with one worker and one thread per core every core is busy either reading or
+    /// inferring and none is shared by two threads; ONNX Runtime's own parallelism is the less
+    /// efficient of the two on small tiles (see BENCHMARKS.md).
+    public static func defaultThreads(cores: Int, workers: Int) -> Int {
+        max(1, max(1, cores) / max(1, workers))
+    }
 }
 
 /// Workers that claim files from the job store, run the detector, record results, and write the
@@ -58,17 +72,18 @@ public final class WorkerPool: Service {
         for job in try await store.jobsAwaitingFinalize() { await finalize(job.id) }
         await withDiscardingTaskGroup { group in
             for n in 0..<config.concurrency {
-                group.addTask { await self.loop(worker: "\(self.id)-\(n)") }
+                group.addTask { await self.loop(worker: "\(self.id)-\(n)", lane: n) }
             }
         }
     }
 
-    private func loop(worker: String) async {
+    /// One worker: claims a file at a time and runs it on the model's session for `lane`.
+    private func loop(worker: String, lane: Int) async {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: self.config.clock.now()) {
-                        await self.process(claim)
+                        await self.process(claim, lane: lane)
                     } else {
                         await self.store.waitForWork(upTo: .milliseconds(Int64(self.config.idlePoll * 1000)))
                         try Task.checkCancellation()
@@ -84,7 +99,7 @@ public final class WorkerPool: Service {
     }
 
     /// Runs one claimed file, heartbeating its lease and progress, and records the outcome.
-    func process(_ claim: FileClaim) async {
+    func process(_ claim: FileClaim, lane: Int = 0) async {
         let file = claim.file
         var log = logger
         log[metadataKey: "job_id"] = .string(claim.job.id)
@@ -99,12 +114,13 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
-            let detector = try Detector(model: model, options: options)
+            let detector = try Detector(model: model, options: options, lane: lane)
             let path = try await input(claim, options: options)
             defer { if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) } }
-            var result = try await withThrowingTaskGroup(of: FileResult?.self) { group in
+            let quicklookSize = config.quicklookSize
+            let output = try await withThrowingTaskGroup(of: Detector.Output?.self) { group in
                 group.addTask {
-                    try await detector.detect(path: path, progress: { p in
+                    try await detector.run(path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil, progress: { p in
                         tilesDone.value = p.tilesDone
                         try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
                     }, shouldStop: { stop.value })
@@ -128,8 +144,9 @@ public final class WorkerPool: Service {
                 }
                 throw CancellationError()
             }
+            var result = output.result
             result.info.fileName = file.name
-            writeQuicklook(claim: claim, path: path, result: result, log: log)
+            if let pixels = output.quicklook { writeQuicklook(claim: claim, pixels: pixels, result: result, log: log) }
             let data = try JSONEncoder().encode(result)
             outcome = .succeeded(result: data, detections: result.detections.count,
                                  classCounts: result.classCounts(classes: model.manifest.classes),
@@ -218,18 +235,18 @@ public final class WorkerPool: Service {
         }
     }
 
-    /// A downsampled PNG of the file with its detections drawn. A quicklook that cannot be made
-    /// is logged and skipped: it never fails the file.
-    private func writeQuicklook(claim: FileClaim, path: String, result: FileResult, log: Logger) {
-        let relative = layout.quicklookPath(job: claim.job.id, name: claim.file.name)
-        let target = layout.url(relative)
+    /// The file drawn small with its detections, from the pixels the detector kept as it read the
+    /// tiles (no read of its own), as a JPEG. A quicklook that cannot be made is logged and
+    /// skipped: it never fails the file.
+    private func writeQuicklook(claim: FileClaim, pixels: QuicklookPixels, result: FileResult, log: Logger) {
+        let target = layout.url(layout.quicklookPath(job: claim.job.id, name: claim.file.name))
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             let boxes = result.detections.map {
                 QuicklookBox(x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
                              classIndex: $0.detection.classIndex)
             }
-            try Quicklook.write(raster: try Raster(path: path), bands: model.manifest.bandOrder, boxes: boxes, to: target.path)
+            try Quicklook.write(pixels, boxes: boxes, to: target.path)
         } catch {
             log.warning("could not write the quicklook", metadata: ["error": "\(error)"])
         }

@@ -177,7 +177,7 @@ struct JobDetailBody: Encodable {
         let tiles_done: Int
         let detections: Int
         let detections_by_class: [String: Int]?
-        /// The quicklook PNG's URL, once the file has succeeded.
+        /// The quicklook JPEG's URL, once the file has succeeded.
         let quicklook: String?
         let started_at: Date?
         let finished_at: Date?
@@ -214,7 +214,7 @@ struct JobDetailBody: Encodable {
             File(name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
                  detections: $0.detections, detections_by_class: $0.classCounts,
-                 quicklook: $0.status == .succeeded ? "/results/\(j.id)/quicklooks/\($0.name).png" : nil, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+                 quicklook: $0.status == .succeeded ? "/results/\(j.id)/quicklooks/\($0.name).jpg" : nil, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
         }
     }
 }

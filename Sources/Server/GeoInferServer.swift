@@ -29,7 +29,9 @@ public enum GeoInferServer {
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
             throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
-        let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device))
+        // One session per worker: workers run their files' tiles side by side.
+        let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
+                                         lanes: max(1, config.workers.concurrency))
         var webhooks = config.webhooks
         if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",

@@ -234,11 +234,11 @@ enum OpenAPIDocument {
         "/results/{job_id}/quicklooks/{file}": {
           "get": {
             "operationId": "quicklook",
-            "description": "A downsampled PNG (at most 1024 px on its longer side) of one of the job's files with its detections drawn; `file` is the file's name followed by `.png`.",
+            "description": "A small JPEG (at most 512 px on its longer side by default, never larger than the file) of one of the job's files with its detections drawn; `file` is the file's name followed by `.jpg`.",
             "parameters": [{"$ref": "#/components/parameters/JobID"},
                            {"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
             "responses": {
-              "200": {"description": "The quicklook", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
+              "200": {"description": "The quicklook", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
               "401": {"$ref": "#/components/responses/Error"},
               "429": {"$ref": "#/components/responses/Error"},
 

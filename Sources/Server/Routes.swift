@@ -114,10 +114,10 @@ struct Routes: Sendable {
                 // is no file of this job, so nothing outside the job's quicklook folder is reachable.
                 let name = String(requested.dropLast(4))
                 let path = layout.url(layout.quicklookPath(job: j.id, name: name)).path
-                guard requested.hasSuffix(".png"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: path) else {
+                guard requested.hasSuffix(".jpg"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: path) else {
                     throw APIError.notFound("quicklook \(requested.prefix(130)) of job \(j.id) (quicklooks exist for files that succeeded)")
                 }
-                return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "max-age=3600"],
+                return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=3600"],
                                 body: try await Self.files.loadFile(path: path, context: context))
             }
         }

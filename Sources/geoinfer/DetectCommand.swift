@@ -41,8 +41,11 @@ struct DetectCommand: AsyncParsableCommand {
     @Option(help: "Tiles per inference call.")
     var batch: Int = 4
 
-    @Option(help: "ONNX Runtime intra-op threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Files processed at once, each on its own ONNX Runtime session (default: one per core, at most one per file).")
+    var workers: Int?
+
+    @Option(help: "ONNX Runtime intra-op threads of each worker (default: the cores shared out between the workers, at least 1).")
+    var threads: Int?
 
     @Option(help: "cpu, or cuda (needs a GPU build of ONNX Runtime: see GEOINFER_ORT_LIBRARY).")
     var device: String = "cpu"
@@ -76,30 +79,67 @@ struct DetectCommand: AsyncParsableCommand {
         options.maxPixels = maxPixels
         options.maxDetections = maxDetections
         options.skipBlankTiles = !keepBlankTiles
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workers = self.workers ?? max(1, min(cores, files.count))
+        guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1 to 256") }
+        let threads = self.threads ?? max(1, cores / workers)
+        guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1 to 1024") }
 
         guard let modelPath = model ?? Model.defaultPath() else {
             throw ValidationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
         let console = Console()
+        MemoryTuning.apply()
         do {
-            let loaded = try await Model.load(path: modelPath, options: SessionOptions(threads: threads, device: device))
-            let detector = try Detector(model: loaded, options: options)
-            console.log("model \(loaded.manifest.name) \(loaded.manifest.version) (\(loaded.manifest.classes.count) classes, \(loaded.manifest.inputWidth)x\(loaded.manifest.inputHeight), ONNX Runtime \(ONNXRuntime.version), \(device.rawValue), \(threads) threads)")
+            let loaded = try await Model.load(path: modelPath, options: SessionOptions(threads: threads, device: device), lanes: workers)
+            console.log("model \(loaded.manifest.name) \(loaded.manifest.version) (\(loaded.manifest.classes.count) classes, \(loaded.manifest.inputWidth)x\(loaded.manifest.inputHeight), ONNX Runtime \(ONNXRuntime.version), \(device.rawValue), \(workers) workers × \(threads) threads)")
+            // Each worker takes the next file: while one reads its raster, another runs its tiles.
+            // One worker shows a bar of tiles per file; several show one bar of files.
+            let overall = workers > 1 && files.count > 1 ? ProgressBar(console: console, label: "files", unit: "files") : nil
+            let outcomes = try await withThrowingTaskGroup(of: (Int, Int, Result<FileResult, any Error>).self) { group in
+                var outcomes = [Result<FileResult, any Error>?](repeating: nil, count: files.count)
+                var next = 0, done = 0
+                func start(_ lane: Int) throws {
+                    guard next < files.count else { return }
+                    let (i, file) = (next, files[next])
+                    next += 1
+                    let detector = try Detector(model: loaded, options: options, lane: lane)
+                    let bar = overall == nil ? ProgressBar(console: console, label: "[\(i + 1)/\(files.count)] \((file as NSString).lastPathComponent)") : nil
+                    group.addTask {
+                        do {
+                            let result = try await detector.detect(path: file) { bar?.update($0) }
+                            bar?.finish()
+                            return (i, lane, .success(result))
+                        } catch {
+                            bar?.finish()
+                            return (i, lane, .failure(error))
+                        }
+                    }
+                }
+                for lane in 0..<workers { try start(lane) }
+                while let (i, lane, outcome) = try await group.next() {
+                    outcomes[i] = outcome
+                    done += 1
+                    switch outcome {
+                    case .success(let result):
+                        console.log("\(result.info.fileName): \(result.detections.count) detections, \(result.tiles.run) tiles run, \(result.tiles.skipped) skipped, \(String(format: "%.1f", result.timings.total)) s")
+                        for w in result.warnings { console.log("\(result.info.fileName): warning: \(w)") }
+                    case .failure(let error):
+                        console.error("error: \(error)")
+                    }
+                    overall?.update(TileProgress(file: "", tilesDone: done, tilesTotal: files.count))
+                    try start(lane)
+                }
+                overall?.finish()
+                return outcomes
+            }
             var results: [FileResult] = []
             var failures: [(String, any Error)] = []
-            for (i, file) in files.enumerated() {
-                let bar = ProgressBar(console: console, label: "[\(i + 1)/\(files.count)] \((file as NSString).lastPathComponent)")
-                do {
-                    let result = try await detector.detect(path: file) { bar.update($0) }
-                    bar.finish()
-                    results.append(result)
-                    console.log("\(result.info.fileName): \(result.detections.count) detections, \(result.tiles.run) tiles run, \(result.tiles.skipped) skipped, \(String(format: "%.1f", result.timings.total)) s")
-                    for w in result.warnings { console.log("\(result.info.fileName): warning: \(w)") }
-                } catch {
-                    bar.finish()
-                    failures.append((file, error))
-                    console.error("error: \(error)")
+            for (file, outcome) in zip(files, outcomes) {
+                switch outcome {
+                case .success(let result)?: results.append(result)
+                case .failure(let error)?: failures.append((file, error))
+                case nil: failures.append((file, CancellationError()))
                 }
             }
             guard !results.isEmpty else { throw ExitCode.failure }

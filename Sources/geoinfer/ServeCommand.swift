@@ -13,7 +13,7 @@ struct ModelRuntimeOptions: ParsableArguments {
     @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
     var model: String?
 
-    @Option(help: "ONNX Runtime threads (GEOINFER_THREADS; default: all cores).")
+    @Option(help: "ONNX Runtime intra-op threads of each worker (GEOINFER_THREADS; default: the cores shared out between the workers, at least 1).")
     var threads: Int?
 }
 
@@ -56,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
                        announce: (GeoInferServer.Services) async throws -> Void) async throws {
         do {
             try Failpoint.validateEnvironment()
+            MemoryTuning.apply()
             let built = try await GeoInferServer.build(config, logger: logger, api: api)
             try await announce(built)
             try await GeoInferServer.run(built, logger: logger)
@@ -77,7 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
         config.dataDirectory = URL(fileURLWithPath: dataDir ?? env["GEOINFER_DATA_DIR"] ?? "data")
         config.modelPath = model
         config.workers.concurrency = try workers ?? Self.int(env, "GEOINFER_WORKERS") ?? config.workers.concurrency
-        config.workers.threads = try threads ?? Self.int(env, "GEOINFER_THREADS") ?? config.workers.threads
+        config.workers.threads = try threads ?? Self.int(env, "GEOINFER_THREADS")
+            ?? WorkerConfiguration.defaultThreads(cores: ProcessInfo.processInfo.activeProcessorCount, workers: config.workers.concurrency)
         if let url = env["DATABASE_URL"], !url.isEmpty {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
                 throw ValidationError("DATABASE_URL must be a postgres:// URL (unset it to use SQLite under the data directory)")
@@ -86,6 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let lease = try Self.int(env, "GEOINFER_LEASE_SECONDS") { config.workers.lease = TimeInterval(lease) }
         if let attempts = try Self.int(env, "GEOINFER_MAX_ATTEMPTS") { config.workers.maxAttempts = attempts }
+        if let size = try Self.int(env, "GEOINFER_QUICKLOOK_SIZE") {
+            guard size >= 0, size <= 4096 else { throw ValidationError("GEOINFER_QUICKLOOK_SIZE must be 0 (no quicklooks) to 4096 pixels (got \(size))") }
+            config.workers.quicklookSize = size
+        }
         if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
         if let n = try Self.int(env, "GEOINFER_MAX_FILE_BYTES") { config.limits.bytesPerFile = Int64(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_REQUEST_BYTES") { config.limits.bytesPerRequest = Int64(n) }

@@ -217,9 +217,9 @@ import Testing
                 #expect(try await server.get(path).status == 200, "\(link)")
             }
         }
-        for path in ["/results/\(id)/quicklooks/x.\(String(repeating: "b", count: 130)).png",
+        for path in ["/results/\(id)/quicklooks/x.\(String(repeating: "b", count: 130)).jpg",
                      "/results/\(id)/quicklooks/\(String(repeating: ".", count: 200))",
-                     "/results/\(id)/quicklooks/%00.png"] {
+                     "/results/\(id)/quicklooks/%00.jpg"] {
             let r = try await server.get(path)
             #expect((400..<500).contains(r.status) && r.errorCode != nil, "\(path.prefix(60)): \(r.status) \(r.text)")
         }

@@ -68,7 +68,7 @@ import Testing
 
         // Team B sees and reads nothing of it.
         for path in ["/status/\(id)", "/jobs/\(id)", "/jobs/\(id)/events", "/results/\(id)/coco.json", "/results/\(id)/detections.geojson",
-                     "/results/\(id)/metadata.json", "/results/\(id)/quicklooks/part0.tif.png"] {
+                     "/results/\(id)/metadata.json", "/results/\(id)/quicklooks/part0.tif.jpg"] {
             let r = try await api.request(.GET, path, headers: auth(b.key))
             #expect(r.status == 404 && r.errorCode == "not_found", "\(path): \(r.status)")
         }

@@ -65,7 +65,7 @@ import Testing
             Case(name: "retry an unknown job", method: .POST, path: "/jobs/\(unknownJob)/retry", status: 404, code: "not_found"),
             Case(name: "redeliver for an unknown job", method: .POST, path: "/jobs/\(unknownJob)/webhook/redeliver", status: 404, code: "not_found"),
             Case(name: "results of an unknown job", method: .GET, path: "/results/\(unknownJob)/coco.json", status: 404, code: "not_found"),
-            Case(name: "quicklook with a long extension", method: .GET, path: "/results/\(unknownJob)/quicklooks/x.\(long).png", status: 404, code: "not_found"),
+            Case(name: "quicklook with a long extension", method: .GET, path: "/results/\(unknownJob)/quicklooks/x.\(long).jpg", status: 404, code: "not_found"),
             Case(name: "quicklook escaping its folder", method: .GET, path: "/results/\(unknownJob)/quicklooks/..%2F..%2Fgeoinfer.sqlite", status: 404, code: "not_found"),
             // Listing.
             Case(name: "NUL cursor", method: .GET, path: "/jobs?cursor=%00", status: 404, code: "cursor_not_found"),

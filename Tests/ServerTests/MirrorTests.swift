@@ -69,7 +69,7 @@ import Testing
         #expect(storage["bucket"] as? String == "gs://geo-mirror")
         let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         let expected: Set<String> = ["uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
-                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.png", "results/\(id)/quicklooks/b__.tif.png"]
+                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg"]
         #expect(names == expected)
 
         // What the official client finds in the bucket is byte for byte the local copy.

@@ -1,4 +1,5 @@
 import Foundation
+import GeoRaster
 import GeoInferTestSupport
 import Testing
 
@@ -111,13 +112,18 @@ import Testing
         _ = try await server.waitFinal(id)
         let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
         let link = try #require(files.first?["quicklook"] as? String)
-        #expect(link == "/results/\(id)/quicklooks/a.tif.png")
-        let png = try await server.get(link)
-        #expect(png.status == 200)
-        #expect(png.body.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
-        #expect(png.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/png" })
-        #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.png"))
-        for bad in ["nope.tif.png", "a.tif", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.png"] {
+        #expect(link == "/results/\(id)/quicklooks/a.tif.jpg")
+        let jpeg = try await server.get(link)
+        #expect(jpeg.status == 200)
+        #expect(jpeg.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
+        #expect(jpeg.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/jpeg" })
+        #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.jpg"))
+        // Small: at most 512 px a side, never larger than the file it shows.
+        let input = try Raster(path: server.dataDir.appendingPathComponent("uploads/\(id)_a.tif").path).info
+        let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
+        #expect(look.driver == "JPEG" && look.bandCount == 3)
+        #expect(max(look.width, look.height) <= 512 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
+        for bad in ["nope.tif.jpg", "a.tif", "a.tif.png", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.jpg"] {
             let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
             #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")
         }

