@@ -33,6 +33,33 @@ import Testing
         #expect(!result.stderr.contains("\r"))
     }
 
+    @Test func filesRunSideBySideKeepTheirOrder() throws {
+        // Eight files of different sizes on three workers: they finish out of order, the
+        // documents list them in the order given, with the same detections as one worker gives.
+        var paths: [String] = []
+        for i in 0..<8 {
+            let path = dir.appendingPathComponent("f\(i).tif").path
+            var r = SyntheticRaster(width: 64 + (7 - i) * 40, height: 90)
+            r.markers = [Marker(x: 20 + i, y: 30, width: 10, height: 10)]
+            try r.write(to: path)
+            paths.append(path)
+        }
+        var documents: [COCODocument] = []
+        for workers in ["3", "1"] {
+            let out = dir.appendingPathComponent("out-\(workers)").path
+            let result = try Fixtures.run(Fixtures.geoinferExecutable,
+                                          ["detect"] + paths + ["--model", Fixtures.model("yolo"), "--out", out, "--workers", workers])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("\(workers) workers × "), "\(result.stderr)")
+            documents.append(try JSONDecoder().decode(COCODocument.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/coco.json"))))
+        }
+        #expect(documents[0].images.map(\.file_name) == (0..<8).map { "f\($0).tif" })
+        #expect(documents[0].annotations.map(\.bbox) == documents[1].annotations.map(\.bbox))
+        #expect(documents[0].annotations.map(\.image_id) == Array(1...8))
+        let refused = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", paths[0], "--workers", "0", "--model", Fixtures.model("yolo")])
+        #expect(refused.status != 0 && refused.stderr.contains("--workers must be 1 to 256"))
+    }
+
     @Test func invalidOptionsAreRefusedBeforeAnyWork() throws {
         let cases: [([String], String)] = [
             (["--formats", "coco,shapefile"], "unknown format 'shapefile'"),

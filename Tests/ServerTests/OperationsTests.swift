@@ -102,6 +102,28 @@ import Testing
         }
     }
 
+    @Test func quicklookSizeIsASettingAndZeroMeansNone() async throws {
+        let small = try await ServerProcess(environment: ["GEOINFER_QUICKLOOK_SIZE": "48"])
+        defer { small.stop() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        let id = try #require(try await small.upload(form).json["job_id"] as? String)
+        #expect(try await small.waitFinal(id)["status"] as? String == "completed")
+        let look = try Raster(path: small.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
+        #expect(max(look.width, look.height) == 48)
+
+        let none = try await ServerProcess(environment: ["GEOINFER_QUICKLOOK_SIZE": "0"])
+        defer { none.stop() }
+        let other = try #require(try await none.upload(form).json["job_id"] as? String)
+        #expect(try await none.waitFinal(other)["status"] as? String == "completed")
+        #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
+
+        for bad in ["-1", "4097", "big"] {
+            let r = try Fixtures.run(Fixtures.geoinferExecutable, ["serve", "--port", "1"], environment: ["GEOINFER_QUICKLOOK_SIZE": bad, "GEOINFER_ENV_FILE": ""])
+            #expect(r.status != 0 && r.stderr.contains("GEOINFER_QUICKLOOK_SIZE"), "\(bad): \(r.stderr)")
+        }
+    }
+
     @Test func quicklooksAreServedForTheJobsOwnFilesOnly() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
