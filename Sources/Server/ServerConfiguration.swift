@@ -80,7 +80,9 @@ public struct ServerConfiguration: Sendable {
     /// Checks cross-field rules once; the message says how to fix them.
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("--port must be between 0 and 65535") }
-        guard workers.concurrency >= 0 else { throw ConfigurationError("--workers must be 0 or more") }
+        // Each worker loads its own ONNX Runtime session: a typo must not try to load thousands.
+        guard (0...256).contains(workers.concurrency) else { throw ConfigurationError("--workers must be 0 to 256 (got \(workers.concurrency))") }
+        guard (1...1024).contains(workers.threads) else { throw ConfigurationError("--threads must be 1 to 1024 (got \(workers.threads))") }
         guard workers.lease >= 1 else { throw ConfigurationError("GEOINFER_LEASE_SECONDS must be at least 1") }
         guard webhooks.timeout > 0, webhooks.concurrency >= 1 else {
             throw ConfigurationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be positive")

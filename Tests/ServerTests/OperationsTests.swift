@@ -118,9 +118,16 @@ import Testing
         #expect(try await none.waitFinal(other)["status"] as? String == "completed")
         #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
 
-        for bad in ["-1", "4097", "big"] {
-            let r = try Fixtures.run(Fixtures.geoinferExecutable, ["serve", "--port", "1"], environment: ["GEOINFER_QUICKLOOK_SIZE": bad, "GEOINFER_ENV_FILE": ""])
-            #expect(r.status != 0 && r.stderr.contains("GEOINFER_QUICKLOOK_SIZE"), "\(bad): \(r.stderr)")
+        // Settings out of range stop the service at start, saying which.
+        let refused: [([String: String], String)] = [
+            (["GEOINFER_QUICKLOOK_SIZE": "-1"], "GEOINFER_QUICKLOOK_SIZE"), (["GEOINFER_QUICKLOOK_SIZE": "4097"], "GEOINFER_QUICKLOOK_SIZE"),
+            (["GEOINFER_QUICKLOOK_SIZE": "big"], "GEOINFER_QUICKLOOK_SIZE"),
+            (["GEOINFER_WORKERS": "100000"], "--workers must be 0 to 256"), (["GEOINFER_THREADS": "0"], "--threads must be 1 to 1024"),
+        ]
+        for (env, message) in refused {
+            let r = try Fixtures.run(Fixtures.geoinferExecutable, ["serve", "--port", "1", "--data-dir", Fixtures.temporaryDirectory("refused").path],
+                                     environment: env.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
+            #expect(r.status != 0 && r.stderr.contains(message), "\(env): \(r.stderr)")
         }
     }
 
