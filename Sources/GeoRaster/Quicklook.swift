@@ -62,7 +62,7 @@ public enum Quicklook {
         let info = raster.info
         let shown = (bands.count >= 3 ? Array(bands.prefix(3)) : [bands.first ?? 1, bands.first ?? 1, bands.first ?? 1])
             .map { min(max($0, 1), info.bandCount) }
-        let nodata = shown.map { b in info.nodata.indices.contains(b - 1) ? info.nodata[b - 1].map { Float($0) } : nil }
+        let nodata = shown.map { info.nodata(band: $0).map { Float($0) } }
         var pixels = QuicklookPixels(rasterWidth: info.width, rasterHeight: info.height, maxSize: maxSize, nodata: nodata)
         let (w, h) = (pixels.width, pixels.height)
         let reduced = w < info.width || h < info.height

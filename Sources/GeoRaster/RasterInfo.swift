@@ -28,6 +28,11 @@ public struct RasterInfo: Sendable, Equatable, Codable {
     public var blockWidth: Int
     public var blockHeight: Int
 
+    /// The nodata value of 1-based `band`, nil where the band has none or does not exist.
+    public func nodata(band: Int) -> Double? {
+        nodata.indices.contains(band - 1) ? nodata[band - 1] : nil
+    }
+
     /// Whether pixels can be placed on the Earth: both a CRS and a geotransform.
     public var isGeoreferenced: Bool { crsWKT != nil && geoTransform != nil }
     public var pixelCount: Int { width * height }

@@ -64,33 +64,25 @@ public final class RasterWriter {
 
     /// Writes band-sequential Float32 `data` (all bands) into `window`; GDAL converts to the file's type.
     public func write(window: Window, data: [Float]) throws(RasterError) {
-        let name = (path as NSString).lastPathComponent
-        guard let handle, data.count == window.width * window.height * bandCount else {
-            throw .invalidArgument(name, "write of \(data.count) values into \(window) with \(bandCount) bands")
-        }
-        var copy = data
-        var bands = (1...bandCount).map { Int32($0) }
-        let (status, error) = GDAL.call {
-            copy.withUnsafeMutableBytes { raw in
-                GDALDatasetRasterIO(handle, GF_Write, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
-                                    raw.baseAddress, Int32(window.width), Int32(window.height), GDT_Float32,
-                                    Int32(bandCount), &bands, 0, 0, 0)
-            }
-        }
-        guard status == CE_None else { throw .writeFailed(name, error ?? "write failed") }
+        try write(window: window, values: data, type: GDT_Float32, what: "values")
     }
 
     /// Writes band-sequential 8-bit `bytes` (all bands) into `window`.
     public func write(window: Window, bytes: [UInt8]) throws(RasterError) {
+        try write(window: window, values: bytes, type: GDT_Byte, what: "bytes")
+    }
+
+    /// Writes band-sequential `values` of GDAL type `type` into `window` (GDAL only reads them).
+    private func write<Value>(window: Window, values: [Value], type: GDALDataType, what: String) throws(RasterError) {
         let name = (path as NSString).lastPathComponent
-        guard let handle, bytes.count == window.width * window.height * bandCount else {
-            throw .invalidArgument(name, "write of \(bytes.count) bytes into \(window) with \(bandCount) bands")
+        guard let handle, values.count == window.width * window.height * bandCount else {
+            throw .invalidArgument(name, "write of \(values.count) \(what) into \(window) with \(bandCount) bands")
         }
         var bands = (1...bandCount).map { Int32($0) }
         let (status, error) = GDAL.call {
-            bytes.withUnsafeBytes { raw in
+            values.withUnsafeBytes { raw in
                 GDALDatasetRasterIO(handle, GF_Write, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
-                                    UnsafeMutableRawPointer(mutating: raw.baseAddress), Int32(window.width), Int32(window.height), GDT_Byte,
+                                    UnsafeMutableRawPointer(mutating: raw.baseAddress), Int32(window.width), Int32(window.height), type,
                                     Int32(bandCount), &bands, 0, 0, 0)
             }
         }

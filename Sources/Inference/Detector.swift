@@ -93,7 +93,7 @@ public struct Detector: Sendable {
         async let digest = FileDigest.sha256(path: path)
         let canvas = quicklook.map { size in
             PreviewCanvas(plan: plan, channels: bands.count, maxSize: max(1, size),
-                          nodata: bands.map { b in info.nodata.indices.contains(b - 1) ? info.nodata[b - 1].map { Float($0) } : nil })
+                          nodata: bands.map { info.nodata(band: $0).map { Float($0) } })
         }
 
         let session = model.session(lane: lane)

@@ -23,7 +23,16 @@ struct TileReader {
     let skipBlank: Bool
     /// Where the reader draws the raster small as it goes (a quicklook that costs no read of its own).
     let preview: PreviewCanvas?
-    /// Full-resolution bytes and a row of floats, reused from tile to tile by the 8-bit path.
+    /// Whether tiles are read as bytes at full resolution and averaged here rather than by GDAL:
+    /// 8-bit bands without nodata, shrunk by up to 8 times, from a raster without overviews (which
+    /// GDAL reads instead of the full image). GDAL's `average` converts every source pixel to
+    /// Float32 first and costs twice a JPEG decode on drone tiles; this costs a fraction of one.
+    let readsBytes: Bool
+    /// How much smaller than full resolution the 8-bit path decodes: for a JPEG-compressed GeoTIFF
+    /// the largest of 2, 4 and 8 that stays at least as fine as the grid the tiles are cut from
+    /// (libjpeg's DCT scaling), else 1.
+    let decodeReduction: Int
+    /// Full-resolution bytes and a row of sums, reused from tile to tile by the 8-bit path.
     private let scratch = Scratch()
 
     init(raster: Raster, plan: TilePlan, manifest: ModelManifest, bands: [Int], skipBlank: Bool, preview: PreviewCanvas? = nil) {
@@ -33,6 +42,12 @@ struct TileReader {
         self.bands = bands
         self.skipBlank = skipBlank
         self.preview = preview
+        // Decided once for the raster, not per batch.
+        let info = raster.info
+        readsBytes = info.dataType == "Byte" && plan.scaleX < 1 && plan.scaleY < 1 && plan.scaleX >= 0.125 && plan.scaleY >= 0.125
+            && bands.allSatisfy { info.nodata(band: $0) == nil } && raster.overviewCount == 0
+        let finest = 1 / max(plan.scaleX, plan.scaleY)
+        decodeReduction = readsBytes && raster.hasJPEGReducedDecode ? ([8, 4, 2].first { Double($0) <= finest } ?? 1) : 1
     }
 
     final class Scratch {
@@ -61,17 +76,6 @@ struct TileReader {
         return abs(factor - 1) > 0.1 ? (factor, nil) : (1, nil)
     }
 
-    /// Whether tiles are read as bytes at full resolution and averaged here rather than by GDAL:
-    /// 8-bit bands without nodata, shrunk by up to 8 times, from a raster without overviews (which
-    /// GDAL reads instead of the full image). GDAL's `average` converts every source pixel to
-    /// Float32 first and costs twice a JPEG decode on drone tiles; this costs a fraction of one.
-    var readsBytes: Bool {
-        let info = raster.info
-        return info.dataType == "Byte" && plan.scaleX < 1 && plan.scaleY < 1 && plan.scaleX >= 0.125 && plan.scaleY >= 0.125
-            && bands.allSatisfy { info.nodata.indices.contains($0 - 1) && info.nodata[$0 - 1] == nil }
-            && raster.overviewCount == 0
-    }
-
     func read(_ tiles: ArraySlice<TilePlan.Tile>) throws -> TileBatch {
         let start = DispatchTime.now().uptimeNanoseconds
         let c = bands.count, h = plan.tileHeight, w = plan.tileWidth
@@ -79,17 +83,15 @@ struct TileReader {
         var data = [Float](repeating: 0, count: tiles.count * tileSize)
         var kept: [TilePlan.Tile] = []
         let resampling: Resampling = plan.scaleX < 1 ? .average : .bilinear
-        let nodata = bands.map { raster.info.nodata[$0 - 1] }
+        let nodata = bands.map { raster.info.nodata(band: $0) }
         let norm = manifest.normalization
         let nodataFill = TileReader.nodataToZero(nodata, scale: norm.scale)
-        let bytes = readsBytes
-        let reduction = bytes ? decodeReduction : 1
         try data.withUnsafeMutableBufferPointer { buf in
             for tile in tiles {
                 try Task.checkCancellation()
                 let offset = kept.count * tileSize
-                if bytes {
-                    try readAveragingBytes(tile, into: buf, offset: offset, reduction: reduction)
+                if readsBytes {
+                    try readAveragingBytes(tile, into: buf, offset: offset, reduction: decodeReduction)
                 } else {
                     let src = plan.sourceRect(tile)
                     try raster.read(x: src.x, y: src.y, width: src.width, height: src.height,
@@ -119,15 +121,6 @@ struct TileReader {
         data.removeLast((tiles.count - kept.count) * tileSize)
         return TileBatch(tiles: kept, input: Tensor(shape: [kept.count, c, h, w], values: data),
                          skipped: tiles.count - kept.count, readSeconds: seconds)
-    }
-
-    /// How much smaller than full resolution the 8-bit path decodes: for a JPEG-compressed GeoTIFF
-    /// the largest of 2, 4 and 8 that stays at least as fine as the grid the tiles are cut from
-    /// (libjpeg's DCT scaling), else 1.
-    var decodeReduction: Int {
-        guard raster.hasJPEGReducedDecode else { return 1 }
-        let finest = 1 / max(plan.scaleX, plan.scaleY)
-        return [8, 4, 2].first { Double($0) <= finest } ?? 1
     }
 
     /// Reads the tile's source window as bytes (at full resolution, or reduced by

@@ -3,6 +3,7 @@ import Foundation
 import Formats
 import GeoRaster
 import Inference
+import Jobs
 
 struct DetectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,7 +83,7 @@ struct DetectCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = self.workers ?? max(1, min(cores, files.count))
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be 1 to 256") }
-        let threads = self.threads ?? max(1, cores / workers)
+        let threads = self.threads ?? WorkerConfiguration.defaultThreads(cores: cores, workers: workers)
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1 to 1024") }
 
         guard let modelPath = model ?? Model.defaultPath() else {
