@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+public import ServiceLifecycle
 
 /// What a crash leaves behind, removed when any process (API or worker) starts: `temp/` entries of
 /// processes that are gone (partial uploads, inputs copied from the bucket), and stored uploads
@@ -38,3 +39,24 @@ public enum StartupSweep {
         if removed > 0 { logger.notice("removed what an earlier crash left behind", metadata: ["entries": "\(removed)"]) }
     }
 }
+
+/// The sweep as a one-shot service that runs beside the job store's own service. A PostgreSQL store
+/// answers only once its service runs, so a sweep run while the process is still being built waited
+/// on it for every job found in `uploads/` (10 s for one job in a logged test run). It returns when done, and the
+/// service group carries on (`GeoInferServer.run` runs it with `successTerminationBehavior: .ignore`).
+public struct StartupSweepService: Service {
+    let layout: DataLayout
+    let store: any JobStore
+    let logger: Logger
+
+    public init(layout: DataLayout, store: any JobStore, logger: Logger) {
+        self.layout = layout
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async {
+        await StartupSweep.run(layout: layout, store: store, logger: logger)
+    }
+}
+

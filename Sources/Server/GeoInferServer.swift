@@ -50,8 +50,6 @@ public enum GeoInferServer {
         } else {
             store = try SQLiteJobStore(path: layout.databasePath, events: events, mirror: config.cloud.mirrorBucket != nil)
         }
-        // What a crash left (partial uploads, bucket copies, uploads never committed) goes, in every process type.
-        await StartupSweep.run(layout: layout, store: store, logger: logger)
         var mirrorStore: GCSBlobStore?
         if let bucket = config.cloud.mirrorBucket {
             do {
@@ -90,7 +88,10 @@ public enum GeoInferServer {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
                                  availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),
             logger: logger)
-        var services: [any Service] = storeServices + (api ? [app, deliverer] : [deliverer])
+        // What a crash left (partial uploads, bucket copies, uploads never committed) goes, in every
+        // process type, once the store's own service runs.
+        var services: [any Service] = storeServices + [StartupSweepService(layout: layout, store: store, logger: logger)]
+            + (api ? [app, deliverer] : [deliverer])
         if config.workers.concurrency > 0 {
             var workers = config.workers
             workers.mirrorBucket = config.cloud.mirrorBucket
@@ -134,7 +135,12 @@ public enum GeoInferServer {
     /// escalated to cancellation, and the process ends at most `cancellationLimit` later, so an
     /// orchestrator's SIGTERM is never left hanging.
     public static func run(_ built: Services, logger: Logger) async throws {
-        var configuration = ServiceGroupConfiguration(services: built.services.map { .init(service: $0) },
+        // The start-up sweep is the one service that ends on its own; the rest run until shutdown.
+        let services = built.services.map { service in
+            ServiceGroupConfiguration.ServiceConfiguration(service: service,
+                                                           successTerminationBehavior: service is StartupSweepService ? .ignore : .cancelGroup)
+        }
+        var configuration = ServiceGroupConfiguration(services: services,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
         configuration.maximumCancellationDuration = cancellationLimit

@@ -184,10 +184,15 @@ import Testing
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: orphan.path)
         let server = try await ServerProcess(dataDir: data)
         defer { server.stop() }
-        #expect(!FileManager.default.fileExists(atPath: stale.path))
-        #expect(!FileManager.default.fileExists(atPath: gone.path))
+        // The sweep runs beside the store's service, so it may finish just after the server answers.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while [stale, gone, orphan].contains(where: { FileManager.default.fileExists(atPath: $0.path) }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!FileManager.default.fileExists(atPath: stale.path), "the crashed upload's folder was still there after 30 s")
+        #expect(!FileManager.default.fileExists(atPath: gone.path), "the gone worker's bucket copy was still there after 30 s")
         #expect(FileManager.default.fileExists(atPath: live.path))
-        #expect(!FileManager.default.fileExists(atPath: orphan.path))
+        #expect(!FileManager.default.fileExists(atPath: orphan.path), "the uncommitted upload was still there after 30 s")
         #expect(FileManager.default.fileExists(atPath: fresh.path))
         try FileManager.default.removeItem(at: live)
         try FileManager.default.removeItem(at: fresh)

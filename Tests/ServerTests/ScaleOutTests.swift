@@ -83,17 +83,21 @@ final class WorkerProcess {
         let api2 = try await ServerProcess(environment: env, dataDir: dataDir)
         defer { api2.stop() }
         // Each worker pauses before recording its first file: both hold one before either goes on,
-        // so the work is shared however the machine schedules them.
+        // so the work is shared however the machine schedules them (one worker may start long after
+        // the other). Leases outlast the wait, so a paused worker keeps its file.
         let gate = FailpointGate()
         let workers = try (0..<2).map { _ in
-            try WorkerProcess(databaseURL: url, dataDir: dataDir, environment: gate.environment(["worker.before_finish": "1*pause"]))
+            try WorkerProcess(databaseURL: url, dataDir: dataDir,
+                              environment: gate.environment(["worker.before_finish": "1*pause"]).merging(["GEOINFER_LEASE_SECONDS": "300"]) { $1 })
         }
         let count = 6
         let accepted = try await api1.upload(try smallForm(count))
         let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
+        var paused: [FailpointGate.Paused] = []
         for w in workers {
-            try gate.release(try await gate.waitPaused("worker.before_finish", pid: w.pid, alive: { w.process.isRunning }, diagnostics: { w.output }))
+            paused.append(try await gate.waitPaused("worker.before_finish", pid: w.pid, alive: { w.process.isRunning }, diagnostics: { w.output }))
         }
+        for p in paused { try gate.release(p) }
         let final = try await api2.waitFinal(id)
         #expect(final["status"] as? String == "completed", "\(workers.map(\.output))")
         // Both APIs answer the same status, from the one database.
