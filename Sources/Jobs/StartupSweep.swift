@@ -41,9 +41,10 @@ public enum StartupSweep {
 }
 
 /// The sweep as a one-shot service that runs beside the job store's own service. A PostgreSQL store
-/// answers only once its service runs, so a sweep run while the process is still being built waited
-/// on it for every job found in `uploads/` (10 s for one job in a logged test run). It returns when done, and the
-/// service group carries on (`GeoInferServer.run` runs it with `successTerminationBehavior: .ignore`).
+/// answers only once its service runs, so a sweep run while the process was still being built
+/// waited on it for every job found in `uploads/` (10 s for one job in a logged test run). It
+/// returns when done, and the service group carries on (`GeoInferServer.run` runs it with
+/// `successTerminationBehavior: .ignore`).
 public struct StartupSweepService: Service {
     let layout: DataLayout
     let store: any JobStore
