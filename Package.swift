@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "CMalloc"),
         .target(
             name: "GeoRaster",
-            dependencies: ["CGDAL"],
+            dependencies: ["CGDAL", "Formats"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "JobStorePostgres",
             dependencies: [
-                "Jobs",
+                "Jobs", "Formats",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

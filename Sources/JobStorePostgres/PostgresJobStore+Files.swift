@@ -1,3 +1,4 @@
+public import Formats
 public import Foundation
 public import Jobs
 import PostgresNIO
@@ -57,10 +58,10 @@ extension PostgresJobStore {
         return nil
     }
 
-    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
+    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
         try await transaction { [self] c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return false }
-            FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
+            FileTransition.setTiles(&file, job: &job, total: tilesTotal, footprint: footprint, now: now)
             try await update("jobs", job, on: c)
             try await update("files", file, on: c)
             return true

@@ -224,15 +224,19 @@ public final class PostgresJobStore: JobStore, Service {
         try await records(type, query, on: c).first
     }
 
-    /// Inserts records (their JSON keys name the columns; absent keys take the column default).
+    /// Inserts records (their JSON keys, over all of them, name the columns; a key absent from every
+    /// record takes the column default, one absent from some is NULL there).
     /// Returns the generated ids, in order.
     @discardableResult
     func insert<T: Encodable>(_ table: String, _ values: [T], on c: PostgresConnection) async throws -> [Int64] {
-        guard let first = values.first else { return [] }
+        guard !values.isEmpty else { return [] }
         let encoder = Self.encoder()
-        let keys = try (JSONSerialization.jsonObject(with: encoder.encode(first)) as? [String: Any] ?? [:]).keys.sorted()
+        let encoded = try encoder.encode(values)
+        // Every key any record has (an optional absent from the first one may be set in another).
+        let objects = try JSONSerialization.jsonObject(with: encoded) as? [[String: Any]] ?? []
+        let keys = objects.reduce(into: Set<String>()) { $0.formUnion($1.keys) }.sorted()
         let list = keys.map { "\"\($0)\"" }.joined(separator: ", ")
-        let json = String(decoding: try encoder.encode(values), as: UTF8.self)
+        let json = String(decoding: encoded, as: UTF8.self)
         let hasID = (columns.withLock { $0[table] } ?? []).contains("id") && !keys.contains("id")
         let sql = "INSERT INTO \"\(table)\" (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\"\(table)\", "
         var query = PostgresQuery(unsafeSQL: "")

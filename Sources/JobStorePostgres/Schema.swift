@@ -75,5 +75,9 @@ enum Schema {
         ("v6-idempotency-fingerprint", [
             #"ALTER TABLE jobs ADD COLUMN "idempotencyFingerprint" text"#,
         ]),
+        // Where each file lies in WGS84, for the dashboard's map.
+        ("v7-file-footprint", [
+            #"ALTER TABLE files ADD COLUMN "footprint" jsonb"#,
+        ]),
     ]
 }

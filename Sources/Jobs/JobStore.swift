@@ -1,4 +1,5 @@
 public import Foundation
+public import Formats
 
 /// What a new job needs: its settings and its files, already stored under the data directory.
 public struct JobCreate: Sendable {
@@ -23,7 +24,11 @@ public struct JobCreate: Sendable {
         public var sizeBytes: Int
         public var sha256: String
         public var tilesTotal: Int
-        public init(originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int) {
+        /// Where the raster lies, when its header was read at submit.
+        public var footprint: Footprint?
+        public init(originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int,
+                    footprint: Footprint? = nil) {
+            self.footprint = footprint
             self.originalName = originalName
             self.name = name
             self.storedPath = storedPath
@@ -80,9 +85,9 @@ public protocol JobStore: Sendable {
     /// store mirrors) in the same transaction.
     func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord?
 
-    /// Records the tile count of a file learned only when its worker opened it (inputs read from a
-    /// bucket); the job's total follows. False when the claim was lost.
-    func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool
+    /// Records the tile count and footprint of a file learned only when its worker opened it
+    /// (inputs read from a bucket); the job's total follows. False when the claim was lost.
+    func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool
 
     /// Waits until new work may be there (a store that can announce it returns early), at most `limit`.
     func waitForWork(upTo limit: Duration) async

@@ -1,4 +1,5 @@
 public import Foundation
+public import Formats
 
 /// A job as stored: one row per upload request.
 public struct JobRecord: Codable, Sendable, Equatable {
@@ -95,11 +96,15 @@ public struct FileRecord: Codable, Sendable, Equatable {
     public var finishedAt: Date?
     /// Seconds the last successful run took.
     public var seconds: Double?
+    /// Where the raster lies in WGS84, from its header when it was checked (nil: not georeferenced,
+    /// or not read yet for a bucket input).
+    public var footprint: Footprint?
 
     public init(id: Int64?, jobID: String, ordinal: Int, originalName: String, name: String, storedPath: String, sizeBytes: Int,
                 sha256: String, status: FileStatus, attempts: Int, leaseOwner: String?, leaseExpiresAt: Date?, tilesTotal: Int,
                 tilesDone: Int, detections: Int, classCounts: [String: Int]?, error: String?, startedAt: Date?, finishedAt: Date?,
-                seconds: Double?) {
+                seconds: Double?, footprint: Footprint? = nil) {
+        self.footprint = footprint
         self.id = id
         self.jobID = jobID
         self.ordinal = ordinal

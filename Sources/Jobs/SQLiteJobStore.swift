@@ -1,3 +1,4 @@
+public import Formats
 public import Foundation
 public import GRDB
 import Synchronization
@@ -218,6 +219,10 @@ public final class SQLiteJobStore: JobStore {
         m.registerMigration("v8-idempotency-fingerprint") { db in
             try db.alter(table: "jobs") { t in t.add(column: "idempotencyFingerprint", .text) }
         }
+        // Where each file lies in WGS84 (JSON), for the dashboard's map.
+        m.registerMigration("v9-file-footprint") { db in
+            try db.alter(table: "files") { t in t.add(column: "footprint", .text) }
+        }
         return m
     }
 
@@ -373,10 +378,10 @@ public final class SQLiteJobStore: JobStore {
             """, arguments: [claim.file.id, claim.owner, claim.attempt])
     }
 
-    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, now: Date) async throws -> Bool {
+    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
         try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
-            FileTransition.setTiles(&file, job: &job, total: tilesTotal, now: now)
+            FileTransition.setTiles(&file, job: &job, total: tilesTotal, footprint: footprint, now: now)
             try job.update(db)
             try file.update(db)
             return true

@@ -1,4 +1,5 @@
 public import Foundation
+public import Formats
 
 // The state changes of the records, shared by every `JobStore`. A store reads and locks the rows
 // in its own way, applies one of these, and writes the rows back in the same transaction; keeping
@@ -20,7 +21,7 @@ extension JobCreate {
             FileRecord(id: nil, jobID: id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
                        sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
                        tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
-                       finishedAt: nil, seconds: nil)
+                       finishedAt: nil, seconds: nil, footprint: f.footprint)
         }
     }
 
@@ -49,9 +50,11 @@ public enum FileTransition {
         file.startedAt = now
     }
 
-    /// The worker learned the file's real tile count (a raster read from a bucket, say).
-    public static func setTiles(_ file: inout FileRecord, job: inout JobRecord, total tilesTotal: Int, now: Date) {
+    /// The worker read the file's header (a raster read from a bucket, say): its real tile count
+    /// and where it lies.
+    public static func setTiles(_ file: inout FileRecord, job: inout JobRecord, total tilesTotal: Int, footprint: Footprint?, now: Date) {
         let total = max(tilesTotal, 1)
+        file.footprint = footprint
         job.tilesTotal += total - file.tilesTotal
         job.updatedAt = now
         file.tilesTotal = total

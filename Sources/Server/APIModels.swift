@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Hummingbird
 import Jobs
@@ -179,6 +180,10 @@ struct JobDetailBody: Encodable {
         let detections_by_class: [String: Int]?
         /// The quicklook JPEG's URL, once the file has succeeded.
         let quicklook: String?
+        /// Where the file lies: a WGS84 polygon (its four corners) and [west, south, east, north];
+        /// nil for a file without georeferencing (or a bucket input not yet read).
+        let footprint: GeoJSONFeatureCollection.Polygon?
+        let bbox: [Double]?
         let started_at: Date?
         let finished_at: Date?
         let seconds: Double?
@@ -214,7 +219,52 @@ struct JobDetailBody: Encodable {
             File(name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
                  detections: $0.detections, detections_by_class: $0.classCounts,
-                 quicklook: $0.status == .succeeded ? "/results/\(j.id)/quicklooks/\($0.name).jpg" : nil, started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+                 quicklook: quicklookURL(j, $0), footprint: $0.footprint.map(Self.polygon), bbox: $0.footprint?.bbox,
+                 started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+        }
+    }
+}
+
+/// The URL of a file's quicklook, once it has succeeded.
+func quicklookURL(_ j: JobRecord, _ f: FileRecord) -> String? {
+    f.status == .succeeded ? "/results/\(j.id)/quicklooks/\(f.name).jpg" : nil
+}
+
+extension JobDetailBody {
+    /// A footprint's corners as a closed, counter-clockwise GeoJSON polygon.
+    static func polygon(_ f: Footprint) -> GeoJSONFeatureCollection.Polygon {
+        GeoJSONFeatureCollection.Polygon(ring: f.corners.compactMap { $0.count == 2 ? (lon: $0[0], lat: $0[1]) : nil })
+    }
+}
+
+/// `GET /results/{id}/footprints.geojson`: one feature per georeferenced file of the job, with its
+/// state, detections and quicklook, for the dashboard's map (and any GIS).
+struct FootprintCollection: Encodable {
+    let type = "FeatureCollection"
+    let features: [Feature]
+
+    struct Feature: Encodable {
+        let type = "Feature"
+        let bbox: [Double]
+        let geometry: GeoJSONFeatureCollection.Polygon
+        let properties: Properties
+    }
+
+    struct Properties: Encodable {
+        let name: String
+        let status: String
+        let detections: Int
+        let quicklook: String?
+        let error: String?
+    }
+
+    init(job: JobRecord, files: [FileRecord]) {
+        features = files.compactMap { f in
+            f.footprint.map {
+                Feature(bbox: $0.bbox, geometry: JobDetailBody.polygon($0),
+                        properties: Properties(name: f.name, status: f.status.rawValue, detections: f.detections,
+                                               quicklook: quicklookURL(job, f), error: f.error))
+            }
         }
     }
 }

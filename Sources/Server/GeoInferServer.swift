@@ -74,7 +74,8 @@ public enum GeoInferServer {
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
                                                  maxUploads: config.limits.uploadsInFlight, maxStreams: config.limits.eventStreams,
-                                                 maxStreamsPerKey: config.limits.eventStreamsPerKey))
+                                                 maxStreamsPerKey: config.limits.eventStreamsPerKey),
+                            assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger))
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())

@@ -22,6 +22,8 @@ struct Routes: Sendable {
     let requireKeys: Bool
     /// Request rate and uploads in flight, per key.
     let limits: CallerLimits
+    /// Leaflet's files for the dashboard's map.
+    let assets: MapAssets
 
     func register(on router: Router<BasicRequestContext>) {
         // The original prototype's clients check for 200 here; new clients use POST /jobs (202).
@@ -106,6 +108,13 @@ struct Routes: Sendable {
                 try await guarded(context) { try await result(try await job(request, context), format, context: context) }
             }
         }
+        router.get("results/:id/footprints.geojson") { request, context in
+            // Live at any stage of the job: where each file lies, its state and its quicklook.
+            try await guarded(context) {
+                let j = try await job(request, context)
+                return JSON.response(FootprintCollection(job: j, files: try await store.jobFiles(j.id)), contentType: "application/geo+json")
+            }
+        }
         router.get("results/:id/quicklooks/:file") { request, context in
             try await guarded(context) {
                 let j = try await job(request, context)
@@ -128,10 +137,13 @@ struct Routes: Sendable {
             }
             return Response(status: .ok, headers: [
                 .contentType: "text/html; charset=utf-8",
-                .contentSecurityPolicy: "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob:",
+                .contentSecurityPolicy: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:",
                 .cacheControl: "no-cache",
             ], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
+        // Leaflet for the dashboard's map, from the server itself (no internet needed).
+        router.get("assets/leaflet/:file") { _, context in try assets.response(try context.parameters.require("file")) }
+        router.get("assets/leaflet/images/:file") { _, context in try assets.response("images/" + (try context.parameters.require("file"))) }
         registerKeys(on: router)
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
@@ -148,7 +160,8 @@ struct Routes: Sendable {
         let allowed: [(String, [HTTPRequest.Method])] = [
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
-            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("openapi.json", [.get]),
+            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
+            ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
             ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
             ("keys", [.get, .post]), ("keys/:id", [.delete]),
         ]
@@ -316,8 +329,9 @@ struct Routes: Sendable {
         return Response(status: .ok, headers: [.contentType: type], body: try await Self.files.loadFile(path: url.path, context: context))
     }
 
-    /// Server-sent events: `progress` when the job's counts change, `file` when a file finishes,
-    /// and `done` when the job is final (then the stream ends).
+    /// Server-sent events: `progress` when the job's counts change, `state` when a file's status
+    /// changes (every file's at the start), `file` when a file finishes, and `done` when the job is
+    /// final (then the stream ends).
     private func events(_ start: JobRecord, release: @escaping @Sendable () -> Void) async throws -> Response {
         let store = self.store, poll = eventsPoll
         let body = ResponseBody { writer in
@@ -325,12 +339,20 @@ struct Routes: Sendable {
             defer { release() }
             var lastProgress: String?
             var fileStates: [String: String] = [:]
+            var seenStates: [String: FileStatus] = [:]
             var idle = ContinuousClock.now
             while !Task.isCancelled {
                 guard let j = try await store.jobGet(start.id) else { break }
                 let progress = String(decoding: try JSON.encoder.encode(StatusBody(j)), as: UTF8.self)
                 var out = ""
-                for f in try await store.jobFiles(j.id) where f.status.isFinal && fileStates[f.name] != f.status.rawValue {
+                let files = try await store.jobFiles(j.id)
+                // `state`: every file's status when the stream starts, then each change (for the map).
+                for f in files where seenStates[f.name] != f.status {
+                    let payload = ["name": f.name, "status": f.status.rawValue]
+                    out += "event: state\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
+                    seenStates[f.name] = f.status
+                }
+                for f in files where f.status.isFinal && fileStates[f.name] != f.status.rawValue {
                     let payload: [String: String] = ["name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
                                                      "detections": "\(f.detections)"]
                     out += "event: file\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable {
     /// `postgres://…`: the PostgreSQL job store shared by API and worker processes (nil: SQLite
     /// under the data directory).
     public var databaseURL: String?
+    /// Where Leaflet's files are, for the dashboard's map (`GEOINFER_LEAFLET_DIR`; default where
+    /// Debian's `libjs-leaflet` installs them).
+    public var mapLibraryDirectory = MapAssets.defaultDirectory
     /// Google Cloud Storage: reading gs:// inputs and, with a bucket, mirroring every stored object.
     public var cloud = CloudConfiguration()
 

@@ -199,7 +199,8 @@ struct UploadHandler: Sendable {
             }
             // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
             let tiles = try model.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
-            return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles))
+            return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles,
+                                   footprint: raster.footprint()))
         } catch let error as RasterError {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
         } catch {

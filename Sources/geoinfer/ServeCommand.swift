@@ -115,6 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = try Self.int(env, "GEOINFER_MAX_EVENT_STREAMS") { config.limits.eventStreams = n }
         if let n = try Self.int(env, "GEOINFER_MAX_EVENT_STREAMS_PER_KEY") { config.limits.eventStreamsPerKey = n }
         if let b = try Self.bool(env, "GEOINFER_REQUIRE_API_KEYS") { config.requireAPIKeys = b }
+        if let dir = env["GEOINFER_LEAFLET_DIR"], !dir.isEmpty { config.mapLibraryDirectory = URL(fileURLWithPath: dir) }
         return config
     }
 
