@@ -159,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GeoRasterTests",
-            dependencies: ["GeoRaster", "GeoInferTestSupport"],
+            dependencies: ["GeoRaster", "GeoInferTestSupport", "Formats"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "JobStoreTests",
             dependencies: [
-                "Jobs", "JobStorePostgres", "GeoInferTestSupport", "Storage",
+                "Jobs", "JobStorePostgres", "GeoInferTestSupport", "Storage", "Formats",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -8,6 +8,11 @@ public struct Footprint: Codable, Sendable, Equatable {
     /// out beyond its corners), so it holds the whole raster.
     public var bbox: [Double]
 
+    public init(corners: [[Double]], bbox: [Double]) {
+        self.corners = corners
+        self.bbox = bbox
+    }
+
     /// Points sampled along each edge for the bounding box, corners included.
     static let edgeSamples = 16
 

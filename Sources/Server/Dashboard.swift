@@ -10,6 +10,8 @@ enum Dashboard {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>GeoInfer</title>
+    <link rel="stylesheet" href="/assets/leaflet/leaflet.css">
+    <script src="/assets/leaflet/leaflet.js"></script>
     <style>
       body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2733; background: #f4f6f8; }
       header { background: #1d3b2a; color: #fff; padding: 10px 20px; display: flex; gap: 16px; align-items: center; }
@@ -31,6 +33,13 @@ enum Dashboard {
       .quicklooks figure { margin: 0; font-size: 12px; }
       .quicklooks img { width: 180px; height: 180px; object-fit: contain; background: #222; border-radius: 4px; }
       .muted { color: #6b7782; }
+      #map { height: 460px; margin: 10px 0; border-radius: 4px; background: #d9e2e8; }
+      #map.nomap { height: auto; padding: 10px; background: #f4f6f8; }
+      .legend { font-size: 12px; margin: 0; }
+      .legend span { display: inline-block; margin-right: 10px; }
+      .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; vertical-align: -1px; }
+      tr[data-file] { cursor: pointer; }
+      tr[data-file].zoomed { background: #e8f3ec; }
       #error { color: #b3261e; white-space: pre-wrap; }
     </style>
     </head>
@@ -56,7 +65,7 @@ enum Dashboard {
           <tbody id="jobs"></tbody></table>
         </section>
       </div>
-      <section id="detail"><h2>Job</h2><p class="muted">Select a job to see its files, detections and quicklooks.</p></section>
+      <section id="detail"><h2>Job</h2><p class="muted">Select a job to see its files on a map, with their detections and quicklooks.</p></section>
     </main>
     <script>
     "use strict";
@@ -76,6 +85,30 @@ enum Dashboard {
       if (!r.ok) throw new Error((body.error && body.error.message) || ("HTTP " + r.status));
       return body;
     }
+
+    // Runs fn at most once per `ms` for `key`, after the latest call: a burst of events costs one reload.
+    const pending = new Map();
+    function soon(key, fn, ms) {
+      if (pending.has(key)) return;
+      pending.set(key, setTimeout(() => { pending.delete(key); fn(); }, ms));
+    }
+
+    // Quicklooks are fetched once (with the API key) and shared by the map and the gallery.
+    const looks = new Map();
+    function quicklook(url) {
+      if (!looks.has(url)) {
+        looks.set(url, fetch(url, { headers: headers() }).then(r => r.ok ? r.blob() : null)
+          .then(b => b ? URL.createObjectURL(b) : null).catch(() => null));
+      }
+      return looks.get(url);
+    }
+    const lazyLooks = new IntersectionObserver(entries => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        const img = e.target; lazyLooks.unobserve(img);
+        quicklook(img.dataset.src).then(src => { if (src) img.src = src; });
+      }
+    }, { rootMargin: "600px" });
 
     function row(job) {
       let tr = document.querySelector(`tr[data-job="${CSS.escape(job.job_id)}"]`);
@@ -117,7 +150,8 @@ enum Dashboard {
             if (!ev || !data) continue;
             const payload = JSON.parse(data);
             if (ev === "progress" || ev === "done") row(payload);
-            if ((ev === "file" || ev === "done") && id === selected) showJob(id);
+            if (ev === "state" && view && view.id === id) { const f = view.files.get(payload.name); if (f) paint(f, payload.status); }
+            if ((ev === "file" || ev === "done") && id === selected) soon("show", () => showJob(id), ev === "done" ? 0 : 500);
           }
         }
       } catch (e) { /* the stream ends with the job, or on navigation */ }
@@ -134,45 +168,176 @@ enum Dashboard {
 
     async function select(id) {
       selected = id;
+      history.replaceState(null, "", "?job=" + encodeURIComponent(id));
       document.querySelectorAll("tr.job").forEach(tr => tr.classList.toggle("selected", tr.dataset.job === id));
       await showJob(id);
+    }
+
+    // --- the map: footprints coloured by state, quicklooks where they lie, detections over them ---
+    const stateColour = { queued: "#8a96a3", running: "#1f6feb", succeeded: "#1b7a3a", failed: "#b3261e", cancelled: "#55626e" };
+    const classColour = i => ["#ff7f0e", "#e377c2", "#17becf", "#ffd60a", "#d62728", "#9467bd", "#8c564b", "#2ca02c"][((i % 8) + 8) % 8];
+    let view = null;
+
+    function openMap(box, id) {
+      if (view) { view.map.remove(); view = null; }
+      if (typeof L === "undefined") {
+        box.className = "nomap muted";
+        box.textContent = "No map: the server has no Leaflet (install Debian's libjs-leaflet on it, or set GEOINFER_LEAFLET_DIR).";
+        return;
+      }
+      const map = L.map(box, { attributionControl: false, zoomSnap: 0.25, maxZoom: 26 }).setView([0, 0], 2);
+      for (const [pane, z] of [["quicklooks", 350], ["footprints", 410], ["detections", 420]]) map.createPane(pane).style.zIndex = z;
+      const footprints = L.featureGroup().addTo(map), images = L.layerGroup().addTo(map), detections = L.featureGroup().addTo(map);
+      L.control.layers(null, { "Footprints": footprints, "Quicklooks": images, "Detections": detections }, { collapsed: false }).addTo(map);
+      L.control.scale().addTo(map);
+      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, fitted: false, detectionsOf: null };
+      const v = view;
+      const shown = () => {
+        const b = map.getBounds();
+        box.dataset.view = JSON.stringify([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]);
+        loadVisible(v);
+      };
+      map.on("moveend", shown);
+      map.on("overlayadd", () => loadVisible(v));
+      shown();
+    }
+
+    function paint(f, status) {
+      f.status = status;
+      const colour = stateColour[status] || "#55626e";
+      f.poly.setStyle({ color: colour, fillColor: colour, fillOpacity: status === "succeeded" ? 0 : 0.2 });
+      const e = f.poly.getElement(); if (e) e.dataset.state = status;
+    }
+
+    function zoomTo(name) {
+      const f = view && view.files.get(name);
+      document.querySelectorAll("#detail tr[data-file]").forEach(tr => tr.classList.toggle("zoomed", tr.dataset.file === name));
+      if (f) view.map.fitBounds(f.bounds, { padding: [20, 20] });
+    }
+
+    // One compact GeoJSON of every file's footprint, state and quicklook.
+    async function loadFootprints(v) {
+      let fc;
+      try { fc = await api(`/results/${encodeURIComponent(v.id)}/footprints.geojson`); } catch (e) { showError("Cannot load the footprints: " + e.message); return; }
+      if (view !== v) return;
+      for (const feature of fc.features) {
+        const p = feature.properties;
+        let f = v.files.get(p.name);
+        if (!f) {
+          const [w, s, e, n] = feature.bbox;
+          const ring = feature.geometry.coordinates[0].map(([lon, lat]) => [lat, lon]);
+          const poly = L.polygon(ring, { pane: "footprints", className: "footprint", weight: 2 });
+          poly.bindTooltip(() => el("span", p.name));
+          poly.on("click", () => zoomTo(p.name));
+          poly.addTo(v.footprints);
+          poly.getElement().dataset.file = p.name;
+          f = { name: p.name, poly, bbox: feature.bbox, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, overlay: null, queued: false };
+          v.files.set(p.name, f);
+        }
+        paint(f, p.status);
+        f.quicklook = p.quicklook;
+      }
+      v.box.dataset.footprints = String(v.files.size);
+      if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10] }); v.fitted = true; }
+      loadVisible(v);
+    }
+
+    // Quicklooks load only when their file is in view (six at a time), and stay loaded.
+    function loadVisible(v) {
+      if (view !== v || !v.map.hasLayer(v.images)) return;
+      const area = v.map.getBounds().pad(0.25);
+      for (const f of v.files.values()) {
+        if (f.quicklook && !f.overlay && !f.queued && !f.missing && area.intersects(f.bounds)) { f.queued = true; v.queue.push(f); }
+      }
+      while (v.active < 6 && v.queue.length) {
+        const f = v.queue.shift(); v.active++;
+        quicklook(f.quicklook).then(src => {
+          v.active--; f.queued = false; f.missing = !src;
+          if (view === v && src && !f.overlay) {
+            f.overlay = L.imageOverlay(src, f.bounds, { pane: "quicklooks", className: "ql", interactive: false });
+            f.overlay.on("load", () => {
+              f.overlay.getElement().dataset.loaded = "1";
+              v.box.dataset.quicklooks = String(v.box.querySelectorAll("img.ql[data-loaded]").length);
+            });
+            f.overlay.addTo(v.images);
+            const img = f.overlay.getElement(); img.dataset.file = f.name; img.dataset.bbox = JSON.stringify(f.bbox);
+          }
+          loadVisible(v);
+        });
+      }
+    }
+
+    // The job's detections as boxes coloured by class; SVG for a few thousand, canvas past that.
+    async function loadDetections(v, job) {
+      if (!job.results || v.detectionsOf === job.updated_at) return;
+      v.detectionsOf = job.updated_at;
+      let fc;
+      try { fc = await api(job.results.geojson); } catch (e) { showError("Cannot load the detections: " + e.message); return; }
+      if (view !== v) return;
+      v.detections.clearLayers();
+      const few = fc.features.length <= 3000;
+      const layer = L.geoJSON(fc, {
+        pane: "detections", className: "det", renderer: few ? L.svg({ pane: "detections" }) : L.canvas({ pane: "detections" }),
+        style: feature => ({ color: classColour(feature.properties.category_id), weight: 1.5, fillOpacity: 0.08 }),
+        onEachFeature: (feature, l) => l.bindPopup(() => {
+          const p = feature.properties, box = el("div");
+          box.append(el("b", p.class), el("div", "score " + Number(p.score).toFixed(3)), el("div", "file " + p.source_file));
+          return box;
+        }),
+      });
+      layer.addTo(v.detections);
+      if (few) layer.eachLayer(l => { const e = l.getElement(); if (e) { e.dataset.class = l.feature.properties.class; e.dataset.file = l.feature.properties.source_file; } });
+      v.box.dataset.detections = String(fc.features.length);
     }
 
     async function showJob(id) {
       let job;
       try { job = await api(`/jobs/${encodeURIComponent(id)}`); } catch (e) { showError(e.message); return; }
-      const d = document.getElementById("detail"); d.replaceChildren(el("h2", "Job " + job.job_id));
-      d.dataset.job = job.job_id;
-      const facts = el("p");
-      facts.append(el("span", job.status.replaceAll("_", " "), "st " + job.status),
+      if (id !== selected) return;
+      const d = document.getElementById("detail");
+      if (d.dataset.job !== job.job_id) {
+        const legend = el("p", undefined, "legend");
+        for (const [state, colour] of Object.entries(stateColour)) { const s = el("span"); const i = el("i"); i.style.background = colour; s.append(i, state); legend.append(s); }
+        d.replaceChildren(el("h2", "Job " + job.job_id), el("div", undefined, "facts"), legend, el("div"), el("div", undefined, "files"));
+        d.children[3].id = "map";
+        d.dataset.job = job.job_id;
+        openMap(d.children[3], job.job_id);
+      }
+      if (!final(job.status)) follow(job.job_id);
+      const facts = d.querySelector(".facts"); facts.replaceChildren();
+      const line = el("p");
+      line.append(el("span", job.status.replaceAll("_", " "), "st " + job.status),
         el("span", ` · ${job.succeeded_files} succeeded, ${job.failed_files} failed of ${job.total_files} · ${job.detections} detections · model ${job.model}`));
-      d.append(facts);
+      facts.append(line);
       const classes = Object.entries(job.detections_by_class || {});
-      if (classes.length) d.append(el("p", "By class: " + classes.map(([k, v]) => `${k} ${v}`).join(", ")));
+      if (classes.length) facts.append(el("p", "By class: " + classes.map(([k, v]) => `${k} ${v}`).join(", ")));
       if (job.results) {
         const links = el("p"); links.append("Results: ");
-        for (const [name, href] of [["COCO", job.results.coco], ["GeoJSON", job.results.geojson], ["metadata", job.results.metadata]]) {
+        for (const [name, href] of [["COCO", job.results.coco], ["GeoJSON", job.results.geojson], ["metadata", job.results.metadata],
+                                    ["footprints", `/results/${encodeURIComponent(job.job_id)}/footprints.geojson`]]) {
           const a = el("a", name); a.href = href; a.download = ""; links.append(a, " ");
         }
-        d.append(links);
+        facts.append(links);
       }
       const t = el("table"); const head = el("tr");
       for (const h of ["File", "Status", "Detections", "By class", "Time"]) head.append(el("th", h));
       t.append(head);
-      const looks = el("div", undefined, "quicklooks");
+      const gallery = el("div", undefined, "quicklooks");
       for (const f of job.files) {
         const tr = el("tr"); tr.dataset.file = f.name;
         tr.append(el("td", f.name), el("td", f.status + (f.error ? ": " + f.error : ""), "st " + f.status), el("td", String(f.detections)),
           el("td", Object.entries(f.detections_by_class || {}).map(([k, v]) => `${k} ${v}`).join(", ")),
           el("td", f.seconds != null ? f.seconds.toFixed(1) + " s" : ""));
+        tr.addEventListener("click", () => zoomTo(f.name));
         t.append(tr);
         if (f.quicklook) {
-          const fig = el("figure"); const img = el("img"); img.className = "quicklook"; img.alt = f.name; img.loading = "lazy";
-          fetch(f.quicklook, { headers: headers() }).then(r => r.ok ? r.blob() : null).then(b => { if (b) img.src = URL.createObjectURL(b); });
-          fig.append(img, el("figcaption", f.name)); looks.append(fig);
+          const fig = el("figure"); const img = el("img"); img.className = "quicklook"; img.alt = f.name; img.dataset.src = f.quicklook;
+          lazyLooks.observe(img);
+          fig.append(img, el("figcaption", f.name)); gallery.append(fig);
         }
       }
-      d.append(t, looks);
+      d.querySelector(".files").replaceChildren(t, gallery);
+      if (view && view.id === job.job_id) { await loadFootprints(view); await loadDetections(view, job); }
     }
 
     const drop = document.getElementById("drop"); const filesInput = document.getElementById("files");
@@ -201,7 +366,8 @@ enum Dashboard {
       xhr.onerror = () => showError("The upload was cut off; nothing was kept. Try again.");
       xhr.send(form);
     });
-    refresh();
+    const wanted = new URLSearchParams(location.search).get("job");
+    refresh().then(() => { if (wanted) select(wanted); });
     </script>
     </body>
     </html>

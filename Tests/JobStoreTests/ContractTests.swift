@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GeoInferTestSupport
 import Jobs
@@ -33,6 +34,26 @@ struct ContractTests {
             #expect(files.map(\.name) == ["f0.tif", "f1.tif"] && files.allSatisfy { $0.status == .queued && $0.id != nil })
             let counts = try await store.counts()
             #expect(counts.jobs[.queued] == 6 && counts.files[.queued] == 11)
+        }
+    }
+
+    @Test("footprints: kept per file at create (some files without one), and set by the worker that reads a bucket input", arguments: StoreKind.allCases)
+    func footprints(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let here = Footprint(corners: [[-81, 29.8], [-80.99, 29.8], [-80.99, 29.79], [-81, 29.79]], bbox: [-81, 29.79, -80.99, 29.8])
+            var job = newJob("fp", files: 3)
+            // The first file has none: a store must not take its columns from the first row alone.
+            job.files[1].footprint = here
+            job.files[2].footprint = Footprint(corners: [[179.9, -1], [180.1, -1], [180.1, -1.1], [179.9, -1.1]], bbox: [179.9, -1.1, 180.1, -1])
+            _ = try await store.jobCreate(job)
+            let files = try await store.jobFiles("fp")
+            #expect(files.map(\.footprint) == [nil, here, job.files[2].footprint])
+            let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()))
+            #expect(claim.file.footprint == nil)
+            #expect(try await store.fileSetTiles(claim, tilesTotal: 4, footprint: here, now: Date()))
+            let after = try await store.jobFiles("fp")
+            #expect(after[0].footprint == here && after[0].tilesTotal == 4)
+            #expect(try await store.jobGet("fp")?.tilesTotal == 6)
         }
     }
 
