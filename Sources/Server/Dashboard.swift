@@ -212,7 +212,7 @@ enum Dashboard {
     function zoomTo(name) {
       const f = view && view.files.get(name);
       document.querySelectorAll("#detail tr[data-file]").forEach(tr => tr.classList.toggle("zoomed", tr.dataset.file === name));
-      if (f) view.map.fitBounds(f.bounds, { padding: [20, 20] });
+      if (f) view.map.fitBounds(f.bounds, { padding: [20, 20], animate: false });
     }
 
     // One compact GeoJSON of every file's footprint, state and quicklook.
@@ -238,7 +238,7 @@ enum Dashboard {
         f.quicklook = p.quicklook;
       }
       v.box.dataset.footprints = String(v.files.size);
-      if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10] }); v.fitted = true; }
+      if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10], animate: false }); v.fitted = true; }
       loadVisible(v);
     }
 

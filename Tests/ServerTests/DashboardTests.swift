@@ -1,4 +1,5 @@
 import Foundation
+import GeoRaster
 import NIOHTTP1
 import GeoInferTestSupport
 import Testing
@@ -55,5 +56,95 @@ import Testing
         try? FileManager.default.removeItem(at: kept)
         try FileManager.default.copyItem(at: shot, to: kept)
         #expect(try Data(contentsOf: kept).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    /// Four adjacent georeferenced files opened straight from the URL: their footprints follow the
+    /// job live, their quicklooks lie where the rasters lie and join into one mosaic, every
+    /// detection is a box, and nothing but the server is ever asked for anything.
+    @Test func aJobOpensOnTheMapByURL() async throws {
+        let gate = FailpointGate()
+        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"]).merging(["GEOINFER_WORKERS": "1"]) { $1 })
+        defer { server.stop() }
+        let dir = Fixtures.temporaryDirectory("map")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A 2 × 2 mosaic of 120 m tiles at 1 m, markers inside each.
+        var form = Multipart()
+        var paths: [String: String] = [:]
+        for row in 0..<2 {
+            for column in 0..<2 {
+                var r = SyntheticRaster(width: 120, height: 120)
+                r.origin = (500_000 + Double(column) * 120, 3_300_000 - Double(row) * 120)
+                r.markers = (0..<3).map { Marker(x: 20 + $0 * 35 + column * 5, y: 25 + $0 * 30 + row * 7, width: 10, height: 10) }
+                let name = "tile_\(row)_\(column).tif", path = dir.appendingPathComponent(name).path
+                try r.write(to: path)
+                paths[name] = path
+                form.file(name, try Data(contentsOf: URL(fileURLWithPath: path)))
+            }
+        }
+        let id = try #require(try await server.upload(form).json["job_id"] as? String)
+        // The page opens with the worker paused in the first file: one footprint running, the rest queued.
+        _ = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
+        let shot = server.dataDir.appendingPathComponent("map.png")
+        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/map_check.py").path,
+                                                   server.base, id, shot.path, "4"],
+                                 environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
+        let seen = try #require((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any], "\(r.stdout)\(r.stderr)")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((seen["blocked"] as? [String])?.isEmpty == true, "asked beyond the server: \(seen["blocked"] ?? "")")
+        #expect((seen["errors"] as? [String] ?? ["?"]).isEmpty, "page errors: \(seen["errors"] ?? "")")
+        #expect((seen["url"] as? String)?.hasSuffix("/?job=\(id)") == true)
+
+        // Live states: first one running and three queued, then every one succeeded, with steps between.
+        let first = (seen["states_first"] as? [[String]] ?? []).map { $0.last ?? "" }
+        #expect(first.sorted() == ["queued", "queued", "queued", "running"], "\(first)")
+        let steps = seen["states_seen"] as? [[[String]]] ?? []
+        #expect(steps.count >= 3, "\(steps)")
+        #expect(steps.last?.map { $0.last ?? "" } == Array(repeating: "succeeded", count: 4), "\(steps)")
+
+        // Each quicklook overlay is placed at its raster's WGS84 bounds (GDAL's own transform) and
+        // drawn exactly over its footprint.
+        let overlays = seen["overlays"] as? [[String: Any]] ?? []
+        let footprints = Dictionary((seen["footprints"] as? [[String: Any]] ?? []).map { ($0["file"] as? String ?? "", $0["rect"] as? [Double] ?? []) }) { a, _ in a }
+        #expect(overlays.count == 4 && footprints.count == 4)
+        var rects: [String: [Double]] = [:]
+        for o in overlays {
+            let name = o["file"] as? String ?? "", bbox = o["bbox"] as? [Double] ?? [], rect = o["rect"] as? [Double] ?? []
+            #expect(o["loaded"] as? Bool == true, "\(name)")
+            let path = try #require(paths[name], "\(name)")
+            let corners = try Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (120, 0), (120, 120), (0, 120)])
+            let expected = [corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!]
+            #expect(bbox.count == 4 && zip(bbox, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(name): \(bbox) vs \(expected)")
+            let outline = footprints[name] ?? []
+            #expect(rect.count == 4 && outline.count == 4 && zip(rect, outline).allSatisfy { abs($0 - $1) < 2.5 }, "\(name): \(rect) vs \(outline)")
+            rects[name] = rect
+        }
+        // Neighbours meet edge to edge on screen: one mosaic, no gap and no overlap.
+        if let a = rects["tile_0_0.tif"], let b = rects["tile_0_1.tif"], let c = rects["tile_1_0.tif"] {
+            #expect(abs(a[2] - b[0]) < 1.5 && abs(a[1] - b[1]) < 1.5, "\(a) \(b)")
+            #expect(abs(a[3] - c[1]) < 1.5 && abs(a[0] - c[0]) < 1.5, "\(a) \(c)")
+        }
+
+        // One box per detection, with its class, score and file in a popup.
+        let job = try await server.get("/jobs/\(id)").json
+        let detections = try #require(job["detections"] as? Int)
+        #expect(detections >= 4)
+        #expect(seen["detections_drawn"] as? Int == detections && seen["det_paths"] as? Int == detections)
+        let popup = seen["popup"] as? String ?? ""
+        #expect(popup.contains("score") && paths.keys.contains { popup.contains($0) }, "\(popup)")
+        #expect(seen["layers"] as? [String] == ["Footprints", "Quicklooks", "Detections"])
+
+        // A click on a footprint zooms to that file: the view holds it and is narrower than the whole job.
+        let before = seen["view_before"] as? [Double] ?? [], after = seen["view_after"] as? [Double] ?? []
+        let target = try #require(overlays.first { $0["file"] as? String == seen["zoomed_to"] as? String }?["bbox"] as? [Double])
+        #expect(after.count == 4 && before.count == 4)
+        if after.count == 4, before.count == 4 {
+            #expect(after[0] <= target[0] && after[1] <= target[1] && after[2] >= target[2] && after[3] >= target[3], "\(after) \(target)")
+            #expect((after[2] - after[0]) < (before[2] - before[0]) / 1.5, "\(after) \(before)")
+        }
+        let artefacts = Fixtures.root.appendingPathComponent("test-artifacts")
+        try FileManager.default.createDirectory(at: artefacts, withIntermediateDirectories: true)
+        let kept = artefacts.appendingPathComponent("dashboard-map.png")
+        try? FileManager.default.removeItem(at: kept)
+        try FileManager.default.copyItem(at: shot, to: kept)
     }
 }
