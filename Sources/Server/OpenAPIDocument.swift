@@ -178,7 +178,7 @@ enum OpenAPIDocument {
         "/jobs/{job_id}/events": {
           "get": {
             "operationId": "jobEvents",
-            "description": "Server-sent events: `progress` (a Status), `file` (name, status, error, detections), `done` (final Status, then the stream ends).",
+            "description": "Server-sent events: `progress` (a Status), `state` (name, status: every file's when the stream starts, then each change), `file` (name, status, error, detections, when a file finishes), `done` (final Status, then the stream ends).",
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -242,6 +242,48 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Error"},
               "429": {"$ref": "#/components/responses/Error"},
 
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/footprints.geojson": {
+          "get": {
+            "operationId": "footprints",
+            "description": "Where the job's files lie: a GeoJSON FeatureCollection (WGS84) with one Polygon per georeferenced file (its four corners, and `bbox` over its edges), and its name, status, detections and quicklook URL. Live at every stage of the job; files without georeferencing are left out.",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "The footprints", "content": {"application/geo+json": {"schema": {"type": "object", "required": ["type", "features"],
+                "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]}, "features": {"type": "array", "items": {"type": "object",
+                  "required": ["type", "bbox", "geometry", "properties"],
+                  "properties": {"type": {"type": "string"}, "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                                 "geometry": {"$ref": "#/components/schemas/Polygon"},
+                                 "properties": {"type": "object", "required": ["name", "status", "detections"],
+                                   "properties": {"name": {"type": "string"}, "status": {"type": "string"}, "detections": {"type": "integer"},
+                                                  "quicklook": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]}}}}}}}}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/assets/leaflet/{file}": {
+          "get": {
+            "operationId": "mapLibrary",
+            "description": "Leaflet, for the dashboard's map, from the server's libjs-leaflet package: `leaflet.js` and `leaflet.css`. No key needed. 404 (saying why) when the server has no Leaflet.",
+            "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+              "200": {"description": "The file", "content": {"text/javascript": {"schema": {"type": "string"}}, "text/css": {"schema": {"type": "string"}}}},
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/assets/leaflet/images/{file}": {
+          "get": {
+            "operationId": "mapLibraryImage",
+            "description": "Leaflet's control and marker images (`layers.png`, `layers-2x.png`, `marker-icon.png`, `marker-icon-2x.png`, `marker-shadow.png`).",
+            "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+              "200": {"description": "The image", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -333,6 +375,10 @@ enum OpenAPIDocument {
           "Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         },
         "schemas": {
+          "Polygon": {"type": "object", "required": ["type", "coordinates"],
+            "description": "A GeoJSON Polygon in WGS84 (lon, lat): one closed, counter-clockwise ring",
+            "properties": {"type": {"type": "string", "enum": ["Polygon"]},
+                           "coordinates": {"type": "array", "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}},
           "Key": {
             "type": "object", "required": ["id", "name", "scope", "prefix", "created_at"],
             "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "scope": {"type": "string", "enum": ["user", "admin"]},
@@ -423,6 +469,10 @@ enum OpenAPIDocument {
                                "detections": {"type": "integer"},
                                "detections_by_class": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
                                "quicklook": {"type": ["string", "null"]},
+                               "footprint": {"oneOf": [{"$ref": "#/components/schemas/Polygon"}, {"type": "null"}],
+                                             "description": "The file's four corners in WGS84, from its header (absent without georeferencing)"},
+                               "bbox": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                                        "description": "[west, south, east, north] in degrees, over the file's edges"},
                                "started_at": {"type": ["string", "null"], "format": "date-time"},
                                "finished_at": {"type": ["string", "null"], "format": "date-time"},
                                "seconds": {"type": ["number", "null"]}}}}

@@ -57,6 +57,10 @@ import Testing
         #expect(try await server.request(.GET, "/status/\(job)", headers: auth(bob.key)).status == 404)
         #expect(try await server.request(.GET, "/jobs/\(job)", headers: auth(bob.key)).status == 404)
         #expect(try await server.request(.DELETE, "/jobs/\(job)", headers: auth(bob.key)).status == 404)
+        #expect(try await server.request(.GET, "/results/\(job)/footprints.geojson", headers: auth(bob.key)).status == 404)
+        #expect(try await server.request(.GET, "/results/\(job)/footprints.geojson", headers: auth(alice.key)).status == 200)
+        // The map's library is public, like the page that loads it.
+        #expect(try await server.get("/assets/leaflet/leaflet.js").status == 200)
         #expect(try await server.request(.GET, "/status/\(job)", headers: auth(root.key)).status == 200)
         let bobList = try await server.request(.GET, "/jobs", headers: auth(bob.key)).json["jobs"] as? [[String: Any]] ?? []
         #expect(bobList.compactMap { $0["job_id"] as? String } == [bobJob])

@@ -165,6 +165,8 @@ import Testing
         #expect(files.map { $0["source"] as? String } == ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene1.tif"])
         #expect(files.map { $0["detections"] as? Int } == [1, 2])
         #expect(files.allSatisfy { ($0["tiles_total"] as? Int ?? 0) >= 1 })
+        // The worker that read each raster also placed it on the map.
+        #expect(files.allSatisfy { ($0["bbox"] as? [Double])?.count == 4 && $0["footprint"] is [String: Any] }, "\(files)")
         let coco = try await server.get("/results/\(id)/coco.json").json
         #expect((coco["images"] as? [[String: Any]])?.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif"])
         // Nothing was copied into the server's uploads, and the worker's copies are gone.
