@@ -8,3 +8,4 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || tru
 .venv/bin/python scripts/bench_service.py
 .venv/bin/python scripts/bench_gcs.py
 .venv/bin/python scripts/bench_scaleout.py
+.venv/bin/python scripts/bench_map.py

@@ -80,10 +80,17 @@ public enum Quicklook {
         try write(read(raster: raster, bands: bands, maxSize: maxSize), boxes: boxes, to: path)
     }
 
+    /// The longest side of a thumbnail: what a map shows of a file seen from far away.
+    public static let thumbnailSize = 128
+
     /// Stretches `pixels`, draws `boxes` (in the raster's pixels) and writes the picture to `path`:
-    /// PNG when the path ends in `.png`, JPEG (quality 75) otherwise. Returns the picture's size.
+    /// PNG when the path ends in `.png`, JPEG (quality 75) otherwise. With `thumbnail`, the same
+    /// picture without boxes, area-averaged to at most ``thumbnailSize`` on its longer side, is
+    /// written there too (a few kilobytes; a map of thousands of files loads these until it zooms
+    /// in). Returns the picture's size.
     @discardableResult
-    public static func write(_ pixels: QuicklookPixels, boxes: [QuicklookBox], to path: String) throws(RasterError) -> (width: Int, height: Int) {
+    public static func write(_ pixels: QuicklookPixels, boxes: [QuicklookBox], to path: String,
+                             thumbnail: String? = nil) throws(RasterError) -> (width: Int, height: Int) {
         let (w, h) = (pixels.width, pixels.height)
         let plane = w * h
         guard pixels.values.count == plane * 3 else {
@@ -97,6 +104,10 @@ public enum Quicklook {
                             into: UnsafeMutableBufferPointer(rebasing: out[(b * plane)..<((b + 1) * plane)]), nodata: pixels.nodata[b])
                 }
             }
+        }
+        if let thumbnail {
+            let small = size(rasterWidth: w, rasterHeight: h, maxSize: thumbnailSize)
+            try encode(shrink(bytes, width: w, height: h, to: small), width: small.width, height: small.height, to: thumbnail)
         }
         let sx = Double(w) / Double(pixels.rasterWidth), sy = Double(h) / Double(pixels.rasterHeight)
         // Two pixels thick where the picture is large enough to show it.
@@ -123,12 +134,41 @@ public enum Quicklook {
                 }
             }
         }
+        try encode(bytes, width: w, height: h, to: path)
+        return (w, h)
+    }
+
+    /// Writes three byte planes as a picture: PNG when the path ends in `.png`, JPEG (quality 75) otherwise.
+    static func encode(_ bytes: [UInt8], width w: Int, height h: Int, to path: String) throws(RasterError) {
         let png = path.lowercased().hasSuffix(".png")
         let writer = try RasterWriter(path: path, width: w, height: h, bandCount: 3, dataType: .byte, driver: png ? "PNG" : "JPEG",
                                       creationOptions: png ? [] : ["QUALITY=75"])
         try writer.write(window: Window(x: 0, y: 0, width: w, height: h), bytes: bytes)
         try writer.finish()
-        return (w, h)
+    }
+
+    /// Three byte planes of `width` × `height` area-averaged to `to` (no larger): each output pixel
+    /// is the mean of the source pixels whose centres fall in it.
+    static func shrink(_ bytes: [UInt8], width w: Int, height h: Int, to size: (width: Int, height: Int)) -> [UInt8] {
+        let (tw, th) = (max(1, min(w, size.width)), max(1, min(h, size.height)))
+        // The output column and row of each source column and row.
+        let column = (0..<w).map { min(tw - 1, $0 * tw / w) }, row = (0..<h).map { min(th - 1, $0 * th / h) }
+        var sums = [Int](repeating: 0, count: tw * th * 3), counts = [Int](repeating: 0, count: tw * th)
+        for y in 0..<h {
+            let r = row[y] * tw
+            for x in 0..<w {
+                let o = r + column[x]
+                counts[o] += 1
+                for b in 0..<3 { sums[b * tw * th + o] += Int(bytes[b * w * h + y * w + x]) }
+            }
+        }
+        var out = [UInt8](repeating: 0, count: tw * th * 3)
+        for b in 0..<3 {
+            for o in 0..<(tw * th) where counts[o] > 0 {
+                out[b * tw * th + o] = UInt8((sums[b * tw * th + o] + counts[o] / 2) / counts[o])
+            }
+        }
+        return out
     }
 
     /// Maps the band's 2nd–98th percentile range onto 0–255, rounded, into `out` (nodata and unread

@@ -2,7 +2,7 @@ public import Foundation
 
 /// Where a job's files live under the data directory (the same names are used in the bucket):
 /// `uploads/{job}_{name}`, `results/{job}_coco.json`, `results/{job}_detections.geojson`,
-/// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.jpg`, and `temp/` for uploads in flight.
+/// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.jpg`, `results/{job}/thumbnails/{name}.jpg`, and `temp/` for uploads in flight.
 public struct DataLayout: Sendable {
     public let root: URL
 
@@ -29,6 +29,8 @@ public struct DataLayout: Sendable {
     public func result(job: String, file: String) -> URL { results.appendingPathComponent("\(job)_\(file)") }
     /// The quicklook of one file of a job: `results/{job}/quicklooks/{name}.jpg`.
     public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).jpg" }
+    /// The quicklook's thumbnail (at most 128 px, no boxes): `results/{job}/thumbnails/{name}.jpg`.
+    public func thumbnailPath(job: String, name: String) -> String { "results/\(job)/thumbnails/\(name).jpg" }
 }
 
 /// Makes a client's file name safe to store: the last path component only, no control or NUL

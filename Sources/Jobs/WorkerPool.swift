@@ -240,13 +240,15 @@ public final class WorkerPool: Service {
     /// skipped: it never fails the file.
     private func writeQuicklook(claim: FileClaim, pixels: QuicklookPixels, result: FileResult, log: Logger) {
         let target = layout.url(layout.quicklookPath(job: claim.job.id, name: claim.file.name))
+        let thumbnail = layout.url(layout.thumbnailPath(job: claim.job.id, name: claim.file.name))
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: thumbnail.deletingLastPathComponent(), withIntermediateDirectories: true)
             let boxes = result.detections.map {
                 QuicklookBox(x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
                              classIndex: $0.detection.classIndex)
             }
-            try Quicklook.write(pixels, boxes: boxes, to: target.path)
+            try Quicklook.write(pixels, boxes: boxes, to: target.path, thumbnail: thumbnail.path)
         } catch {
             log.warning("could not write the quicklook", metadata: ["error": "\(error)"])
         }
@@ -283,13 +285,14 @@ public final class WorkerPool: Service {
 
 extension WorkerPool {
     /// Every object of a finished job that belongs in the bucket: its uploads (mirrored since
-    /// submit), its three documents, and the quicklooks that were written.
+    /// submit), its three documents, and the quicklooks and thumbnails that were written.
     func mirrorObjects(job: String, files: [FileRecord]) -> [MirrorRequest] {
         let uploads = files.filter { !$0.storedPath.hasPrefix("gs://") }.map { MirrorRequest(name: $0.storedPath) }
         let documents = ["coco.json", "detections.geojson", "metadata.json"].map {
             MirrorRequest(name: "results/\(layout.resultPrefix(job: job))\($0)", metadata: ["job_id": job])
         }
-        let quicklooks = files.filter { $0.status == .succeeded }.map { layout.quicklookPath(job: job, name: $0.name) }
+        let quicklooks = files.filter { $0.status == .succeeded }
+            .flatMap { [layout.quicklookPath(job: job, name: $0.name), layout.thumbnailPath(job: job, name: $0.name)] }
             .filter { FileManager.default.fileExists(atPath: layout.url($0).path) }
             .map { MirrorRequest(name: $0, metadata: ["job_id": job]) }
         return uploads + documents + quicklooks

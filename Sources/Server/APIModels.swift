@@ -180,6 +180,8 @@ struct JobDetailBody: Encodable {
         let detections_by_class: [String: Int]?
         /// The quicklook JPEG's URL, once the file has succeeded.
         let quicklook: String?
+        /// Its thumbnail's URL (at most 128 px, no boxes), once the file has succeeded.
+        let thumbnail: String?
         /// Where the file lies: a WGS84 polygon (its four corners) and [west, south, east, north];
         /// nil for a file without georeferencing (or a bucket input not yet read).
         let footprint: GeoJSONFeatureCollection.Polygon?
@@ -219,15 +221,15 @@ struct JobDetailBody: Encodable {
             File(name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
                  size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
                  detections: $0.detections, detections_by_class: $0.classCounts,
-                 quicklook: quicklookURL(j, $0), footprint: $0.footprint.map(Self.polygon), bbox: $0.footprint?.bbox,
+                 quicklook: quicklookURL(j, $0), thumbnail: quicklookURL(j, $0, "thumbnails"), footprint: $0.footprint.map(Self.polygon), bbox: $0.footprint?.bbox,
                  started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
         }
     }
 }
 
-/// The URL of a file's quicklook, once it has succeeded.
-func quicklookURL(_ j: JobRecord, _ f: FileRecord) -> String? {
-    f.status == .succeeded ? "/results/\(j.id)/quicklooks/\(f.name).jpg" : nil
+/// The URL of a file's quicklook (or of its thumbnail, in `thumbnails`), once it has succeeded.
+func quicklookURL(_ j: JobRecord, _ f: FileRecord, _ folder: String = "quicklooks") -> String? {
+    f.status == .succeeded ? "/results/\(j.id)/\(folder)/\(f.name).jpg" : nil
 }
 
 extension JobDetailBody {
@@ -255,6 +257,7 @@ struct FootprintCollection: Encodable {
         let status: String
         let detections: Int
         let quicklook: String?
+        let thumbnail: String?
         let error: String?
     }
 
@@ -263,7 +266,8 @@ struct FootprintCollection: Encodable {
             f.footprint.map {
                 Feature(bbox: $0.bbox, geometry: JobDetailBody.polygon($0),
                         properties: Properties(name: f.name, status: f.status.rawValue, detections: f.detections,
-                                               quicklook: quicklookURL(job, f), error: f.error))
+                                               quicklook: quicklookURL(job, f), thumbnail: quicklookURL(job, f, "thumbnails"),
+                                               error: f.error))
             }
         }
     }

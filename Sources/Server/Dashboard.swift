@@ -93,9 +93,12 @@ enum Dashboard {
       pending.set(key, setTimeout(() => { pending.delete(key); fn(); }, ms));
     }
 
-    // Quicklooks are fetched once (with the API key) and shared by the map and the gallery.
+    // Without a key the browser loads quicklooks itself (its own cache and decoder: three times
+    // faster for a thousand of them); with one, each is fetched once with the key and shared by
+    // the map and the gallery.
     const looks = new Map();
     function quicklook(url) {
+      if (!keyInput.value.trim()) return Promise.resolve(url);
       if (!looks.has(url)) {
         looks.set(url, fetch(url, { headers: headers() }).then(r => r.ok ? r.blob() : null)
           .then(b => b ? URL.createObjectURL(b) : null).catch(() => null));
@@ -106,6 +109,7 @@ enum Dashboard {
       for (const e of entries) {
         if (!e.isIntersecting) continue;
         const img = e.target; lazyLooks.unobserve(img);
+        img.onerror = () => { img.closest("figure").hidden = true; };
         quicklook(img.dataset.src).then(src => { if (src) img.src = src; });
       }
     }, { rootMargin: "600px" });
@@ -190,7 +194,7 @@ enum Dashboard {
       const footprints = L.featureGroup().addTo(map), images = L.layerGroup().addTo(map), detections = L.featureGroup().addTo(map);
       L.control.layers(null, { "Footprints": footprints, "Quicklooks": images, "Detections": detections }, { collapsed: false }).addTo(map);
       L.control.scale().addTo(map);
-      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, fitted: false, detectionsOf: null };
+      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, loaded: 0, fitted: false, detectionsOf: null };
       const v = view;
       const shown = () => {
         const b = map.getBounds();
@@ -231,38 +235,50 @@ enum Dashboard {
           poly.on("click", () => zoomTo(p.name));
           poly.addTo(v.footprints);
           poly.getElement().dataset.file = p.name;
-          f = { name: p.name, poly, bbox: feature.bbox, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, overlay: null, queued: false };
+          f = { name: p.name, poly, bbox: feature.bbox, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, thumbnail: null,
+                overlay: null, level: 0, queued: 0, missing: new Set() };
           v.files.set(p.name, f);
         }
         paint(f, p.status);
-        f.quicklook = p.quicklook;
+        f.quicklook = p.quicklook; f.thumbnail = p.thumbnail;
       }
       v.box.dataset.footprints = String(v.files.size);
       if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10], animate: false }); v.fitted = true; }
       loadVisible(v);
     }
 
-    // Quicklooks load only when their file is in view (six at a time), and stay loaded.
+    // Each file in view gets its thumbnail (128 px) while it is drawn no larger than that, and its
+    // quicklook once it is; twelve in flight at a time, each decoded off the main thread.
     function loadVisible(v) {
-      if (view !== v || !v.map.hasLayer(v.images)) return;
+      if (view !== v || !v.ready || !v.map.hasLayer(v.images)) return;
       const area = v.map.getBounds().pad(0.25);
       for (const f of v.files.values()) {
-        if (f.quicklook && !f.overlay && !f.queued && !f.missing && area.intersects(f.bounds)) { f.queued = true; v.queue.push(f); }
+        if (!f.quicklook || f.queued || !area.intersects(f.bounds)) continue;
+        const nw = v.map.latLngToContainerPoint(f.bounds.getNorthWest()), se = v.map.latLngToContainerPoint(f.bounds.getSouthEast());
+        const small = Math.max(se.x - nw.x, se.y - nw.y) <= 128;
+        const want = small && f.thumbnail && !f.missing.has(1) ? 1 : 2;
+        if (want > f.level && !f.missing.has(want)) { f.queued = want; v.queue.push(f); }
       }
-      while (v.active < 6 && v.queue.length) {
-        const f = v.queue.shift(); v.active++;
-        quicklook(f.quicklook).then(src => {
-          v.active--; f.queued = false; f.missing = !src;
-          if (view === v && src && !f.overlay) {
-            f.overlay = L.imageOverlay(src, f.bounds, { pane: "quicklooks", className: "ql", interactive: false });
-            f.overlay.on("load", () => {
-              f.overlay.getElement().dataset.loaded = "1";
-              v.box.dataset.quicklooks = String(v.box.querySelectorAll("img.ql[data-loaded]").length);
-            });
-            f.overlay.addTo(v.images);
-            const img = f.overlay.getElement(); img.dataset.file = f.name; img.dataset.bbox = JSON.stringify(f.bbox);
+      pump(v);
+    }
+
+    function pump(v) {
+      while (v.active < 12 && v.queue.length) {
+        const f = v.queue.shift(), level = f.queued; v.active++;
+        quicklook(level === 1 ? f.thumbnail : f.quicklook).then(async src => {
+          const img = src ? new Image() : null;
+          if (img) { img.src = src; try { await img.decode(); } catch (e) { img.src = ""; } }
+          v.active--; f.queued = 0;
+          if (!img || !img.naturalWidth) {
+            f.missing.add(level);
+            if (level === 1) loadVisible(v);  // no thumbnail (a job from before they existed): the quicklook instead
+          } else if (view === v && level > f.level) {
+            img.className = "ql"; img.dataset.file = f.name; img.dataset.bbox = JSON.stringify(f.bbox); img.dataset.level = String(level);
+            if (f.overlay) v.images.removeLayer(f.overlay); else v.box.dataset.quicklooks = String(++v.loaded);
+            f.overlay = L.imageOverlay(img, f.bounds, { pane: "quicklooks", interactive: false }).addTo(v.images);
+            f.level = level;
           }
-          loadVisible(v);
+          pump(v);
         });
       }
     }
@@ -337,7 +353,14 @@ enum Dashboard {
         }
       }
       d.querySelector(".files").replaceChildren(t, gallery);
-      if (view && view.id === job.job_id) { await loadFootprints(view); await loadDetections(view, job); }
+      if (view && view.id === job.job_id) {
+        const v = view;
+        await loadFootprints(v);
+        await loadDetections(v, job);
+        // Quicklooks after the footprints and boxes, so their thousand requests never hold those up.
+        v.ready = true;
+        loadVisible(v);
+      }
     }
 
     const drop = document.getElementById("drop"); const filesInput = document.getElementById("files");

@@ -240,8 +240,20 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The quicklook", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
               "401": {"$ref": "#/components/responses/Error"},
-              "429": {"$ref": "#/components/responses/Error"},
 
+              "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/thumbnails/{file}": {
+          "get": {
+            "operationId": "thumbnail",
+            "description": "The quicklook's thumbnail: at most 128 px on its longer side, without boxes (the dashboard's map shows these for files seen from far away); `file` is the file's name followed by `.jpg`.",
+            "parameters": [{"$ref": "#/components/parameters/JobID"},
+                           {"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {
+              "200": {"description": "The thumbnail", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
+              "401": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -259,7 +271,8 @@ enum OpenAPIDocument {
                                  "geometry": {"$ref": "#/components/schemas/Polygon"},
                                  "properties": {"type": "object", "required": ["name", "status", "detections"],
                                    "properties": {"name": {"type": "string"}, "status": {"type": "string"}, "detections": {"type": "integer"},
-                                                  "quicklook": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]}}}}}}}}}}},
+                                                  "quicklook": {"type": ["string", "null"]}, "thumbnail": {"type": ["string", "null"]},
+                                                  "error": {"type": ["string", "null"]}}}}}}}}}}},
               "401": {"$ref": "#/components/responses/Error"},
               "429": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"}
@@ -269,8 +282,8 @@ enum OpenAPIDocument {
         "/assets/leaflet/{file}": {
           "get": {
             "operationId": "mapLibrary",
-            "description": "Leaflet, for the dashboard's map, from the server's libjs-leaflet package: `leaflet.js` and `leaflet.css`. No key needed. 404 (saying why) when the server has no Leaflet.",
-            "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "description": "Leaflet, for the dashboard's map, from the server's libjs-leaflet package. No key needed. 404 (saying why) when the server has no Leaflet.",
+            "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string", "enum": ["leaflet.js", "leaflet.css"]}}],
             "responses": {
               "200": {"description": "The file", "content": {"text/javascript": {"schema": {"type": "string"}}, "text/css": {"schema": {"type": "string"}}}},
               "404": {"$ref": "#/components/responses/Error"}
@@ -280,8 +293,9 @@ enum OpenAPIDocument {
         "/assets/leaflet/images/{file}": {
           "get": {
             "operationId": "mapLibraryImage",
-            "description": "Leaflet's control and marker images (`layers.png`, `layers-2x.png`, `marker-icon.png`, `marker-icon-2x.png`, `marker-shadow.png`).",
-            "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "description": "Leaflet's control and marker images.",
+            "parameters": [{"name": "file", "in": "path", "required": true,
+                            "schema": {"type": "string", "enum": ["layers.png", "layers-2x.png", "marker-icon.png", "marker-icon-2x.png", "marker-shadow.png"]}}],
             "responses": {
               "200": {"description": "The image", "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}},
               "404": {"$ref": "#/components/responses/Error"}
@@ -469,6 +483,7 @@ enum OpenAPIDocument {
                                "detections": {"type": "integer"},
                                "detections_by_class": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
                                "quicklook": {"type": ["string", "null"]},
+                               "thumbnail": {"type": ["string", "null"], "description": "The quicklook at most 128 px, without boxes"},
                                "footprint": {"oneOf": [{"$ref": "#/components/schemas/Polygon"}, {"type": "null"}],
                                              "description": "The file's four corners in WGS84, from its header (absent without georeferencing)"},
                                "bbox": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 4, "maxItems": 4,

@@ -115,19 +115,22 @@ struct Routes: Sendable {
                 return JSON.response(FootprintCollection(job: j, files: try await store.jobFiles(j.id)), contentType: "application/geo+json")
             }
         }
-        router.get("results/:id/quicklooks/:file") { request, context in
-            try await guarded(context) {
-                let j = try await job(request, context)
-                let requested = try context.parameters.require("file")
-                // Stored names are sanitised; a name that is not its own sanitised form (`../`, `/`, a leading dot)
-                // is no file of this job, so nothing outside the job's quicklook folder is reachable.
-                let name = String(requested.dropLast(4))
-                let path = layout.url(layout.quicklookPath(job: j.id, name: name)).path
-                guard requested.hasSuffix(".jpg"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: path) else {
-                    throw APIError.notFound("quicklook \(requested.prefix(130)) of job \(j.id) (quicklooks exist for files that succeeded)")
+        for (folder, what, path) in [("quicklooks", "quicklook", layout.quicklookPath), ("thumbnails", "thumbnail", layout.thumbnailPath)] {
+            router.get("results/:id/\(folder)/:file") { request, context in
+                try await guarded(context) {
+                    // Not counted against the key's request rate: a map of a thousand files loads a thousand.
+                    let j = try await job(request, context, counted: false)
+                    let requested = try context.parameters.require("file")
+                    // Stored names are sanitised; a name that is not its own sanitised form (`../`, `/`, a leading dot)
+                    // is no file of this job, so nothing outside the job's folder is reachable.
+                    let name = String(requested.dropLast(4))
+                    let file = layout.url(path(j.id, name)).path
+                    guard requested.hasSuffix(".jpg"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: file) else {
+                        throw APIError.notFound("\(what) \(requested.prefix(130)) of job \(j.id) (\(folder) exist for files that succeeded)")
+                    }
+                    return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=3600"],
+                                    body: try await Self.files.loadFile(path: file, context: context))
                 }
-                return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=3600"],
-                                body: try await Self.files.loadFile(path: path, context: context))
             }
         }
         router.get("/") { request, _ in
@@ -160,7 +163,8 @@ struct Routes: Sendable {
         let allowed: [(String, [HTTPRequest.Method])] = [
             ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
             ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
-            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
+            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("results/:id/thumbnails/:file", [.get]),
+            ("results/:id/footprints.geojson", [.get]),
             ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
             ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
             ("keys", [.get, .post]), ("keys/:id", [.delete]),
@@ -277,8 +281,9 @@ struct Routes: Sendable {
     }
 
     /// The job named in the path, if the caller may see it; another key's job is 404, as if it did not exist.
-    private func job(_ request: Request, _ context: BasicRequestContext) async throws -> JobRecord {
-        let who = try await caller(request)
+    /// `counted`: whether the request counts against the key's request rate.
+    private func job(_ request: Request, _ context: BasicRequestContext, counted: Bool = true) async throws -> JobRecord {
+        let who = try await caller(request, counted: counted)
         let id = try context.parameters.require("id")
         guard HostileText.isID(id), let j = try await store.jobGet(id.lowercased()), who.maySee(j) else {
             throw APIError.notFound("job \(HostileText.isID(id) ? id : "with that id")")

@@ -47,4 +47,31 @@ import Testing
         let px = try rgb(png, 10, 10)
         #expect(px[0] == px[1] && px[1] == px[2])
     }
+
+    /// The thumbnail is the quicklook without its boxes, at most 128 px: a left half of one value and
+    /// a right half of another stay exactly those values away from the seam, and no box is drawn.
+    @Test func thumbnailIsTheQuicklookSmallWithoutBoxes() throws {
+        let dir = Fixtures.temporaryDirectory("thumb")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var pixels = QuicklookPixels(rasterWidth: 1000, rasterHeight: 500, maxSize: 512)
+        let (w, h) = (pixels.width, pixels.height)
+        #expect((w, h) == (512, 256))
+        for b in 0..<3 {
+            for y in 0..<h {
+                for x in 0..<w { pixels.values[b * w * h + y * w + x] = x < w / 2 ? 10 : 200 }
+            }
+        }
+        let look = dir.appendingPathComponent("q.png").path, thumb = dir.appendingPathComponent("t.png").path
+        try Quicklook.write(pixels, boxes: [QuicklookBox(x1: 100, y1: 100, x2: 300, y2: 300, classIndex: 0)], to: look, thumbnail: thumb)
+        let t = try Raster(path: thumb)
+        #expect(t.info.width == 128 && t.info.height == 64)
+        // The box shows in the quicklook (red outline) but not in the thumbnail.
+        #expect(try rgb(look, Int(100 * 0.512), 80) == [255, 0, 0])
+        let left = try rgb(thumb, 10, 30), right = try rgb(thumb, 120, 30)
+        #expect(left[0] == left[1] && left[1] == left[2] && right[0] == right[1])
+        #expect(left[0] < right[0])
+        // Away from the seam each half is one flat value: averaging never blurs a flat area.
+        #expect(try (0..<60).allSatisfy { try rgb(thumb, $0, 20) == left })
+        #expect(try (68..<128).allSatisfy { try rgb(thumb, $0, 50) == right })
+    }
 }

@@ -126,10 +126,21 @@ import Testing
         let held = try await gate.waitPaused("upload.after_start", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let second = try await server.upload(form, headers: auth(c.key))
         #expect(second.status == 429 && second.errorCode == "too_many_uploads", "\(second.text)")
-        #expect(try await server.upload(form, headers: auth(d.key)).status == 202, "another key may upload meanwhile")
+        let other = try await server.upload(form, headers: auth(d.key))
+        #expect(other.status == 202, "another key may upload meanwhile")
         try gate.release(held)
         #expect(try await value(of: first, within: .seconds(120), "the held upload's answer") == 202)
         #expect(try await server.upload(form, headers: auth(c.key)).status == 202, "the slot is free again")
+
+        // Quicklooks do not count against the rate (a map of a thousand files loads a thousand), the rest does.
+        let job = try #require(other.json["job_id"] as? String)
+        _ = try await server.waitFinal(job)
+        var reads: [Int] = []
+        for _ in 0..<6 { reads.append(try await server.request(.GET, "/results/\(job)/quicklooks/a.tif.jpg", headers: auth(d.key)).status) }
+        #expect(reads == Array(repeating: 200, count: 6))
+        var calls: [Int] = []
+        for _ in 0..<3 { calls.append(try await server.request(.GET, "/jobs/\(job)", headers: auth(d.key)).status) }
+        #expect(calls == [200, 200, 429], "the upload took one of the three tokens")
     }
 
     @Test func aKeysOwnUploadLimitsNarrowTheServers() async throws {

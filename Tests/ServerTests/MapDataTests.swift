@@ -53,6 +53,18 @@ import Testing
         let done = try await server.get("/results/\(id)/footprints.geojson").json["features"] as? [[String: Any]] ?? []
         let after = done.first?["properties"] as? [String: Any] ?? [:]
         #expect(after["status"] as? String == "succeeded" && after["quicklook"] as? String == "/results/\(id)/quicklooks/placed.tif.jpg")
+        // The thumbnail the map shows from far away: a JPEG of at most 128 px.
+        let thumbnailURL = try #require(after["thumbnail"] as? String)
+        #expect(thumbnailURL == "/results/\(id)/thumbnails/placed.tif.jpg")
+        let thumbnail = try await server.get(thumbnailURL)
+        #expect(thumbnail.status == 200 && thumbnail.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
+        let small = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/thumbnails/placed.tif.jpg").path).info
+        let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/placed.tif.jpg").path).info
+        // Never larger than the quicklook (here drawn at the model's 10× coarser resolution), nor than 128 px.
+        #expect(small.width == min(look.width, 128) && small.height == min(look.height, 85), "\(small.width)×\(small.height) of \(look.width)×\(look.height)")
+        for bad in ["placed.tif", "..%2Fquicklooks%2Fplaced.tif.jpg", "bare.tif.jpg.jpg"] {
+            #expect(try await server.get("/results/\(id)/thumbnails/\(bad)").status == 404, "\(bad)")
+        }
         #expect(try await server.get("/results/00000000-0000-0000-0000-000000000000/footprints.geojson").status == 404)
     }
 

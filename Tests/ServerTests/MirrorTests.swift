@@ -69,7 +69,8 @@ import Testing
         #expect(storage["bucket"] as? String == "gs://geo-mirror")
         let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         let expected: Set<String> = ["uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
-                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg"]
+                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg",
+                                     "results/\(id)/thumbnails/a.tif.jpg", "results/\(id)/thumbnails/b__.tif.jpg"]
         #expect(names == expected)
 
         // What the official client finds in the bucket is byte for byte the local copy.
@@ -89,7 +90,7 @@ import Testing
         let copies = try #require(meta["storage"] as? [String: Any])
         #expect(copies["bucket"] as? String == "gs://geo-mirror")
         #expect((copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
-        #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} 7"#))
+        #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} 9"#))
         let ready = try await server.get("/readyz").json
         // Reachable, and not named: /readyz answers anyone, and the bucket holds every key's uploads.
         let bucketCheck = ((ready["checks"] as? [String: Any])?["bucket"] as? [String: Any])?["detail"] as? String
@@ -114,10 +115,10 @@ import Testing
         while ContinuousClock.now < deadline {
             let objects = (try await server.get("/jobs/\(id)").json["storage"] as? [String: Any])?["objects"] as? [[String: Any]] ?? []
             failed = objects.filter { $0["status"] as? String == "failed" }
-            if failed.count == 5 { break }
+            if failed.count == 6 { break }
             try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(failed.count == 5)
+        #expect(failed.count == 6)
         #expect(failed.allSatisfy { ($0["error"] as? String)?.contains("unreachable") == true && $0["next_attempt_at"] is String })
         let ready = try await server.get("/readyz")
         #expect(ready.status == 200)
@@ -128,9 +129,9 @@ import Testing
         try await server.start()
         try await bucket.offline(false)
         let storage = try await waitSynced(server, id, timeout: .seconds(90))
-        #expect(storage["synced"] as? Int == 5)
+        #expect(storage["synced"] as? Int == 6)
         let names = try await bucket.store().list(prefix: "").map(\.name)
-        #expect(names.count == 5)
+        #expect(names.count == 6)
         #expect(names.contains("uploads/\(id)_a.tif"))
     }
 
