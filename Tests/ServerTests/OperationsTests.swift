@@ -117,6 +117,7 @@ import Testing
         let other = try #require(try await none.upload(form).json["job_id"] as? String)
         #expect(try await none.waitFinal(other)["status"] as? String == "completed")
         #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
+        #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/thumbnails").path))
 
         // Settings out of range stop the service at start, saying which.
         let refused: [([String: String], String)] = [
