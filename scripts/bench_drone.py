@@ -173,7 +173,6 @@ def wait_for(what, check, within=900):
 def run_serve(work, files, mirror):
     data = os.path.join(work, "drone_serve")
     shutil.rmtree(data, ignore_errors=True)
-    port = free_port()
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
     emulator = None
     if mirror:
@@ -188,18 +187,12 @@ def run_serve(work, files, mirror):
                                      headers={"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(req, timeout=10)
         env.update(STORAGE_EMULATOR_HOST=endpoint, ENABLE_GCP_UPLOAD="true", GCP_BUCKET_NAME="drone-bench")
-    server = subprocess.Popen([EXE, "serve", "--port", str(port), "--data-dir", data, "--model", MODEL],
-                              env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "drone_serve.log"), "w"))
-    base = f"http://127.0.0.1:{port}"
+    server = None
     try:
-        wait_for("the server to answer", lambda: _answers(base + "/healthz"), 60)
-        args = ["curl", "-sf"]
-        for p in files:
-            args += ["-F", f"files=@{p}"]
+        server, base = start_server(data, env, os.path.join(work, "drone_serve.log"))
         t = time.perf_counter()
-        r = subprocess.run(args + [base + "/upload"], capture_output=True, text=True)
+        job = upload(base, files, "/upload")
         uploaded = time.perf_counter() - t
-        job = json.loads(r.stdout)["job_id"]
         status = wait_for("the job to end", lambda: _final(base, job))
         done = time.perf_counter() - t
         result = {"seconds": round(done, 2), "upload_s": round(uploaded, 2), "status": status["status"],
@@ -214,11 +207,30 @@ def run_serve(work, files, mirror):
             result["objects"] = objects
         return result
     finally:
-        server.terminate()
-        server.wait()
+        if server:
+            server.terminate()
+            server.wait()
         if emulator:
             emulator.kill()
             emulator.wait()
+
+
+def start_server(data, env, log):
+    """`geoinfer serve` (release build, defaults, the default model) on a free port, once it answers."""
+    port = free_port()
+    server = subprocess.Popen([EXE, "serve", "--port", str(port), "--data-dir", data, "--model", MODEL],
+                              env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    base = f"http://127.0.0.1:{port}"
+    wait_for("the server to answer", lambda: _answers(base + "/healthz"), 60)
+    return server, base
+
+
+def upload(base, files, route):
+    """One multipart upload of every file (curl streams them from disk); the job's id."""
+    args = ["curl", "-sf"]
+    for p in files:
+        args += ["-F", f"files=@{p}"]
+    return json.loads(subprocess.run(args + [base + route], capture_output=True, text=True, check=True).stdout)["job_id"]
 
 
 def _connects(port):

@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import EXE, ROOT, free_port
-from bench_drone import GSD, MODEL, SIDE, _answers, _final, sources, wait_for
+from benchlib import EXE, ROOT
+from bench_drone import GSD, SIDE, _final, sources, start_server, upload, wait_for
 
 FILES = int(os.environ.get("BENCH_MAP_FILES", "1000"))
 COLUMNS = 40
@@ -149,27 +149,22 @@ def main():
     files = mosaic(work)
     data = os.path.join(work, "map_serve")
     shutil.rmtree(data, ignore_errors=True)
-    port = free_port()
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
     # An admin key, for the map as seen through a key (quicklooks fetched with it).
     key = subprocess.run([EXE, "keys", "create", "--name", "bench-map", "--admin", "--data-dir", data],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
-    server = subprocess.Popen([EXE, "serve", "--port", str(port), "--data-dir", data, "--model", MODEL],
-                              env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "map_serve.log"), "w"))
-    base = f"http://127.0.0.1:{port}"
+    server = None
     try:
-        wait_for("the server to answer", lambda: _answers(base + "/healthz"), 60)
-        args = ["curl", "-sf"]
-        for p in files:
-            args += ["-F", f"files=@{p}"]
+        server, base = start_server(data, env, os.path.join(work, "map_serve.log"))
         t = time.perf_counter()
-        job = json.loads(subprocess.run(args + [base + "/jobs"], capture_output=True, text=True, check=True).stdout)["job_id"]
+        job = upload(base, files, "/jobs")
         status = wait_for("the job to end", lambda: _final(base, job))
         print(f"job {job}: {status['status']}, {status['detections']} detections, {time.perf_counter() - t:.1f} s", flush=True)
         result = browse(base, job, len(files), key, os.path.join(work, "map.png"))
     finally:
-        server.terminate()
-        server.wait()
+        if server:
+            server.terminate()
+            server.wait()
     print("baseline (fetch only):", json.dumps(result["baseline"]))
     for label in ("map", "map_with_key"):
         print(f"{label}:", json.dumps({k: v for k, v in result[label].items() if k != "requests"}))
