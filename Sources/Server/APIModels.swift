@@ -259,6 +259,10 @@ struct FootprintCollection: Encodable {
         let quicklook: String?
         let thumbnail: String?
         let error: String?
+        /// [lon, lat] of the raster's top-left, top-right, bottom-right and bottom-left corners, in
+        /// that order (the polygon's ring is counter-clockwise and says nothing of which is which):
+        /// where a picture of the file goes.
+        let corners: [[Double]]
     }
 
     init(job: JobRecord, files: [FileRecord]) {
@@ -267,7 +271,7 @@ struct FootprintCollection: Encodable {
                 Feature(bbox: $0.bbox, geometry: JobDetailBody.polygon($0),
                         properties: Properties(name: f.name, status: f.status.rawValue, detections: f.detections,
                                                quicklook: quicklookURL(job, f), thumbnail: quicklookURL(job, f, "thumbnails"),
-                                               error: f.error))
+                                               error: f.error, corners: $0.corners))
             }
         }
     }

@@ -178,6 +178,21 @@ enum Dashboard {
     }
 
     // --- the map: footprints coloured by state, quicklooks where they lie, detections over them ---
+
+    // A picture laid on its raster's four corners (an affine map of the image onto them), not on a
+    // north-up box: a grid turned against north (UTM away from its central meridian, a rotated
+    // geotransform) lies exactly where it is, and neighbours meet at their seams. Hidden while the
+    // map animates a zoom, then placed again.
+    const Placed = typeof L === "undefined" ? null : L.ImageOverlay.extend({
+      options: { className: "ql leaflet-zoom-hide" },
+      _animateZoom() {},
+      _reset() {
+        const img = this._image, map = this._map, w = img.naturalWidth || 1, h = img.naturalHeight || 1;
+        const [tl, tr, , bl] = this.options.corners.map(([lon, lat]) => map.latLngToLayerPoint([lat, lon]));
+        img.style.width = w + "px"; img.style.height = h + "px"; img.style.transformOrigin = "0 0";
+        img.style.transform = `matrix(${(tr.x - tl.x) / w}, ${(tr.y - tl.y) / w}, ${(bl.x - tl.x) / h}, ${(bl.y - tl.y) / h}, ${tl.x}, ${tl.y})`;
+      },
+    });
     const stateColour = { queued: "#8a96a3", running: "#1f6feb", succeeded: "#1b7a3a", failed: "#b3261e", cancelled: "#55626e" };
     const classColour = i => ["#ff7f0e", "#e377c2", "#17becf", "#ffd60a", "#d62728", "#9467bd", "#8c564b", "#2ca02c"][((i % 8) + 8) % 8];
     let view = null;
@@ -235,7 +250,7 @@ enum Dashboard {
           poly.on("click", () => zoomTo(p.name));
           poly.addTo(v.footprints);
           poly.getElement().dataset.file = p.name;
-          f = { name: p.name, poly, bbox: feature.bbox, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, thumbnail: null,
+          f = { name: p.name, poly, bbox: feature.bbox, corners: p.corners, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, thumbnail: null,
                 overlay: null, level: 0, queued: 0, missing: new Set() };
           v.files.set(p.name, f);
         }
@@ -274,9 +289,9 @@ enum Dashboard {
             f.missing.add(level);
             if (level === 1) loadVisible(v);  // no thumbnail (a job from before they existed): the quicklook instead
           } else if (view === v && level > f.level) {
-            img.className = "ql"; img.dataset.file = f.name; img.dataset.bbox = JSON.stringify(f.bbox); img.dataset.level = String(level);
+            img.dataset.file = f.name; img.dataset.bbox = JSON.stringify(f.bbox); img.dataset.level = String(level);
             if (f.overlay) v.images.removeLayer(f.overlay); else v.box.dataset.quicklooks = String(++v.loaded);
-            f.overlay = L.imageOverlay(img, f.bounds, { pane: "quicklooks", interactive: false }).addTo(v.images);
+            f.overlay = new Placed(img, f.bounds, { pane: "quicklooks", interactive: false, corners: f.corners }).addTo(v.images);
             f.level = level;
           }
           pump(v);

@@ -67,13 +67,15 @@ import Testing
         defer { server.stop() }
         let dir = Fixtures.temporaryDirectory("map")
         defer { try? FileManager.default.removeItem(at: dir) }
-        // A 2 × 2 mosaic of 120 m tiles at 1 m, markers inside each.
+        // A 2 × 2 mosaic of 120 m tiles at 1 m, markers inside each, 2.4° east of the UTM zone's
+        // central meridian: the grid is turned about 1.2° against north, so a picture laid on a
+        // north-up box would miss its corners by 4 px at this zoom.
         var form = Multipart()
         var paths: [String: String] = [:]
         for row in 0..<2 {
             for column in 0..<2 {
                 var r = SyntheticRaster(width: 120, height: 120)
-                r.origin = (500_000 + Double(column) * 120, 3_300_000 - Double(row) * 120)
+                r.origin = (730_000 + Double(column) * 120, 3_300_000 - Double(row) * 120)
                 r.markers = (0..<3).map { Marker(x: 20 + $0 * 35 + column * 5, y: 25 + $0 * 30 + row * 7, width: 10, height: 10) }
                 let name = "tile_\(row)_\(column).tif", path = dir.appendingPathComponent(name).path
                 try r.write(to: path)
@@ -101,12 +103,20 @@ import Testing
         #expect(steps.count >= 3, "\(steps)")
         #expect(steps.last?.map { $0.last ?? "" } == Array(repeating: "succeeded", count: 4), "\(steps)")
 
-        // Each quicklook overlay is placed at its raster's WGS84 bounds (GDAL's own transform) and
-        // drawn exactly over its footprint.
+        // Each quicklook overlay is placed at its raster's WGS84 bounds (GDAL's own transform), drawn
+        // over its footprint, and its four corners land on the raster's corners: GDAL's, projected
+        // to the page here (Web Mercator over the view the page reports).
+        let view = seen["map_view"] as? [Double] ?? [], page = seen["map_rect"] as? [Double] ?? []
+        func onPage(_ lon: Double, _ lat: Double) -> [Double] {
+            func y(_ lat: Double) -> Double { log(tan(.pi / 4 + lat * .pi / 360)) }
+            guard view.count == 4, page.count == 4 else { return [0, 0] }
+            return [page[0] + (lon - view[0]) / (view[2] - view[0]) * (page[2] - page[0]),
+                    page[1] + (y(view[3]) - y(lat)) / (y(view[3]) - y(view[1])) * (page[3] - page[1])]
+        }
+        var placed: [String: [[Double]]] = [:]
         let overlays = seen["overlays"] as? [[String: Any]] ?? []
         let footprints = Dictionary((seen["footprints"] as? [[String: Any]] ?? []).map { ($0["file"] as? String ?? "", $0["rect"] as? [Double] ?? []) }) { a, _ in a }
         #expect(overlays.count == 4 && footprints.count == 4)
-        var rects: [String: [Double]] = [:]
         for o in overlays {
             let name = o["file"] as? String ?? "", bbox = o["bbox"] as? [Double] ?? [], rect = o["rect"] as? [Double] ?? []
             #expect(o["loaded"] as? Bool == true, "\(name)")
@@ -116,12 +126,17 @@ import Testing
             #expect(bbox.count == 4 && zip(bbox, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(name): \(bbox) vs \(expected)")
             let outline = footprints[name] ?? []
             #expect(rect.count == 4 && outline.count == 4 && zip(rect, outline).allSatisfy { abs($0 - $1) < 2.5 }, "\(name): \(rect) vs \(outline)")
-            rects[name] = rect
+            let drawn = o["corners"] as? [[Double]] ?? []
+            let truth = corners.map { onPage($0[0], $0[1]) }
+            #expect(drawn.count == 4 && zip(drawn, truth).allSatisfy { abs($0[0] - $1[0]) < 1 && abs($0[1] - $1[1]) < 1 }, "\(name): \(drawn) vs \(truth)")
+            placed[name] = drawn
         }
-        // Neighbours meet edge to edge on screen: one mosaic, no gap and no overlap.
-        if let a = rects["tile_0_0.tif"], let b = rects["tile_0_1.tif"], let c = rects["tile_1_0.tif"] {
-            #expect(abs(a[2] - b[0]) < 1.5 && abs(a[1] - b[1]) < 1.5, "\(a) \(b)")
-            #expect(abs(a[3] - c[1]) < 1.5 && abs(a[0] - c[0]) < 1.5, "\(a) \(c)")
+        // The grid is turned: the pictures' top edges are not level (the test would prove nothing otherwise).
+        if let a = placed["tile_0_0.tif"], a.count == 4 { #expect(abs(a[1][1] - a[0][1]) > 2, "\(a)") }
+        // Neighbours meet corner to corner on screen: one mosaic, no gap and no overlap.
+        if let a = placed["tile_0_0.tif"], let b = placed["tile_0_1.tif"], let c = placed["tile_1_0.tif"], a.count == 4, b.count == 4, c.count == 4 {
+            #expect(abs(a[1][0] - b[0][0]) < 1 && abs(a[1][1] - b[0][1]) < 1 && abs(a[2][0] - b[3][0]) < 1, "\(a) \(b)")
+            #expect(abs(a[3][0] - c[0][0]) < 1 && abs(a[3][1] - c[0][1]) < 1 && abs(a[2][1] - c[1][1]) < 1, "\(a) \(c)")
         }
 
         // One box per detection, with its class, score and file in a popup.

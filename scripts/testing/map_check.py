@@ -73,8 +73,17 @@ with sync_playwright() as p:
     out["detections_drawn"] = int(page.get_attribute("#map", "data-detections"))
     out["det_paths"] = page.eval_on_selector_all("path.det", "ps => ps.length")
     rect = "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }"
+    # Each picture's corners on the page: its pane's origin plus its CSS matrix applied to the
+    # image's own corners (the test compares them with GDAL's corners projected independently).
+    corners = """i => {
+      const m = new DOMMatrix(getComputedStyle(i).transform), o = i.parentElement.getBoundingClientRect();
+      const w = i.offsetWidth, h = i.offsetHeight;
+      return [[0, 0], [w, 0], [w, h], [0, h]].map(([x, y]) => { const p = m.transformPoint(new DOMPoint(x, y)); return [o.left + p.x, o.top + p.y]; });
+    }"""
     out["overlays"] = page.eval_on_selector_all(
-        "img.ql", f"is => is.map(i => ({{file: i.dataset.file, bbox: JSON.parse(i.dataset.bbox), rect: ({rect})(i), loaded: i.naturalWidth > 0}}))")
+        "img.ql", f"is => is.map(i => ({{file: i.dataset.file, bbox: JSON.parse(i.dataset.bbox), rect: ({rect})(i), corners: ({corners})(i), loaded: i.naturalWidth > 0}}))")
+    out["map_rect"] = page.eval_on_selector("#map", rect)
+    out["map_view"] = json.loads(page.get_attribute("#map", "data-view"))
     out["footprints"] = page.eval_on_selector_all("path.footprint", f"ps => ps.map(p => ({{file: p.dataset.file, rect: ({rect})(p)}}))")
     out["layers"] = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "ls => ls.map(l => l.textContent.trim())")
 
