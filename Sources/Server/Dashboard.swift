@@ -35,6 +35,7 @@ enum Dashboard {
       .muted { color: #6b7782; }
       #map { height: 460px; margin: 10px 0; border-radius: 4px; background: #d9e2e8; }
       #map.nomap { height: auto; padding: 10px; background: #f4f6f8; }
+      .nomap-note { background: #fff; padding: 6px 10px; font-size: 13px; }
       .legend { font-size: 12px; margin: 0; }
       .legend span { display: inline-block; margin-right: 10px; }
       .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; vertical-align: -1px; }
@@ -209,7 +210,7 @@ enum Dashboard {
       const footprints = L.featureGroup().addTo(map), images = L.layerGroup().addTo(map), detections = L.featureGroup().addTo(map);
       L.control.layers(null, { "Footprints": footprints, "Quicklooks": images, "Detections": detections }, { collapsed: false }).addTo(map);
       L.control.scale().addTo(map);
-      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, loaded: 0, fitted: false, detectionsOf: null };
+      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, loaded: 0, fitted: false, detectionsOf: null, note: null };
       const v = view;
       const shown = () => {
         const b = map.getBounds();
@@ -259,6 +260,12 @@ enum Dashboard {
       }
       v.box.dataset.footprints = String(v.files.size);
       if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10], animate: false }); v.fitted = true; }
+      if (!v.files.size && !v.note) {
+        // Nothing to place: say so rather than show an empty world.
+        v.note = L.control({ position: "bottomleft" });
+        v.note.onAdd = () => el("div", "None of this job's files is georeferenced, so none has a place on the map.", "leaflet-bar nomap-note");
+        v.note.addTo(v.map);
+      } else if (v.files.size && v.note) { v.note.remove(); v.note = null; }
       loadVisible(v);
     }
 
