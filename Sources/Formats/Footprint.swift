@@ -18,8 +18,9 @@ public struct Footprint: Codable, Sendable, Equatable {
 
     /// The footprint of a `width` × `height` grid placed by `pixelToMap` (pixel corner coordinates
     /// to the raster's CRS), with `toWGS84` converting
-    /// map coordinates to (lon, lat). Nil when any point cannot be converted, or lands off the
-    /// Earth (a hostile or broken header): a file without a footprint is simply not on the map.
+    /// map coordinates to (lon, lat). Nil when any point cannot be converted, lands off the Earth
+    /// (a hostile or broken header), or when the outline holds a pole: a file without a footprint
+    /// is simply not on the map.
     public static func of(width: Int, height: Int, pixelToMap: (Double, Double) -> (x: Double, y: Double),
                           toWGS84: ([(Double, Double)]) throws -> [(lon: Double, lat: Double)]) -> Footprint? {
         guard width > 0, height > 0 else { return nil }
@@ -46,8 +47,10 @@ public struct Footprint: Codable, Sendable, Equatable {
             }
             lons.append(lon)
         }
-        // A ring that still spans more than the globe is not a raster's outline.
-        guard let west = lons.min(), let east = lons.max(), east - west < 360 else { return nil }
+        // The ring must close where it started: one that went once around the globe holds a pole,
+        // and no longitude range describes it. A ring that spans the whole globe is no outline either.
+        guard let first = lons.first, let last = lons.last, abs(last - first) < 180,
+              let west = lons.min(), let east = lons.max(), east - west < 360 else { return nil }
         let shift = west < -180 ? 360.0 : (west >= 180 ? -360.0 : 0)
         let lats = lonlat.map(\.lat)
         let corners = [0, n, 2 * n, 3 * n].map { [round(lons[$0] + shift), round(lats[$0])] }

@@ -239,6 +239,14 @@ extension JobDetailBody {
     }
 }
 
+/// A `state` server-sent event: a file's status, and its pictures' URLs once it has succeeded.
+struct FileState: Encodable {
+    let name: String
+    let status: String
+    let quicklook: String?
+    let thumbnail: String?
+}
+
 /// `GET /results/{id}/footprints.geojson`: one feature per georeferenced file of the job, with its
 /// state, detections and quicklook, for the dashboard's map (and any GIS).
 struct FootprintCollection: Encodable {

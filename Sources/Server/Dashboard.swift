@@ -87,24 +87,31 @@ enum Dashboard {
       return body;
     }
 
-    // Runs fn at most once per `ms` for `key`, after the latest call: a burst of events costs one reload.
+    // Runs fn `ms` after the first call for `key` of a burst, once: a burst of events costs one reload.
     const pending = new Map();
     function soon(key, fn, ms) {
       if (pending.has(key)) return;
       pending.set(key, setTimeout(() => { pending.delete(key); fn(); }, ms));
     }
 
-    // Without a key the browser loads quicklooks itself (its own cache and loader: a thousand
-    // thumbnails in 2.4 s instead of 4.7 s, BENCHMARKS.md); with one, each is fetched once with
-    // the key and shared by the map and the gallery.
-    const looks = new Map();
+    // Without a key the browser loads quicklooks itself (its own cache and loader: the whole
+    // mosaic of a thousand-file job in about 3 s instead of 4.6 s, BENCHMARKS.md); with one, each
+    // is fetched once with the key and shared by the map and the gallery, until another job is
+    // opened (its blob URLs are then released). A failed fetch is not remembered.
+    let looks = new Map();
     function quicklook(url) {
       if (!keyInput.value.trim()) return Promise.resolve(url);
       if (!looks.has(url)) {
-        looks.set(url, fetch(url, { headers: headers() }).then(r => r.ok ? r.blob() : null)
-          .then(b => b ? URL.createObjectURL(b) : null).catch(() => null));
+        const cache = looks;
+        cache.set(url, fetch(url, { headers: headers() }).then(r => r.ok ? r.blob() : null)
+          .then(b => b ? URL.createObjectURL(b) : null).catch(() => null)
+          .then(src => { if (!src) cache.delete(url); return src; }));
       }
       return looks.get(url);
+    }
+    function forgetQuicklooks() {
+      const old = looks; looks = new Map();
+      for (const p of old.values()) p.then(src => { if (src) URL.revokeObjectURL(src); });
     }
     const lazyLooks = new IntersectionObserver(entries => {
       for (const e of entries) {
@@ -155,8 +162,8 @@ enum Dashboard {
             if (!ev || !data) continue;
             const payload = JSON.parse(data);
             if (ev === "progress" || ev === "done") row(payload);
-            if (ev === "state" && view && view.id === id) { const f = view.files.get(payload.name); if (f) paint(f, payload.status); }
-            if ((ev === "file" || ev === "done") && id === selected) soon("show", () => showJob(id), ev === "done" ? 0 : 500);
+            if (ev === "state" && view && view.id === id) changed(view, payload);
+            if ((ev === "file" || ev === "done") && id === selected) soon("show:" + id, () => showJob(id), ev === "done" ? 0 : 500);
           }
         }
       } catch (e) { /* the stream ends with the job, or on navigation */ }
@@ -199,7 +206,8 @@ enum Dashboard {
     let view = null;
 
     function openMap(box, id) {
-      if (view) { view.map.remove(); view = null; }
+      if (view) { view.map.remove(); view.queue.length = 0; view = null; }
+      forgetQuicklooks();
       if (typeof L === "undefined") {
         box.className = "nomap muted";
         box.textContent = "No map: the server has no Leaflet (install Debian's libjs-leaflet on it, or set GEOINFER_LEAFLET_DIR).";
@@ -210,7 +218,8 @@ enum Dashboard {
       const footprints = L.featureGroup().addTo(map), images = L.layerGroup().addTo(map), detections = L.featureGroup().addTo(map);
       L.control.layers(null, { "Footprints": footprints, "Quicklooks": images, "Detections": detections }, { collapsed: false }).addTo(map);
       L.control.scale().addTo(map);
-      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, loaded: 0, fitted: false, detectionsOf: null, note: null };
+      view = { id, map, box, footprints, images, detections, files: new Map(), queue: [], active: 0, loaded: 0, fitted: false, detectionsOf: null, note: null,
+                events: 0, footprintLoads: 0, ready: false };
       const v = view;
       const shown = () => {
         const b = map.getBounds();
@@ -220,6 +229,17 @@ enum Dashboard {
       map.on("moveend", shown);
       map.on("overlayadd", () => loadVisible(v));
       shown();
+    }
+
+    // A file's `state` event: its colour at once, and its picture once it has one. A file not on
+    // the map yet (a bucket input gets its footprint when a worker first reads it) brings the
+    // footprints again, at most once a second.
+    function changed(v, e) {
+      const f = v.files.get(e.name);
+      if (!f) { if (e.status !== "queued") soon("footprints:" + v.id, () => { if (view === v) loadFootprints(v); }, 1000); return; }
+      f.at = ++v.events;
+      paint(f, e.status);
+      if (e.quicklook && !f.quicklook) { f.quicklook = e.quicklook; f.thumbnail = e.thumbnail || null; soon("visible:" + v.id, () => loadVisible(v), 100); }
     }
 
     function paint(f, status) {
@@ -237,9 +257,10 @@ enum Dashboard {
 
     // One compact GeoJSON of every file's footprint, state and quicklook.
     async function loadFootprints(v) {
+      const asked = v.events;
       let fc;
-      try { fc = await api(`/results/${encodeURIComponent(v.id)}/footprints.geojson`); } catch (e) { showError("Cannot load the footprints: " + e.message); return; }
-      if (view !== v) return;
+      try { fc = await api(`/results/${encodeURIComponent(v.id)}/footprints.geojson`); } catch (e) { showError("Cannot load the footprints: " + e.message); return false; }
+      if (view !== v) return false;
       for (const feature of fc.features) {
         const p = feature.properties;
         let f = v.files.get(p.name);
@@ -249,16 +270,18 @@ enum Dashboard {
           const poly = L.polygon(ring, { pane: "footprints", className: "footprint", weight: 2 });
           poly.bindTooltip(() => el("span", p.name));
           poly.on("click", () => zoomTo(p.name));
-          poly.addTo(v.footprints);
-          poly.getElement().dataset.file = p.name;
           f = { name: p.name, poly, bbox: feature.bbox, corners: p.corners, bounds: L.latLngBounds([s, w], [n, e]), status: null, quicklook: null, thumbnail: null,
-                overlay: null, level: 0, queued: 0, missing: new Set() };
+                overlay: null, level: 0, queued: 0, missing: new Set(), at: 0 };
+          // The path exists only while the footprints are shown: labelled each time it is drawn.
+          poly.on("add", () => { const e = poly.getElement(); if (e) { e.dataset.file = f.name; if (f.status) e.dataset.state = f.status; } });
           v.files.set(p.name, f);
+          poly.addTo(v.footprints);
         }
-        paint(f, p.status);
-        f.quicklook = p.quicklook; f.thumbnail = p.thumbnail;
+        // An event newer than this snapshot wins.
+        if (f.at <= asked) { paint(f, p.status); f.quicklook = p.quicklook; f.thumbnail = p.thumbnail; }
       }
       v.box.dataset.footprints = String(v.files.size);
+      v.box.dataset.footprintLoads = String(++v.footprintLoads);
       if (!v.fitted && v.files.size) { v.map.fitBounds(v.footprints.getBounds(), { padding: [10, 10], animate: false }); v.fitted = true; }
       if (!v.files.size && !v.note) {
         // Nothing to place: say so rather than show an empty world.
@@ -267,6 +290,7 @@ enum Dashboard {
         v.note.addTo(v.map);
       } else if (v.files.size && v.note) { v.note.remove(); v.note = null; }
       loadVisible(v);
+      return true;
     }
 
     // Each file in view gets its thumbnail (128 px) while it is drawn no larger than that, and its
@@ -274,6 +298,9 @@ enum Dashboard {
     // few enough that what comes into view after a pan is not queued behind the rest).
     function loadVisible(v) {
       if (view !== v || !v.ready || !v.map.hasLayer(v.images)) return;
+      // What waits is what is in view now: files that left the view are dropped from the queue.
+      for (const f of v.queue) f.queued = 0;
+      v.queue = [];
       const area = v.map.getBounds().pad(0.25);
       for (const f of v.files.values()) {
         if (!f.quicklook || f.queued || !area.intersects(f.bounds)) continue;
@@ -286,6 +313,7 @@ enum Dashboard {
     }
 
     function pump(v) {
+      if (view !== v) { v.queue.length = 0; return; }
       while (v.active < 64 && v.queue.length) {
         const f = v.queue.shift(), level = f.queued; v.active++;
         quicklook(level === 1 ? f.thumbnail : f.quicklook).then(async src => {
@@ -302,6 +330,8 @@ enum Dashboard {
             f.level = level;
           }
           pump(v);
+          // The view may have moved while these were loading (a zoom past 128 px, say): look again.
+          if (!v.active && !v.queue.length) loadVisible(v);
         });
       }
     }
@@ -309,14 +339,21 @@ enum Dashboard {
     // The job's detections as boxes coloured by class; SVG for a few thousand, canvas past that.
     async function loadDetections(v, job) {
       if (!job.results || v.detectionsOf === job.updated_at) return;
-      v.detectionsOf = job.updated_at;
       let fc;
       try { fc = await api(job.results.geojson); } catch (e) { showError("Cannot load the detections: " + e.message); return; }
       if (view !== v) return;
+      v.detectionsOf = job.updated_at;
       v.detections.clearLayers();
+      if (v.renderer) { v.renderer.remove(); v.renderer = null; }
+      // Boxes come in -180…180; a file across the antimeridian has its footprint past 180, so its boxes go there too.
+      for (const feature of fc.features) {
+        const f = v.files.get(feature.properties.source_file);
+        if (f && f.bbox[2] > 180) feature.geometry.coordinates = feature.geometry.coordinates.map(ring => ring.map(([lon, lat]) => [lon < 0 ? lon + 360 : lon, lat]));
+      }
       const few = fc.features.length <= 3000;
+      v.renderer = few ? L.svg({ pane: "detections" }) : L.canvas({ pane: "detections" });
       const layer = L.geoJSON(fc, {
-        pane: "detections", className: "det", renderer: few ? L.svg({ pane: "detections" }) : L.canvas({ pane: "detections" }),
+        pane: "detections", className: "det", renderer: v.renderer,
         style: feature => ({ color: classColour(feature.properties.category_id), weight: 1.5, fillOpacity: 0.08 }),
         onEachFeature: (feature, l) => l.bindPopup(() => {
           const p = feature.properties, box = el("div");
@@ -378,7 +415,10 @@ enum Dashboard {
       d.querySelector(".files").replaceChildren(t, gallery);
       if (view && view.id === job.job_id) {
         const v = view;
-        await loadFootprints(v);
+        // Footprints once when the map opens and once when the job ends; between, `state` events
+        // keep them (and their pictures) current.
+        const stage = final(job.status) ? "final" : "running";
+        if (v.footprintsAt !== stage && await loadFootprints(v)) v.footprintsAt = stage;
         await loadDetections(v, job);
         // Quicklooks after the footprints and boxes, so their thousand requests never hold those up.
         v.ready = true;

@@ -32,13 +32,14 @@ struct MapAssets: Sendable {
         for (name, entry) in Self.files {
             let path = directory.appendingPathComponent(entry.file).path
             guard let data = FileManager.default.contents(atPath: path) else {
-                missing = "Leaflet is not installed on the server (\(path) is missing): install Debian's libjs-leaflet, or set GEOINFER_LEAFLET_DIR"
+                missing = "the dashboard's map library is not installed on the server: install Debian's libjs-leaflet, or set GEOINFER_LEAFLET_DIR"
                 break
             }
             loaded[name] = (entry.type, ByteBuffer(bytes: data))
         }
         if let missing {
-            logger.warning("the dashboard has no map", metadata: ["reason": .string(missing)])
+            // The path goes to the operator's log only; the answer to clients does not name it.
+            logger.warning("the dashboard has no map", metadata: ["reason": .string(missing), "directory": .string(directory.path)])
             self.loaded = [:]
         } else {
             self.loaded = loaded

@@ -178,7 +178,7 @@ enum OpenAPIDocument {
         "/jobs/{job_id}/events": {
           "get": {
             "operationId": "jobEvents",
-            "description": "Server-sent events: `progress` (a Status), `state` (name, status: every file's when the stream starts, then each change), `file` (name, status, error, detections, when a file finishes), `done` (final Status, then the stream ends).",
+            "description": "Server-sent events: `progress` (a Status), `state` (name, status, and quicklook and thumbnail URLs once the file has succeeded: every file's when the stream starts, then each change), `file` (name, status, error, detections, when a file finishes), `done` (final Status, then the stream ends).",
             "parameters": [{"$ref": "#/components/parameters/JobID"}],
             "responses": {
               "200": {"description": "Event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -241,6 +241,7 @@ enum OpenAPIDocument {
               "200": {"description": "The quicklook", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
               "401": {"$ref": "#/components/responses/Error"},
 
+              "429": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"}
             }
           }
@@ -254,6 +255,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The thumbnail", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
               "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"}
             }
           }

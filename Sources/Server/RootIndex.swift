@@ -17,10 +17,10 @@ struct RootIndex: Encodable, Sendable {
             "status": "GET /status/{job_id}",
             "jobs": "GET /jobs, GET /jobs/{job_id}, DELETE /jobs/{job_id}",
             "events": "GET /jobs/{job_id}/events",
-            "results": "GET /results/{job_id}/coco.json, /detections.geojson, /metadata.json",
+            "results": "GET /results/{job_id}/coco.json, /detections.geojson, /metadata.json, /footprints.geojson, /quicklooks/{file}.jpg, /thumbnails/{file}.jpg",
             "keys": "POST /keys, GET /keys, DELETE /keys/{key_id}",
             "health": "GET /healthz, GET /readyz, GET /metrics",
         ],
         openapi: "/openapi.json",
-        dashboard: "/ (with Accept: text/html)")
+        dashboard: "/ (with Accept: text/html; /?job={job_id} opens a job on the map)")
 }

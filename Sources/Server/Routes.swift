@@ -93,7 +93,7 @@ struct Routes: Sendable {
         router.get("jobs/:id/events") { request, context in
             try await guarded(context) {
                 let j = try await job(request, context)
-                let owner: String? = if case .key(let k) = try await caller(request, counted: false) { k.id } else { nil }
+                let owner: String? = if case .key(let k) = try await caller(request, cost: 0) { k.id } else { nil }
                 guard limits.beginStream(owner) else {
                     var e = APIError(.tooManyRequests, "too_many_streams",
                                      "too many event streams open (at most \(limits.maxStreams) in all, \(limits.maxStreamsPerKey) per key); close one or poll GET /status/{id}")
@@ -118,8 +118,8 @@ struct Routes: Sendable {
         for (folder, what, path) in [("quicklooks", "quicklook", layout.quicklookPath), ("thumbnails", "thumbnail", layout.thumbnailPath)] {
             router.get("results/:id/\(folder)/:file") { request, context in
                 try await guarded(context) {
-                    // Not counted against the key's request rate: a map of a thousand files loads a thousand.
-                    let j = try await job(request, context, counted: false)
+                    // A picture costs a fiftieth of a request: a map of a thousand files loads a thousand.
+                    let j = try await job(request, context, cost: CallerLimits.pictureCost)
                     let requested = try context.parameters.require("file")
                     // Stored names are sanitised; a name that is not its own sanitised form (`../`, `/`, a leading dot)
                     // is no file of this job, so nothing outside the job's folder is reachable.
@@ -260,7 +260,7 @@ struct Routes: Sendable {
 
     /// The caller, from `Authorization: Bearer KEY`. Without a key: anonymous where keys are
     /// optional, else 401.
-    func caller(_ request: Request, counted: Bool = true) async throws -> Caller {
+    func caller(_ request: Request, cost: Double = 1) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
             guard !requireKeys else { throw APIError.unauthorized("this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)") }
             return .anonymous
@@ -272,7 +272,7 @@ struct Routes: Sendable {
         guard let key = try await store.keyFind(hash: APIKeys.hash(String(parts[1]))) else {
             throw APIError.unauthorized("unknown or revoked API key")
         }
-        if counted, let wait = limits.take(key.id) {
+        if cost > 0, let wait = limits.take(key.id, cost: cost) {
             var e = APIError(.tooManyRequests, "rate_limited", "too many requests for this key (\(limits.rate) a second); retry after the Retry-After seconds")
             e.headers[.retryAfter] = "\(Int(wait.rounded(.up)))"
             throw e
@@ -281,9 +281,9 @@ struct Routes: Sendable {
     }
 
     /// The job named in the path, if the caller may see it; another key's job is 404, as if it did not exist.
-    /// `counted`: whether the request counts against the key's request rate.
-    private func job(_ request: Request, _ context: BasicRequestContext, counted: Bool = true) async throws -> JobRecord {
-        let who = try await caller(request, counted: counted)
+    /// `cost`: what the request takes from the key's request rate (1: a request; 0: nothing).
+    private func job(_ request: Request, _ context: BasicRequestContext, cost: Double = 1) async throws -> JobRecord {
+        let who = try await caller(request, cost: cost)
         let id = try context.parameters.require("id")
         guard HostileText.isID(id), let j = try await store.jobGet(id.lowercased()), who.maySee(j) else {
             throw APIError.notFound("job \(HostileText.isID(id) ? id : "with that id")")
@@ -351,9 +351,11 @@ struct Routes: Sendable {
                 let progress = String(decoding: try JSON.encoder.encode(StatusBody(j)), as: UTF8.self)
                 var out = ""
                 let files = try await store.jobFiles(j.id)
-                // `state`: every file's status when the stream starts, then each change (for the map).
+                // `state`: every file's status when the stream starts, then each change, with its
+                // pictures once it has them (the map follows a running job from these alone).
                 for f in files where seenStates[f.name] != f.status {
-                    let payload = ["name": f.name, "status": f.status.rawValue]
+                    let payload = FileState(name: f.name, status: f.status.rawValue, quicklook: quicklookURL(j, f),
+                                            thumbnail: quicklookURL(j, f, "thumbnails"))
                     out += "event: state\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
                     seenStates[f.name] = f.status
                 }

@@ -53,6 +53,21 @@ import Testing
         #expect(f.bbox[2] - f.bbox[0] < 0.3)
     }
 
+    /// A grid centred on the North Pole (polar stereographic, say): its edges go once around the
+    /// globe, so no longitude range holds it. No footprint rather than a band around the world.
+    @Test func aGridAroundAPoleHasNone() throws {
+        let t = try #require(GeoTransform([-100, 1, 0, 100, 0, -1]))
+        let f = Footprint.of(width: 200, height: 200, pixelToMap: { t.apply(x: $0, y: $1) }, toWGS84: { points in
+            points.map { (lon: atan2($0.1, $0.0) * 180 / .pi, lat: 90 - ($0.0 * $0.0 + $0.1 * $0.1).squareRoot() / 100) }
+        })
+        #expect(f == nil)
+        // The same grid beside the pole (not around it) has one.
+        let beside = try #require(GeoTransform([100, 1, 0, 100, 0, -1]))
+        #expect(Footprint.of(width: 200, height: 200, pixelToMap: { beside.apply(x: $0, y: $1) }, toWGS84: { points in
+            points.map { (lon: atan2($0.1, $0.0) * 180 / .pi, lat: 90 - ($0.0 * $0.0 + $0.1 * $0.1).squareRoot() / 100) }
+        }) != nil)
+    }
+
     /// Hostile headers: no size, points the CRS cannot convert, or that land off the Earth: no
     /// footprint, never a trap.
     @Test func impossibleOutlinesGiveNone() throws {

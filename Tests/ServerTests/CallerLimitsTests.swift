@@ -22,6 +22,17 @@ import Testing
         #expect(limits.take("b", now: start) == nil)
     }
 
+    /// A picture takes a fiftieth of a request: fifty of them cost what one request does.
+    @Test func picturesCostAFiftiethOfARequest() {
+        let limits = CallerLimits(rate: 2, burst: 1, maxUploads: 0)
+        let cost = CallerLimits.pictureCost
+        #expect((0..<50).allSatisfy { _ in limits.take("a", cost: cost, now: start) == nil })
+        // The bucket is empty (up to rounding): the next picture waits for a fiftieth of a token.
+        let wait = limits.take("a", cost: cost, now: start)
+        #expect(wait != nil && wait! > 0 && wait! <= cost / 2 + 1e-9, "\(String(describing: wait))")
+        #expect(limits.take("a", now: start) != nil, "and a request waits too")
+    }
+
     @Test func noRateMeansNoLimit() {
         let limits = CallerLimits(rate: 0, burst: 1, maxUploads: 0)
         #expect((0..<100).allSatisfy { _ in limits.take("a", now: start) == nil })

@@ -96,12 +96,17 @@ import Testing
         #expect((seen["errors"] as? [String] ?? ["?"]).isEmpty, "page errors: \(seen["errors"] ?? "")")
         #expect((seen["url"] as? String)?.hasSuffix("/?job=\(id)") == true)
 
-        // Live states: first one running and three queued, then every one succeeded, with steps between.
+        // Live states: first one running and three queued, then every one succeeded, with steps
+        // between; at least one step (some succeeded, some not) came from the event stream alone,
+        // before the page had loaded the footprints a second time.
         let first = (seen["states_first"] as? [[String]] ?? []).map { $0.last ?? "" }
         #expect(first.sorted() == ["queued", "queued", "queued", "running"], "\(first)")
-        let steps = seen["states_seen"] as? [[[String]]] ?? []
+        let steps = (seen["states_seen"] as? [[String: Any]] ?? []).map {
+            (states: ($0["states"] as? [[String]] ?? []).map { $0.last ?? "" }, loads: $0["footprint_loads"] as? Int ?? 0)
+        }
         #expect(steps.count >= 3, "\(steps)")
-        #expect(steps.last?.map { $0.last ?? "" } == Array(repeating: "succeeded", count: 4), "\(steps)")
+        #expect(steps.last?.states == Array(repeating: "succeeded", count: 4), "\(steps)")
+        #expect(steps.contains { $0.loads == 1 && $0.states.contains("succeeded") && $0.states.contains("running") }, "\(steps)")
 
         // Each quicklook overlay is placed at its raster's WGS84 bounds (GDAL's own transform), drawn
         // over its footprint, and its four corners land on the raster's corners: GDAL's, projected

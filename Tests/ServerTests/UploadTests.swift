@@ -129,6 +129,12 @@ import Testing
         #expect(stream.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
         let events = stream.text.components(separatedBy: "\n\n").compactMap { $0.split(separator: "\n").first.map(String.init) }
         #expect(events.filter { $0 == "event: file" }.count == 2)
+        // `state`: both files' states at the start (the paused one running), then each change, with
+        // the pictures' URLs once a file has succeeded.
+        let states = stream.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("event: state\n") }
+        #expect(states.count >= 3, "\(states)")
+        #expect(states.prefix(2).contains { $0.contains(#""name":"big.tif""#) && $0.contains(#""status":"running""#) }, "\(states)")
+        #expect(states.filter { $0.contains(#""status":"succeeded""#) && $0.contains("/quicklooks/") && $0.contains("/thumbnails/") }.count == 2, "\(states)")
         #expect(events.filter { $0 == "event: progress" }.count >= 2)
         #expect(events.last == "event: done")
         #expect(stream.text.contains("\"status\":\"completed\""))

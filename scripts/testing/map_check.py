@@ -6,7 +6,8 @@ as JSON, for the test suite to check:
 
 It opens BASE_URL/?job=JOB_ID, waits for the job's footprints, records their states, then (with
 GEOINFER_FAILPOINT_DIR set, the server pausing at `worker.after_batch`) releases the paused
-batches one at a time until every footprint shows `succeeded` on the page, live. It then waits
+batches one at a time until every footprint shows `succeeded` on the page, live, recording each
+new set of states with how many times the page had loaded the footprints document by then. It then waits
 for every quicklook overlay and detection box, reads where each is drawn, opens a detection's
 popup, clicks a footprint to zoom to it, and saves a screenshot.
 """
@@ -53,11 +54,14 @@ with sync_playwright() as p:
     states = lambda: page.eval_on_selector_all("path.footprint", "ps => ps.map(p => [p.dataset.file, p.dataset.state])")
     out["states_first"] = states()
 
+    # Each new set of states, with how many times the page had loaded the footprints by then: a
+    # change seen while that is still 1 came from the job's event stream alone.
+    loads = lambda: int(page.get_attribute("#map", "data-footprint-loads") or 0)
     deadline = time.time() + 120
     while True:
         now = states()
-        if now != (out["states_seen"][-1] if out["states_seen"] else None):
-            out["states_seen"].append(now)
+        if now != (out["states_seen"][-1]["states"] if out["states_seen"] else None):
+            out["states_seen"].append({"states": now, "footprint_loads": loads()})
         if len(now) == expected and all(s == "succeeded" for _, s in now):
             break
         if time.time() > deadline:
