@@ -88,8 +88,7 @@ public struct Detector: Sendable {
         if !info.isGeoreferenced {
             warnings.append("no georeferencing: boxes are in pixel space and the file has no GeoJSON features")
         }
-        let plan = try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
-                                tileHeight: manifest.inputHeight, overlap: options.overlap, scale: scale, maxGridPixels: options.maxPixels)
+        let plan = try manifest.tilePlan(for: info, overlap: options.overlap, maxPixels: options.maxPixels)
         async let digest = FileDigest.sha256(path: path)
         let canvas = quicklook.map { size in
             PreviewCanvas(plan: plan, channels: bands.count, maxSize: max(1, size),

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-public import GeoRaster
+import GeoRaster
 
 /// A detector ready to run: its sessions, its manifest and the SHA-256 of its file.
 public struct Model: Sendable {
@@ -26,31 +26,25 @@ public struct Model: Sendable {
         return ResourceLocator.find(defaultRelativePath)
     }
 
+    /// What the file says of the model (manifest and digest), without the sessions.
+    public var file: ModelFile { ModelFile(path: path, manifest: manifest, sha256: sha256) }
+
     /// Loads the ONNX model at `path`, with `lanes` sessions (at least 1). The manifest comes from
     /// the model's `metadata_props` (`geoinfer.manifest`) or, when absent, from a sidecar
-    /// `model.json` (or `<model>.json`) beside it.
+    /// `model.json` (or `<model>.json`) beside it (``ModelFile``).
     public static func load(path: String, options: SessionOptions = .init(), lanes: Int = 1) async throws(InferenceError) -> Model {
+        let file = try ModelFile.read(path: path)
+        let manifest = file.manifest
         let session = try ONNXSession(path: path, options: options)
         var sessions: [any InferenceSession] = [session]
         for _ in 1..<max(1, lanes) { sessions.append(try ONNXSession(path: path, options: options)) }
-        let manifest = try manifest(embedded: session.embeddedManifest, modelPath: path)
         let shape = session.inputShape
         guard shape.count == 4 else { throw .manifest("the model's input has rank \(shape.count); expected [B, C, H, W]") }
         for (axis, want, key) in [(1, manifest.channels, "band_order"), (2, manifest.inputHeight, "input_height"), (3, manifest.inputWidth, "input_width")]
         where shape[axis] > 0 && shape[axis] != want {
             throw .manifest("`\(key)` says \(want) but the model's input dimension \(axis) is \(shape[axis])")
         }
-        let digest: String
-        do { digest = try FileDigest.sha256(path: path) } catch { throw .model(path, "cannot read: \(error)") }
-        return Model(path: path, manifest: manifest, sha256: digest, sessions: sessions)
-    }
-
-    /// The tiles a raster will be cut into with `overlap` (the same plan ``Detector`` runs); throws
-    /// when the raster resampled to the model's resolution holds more than `maxPixels` pixels.
-    public func tilePlan(for info: RasterInfo, overlap: Double, maxPixels: Int = Raster.defaultMaxPixels) throws(InferenceError) -> TilePlan {
-        try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: manifest.inputWidth,
-                     tileHeight: manifest.inputHeight, overlap: overlap, scale: TileReader.scale(for: manifest, info: info).scale,
-                     maxGridPixels: maxPixels)
+        return Model(path: path, manifest: manifest, sha256: file.sha256, sessions: sessions)
     }
 
     static func manifest(embedded: String?, modelPath: String) throws(InferenceError) -> ModelManifest {

@@ -225,7 +225,7 @@ public final class WorkerPool: Service {
         }
         do {
             let raster = try Raster(path: local.path, maxPixels: options.maxPixels)
-            let tiles = try model.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
+            let tiles = try model.manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
             _ = try await store.fileSetTiles(claim, tilesTotal: tiles, footprint: raster.footprint(), now: config.clock.now())
             return local.path
         } catch {

@@ -16,7 +16,10 @@ public enum GeoInferServer {
     public struct Services: Sendable {
         public let store: any JobStore
         public let layout: DataLayout
-        public let model: Model
+        /// The model as its file describes it (every process).
+        public let modelFile: ModelFile
+        /// The model with its ONNX Runtime sessions: only in a process with workers.
+        public let model: Model?
         /// Everything that runs, for one `ServiceGroup` with graceful shutdown on SIGTERM/SIGINT.
         public let services: [any Service]
     }
@@ -29,13 +32,17 @@ public enum GeoInferServer {
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
             throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
         }
-        // One session per worker: workers run their files' tiles side by side.
-        let model = try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
-                                         lanes: max(1, config.workers.concurrency))
+        // Accepting jobs needs only what the file says (manifest, digest): a process without workers
+        // never loads ONNX Runtime. With workers, one session each: they run their files side by side.
+        let modelFile = try ModelFile.read(path: modelPath)
+        let model = config.workers.concurrency > 0
+            ? try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
+                                   lanes: config.workers.concurrency)
+            : nil
         var webhooks = config.webhooks
         if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
         let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
-                                   modelName: model.manifest.name, modelVersion: model.manifest.version,
+                                   modelName: modelFile.manifest.name, modelVersion: modelFile.manifest.version,
                                    progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
         let store: any JobStore
         var storeServices: [any Service] = []
@@ -67,7 +74,7 @@ public enum GeoInferServer {
             throw ConfigurationError(error.description)
         }
         let access = config.cloud.access
-        let upload = UploadHandler(store: store, layout: layout, model: model, limits: config.limits, webhookPolicy: policy,
+        let upload = UploadHandler(store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
                                    buckets: access.map { $0 as any BucketResolver },
                                    inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket))
         let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
@@ -93,7 +100,7 @@ public enum GeoInferServer {
         // process type, once the store's own service runs.
         var services: [any Service] = storeServices + [StartupSweepService(layout: layout, store: store, logger: logger)]
             + (api ? [app, deliverer] : [deliverer])
-        if config.workers.concurrency > 0 {
+        if let model {
             var workers = config.workers
             workers.mirrorBucket = config.cloud.mirrorBucket
             services.append(WorkerPool(store: store, model: model, layout: layout, config: workers, logger: logger,
@@ -106,7 +113,7 @@ public enum GeoInferServer {
             }
             services.append(MirrorWorker(store: store, bucket: mirrorStore, layout: layout, config: config.cloud.mirror, logger: logger))
         }
-        return Services(store: store, layout: layout, model: model, services: services)
+        return Services(store: store, layout: layout, modelFile: modelFile, model: model, services: services)
     }
 
     /// The server's webhook secret when none is configured: made once, kept (owner-only) in the

@@ -16,7 +16,8 @@ import Webhooks
 struct UploadHandler: Sendable {
     let store: any JobStore
     let layout: DataLayout
-    let model: Model
+    /// The model's manifest and digest: enough to plan tiles (the API never loads ONNX Runtime).
+    let model: ModelFile
     let limits: ServerConfiguration.Limits
     /// The SSRF guard every `webhook_url` passes at submit (and again at each delivery).
     let webhookPolicy: WebhookAddressPolicy
@@ -163,7 +164,7 @@ struct UploadHandler: Sendable {
     }
 
     /// Checks every received file, in order, with at most one check per core at a time.
-    static func checkAll(_ files: [UploadState.Received], dir: URL, maxPixels: Int, model: Model,
+    static func checkAll(_ files: [UploadState.Received], dir: URL, maxPixels: Int, model: ModelFile,
                          overlap: Double) async throws -> [FileCheck] {
         let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
         var results = [FileCheck?](repeating: nil, count: files.count)
@@ -184,7 +185,7 @@ struct UploadHandler: Sendable {
     }
 
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
-    static func check(_ f: UploadState.Received, path: String, maxPixels: Int, model: Model,
+    static func check(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
                       overlap: Double) -> FileCheck {
         guard f.bytes > 0 else { return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents")) }
         do {
@@ -198,7 +199,7 @@ struct UploadHandler: Sendable {
                 return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
             }
             // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
-            let tiles = try model.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
+            let tiles = try model.manifest.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
             return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles,
                                    footprint: raster.footprint()))
         } catch let error as RasterError {
@@ -250,7 +251,7 @@ struct UploadHandler: Sendable {
         var overlap: Double?
     }
 
-    static func parseSettings(_ s: [String: String], model: Model) throws -> Settings {
+    static func parseSettings(_ s: [String: String], model: ModelFile) throws -> Settings {
         var out = Settings()
         if let url = s["webhook_url"], !url.isEmpty {
             do { _ = try WebhookAddressPolicy.parse(url) } catch {

@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
             if config.databaseURL == nil, config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
                 logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
             }
-            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.model.manifest.name) \(built.model.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))")
+            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))")
         }
     }
 

@@ -30,7 +30,7 @@ struct WorkerCommand: AsyncParsableCommand {
         config.workers.concurrency = max(1, config.workers.concurrency)
         let logger = try ServeCommand.startLogging(env)
         try await ServeCommand.launch(config, logger: logger, api: false) { built in
-            logger.info("GeoInfer worker: \(config.workers.concurrency) at once, model \(built.model.manifest.name) \(built.model.manifest.version), job store \(config.databaseURL == nil ? "SQLite in \(built.layout.root.path)" : "PostgreSQL")")
+            logger.info("GeoInfer worker: \(config.workers.concurrency) at once, model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), job store \(config.databaseURL == nil ? "SQLite in \(built.layout.root.path)" : "PostgreSQL")")
         }
     }
 }

@@ -102,6 +102,30 @@ import Testing
         }
     }
 
+    /// A process that only accepts jobs plans their tiles from the model's manifest: ONNX Runtime
+    /// is never loaded into it (its library is not among the process's mappings), and the plan is
+    /// the one a process with workers makes. A process with workers does map it: the check can fail.
+    @Test func anAPIOnlyProcessNeverLoadsONNXRuntime() async throws {
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster(width: 700, height: 300))
+        let api = try await ServerProcess(environment: ["GEOINFER_WORKERS": "0"])
+        defer { api.stop() }
+        let queued = try #require(try await api.upload(form).json["job_id"] as? String)
+        let planned = try await api.get("/jobs/\(queued)").json
+        #expect(planned["status"] as? String == "queued")
+        #expect(try await api.get("/readyz").status == 200)
+        let maps = try String(contentsOfFile: "/proc/\(api.pid)/maps", encoding: .utf8)
+        #expect(!maps.contains("libonnxruntime"), "an API-only process mapped ONNX Runtime")
+
+        let full = try await ServerProcess()
+        defer { full.stop() }
+        let done = try #require(try await full.upload(form).json["job_id"] as? String)
+        #expect(try await full.waitFinal(done)["status"] as? String == "completed")
+        let ran = try await full.get("/jobs/\(done)").json
+        #expect((planned["tiles_total"] as? Int ?? 0) > 1 && planned["tiles_total"] as? Int == ran["tiles_total"] as? Int, "\(planned) \(ran)")
+        #expect(try String(contentsOfFile: "/proc/\(full.pid)/maps", encoding: .utf8).contains("libonnxruntime"))
+    }
+
     @Test func quicklookSizeIsASettingAndZeroMeansNone() async throws {
         let small = try await ServerProcess(environment: ["GEOINFER_QUICKLOOK_SIZE": "48"])
         defer { small.stop() }
