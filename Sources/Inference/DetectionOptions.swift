@@ -21,8 +21,8 @@ public struct DetectionOptions: Sendable, Equatable {
 
     /// Checks the values; the message names the option to fix.
     public func validate() throws(InferenceError) {
-        guard (0...0.9).contains(overlap) else { throw .options("--overlap must be between 0 and 0.9 (got \(overlap))") }
-        if let s = scoreThreshold, !(0...1).contains(s) { throw .options("--score-threshold must be between 0 and 1 (got \(s))") }
+        guard JobSettings.overlaps.contains(overlap) else { throw .options("--overlap must be between 0 and 0.9 (got \(overlap))") }
+        if let s = scoreThreshold, !JobSettings.scoreThresholds.contains(s) { throw .options("--score-threshold must be between 0 and 1 (got \(s))") }
         if let i = iouThreshold, !(0...1).contains(i) { throw .options("--iou must be between 0 and 1 (got \(i))") }
         guard (1...1024).contains(batchSize) else { throw .options("--batch must be between 1 and 1024 (got \(batchSize))") }
         guard maxDetections > 0 else { throw .options("--max-detections must be positive") }
@@ -31,6 +31,53 @@ public struct DetectionOptions: Sendable, Equatable {
 
     func resolvedScore(_ m: ModelManifest) -> Double { scoreThreshold ?? m.scoreThreshold ?? 0.25 }
     func resolvedIoU(_ m: ModelManifest) -> Double { iouThreshold ?? m.iouThreshold ?? 0.5 }
+}
+
+/// A job's detection settings: what the caller asked for (nil: not given) resolved once, when the
+/// job is submitted, over the model's defaults, and checked with one range per field. The job
+/// stores the resolved values, so its run (and its tile count) use exactly what was accepted,
+/// whatever a default is by then.
+public struct JobSettings: Sendable, Equatable {
+    public var scoreThreshold: Double
+    public var overlap: Double
+
+    /// The one range of each field, for every way a job is submitted and for `detect`.
+    public static let scoreThresholds: ClosedRange<Double> = 0...1
+    public static let overlaps: ClosedRange<Double> = 0...0.9
+
+    /// A value out of its range, or not a number: `field` is its name in the API.
+    public struct Invalid: Error, Sendable, Equatable {
+        public let field: String
+        public let message: String
+    }
+
+    /// Resolves the requested values over the defaults of `manifest`.
+    public init(scoreThreshold: Double?, overlap: Double?, manifest: ModelManifest) throws(Invalid) {
+        let defaults = DetectionOptions()
+        let score = scoreThreshold ?? defaults.resolvedScore(manifest), overlap = overlap ?? defaults.overlap
+        guard score.isFinite, Self.scoreThresholds.contains(score) else {
+            throw Invalid(field: "score_threshold", message: "score_threshold must be a number between 0 and 1")
+        }
+        guard overlap.isFinite, Self.overlaps.contains(overlap) else {
+            throw Invalid(field: "overlap", message: "overlap must be a number between 0 and 0.9")
+        }
+        self.scoreThreshold = score
+        self.overlap = overlap
+    }
+
+    /// The same from text (form fields, query parameters): absent or empty is "not given", and
+    /// anything else must be a number.
+    public init(scoreThreshold: String?, overlap: String?, manifest: ModelManifest) throws(Invalid) {
+        func number(_ text: String?, _ field: String, _ range: ClosedRange<Double>) throws(Invalid) -> Double? {
+            guard let text, !text.isEmpty else { return nil }
+            guard let value = Double(text) else {
+                throw Invalid(field: field, message: "\(field) must be a number between \(range.lowerBound) and \(range.upperBound)")
+            }
+            return value
+        }
+        try self.init(scoreThreshold: try number(scoreThreshold, "score_threshold", Self.scoreThresholds),
+                      overlap: try number(overlap, "overlap", Self.overlaps), manifest: manifest)
+    }
 }
 
 /// Progress through one raster, reported after each batch.

@@ -300,7 +300,8 @@ extension WorkerPool {
 }
 
 extension DetectionOptions {
-    /// The settings a job was submitted with, over the defaults.
+    /// The settings a job was submitted with: resolved and stored at submit (jobs from before
+    /// that stored only what was given, and take today's defaults for the rest).
     init(job: JobRecord) {
         self.init()
         overlap = job.overlap ?? overlap

@@ -56,7 +56,8 @@ extension UploadHandler {
         fields["model"] = parsed.model
         fields["score_threshold"] = parsed.score_threshold.map { "\($0)" }
         fields["overlap"] = parsed.overlap.map { "\($0)" }
-        let settings = try await checkedSettings(fields)
+        // The numbers go on as numbers; their text stands in the request's fingerprint only.
+        let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
         let fingerprint = Self.fingerprint("bucket", settings: fields, items: parsed.inputs)
         if let key, let job = try await store.jobFind(idempotencyKey: key) {
             return try sameRequest(job, fingerprint)
@@ -101,7 +102,7 @@ extension UploadHandler {
         }
         var create = JobCreate(
             id: UUID().uuidString.lowercased(), createdAt: Date(), webhookURL: settings.webhookURL, webhookSecret: settings.webhookSecret,
-            idempotencyKey: key, ownerKeyID: owner, scoreThreshold: settings.scoreThreshold, overlap: settings.overlap,
+            idempotencyKey: key, ownerKeyID: owner, scoreThreshold: settings.detection.scoreThreshold, overlap: settings.detection.overlap,
             modelName: model.manifest.name, files: files)
         create.idempotencyFingerprint = key == nil ? nil : fingerprint
         let (job, created) = try await store.jobCreate(create)

@@ -64,8 +64,8 @@ struct UploadHandler: Sendable {
         }
 
         // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
-        let overlap = parsed.overlap ?? DetectionOptions().overlap
-        let checks = try await Self.checkAll(state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: overlap)
+        // The plan the worker will run: the job stores these same resolved settings.
+        let checks = try await Self.checkAll(state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: parsed.detection.overlap)
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
         for check in checks {
@@ -93,7 +93,7 @@ struct UploadHandler: Sendable {
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
             var create = JobCreate(
                 id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
-                scoreThreshold: parsed.scoreThreshold, overlap: parsed.overlap, modelName: model.manifest.name, files: newFiles)
+                scoreThreshold: parsed.detection.scoreThreshold, overlap: parsed.detection.overlap, modelName: model.manifest.name, files: newFiles)
             create.idempotencyFingerprint = key == nil ? nil : fingerprint
             let (job, created) = try await store.jobCreate(create)
             guard created else {
@@ -139,8 +139,8 @@ struct UploadHandler: Sendable {
 
     /// The job's settings, parsed, with the webhook URL through the address policy and the
     /// job's own secret checked.
-    func checkedSettings(_ settings: [String: String]) async throws -> Settings {
-        var parsed = try Self.parseSettings(settings, model: model)
+    func checkedSettings(_ settings: [String: String], numbers: (score: Double?, overlap: Double?)? = nil) async throws -> Settings {
+        var parsed = try Self.parseSettings(settings, numbers: numbers, model: model)
         if let url = parsed.webhookURL {
             do { _ = try await webhookPolicy.check(url) } catch where error.isUnresolvedHost {
                 // Not known to be forbidden, only not resolvable now: each delivery attempt checks it again,
@@ -247,12 +247,24 @@ struct UploadHandler: Sendable {
     struct Settings {
         var webhookURL: String?
         var webhookSecret: String?
-        var scoreThreshold: Double?
-        var overlap: Double?
+        /// Score threshold and overlap, resolved over the model's defaults.
+        var detection: JobSettings
     }
 
-    static func parseSettings(_ s: [String: String], model: ModelFile) throws -> Settings {
-        var out = Settings()
+    /// The job's settings from text fields; `numbers` (a JSON body's score threshold and overlap)
+    /// stand in for those two fields when given.
+    static func parseSettings(_ s: [String: String], numbers: (score: Double?, overlap: Double?)? = nil, model: ModelFile) throws -> Settings {
+        let detection: JobSettings
+        do {
+            if let numbers {
+                detection = try JobSettings(scoreThreshold: numbers.score, overlap: numbers.overlap, manifest: model.manifest)
+            } else {
+                detection = try JobSettings(scoreThreshold: s["score_threshold"], overlap: s["overlap"], manifest: model.manifest)
+            }
+        } catch {
+            throw APIError(.unprocessableContent, "invalid_\(error.field)", error.message)
+        }
+        var out = Settings(detection: detection)
         if let url = s["webhook_url"], !url.isEmpty {
             do { _ = try WebhookAddressPolicy.parse(url) } catch {
                 throw APIError(.unprocessableContent, error.code, error.description)
@@ -261,18 +273,6 @@ struct UploadHandler: Sendable {
         }
         if let m = s["model"], !m.isEmpty, m != model.manifest.name {
             throw APIError(.unprocessableContent, "unknown_model", "model '\(m.prefix(100))' is not served here; available: \(model.manifest.name)")
-        }
-        if let v = s["score_threshold"], !v.isEmpty {
-            guard let d = Double(v), (0...1).contains(d) else {
-                throw APIError(.unprocessableContent, "invalid_score_threshold", "score_threshold must be a number between 0 and 1")
-            }
-            out.scoreThreshold = d
-        }
-        if let v = s["overlap"], !v.isEmpty {
-            guard let d = Double(v), (0...0.9).contains(d) else {
-                throw APIError(.unprocessableContent, "invalid_overlap", "overlap must be a number between 0 and 0.9")
-            }
-            out.overlap = d
         }
         return out
     }

@@ -25,6 +25,12 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("idempotency-key"), help: "Retrying with the same key returns the same job instead of a new one.")
     var idempotencyKey: String?
 
+    @Option(name: .customLong("score-threshold"), help: "Minimum score kept, 0 to 1 (default: the model's).")
+    var scoreThreshold: Double?
+
+    @Option(help: "Fraction of a tile shared with its neighbour, 0 to 0.9 (default 0.2).")
+    var overlap: Double?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -39,6 +45,8 @@ struct SubmitCommand: AsyncParsableCommand {
         var fields: [(String, String)] = []
         if let webhook { fields.append(("webhook_url", webhook)) }
         if let webhookSecret { fields.append(("webhook_secret", webhookSecret)) }
+        if let scoreThreshold { fields.append(("score_threshold", "\(scoreThreshold)")) }
+        if let overlap { fields.append(("overlap", "\(overlap)")) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
@@ -74,6 +82,8 @@ struct SubmitCommand: AsyncParsableCommand {
         var body: [String: Any] = ["inputs": paths]
         if let webhook { body["webhook_url"] = webhook }
         if let webhookSecret { body["webhook_secret"] = webhookSecret }
+        if let scoreThreshold { body["score_threshold"] = scoreThreshold }
+        if let overlap { body["overlap"] = overlap }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -162,6 +162,8 @@ import Testing
         let final = try await server.waitFinal(id)
         let detail = try await server.get("/jobs/\(id)").json
         #expect(final["status"] as? String == "completed", "\(detail)")
+        // JSON numbers resolve like form fields: given as given, the rest from the model's defaults.
+        #expect(detail["score_threshold"] as? Double == 0.3 && detail["overlap"] as? Double == 0.2, "\(detail)")
         let files = detail["files"] as? [[String: Any]] ?? []
         #expect(files.map { $0["source"] as? String } == ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene1.tif"])
         #expect(files.map { $0["detections"] as? Int } == [1, 2])
