@@ -37,6 +37,10 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     }
     /// The raster cannot be cut into tiles within the limits: no attempt will succeed with this file.
     public var isFileRefused: Bool { code == .plan }
+    /// Whether another attempt at the same file could succeed: only a failed run (memory, a
+    /// device that went away). A file that cannot be planned, an option out of range or a model
+    /// that cannot be read fails the same way every time.
+    public var isRetryable: Bool { code == .run }
 
     static func plan(_ reason: String) -> InferenceError {
         .init(.plan, reason,

@@ -1,6 +1,6 @@
 public import Foundation
 import Failpoints
-import GeoRaster
+public import GeoRaster
 public import Inference
 public import Logging
 public import ServiceLifecycle
@@ -159,16 +159,13 @@ public final class WorkerPool: Service {
         } catch is CancellationError {
             // Shutting down: hand the file back for the next worker.
             outcome = .failed(error: "interrupted by shutdown", retryable: true, maxAttempts: .max)
-        } catch let error as RasterError {
-            log.warning("file failed", metadata: ["error": "\(error)"])
-            outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
-        } catch let error as InferenceError where error.isFileRefused {
-            log.warning("file failed", metadata: ["error": "\(error)"])
-            outcome = .failed(error: error.description, retryable: false, maxAttempts: config.maxAttempts)
-        } catch let error as StorageError {
-            log.warning("could not read the input from the bucket", metadata: ["error": "\(error)"])
-            outcome = .failed(error: "reading \(file.storedPath): \(error)", retryable: error.isRetryable, maxAttempts: config.maxAttempts)
+        } catch let error as any FileAttemptError {
+            // The error says whether another attempt could succeed.
+            log.warning("file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)", "retryable": "\(error.isRetryable)"])
+            let message = error is StorageError ? "reading \(file.storedPath): \(error)" : error.description
+            outcome = .failed(error: message, retryable: error.isRetryable, maxAttempts: config.maxAttempts)
         } catch {
+            // Anything else (a store that did not answer, say) is worth another attempt.
             log.warning("file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)"])
             outcome = .failed(error: "\(error)", retryable: true, maxAttempts: config.maxAttempts)
         }
@@ -297,6 +294,19 @@ extension WorkerPool {
             .map { MirrorRequest(name: $0, metadata: ["job_id": job]) }
         return uploads + documents + quicklooks
     }
+}
+
+/// An error that knows whether another attempt at the same file could succeed. Errors the worker
+/// does not know (a store that did not answer) are retried.
+public protocol FileAttemptError: Error, CustomStringConvertible {
+    var isRetryable: Bool { get }
+}
+
+extension InferenceError: FileAttemptError {}
+extension StorageError: FileAttemptError {}
+extension RasterError: FileAttemptError {
+    /// A raster GDAL cannot open or read is the same raster next time.
+    public var isRetryable: Bool { false }
 }
 
 extension DetectionOptions {

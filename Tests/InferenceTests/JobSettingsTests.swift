@@ -45,3 +45,17 @@ import Testing
         #expect(throws: InferenceError.self) { try options.validate() }
     }
 }
+
+/// An inference error says whether another attempt at the file could succeed.
+@Suite struct RetryabilityTests {
+    @Test func onlyAFailedRunIsWorthAnotherAttempt() throws {
+        var options = DetectionOptions()
+        options.overlap = 0.95
+        do { try options.validate(); Issue.record("an overlap of 0.95 passed") } catch { #expect(!error.isRetryable) }
+        do {
+            _ = try TilePlan(rasterWidth: 1000, rasterHeight: 1000, tileWidth: 4, tileHeight: 4, overlap: 0.2, scale: 1, maxGridPixels: 100)
+            Issue.record("an impossible plan passed")
+        } catch { #expect(!error.isRetryable && error.isFileRefused) }
+        do { _ = try ModelFile.read(path: "/nonexistent.onnx"); Issue.record("a missing model read") } catch { #expect(!error.isRetryable) }
+    }
+}
