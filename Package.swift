@@ -166,6 +166,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Jobs", "Webhooks", "Storage", "Inference", "Formats", "GeoRaster", "GeoInferTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

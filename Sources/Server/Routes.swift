@@ -160,15 +160,7 @@ struct Routes: Sendable {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
         // Other methods on known paths: 405 with the allowed ones, not 404.
-        let allowed: [(String, [HTTPRequest.Method])] = [
-            ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
-            ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
-            ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]), ("results/:id/thumbnails/:file", [.get]),
-            ("results/:id/footprints.geojson", [.get]),
-            ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
-            ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
-            ("keys", [.get, .post]), ("keys/:id", [.delete]),
-        ]
+        let allowed = Self.table
         for (path, methods) in allowed {
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
@@ -179,6 +171,18 @@ struct Routes: Sendable {
             }
         }
     }
+
+    /// Every route: its path (Hummingbird's syntax) and methods. The 405 answers are built from it,
+    /// and a test checks the OpenAPI document lists exactly these.
+    static let table: [(path: String, methods: [HTTPRequest.Method])] = [
+        ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
+        ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
+        ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]),
+        ("results/:id/thumbnails/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
+        ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
+        ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
+        ("keys", [.get, .post]), ("keys/:id", [.delete]),
+    ]
 
     /// A job from the files in a multipart request, within the caller's upload slots: 202 Accepted.
     private func uploadFiles(_ request: Request) async throws -> Response {
