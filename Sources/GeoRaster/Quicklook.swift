@@ -151,25 +151,40 @@ public enum Quicklook {
     /// is the mean of the source pixels whose centres fall in it.
     static func shrink(_ bytes: [UInt8], width w: Int, height h: Int, to size: (width: Int, height: Int)) -> [UInt8] {
         let (tw, th) = (max(1, min(w, size.width)), max(1, min(h, size.height)))
+        let plane = w * h, small = tw * th
+        guard bytes.count >= plane * 3 else { return [UInt8](repeating: 0, count: small * 3) }
         // The output column and row of each source column and row.
         let column = (0..<w).map { min(tw - 1, $0 * tw / w) }, row = (0..<h).map { min(th - 1, $0 * th / h) }
-        var sums = [Int](repeating: 0, count: tw * th * 3), counts = [Int](repeating: 0, count: tw * th)
-        for y in 0..<h {
-            let r = row[y] * tw
-            for x in 0..<w {
-                let o = r + column[x]
-                counts[o] += 1
-                for b in 0..<3 { sums[b * tw * th + o] += Int(bytes[b * w * h + y * w + x]) }
-            }
-        }
-        var out = [UInt8](repeating: 0, count: tw * th * 3)
-        for b in 0..<3 {
-            for o in 0..<(tw * th) where counts[o] > 0 {
-                out[b * tw * th + o] = UInt8((sums[b * tw * th + o] + counts[o] / 2) / counts[o])
+        var sums = [UInt32](repeating: 0, count: small * 3), counts = [UInt32](repeating: 0, count: small)
+        var out = [UInt8](repeating: 0, count: small * 3)
+        // One pass over the source, no bounds checks: about a millisecond for 512 × 512 × 3.
+        bytes.withUnsafeBufferPointer { src in
+            sums.withUnsafeMutableBufferPointer { sum in
+                counts.withUnsafeMutableBufferPointer { count in
+                    column.withUnsafeBufferPointer { col in
+                        for y in 0..<h {
+                            let r = row[y] * tw, line = y * w
+                            for x in 0..<w {
+                                let o = r + col[x], i = line + x
+                                count[o] &+= 1
+                                sum[o] &+= UInt32(src[i])
+                                sum[small + o] &+= UInt32(src[plane + i])
+                                sum[2 * small + o] &+= UInt32(src[2 * plane + i])
+                            }
+                        }
+                    }
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for o in 0..<small where count[o] > 0 {
+                            let n = count[o]
+                            for b in 0..<3 { dst[b * small + o] = UInt8(truncatingIfNeeded: (sum[b * small + o] + n / 2) / n) }
+                        }
+                    }
+                }
             }
         }
         return out
     }
+
 
     /// Maps the band's 2nd–98th percentile range onto 0–255, rounded, into `out` (nodata and unread
     /// pixels become 0). The percentiles come from a 4096-bin histogram of at most about 16,000
