@@ -19,6 +19,9 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// Whether the job has result documents: it finished, other than by being cancelled.
+    public var hasResults: Bool { self == .completed || self == .completedWithErrors || self == .failed }
+
     /// The final state of a job whose files all finished.
     public static func finished(succeeded: Int, failed: Int) -> JobStatus {
         failed == 0 ? .completed : succeeded == 0 ? .failed : .completedWithErrors

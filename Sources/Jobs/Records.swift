@@ -34,7 +34,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
     /// 0–100, weighted by tiles.
     public var progress: Double {
-        if status == .completed || status == .completedWithErrors || status == .failed { return 100 }
+        if status.hasResults { return 100 }
         guard tilesTotal > 0 else { return 0 }
         return (Double(min(tilesDone, tilesTotal)) / Double(tilesTotal) * 1000).rounded() / 10
     }

@@ -211,8 +211,7 @@ struct JobDetailBody: Encodable {
         tiles_done = j.tilesDone
         detections = files.map(\.detections).reduce(0, +)
         detections_by_class = files.classTotals
-        let hasResults = j.status == .completed || j.status == .completedWithErrors || j.status == .failed
-        results = hasResults ? Results(coco: "/results/\(j.id)/coco.json", geojson: "/results/\(j.id)/detections.geojson",
+        results = j.status.hasResults ? Results(coco: "/results/\(j.id)/coco.json", geojson: "/results/\(j.id)/detections.geojson",
                                        metadata: "/results/\(j.id)/metadata.json") : nil
         webhook = j.webhookURL.map { url in
             Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })

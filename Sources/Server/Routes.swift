@@ -322,7 +322,7 @@ struct Routes: Sendable {
     }
 
     private func result(_ j: JobRecord, _ format: OutputFormat, context: BasicRequestContext) async throws -> Response {
-        guard j.status == .completed || j.status == .completedWithErrors || j.status == .failed else {
+        guard j.status.hasResults else {
             throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
         }
         let url = layout.result(job: j.id, file: format.fileName)
