@@ -286,7 +286,7 @@ enum Dashboard {
       if (!v.files.size && !v.note) {
         // Nothing to place: say so rather than show an empty world.
         v.note = L.control({ position: "bottomleft" });
-        v.note.onAdd = () => el("div", "None of this job's files is georeferenced, so none has a place on the map.", "leaflet-bar nomap-note");
+        v.note.onAdd = () => el("div", "None of this job's files has a place on the map: none is georeferenced (or the job was submitted before footprints were kept).", "leaflet-bar nomap-note");
         v.note.addTo(v.map);
       } else if (v.files.size && v.note) { v.note.remove(); v.note = null; }
       loadVisible(v);
