@@ -33,8 +33,12 @@ public struct Model: Sendable {
     /// the model's `metadata_props` (`geoinfer.manifest`) or, when absent, from a sidecar
     /// `model.json` (or `<model>.json`) beside it (``ModelFile``).
     public static func load(path: String, options: SessionOptions = .init(), lanes: Int = 1) async throws(InferenceError) -> Model {
-        let file = try ModelFile.read(path: path)
-        let manifest = file.manifest
+        try await load(file: ModelFile.read(path: path), options: options, lanes: lanes)
+    }
+
+    /// Loads the model `file` describes (already read: its manifest and digest are not read again).
+    public static func load(file: ModelFile, options: SessionOptions = .init(), lanes: Int = 1) async throws(InferenceError) -> Model {
+        let path = file.path, manifest = file.manifest
         let session = try ONNXSession(path: path, options: options)
         var sessions: [any InferenceSession] = [session]
         for _ in 1..<max(1, lanes) { sessions.append(try ONNXSession(path: path, options: options)) }

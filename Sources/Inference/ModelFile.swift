@@ -57,15 +57,7 @@ enum ONNXMetadata {
             offset += 1
             return b
         }
-        func varint() throws -> UInt64 {
-            var value: UInt64 = 0
-            for shift in stride(from: UInt64(0), to: 64, by: 7) {
-                let b = try byte()
-                value |= UInt64(b & 0x7F) << shift
-                if b & 0x80 == 0 { return value }
-            }
-            throw Malformed(description: "a number longer than 10 bytes at byte \(offset)")
-        }
+        func varint() throws -> UInt64 { try Self.varint(next: byte) }
         func skip(_ n: UInt64) throws {
             guard n <= size - offset else { throw Malformed(description: "a field of \(n) bytes runs past the end of the file at byte \(offset)") }
             offset += n
@@ -93,28 +85,33 @@ enum ONNXMetadata {
         return nil
     }
 
+    /// A protobuf varint (at most 10 bytes) from `next`, one byte at a time.
+    static func varint(next: () throws -> UInt8) throws -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 64, by: 7) {
+            let b = try next()
+            value |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return value }
+        }
+        throw Malformed(description: "a number longer than 10 bytes")
+    }
+
     /// The key and value of one `StringStringEntryProto`.
     static func entry(_ data: Data) throws -> (String, String)? {
         let bytes = [UInt8](data)
         var i = 0, key: String?, value: String?
-        func varint() throws -> Int {
-            var v = 0
-            for shift in stride(from: 0, to: 63, by: 7) {
-                guard i < bytes.count else { throw Malformed(description: "a metadata entry ends inside a number") }
-                let b = bytes[i]
-                i += 1
-                v |= Int(b & 0x7F) << shift
-                if b & 0x80 == 0 { return v }
-            }
-            throw Malformed(description: "a number too long in a metadata entry")
+        func byte() throws -> UInt8 {
+            guard i < bytes.count else { throw Malformed(description: "a metadata entry ends inside a number") }
+            i += 1
+            return bytes[i - 1]
         }
         while i < bytes.count {
-            let tag = try varint()
+            let tag = try varint(next: byte)
             guard tag & 7 == 2 else { throw Malformed(description: "a metadata entry holds a field that is not a string") }
-            let length = try varint()
-            guard length >= 0, length <= bytes.count - i else { throw Malformed(description: "a metadata string runs past its entry") }
-            let text = String(decoding: bytes[i..<(i + length)], as: UTF8.self)
-            i += length
+            let length = try varint(next: byte)
+            guard length <= UInt64(bytes.count - i) else { throw Malformed(description: "a metadata string runs past its entry") }
+            let text = String(decoding: bytes[i..<(i + Int(length))], as: UTF8.self)
+            i += Int(length)
             if tag >> 3 == 1 { key = text } else if tag >> 3 == 2 { value = text }
         }
         guard let key else { return nil }

@@ -36,7 +36,7 @@ public enum GeoInferServer {
         // never loads ONNX Runtime. With workers, one session each: they run their files side by side.
         let modelFile = try ModelFile.read(path: modelPath)
         let model = config.workers.concurrency > 0
-            ? try await Model.load(path: modelPath, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
+            ? try await Model.load(file: modelFile, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
                                    lanes: config.workers.concurrency)
             : nil
         var webhooks = config.webhooks

@@ -347,27 +347,25 @@ struct Routes: Sendable {
             // The slot is given back however the stream ends: done, client gone, or shutdown.
             defer { release() }
             var lastProgress: String?
-            var fileStates: [String: String] = [:]
             var seenStates: [String: FileStatus] = [:]
             var idle = ContinuousClock.now
             while !Task.isCancelled {
                 guard let j = try await store.jobGet(start.id) else { break }
                 let progress = String(decoding: try JSON.encoder.encode(StatusBody(j)), as: UTF8.self)
                 var out = ""
-                let files = try await store.jobFiles(j.id)
                 // `state`: every file's status when the stream starts, then each change, with its
-                // pictures once it has them (the map follows a running job from these alone).
-                for f in files where seenStates[f.name] != f.status {
-                    let payload = FileState(name: f.name, status: f.status.rawValue, quicklook: quicklookURL(j, f),
-                                            thumbnail: quicklookURL(j, f, "thumbnails"))
-                    out += "event: state\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
+                // pictures once it has them (the map follows a running job from these alone);
+                // `file` as well when the change is to a final status.
+                for f in try await store.jobFiles(j.id) where seenStates[f.name] != f.status {
+                    let state = FileState(name: f.name, status: f.status.rawValue, quicklook: quicklookURL(j, f),
+                                          thumbnail: quicklookURL(j, f, "thumbnails"))
+                    out += "event: state\ndata: \(String(decoding: try JSON.encoder.encode(state), as: UTF8.self))\n\n"
+                    if f.status.isFinal {
+                        let payload: [String: String] = ["name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
+                                                         "detections": "\(f.detections)"]
+                        out += "event: file\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
+                    }
                     seenStates[f.name] = f.status
-                }
-                for f in files where f.status.isFinal && fileStates[f.name] != f.status.rawValue {
-                    let payload: [String: String] = ["name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
-                                                     "detections": "\(f.detections)"]
-                    out += "event: file\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
-                    fileStates[f.name] = f.status.rawValue
                 }
                 if progress != lastProgress {
                     out += "event: progress\ndata: \(progress)\n\n"
