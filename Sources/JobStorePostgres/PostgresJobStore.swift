@@ -33,15 +33,26 @@ public final class PostgresJobStore: JobStore, Service {
     /// Connects to `url` (`postgres://user:password@host:port/database`, `?sslmode=disable|prefer|require`),
     /// applies the migrations not yet applied, and returns the store. Its connection pool works
     /// once `run()` runs (in the same ServiceGroup as the services that use it).
-    public static func open(url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger) async throws -> PostgresJobStore {
+    /// `reachWithin` bounds reaching the server (a wrong address fails start-up rather than hanging);
+    /// the migrations that follow are bounded work of their own and get no timer, so a server that
+    /// answers slowly under load still starts.
+    public static func open(url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger,
+                            reachWithin: Duration = .seconds(30)) async throws -> PostgresJobStore {
         let configuration = try Self.configuration(url)
         let setup = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let columns = try await withThrowingTaskGroup(of: [String: [String]]?.self) { group in
             group.addTask { await setup.run(); return nil }
-            group.addTask { try await migrate(setup, logger: logger) }
             group.addTask {
-                try await Task.sleep(for: .seconds(30))
-                throw PostgresStoreError("cannot reach PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432) within 30 s; check DATABASE_URL and that the server runs")
+                try await withThrowingTaskGroup(of: Void.self) { reach in
+                    reach.addTask { try await setup.query("SELECT 1", logger: logger) }
+                    reach.addTask {
+                        try await Task.sleep(for: reachWithin)
+                        throw PostgresStoreError("cannot reach PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432) within \(reachWithin); check DATABASE_URL and that the server runs")
+                    }
+                    defer { reach.cancelAll() }
+                    try await reach.next()
+                }
+                return try await migrate(setup, logger: logger)
             }
             defer { group.cancelAll() }
             while let result = try await group.next() { if let columns = result { return columns } }

@@ -3,6 +3,7 @@ import Foundation
 import GeoInferTestSupport
 import Jobs
 import JobStorePostgres
+import Logging
 import Testing
 
 /// One contract, every store: SQLite (embedded) and PostgreSQL (scale-out) must agree.
@@ -285,5 +286,19 @@ struct ContractTests {
         _ = try await other.jobCancel(second.id, now: Date())
         try await Task.sleep(for: SQLiteJobStore.recentLifetime + .milliseconds(50))
         #expect(try await api.jobGet(second.id)?.status == .cancelled)
+    }
+}
+
+/// PostgreSQL only: a server that is not there fails `open` within its bound, saying so.
+@Suite struct PostgresOpenTests {
+    @Test func anUnreachableServerFailsWithinTheBound() async throws {
+        let port = try PeerProcess.freePort()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        // The message is the bound's own: it, not the client, ended the wait.
+        await #expect {
+            _ = try await PostgresJobStore.open(url: "postgres://geoinfer@127.0.0.1:\(port)/none?sslmode=disable", logger: logger,
+                                                reachWithin: .seconds(2))
+        } throws: { "\($0)".contains("cannot reach PostgreSQL at 127.0.0.1:\(port)") }
     }
 }

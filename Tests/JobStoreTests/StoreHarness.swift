@@ -25,7 +25,8 @@ func withStore<T: Sendable>(_ kind: StoreKind, events: (any JobEventRenderer)? =
         let url = try sharedCluster.get().freshDatabase()
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        let store = try await PostgresJobStore.open(url: url, events: events, mirror: mirror, logger: logger)
+        // The cluster is ours and running: a generous bound, for a machine loaded by the whole suite.
+        let store = try await PostgresJobStore.open(url: url, events: events, mirror: mirror, logger: logger, reachWithin: .seconds(120))
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await store.run(); return nil }
             group.addTask { try await body(store) }
