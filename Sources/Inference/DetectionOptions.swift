@@ -66,17 +66,13 @@ public struct JobSettings: Sendable, Equatable {
     }
 
     /// The same from text (form fields, query parameters): absent or empty is "not given", and
-    /// anything else must be a number.
+    /// anything that is not a number is refused like a number out of range (as NaN).
     public init(scoreThreshold: String?, overlap: String?, manifest: ModelManifest) throws(Invalid) {
-        func number(_ text: String?, _ field: String, _ range: ClosedRange<Double>) throws(Invalid) -> Double? {
+        func number(_ text: String?) -> Double? {
             guard let text, !text.isEmpty else { return nil }
-            guard let value = Double(text) else {
-                throw Invalid(field: field, message: "\(field) must be a number between \(range.lowerBound) and \(range.upperBound)")
-            }
-            return value
+            return Double(text) ?? .nan
         }
-        try self.init(scoreThreshold: try number(scoreThreshold, "score_threshold", Self.scoreThresholds),
-                      overlap: try number(overlap, "overlap", Self.overlaps), manifest: manifest)
+        try self.init(scoreThreshold: number(scoreThreshold), overlap: number(overlap), manifest: manifest)
     }
 }
 

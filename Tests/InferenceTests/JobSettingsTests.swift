@@ -36,8 +36,11 @@ import Testing
             case .failure(let e): #expect(!(JobSettings.overlaps.contains(v)) && e.field == "overlap", "\(v)")
             }
         }
-        for text in ["abc", "nan", "1e309", "0x1p-2junk", " 0.2", "0,3"] {
-            #expect(throws: JobSettings.Invalid.self) { try JobSettings(scoreThreshold: nil, overlap: text, manifest: manifest) }
+        // Text that is not a number in range gets the same answer as a number out of range.
+        for text in ["abc", "nan", "1e309", "0x1p-2junk", " 0.2", "0,3", "-1"] {
+            #expect { try JobSettings(scoreThreshold: nil, overlap: text, manifest: manifest) } throws: {
+                ($0 as? JobSettings.Invalid).map { $0.field == "overlap" && $0.message == "overlap must be a number between 0 and 0.9" } ?? false
+            }
         }
         // `detect`'s options take the same ranges.
         var options = DetectionOptions()
