@@ -178,6 +178,7 @@ let package = Package(
             name: "JobStoreTests",
             dependencies: [
                 "Jobs", "JobStorePostgres", "GeoInferTestSupport", "Storage", "Formats",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -75,6 +75,10 @@ public final class PostgresJobStore: JobStore, Service {
         var config = PostgresClient.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
                                                   password: c.password, database: String(c.path.dropFirst()).nilIfEmpty, tls: tls)
         config.options.connectTimeout = .seconds(5)
+        // Every transaction here lasts milliseconds. A process frozen in the middle of one (stopped,
+        // swapped out, paused in a debugger) would hold its row locks, and with them every claim of
+        // that job, until its connection dies: the server ends such a session after 15 s instead.
+        config.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "15s")]
         return config
     }
 

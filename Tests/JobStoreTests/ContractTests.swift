@@ -2,8 +2,9 @@ import Formats
 import Foundation
 import GeoInferTestSupport
 import Jobs
-import JobStorePostgres
+@testable import JobStorePostgres
 import Logging
+import PostgresNIO
 import Testing
 
 /// One contract, every store: SQLite (embedded) and PostgreSQL (scale-out) must agree.
@@ -291,6 +292,20 @@ struct ContractTests {
 
 /// PostgreSQL only: a server that is not there fails `open` within its bound, saying so.
 @Suite struct PostgresOpenTests {
+    /// A frozen process cannot hold a job's rows for ever: the server ends a session idle inside a
+    /// transaction after 15 s (the store's connections say so themselves).
+    @Test func sessionsIdleInATransactionAreEndedByTheServer() async throws {
+        try await withStore(.postgres) { store in
+            let store = try #require(store as? PostgresJobStore)
+            let value = try await store.read { c in
+                var out = ""
+                for try await (v,) in try await c.query("SHOW idle_in_transaction_session_timeout", logger: Logger(label: "test")).decode((String,).self) { out = v }
+                return out
+            }
+            #expect(value == "15s")
+        }
+    }
+
     @Test func anUnreachableServerFailsWithinTheBound() async throws {
         let port = try PeerProcess.freePort()
         var logger = Logger(label: "test")
