@@ -55,6 +55,11 @@ let package = Package(
             name: "Formats",
             swiftSettings: strictSettings
         ),
+        // Pure geometry of a mosaic's results: the seam merge across files (no dependencies, no I/O).
+        .target(
+            name: "Mosaic",
+            swiftSettings: strictSettings
+        ),
         // Named points where tests pause, fail or crash a process (GEOINFER_FAILPOINTS); off unless set.
         .target(
             name: "Failpoints",
@@ -63,7 +68,7 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "GeoRaster", "Formats", "CONNXRuntime",
+                "GeoRaster", "Formats", "Mosaic", "CONNXRuntime",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
@@ -195,7 +200,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InferenceTests",
-            dependencies: ["Inference", "GeoRaster", "Formats", "GeoInferTestSupport"],
+            dependencies: ["Inference", "GeoRaster", "Formats", "Mosaic", "GeoInferTestSupport"],
             swiftSettings: strictSettings
         ),
     ]

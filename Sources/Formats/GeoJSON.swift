@@ -41,15 +41,24 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
         public var score: Double
         public var source_file: String
         public var image_id: Int
-        /// [x, y, width, height] in the source raster's pixels.
-        public var pixel_bbox: [Double]
-        public init(class: String, category_id: Int, score: Double, source_file: String, image_id: Int, pixel_bbox: [Double]) {
+        /// [x, y, width, height] in the source raster's pixels (absent for an object joined from
+        /// parts in several files).
+        public var pixel_bbox: [Double]?
+        /// In the merged layer: every file the object was found in (its parts and the duplicates
+        /// dropped), `source_file` first.
+        public var source_files: [String]?
+        /// In the merged layer: how many parts, cut where files meet, the box joins.
+        public var parts: Int?
+        public init(class: String, category_id: Int, score: Double, source_file: String, image_id: Int, pixel_bbox: [Double]?,
+                    source_files: [String]? = nil, parts: Int? = nil) {
             self.class = `class`
             self.category_id = category_id
             self.score = score
             self.source_file = source_file
             self.image_id = image_id
             self.pixel_bbox = pixel_bbox
+            self.source_files = source_files
+            self.parts = parts
         }
     }
 }

@@ -11,6 +11,32 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     public var warnings: [String]
     /// Where the job's inputs and results are mirrored in the bucket (absent without a bucket).
     public var storage: StorageCopies?
+    /// The merge of detections across files in map coordinates (absent when no file is georeferenced).
+    public var merge: Merge?
+
+    /// What the seam merge did: the layer `detections_merged` holds `detections` objects.
+    public struct Merge: Codable, Sendable, Equatable {
+        /// The CRS the merge ran in (`EPSG:n`, or WKT for a CRS without a code): most files' CRS.
+        public var crs: String
+        public var detections: Int
+        /// Objects made of parts joined across the lines where files meet.
+        public var joined: Int
+        /// Detections dropped as duplicates of one found by an overlapping file.
+        public var duplicates_dropped: Int
+        /// Files whose detections are not in the merged layer (no georeferencing).
+        public var excluded_files: [String]
+        public var metric: String
+        public var threshold: Double
+        public init(crs: String, detections: Int, joined: Int, duplicates_dropped: Int, excluded_files: [String], metric: String, threshold: Double) {
+            self.crs = crs
+            self.detections = detections
+            self.joined = joined
+            self.duplicates_dropped = duplicates_dropped
+            self.excluded_files = excluded_files
+            self.metric = metric
+            self.threshold = threshold
+        }
+    }
 
     /// The bucket copies of a job's objects: `gs://` URIs by object name. Their sync state is live
     /// in `GET /jobs/{id}`.

@@ -1,7 +1,8 @@
 internal import CGDAL
 
-/// Transforms coordinates from a raster's CRS to WGS84 longitude/latitude (traditional GIS order).
-/// Owns its OGR handles; not `Sendable` (OGR transformations are not thread-safe).
+/// Transforms coordinates between two CRSs, by default from a raster's CRS to WGS84
+/// longitude/latitude. Both ends use traditional GIS axis order (x/y, lon/lat). Owns its OGR
+/// handles; not `Sendable` (OGR transformations are not thread-safe).
 public final class CoordinateTransformer {
     private let transform: OGRCoordinateTransformationH
     private let target: OGRSpatialReferenceH
@@ -11,22 +12,23 @@ public final class CoordinateTransformer {
         let description: String
     }
 
-    init(sourceSRS: OGRSpatialReferenceH) throws {
+    /// From `sourceSRS` to `targetSRS` (WGS84 when nil); both are copied.
+    init(sourceSRS: OGRSpatialReferenceH, targetSRS: OGRSpatialReferenceH? = nil) throws {
         GDAL.register()
-        guard let src = OSRClone(sourceSRS) else { throw Failure(description: "cannot copy the raster's CRS") }
-        guard let dst = OSRNewSpatialReference(nil) else {
+        guard let src = OSRClone(sourceSRS) else { throw Failure(description: "cannot copy the source CRS") }
+        let dst: OGRSpatialReferenceH? = if let targetSRS { OSRClone(targetSRS) } else { OSRNewSpatialReference(nil) }
+        guard let dst else {
             OSRDestroySpatialReference(src)
-            throw Failure(description: "cannot create WGS84")
+            throw Failure(description: "cannot create the target CRS")
         }
-        // Both ends in x/y = lon/lat order, whatever the CRS's official axis order says.
         OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER)
         OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER)
-        _ = OSRImportFromEPSG(dst, 4326)
+        if targetSRS == nil { _ = OSRImportFromEPSG(dst, 4326) }
         let (ct, error) = GDAL.call { OCTNewCoordinateTransformation(src, dst) }
         guard let ct else {
             OSRDestroySpatialReference(src)
             OSRDestroySpatialReference(dst)
-            throw Failure(description: "no transformation from the raster's CRS to WGS84: \(error ?? "unknown")")
+            throw Failure(description: "no transformation between the two CRSs: \(error ?? "unknown")")
         }
         source = src
         target = dst
@@ -35,11 +37,14 @@ public final class CoordinateTransformer {
 
     /// Creates a transformer from the CRS `epsg` to WGS84.
     public convenience init(epsg: Int) throws {
-        GDAL.register()
-        guard let srs = OSRNewSpatialReference(nil) else { throw Failure(description: "cannot create a CRS") }
-        defer { OSRDestroySpatialReference(srs) }
-        guard OSRImportFromEPSG(srs, Int32(epsg)) == OGRERR_NONE else { throw Failure(description: "unknown EPSG code \(epsg)") }
-        try self.init(sourceSRS: srs)
+        let srs = try SpatialReference(epsg: epsg)
+        try self.init(sourceSRS: srs.handle)
+    }
+
+    /// Creates a transformer between two CRSs given as WKT (from a raster) or `EPSG:n`.
+    public convenience init(from sourceCRS: String, to targetCRS: String) throws {
+        let src = try SpatialReference(definition: sourceCRS), dst = try SpatialReference(definition: targetCRS)
+        try self.init(sourceSRS: src.handle, targetSRS: dst.handle)
     }
 
     deinit {
@@ -54,8 +59,13 @@ public final class CoordinateTransformer {
         return out[0]
     }
 
-    /// WGS84 (lon, lat) of many points in one call.
+    /// WGS84 (lon, lat) of many points in one call (for a transformer made with WGS84 as target).
     public func toWGS84(_ points: [(Double, Double)]) throws -> [(lon: Double, lat: Double)] {
+        try apply(points).map { (lon: $0.x, lat: $0.y) }
+    }
+
+    /// The points in the target CRS, in one call; throws when any cannot be converted.
+    public func apply(_ points: [(Double, Double)]) throws -> [(x: Double, y: Double)] {
         var xs = points.map(\.0), ys = points.map(\.1)
         var ok = [Int32](repeating: 0, count: points.count)
         let n = Int32(points.count)
@@ -63,8 +73,73 @@ public final class CoordinateTransformer {
             OCTTransformEx(transform, n, &xs, &ys, nil, &ok)
         }.value
         guard all != 0, ok.allSatisfy({ $0 != 0 }) else {
-            throw Failure(description: "point outside the area where the raster's CRS can be converted to WGS84")
+            throw Failure(description: "point outside the area where the CRS can be converted")
         }
-        return zip(xs, ys).map { (lon: $0, lat: $1) }
+        return zip(xs, ys).map { (x: $0, y: $1) }
+    }
+}
+
+/// An OGR spatial reference built only from WKT or `EPSG:n`: never from a file name or URL, so a
+/// caller's text cannot make GDAL read anything.
+final class SpatialReference {
+    let handle: OGRSpatialReferenceH
+
+    private init(handle: OGRSpatialReferenceH) { self.handle = handle }
+
+    convenience init(epsg: Int) throws {
+        GDAL.register()
+        guard (1...999_999).contains(epsg), let srs = OSRNewSpatialReference(nil) else {
+            throw CoordinateTransformer.Failure(description: "unknown EPSG code \(epsg)")
+        }
+        guard GDAL.call({ OSRImportFromEPSG(srs, Int32(epsg)) }).value == OGRERR_NONE else {
+            OSRDestroySpatialReference(srs)
+            throw CoordinateTransformer.Failure(description: "unknown EPSG code \(epsg)")
+        }
+        self.init(handle: srs)
+    }
+
+    convenience init(definition: String) throws {
+        if let epsg = CRSName.epsg(definition) {
+            try self.init(epsg: epsg)
+            return
+        }
+        GDAL.register()
+        guard let srs = OSRNewSpatialReference(nil) else { throw CoordinateTransformer.Failure(description: "cannot create a CRS") }
+        let status = definition.withCString { text -> OGRErr in
+            var cursor: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(mutating: text)
+            return GDAL.call { OSRImportFromWkt(srs, &cursor) }.value
+        }
+        guard status == OGRERR_NONE else {
+            OSRDestroySpatialReference(srs)
+            throw CoordinateTransformer.Failure(description: "not a CRS GDAL can read")
+        }
+        self.init(handle: srs)
+    }
+
+    deinit { OSRDestroySpatialReference(handle) }
+
+    /// The CRS as WKT (WKT1 as GDAL writes it for GeoPackage and FlatGeobuf layers).
+    var wkt: String? {
+        var out: UnsafeMutablePointer<CChar>?
+        guard OSRExportToWkt(handle, &out) == OGRERR_NONE, let out else { return nil }
+        defer { geo_cpl_free(out) }
+        return String(cString: out)
+    }
+}
+
+/// Names of CRSs as a caller gives them.
+public enum CRSName {
+    /// The code of `EPSG:n` (case-insensitive, n of 1 to 6 digits); nil for anything else.
+    public static func epsg(_ text: String) -> Int? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].uppercased() == "EPSG", (1...6).contains(parts[1].count),
+              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let code = Int(parts[1]), code > 0 else { return nil }
+        return code
+    }
+
+    /// Whether GDAL knows the CRS `EPSG:n` named by `text`.
+    public static func isKnown(_ text: String) -> Bool {
+        guard let code = epsg(text) else { return false }
+        return (try? SpatialReference(epsg: code)) != nil
     }
 }

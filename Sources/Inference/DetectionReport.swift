@@ -27,6 +27,9 @@ public struct DetectionReport: Sendable {
     public var createdAt: Date
     /// The bucket copies to name in the metadata document.
     public var storage: RunMetadata.StorageCopies?
+    /// The detections merged across files (``MergedLayer/merge(files:metric:threshold:)``); when
+    /// set, `detections_merged.geojson` is written with the GeoJSON.
+    public var merged: MergedLayer?
 
     public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
@@ -80,6 +83,30 @@ public struct DetectionReport: Sendable {
         return GeoJSONFeatureCollection(features: features)
     }
 
+    /// The merged layer as GeoJSON (empty without one).
+    public func mergedGeoJSON() -> GeoJSONFeatureCollection {
+        let classes = model.manifest.classes
+        let features = (merged?.detections ?? []).map { m -> GeoJSONFeatureCollection.Feature in
+            let first = m.parts[0]
+            var names: [String] = []
+            for ref in m.parts + m.duplicates where !names.contains(files[ref.file].info.fileName) {
+                names.append(files[ref.file].info.fileName)
+            }
+            let pixel = m.parts.count == 1 ? files[first.file].detections[first.detection].detection.box : nil
+            return .init(
+                geometry: .init(ring: m.wgs84Corners.map { (lon: $0.lon, lat: $0.lat) }),
+                properties: .init(class: Self.className(classes, m.classIndex), category_id: m.classIndex + 1,
+                                  score: Self.round(Double(m.score)), source_file: files[first.file].info.fileName,
+                                  image_id: first.file + 1, pixel_bbox: pixel.map { [$0.x1, $0.y1, $0.width, $0.height].map(Self.round) },
+                                  source_files: names, parts: m.parts.count))
+        }
+        return GeoJSONFeatureCollection(features: features)
+    }
+
+    static func className(_ classes: [String], _ index: Int) -> String {
+        classes.indices.contains(index) ? classes[index] : "class_\(index)"
+    }
+
     public func metadata() -> RunMetadata {
         let m = model.manifest
         let perClass = files.reduce(into: [String: Int]()) { sum, f in sum.merge(f.classCounts(classes: m.classes), uniquingKeysWith: +) }
@@ -106,6 +133,7 @@ public struct DetectionReport: Sendable {
             software: .init(geoinfer: GeoInferVersion.current, gdal: gdalVersion, onnxruntime: ONNXRuntime.version),
             warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
         doc.storage = storage
+        doc.merge = merged?.summary
         return doc
     }
 
@@ -125,9 +153,17 @@ public struct DetectionReport: Sendable {
             }
             try data.write(to: url, options: .atomic)
             written.append(url)
+            if format == .geojson, merged != nil {
+                let mergedURL = directory.appendingPathComponent(prefix + Self.mergedGeoJSONName)
+                try encoder.encode(mergedGeoJSON()).write(to: mergedURL, options: .atomic)
+                written.append(mergedURL)
+            }
         }
         return written
     }
+
+    /// The merged layer's GeoJSON file name.
+    public static let mergedGeoJSONName = "detections_merged.geojson"
 
     /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.
     static func round(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

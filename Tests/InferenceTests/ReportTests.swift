@@ -111,7 +111,7 @@ import Testing
         let utmFeatures = fc.features.filter { $0.properties.source_file == "utm.tif" }
         var pixels: [(Double, Double)] = []
         for f in utmFeatures {
-            let b = f.properties.pixel_bbox
+            let b = try #require(f.properties.pixel_bbox)
             pixels += [(b[0], b[1]), (b[0] + b[2], b[1]), (b[0] + b[2], b[1] + b[3]), (b[0], b[1] + b[3])]
         }
         let theirs = try Fixtures.gdalTransformToWGS84(raster: utmPath, pixels: pixels)
