@@ -6,6 +6,7 @@
 #include <cpl_string.h>
 #include <cpl_vsi.h>
 #include <ogr_srs_api.h>
+#include <ogr_api.h>
 
 /* CPLFree is a macro; Swift cannot see it. */
 static inline void geo_cpl_free(void *p) { VSIFree(p); }

@@ -30,7 +30,7 @@ public struct DetectionOptions: Sendable, Equatable {
     }
 
     func resolvedScore(_ m: ModelManifest) -> Double { scoreThreshold ?? m.scoreThreshold ?? 0.25 }
-    func resolvedIoU(_ m: ModelManifest) -> Double { iouThreshold ?? m.iouThreshold ?? 0.5 }
+    public func resolvedIoU(_ m: ModelManifest) -> Double { iouThreshold ?? m.iouThreshold ?? 0.5 }
 }
 
 /// A job's detection settings: what the caller asked for (nil: not given) resolved once, when the

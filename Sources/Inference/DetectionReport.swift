@@ -2,17 +2,73 @@ public import Formats
 public import Foundation
 import GeoRaster
 
-/// The documents GeoInfer writes for a set of rasters.
+/// The result formats a run can be asked for. The metadata document is always written.
 public enum OutputFormat: String, Sendable, CaseIterable, Codable {
-    case coco, geojson, metadata
+    case coco, geojson, gpkg, fgb, metadata
 
-    /// The file name each format is written to.
-    public var fileName: String {
+    /// COCO and GeoJSON: what a job writes when it names no formats.
+    public static let defaults: Set<OutputFormat> = [.coco, .geojson]
+
+    /// The documents of this format; with a merged layer, the merged ones too.
+    public func documents(merged: Bool) -> [ResultDocument] {
         switch self {
-        case .coco: "coco.json"
-        case .geojson: "detections.geojson"
-        case .metadata: "metadata.json"
+        case .coco: [.coco]
+        case .geojson: merged ? [.geojson, .mergedGeoJSON] : [.geojson]
+        case .gpkg: [.geoPackage]
+        case .fgb: merged ? [.flatGeobuf, .mergedFlatGeobuf] : [.flatGeobuf]
+        case .metadata: [.metadata]
         }
+    }
+
+    /// Formats from a comma-separated list (`coco,geojson,gpkg,fgb`; `metadata` is always
+    /// written and may be named); an unknown name or an empty list is refused.
+    public static func parseList(_ text: String) throws(JobSettings.Invalid) -> Set<OutputFormat> {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        var chosen = Set<OutputFormat>()
+        for name in names {
+            guard let f = OutputFormat(rawValue: name) else {
+                throw JobSettings.Invalid(field: "formats", message: "formats must be a comma-separated list of coco, geojson, gpkg, fgb")
+            }
+            chosen.insert(f)
+        }
+        chosen.remove(.metadata)
+        guard !chosen.isEmpty else {
+            throw JobSettings.Invalid(field: "formats", message: "formats must name at least one of coco, geojson, gpkg, fgb")
+        }
+        return chosen
+    }
+
+    /// The canonical list text of `formats` (in the order of `allCases`, without metadata).
+    public static func listText(_ formats: Set<OutputFormat>) -> String {
+        allCases.filter { formats.contains($0) && $0 != .metadata }.map(\.rawValue).joined(separator: ",")
+    }
+}
+
+/// One result file of a run, by its name under `results/` (a job's are prefixed with its id).
+public enum ResultDocument: String, Sendable, CaseIterable {
+    case coco = "coco.json"
+    case geojson = "detections.geojson"
+    case mergedGeoJSON = "detections_merged.geojson"
+    case geoPackage = "detections.gpkg"
+    case flatGeobuf = "detections.fgb"
+    case mergedFlatGeobuf = "detections_merged.fgb"
+    case metadata = "metadata.json"
+
+    public var fileName: String { rawValue }
+
+    public var contentType: String {
+        switch self {
+        case .coco, .metadata: "application/json"
+        case .geojson, .mergedGeoJSON: "application/geo+json"
+        case .geoPackage: "application/geopackage+sqlite3"
+        case .flatGeobuf, .mergedFlatGeobuf: "application/vnd.flatgeobuf"
+        }
+    }
+
+    /// The documents a run with `formats` writes (metadata always); the merged ones only with a merged layer.
+    public static func written(formats: Set<OutputFormat>, merged: Bool) -> [ResultDocument] {
+        let all = Set(formats.union([.metadata]).flatMap { $0.documents(merged: merged) })
+        return allCases.filter(all.contains)
     }
 }
 
@@ -28,8 +84,12 @@ public struct DetectionReport: Sendable {
     /// The bucket copies to name in the metadata document.
     public var storage: RunMetadata.StorageCopies?
     /// The detections merged across files (``MergedLayer/merge(files:metric:threshold:)``); when
-    /// set, `detections_merged.geojson` is written with the GeoJSON.
+    /// set, the merged documents are written beside the per-file ones.
     public var merged: MergedLayer?
+    /// The job the run is for (an attribute of the GIS layers' features).
+    public var jobID: String?
+    /// The GIS layers' CRS (`EPSG:n`); nil: the merged layer's (most files' CRS).
+    public var outCRS: String?
 
     public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
@@ -144,26 +204,36 @@ public struct DetectionReport: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var written: [URL] = []
-        for format in OutputFormat.allCases where formats.contains(format) || format == .metadata {
-            let url = directory.appendingPathComponent(prefix + format.fileName)
-            let data: Data = switch format {
-            case .coco: try encoder.encode(coco())
-            case .geojson: try encoder.encode(geoJSON())
-            case .metadata: try encoder.encode(metadata())
+        var built: GISLayers?
+        func gisLayers() throws -> GISLayers {
+            if let built { return built }
+            let layers = try self.gisLayers()
+            built = layers
+            return layers
+        }
+        for document in ResultDocument.written(formats: formats, merged: merged != nil) {
+            let url = directory.appendingPathComponent(prefix + document.fileName)
+            switch document {
+            case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
+            case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
+            case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
+            case .metadata: try encoder.encode(metadata()).write(to: url, options: .atomic)
+            case .geoPackage:
+                let layers = try gisLayers()
+                try VectorWriter.write(path: url.path, driver: .geoPackage, crs: layers.crs,
+                                       layers: [layers.merged, layers.perFile].compactMap { $0 })
+            case .flatGeobuf:
+                let layers = try gisLayers()
+                try VectorWriter.write(path: url.path, driver: .flatGeobuf, crs: layers.crs, layers: [layers.perFile])
+            case .mergedFlatGeobuf:
+                let layers = try gisLayers()
+                guard let mergedLayer = layers.merged else { continue }
+                try VectorWriter.write(path: url.path, driver: .flatGeobuf, crs: layers.crs, layers: [mergedLayer])
             }
-            try data.write(to: url, options: .atomic)
             written.append(url)
-            if format == .geojson, merged != nil {
-                let mergedURL = directory.appendingPathComponent(prefix + Self.mergedGeoJSONName)
-                try encoder.encode(mergedGeoJSON()).write(to: mergedURL, options: .atomic)
-                written.append(mergedURL)
-            }
         }
         return written
     }
-
-    /// The merged layer's GeoJSON file name.
-    public static let mergedGeoJSONName = "detections_merged.geojson"
 
     /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.
     static func round(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

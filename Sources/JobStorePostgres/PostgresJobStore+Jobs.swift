@@ -119,11 +119,11 @@ extension PostgresJobStore {
         }
     }
 
-    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
+    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
         try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard job.awaitsFinalize else { return job }
-            job.finalize(now: now)
+            job.finalize(now: now, mergedDetections: mergedDetections)
             try await update("jobs", job, on: c)
             try await enqueueFinalEvent(job, now: now, on: c)
             if mirror { try await enqueueMirror(job: id, objects, now: now, on: c) }

@@ -79,5 +79,9 @@ enum Schema {
         ("v7-file-footprint", [
             #"ALTER TABLE files ADD COLUMN "footprint" jsonb"#,
         ]),
+        // The result formats and GIS layers' CRS chosen at submit, and the merged layer's count.
+        ("v8-result-formats", [
+            #"ALTER TABLE jobs ADD COLUMN "formats" text, ADD COLUMN "outCRS" text, ADD COLUMN "mergedDetections" integer"#,
+        ]),
     ]
 }

@@ -16,6 +16,10 @@ public struct JobCreate: Sendable {
     public var overlap: Double?
     public var modelName: String
     public var files: [NewFile]
+    /// The result formats (comma-separated, validated at submit; nil: COCO and GeoJSON) and the
+    /// GIS layers' CRS (`EPSG:n`; nil: the rasters' own).
+    public var formats: String?
+    public var outCRS: String?
 
     public struct NewFile: Sendable {
         public var originalName: String
@@ -83,7 +87,7 @@ public protocol JobStore: Sendable {
     /// Marks a job whose files are all finished with its final state, and writes its webhook
     /// delivery (if it has a receiver) and the mirror rows of the documents it wrote (when the
     /// store mirrors) in the same transaction.
-    func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord?
+    func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord?
 
     /// Records the tile count and footprint of a file learned only when its worker opened it
     /// (inputs read from a bucket); the job's total follows. False when the claim was lost.
@@ -146,7 +150,11 @@ extension JobStore {
     }
 
     public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
-        try await jobFinalize(id, now: now, objects: [])
+        try await jobFinalize(id, now: now, objects: [], mergedDetections: nil)
+    }
+
+    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
+        try await jobFinalize(id, now: now, objects: objects, mergedDetections: nil)
     }
 }
 

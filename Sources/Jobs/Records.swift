@@ -1,5 +1,6 @@
 public import Foundation
 public import Formats
+public import Inference
 
 /// A job as stored: one row per upload request.
 public struct JobRecord: Codable, Sendable, Equatable {
@@ -31,6 +32,13 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var claims: Int
     /// The last progress step announced by a `job.progress` webhook (0: none yet).
     public var progressNotified: Int = 0
+    /// The result formats chosen at submit, comma-separated (`coco,geojson,gpkg,fgb`; nil: COCO
+    /// and GeoJSON), and the CRS of the GIS layers (`EPSG:n`; nil: the rasters' own).
+    public var formats: String?
+    public var outCRS: String?
+    /// Objects in the layer merged across files, once the job is final (nil before, or when no
+    /// file is georeferenced).
+    public var mergedDetections: Int?
 
     /// 0–100, weighted by tiles.
     public var progress: Double {
@@ -147,5 +155,18 @@ extension Sequence where Element == FileRecord {
     /// Detections per class name over these files.
     public var classTotals: [String: Int] {
         reduce(into: [:]) { sum, f in for (name, n) in f.classCounts ?? [:] { sum[name, default: 0] += n } }
+    }
+}
+
+extension JobRecord {
+    /// The result formats chosen at submit (COCO and GeoJSON when none were named).
+    public var outputFormats: Set<OutputFormat> {
+        formats.flatMap { try? OutputFormat.parseList($0) } ?? OutputFormat.defaults
+    }
+
+    /// The result documents the job has once final: its formats', with the merged layer's when the
+    /// merge found georeferenced files.
+    public var resultDocuments: [ResultDocument] {
+        ResultDocument.written(formats: outputFormats, merged: mergedDetections != nil)
     }
 }

@@ -223,6 +223,13 @@ public final class SQLiteJobStore: JobStore {
         m.registerMigration("v9-file-footprint") { db in
             try db.alter(table: "files") { t in t.add(column: "footprint", .text) }
         }
+        m.registerMigration("v10-result-formats") { db in
+            try db.alter(table: "jobs") { t in
+                t.add(column: "formats", .text)
+                t.add(column: "outCRS", .text)
+                t.add(column: "mergedDetections", .integer)
+            }
+        }
         return m
     }
 
@@ -331,11 +338,11 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
+    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard job.awaitsFinalize else { return job }
-            job.finalize(now: now)
+            job.finalize(now: now, mergedDetections: mergedDetections)
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
             if self.mirror {

@@ -8,11 +8,14 @@ public import Formats
 extension JobCreate {
     /// The job row a new job starts as.
     public var jobRecord: JobRecord {
-        JobRecord(id: id, status: .queued, createdAt: createdAt, updatedAt: createdAt, finishedAt: nil,
+        var job = JobRecord(id: id, status: .queued, createdAt: createdAt, updatedAt: createdAt, finishedAt: nil,
                   webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: idempotencyKey, ownerKeyID: ownerKeyID,
                   scoreThreshold: scoreThreshold, overlap: overlap, modelName: modelName, totalFiles: files.count,
                   succeededFiles: 0, failedFiles: 0, tilesTotal: files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0,
                   idempotencyFingerprint: idempotencyFingerprint)
+        job.formats = formats
+        job.outCRS = outCRS
+        return job
     }
 
     /// The file rows, queued, in submission order.
@@ -119,14 +122,16 @@ extension JobRecord {
     public mutating func retryFailed(failedTiles: Int, now: Date) {
         tilesDone -= failedTiles
         failedFiles = 0
+        mergedDetections = nil
         status = succeededFiles > 0 ? .running : .queued
         finishedAt = nil
         updatedAt = now
     }
 
     /// Every file processed: the final state.
-    public mutating func finalize(now: Date) {
+    public mutating func finalize(now: Date, mergedDetections: Int? = nil) {
         status = JobStatus.finished(succeeded: succeededFiles, failed: failedFiles)
+        self.mergedDetections = mergedDetections
         tilesDone = tilesTotal
         finishedAt = now
         updatedAt = now

@@ -251,7 +251,8 @@ public final class WorkerPool: Service {
         }
     }
 
-    /// Writes the job's COCO, GeoJSON and metadata documents from its files' results, then marks it final.
+    /// Merges the files' detections across seams and writes the job's result documents in its
+    /// formats, then marks it final with the merged layer's count.
     func finalize(_ jobID: String) async {
         do {
             guard let job = try await store.jobGet(jobID), !job.status.isFinal else { return }
@@ -260,17 +261,22 @@ public final class WorkerPool: Service {
             let options = DetectionOptions(job: job)
             var report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
                                          files: files, createdAt: config.clock.now())
-            let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID))
+            report.jobID = jobID
+            report.outCRS = job.outCRS
+            report.merged = MergedLayer.merge(files: files, metric: options.nmsMetric, threshold: options.resolvedIoU(model.manifest))
+            let documents = ResultDocument.written(formats: job.outputFormats, merged: report.merged != nil)
+            let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID), documents: documents)
             if let bucket = config.mirrorBucket {
                 report.storage = .init(bucket: "gs://\(bucket)", objects: objects.map { .init(name: $0.name, uri: "gs://\(bucket)/\($0.name)") })
             }
-            _ = try report.write(to: layout.results, formats: [.coco, .geojson], prefix: layout.resultPrefix(job: jobID))
+            _ = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
             try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")
-            let final = try await store.jobFinalize(jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") })
+            let final = try await store.jobFinalize(jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") },
+                                                    mergedDetections: report.merged?.detections.count)
             if final?.status == .cancelled {
                 // Cancelled while the documents were written: a cancelled job has no results.
-                for name in ["coco.json", "detections.geojson", "metadata.json"] {
-                    try? FileManager.default.removeItem(at: layout.result(job: jobID, file: name))
+                for document in ResultDocument.allCases {
+                    try? FileManager.default.removeItem(at: layout.result(job: jobID, file: document.fileName))
                 }
             }
             logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
@@ -282,11 +288,11 @@ public final class WorkerPool: Service {
 
 extension WorkerPool {
     /// Every object of a finished job that belongs in the bucket: its uploads (mirrored since
-    /// submit), its three documents, and the quicklooks and thumbnails that were written.
-    func mirrorObjects(job: String, files: [FileRecord]) -> [MirrorRequest] {
+    /// submit), its result documents, and the quicklooks and thumbnails that were written.
+    func mirrorObjects(job: String, files: [FileRecord], documents: [ResultDocument]) -> [MirrorRequest] {
         let uploads = files.filter { !$0.storedPath.hasPrefix("gs://") }.map { MirrorRequest(name: $0.storedPath) }
-        let documents = ["coco.json", "detections.geojson", "metadata.json"].map {
-            MirrorRequest(name: "results/\(layout.resultPrefix(job: job))\($0)", metadata: ["job_id": job])
+        let documents = documents.map {
+            MirrorRequest(name: "results/\(layout.resultPrefix(job: job))\($0.fileName)", metadata: ["job_id": job])
         }
         let quicklooks = files.filter { $0.status == .succeeded }
             .flatMap { [layout.quicklookPath(job: job, name: $0.name), layout.thumbnailPath(job: job, name: $0.name)] }

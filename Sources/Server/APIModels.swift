@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import Inference
 import Hummingbird
 import Jobs
 import Storage
@@ -75,6 +76,11 @@ struct JobDetailBody: Encodable {
     let tiles_done: Int
     let detections: Int
     let detections_by_class: [String: Int]
+    /// Objects in the layer merged across files, once the job is final (absent without georeferencing).
+    let detections_merged: Int?
+    /// The result formats chosen at submit, and the GIS layers' CRS (absent: the rasters' own).
+    let formats: [String]
+    let out_crs: String?
     let results: Results?
     let webhook: Webhook?
     /// The job's copies in the bucket (absent without one).
@@ -158,10 +164,30 @@ struct JobDetailBody: Encodable {
         let seconds: Double
     }
 
+    /// A link to each result document the job has: those of its formats, the merged layer's when it has one.
     struct Results: Encodable {
-        let coco: String
-        let geojson: String
-        let metadata: String
+        var coco: String?
+        var geojson: String?
+        var detections_merged: String?
+        var gpkg: String?
+        var fgb: String?
+        var fgb_merged: String?
+        var metadata = ""
+
+        init(_ j: JobRecord) {
+            for document in j.resultDocuments {
+                let url = "/results/\(j.id)/\(document.fileName)"
+                switch document {
+                case .coco: coco = url
+                case .geojson: geojson = url
+                case .mergedGeoJSON: detections_merged = url
+                case .geoPackage: gpkg = url
+                case .flatGeobuf: fgb = url
+                case .mergedFlatGeobuf: fgb_merged = url
+                case .metadata: metadata = url
+                }
+            }
+        }
     }
 
     struct File: Encodable {
@@ -211,8 +237,10 @@ struct JobDetailBody: Encodable {
         tiles_done = j.tilesDone
         detections = files.map(\.detections).reduce(0, +)
         detections_by_class = files.classTotals
-        results = j.status.hasResults ? Results(coco: "/results/\(j.id)/coco.json", geojson: "/results/\(j.id)/detections.geojson",
-                                       metadata: "/results/\(j.id)/metadata.json") : nil
+        detections_merged = j.mergedDetections
+        formats = OutputFormat.listText(j.outputFormats).split(separator: ",").map(String.init)
+        out_crs = j.outCRS
+        results = j.status.hasResults ? Results(j) : nil
         webhook = j.webhookURL.map { url in
             Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })
         }

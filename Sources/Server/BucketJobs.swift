@@ -30,6 +30,17 @@ extension UploadHandler {
         var model: String?
         var score_threshold: Double?
         var overlap: Double?
+        var formats: TextList?
+        var out_crs: String?
+    }
+
+    /// A list given as one comma-separated string or as an array of strings.
+    struct TextList: Decodable {
+        var text: String
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) { text = s } else { text = try c.decode([String].self).joined(separator: ",") }
+        }
     }
 
     func handleBucketJob(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
@@ -47,7 +58,7 @@ extension UploadHandler {
         } catch {
             throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
         }
-        for text in parsed.inputs + [parsed.webhook_url, parsed.webhook_secret, parsed.model].compactMap({ $0 }) {
+        for text in parsed.inputs + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs].compactMap({ $0 }) {
             try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
@@ -56,6 +67,8 @@ extension UploadHandler {
         fields["model"] = parsed.model
         fields["score_threshold"] = parsed.score_threshold.map { "\($0)" }
         fields["overlap"] = parsed.overlap.map { "\($0)" }
+        fields["formats"] = parsed.formats?.text
+        fields["out_crs"] = parsed.out_crs
         // The numbers go on as numbers; their text stands in the request's fingerprint only.
         let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
         let fingerprint = Self.fingerprint("bucket", settings: fields, items: parsed.inputs)
@@ -100,11 +113,8 @@ extension UploadHandler {
             JobCreate.NewFile(originalName: uri.description, name: taken.add((uri.name as NSString).lastPathComponent),
                               storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
         }
-        var create = JobCreate(
-            id: UUID().uuidString.lowercased(), createdAt: Date(), webhookURL: settings.webhookURL, webhookSecret: settings.webhookSecret,
-            idempotencyKey: key, ownerKeyID: owner, scoreThreshold: settings.detection.scoreThreshold, overlap: settings.detection.overlap,
-            modelName: model.manifest.name, files: files)
-        create.idempotencyFingerprint = key == nil ? nil : fingerprint
+        let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,
+                                  model: model.manifest.name, files: files)
         let (job, created) = try await store.jobCreate(create)
         guard created else { return try sameRequest(job, fingerprint) }
         return accepted(job, message: "\(files.count) objects accepted from the bucket")

@@ -15,6 +15,8 @@ enum OpenAPIDocument {
               {"name": "model", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "score_threshold", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "overlap", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "formats", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "out_crs", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
             ],
             "requestBody": {
@@ -26,7 +28,8 @@ enum OpenAPIDocument {
                   "webhook_url": {"type": "string", "description": "http(s) URL to notify when the job ends; must resolve to a public address"},
                   "webhook_secret": {"type": "string", "description": "This job's own whsec_ signing secret (default: the server's)"},
                   "model": {"type": "string"},
-                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"}
+                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}
                 },
                 "required": ["files"]
               }}}
@@ -94,7 +97,8 @@ enum OpenAPIDocument {
                 "properties": {
                   "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif or gs://bucket/prefix/"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
-                  "score_threshold": {"type": "number"}, "overlap": {"type": "number"}
+                  "score_threshold": {"type": "number"}, "overlap": {"type": "number"},
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}
                 }
               }},
               "multipart/form-data": {"schema": {
@@ -102,7 +106,8 @@ enum OpenAPIDocument {
                 "properties": {
                   "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
-                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"}
+                  "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}
                 },
                 "required": ["files"]
               }}}
@@ -226,6 +231,58 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Error"},
               "429": {"$ref": "#/components/responses/Error"},
 
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/detections_merged.geojson": {
+          "get": {
+            "operationId": "resultsMergedGeoJSON",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "The detections merged across files: one box per object however the mosaic was cut (GeoJSON, WGS84)", "content": {"application/geo+json": {"schema": {}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/detections.gpkg": {
+          "get": {
+            "operationId": "resultsGeoPackage",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "GeoPackage with the layers detections_merged and detections (score, class, file, job, model), in out_crs or the rasters' CRS", "content": {"application/geopackage+sqlite3": {"schema": {}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/detections.fgb": {
+          "get": {
+            "operationId": "resultsFlatGeobuf",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "FlatGeobuf of every file's detections", "content": {"application/vnd.flatgeobuf": {"schema": {}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/results/{job_id}/detections_merged.fgb": {
+          "get": {
+            "operationId": "resultsMergedFlatGeobuf",
+            "parameters": [{"$ref": "#/components/parameters/JobID"}],
+            "responses": {
+              "200": {"description": "FlatGeobuf of the merged detections", "content": {"application/vnd.flatgeobuf": {"schema": {}}}},
+              "401": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"},
               "409": {"$ref": "#/components/responses/Error"}
             }
@@ -465,10 +522,15 @@ enum OpenAPIDocument {
               "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},
               "detections": {"type": "integer"},
               "detections_by_class": {"type": "object", "additionalProperties": {"type": "integer"}},
+              "detections_merged": {"type": ["integer", "null"], "description": "Objects in the layer merged across files (parts cut where files meet joined, duplicates of overlapping files dropped), once the job is final; absent when no file is georeferenced"},
+              "formats": {"type": "array", "items": {"type": "string", "enum": ["coco", "geojson", "gpkg", "fgb"]}},
+              "out_crs": {"type": ["string", "null"]},
               "webhook": {"type": ["object", "null"], "required": ["url", "own_secret", "deliveries"],
                 "properties": {"url": {"type": "string"}, "own_secret": {"type": "boolean"},
                                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},
-              "results": {"type": ["object", "null"], "properties": {"coco": {"type": "string"}, "geojson": {"type": "string"}, "metadata": {"type": "string"}}},
+              "results": {"type": ["object", "null"], "description": "A link to each result document the job has",
+                "properties": {"coco": {"type": "string"}, "geojson": {"type": "string"}, "detections_merged": {"type": "string"},
+                               "gpkg": {"type": "string"}, "fgb": {"type": "string"}, "fgb_merged": {"type": "string"}, "metadata": {"type": "string"}}},
               "storage": {"type": ["object", "null"], "required": ["bucket", "pending", "synced", "failed", "objects"],
                 "description": "The job's copies in the mirror bucket (absent without one)",
                 "properties": {"bucket": {"type": "string"}, "pending": {"type": "integer"}, "synced": {"type": "integer"}, "failed": {"type": "integer"},

@@ -103,9 +103,9 @@ struct Routes: Sendable {
                 return try await events(j, release: { limits.endStream(owner) })
             }
         }
-        for (route, format) in [("coco.json", OutputFormat.coco), ("detections.geojson", .geojson), ("metadata.json", .metadata)] {
-            router.get("results/:id/\(route)") { request, context in
-                try await guarded(context) { try await result(try await job(request, context), format, context: context) }
+        for document in ResultDocument.allCases {
+            router.get("results/:id/\(document.fileName)") { request, context in
+                try await guarded(context) { try await result(try await job(request, context), document, context: context) }
             }
         }
         router.get("results/:id/footprints.geojson") { request, context in
@@ -174,10 +174,14 @@ struct Routes: Sendable {
 
     /// Every route: its path (Hummingbird's syntax) and methods. The 405 answers are built from it,
     /// and a test checks the OpenAPI document lists exactly these.
-    static let table: [(path: String, methods: [HTTPRequest.Method])] = [
+    static let table: [(path: String, methods: [HTTPRequest.Method])] = fixedRoutes + resultRoutes
+
+    private static let resultRoutes: [(path: String, methods: [HTTPRequest.Method])] =
+        ResultDocument.allCases.map { (path: "results/:id/" + $0.fileName, methods: [HTTPRequest.Method.get]) }
+
+    private static let fixedRoutes: [(path: String, methods: [HTTPRequest.Method])] = [
         ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
-        ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/coco.json", [.get]),
-        ("results/:id/detections.geojson", [.get]), ("results/:id/metadata.json", [.get]), ("results/:id/quicklooks/:file", [.get]),
+        ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/quicklooks/:file", [.get]),
         ("results/:id/thumbnails/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
         ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
         ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
@@ -321,11 +325,17 @@ struct Routes: Sendable {
         return JSON.response(JobListBody(jobs: jobs.map(StatusBody.init), next_cursor: jobs.count == limit ? jobs.last?.id : nil))
     }
 
-    private func result(_ j: JobRecord, _ format: OutputFormat, context: BasicRequestContext) async throws -> Response {
+    private func result(_ j: JobRecord, _ document: ResultDocument, context: BasicRequestContext) async throws -> Response {
         guard j.status.hasResults else {
             throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
         }
-        let url = layout.result(job: j.id, file: format.fileName)
+        guard j.resultDocuments.contains(document) else {
+            let merged = document == .mergedGeoJSON || document == .mergedFlatGeobuf
+            throw APIError.notFound(merged && j.mergedDetections == nil
+                ? "\(document.fileName) of job \(j.id): no file of the job is georeferenced, so there is no merged layer"
+                : "\(document.fileName) of job \(j.id): the job's formats are \(OutputFormat.listText(j.outputFormats)) (choose formats when submitting)")
+        }
+        let url = layout.result(job: j.id, file: document.fileName)
         if !FileManager.default.fileExists(atPath: url.path), let mirror {
             // Written by a worker on another machine: fetched once from the bucket, then served locally.
             _ = try? await mirror.download("results/\(url.lastPathComponent)", to: url)
@@ -333,9 +343,9 @@ struct Routes: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw APIError.notFound("results of job \(j.id)\(mirror == nil ? "" : " (not here and not yet in the bucket)")")
         }
-        let type = format == .geojson ? "application/geo+json" : "application/json"
         // Streamed from disk in chunks: a large job's documents are never held whole in memory.
-        return Response(status: .ok, headers: [.contentType: type], body: try await Self.files.loadFile(path: url.path, context: context))
+        return Response(status: .ok, headers: [.contentType: document.contentType],
+                        body: try await Self.files.loadFile(path: url.path, context: context))
     }
 
     /// Server-sent events: `progress` when the job's counts change, `state` when a file's status

@@ -26,9 +26,9 @@ struct UploadHandler: Sendable {
     /// Which buckets each caller may name in `POST /jobs`.
     let inputs: BucketInputPolicy
 
-    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap"]
+    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "formats", "out_crs"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
-    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap"]
+    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "formats", "out_crs"]
 
     /// `key` is the API key the job will belong to; its own limits narrow the server's.
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
@@ -91,10 +91,7 @@ struct UploadHandler: Sendable {
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
-            var create = JobCreate(
-                id: jobID, createdAt: Date(), webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, idempotencyKey: key, ownerKeyID: owner,
-                scoreThreshold: parsed.detection.scoreThreshold, overlap: parsed.detection.overlap, modelName: model.manifest.name, files: newFiles)
-            create.idempotencyFingerprint = key == nil ? nil : fingerprint
+            let create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, model: model.manifest.name, files: newFiles)
             let (job, created) = try await store.jobCreate(create)
             guard created else {
                 moved.forEach { try? FileManager.default.removeItem(at: $0) }
@@ -249,6 +246,20 @@ struct UploadHandler: Sendable {
         var webhookSecret: String?
         /// Score threshold and overlap, resolved over the model's defaults.
         var detection: JobSettings
+        /// The result formats in their stored form (nil: COCO and GeoJSON), and the GIS layers' CRS.
+        var formats: String?
+        var outCRS: String?
+
+        /// The job to create with these settings.
+        func job(id: String, key: String?, owner: String?, fingerprint: String?, model: String, files: [JobCreate.NewFile]) -> JobCreate {
+            var create = JobCreate(id: id, createdAt: Date(), webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: key,
+                                   ownerKeyID: owner, scoreThreshold: detection.scoreThreshold, overlap: detection.overlap,
+                                   modelName: model, files: files)
+            create.idempotencyFingerprint = key == nil ? nil : fingerprint
+            create.formats = formats
+            create.outCRS = outCRS
+            return create
+        }
     }
 
     /// The job's settings from text fields; `numbers` (a JSON body's score threshold and overlap)
@@ -265,6 +276,17 @@ struct UploadHandler: Sendable {
             throw APIError(.unprocessableContent, "invalid_\(error.field)", error.message)
         }
         var out = Settings(detection: detection)
+        if let text = s["formats"], !text.isEmpty {
+            do { out.formats = OutputFormat.listText(try OutputFormat.parseList(text)) } catch {
+                throw APIError(.unprocessableContent, "invalid_formats", error.message)
+            }
+        }
+        if let text = s["out_crs"], !text.isEmpty {
+            guard CRSName.isKnown(text), let code = CRSName.epsg(text) else {
+                throw APIError(.unprocessableContent, "invalid_out_crs", "out_crs must be EPSG:n with a code GDAL knows (for example EPSG:4326 or EPSG:32633)")
+            }
+            out.outCRS = "EPSG:\(code)"
+        }
         if let url = s["webhook_url"], !url.isEmpty {
             do { _ = try WebhookAddressPolicy.parse(url) } catch {
                 throw APIError(.unprocessableContent, error.code, error.description)

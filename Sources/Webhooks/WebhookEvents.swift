@@ -1,5 +1,6 @@
 public import Foundation
 public import Jobs
+import Inference
 
 /// Renders the end-of-job event. The body is thin (well under 20 kB whatever the job's size):
 /// counts, per-class detection totals, links and timings, never the detections themselves. It
@@ -80,23 +81,31 @@ public struct WebhookEvents: JobEventRenderer {
     func body(job: JobRecord, files: [FileRecord], type: String, now: Date) -> Body {
         let byClass = files.classTotals
         let hasResults = job.status != .cancelled
-        let links = hasResults ? Body.Links(
-            job: "\(publicURL)/jobs/\(job.id)", coco: "\(publicURL)/results/\(job.id)/coco.json",
-            geojson: "\(publicURL)/results/\(job.id)/detections.geojson", metadata: "\(publicURL)/results/\(job.id)/metadata.json")
-            : Body.Links(job: "\(publicURL)/jobs/\(job.id)", coco: nil, geojson: nil, metadata: nil)
+        let documents = hasResults ? job.resultDocuments : []
+        func link(_ document: ResultDocument) -> String? {
+            documents.contains(document) ? "\(publicURL)/results/\(job.id)/\(document.fileName)" : nil
+        }
+        func object(_ document: ResultDocument) -> String? {
+            guard documents.contains(document), let b = mirrorBucket else { return nil }
+            return "gs://\(b)/results/\(job.id)_\(document.fileName)"
+        }
+        let links = Body.Links(job: "\(publicURL)/jobs/\(job.id)", coco: link(.coco), geojson: link(.geojson), metadata: link(.metadata),
+                               detections_merged: link(.mergedGeoJSON), gpkg: link(.geoPackage), fgb: link(.flatGeobuf),
+                               fgb_merged: link(.mergedFlatGeobuf))
         let processed = job.succeededFiles + job.failedFiles
         let data = Body.DataPart(
             job_id: job.id, status: job.status.rawValue,
             files: .init(total: job.totalFiles, succeeded: job.succeededFiles, failed: job.failedFiles,
                          cancelled: files.filter { $0.status == .cancelled }.count),
-            detections: .init(total: byClass.values.reduce(0, +), by_class: byClass),
+            detections: .init(total: byClass.values.reduce(0, +), by_class: byClass, merged: job.mergedDetections),
             results: links,
             timings: .init(created_at: job.createdAt, finished_at: job.finishedAt ?? now,
                            seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
             model: .init(name: modelName, version: modelVersion),
             gcs: hasResults ? mirrorBucket.map { b in
-                Body.GCS(bucket: "gs://\(b)", coco: "gs://\(b)/results/\(job.id)_coco.json",
-                         geojson: "gs://\(b)/results/\(job.id)_detections.geojson", metadata: "gs://\(b)/results/\(job.id)_metadata.json")
+                Body.GCS(bucket: "gs://\(b)", coco: object(.coco), geojson: object(.geojson), metadata: object(.metadata) ?? "",
+                         detections_merged: object(.mergedGeoJSON), gpkg: object(.geoPackage), fgb: object(.flatGeobuf),
+                         fgb_merged: object(.mergedFlatGeobuf))
             } : nil)
         let legacyEvent: String = switch job.status {
         case .completed, .completedWithErrors: "processing_completed"
@@ -108,8 +117,8 @@ public struct WebhookEvents: JobEventRenderer {
                     summary: .init(total_files_uploaded: job.totalFiles, files_successfully_processed: job.succeededFiles,
                                    files_processed: processed, success_rate_percentage: rate),
                     results: .init(download_url: links.coco, geojson_url: links.geojson, metadata_url: links.metadata,
-                                   coco_format_file: hasResults ? "results/\(job.id)_coco.json" : nil,
-                                   gcs_path: hasResults ? mirrorBucket.map { "gs://\($0)/results/\(job.id)_coco.json" } : nil))
+                                   coco_format_file: link(.coco) == nil ? nil : "results/\(job.id)_coco.json",
+                                   gcs_path: object(.coco)))
     }
 
     struct Body: Encodable {
@@ -134,15 +143,23 @@ public struct WebhookEvents: JobEventRenderer {
             /// The results' copies in the mirror bucket (they sync shortly after the event is written).
             let gcs: GCS?
         }
-        struct GCS: Encodable { let bucket, coco, geojson, metadata: String }
+        struct GCS: Encodable {
+            let bucket: String
+            let coco, geojson: String?
+            let metadata: String
+            let detections_merged, gpkg, fgb, fgb_merged: String?
+        }
         struct Files: Encodable { let total, succeeded, failed, cancelled: Int }
         struct Detections: Encodable {
             let total: Int
             let by_class: [String: Int]
+            /// Objects in the layer merged across files (absent when no file is georeferenced).
+            let merged: Int?
         }
         struct Links: Encodable {
             let job: String
             let coco, geojson, metadata: String?
+            let detections_merged, gpkg, fgb, fgb_merged: String?
         }
         struct Timings: Encodable {
             let created_at, finished_at: Date

@@ -31,6 +31,12 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Fraction of a tile shared with its neighbour, 0 to 0.9 (default 0.2).")
     var overlap: Double?
 
+    @Option(help: "Comma-separated result formats among coco, geojson, gpkg, fgb (default coco,geojson).")
+    var formats: String?
+
+    @Option(name: .customLong("out-crs"), help: "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS).")
+    var outCRS: String?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -47,6 +53,8 @@ struct SubmitCommand: AsyncParsableCommand {
         if let webhookSecret { fields.append(("webhook_secret", webhookSecret)) }
         if let scoreThreshold { fields.append(("score_threshold", "\(scoreThreshold)")) }
         if let overlap { fields.append(("overlap", "\(overlap)")) }
+        if let formats { fields.append(("formats", formats)) }
+        if let outCRS { fields.append(("out_crs", outCRS)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
@@ -84,6 +92,8 @@ struct SubmitCommand: AsyncParsableCommand {
         if let webhookSecret { body["webhook_secret"] = webhookSecret }
         if let scoreThreshold { body["score_threshold"] = scoreThreshold }
         if let overlap { body["overlap"] = overlap }
+        if let formats { body["formats"] = formats }
+        if let outCRS { body["out_crs"] = outCRS }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -204,7 +214,18 @@ struct ResultsCommand: AsyncParsableCommand {
         let client = server.client
         let dir = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        for name in ["coco.json", "detections.geojson", "metadata.json"] {
+        // The documents the job has (its formats, and the merged layer when it has one).
+        let (jobStatus, jobBody) = try await client.get("/jobs/\(job)")
+        guard jobStatus == 200, let json = try? JSONSerialization.jsonObject(with: jobBody) as? [String: Any] else {
+            Console().error("job \(job): \(jobStatus) \(APIClient.message(jobBody))")
+            throw ExitCode.failure
+        }
+        guard let links = json["results"] as? [String: String] else {
+            Console().error("job \(job) is \(json["status"] ?? "not finished"): results exist once it has finished")
+            throw ExitCode.failure
+        }
+        let names = links.values.compactMap { $0.split(separator: "/").last.map(String.init) }.sorted()
+        for name in names {
             let (status, body) = try await client.get("/results/\(job)/\(name)")
             guard status == 200 else {
                 Console().error("\(name): \(status) \(APIClient.message(body))")

@@ -51,8 +51,14 @@ struct DetectCommand: AsyncParsableCommand {
     @Option(help: "cpu, or cuda (needs a GPU build of ONNX Runtime: see GEOINFER_ORT_LIBRARY).")
     var device: String = "cpu"
 
-    @Option(help: "Comma-separated outputs among coco, geojson (metadata.json is always written).")
+    @Option(help: "Comma-separated outputs among coco, geojson, gpkg (GeoPackage), fgb (FlatGeobuf); metadata.json is always written.")
     var formats: String = "coco,geojson"
+
+    @Flag(help: "Merge detections across the files in map coordinates (an orthomosaic cut into tiles): parts of an object cut where files meet are joined, duplicates from overlapping files dropped; writes the detections_merged layer.")
+    var merge = false
+
+    @Option(name: .customLong("out-crs"), help: "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most files' CRS).")
+    var outCRS: String?
 
     @Option(name: .customLong("max-pixels"), help: "Refuse rasters with more pixels than this.")
     var maxPixels: Int = 10_000_000_000
@@ -66,10 +72,10 @@ struct DetectCommand: AsyncParsableCommand {
     func run() async throws {
         guard let nmsMetric = OverlapMetric(rawValue: nms) else { throw ValidationError("--nms must be iou or ios") }
         guard let device = Device(rawValue: device) else { throw ValidationError("--device must be cpu or cuda") }
-        var chosen = Set<OutputFormat>()
-        for name in formats.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            guard let f = OutputFormat(rawValue: name) else { throw ValidationError("unknown format '\(name)'; use coco, geojson") }
-            chosen.insert(f)
+        let chosen: Set<OutputFormat>
+        do { chosen = try OutputFormat.parseList(formats) } catch { throw ValidationError("--\(error.message)") }
+        if let outCRS, !CRSName.isKnown(outCRS) {
+            throw ValidationError("--out-crs must be EPSG:n with a code GDAL knows (got \(outCRS.prefix(100)))")
         }
         var options = DetectionOptions()
         options.overlap = overlap
@@ -144,7 +150,16 @@ struct DetectCommand: AsyncParsableCommand {
                 }
             }
             guard !results.isEmpty else { throw ExitCode.failure }
-            let report = DetectionReport(model: loaded, options: options, threads: threads, device: device, files: results)
+            var report = DetectionReport(model: loaded, options: options, threads: threads, device: device, files: results)
+            report.outCRS = outCRS.flatMap(CRSName.epsg).map { "EPSG:\($0)" }
+            if merge {
+                report.merged = MergedLayer.merge(files: results, metric: options.nmsMetric, threshold: options.resolvedIoU(loaded.manifest))
+                if let merged = report.merged {
+                    console.log("merged: \(merged.detections.count) objects from \(results.map(\.detections.count).reduce(0, +)) detections (\(merged.joined) joined across seams, \(merged.duplicatesDropped) duplicates dropped) in \(merged.crs.hasPrefix("EPSG:") ? merged.crs : "the files' CRS")")
+                } else {
+                    console.error("--merge: no file is georeferenced, so there is nothing to merge in map coordinates")
+                }
+            }
             let written = try report.write(to: URL(fileURLWithPath: out), formats: chosen)
             console.log("results: " + written.map(\.path).joined(separator: ", "))
             if !failures.isEmpty {

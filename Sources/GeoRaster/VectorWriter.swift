@@ -1,0 +1,119 @@
+internal import CGDAL
+import Foundation
+
+/// A polygon with attributes, for a GIS layer.
+public struct VectorFeature: Sendable {
+    /// The exterior ring's corners in the layer's CRS (closed by the writer).
+    public var ring: [(x: Double, y: Double)]
+    public var attributes: [String: VectorValue]
+
+    public init(ring: [(x: Double, y: Double)], attributes: [String: VectorValue]) {
+        self.ring = ring
+        self.attributes = attributes
+    }
+}
+
+/// An attribute value: a number, a whole number or text.
+public enum VectorValue: Sendable, Equatable {
+    case real(Double), integer(Int), text(String)
+}
+
+/// A layer to write: its name, its fields in order (name and kind, taken from the values), and
+/// its features.
+public struct VectorLayer: Sendable {
+    public var name: String
+    public var fields: [(name: String, kind: VectorValue)]
+    public var features: [VectorFeature]
+
+    public init(name: String, fields: [(name: String, kind: VectorValue)], features: [VectorFeature]) {
+        self.name = name
+        self.fields = fields
+        self.features = features
+    }
+}
+
+/// Writes polygon layers with OGR: GeoPackage (all layers in one file) or FlatGeobuf (one layer
+/// per file), in one CRS. Files are written beside the target and renamed into place, so a reader
+/// never sees half a file.
+public enum VectorWriter {
+    public enum Driver: String, Sendable {
+        case geoPackage = "GPKG", flatGeobuf = "FlatGeobuf"
+    }
+
+    /// Writes `layers` to `path` in `crs` (`EPSG:n` or WKT; nil: no CRS). FlatGeobuf takes exactly one layer.
+    public static func write(path: String, driver: Driver, crs: String?, layers: [VectorLayer]) throws(RasterError) {
+        let name = (path as NSString).lastPathComponent
+        guard driver == .geoPackage || layers.count == 1 else {
+            throw .init(.invalidArgument, file: name, reason: "FlatGeobuf holds one layer per file", remedy: "Write one file per layer.")
+        }
+        GDAL.register()
+        let srs: SpatialReference?
+        do { srs = try crs.map { try SpatialReference(definition: $0) } } catch {
+            throw .init(.invalidArgument, file: name, reason: "unknown CRS for the layers", remedy: "Give the CRS as EPSG:n.")
+        }
+        if let srs { OSRSetAxisMappingStrategy(srs.handle, OAMS_TRADITIONAL_GIS_ORDER) }
+        let partial = path + ".partial"
+        try? FileManager.default.removeItem(atPath: partial)
+        guard let gdalDriver = GDALGetDriverByName(driver.rawValue) else {
+            throw .writeFailed(name, "GDAL has no \(driver.rawValue) driver")
+        }
+        let (created, createError) = GDAL.call { GDALCreate(gdalDriver, partial, 0, 0, 0, GDT_Unknown, nil) }
+        guard let ds = created else { throw .writeFailed(name, createError ?? "cannot create") }
+        var closed = false
+        defer {
+            if !closed { GDALClose(ds) }
+            try? FileManager.default.removeItem(atPath: partial)
+        }
+        for layer in layers {
+            try write(layer, to: ds, srs: srs?.handle, file: name)
+        }
+        let closeError = GDAL.call { GDALClose(ds) }.error
+        closed = true
+        if let closeError { throw .writeFailed(name, closeError) }
+        do {
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            try FileManager.default.moveItem(atPath: partial, toPath: path)
+        } catch {
+            throw .writeFailed(name, "\(error)")
+        }
+    }
+
+    private static func write(_ layer: VectorLayer, to ds: GDALDatasetH, srs: OGRSpatialReferenceH?, file: String) throws(RasterError) {
+        let (created, error) = GDAL.call { GDALDatasetCreateLayer(ds, layer.name, srs, wkbPolygon, nil) }
+        guard let l = created else { throw .writeFailed(file, error ?? "cannot create layer \(layer.name)") }
+        for field in layer.fields {
+            let type: OGRFieldType = switch field.kind {
+            case .real: OFTReal
+            case .integer: OFTInteger64
+            case .text: OFTString
+            }
+            guard let definition = OGR_Fld_Create(field.name, type) else { throw .writeFailed(file, "cannot define field \(field.name)") }
+            defer { OGR_Fld_Destroy(definition) }
+            guard OGR_L_CreateField(l, definition, 1) == OGRERR_NONE else { throw .writeFailed(file, "cannot create field \(field.name)") }
+        }
+        guard let layerDefinition = OGR_L_GetLayerDefn(l) else { throw .writeFailed(file, "layer \(layer.name) has no definition") }
+        let indices = layer.fields.map { OGR_FD_GetFieldIndex(layerDefinition, $0.name) }
+        _ = OGR_L_StartTransaction(l)
+        for feature in layer.features {
+            guard let f = OGR_F_Create(layerDefinition) else { throw .writeFailed(file, "cannot create a feature") }
+            defer { OGR_F_Destroy(f) }
+            for (i, field) in layer.fields.enumerated() {
+                switch feature.attributes[field.name] {
+                case .real(let v)?: OGR_F_SetFieldDouble(f, indices[i], v)
+                case .integer(let v)?: OGR_F_SetFieldInteger64(f, indices[i], GIntBig(v))
+                case .text(let v)?: OGR_F_SetFieldString(f, indices[i], v)
+                case nil: OGR_F_SetFieldNull(f, indices[i])
+                }
+            }
+            if let polygon = OGR_G_CreateGeometry(wkbPolygon), let ring = OGR_G_CreateGeometry(wkbLinearRing) {
+                for p in feature.ring { OGR_G_AddPoint_2D(ring, p.x, p.y) }
+                if let first = feature.ring.first { OGR_G_AddPoint_2D(ring, first.x, first.y) }
+                _ = OGR_G_AddGeometryDirectly(polygon, ring)
+                _ = OGR_F_SetGeometryDirectly(f, polygon)
+            }
+            let (status, error) = GDAL.call { OGR_L_CreateFeature(l, f) }
+            guard status == OGRERR_NONE else { throw .writeFailed(file, error ?? "cannot write a feature") }
+        }
+        _ = OGR_L_CommitTransaction(l)
+    }
+}
