@@ -52,7 +52,9 @@ public enum VectorWriter {
             throw .init(.invalidArgument, file: name, reason: "unknown CRS for the layers", remedy: "Give the CRS as EPSG:n.")
         }
         if let srs { OSRSetAxisMappingStrategy(srs.handle, OAMS_TRADITIONAL_GIS_ORDER) }
-        let partial = path + ".partial"
+        // The partial file keeps the extension: FlatGeobuf makes a folder of a name without one.
+        let ext = (path as NSString).pathExtension
+        let partial = (path as NSString).deletingPathExtension + ".partial" + (ext.isEmpty ? "" : "." + ext)
         try? FileManager.default.removeItem(atPath: partial)
         guard let gdalDriver = GDALGetDriverByName(driver.rawValue) else {
             throw .writeFailed(name, "GDAL has no \(driver.rawValue) driver")

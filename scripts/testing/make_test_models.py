@@ -13,6 +13,7 @@ width and height, class "large" when s > 0.7 and "small" otherwise, with score s
                     tile borders, for the IoS merge tests
   boxes.onnx        post-NMS layout: boxes [B,N,4] (x1,y1,x2,y2), scores [B,N], labels [B,N] int64
   yolo_sidecar.onnx no embedded manifest; yolo_sidecar.json beside it says band_order [3, 2, 1]
+  yolo_10cm.onnx    yolo.onnx for 0.1 m rasters (gsd_m 0.1): markers burnt into real 10 cm imagery
   bench.onnx        a small convolutional network (realistic compute per tile) with a yolo head,
                     for benchmarks (not exactly predictable)
 """
@@ -192,6 +193,7 @@ def main():
     save(yolo(s, True), os.path.join(args.out, "yolo_clip.onnx"), manifest(s, "yolo"))
     save(boxes(s), os.path.join(args.out, "boxes.onnx"), manifest(s, "boxes_scores_labels"))
     save(yolo(s, False), os.path.join(args.out, "yolo_sidecar.onnx"), None, embed=False)
+    save(yolo(s, False), os.path.join(args.out, "yolo_10cm.onnx"), manifest(s, "yolo", gsd=0.1))
     with open(os.path.join(args.out, "yolo_sidecar.json"), "w") as f:
         json.dump(manifest(s, "yolo", band_order=(3, 2, 1)), f)
     bm = manifest(args.bench_size, "yolo")
