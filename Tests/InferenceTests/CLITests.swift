@@ -62,7 +62,7 @@ import Testing
 
     @Test func invalidOptionsAreRefusedBeforeAnyWork() throws {
         let cases: [([String], String)] = [
-            (["--formats", "coco,shapefile"], "unknown format 'shapefile'"),
+            (["--formats", "coco,shapefile"], "--formats must be a comma-separated list of coco, geojson, gpkg, fgb"), (["--out-crs", "EPSG:0"], "--out-crs must be EPSG:n"),
             (["--nms", "soft"], "--nms must be iou or ios"),
             (["--overlap", "0.95"], "--overlap must be between 0 and 0.9"),
             (["--device", "tpu"], "--device must be cpu or cuda"),

@@ -62,6 +62,7 @@ import Testing
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
         form.file("../b ü.tif", try Scenes.raster(markers: []))
+        form.field("formats", "coco,geojson,gpkg,fgb")
         let accepted = try await server.upload(form)
         let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
         #expect(try await server.waitFinal(id)["status"] as? String == "completed")
@@ -69,6 +70,8 @@ import Testing
         #expect(storage["bucket"] as? String == "gs://geo-mirror")
         let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
         let expected: Set<String> = ["uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
+                                     "results/\(id)_detections_merged.geojson", "results/\(id)_detections.gpkg", "results/\(id)_detections.fgb",
+                                     "results/\(id)_detections_merged.fgb",
                                      "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg",
                                      "results/\(id)/thumbnails/a.tif.jpg", "results/\(id)/thumbnails/b__.tif.jpg"]
         #expect(names == expected)
@@ -90,7 +93,7 @@ import Testing
         let copies = try #require(meta["storage"] as? [String: Any])
         #expect(copies["bucket"] as? String == "gs://geo-mirror")
         #expect((copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
-        #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} 9"#))
+        #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} \#(expected.count)"#))
         let ready = try await server.get("/readyz").json
         // Reachable, and not named: /readyz answers anyone, and the bucket holds every key's uploads.
         let bucketCheck = ((ready["checks"] as? [String: Any])?["bucket"] as? [String: Any])?["detail"] as? String
@@ -129,9 +132,11 @@ import Testing
         try await server.start()
         try await bucket.offline(false)
         let storage = try await waitSynced(server, id, timeout: .seconds(90))
-        #expect(storage["synced"] as? Int == 6)
+        // The upload, four documents (with the merged layer), the quicklook and its thumbnail.
+        #expect(storage["synced"] as? Int == 7)
         let names = try await bucket.store().list(prefix: "").map(\.name)
-        #expect(names.count == 6)
+        #expect(names.count == 7)
+        #expect(names.contains("results/\(id)_detections_merged.geojson"))
         #expect(names.contains("uploads/\(id)_a.tif"))
     }
 

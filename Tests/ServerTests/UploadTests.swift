@@ -63,7 +63,7 @@ import Testing
         #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
         // Uploads and results live where the layout says.
         #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
-        #expect(Set(try server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_metadata.json"]
+        #expect(Set(try server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
                                                         + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.jpg" }
                                                         + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }))
         #expect(try server.files(in: "temp").isEmpty)
