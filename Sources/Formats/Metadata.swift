@@ -83,6 +83,9 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         public var gsd_m: Double?
         /// Ratio of the model's grid to the raster's (1 when no resampling was needed).
         public var resample_factor: Double
+        /// For a Cloud Optimized GeoTIFF read in place from its bucket: the bytes fetched by range
+        /// requests (absent for a file read whole).
+        public var bytes_read: Int?
         public var tiles: Tiles
         public var detections: Int
         public var timings_s: Timings

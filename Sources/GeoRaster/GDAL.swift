@@ -16,6 +16,13 @@ enum GDAL {
         if CPLGetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", nil) == nil {
             CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "TRUE")
         }
+        // Bytes fetched by range requests, per file, for rasters read in place (``RemoteRaster``).
+        CPLSetConfigOption("CPL_VSIL_NETWORK_STATS_ENABLED", "YES")
+        // Range requests of rasters read in place: retried on 429/5xx and timeouts, with a bound.
+        for (key, value) in [("GDAL_HTTP_MAX_RETRY", "4"), ("GDAL_HTTP_RETRY_DELAY", "1"), ("GDAL_HTTP_TIMEOUT", "120")]
+        where CPLGetConfigOption(key, nil) == nil {
+            CPLSetConfigOption(key, value)
+        }
         return true
     }()
 

@@ -31,9 +31,9 @@ public final class Raster {
     /// has more than `maxPixels` pixels.
     public init(path: String, maxPixels: Int = Raster.defaultMaxPixels) throws(RasterError) {
         let name = (path as NSString).lastPathComponent
-        guard FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }
+        guard RemoteRaster.isRemote(path) || FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }
         let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
-        let (opened, error) = GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) }
+        let (opened, error) = RemoteRaster.withRequestHeaders(path) { GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) } }
         guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
         handle = opened
         self.path = path
@@ -47,6 +47,11 @@ public final class Raster {
     }
 
     deinit { GDALClose(handle) }
+
+    /// GDAL's name for the file's layout (`COG` for a Cloud Optimized GeoTIFF), nil when it names none.
+    public var layout: String? {
+        GDALGetMetadataItem(handle, "LAYOUT", "IMAGE_STRUCTURE").map { String(cString: $0) }
+    }
 
     private static func readInfo(_ ds: GDALDatasetH, name: String) throws(RasterError) -> RasterInfo {
         let width = Int(GDALGetRasterXSize(ds)), height = Int(GDALGetRasterYSize(ds))
@@ -192,12 +197,14 @@ public final class Raster {
         let exact = x == Double(x0) && y == Double(y0) && width == Double(x1 - x0) && height == Double(y1 - y0)
         var extra = geo_rasterio_extra(resampling.gdal, exact ? 0 : 1, x, y, width, height)
         var bandMap = bands.map { Int32($0) }
-        let (status, error) = GDAL.call {
+        let (status, error) = RemoteRaster.withRequestHeaders(path) {
+            GDAL.call {
             GDALDatasetRasterIOEx(
                 handle, GF_Read, Int32(x0), Int32(y0), Int32(x1 - x0), Int32(y1 - y0),
                 base, Int32(outWidth), Int32(outHeight), type,
                 Int32(bands.count), &bandMap,
                 Int64(elementSize), Int64(rowStride * elementSize), Int64(bandStride * elementSize), &extra)
+            }
         }
         guard status == CE_None else {
             // GDAL names the full path; errors name the file only.

@@ -171,12 +171,14 @@ public struct DetectionReport: Sendable {
         let m = model.manifest
         let perClass = files.reduce(into: [String: Int]()) { sum, f in sum.merge(f.classCounts(classes: m.classes), uniquingKeysWith: +) }
         let inputs = files.enumerated().map { i, f in
-            RunMetadata.Input(
+            var input = RunMetadata.Input(
                 file_name: f.info.fileName, image_id: i + 1, sha256: f.sha256, size_bytes: f.sizeBytes, driver: f.info.driver,
                 width: f.info.width, height: f.info.height, band_count: f.info.bandCount, data_type: f.info.dataType,
                 nodata: f.info.nodata, crs_epsg: f.info.epsg, georeferenced: f.info.isGeoreferenced, gsd_m: f.info.gsdMetres,
                 resample_factor: f.resampleFactor, tiles: f.tiles, detections: f.detections.count, timings_s: f.timings,
                 warnings: f.warnings)
+            input.bytes_read = f.bytesRead
+            return input
         }
         let tiles = RunMetadata.Tiles(planned: files.map(\.tiles.planned).reduce(0, +), skipped: files.map(\.tiles.skipped).reduce(0, +),
                                       run: files.map(\.tiles.run).reduce(0, +))

@@ -31,6 +31,8 @@ public struct FileResult: Sendable, Codable {
     /// Grid pixels per raster pixel (1 when no resampling was needed).
     public var resampleFactor: Double
     public var warnings: [String]
+    /// For a raster read in place by range requests: the bytes fetched (nil: read from a local file).
+    public var bytesRead: Int?
 
     /// Detections per class name (`class_N` for an index the class list does not name).
     public func classCounts(classes: [String]) -> [String: Int] {
@@ -89,7 +91,9 @@ public struct Detector: Sendable {
             warnings.append("no georeferencing: boxes are in pixel space and the file has no GeoJSON features")
         }
         let plan = try manifest.tilePlan(for: info, overlap: options.overlap, maxPixels: options.maxPixels)
-        async let digest = FileDigest.sha256(path: path)
+        // A raster read in place is not hashed: that would fetch every byte the read avoids.
+        let remote = RemoteRaster.isRemote(path)
+        async let digest = remote ? "" : FileDigest.sha256(path: path)
         let canvas = quicklook.map { size in
             PreviewCanvas(plan: plan, channels: bands.count, maxSize: max(1, size),
                           nodata: bands.map { info.nodata(band: $0).map { Float($0) } })
@@ -155,13 +159,13 @@ public struct Detector: Sendable {
         let mergeSeconds = (clock.now - t0).seconds
         let hashStart = clock.now
         let sha = try await digest
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        let size = remote ? 0 : ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         let result = FileResult(
             path: path, info: info, sha256: sha, sizeBytes: size, detections: placed,
             tiles: .init(planned: plan.count, skipped: skipped, run: run),
             timings: .init(hash: (clock.now - hashStart).seconds, read: readSeconds, inference: inferSeconds,
                            merge: mergeSeconds, total: (clock.now - started).seconds),
-            resampleFactor: scale == 1 ? 1 : plan.scaleX, warnings: warnings)
+            resampleFactor: scale == 1 ? 1 : plan.scaleX, warnings: warnings, bytesRead: remote ? RemoteRaster.bytesRead(path) : nil)
         return Output(result: result, quicklook: canvas?.pixels)
     }
 

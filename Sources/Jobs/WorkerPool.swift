@@ -31,6 +31,9 @@ public struct WorkerConfiguration: Sendable {
     /// The longest side of each file's quicklook JPEG, drawn from the tiles as they are read
     /// (default 512; 0: no quicklooks).
     public var quicklookSize: Int = Quicklook.defaultMaxSize
+    /// Read gs:// inputs that are Cloud Optimized GeoTIFFs in place by range requests instead of
+    /// downloading them whole (default on).
+    public var readCOGInPlace = true
 
     public init() {}
 
@@ -116,7 +119,10 @@ public final class WorkerPool: Service {
             try await Failpoint.hit("worker.after_claim", context: context)
             let detector = try Detector(model: model, options: options, lane: lane)
             let path = try await input(claim, options: options)
-            defer { if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) } }
+            defer {
+                if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) }
+                if RemoteRaster.isRemote(path) { RemoteRaster.close(path) }
+            }
             let quicklookSize = config.quicklookSize
             let output = try await withThrowingTaskGroup(of: Detector.Output?.self) { group in
                 group.addTask {
@@ -146,6 +152,7 @@ public final class WorkerPool: Service {
             }
             var result = output.result
             result.info.fileName = file.name
+            if result.bytesRead != nil { result.sizeBytes = file.sizeBytes }
             if let pixels = output.quicklook { writeQuicklook(claim: claim, pixels: pixels, result: result, log: log) }
             let data = try JSONEncoder().encode(result)
             outcome = .succeeded(result: data, detections: result.detections.count,
@@ -213,6 +220,10 @@ public final class WorkerPool: Service {
         }
         guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(source)") }
         let uri = try GSURI(source)
+        if file.storedPath.hasPrefix("gs://"), config.readCOGInPlace,
+           let path = try await inPlace(uri, bucket: try buckets.store(bucket: uri.bucket), claim: claim, options: options) {
+            return path
+        }
         let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
         do {
             _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
@@ -230,6 +241,29 @@ public final class WorkerPool: Service {
             try? FileManager.default.removeItem(at: local)
             throw error
         }
+    }
+
+    /// The `/vsicurl/` path of a gs:// input that is a Cloud Optimized GeoTIFF, read in place by
+    /// range requests with this worker's credentials, after its tile count and footprint went to
+    /// the store; nil for any other raster (it is downloaded whole, as before).
+    private func inPlace(_ uri: GSURI, bucket: any BlobStore, claim: FileClaim, options: DetectionOptions) async throws -> String? {
+        guard let access = try await bucket.rangeReadURL(uri.name) else { return nil }
+        let remote = RemoteRaster(url: access.url, bearerToken: access.bearerToken)
+        let raster: Raster
+        do {
+            raster = try Raster(path: remote.path, maxPixels: options.maxPixels)
+        } catch {
+            // Not readable this way (or not at all): the download path says why, or reads it.
+            remote.close()
+            return nil
+        }
+        guard raster.layout == "COG" else {
+            remote.close()
+            return nil
+        }
+        let tiles = try model.manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
+        _ = try await store.fileSetTiles(claim, tilesTotal: tiles, footprint: raster.footprint(), now: config.clock.now())
+        return remote.path
     }
 
     /// The file drawn small with its detections, from the pixels the detector kept as it read the

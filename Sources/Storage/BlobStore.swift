@@ -47,9 +47,14 @@ public protocol BlobStore: Sendable {
     func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool)
     /// Deletes the object; false when it was not there.
     func delete(_ name: String) async throws -> Bool
+    /// An HTTP(S) URL that serves the object's bytes with range requests, and the bearer token
+    /// that authorises it (nil: none needed); nil when the store has no such URL.
+    func rangeReadURL(_ name: String) async throws -> (url: String, bearerToken: String?)?
 }
 
 extension BlobStore {
+    public func rangeReadURL(_ name: String) async throws -> (url: String, bearerToken: String?)? { nil }
+
     public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
         let kept = try await list(prefix: prefix).filter { keep($0.name) }
         return (Array(kept.prefix(limit)), kept.count > limit)

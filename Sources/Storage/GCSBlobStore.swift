@@ -86,6 +86,12 @@ public final class GCSBlobStore: BlobStore {
 
     var bucketURL: String { "\(config.endpoint)/storage/v1/b/\(Self.encode(config.bucket))" }
     func objectURL(_ name: String) -> String { "\(bucketURL)/o/\(Self.encode(name))" }
+
+    /// The JSON API's media download, which honours `Range` (what GDAL's /vsicurl/ sends), with a
+    /// fresh token from this store's credentials.
+    public func rangeReadURL(_ name: String) async throws -> (url: String, bearerToken: String?)? {
+        (objectURL(name) + "?alt=media", try await credentials.token())
+    }
     var uploadURL: String { "\(config.endpoint)/upload/storage/v1/b/\(Self.encode(config.bucket))/o" }
 
     /// One authorised exchange; retryable statuses become `TransientFailure` (for `withRetries`).

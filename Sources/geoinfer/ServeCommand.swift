@@ -92,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard size >= 0, size <= 4096 else { throw ValidationError("GEOINFER_QUICKLOOK_SIZE must be 0 (no quicklooks) to 4096 pixels (got \(size))") }
             config.workers.quicklookSize = size
         }
+        if let inPlace = try Self.bool(env, "GEOINFER_COG_IN_PLACE") { config.workers.readCOGInPlace = inPlace }
         if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
         if let n = try Self.int(env, "GEOINFER_MAX_FILE_BYTES") { config.limits.bytesPerFile = Int64(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_REQUEST_BYTES") { config.limits.bytesPerRequest = Int64(n) }

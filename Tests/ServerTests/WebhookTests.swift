@@ -53,8 +53,12 @@ import Testing
         #expect((body["results"] as? [String: Any])?["download_url"] as? String == "\(server.base)/results/\(job)/coco.json")
         let data = try #require(body["data"] as? [String: Any])
         #expect((data["detections"] as? [String: Any])?["total"] as? Int == 1)
-        // The link in the event works.
+        #expect((data["detections"] as? [String: Any])?["merged"] as? Int == 1, "the merged layer's count")
+        // The links in the event work.
         #expect(try await server.get("/results/\(job)/coco.json").status == 200)
+        let merged = try #require((data["results"] as? [String: Any])?["detections_merged"] as? String)
+        #expect(merged == "\(server.base)/results/\(job)/detections_merged.geojson")
+        #expect(try await server.get("/results/\(job)/detections_merged.geojson").status == 200)
     }
 
     @Test func serverErrorsAreRetriedHonouringRetryAfterThenDelivered() async throws {
