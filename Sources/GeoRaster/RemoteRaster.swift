@@ -29,14 +29,14 @@ public struct RemoteRaster: Sendable {
     /// The same by path, for the holder of a path from ``path``.
     public static func close(_ path: String) {
         guard isRemote(path) else { return }
-        let idle = headers.withLock { open in
+        headers.withLock { open in
             open.removeValue(forKey: path)
-            return open.isEmpty
+            // GDAL keeps statistics for every file it ever fetched: forget them whenever no remote
+            // read is open (under the lock, so no read starts meanwhile), so a long-running worker
+            // does not grow with the files it has read.
+            if open.isEmpty { VSINetworkStatsReset() }
         }
         VSICurlPartialClearCache(path)
-        // GDAL keeps statistics for every file it ever fetched: forget them whenever no remote
-        // read is open, so a long-running worker does not grow with the files it has read.
-        if idle { VSINetworkStatsReset() }
     }
 
     /// Runs `body` (synchronous GDAL calls on `path`) with the path's request headers set for this

@@ -11,12 +11,23 @@ public struct GeoDetection: Sendable, Equatable, Codable {
     public var crsBox: [Double]?
     /// The box's four corners in WGS84 (lon, lat), clockwise from top-left in pixel space; nil without georeferencing.
     public var wgs84Corners: [LonLat]?
+
+    public init(detection: Detection, crsBox: [Double]?, wgs84Corners: [LonLat]?) {
+        self.detection = detection
+        self.crsBox = crsBox
+        self.wgs84Corners = wgs84Corners
+    }
 }
 
 /// A WGS84 longitude/latitude pair in degrees.
 public struct LonLat: Sendable, Equatable, Codable {
     public var lon: Double
     public var lat: Double
+
+    public init(lon: Double, lat: Double) {
+        self.lon = lon
+        self.lat = lat
+    }
 }
 
 /// What detection produced for one raster, with what the audit needs.
