@@ -34,6 +34,9 @@ public struct WorkerConfiguration: Sendable {
     /// Read gs:// inputs that are Cloud Optimized GeoTIFFs in place by range requests instead of
     /// downloading them whole (default on).
     public var readCOGInPlace = true
+    /// Checks an http(s) input before it is read (the operator's URL prefixes and the address
+    /// rule); nil: this worker reads no http(s) inputs.
+    public var checkURLInput: (@Sendable (String) async throws -> Void)?
 
     public init() {}
 
@@ -209,6 +212,18 @@ public final class WorkerPool: Service {
     private func input(_ claim: FileClaim, options: DetectionOptions) async throws -> String {
         let file = claim.file
         var source = file.storedPath
+        if source.hasPrefix("https://") || source.hasPrefix("http://") {
+            // Checked again here (the host's addresses may have changed since submit).
+            guard let check = config.checkURLInput else {
+                throw StorageError.configuration("this worker reads no http(s) inputs; set GEOINFER_URL_INPUTS as on the API")
+            }
+            try await check(source)
+            switch try await inPlace(url: source, bearerToken: nil, claim: claim, options: options) {
+            case .cog(let path): return path
+            case .notCOG: throw URLInputError(isRetryable: false, description: "\(file.name) is not a Cloud Optimized GeoTIFF: http(s) inputs are read in place only (convert it with gdal_translate -of COG)")
+            case .unreadable(let reason): throw URLInputError(isRetryable: true, description: "\(file.name) could not be read by range requests: \(reason)")
+            }
+        }
         if !source.hasPrefix("gs://") {
             let local = layout.url(source)
             if FileManager.default.fileExists(atPath: local.path) { return local.path }
@@ -220,8 +235,10 @@ public final class WorkerPool: Service {
         }
         guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(source)") }
         let uri = try GSURI(source)
+        // A COG is read in place; anything else (or a COG GDAL cannot open that way) is downloaded.
         if file.storedPath.hasPrefix("gs://"), config.readCOGInPlace,
-           let path = try await inPlace(uri, bucket: try buckets.store(bucket: uri.bucket), claim: claim, options: options) {
+           let access = try await buckets.store(bucket: uri.bucket).rangeReadURL(uri.name),
+           case .cog(let path) = try await inPlace(url: access.url, bearerToken: access.bearerToken, claim: claim, options: options) {
             return path
         }
         let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
@@ -243,27 +260,34 @@ public final class WorkerPool: Service {
         }
     }
 
-    /// The `/vsicurl/` path of a gs:// input that is a Cloud Optimized GeoTIFF, read in place by
-    /// range requests with this worker's credentials, after its tile count and footprint went to
-    /// the store; nil for any other raster (it is downloaded whole, as before).
-    private func inPlace(_ uri: GSURI, bucket: any BlobStore, claim: FileClaim, options: DetectionOptions) async throws -> String? {
-        guard let access = try await bucket.rangeReadURL(uri.name) else { return nil }
-        let remote = RemoteRaster(url: access.url, bearerToken: access.bearerToken)
+    /// What opening a raster in place found.
+    enum InPlace {
+        /// A Cloud Optimized GeoTIFF: its `/vsicurl/` path, tile count and footprint already stored.
+        case cog(String)
+        /// A raster of another layout (read whole instead).
+        case notCOG
+        /// It could not be opened by range requests: GDAL's reason.
+        case unreadable(String)
+    }
+
+    /// Opens `url` by range requests (with `bearerToken`, if any); for a Cloud Optimized GeoTIFF,
+    /// stores its tile count and footprint and returns its `/vsicurl/` path.
+    private func inPlace(url: String, bearerToken: String?, claim: FileClaim, options: DetectionOptions) async throws -> InPlace {
+        let remote = RemoteRaster(url: url, bearerToken: bearerToken)
         let raster: Raster
         do {
             raster = try Raster(path: remote.path, maxPixels: options.maxPixels)
         } catch {
-            // Not readable this way (or not at all): the download path says why, or reads it.
             remote.close()
-            return nil
+            return .unreadable(error.reason)
         }
         guard raster.layout == "COG" else {
             remote.close()
-            return nil
+            return .notCOG
         }
         let tiles = try model.manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
         _ = try await store.fileSetTiles(claim, tilesTotal: tiles, footprint: raster.footprint(), now: config.clock.now())
-        return remote.path
+        return .cog(remote.path)
     }
 
     /// The file drawn small with its detections, from the pixels the detector kept as it read the
@@ -343,6 +367,12 @@ public protocol FileAttemptError: Error, CustomStringConvertible {
 }
 
 extension InferenceError: FileAttemptError {}
+
+/// An http(s) input that cannot be read in place: not a COG (final), or not answering (retried).
+struct URLInputError: FileAttemptError {
+    let isRetryable: Bool
+    let description: String
+}
 extension StorageError: FileAttemptError {}
 extension RasterError: FileAttemptError {
     /// A raster GDAL cannot open or read is the same raster next time.

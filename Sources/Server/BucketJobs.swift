@@ -78,15 +78,21 @@ extension UploadHandler {
         guard !parsed.inputs.isEmpty else {
             throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/'")
         }
+        let (bucketInputs, urlTexts) = (parsed.inputs.filter { !URLInputPolicy.isURL($0) }, parsed.inputs.filter(URLInputPolicy.isURL))
+        guard parsed.inputs.count <= limits.filesPerRequest else {
+            throw APIError(.contentTooLarge, "too_many_files", "\(parsed.inputs.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
+        }
+        let urlFiles = try await checkURLInputs(urlTexts)
         let buckets: any BucketResolver
         switch self.buckets {
         case .success(let b): buckets = b
+        case .failure where bucketInputs.isEmpty: buckets = NoBuckets()
         case .failure(let error):
             throw APIError(.unprocessableContent, "gcs_not_configured", "this server cannot read from GCS: \(error.description)")
         }
         var uris: [GSURI] = []
         var bad: [APIError.FileProblem] = []
-        for text in parsed.inputs {
+        for text in bucketInputs {
             do { uris.append(try GSURI(text)) } catch let e as StorageError {
                 bad.append(.init(name: String(text.prefix(300)), error: e.description))
             }
@@ -107,11 +113,18 @@ extension UploadHandler {
                            "this key may not read \(Set(refused.map(\.bucket)).sorted().map { "gs://\($0)" }.joined(separator: ", ")): ask the operator to list the bucket in GEOINFER_INPUT_BUCKETS",
                            files: refused.prefix(100).map { .init(name: $0.description, error: "bucket not allowed for this key") })
         }
-        let objects = try await expand(uris, buckets: buckets, limits: limits)
+        let objects = uris.isEmpty ? [] : try await expand(uris, buckets: buckets, limits: limits)
+        guard objects.count + urlFiles.count <= limits.filesPerRequest else {
+            throw APIError(.contentTooLarge, "too_many_files", "the inputs name \(objects.count + urlFiles.count) rasters, more than the \(limits.filesPerRequest) a request may; split them over several jobs")
+        }
         var taken = UniqueNames()
         let files = objects.map { uri, info in
             JobCreate.NewFile(originalName: uri.description, name: taken.add((uri.name as NSString).lastPathComponent),
                               storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
+        } + urlFiles.map { url, size in
+            let last = URL(string: url)?.lastPathComponent ?? "input.tif"
+            return JobCreate.NewFile(originalName: url, name: taken.add(last.isEmpty || last == "/" ? "input.tif" : last),
+                                     storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
         }
         let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,
                                   model: model.manifest.name, files: files)

@@ -74,9 +74,12 @@ public enum GeoInferServer {
             throw ConfigurationError(error.description)
         }
         let access = config.cloud.access
+        let urlInputs: URLInputPolicy
+        do { urlInputs = try URLInputPolicy(prefixes: config.cloud.urlInputs) } catch { throw ConfigurationError(error.description) }
         let upload = UploadHandler(store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
                                    buckets: access.map { $0 as any BucketResolver },
-                                   inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket))
+                                   inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket),
+                                   urlInputs: urlInputs)
         let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
@@ -103,6 +106,7 @@ public enum GeoInferServer {
         if let model {
             var workers = config.workers
             workers.mirrorBucket = config.cloud.mirrorBucket
+            if urlInputs.isEnabled { workers.checkURLInput = { url in try await urlInputs.check(url) } }
             services.append(WorkerPool(store: store, model: model, layout: layout, config: workers, logger: logger,
                                        buckets: try? access.get()))
         }

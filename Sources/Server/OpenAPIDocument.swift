@@ -85,7 +85,7 @@ enum OpenAPIDocument {
           "post": {
             "operationId": "createBucketJob",
             "summary": "Create a job: GeoTIFFs uploaded as multipart/form-data (as POST /upload, answered 202), or already in a bucket (JSON)",
-            "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded. A key reads only the buckets in GEOINFER_INPUT_BUCKETS (403 otherwise); the mirror bucket only admin keys.",
+            "description": "Each input is the gs:// URI of an object, or of a prefix ending in '/' that expands to its .tif/.tiff objects. Workers read the rasters from the bucket; nothing is uploaded. A key reads only the buckets in GEOINFER_INPUT_BUCKETS (403 otherwise); the mirror bucket only admin keys. An input may also be the http(s) URL of a Cloud Optimized GeoTIFF under a prefix the operator lists in GEOINFER_URL_INPUTS whose host resolves to a public address (403 otherwise); it must answer range requests without redirects (400 otherwise) and is read in place.",
             "parameters": [
               {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
             ],
@@ -95,7 +95,7 @@ enum OpenAPIDocument {
                 "type": "object",
                 "required": ["inputs"],
                 "properties": {
-                  "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif or gs://bucket/prefix/"}},
+                  "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif, gs://bucket/prefix/, or an http(s) URL of a Cloud Optimized GeoTIFF under a prefix listed in GEOINFER_URL_INPUTS"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
                   "score_threshold": {"type": "number"}, "overlap": {"type": "number"},
                   "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}

@@ -47,6 +47,8 @@ public struct ServerConfiguration: Sendable {
         /// keys, any for admin keys and the local operator. The mirror bucket holds every key's
         /// uploads, so only admin keys and the local operator read it, listed or not.
         public var inputBuckets: Set<String>?
+        /// The http(s) URL prefixes jobs may read rasters from (`GEOINFER_URL_INPUTS`; none by default).
+        public var urlInputs: [String] = []
         public var mirror = MirrorConfiguration()
         public init() {}
     }

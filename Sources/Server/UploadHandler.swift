@@ -25,6 +25,10 @@ struct UploadHandler: Sendable {
     let buckets: Result<any BucketResolver, StorageError>
     /// Which buckets each caller may name in `POST /jobs`.
     let inputs: BucketInputPolicy
+    /// Which http(s) URLs `POST /jobs` may name (none unless an operator lists prefixes).
+    let urlInputs: URLInputPolicy
+    /// The client that reads the first bytes of each http(s) input at submit (no redirects).
+    let http = HTTPTransport()
 
     static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "formats", "out_crs"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).

@@ -42,7 +42,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = server.client
-        if paths.contains(where: { $0.hasPrefix("gs://") }) { return try await submitFromBucket(client) }
+        if paths.contains(where: Self.isRemote) { return try await submitFromBucket(client) }
         let files = try Self.collect(paths)
         guard !files.isEmpty else { throw ValidationError("no .tif/.tiff files found in \(paths.joined(separator: " "))") }
         let console = Console()
@@ -81,10 +81,15 @@ struct SubmitCommand: AsyncParsableCommand {
         if wait { try await WatchCommand.follow(client: client, id: id, console: console) }
     }
 
-    /// `POST /jobs` with the gs:// URIs: the server reads the rasters from the bucket.
+    /// A raster the server reads itself: a gs:// URI or an http(s) URL.
+    static func isRemote(_ path: String) -> Bool {
+        path.hasPrefix("gs://") || path.hasPrefix("https://") || path.hasPrefix("http://")
+    }
+
+    /// `POST /jobs` with the gs:// URIs and http(s) URLs: the server reads the rasters where they are.
     private func submitFromBucket(_ client: APIClient) async throws {
-        guard paths.allSatisfy({ $0.hasPrefix("gs://") }) else {
-            throw ValidationError("give either local files or gs:// URIs, not both (they make two jobs)")
+        guard paths.allSatisfy(Self.isRemote) else {
+            throw ValidationError("give either local files or gs:// URIs and http(s) URLs, not both (they make two jobs)")
         }
         let console = Console()
         var body: [String: Any] = ["inputs": paths]

@@ -180,6 +180,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             cloud.inputBuckets = Set(names)
         }
+        if let list = env["GEOINFER_URL_INPUTS"] {
+            let prefixes = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            do { _ = try URLInputPolicy(prefixes: prefixes) } catch { throw ValidationError(error.description) }
+            cloud.urlInputs = prefixes
+        }
         if let n = try int(env, "GEOINFER_MIRROR_CONCURRENCY") {
             guard (1...64).contains(n) else { throw ValidationError("GEOINFER_MIRROR_CONCURRENCY must be 1 to 64 (got \(n))") }
             cloud.mirror.concurrency = n

@@ -90,4 +90,73 @@ import Testing
         #expect(!reads.isEmpty)
         #expect(reads.allSatisfy { ($0["authorization"] as? String)?.hasPrefix("Bearer ya29.test-") == true }, "\(reads)")
     }
+
+    @Test func httpInputsAreReadInPlaceOnlyFromTheOperatorsPrefixes() async throws {
+        let dir = Fixtures.temporaryDirectory("url-inputs")
+        let emulator = try await GCSEmulators.fakeGCSServer()
+        defer { emulator.stop() }
+        let scene = try MosaicTests.scene(in: dir)
+        let cog = dir.appendingPathComponent("scene_cog.tif")
+        try MosaicTests.check(Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", scene, cog.path]))
+        let notes = dir.appendingPathComponent("notes.txt")
+        try Data("not a tiff".utf8).write(to: notes)
+        let http = HTTPTransport()
+        defer { Task { await http.shutdown() } }
+        _ = try await http.send("POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")], body: Data(#"{"name": "cogs"}"#.utf8))
+        let store = GCSBlobStore(config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        _ = try await store.put(file: cog, as: "scene_cog.tif")
+        _ = try await store.put(file: URL(fileURLWithPath: scene), as: "scene_strip.tif")
+        _ = try await store.put(file: notes, as: "notes.tif")
+        // The emulator's media URLs stand for any web server that answers range requests.
+        let prefix = "\(emulator.address)/download/storage/v1/b/cogs/o/"
+        func url(_ name: String) -> String { prefix + name + "?alt=media" }
+
+        let server = try await ServerProcess(model: Fixtures.model("yolo_10cm"), environment: ["GEOINFER_URL_INPUTS": prefix])
+        defer { server.stop() }
+        func post(_ inputs: [String]) async throws -> ServerProcess.Reply {
+            let body = try JSONSerialization.data(withJSONObject: ["inputs": inputs, "formats": ["geojson", "gpkg"]])
+            return try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: body)
+        }
+        let accepted = try await post([url("scene_cog.tif"), url("scene_strip.tif")])
+        try #require(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        let final = try await server.waitFinal(id)
+        #expect(final["status"] as? String == "completed_with_errors", "\(final)")
+        let detail = try await server.get("/jobs/\(id)").json
+        #expect(detail["formats"] as? [String] == ["geojson", "gpkg"], "formats given as a JSON list")
+        let files = try #require(detail["files"] as? [[String: Any]])
+        #expect(files.first?["status"] as? String == "succeeded" && files.first?["detections"] as? Int == 10, "\(files)")
+        // A file that is not a COG is refused by the worker, once: it would be the same file next time.
+        #expect(files.last?["status"] as? String == "failed" && files.last?["attempts"] as? Int == 1, "\(files)")
+        #expect((files.last?["error"] as? String)?.contains("not a Cloud Optimized GeoTIFF") == true, "\(files)")
+        let meta = try await server.get("/results/\(id)/metadata.json").json
+        #expect(((meta["inputs"] as? [[String: Any]])?.first?["bytes_read"] as? Int ?? 0) > 0, "\(meta)")
+        #expect(try server.files(in: "temp").isEmpty)
+
+        // Refused before anything is created: outside the prefixes, a path that climbs out of one,
+        // a file that is not a TIFF, a fragment.
+        let outside = try await post(["\(emulator.address)/download/storage/v1/b/other/o/a.tif?alt=media"])
+        #expect(outside.status == 403 && outside.errorCode == "url_not_allowed", "\(outside.text)")
+        let climbing = try await post([prefix + "%2E%2E/%2E%2E/other/o/a.tif"])
+        #expect(climbing.status == 403 && climbing.errorCode == "url_not_allowed", "\(climbing.text)")
+        let notTIFF = try await post([url("notes.tif")])
+        #expect(notTIFF.status == 400 && notTIFF.errorCode == "invalid_files", "\(notTIFF.text)")
+        let fragment = try await post([url("scene_cog.tif") + "#x"])
+        #expect(fragment.status == 422, "\(fragment.text)")
+        let jobs = try await server.get("/jobs").json["jobs"] as? [Any]
+        #expect(jobs?.count == 1)
+
+        // A prefix that names its host (here one that is loopback) still has to resolve to public
+        // addresses; and a server with no prefixes reads no URL at all.
+        let named = try await ServerProcess(environment: ["GEOINFER_URL_INPUTS": prefix.replacingOccurrences(of: "127.0.0.1", with: "localhost")])
+        defer { named.stop() }
+        let loopback = try await named.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
+                                               body: Data(#"{"inputs": ["\#(url("scene_cog.tif").replacingOccurrences(of: "127.0.0.1", with: "localhost"))"]}"#.utf8))
+        #expect(loopback.status == 403 && loopback.errorMessage.contains("public address"), "\(loopback.text)")
+        let plain = try await ServerProcess()
+        defer { plain.stop() }
+        let none = try await plain.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
+                                           body: Data(#"{"inputs": ["\#(url("scene_cog.tif"))"]}"#.utf8))
+        #expect(none.status == 403 && none.errorCode == "url_inputs_not_allowed", "\(none.text)")
+    }
 }
