@@ -24,7 +24,8 @@ struct BucketInputPolicy: Sendable {
 /// through the API: workers read each object from the bucket.
 extension UploadHandler {
     struct BucketJobRequest: Decodable {
-        var inputs: [String]
+        var inputs: [String]?
+        var stac: STACSource?
         var webhook_url: String?
         var webhook_secret: String?
         var model: String?
@@ -58,7 +59,7 @@ extension UploadHandler {
         } catch {
             throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
         }
-        for text in parsed.inputs + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs].compactMap({ $0 }) {
+        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs].compactMap({ $0 }) {
             try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
@@ -71,16 +72,30 @@ extension UploadHandler {
         fields["out_crs"] = parsed.out_crs
         // The numbers go on as numbers; their text stands in the request's fingerprint only.
         let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
-        let fingerprint = Self.fingerprint("bucket", settings: fields, items: parsed.inputs)
+        // A STAC document by URL stands in the fingerprint by its URL and asset; one given inline by its hrefs.
+        var stacItems: [String] = []
+        if let stac = parsed.stac {
+            stacItems = ["stac.asset=\(stac.asset)", "stac.url=\(stac.url ?? "")"]
+            if let document = stac.document {
+                stacItems += ((try? STACInputs.inputs(document, asset: stac.asset, base: nil, limit: .max)) ?? []).map { "\($0.name)=\($0.href)" }
+            }
+        }
+        let fingerprint = Self.fingerprint("bucket", settings: fields, items: (parsed.inputs ?? []) + stacItems)
         if let key, let job = try await store.jobFind(idempotencyKey: key) {
             return try sameRequest(job, fingerprint)
         }
-        guard !parsed.inputs.isEmpty else {
-            throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/'")
+        // The STAC items' assets join the inputs, each to be named after its item.
+        var stacFound: [(name: String, href: String)] = []
+        if let stac = parsed.stac { stacFound = try await stacInputs(stac, limit: limits.filesPerRequest) }
+        let allInputs = (parsed.inputs ?? []) + stacFound.map(\.href)
+        var preferredNames: [String: String] = [:]
+        for found in stacFound { preferredNames[found.href] = found.name }
+        guard !allInputs.isEmpty else {
+            throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/', http(s) URLs, or a stac source")
         }
-        let (bucketInputs, urlTexts) = (parsed.inputs.filter { !URLInputPolicy.isURL($0) }, parsed.inputs.filter(URLInputPolicy.isURL))
-        guard parsed.inputs.count <= limits.filesPerRequest else {
-            throw APIError(.contentTooLarge, "too_many_files", "\(parsed.inputs.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
+        let (bucketInputs, urlTexts) = (allInputs.filter { !URLInputPolicy.isURL($0) }, allInputs.filter(URLInputPolicy.isURL))
+        guard allInputs.count <= limits.filesPerRequest else {
+            throw APIError(.contentTooLarge, "too_many_files", "\(allInputs.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
         }
         let urlFiles = try await checkURLInputs(urlTexts)
         let buckets: any BucketResolver
@@ -119,11 +134,11 @@ extension UploadHandler {
         }
         var taken = UniqueNames()
         let files = objects.map { uri, info in
-            JobCreate.NewFile(originalName: uri.description, name: taken.add((uri.name as NSString).lastPathComponent),
+            JobCreate.NewFile(originalName: uri.description, name: taken.add(preferredNames[uri.description] ?? (uri.name as NSString).lastPathComponent),
                               storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
-        } + urlFiles.map { url, size in
+        } + urlFiles.map { text, url, size in
             let last = URL(string: url)?.lastPathComponent ?? "input.tif"
-            return JobCreate.NewFile(originalName: url, name: taken.add(last.isEmpty || last == "/" ? "input.tif" : last),
+            return JobCreate.NewFile(originalName: url, name: taken.add(preferredNames[text] ?? (last.isEmpty || last == "/" ? "input.tif" : last)),
                                      storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
         }
         let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,

@@ -93,8 +93,9 @@ enum OpenAPIDocument {
               "required": true,
               "content": {"application/json": {"schema": {
                 "type": "object",
-                "required": ["inputs"],
                 "properties": {
+                  "stac": {"type": "object", "required": ["asset"], "description": "A STAC Item or ItemCollection whose items' asset (by key) become inputs, each named after its item: by url (under GEOINFER_URL_INPUTS) or inline as document",
+                           "properties": {"url": {"type": "string"}, "document": {"type": "object"}, "asset": {"type": "string"}}},
                   "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif, gs://bucket/prefix/, or an http(s) URL of a Cloud Optimized GeoTIFF under a prefix listed in GEOINFER_URL_INPUTS"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
                   "score_threshold": {"type": "number"}, "overlap": {"type": "number"},

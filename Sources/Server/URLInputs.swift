@@ -99,13 +99,13 @@ extension UploadHandler {
     /// Checks each http(s) input of a `POST /jobs`: allowed (403 naming each refused URL), then its
     /// first bytes read by a range request, without following redirects (400 naming each that is
     /// not a TIFF or does not answer ranges). Returns each URL as it will be read, with its size.
-    func checkURLInputs(_ texts: [String]) async throws -> [(url: String, size: Int64)] {
+    func checkURLInputs(_ texts: [String]) async throws -> [(text: String, url: String, size: Int64)] {
         guard !texts.isEmpty else { return [] }
-        var checked: [String] = []
+        var checked: [(text: String, url: String)] = []
         var refused: [APIError.FileProblem] = []
         var code = "url_not_allowed"
         for text in texts {
-            do { checked.append(try await urlInputs.check(text)) } catch {
+            do { checked.append((text, try await urlInputs.check(text))) } catch {
                 if error.code != "url_not_allowed" { code = error.code }
                 refused.append(.init(name: String(text.prefix(300)), error: error.description))
             }
@@ -116,7 +116,7 @@ extension UploadHandler {
                            files: Array(refused.prefix(100)))
         }
         var seen = Set<String>()
-        let distinct = checked.filter { seen.insert($0).inserted }
+        let distinct = checked.filter { seen.insert($0.url).inserted }
         let http = self.http
         return try await withThrowingTaskGroup(of: (Int, Probe).self) { group in
             var next = 0
@@ -125,7 +125,8 @@ extension UploadHandler {
             func add() {
                 let i = next
                 next += 1
-                group.addTask { (i, await Self.probe(distinct[i], http: http)) }
+                let url = distinct[i].url
+                group.addTask { (i, await Self.probe(url, http: http)) }
             }
             while next < min(8, distinct.count) { add() }
             while let (i, result) = try await group.next() {
@@ -139,7 +140,7 @@ extension UploadHandler {
                 throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(distinct.count) URL inputs cannot be read as GeoTIFFs: \(problems.map(\.name).prefix(10).joined(separator: ", ")); nothing was accepted",
                                files: problems.sorted { $0.name < $1.name })
             }
-            return zip(distinct, sizes).map { ($0, $1 ?? 0) }
+            return zip(distinct, sizes).map { (text: $0.text, url: $0.url, size: $1 ?? 0) }
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GeoInferTestSupport
+@testable import Server
 import NIOHTTP1
 import Storage
 import Testing
@@ -107,9 +108,14 @@ import Testing
         _ = try await store.put(file: cog, as: "scene_cog.tif")
         _ = try await store.put(file: URL(fileURLWithPath: scene), as: "scene_strip.tif")
         _ = try await store.put(file: notes, as: "notes.tif")
+        _ = try await store.put(file: cog, as: "scene_cog2.tif")
         // The emulator's media URLs stand for any web server that answers range requests.
         let prefix = "\(emulator.address)/download/storage/v1/b/cogs/o/"
         func url(_ name: String) -> String { prefix + name + "?alt=media" }
+        let collection = #"{"type": "FeatureCollection", "features": [\#(STACInputsTests.item("west 1", ["visual": url("scene_cog.tif")])), \#(STACInputsTests.item("east-2", ["visual": url("scene_cog2.tif")]))]}"#
+        let items = dir.appendingPathComponent("items.json")
+        try Data(collection.utf8).write(to: items)
+        _ = try await store.put(file: items, as: "items.json")
 
         let server = try await ServerProcess(model: Fixtures.model("yolo_10cm"), environment: ["GEOINFER_URL_INPUTS": prefix])
         defer { server.stop() }
@@ -133,6 +139,20 @@ import Testing
         #expect(((meta["inputs"] as? [[String: Any]])?.first?["bytes_read"] as? Int ?? 0) > 0, "\(meta)")
         #expect(try server.files(in: "temp").isEmpty)
 
+        // A STAC ItemCollection, by URL and inline: one input per item, named after it.
+        for stac in [#"{"url": "\#(url("items.json"))", "asset": "visual"}"#, #"{"document": \#(collection), "asset": "visual"}"#] {
+            let r = try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"stac": \#(stac)}"#.utf8))
+            try #require(r.status == 202, "\(r.text)")
+            let stacJob = try #require(r.json["job_id"] as? String)
+            #expect(try await server.waitFinal(stacJob)["status"] as? String == "completed")
+            let stacFiles = try #require(try await server.get("/jobs/\(stacJob)").json["files"] as? [[String: Any]])
+            #expect(stacFiles.map { $0["name"] as? String } == ["west_1.tif", "east-2.tif"], "\(stacFiles)")
+            #expect(stacFiles.map { $0["detections"] as? Int } == [10, 10])
+        }
+        let noAsset = try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
+                                               body: Data(#"{"stac": {"document": \#(collection), "asset": "nir"}}"#.utf8))
+        #expect(noAsset.status == 422 && noAsset.errorCode == "invalid_stac" && noAsset.errorMessage.contains("west 1"), "\(noAsset.text)")
+
         // Refused before anything is created: outside the prefixes, a path that climbs out of one,
         // a file that is not a TIFF, a fragment.
         let outside = try await post(["\(emulator.address)/download/storage/v1/b/other/o/a.tif?alt=media"])
@@ -144,7 +164,7 @@ import Testing
         let fragment = try await post([url("scene_cog.tif") + "#x"])
         #expect(fragment.status == 422, "\(fragment.text)")
         let jobs = try await server.get("/jobs").json["jobs"] as? [Any]
-        #expect(jobs?.count == 1)
+        #expect(jobs?.count == 3)
 
         // A prefix that names its host (here one that is loopback) still has to resolve to public
         // addresses; and a server with no prefixes reads no URL at all.
@@ -158,5 +178,42 @@ import Testing
         let none = try await plain.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
                                            body: Data(#"{"inputs": ["\#(url("scene_cog.tif"))"]}"#.utf8))
         #expect(none.status == 403 && none.errorCode == "url_inputs_not_allowed", "\(none.text)")
+    }
+}
+
+/// STAC documents to inputs: items, collections, relative hrefs, and every way a document can be wrong.
+@Suite struct STACInputsTests {
+    static func item(_ id: String, _ assets: [String: String]) -> String {
+        let list = assets.map { #""\#($0.key)": {"href": "\#($0.value)", "type": "image/tiff"}"# }.joined(separator: ",")
+        return #"{"type": "Feature", "stac_version": "1.0.0", "id": "\#(id)", "geometry": null, "properties": {}, "assets": {\#(list)}}"#
+    }
+
+    static func document(_ json: String) throws -> STACDocument {
+        try JSONDecoder().decode(STACDocument.self, from: Data(json.utf8))
+    }
+
+    @Test func itemsAndCollectionsGiveOneInputPerItem() throws {
+        let one = try Self.document(Self.item("scene-1", ["visual": "gs://b/scene1.tif", "nir": "gs://b/nir.tif"]))
+        let found = try STACInputs.inputs(one, asset: "visual", base: nil, limit: 10)
+        #expect(found.map(\.name) == ["scene-1.tif"] && found.map(\.href) == ["gs://b/scene1.tif"])
+        let collection = try Self.document(#"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "https://x.org/cogs/a.tif"])), \#(Self.item("b", ["visual": "b.tif"]))]}"#)
+        let resolved = try STACInputs.inputs(collection, asset: "visual", base: URL(string: "https://x.org/cogs/items.json"), limit: 10)
+        #expect(resolved.map(\.href) == ["https://x.org/cogs/a.tif", "https://x.org/cogs/b.tif"])
+    }
+
+    @Test func aDocumentThatCannotNameInputsIsRefusedSayingWhy() throws {
+        let collection = try Self.document(#"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "gs://b/a.tif"])), \#(Self.item("b", ["nir": "gs://b/n.tif"]))]}"#)
+        #expect(throws: STACProblem(message: "item b has no asset 'visual' (its assets: nir)")) {
+            try STACInputs.inputs(collection, asset: "visual", base: nil, limit: 10)
+        }
+        #expect(throws: STACProblem(message: "the ItemCollection has 2 items, more than the 1 files a request may name")) {
+            try STACInputs.inputs(collection, asset: "visual", base: nil, limit: 1)
+        }
+        let relative = try Self.document(Self.item("r", ["visual": "r.tif"]))
+        #expect(throws: STACProblem.self) { try STACInputs.inputs(relative, asset: "visual", base: nil, limit: 10) }
+        let local = try Self.document(Self.item("f", ["visual": "file:///etc/passwd"]))
+        #expect(throws: STACProblem.self) { try STACInputs.inputs(local, asset: "visual", base: URL(string: "https://x.org/a/items.json"), limit: 10) }
+        #expect(throws: STACProblem.self) { try STACInputs.inputs(try Self.document(#"{"type": "Catalog"}"#), asset: "visual", base: nil, limit: 10) }
+        #expect(throws: STACProblem.self) { try STACInputs.inputs(try Self.document(#"{"type": "FeatureCollection", "features": []}"#), asset: "visual", base: nil, limit: 10) }
     }
 }
