@@ -338,9 +338,11 @@ enum Dashboard {
 
     // The job's detections as boxes coloured by class; SVG for a few thousand, canvas past that.
     async function loadDetections(v, job) {
-      if (!job.results || v.detectionsOf === job.updated_at) return;
+      // The files' own boxes (what each quicklook shows); a job without GeoJSON has its merged layer only.
+      const source = job.results && (job.results.geojson || job.results.detections_merged);
+      if (!source || v.detectionsOf === job.updated_at) return;
       let fc;
-      try { fc = await api(job.results.geojson); } catch (e) { showError("Cannot load the detections: " + e.message); return; }
+      try { fc = await api(source); } catch (e) { showError("Cannot load the detections: " + e.message); return; }
       if (view !== v) return;
       v.detectionsOf = job.updated_at;
       v.detections.clearLayers();
@@ -389,10 +391,15 @@ enum Dashboard {
       if (classes.length) facts.append(el("p", "By class: " + classes.map(([k, v]) => `${k} ${v}`).join(", ")));
       if (job.results) {
         const links = el("p"); links.append("Results: ");
-        for (const [name, href] of [["COCO", job.results.coco], ["GeoJSON", job.results.geojson], ["metadata", job.results.metadata],
+        for (const [name, href] of [["COCO", job.results.coco], ["GeoJSON", job.results.geojson],
+                                    ["merged across files", job.results.detections_merged], ["GeoPackage", job.results.gpkg],
+                                    ["FlatGeobuf", job.results.fgb], ["FlatGeobuf merged", job.results.fgb_merged],
+                                    ["metadata", job.results.metadata],
                                     ["footprints", `/results/${encodeURIComponent(job.job_id)}/footprints.geojson`]]) {
+          if (!href) continue;
           const a = el("a", name); a.href = href; a.download = ""; links.append(a, " ");
         }
+        if (job.detections_merged != null) facts.append(el("p", `Merged across files: ${job.detections_merged} objects`));
         facts.append(links);
       }
       const t = el("table"); const head = el("tr");
