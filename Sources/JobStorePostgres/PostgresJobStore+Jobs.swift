@@ -126,7 +126,8 @@ extension PostgresJobStore {
             job.finalize(now: now, mergedDetections: mergedDetections)
             try await update("jobs", job, on: c)
             try await enqueueFinalEvent(job, now: now, on: c)
-            if mirror { try await enqueueMirror(job: id, objects, now: now, on: c) }
+            // Copies to a job's own output prefix go in the outbox even when the mirror is off.
+            try await enqueueMirror(job: id, objects.filter { mirror || $0.isOutputCopy }, now: now, on: c)
             return job
         }
     }

@@ -104,9 +104,9 @@ extension PostgresJobStore {
         for request in requests {
             let metadata = String(decoding: try JSONEncoder().encode(request.metadata), as: UTF8.self)
             try await c.query(#"""
-                INSERT INTO "mirrorObjects" ("jobID", "name", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
-                VALUES (\#(job), \#(request.name), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
-                ON CONFLICT ("name") DO UPDATE SET "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
+                INSERT INTO "mirrorObjects" ("jobID", "name", "source", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
+                VALUES (\#(job), \#(request.name), \#(request.source), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
+                ON CONFLICT ("name") DO UPDATE SET "jobID" = EXCLUDED."jobID", "source" = EXCLUDED."source", "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
                     "nextAttemptAt" = EXCLUDED."nextAttemptAt", "lastError" = NULL, "leaseOwner" = NULL, "leaseExpiresAt" = NULL
                 """#, logger: logger)
         }

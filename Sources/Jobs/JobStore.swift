@@ -20,6 +20,8 @@ public struct JobCreate: Sendable {
     /// GIS layers' CRS (`EPSG:n`; nil: the rasters' own).
     public var formats: String?
     public var outCRS: String?
+    /// `gs://bucket/prefix/` for copies of the result documents (validated at submit).
+    public var outputPrefix: String?
 
     public struct NewFile: Sendable {
         public var originalName: String

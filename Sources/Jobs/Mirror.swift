@@ -10,12 +10,16 @@ public enum MirrorStatus: String, Codable, Sendable, CaseIterable {
     case pending, synced, failed
 }
 
-/// One object to copy to the bucket: the mirror outbox row. `name` is the path under the data
-/// directory and the object name in the bucket alike (`uploads/{job}_{file}`, `results/...`).
+/// One object to copy to a bucket: the mirror outbox row. `name` is the path under the data
+/// directory and the object name in the mirror bucket alike (`uploads/{job}_{file}`,
+/// `results/...`), or for a copy elsewhere (a job's `output_prefix`) the object's `gs://` URI,
+/// with `source` the local path.
 public struct MirrorObject: Codable, Sendable, Equatable {
     public var id: Int64?
     public var jobID: String
     public var name: String
+    /// The local path under the data directory when it is not `name`.
+    public var source: String?
     public var status: MirrorStatus
     /// Custom metadata stored with the object (job id, original file name, SHA-256).
     public var metadata: [String: String]
@@ -55,8 +59,15 @@ public enum MirrorOutcome: Sendable {
 public struct MirrorRequest: Sendable, Equatable {
     public var name: String
     public var metadata: [String: String]
-    public init(name: String, metadata: [String: String] = [:]) {
+    /// The local path when `name` is a `gs://` URI outside the mirror bucket.
+    public var source: String?
+    public init(name: String, metadata: [String: String] = [:], source: String? = nil) {
         self.name = name
         self.metadata = metadata
+        self.source = source
     }
+
+    /// Whether the copy goes to a bucket of its own (`name` is a `gs://` URI), which the outbox
+    /// holds even when the mirror is off.
+    public var isOutputCopy: Bool { name.hasPrefix("gs://") }
 }

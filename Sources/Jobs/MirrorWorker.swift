@@ -33,15 +33,20 @@ public struct MirrorConfiguration: Sendable {
 /// until they sync, across restarts. A ServiceLifecycle service beside the API and the workers.
 public final class MirrorWorker: Service {
     let store: any JobStore
-    let bucket: any BlobStore
+    /// The mirror bucket (nil: no mirror, only jobs' output copies).
+    let bucket: (any BlobStore)?
+    /// The buckets of jobs' output prefixes.
+    let buckets: (any BucketResolver)?
     let layout: DataLayout
     let config: MirrorConfiguration
     let logger: Logger
     let id = "mirror-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
-    public init(store: any JobStore, bucket: any BlobStore, layout: DataLayout, config: MirrorConfiguration, logger: Logger) {
+    public init(store: any JobStore, bucket: (any BlobStore)?, buckets: (any BucketResolver)? = nil, layout: DataLayout,
+                config: MirrorConfiguration, logger: Logger) {
         self.store = store
         self.bucket = bucket
+        self.buckets = buckets
         self.layout = layout
         self.config = config
         self.logger = logger
@@ -79,19 +84,35 @@ public final class MirrorWorker: Service {
         var log = logger
         log[metadataKey: "job_id"] = .string(claim.jobID)
         log[metadataKey: "object"] = .string(claim.name)
-        let file = layout.url(claim.name)
+        let file = layout.url(claim.source ?? claim.name)
         let outcome: MirrorOutcome
         guard FileManager.default.fileExists(atPath: file.path) else {
             log.error("cannot mirror: the local file is gone")
-            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.name) is gone", retryAt: nil), now: config.clock.now())
+            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.source ?? claim.name) is gone", retryAt: nil), now: config.clock.now())
+            return
+        }
+        // The mirror bucket under the same name, or a job's output prefix by its gs:// URI.
+        let target: any BlobStore, objectName: String
+        do {
+            if claim.name.hasPrefix("gs://") {
+                let uri = try GSURI(claim.name)
+                guard let buckets else { throw StorageError.configuration("this process has no GCS access for \(uri.bucket)") }
+                (target, objectName) = (try buckets.store(bucket: uri.bucket), uri.name)
+            } else {
+                guard let bucket else { throw StorageError.configuration("no mirror bucket") }
+                (target, objectName) = (bucket, claim.name)
+            }
+        } catch {
+            log.error("cannot copy: no bucket for it", metadata: ["error": "\(error)"])
+            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "\(error)", retryAt: nil), now: config.clock.now())
             return
         }
         do {
             let stored = try await withThrowingTaskGroup(of: BlobInfo?.self) { group in
                 group.addTask {
                     try await Failpoint.hit("mirror.before_upload", context: "job=\(claim.jobID) object=\(claim.name)")
-                    if claim.replace { _ = try await self.bucket.delete(claim.name) }
-                    return try await self.bucket.put(file: file, as: claim.name, contentType: ContentType.guess(claim.name), metadata: claim.metadata)
+                    if claim.replace { _ = try await target.delete(objectName) }
+                    return try await target.put(file: file, as: objectName, contentType: ContentType.guess(objectName), metadata: claim.metadata)
                 }
                 group.addTask {
                     while true {

@@ -36,6 +36,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// and GeoJSON), and the CRS of the GIS layers (`EPSG:n`; nil: the rasters' own).
     public var formats: String?
     public var outCRS: String?
+    /// `gs://bucket/prefix/` where the job's result documents are also written (nil: none).
+    public var outputPrefix: String?
     /// Objects in the layer merged across files, once the job is final (nil before, or when no
     /// file is georeferenced).
     public var mergedDetections: Int?

@@ -228,7 +228,9 @@ public final class SQLiteJobStore: JobStore {
                 t.add(column: "formats", .text)
                 t.add(column: "outCRS", .text)
                 t.add(column: "mergedDetections", .integer)
+                t.add(column: "outputPrefix", .text)
             }
+            try db.alter(table: "mirrorObjects") { t in t.add(column: "source", .text) }
         }
         return m
     }
@@ -345,9 +347,8 @@ public final class SQLiteJobStore: JobStore {
             job.finalize(now: now, mergedDetections: mergedDetections)
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
-            if self.mirror {
-                for object in objects { try self.enqueueMirror(db, job: id, object, now: now) }
-            }
+            // Copies to a job's own output prefix go in the outbox even when the mirror is off.
+            for object in objects where self.mirror || object.isOutputCopy { try self.enqueueMirror(db, job: id, object, now: now) }
             return job
         }
     }
@@ -534,6 +535,8 @@ public final class SQLiteJobStore: JobStore {
     /// Writes (or, for a name already mirrored, re-arms) the mirror row of a stored object.
     private func enqueueMirror(_ db: Database, job: String, _ request: MirrorRequest, now: Date) throws {
         if var existing = try MirrorObject.filter(Column("name") == request.name).fetchOne(db) {
+            existing.jobID = job
+            existing.source = request.source
             existing.status = .pending
             existing.replace = true
             existing.metadata = request.metadata
@@ -544,6 +547,7 @@ public final class SQLiteJobStore: JobStore {
             try existing.update(db)
         } else {
             var row = MirrorObject(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
+            row.source = request.source
             try row.insert(db)
         }
     }

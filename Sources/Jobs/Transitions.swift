@@ -15,6 +15,7 @@ extension JobCreate {
                   idempotencyFingerprint: idempotencyFingerprint)
         job.formats = formats
         job.outCRS = outCRS
+        job.outputPrefix = outputPrefix
         return job
     }
 

@@ -323,9 +323,20 @@ public final class WorkerPool: Service {
             report.outCRS = job.outCRS
             report.merged = MergedLayer.merge(files: files, metric: options.nmsMetric, threshold: options.resolvedIoU(model.manifest))
             let documents = ResultDocument.written(formats: job.outputFormats, merged: report.merged != nil)
+            // The mirror's copies, and the job's own copies of its documents under its output prefix.
             let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID), documents: documents)
-            if let bucket = config.mirrorBucket {
-                report.storage = .init(bucket: "gs://\(bucket)", objects: objects.map { .init(name: $0.name, uri: "gs://\(bucket)/\($0.name)") })
+                + (job.outputPrefix.map { prefix in
+                    documents.map {
+                        MirrorRequest(name: prefix + $0.fileName, metadata: ["job_id": jobID],
+                                      source: "results/\(layout.resultPrefix(job: jobID))\($0.fileName)")
+                    }
+                } ?? [])
+            // The metadata names every bucket copy: the mirror's, and those under the output prefix.
+            let copies = objects.filter { config.mirrorBucket != nil || $0.isOutputCopy }
+            if let label = config.mirrorBucket.map({ "gs://\($0)" }) ?? job.outputPrefix {
+                report.storage = .init(bucket: label, objects: copies.map {
+                    .init(name: $0.name, uri: $0.isOutputCopy ? $0.name : "gs://\(config.mirrorBucket ?? "")/\($0.name)")
+                })
             }
             _ = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
             try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")

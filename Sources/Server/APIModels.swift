@@ -81,6 +81,8 @@ struct JobDetailBody: Encodable {
     /// The result formats chosen at submit, and the GIS layers' CRS (absent: the rasters' own).
     let formats: [String]
     let out_crs: String?
+    /// Where the job's result documents are also written (absent: nowhere else).
+    let output_prefix: String?
     let results: Results?
     let webhook: Webhook?
     /// The job's copies in the bucket (absent without one).
@@ -107,13 +109,14 @@ struct JobDetailBody: Encodable {
             let crc32c: String?
         }
 
-        init(bucket: GCSBlobStore, objects: [MirrorObject]) {
-            self.bucket = "gs://\(bucket.bucket)"
+        /// `bucket`: the mirror bucket, or without one the job's output prefix.
+        init(bucket: String, uri: @escaping (String) -> String, objects: [MirrorObject]) {
+            self.bucket = bucket
             pending = objects.filter { $0.status == .pending }.count
             synced = objects.filter { $0.status == .synced }.count
             failed = objects.filter { $0.status == .failed }.count
             self.objects = objects.map {
-                Object(name: $0.name, uri: bucket.uri(for: $0.name), status: $0.status.rawValue, attempts: $0.attempts,
+                Object(name: $0.name, uri: $0.name.hasPrefix("gs://") ? $0.name : uri($0.name), status: $0.status.rawValue, attempts: $0.attempts,
                        error: $0.lastError, next_attempt_at: $0.status == .synced ? nil : $0.nextAttemptAt, synced_at: $0.syncedAt,
                        size_bytes: $0.sizeBytes, crc32c: $0.crc32c)
             }
@@ -240,6 +243,7 @@ struct JobDetailBody: Encodable {
         detections_merged = j.mergedDetections
         formats = OutputFormat.listText(j.outputFormats).split(separator: ",").map(String.init)
         out_crs = j.outCRS
+        output_prefix = j.outputPrefix
         results = j.status.hasResults ? Results(j) : nil
         webhook = j.webhookURL.map { url in
             Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })

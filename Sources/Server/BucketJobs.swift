@@ -33,6 +33,7 @@ extension UploadHandler {
         var overlap: Double?
         var formats: TextList?
         var out_crs: String?
+        var output_prefix: String?
     }
 
     /// A list given as one comma-separated string or as an array of strings.
@@ -59,7 +60,7 @@ extension UploadHandler {
         } catch {
             throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
         }
-        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs].compactMap({ $0 }) {
+        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix].compactMap({ $0 }) {
             try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
@@ -70,6 +71,7 @@ extension UploadHandler {
         fields["overlap"] = parsed.overlap.map { "\($0)" }
         fields["formats"] = parsed.formats?.text
         fields["out_crs"] = parsed.out_crs
+        fields["output_prefix"] = parsed.output_prefix
         // The numbers go on as numbers; their text stands in the request's fingerprint only.
         let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
         // A STAC document by URL stands in the fingerprint by its URL and asset; one given inline by its hrefs.

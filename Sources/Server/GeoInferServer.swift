@@ -79,7 +79,7 @@ public enum GeoInferServer {
         let upload = UploadHandler(store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
                                    buckets: access.map { $0 as any BucketResolver },
                                    inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket),
-                                   urlInputs: urlInputs)
+                                   urlInputs: urlInputs, outputBuckets: config.cloud.outputBuckets)
         let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
                             minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
                             limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
@@ -115,7 +115,11 @@ public enum GeoInferServer {
                 logger.warning("the bucket does not answer; uploads and results wait in the mirror outbox until it does",
                                metadata: ["bucket": .string(mirrorStore.bucket), "error": .string(problem)])
             }
-            services.append(MirrorWorker(store: store, bucket: mirrorStore, layout: layout, config: config.cloud.mirror, logger: logger))
+        }
+        // One outbox worker copies to the mirror bucket and to jobs' output prefixes alike.
+        if mirrorStore != nil || !config.cloud.outputBuckets.isEmpty {
+            services.append(MirrorWorker(store: store, bucket: mirrorStore, buckets: try? access.get(), layout: layout,
+                                         config: config.cloud.mirror, logger: logger))
         }
         return Services(store: store, layout: layout, modelFile: modelFile, model: model, services: services)
     }

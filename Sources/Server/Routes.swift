@@ -52,7 +52,11 @@ struct Routes: Sendable {
                 let j = try await job(request, context)
                 let (deliveries, attempts) = try await store.deliveryList(job: j.id)
                 var copies: JobDetailBody.Storage?
-                if let mirror { copies = JobDetailBody.Storage(bucket: mirror, objects: try await store.mirrorList(job: j.id)) }
+                if let mirror {
+                    copies = JobDetailBody.Storage(bucket: "gs://\(mirror.bucket)", uri: mirror.uri(for:), objects: try await store.mirrorList(job: j.id))
+                } else if let prefix = j.outputPrefix {
+                    copies = JobDetailBody.Storage(bucket: prefix, uri: { $0 }, objects: try await store.mirrorList(job: j.id))
+                }
                 return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts,
                                                    storage: copies))
             }

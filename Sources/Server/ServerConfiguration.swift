@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
         public var inputBuckets: Set<String>?
         /// The http(s) URL prefixes jobs may read rasters from (`GEOINFER_URL_INPUTS`; none by default).
         public var urlInputs: [String] = []
+        /// The buckets a job's `output_prefix` may name (`GEOINFER_OUTPUT_BUCKETS`; none by default).
+        public var outputBuckets: Set<String> = []
         public var mirror = MirrorConfiguration()
         public init() {}
     }

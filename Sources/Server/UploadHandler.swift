@@ -27,12 +27,14 @@ struct UploadHandler: Sendable {
     let inputs: BucketInputPolicy
     /// Which http(s) URLs `POST /jobs` may name (none unless an operator lists prefixes).
     let urlInputs: URLInputPolicy
+    /// The buckets a job's `output_prefix` may name (`GEOINFER_OUTPUT_BUCKETS`; none by default).
+    let outputBuckets: Set<String>
     /// The client that reads the first bytes of each http(s) input at submit (no redirects).
     let http = HTTPTransport()
 
-    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "formats", "out_crs"]
+    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "formats", "out_crs", "output_prefix"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
-    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "formats", "out_crs"]
+    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "formats", "out_crs", "output_prefix"]
 
     /// `key` is the API key the job will belong to; its own limits narrow the server's.
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
@@ -142,6 +144,9 @@ struct UploadHandler: Sendable {
     /// job's own secret checked.
     func checkedSettings(_ settings: [String: String], numbers: (score: Double?, overlap: Double?)? = nil) async throws -> Settings {
         var parsed = try Self.parseSettings(settings, numbers: numbers, model: model)
+        if let text = settings["output_prefix"], !text.isEmpty {
+            parsed.outputPrefix = try Self.outputPrefix(text, allowed: outputBuckets)
+        }
         if let url = parsed.webhookURL {
             do { _ = try await webhookPolicy.check(url) } catch where error.isUnresolvedHost {
                 // Not known to be forbidden, only not resolvable now: each delivery attempt checks it again,
@@ -253,6 +258,7 @@ struct UploadHandler: Sendable {
         /// The result formats in their stored form (nil: COCO and GeoJSON), and the GIS layers' CRS.
         var formats: String?
         var outCRS: String?
+        var outputPrefix: String?
 
         /// The job to create with these settings.
         func job(id: String, key: String?, owner: String?, fingerprint: String?, model: String, files: [JobCreate.NewFile]) -> JobCreate {
@@ -262,12 +268,29 @@ struct UploadHandler: Sendable {
             create.idempotencyFingerprint = key == nil ? nil : fingerprint
             create.formats = formats
             create.outCRS = outCRS
+            create.outputPrefix = outputPrefix
             return create
         }
     }
 
     /// The job's settings from text fields; `numbers` (a JSON body's score threshold and overlap)
     /// stand in for those two fields when given.
+    /// A job's `output_prefix`: `gs://bucket/` or `gs://bucket/prefix/` in a bucket the operator
+    /// allows (422 for its form, 403 for its bucket).
+    static func outputPrefix(_ text: String, allowed: Set<String>) throws -> String {
+        let uri: GSURI
+        do { uri = try GSURI(text) } catch {
+            throw APIError(.unprocessableContent, "invalid_output_prefix", "output_prefix must be gs://bucket/ or gs://bucket/prefix/ (got \(text.prefix(200)))")
+        }
+        guard uri.name.isEmpty || uri.name.hasSuffix("/"), !uri.name.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) else {
+            throw APIError(.unprocessableContent, "invalid_output_prefix", "output_prefix must end with '/' (documents are written under it by name) and have no . or .. segments")
+        }
+        guard allowed.contains(uri.bucket) else {
+            throw APIError(.forbidden, "output_bucket_not_allowed", "this server writes no results to gs://\(uri.bucket); an operator can allow buckets with GEOINFER_OUTPUT_BUCKETS")
+        }
+        return "gs://\(uri.bucket)/\(uri.name)"
+    }
+
     static func parseSettings(_ s: [String: String], numbers: (score: Double?, overlap: Double?)? = nil, model: ModelFile) throws -> Settings {
         let detection: JobSettings
         do {

@@ -37,6 +37,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("out-crs"), help: "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS).")
     var outCRS: String?
 
+    @Option(name: .customLong("output-prefix"), help: "gs://bucket/prefix/ where the server also writes the job's result documents.")
+    var outputPrefix: String?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -55,6 +58,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let overlap { fields.append(("overlap", "\(overlap)")) }
         if let formats { fields.append(("formats", formats)) }
         if let outCRS { fields.append(("out_crs", outCRS)) }
+        if let outputPrefix { fields.append(("output_prefix", outputPrefix)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
@@ -99,6 +103,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let overlap { body["overlap"] = overlap }
         if let formats { body["formats"] = formats }
         if let outCRS { body["out_crs"] = outCRS }
+        if let outputPrefix { body["output_prefix"] = outputPrefix }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

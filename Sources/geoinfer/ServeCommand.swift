@@ -180,6 +180,18 @@ struct ServeCommand: AsyncParsableCommand {
             }
             cloud.inputBuckets = Set(names)
         }
+        if let list = env["GEOINFER_OUTPUT_BUCKETS"] {
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for name in names {
+                do { try GCSConfiguration.validate(bucket: name) } catch let error as StorageError {
+                    throw ValidationError("GEOINFER_OUTPUT_BUCKETS: \(error.description)")
+                }
+            }
+            if !names.isEmpty, case .failure(let error) = cloud.access {
+                throw ValidationError("GEOINFER_OUTPUT_BUCKETS is set but GCS cannot be used: \(error.description)")
+            }
+            cloud.outputBuckets = Set(names)
+        }
         if let list = env["GEOINFER_URL_INPUTS"] {
             let prefixes = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             do { _ = try URLInputPolicy(prefixes: prefixes) } catch { throw ValidationError(error.description) }

@@ -217,6 +217,29 @@ struct ContractTests {
         }
     }
 
+    @Test("a job's output copies: in the outbox with their source even when the mirror is off, and taken over by a later job of the same prefix",
+          arguments: StoreKind.allCases)
+    func outputCopies(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date()
+            for id in ["j1", "j2"] {
+                _ = try await store.jobCreate(newJob(id, files: 1))
+                let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
+                _ = try await store.fileFinish(claim, outcome: success, now: t0)
+                let copy = MirrorRequest(name: "gs://out/runs/coco.json", metadata: ["job_id": id], source: "results/\(id)_coco.json")
+                _ = try await store.jobFinalize(id, now: t0, objects: [MirrorRequest(name: "results/\(id)_coco.json"), copy], mergedDetections: 3)
+            }
+            #expect(try await store.jobGet("j1")?.mergedDetections == 3)
+            // The mirror is off: only the output copy is kept, and the second job's took it over.
+            #expect(try await store.mirrorList(job: "j1").isEmpty)
+            let objects = try await store.mirrorList(job: "j2")
+            #expect(objects.map(\.name) == ["gs://out/runs/coco.json"])
+            #expect(objects.first?.source == "results/j2_coco.json" && objects.first?.replace == true && objects.first?.status == .pending)
+            let claimed = try #require(try await store.mirrorClaimNext(owner: "m", lease: 30, now: t0.addingTimeInterval(1)))
+            #expect(claimed.source == "results/j2_coco.json")
+        }
+    }
+
     @Test("claims under contention: four workers, forty files, each file claimed once", arguments: StoreKind.allCases)
     func contention(kind: StoreKind) async throws {
         try await withStore(kind) { store in

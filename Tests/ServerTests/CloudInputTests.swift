@@ -181,6 +181,65 @@ import Testing
     }
 }
 
+/// A job's result documents also written under the caller's `output_prefix`, in a bucket the
+/// operator allows, through the outbox (fake-gcs-server holds the buckets; no mirror bucket).
+@Suite(.serialized) struct OutputPrefixTests {
+    @Test func aJobsDocumentsAreAlsoWrittenUnderItsOutputPrefix() async throws {
+        let emulator = try await GCSEmulators.fakeGCSServer()
+        defer { emulator.stop() }
+        let http = HTTPTransport()
+        defer { Task { await http.shutdown() } }
+        for name in ["results-out", "private"] {
+            _ = try await http.send("POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")], body: Data(#"{"name": "\#(name)"}"#.utf8))
+        }
+        let server = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": emulator.address, "GEOINFER_OUTPUT_BUCKETS": "results-out"])
+        defer { server.stop() }
+        func submit(_ prefix: String) async throws -> ServerProcess.Reply {
+            var form = Multipart()
+            form.file("a.tif", try Scenes.raster())
+            form.field("formats", "geojson,gpkg")
+            form.field("output_prefix", prefix)
+            return try await server.upload(form)
+        }
+        let accepted = try await submit("gs://results-out/runs/a/")
+        try #require(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        #expect(try await server.waitFinal(id)["status"] as? String == "completed")
+        var storage: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            storage = try await server.get("/jobs/\(id)").json["storage"] as? [String: Any] ?? [:]
+            if let objects = storage["objects"] as? [Any], !objects.isEmpty, storage["synced"] as? Int == objects.count { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let expected = ["detections.geojson", "detections_merged.geojson", "detections.gpkg", "metadata.json"]
+        #expect(storage["bucket"] as? String == "gs://results-out/runs/a/")
+        #expect(storage["synced"] as? Int == expected.count, "\(storage)")
+        #expect(Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["uri"] as? String }) == Set(expected.map { "gs://results-out/runs/a/\($0)" }))
+        #expect(try await server.get("/jobs/\(id)").json["output_prefix"] as? String == "gs://results-out/runs/a/")
+
+        // In the bucket, byte for byte the server's own documents.
+        let bucket = GCSBlobStore(config: try GCSConfiguration(bucket: "results-out", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let listed = try await bucket.list(prefix: "runs/a/")
+        #expect(Set(listed.map(\.name)) == Set(expected.map { "runs/a/\($0)" }))
+        for name in expected {
+            let local = try Data(contentsOf: server.dataDir.appendingPathComponent("results/\(id)_\(name)"))
+            let size = Int64(local.count)
+            #expect(try await bucket.read("runs/a/\(name)", range: 0..<size) == local, "\(name)")
+        }
+        #expect(try await GCSBlobStore(config: try GCSConfiguration(bucket: "private", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+            .list(prefix: "").isEmpty)
+
+        // Only the buckets the operator lists, and only as a prefix.
+        let other = try await submit("gs://private/x/")
+        #expect(other.status == 403 && other.errorCode == "output_bucket_not_allowed", "\(other.text)")
+        for bad in ["gs://results-out/no-slash", "s3://results-out/x/", "gs://results-out/a/../b/"] {
+            let r = try await submit(bad)
+            #expect(r.status == 422 && r.errorCode == "invalid_output_prefix", "\(bad): \(r.text)")
+        }
+    }
+}
+
 /// STAC documents to inputs: items, collections, relative hrefs, and every way a document can be wrong.
 @Suite struct STACInputsTests {
     static func item(_ id: String, _ assets: [String: String]) -> String {
