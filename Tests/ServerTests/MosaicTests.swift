@@ -170,6 +170,30 @@ import Testing
         }
     }
 
+    @Test func detectMergesFilesInDifferentCRSs() throws {
+        // The same scene twice: as it is (UTM 17N) and warped to UTM 16N at the same 0.1 m. Every
+        // object is found in both; merged in the first file's CRS, each is one object.
+        let dir = Fixtures.temporaryDirectory("mixed-crs")
+        let scene = try Self.scene(in: dir)
+        let warped = dir.appendingPathComponent("zone16.tif").path
+        try Self.check(Fixtures.run("/usr/bin/gdalwarp", ["-q", "-t_srs", "EPSG:32616", "-tr", "0.1", "0.1", "-r", "near", scene, warped]))
+        let out = dir.appendingPathComponent("out")
+        let run = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", scene, warped, "--model", Fixtures.model("yolo_10cm"), "--out", out.path,
+                                                                 "--merge", "--formats", "geojson,gpkg"])
+        try #require(run.status == 0, "\(run.stderr)")
+        let merged = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("detections_merged.geojson"))) as? [String: Any]
+        let features = try #require(merged?["features"] as? [[String: Any]])
+        #expect(features.count == 10, "\(run.stderr)")
+        #expect(features.allSatisfy { (($0["properties"] as? [String: Any])?["source_files"] as? [String])?.count == 2 })
+        let gpkg = out.appendingPathComponent("detections.gpkg").path
+        #expect(try Self.features(gpkg, layer: "detections").count == 20)
+        #expect(try Self.features(gpkg, layer: "detections_merged").count == 10)
+        let info = try Fixtures.run("/usr/bin/ogrinfo", ["-so", gpkg, "detections"])
+        #expect(info.stdout.contains(#"ID["EPSG",32617]"#), "the per-file layer is reprojected into the common CRS")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metadata.json"))) as? [String: Any]
+        #expect((meta?["merge"] as? [String: Any])?["duplicates_dropped"] as? Int == 10)
+    }
+
     @Test func formatsAndOutputCRSAreChecked() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
