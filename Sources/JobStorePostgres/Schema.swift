@@ -81,7 +81,7 @@ enum Schema {
         ]),
         // The result formats and GIS layers' CRS chosen at submit, and the merged layer's count.
         ("v8-result-formats", [
-            #"ALTER TABLE jobs ADD COLUMN "formats" text, ADD COLUMN "outCRS" text, ADD COLUMN "mergedDetections" integer, ADD COLUMN "outputPrefix" text"#,
+            #"ALTER TABLE jobs ADD COLUMN "formats" text, ADD COLUMN "outCRS" text, ADD COLUMN "mergedDetections" integer, ADD COLUMN "outputPrefix" text, ADD COLUMN "nmsMetric" text"#,
             #"ALTER TABLE "mirrorObjects" ADD COLUMN "source" text"#,
         ]),
     ]

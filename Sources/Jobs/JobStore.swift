@@ -22,6 +22,8 @@ public struct JobCreate: Sendable {
     public var outCRS: String?
     /// `gs://bucket/prefix/` for copies of the result documents (validated at submit).
     public var outputPrefix: String?
+    /// `iou` or `ios` (nil: `iou`).
+    public var nmsMetric: String?
 
     public struct NewFile: Sendable {
         public var originalName: String

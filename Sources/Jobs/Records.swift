@@ -38,6 +38,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var outCRS: String?
     /// `gs://bucket/prefix/` where the job's result documents are also written (nil: none).
     public var outputPrefix: String?
+    /// How overlap is measured when boxes are suppressed, within a file and across files (`iou`
+    /// or `ios`; nil: `iou`).
+    public var nmsMetric: String?
     /// Objects in the layer merged across files, once the job is final (nil before, or when no
     /// file is georeferenced).
     public var mergedDetections: Int?

@@ -229,6 +229,7 @@ public final class SQLiteJobStore: JobStore {
                 t.add(column: "outCRS", .text)
                 t.add(column: "mergedDetections", .integer)
                 t.add(column: "outputPrefix", .text)
+                t.add(column: "nmsMetric", .text)
             }
             try db.alter(table: "mirrorObjects") { t in t.add(column: "source", .text) }
         }

@@ -16,6 +16,7 @@ extension JobCreate {
         job.formats = formats
         job.outCRS = outCRS
         job.outputPrefix = outputPrefix
+        job.nmsMetric = nmsMetric
         return job
     }
 

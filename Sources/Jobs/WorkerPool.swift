@@ -397,6 +397,7 @@ extension DetectionOptions {
         self.init()
         overlap = job.overlap ?? overlap
         scoreThreshold = job.scoreThreshold
+        nmsMetric = job.nmsMetric.flatMap(OverlapMetric.init(rawValue:)) ?? nmsMetric
     }
 }
 

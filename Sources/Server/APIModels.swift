@@ -70,6 +70,8 @@ struct JobDetailBody: Encodable {
     let finished_at: Date?
     let model: String
     let score_threshold: Double?
+    /// How overlapping boxes are measured when suppressed, within and across files.
+    let nms: String
     let overlap: Double?
     let webhook_url: String?
     let tiles_total: Int
@@ -234,6 +236,7 @@ struct JobDetailBody: Encodable {
         finished_at = j.finishedAt
         model = j.modelName
         score_threshold = j.scoreThreshold
+        nms = j.nmsMetric ?? OverlapMetric.iou.rawValue
         overlap = j.overlap
         webhook_url = j.webhookURL
         tiles_total = j.tilesTotal

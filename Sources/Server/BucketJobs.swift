@@ -34,6 +34,7 @@ extension UploadHandler {
         var formats: TextList?
         var out_crs: String?
         var output_prefix: String?
+        var nms: String?
     }
 
     /// A list given as one comma-separated string or as an array of strings.
@@ -60,7 +61,7 @@ extension UploadHandler {
         } catch {
             throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
         }
-        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix].compactMap({ $0 }) {
+        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix, parsed.nms].compactMap({ $0 }) {
             try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
@@ -72,6 +73,7 @@ extension UploadHandler {
         fields["formats"] = parsed.formats?.text
         fields["out_crs"] = parsed.out_crs
         fields["output_prefix"] = parsed.output_prefix
+        fields["nms"] = parsed.nms
         // The numbers go on as numbers; their text stands in the request's fingerprint only.
         let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
         // A STAC document by URL stands in the fingerprint by its URL and asset; one given inline by its hrefs.

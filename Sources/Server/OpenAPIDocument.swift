@@ -18,6 +18,7 @@ enum OpenAPIDocument {
               {"name": "formats", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "out_crs", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "output_prefix", "in": "query", "required": false, "schema": {"type": "string"}},
+              {"name": "nms", "in": "query", "required": false, "schema": {"type": "string"}},
               {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
             ],
             "requestBody": {
@@ -30,7 +31,7 @@ enum OpenAPIDocument {
                   "webhook_secret": {"type": "string", "description": "This job's own whsec_ signing secret (default: the server's)"},
                   "model": {"type": "string"},
                   "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
-                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                 },
                 "required": ["files"]
               }}}
@@ -100,7 +101,7 @@ enum OpenAPIDocument {
                   "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif, gs://bucket/prefix/, or an http(s) URL of a Cloud Optimized GeoTIFF under a prefix listed in GEOINFER_URL_INPUTS"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
                   "score_threshold": {"type": "number"}, "overlap": {"type": "number"},
-                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                 }
               }},
               "multipart/form-data": {"schema": {
@@ -109,7 +110,7 @@ enum OpenAPIDocument {
                   "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
                   "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
                   "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
-                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}
+                  "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                 },
                 "required": ["files"]
               }}}
@@ -528,6 +529,7 @@ enum OpenAPIDocument {
               "formats": {"type": "array", "items": {"type": "string", "enum": ["coco", "geojson", "gpkg", "fgb"]}},
               "out_crs": {"type": ["string", "null"]},
               "output_prefix": {"type": ["string", "null"]},
+              "nms": {"type": "string", "enum": ["iou", "ios"]},
               "webhook": {"type": ["object", "null"], "required": ["url", "own_secret", "deliveries"],
                 "properties": {"url": {"type": "string"}, "own_secret": {"type": "boolean"},
                                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},

@@ -32,9 +32,9 @@ struct UploadHandler: Sendable {
     /// The client that reads the first bytes of each http(s) input at submit (no redirects).
     let http = HTTPTransport()
 
-    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "formats", "out_crs", "output_prefix"]
+    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix"]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
-    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "formats", "out_crs", "output_prefix"]
+    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix"]
 
     /// `key` is the API key the job will belong to; its own limits narrow the server's.
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
@@ -259,6 +259,7 @@ struct UploadHandler: Sendable {
         var formats: String?
         var outCRS: String?
         var outputPrefix: String?
+        var nmsMetric: String?
 
         /// The job to create with these settings.
         func job(id: String, key: String?, owner: String?, fingerprint: String?, model: String, files: [JobCreate.NewFile]) -> JobCreate {
@@ -269,6 +270,7 @@ struct UploadHandler: Sendable {
             create.formats = formats
             create.outCRS = outCRS
             create.outputPrefix = outputPrefix
+            create.nmsMetric = nmsMetric
             return create
         }
     }
@@ -303,6 +305,12 @@ struct UploadHandler: Sendable {
             throw APIError(.unprocessableContent, "invalid_\(error.field)", error.message)
         }
         var out = Settings(detection: detection)
+        if let text = s["nms"], !text.isEmpty {
+            guard let metric = OverlapMetric(rawValue: text.lowercased()) else {
+                throw APIError(.unprocessableContent, "invalid_nms", "nms must be iou (intersection over union) or ios (intersection over the smaller box)")
+            }
+            out.nmsMetric = metric.rawValue
+        }
         if let text = s["formats"], !text.isEmpty {
             do { out.formats = OutputFormat.listText(try OutputFormat.parseList(text)) } catch {
                 throw APIError(.unprocessableContent, "invalid_formats", error.message)

@@ -40,6 +40,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("output-prefix"), help: "gs://bucket/prefix/ where the server also writes the job's result documents.")
     var outputPrefix: String?
 
+    @Option(help: "iou or ios: how overlapping boxes are measured when suppressed, within a file and across files (default iou).")
+    var nms: String?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -59,6 +62,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let formats { fields.append(("formats", formats)) }
         if let outCRS { fields.append(("out_crs", outCRS)) }
         if let outputPrefix { fields.append(("output_prefix", outputPrefix)) }
+        if let nms { fields.append(("nms", nms)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
@@ -104,6 +108,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let formats { body["formats"] = formats }
         if let outCRS { body["out_crs"] = outCRS }
         if let outputPrefix { body["output_prefix"] = outputPrefix }
+        if let nms { body["nms"] = nms }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

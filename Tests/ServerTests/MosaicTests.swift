@@ -106,7 +106,7 @@ import Testing
             let cutDir = dir.appendingPathComponent(label)
             try FileManager.default.createDirectory(at: cutDir, withIntermediateDirectories: true)
             var fields = [("formats", "coco,geojson,gpkg,fgb")]
-            if let crs { fields.append(("out_crs", crs)) }
+            if let crs { fields += [("out_crs", crs), ("nms", "ios")] }
             let job = try await Self.run(server, try Self.cut(scene, size: size, step: step, into: cutDir), fields: fields)
             let id = try #require(job["job_id"] as? String)
             let perFile = try #require(job["detections"] as? Int)
@@ -115,6 +115,7 @@ import Testing
             let links = try #require(job["results"] as? [String: String])
             #expect(Set(links.keys) == ["coco", "geojson", "detections_merged", "gpkg", "fgb", "fgb_merged", "metadata"])
             #expect(job["formats"] as? [String] == ["coco", "geojson", "gpkg", "fgb"])
+            #expect(job["nms"] as? String == (crs == nil ? "iou" : "ios"))
 
             // The merged GeoJSON (WGS84) has one feature per object.
             let mergedGeoJSON = try await server.get("/results/\(id)/detections_merged.geojson")
@@ -199,7 +200,7 @@ import Testing
         defer { server.stop() }
         for (field, value, code) in [("formats", "coco,shapefile", "invalid_formats"), ("formats", ",", "invalid_formats"),
                                      ("out_crs", "EPSG:999999", "invalid_out_crs"), ("out_crs", "/etc/passwd", "invalid_out_crs"),
-                                     ("out_crs", "+proj=longlat", "invalid_out_crs")] {
+                                     ("out_crs", "+proj=longlat", "invalid_out_crs"), ("nms", "soft", "invalid_nms")] {
             var form = Multipart()
             form.file("a.tif", try Scenes.raster())
             form.field(field, value)
