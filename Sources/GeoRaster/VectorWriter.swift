@@ -119,3 +119,76 @@ public enum VectorWriter {
         _ = OGR_L_CommitTransaction(l)
     }
 }
+
+/// One feature read from a vector file: its outline's points in the layer's CRS, its CRS, and
+/// its attributes as text.
+public struct VectorRecord: Sendable {
+    public var points: [(x: Double, y: Double)]
+    /// The layer's CRS as WKT (nil when the layer has none).
+    public var crs: String?
+    public var attributes: [String: String]
+}
+
+/// Reads the polygons (or any geometry, by its envelope's points) of every layer of a vector
+/// file GDAL opens: GeoJSON, GeoPackage, Shapefile, FlatGeobuf. At most `limit` features.
+public enum VectorReader {
+    public static func read(path: String, limit: Int = 10_000_000) throws(RasterError) -> [VectorRecord] {
+        let name = (path as NSString).lastPathComponent
+        guard FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }
+        GDAL.register()
+        let flags = UInt32(GDAL_OF_VECTOR) | UInt32(GDAL_OF_READONLY)
+        let (opened, error) = GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) }
+        guard let ds = opened else {
+            throw .init(.notARaster, file: name, reason: "not a vector file GDAL can read" + (error.map { " (\($0))" } ?? ""),
+                        remedy: "Give GeoJSON, GeoPackage, Shapefile or FlatGeobuf.")
+        }
+        defer { GDALClose(ds) }
+        var records: [VectorRecord] = []
+        for l in 0..<GDALDatasetGetLayerCount(ds) {
+            guard let layer = GDALDatasetGetLayer(ds, l), let definition = OGR_L_GetLayerDefn(layer) else { continue }
+            var crs: String?
+            if let srs = OGR_L_GetSpatialRef(layer) {
+                var wkt: UnsafeMutablePointer<CChar>?
+                if OSRExportToWkt(srs, &wkt) == OGRERR_NONE, let wkt {
+                    crs = String(cString: wkt)
+                    geo_cpl_free(wkt)
+                }
+            }
+            let fields = (0..<OGR_FD_GetFieldCount(definition)).compactMap { i -> (Int32, String)? in
+                guard let f = OGR_FD_GetFieldDefn(definition, i), let n = OGR_Fld_GetNameRef(f) else { return nil }
+                return (i, String(cString: n))
+            }
+            OGR_L_ResetReading(layer)
+            while let feature = OGR_L_GetNextFeature(layer) {
+                defer { OGR_F_Destroy(feature) }
+                guard records.count < limit else {
+                    throw .init(.tooLarge, file: name, reason: "more than \(limit) features", remedy: "Split the file.")
+                }
+                guard let geometry = OGR_F_GetGeometryRef(feature) else { continue }
+                var points: [(x: Double, y: Double)] = []
+                collect(geometry, into: &points)
+                guard !points.isEmpty else { continue }
+                var attributes: [String: String] = [:]
+                for (i, fieldName) in fields where OGR_F_IsFieldSetAndNotNull(feature, i) != 0 {
+                    if let text = OGR_F_GetFieldAsString(feature, i) { attributes[fieldName] = String(cString: text) }
+                }
+                records.append(VectorRecord(points: points, crs: crs, attributes: attributes))
+            }
+        }
+        return records
+    }
+
+    /// Every vertex of a geometry, of all its parts and rings (a box reprojected stays exact).
+    private static func collect(_ geometry: OGRGeometryH, into points: inout [(x: Double, y: Double)]) {
+        let parts = OGR_G_GetGeometryCount(geometry)
+        if parts > 0 {
+            for i in 0..<parts {
+                if let part = OGR_G_GetGeometryRef(geometry, i) { collect(part, into: &points) }
+            }
+            return
+        }
+        for i in 0..<OGR_G_GetPointCount(geometry) {
+            points.append((x: OGR_G_GetX(geometry, i), y: OGR_G_GetY(geometry, i)))
+        }
+    }
+}
