@@ -13,6 +13,8 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     public var storage: StorageCopies?
     /// The merge of detections across files in map coordinates (absent when no file is georeferenced).
     public var merge: Merge?
+    /// The scores against ground truth given with the run (`--ground-truth`; absent otherwise).
+    public var evaluation: EvaluationReport?
 
     /// What the seam merge did: the layer `detections_merged` holds `detections` objects.
     public struct Merge: Codable, Sendable, Equatable {

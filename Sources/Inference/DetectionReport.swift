@@ -90,6 +90,8 @@ public struct DetectionReport: Sendable {
     public var jobID: String?
     /// The GIS layers' CRS (`EPSG:n`); nil: the merged layer's (most files' CRS).
     public var outCRS: String?
+    /// Scores against ground truth, kept in the metadata document.
+    public var evaluation: EvaluationReport?
 
     public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
@@ -196,6 +198,7 @@ public struct DetectionReport: Sendable {
             warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
         doc.storage = storage
         doc.merge = merged?.summary
+        doc.evaluation = evaluation
         return doc
     }
 

@@ -1,3 +1,5 @@
+public import Formats
+
 /// A box to evaluate, in one image's pixels: (x1, y1) top-left to (x2, y2) bottom-right, its class
 /// name, and for a prediction its score.
 public struct EvalBox: Sendable, Equatable, Codable {
@@ -41,38 +43,6 @@ public struct EvalImage: Sendable {
         self.groundTruth = groundTruth
         self.predictions = predictions
     }
-}
-
-/// Precision, recall and F1 at one IoU threshold, from one-to-one matches made highest IoU first
-/// (a match needs IoU above the threshold), as NeonTreeEvaluation and DeepForest count them.
-public struct MatchScores: Sendable, Equatable, Codable {
-    public var iou_threshold: Double
-    public var true_positives: Int
-    public var precision: Double
-    public var recall: Double
-    public var f1: Double
-}
-
-/// The scores of one set of images and classes.
-public struct EvalScores: Sendable, Equatable, Codable {
-    public var ground_truth: Int
-    public var predictions: Int
-    /// COCO AP (mean over IoU 0.50:0.05:0.95 and classes) and AP at IoU 0.5, computed as
-    /// pycocotools' COCOeval computes them (101-point interpolation, at most `max_detections`
-    /// per image); nil when there is no ground truth.
-    public var ap: Double?
-    public var ap50: Double?
-    public var matches: [MatchScores]
-}
-
-/// What `geoinfer evaluate` reports: pooled over every image and class, per class, and per file.
-public struct EvaluationReport: Sendable, Equatable, Codable {
-    public var pooled: EvalScores
-    public var per_class: [String: EvalScores]
-    public var per_file: [String: EvalScores]
-    public var max_detections: Int
-    /// True when ground truth and predictions each have one class, compared whatever their names.
-    public var class_agnostic: Bool
 }
 
 public enum Evaluator {

@@ -20,6 +20,19 @@ public struct EvaluationInputError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
 
+extension PredictedImage {
+    /// A run's own result for one raster, as `evaluate` reads it from `coco.json`.
+    public init(_ f: FileResult, classes: [String]) {
+        self.init(name: f.info.fileName, width: f.info.width, height: f.info.height, crs: MergedLayer.crsKey(f.info),
+                  geoTransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
+                  predictions: f.detections.map { g in
+                      let b = g.detection.box
+                      return EvalBox(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, label: DetectionReport.className(classes, g.detection.classIndex),
+                                     score: Double(g.detection.score))
+                  })
+    }
+}
+
 public enum EvaluationInputs {
     /// The predictions of a GeoInfer run: its `coco.json`, or a folder holding one.
     public static func predictions(_ path: String) throws(EvaluationInputError) -> [PredictedImage] {

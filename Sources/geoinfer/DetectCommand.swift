@@ -60,6 +60,9 @@ struct DetectCommand: AsyncParsableCommand {
     @Option(name: .customLong("out-crs"), help: "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most files' CRS).")
     var outCRS: String?
 
+    @Option(name: .customLong("ground-truth"), help: "Score the detections against this ground truth (as `geoinfer evaluate` reads it) and keep the scores in metadata.json.")
+    var groundTruth: String?
+
     @Option(name: .customLong("max-pixels"), help: "Refuse rasters with more pixels than this.")
     var maxPixels: Int = 10_000_000_000
 
@@ -74,6 +77,9 @@ struct DetectCommand: AsyncParsableCommand {
         guard let device = Device(rawValue: device) else { throw ValidationError("--device must be cpu or cuda") }
         let chosen: Set<OutputFormat>
         do { chosen = try OutputFormat.parseList(formats) } catch { throw ValidationError("--\(error.message)") }
+        if let groundTruth, !FileManager.default.fileExists(atPath: groundTruth) {
+            throw ValidationError("--ground-truth \(groundTruth) does not exist")
+        }
         if let outCRS, !CRSName.isKnown(outCRS) {
             throw ValidationError("--out-crs must be EPSG:n with a code GDAL knows (got \(outCRS.prefix(100)))")
         }
@@ -158,6 +164,19 @@ struct DetectCommand: AsyncParsableCommand {
                     console.log("merged: \(merged.detections.count) objects from \(results.map(\.detections.count).reduce(0, +)) detections (\(merged.joined) joined across seams, \(merged.duplicatesDropped) duplicates dropped) in \(merged.crs.hasPrefix("EPSG:") ? merged.crs : "the files' CRS")")
                 } else {
                     console.error("--merge: no file is georeferenced, so there is nothing to merge in map coordinates")
+                }
+            }
+            if let groundTruth {
+                let images = results.map { PredictedImage($0, classes: loaded.manifest.classes) }
+                do {
+                    let truth = try EvaluationInputs.groundTruth(groundTruth, for: images)
+                    var evaluation = Evaluator.evaluate(images.map { EvalImage(name: $0.name, groundTruth: truth[$0.name] ?? [], predictions: $0.predictions) })
+                    evaluation.ground_truth_file = (groundTruth as NSString).lastPathComponent
+                    report.evaluation = evaluation
+                    console.log(EvaluateCommand.table(evaluation))
+                } catch {
+                    console.error("--ground-truth: \(error.description)")
+                    throw ExitCode.failure
                 }
             }
             let written = try report.write(to: URL(fileURLWithPath: out), formats: chosen)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Formats
 import Inference
 
 /// `geoinfer evaluate PREDICTIONS GROUND_TRUTH`: precision, recall and F1 at IoU 0.4 and 0.5, and

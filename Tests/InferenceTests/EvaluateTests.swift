@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import GeoInferTestSupport
 import GeoRaster
@@ -107,6 +108,18 @@ import Testing
             #expect(r.pooled.matches.map(\.true_positives) == reference.pooled.matches.map(\.true_positives), "\(truth)")
             #expect(abs((r.pooled.ap ?? -1) - (reference.pooled.ap ?? -2)) < 1e-6, "\(truth): \(r.pooled.ap ?? -1) vs \(reference.pooled.ap ?? -1)")
         }
+    }
+
+    @Test func detectWithGroundTruthKeepsTheScoresInItsMetadata() throws {
+        let out = Fixtures.temporaryDirectory("detect-gt")
+        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", Self.labels])
+        try #require(r.status == 0, "\(r.stderr)")
+        let meta = try JSONDecoder().decode(RunMetadata.self, from: Data(contentsOf: out.appendingPathComponent("metadata.json")))
+        let evaluation = try #require(meta.evaluation)
+        #expect(evaluation.ground_truth_file == "OSBS_029.csv")
+        #expect(evaluation.pooled == (try Self.evaluate(Self.osbs, Self.labels)).pooled)
+        let missing = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", "/nonexistent.csv"])
+        #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
     }
 
     @Test func unreadableGroundTruthIsRefusedSayingWhere() throws {
