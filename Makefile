@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SAMPLE := .deps/samples/OSBS_029.tif
 
-.PHONY: setup setup-test build run sample test bench model clean
+.PHONY: setup setup-test build run sample test lint bench model clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,11 +28,15 @@ sample: build
 ## other tests never decides them.
 TIME_BOUND := TimeBoundTests|PostgresWakeUpTests
 
-test: setup-test
+test: setup-test lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip '$(TIME_BOUND)'
 	$(SWIFT) test --skip-build --filter '$(TIME_BOUND)'
 	bash scripts/api_check.sh
+
+## The checked-in .swift-format, strictly: any finding fails the build.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 bench: setup-test
 	$(SWIFT) build -c release

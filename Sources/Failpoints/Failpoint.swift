@@ -30,7 +30,10 @@ public enum Failpoint {
         guard let spec = environment[FailpointRegistry.specVariable] else { return }
         let rules = try FailpointRegistry.parse(spec)
         if rules.values.contains(where: { $0.action == .pause }), (environment[FailpointRegistry.dirVariable] ?? "").isEmpty {
-            throw FailpointError(message: "\(FailpointRegistry.specVariable) pauses a point, so \(FailpointRegistry.dirVariable) must name the folder where pauses are announced")
+            throw FailpointError(
+                message:
+                    "\(FailpointRegistry.specVariable) pauses a point, so \(FailpointRegistry.dirVariable) must name the folder where pauses are announced"
+            )
         }
     }
 }

@@ -37,7 +37,9 @@ public struct COCODocument: Codable, Sendable, Equatable {
         public var geotransform: [Double]?
         public var gsd_m: Double?
         public var georeferenced: Bool
-        public init(id: Int, file_name: String, width: Int, height: Int, crs: String?, geotransform: [Double]?, gsd_m: Double?, georeferenced: Bool) {
+        public init(
+            id: Int, file_name: String, width: Int, height: Int, crs: String?, geotransform: [Double]?, gsd_m: Double?, georeferenced: Bool
+        ) {
             self.id = id
             self.file_name = file_name
             self.width = width

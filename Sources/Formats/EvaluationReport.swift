@@ -47,7 +47,9 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
     /// The ground truth it was scored against (a file name).
     public var ground_truth_file: String?
 
-    public init(pooled: EvalScores, per_class: [String: EvalScores], per_file: [String: EvalScores], max_detections: Int, class_agnostic: Bool) {
+    public init(
+        pooled: EvalScores, per_class: [String: EvalScores], per_file: [String: EvalScores], max_detections: Int, class_agnostic: Bool
+    ) {
         self.pooled = pooled
         self.per_class = per_class
         self.per_file = per_file

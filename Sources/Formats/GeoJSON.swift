@@ -26,7 +26,8 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
             // Shoelace sum: positive for counter-clockwise in lon/lat axes.
             var twiceArea = 0.0
             for i in 0..<ring.count {
-                let a = ring[i], b = ring[(i + 1) % ring.count]
+                let a = ring[i]
+                let b = ring[(i + 1) % ring.count]
                 twiceArea += a[0] * b[1] - b[0] * a[1]
             }
             if twiceArea < 0 { ring.reverse() }
@@ -49,8 +50,10 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
         public var source_files: [String]?
         /// In the merged layer: how many parts, cut where files meet, the box joins.
         public var parts: Int?
-        public init(class: String, category_id: Int, score: Double, source_file: String, image_id: Int, pixel_bbox: [Double]?,
-                    source_files: [String]? = nil, parts: Int? = nil) {
+        public init(
+            class: String, category_id: Int, score: Double, source_file: String, image_id: Int, pixel_bbox: [Double]?,
+            source_files: [String]? = nil, parts: Int? = nil
+        ) {
             self.class = `class`
             self.category_id = category_id
             self.score = score

@@ -29,7 +29,9 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         public var excluded_files: [String]
         public var metric: String
         public var threshold: Double
-        public init(crs: String, detections: Int, joined: Int, duplicates_dropped: Int, excluded_files: [String], metric: String, threshold: Double) {
+        public init(
+            crs: String, detections: Int, joined: Int, duplicates_dropped: Int, excluded_files: [String], metric: String, threshold: Double
+        ) {
             self.crs = crs
             self.detections = detections
             self.joined = joined
@@ -59,7 +61,9 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         }
     }
 
-    public init(created_at: String, inputs: [Input], model: Model, parameters: Parameters, totals: Totals, software: Software, warnings: [String]) {
+    public init(
+        created_at: String, inputs: [Input], model: Model, parameters: Parameters, totals: Totals, software: Software, warnings: [String]
+    ) {
         self.created_at = created_at
         self.inputs = inputs
         self.model = model
@@ -92,7 +96,11 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         public var detections: Int
         public var timings_s: Timings
         public var warnings: [String]
-        public init(file_name: String, image_id: Int, sha256: String, size_bytes: Int, driver: String, width: Int, height: Int, band_count: Int, data_type: String, nodata: [Double?], crs_epsg: Int?, georeferenced: Bool, gsd_m: Double?, resample_factor: Double, tiles: Tiles, detections: Int, timings_s: Timings, warnings: [String]) {
+        public init(
+            file_name: String, image_id: Int, sha256: String, size_bytes: Int, driver: String, width: Int, height: Int, band_count: Int,
+            data_type: String, nodata: [Double?], crs_epsg: Int?, georeferenced: Bool, gsd_m: Double?, resample_factor: Double,
+            tiles: Tiles, detections: Int, timings_s: Timings, warnings: [String]
+        ) {
             self.file_name = file_name
             self.image_id = image_id
             self.sha256 = sha256
@@ -149,7 +157,9 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         public var input_size: [Int]
         public var gsd_m: Double?
         public var output_layout: String
-        public init(name: String, version: String, sha256: String, classes: [String], input_size: [Int], gsd_m: Double?, output_layout: String) {
+        public init(
+            name: String, version: String, sha256: String, classes: [String], input_size: [Int], gsd_m: Double?, output_layout: String
+        ) {
             self.name = name
             self.version = version
             self.sha256 = sha256
@@ -169,7 +179,10 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         public var batch_size: Int
         public var threads: Int
         public var device: String
-        public init(overlap: Double, score_threshold: Double, iou_threshold: Double, nms_metric: String, max_detections: Int, batch_size: Int, threads: Int, device: String) {
+        public init(
+            overlap: Double, score_threshold: Double, iou_threshold: Double, nms_metric: String, max_detections: Int, batch_size: Int,
+            threads: Int, device: String
+        ) {
             self.overlap = overlap
             self.score_threshold = score_threshold
             self.iou_threshold = iou_threshold

@@ -43,7 +43,8 @@ public final class CoordinateTransformer {
 
     /// Creates a transformer between two CRSs given as WKT (from a raster) or `EPSG:n`.
     public convenience init(from sourceCRS: String, to targetCRS: String) throws {
-        let src = try SpatialReference(definition: sourceCRS), dst = try SpatialReference(definition: targetCRS)
+        let src = try SpatialReference(definition: sourceCRS)
+        let dst = try SpatialReference(definition: targetCRS)
         try self.init(sourceSRS: src.handle, targetSRS: dst.handle)
     }
 
@@ -66,7 +67,8 @@ public final class CoordinateTransformer {
 
     /// The points in the target CRS, in one call; throws when any cannot be converted.
     public func apply(_ points: [(Double, Double)]) throws -> [(x: Double, y: Double)] {
-        var xs = points.map(\.0), ys = points.map(\.1)
+        var xs = points.map(\.0)
+        var ys = points.map(\.1)
         var ok = [Int32](repeating: 0, count: points.count)
         let n = Int32(points.count)
         let all = GDAL.call {
@@ -133,7 +135,8 @@ public enum CRSName {
     public static func epsg(_ text: String) -> Int? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].uppercased() == "EPSG", (1...6).contains(parts[1].count),
-              parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let code = Int(parts[1]), code > 0 else { return nil }
+            parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let code = Int(parts[1]), code > 0
+        else { return nil }
         return code
     }
 

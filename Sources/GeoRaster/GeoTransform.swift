@@ -20,7 +20,8 @@ public struct GeoTransform: Sendable, Equatable, Codable {
     public func invert(x: Double, y: Double) -> (x: Double, y: Double) {
         let c = coefficients
         let det = c[1] * c[5] - c[2] * c[4]
-        let dx = x - c[0], dy = y - c[3]
+        let dx = x - c[0]
+        let dy = y - c[3]
         return ((dx * c[5] - dy * c[2]) / det, (dy * c[1] - dx * c[4]) / det)
     }
 

@@ -46,11 +46,14 @@ public enum Quicklook {
     /// The longest side of a quicklook unless told otherwise.
     public static let defaultMaxSize = 512
     /// Outline colours by class index (cycled): red, cyan, yellow, magenta, green, orange.
-    public static let palette: [(UInt8, UInt8, UInt8)] = [(255, 0, 0), (0, 255, 255), (255, 255, 0), (255, 0, 255), (0, 255, 0), (255, 128, 0)]
+    public static let palette: [(UInt8, UInt8, UInt8)] = [
+        (255, 0, 0), (0, 255, 255), (255, 255, 0), (255, 0, 255), (0, 255, 0), (255, 128, 0),
+    ]
 
     /// The picture's size: at most `maxSize` on the longer side, never larger than the raster.
     public static func size(rasterWidth: Int, rasterHeight: Int, maxSize: Int) -> (width: Int, height: Int) {
-        let w = max(1, rasterWidth), h = max(1, rasterHeight)
+        let w = max(1, rasterWidth)
+        let h = max(1, rasterHeight)
         let scale = min(1, Double(max(1, maxSize)) / Double(max(w, h)))
         return (max(1, min(w, Int((Double(w) * scale).rounded()))), max(1, min(h, Int((Double(h) * scale).rounded()))))
     }
@@ -67,16 +70,19 @@ public enum Quicklook {
         let (w, h) = (pixels.width, pixels.height)
         let reduced = w < info.width || h < info.height
         try pixels.values.withUnsafeMutableBufferPointer { (buf) throws(RasterError) in
-            try raster.read(x: 0, y: 0, width: Double(info.width), height: Double(info.height), outWidth: w, outHeight: h,
-                            bands: shown, resampling: reduced ? .average : .nearest, into: buf, offset: 0, rowStride: w, bandStride: w * h)
+            try raster.read(
+                x: 0, y: 0, width: Double(info.width), height: Double(info.height), outWidth: w, outHeight: h,
+                bands: shown, resampling: reduced ? .average : .nearest, into: buf, offset: 0, rowStride: w, bandStride: w * h)
         }
         return pixels
     }
 
     /// Reads `raster` small (``read(raster:bands:maxSize:)``) and writes it with `boxes` drawn.
     @discardableResult
-    public static func write(raster: Raster, bands: [Int], boxes: [QuicklookBox], to path: String,
-                             maxSize: Int = defaultMaxSize) throws(RasterError) -> (width: Int, height: Int) {
+    public static func write(
+        raster: Raster, bands: [Int], boxes: [QuicklookBox], to path: String,
+        maxSize: Int = defaultMaxSize
+    ) throws(RasterError) -> (width: Int, height: Int) {
         try write(read(raster: raster, bands: bands, maxSize: maxSize), boxes: boxes, to: path)
     }
 
@@ -89,19 +95,23 @@ public enum Quicklook {
     /// written there too (a few kilobytes; a map of thousands of files loads these until it zooms
     /// in). Returns the picture's size.
     @discardableResult
-    public static func write(_ pixels: QuicklookPixels, boxes: [QuicklookBox], to path: String,
-                             thumbnail: String? = nil) throws(RasterError) -> (width: Int, height: Int) {
+    public static func write(
+        _ pixels: QuicklookPixels, boxes: [QuicklookBox], to path: String,
+        thumbnail: String? = nil
+    ) throws(RasterError) -> (width: Int, height: Int) {
         let (w, h) = (pixels.width, pixels.height)
         let plane = w * h
         guard pixels.values.count == plane * 3 else {
-            throw .invalidArgument((path as NSString).lastPathComponent, "a quicklook of \(w) × \(h) needs \(plane * 3) values, not \(pixels.values.count)")
+            throw .invalidArgument(
+                (path as NSString).lastPathComponent, "a quicklook of \(w) × \(h) needs \(plane * 3) values, not \(pixels.values.count)")
         }
         var bytes = [UInt8](repeating: 0, count: plane * 3)
         pixels.values.withUnsafeBufferPointer { values in
             bytes.withUnsafeMutableBufferPointer { out in
                 for b in 0..<3 {
-                    stretch(UnsafeBufferPointer(rebasing: values[(b * plane)..<((b + 1) * plane)]),
-                            into: UnsafeMutableBufferPointer(rebasing: out[(b * plane)..<((b + 1) * plane)]), nodata: pixels.nodata[b])
+                    stretch(
+                        UnsafeBufferPointer(rebasing: values[(b * plane)..<((b + 1) * plane)]),
+                        into: UnsafeMutableBufferPointer(rebasing: out[(b * plane)..<((b + 1) * plane)]), nodata: pixels.nodata[b])
                 }
             }
         }
@@ -109,7 +119,8 @@ public enum Quicklook {
             let small = size(rasterWidth: w, rasterHeight: h, maxSize: thumbnailSize)
             try encode(shrink(bytes, width: w, height: h, to: small), width: small.width, height: small.height, to: thumbnail)
         }
-        let sx = Double(w) / Double(pixels.rasterWidth), sy = Double(h) / Double(pixels.rasterHeight)
+        let sx = Double(w) / Double(pixels.rasterWidth)
+        let sy = Double(h) / Double(pixels.rasterHeight)
         // Two pixels thick where the picture is large enough to show it.
         let thickness = max(w, h) >= 256 ? 2 : 1
         func set(_ x: Int, _ y: Int, _ colour: (UInt8, UInt8, UInt8)) {
@@ -122,7 +133,10 @@ public enum Quicklook {
             let c = palette[abs(box.classIndex % palette.count)]
             // Clamped to the picture first: a box far outside it draws nothing and costs nothing.
             func px(_ v: Double, _ s: Double, _ limit: Int) -> Int { Int(max(-1, min(Double(limit), (v * s).rounded(.down)))) }
-            let x1 = px(box.x1, sx, w), x2 = px(box.x2, sx, w), y1 = px(box.y1, sy, h), y2 = px(box.y2, sy, h)
+            let x1 = px(box.x1, sx, w)
+            let x2 = px(box.x2, sx, w)
+            let y1 = px(box.y1, sy, h)
+            let y2 = px(box.y2, sy, h)
             for t in 0..<thickness {
                 for x in x1...max(x1, x2) {
                     set(x, y1 + t, c)
@@ -141,8 +155,9 @@ public enum Quicklook {
     /// Writes three byte planes as a picture: PNG when the path ends in `.png`, JPEG (quality 75) otherwise.
     static func encode(_ bytes: [UInt8], width w: Int, height h: Int, to path: String) throws(RasterError) {
         let png = path.lowercased().hasSuffix(".png")
-        let writer = try RasterWriter(path: path, width: w, height: h, bandCount: 3, dataType: .byte, driver: png ? "PNG" : "JPEG",
-                                      creationOptions: png ? [] : ["QUALITY=75"])
+        let writer = try RasterWriter(
+            path: path, width: w, height: h, bandCount: 3, dataType: .byte, driver: png ? "PNG" : "JPEG",
+            creationOptions: png ? [] : ["QUALITY=75"])
         try writer.write(window: Window(x: 0, y: 0, width: w, height: h), bytes: bytes)
         try writer.finish()
     }
@@ -151,11 +166,14 @@ public enum Quicklook {
     /// is the mean of the source pixels whose centres fall in it.
     static func shrink(_ bytes: [UInt8], width w: Int, height h: Int, to size: (width: Int, height: Int)) -> [UInt8] {
         let (tw, th) = (max(1, min(w, size.width)), max(1, min(h, size.height)))
-        let plane = w * h, small = tw * th
+        let plane = w * h
+        let small = tw * th
         guard bytes.count >= plane * 3 else { return [UInt8](repeating: 0, count: small * 3) }
         // The output column and row of each source column and row.
-        let column = (0..<w).map { min(tw - 1, $0 * tw / w) }, row = (0..<h).map { min(th - 1, $0 * th / h) }
-        var sums = [UInt32](repeating: 0, count: small * 3), counts = [UInt32](repeating: 0, count: small)
+        let column = (0..<w).map { min(tw - 1, $0 * tw / w) }
+        let row = (0..<h).map { min(th - 1, $0 * th / h) }
+        var sums = [UInt32](repeating: 0, count: small * 3)
+        var counts = [UInt32](repeating: 0, count: small)
         var out = [UInt8](repeating: 0, count: small * 3)
         // One pass over the source, no bounds checks: about a millisecond for 512 × 512 × 3.
         bytes.withUnsafeBufferPointer { src in
@@ -163,9 +181,11 @@ public enum Quicklook {
                 counts.withUnsafeMutableBufferPointer { count in
                     column.withUnsafeBufferPointer { col in
                         for y in 0..<h {
-                            let r = row[y] * tw, line = y * w
+                            let r = row[y] * tw
+                            let line = y * w
                             for x in 0..<w {
-                                let o = r + col[x], i = line + x
+                                let o = r + col[x]
+                                let i = line + x
                                 count[o] &+= 1
                                 sum[o] &+= UInt32(src[i])
                                 sum[small + o] &+= UInt32(src[plane + i])
@@ -185,7 +205,6 @@ public enum Quicklook {
         return out
     }
 
-
     /// Maps the band's 2nd–98th percentile range onto 0–255, rounded, into `out` (nodata and unread
     /// pixels become 0). The percentiles come from a 4096-bin histogram of at most about 16,000
     /// evenly spread pixels between their extremes: no sort, and one full pass only, to map.
@@ -193,7 +212,9 @@ public enum Quicklook {
         // NaN never equals anything, so one comparison with `nd` tests for nodata or for nothing.
         let nd = nodata ?? .nan
         let step = max(1, band.count / 16_384)
-        var lo = Float.infinity, hi = -Float.infinity, count = 0
+        var lo = Float.infinity
+        var hi = -Float.infinity
+        var count = 0
         for i in stride(from: 0, to: band.count, by: step) {
             let v = band[i]
             guard v.isFinite, v != nd else { continue }

@@ -5,7 +5,8 @@ extension Raster {
     /// converted there.
     public func footprint() -> Footprint? {
         guard let transform = info.geoTransform, let converter = try? makeWGS84Transformer() else { return nil }
-        return Footprint.of(width: info.width, height: info.height, pixelToMap: { transform.apply(x: $0, y: $1) },
-                            toWGS84: converter.toWGS84)
+        return Footprint.of(
+            width: info.width, height: info.height, pixelToMap: { transform.apply(x: $0, y: $1) },
+            toWGS84: converter.toWGS84)
     }
 }

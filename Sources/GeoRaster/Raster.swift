@@ -54,7 +54,8 @@ public final class Raster {
     }
 
     private static func readInfo(_ ds: GDALDatasetH, name: String) throws(RasterError) -> RasterInfo {
-        let width = Int(GDALGetRasterXSize(ds)), height = Int(GDALGetRasterYSize(ds))
+        let width = Int(GDALGetRasterXSize(ds))
+        let height = Int(GDALGetRasterYSize(ds))
         let bands = Int(GDALGetRasterCount(ds))
         guard width > 0, height > 0, bands > 0, let band1 = GDALGetRasterBand(ds, 1) else {
             throw .notARaster(name, "it has no raster bands")
@@ -65,7 +66,8 @@ public final class Raster {
             let value = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, Int32(b)), &has)
             nodata.append(has != 0 ? value : nil)
         }
-        var bw: Int32 = 0, bh: Int32 = 0
+        var bw: Int32 = 0
+        var bh: Int32 = 0
         GDALGetBlockSize(band1, &bw, &bh)
         let driver = GDALGetDatasetDriver(ds).map { String(cString: GDALGetDriverShortName($0)) } ?? "unknown"
 
@@ -73,7 +75,10 @@ public final class Raster {
         let gtOK = GDAL.call { coefficients.withUnsafeMutableBufferPointer { GDALGetGeoTransform(ds, $0.baseAddress) } }.value == CE_None
         let transform = gtOK ? GeoTransform(coefficients) : nil
 
-        var wkt: String?, epsg: Int?, geographic = false, unit = 1.0
+        var wkt: String?
+        var epsg: Int?
+        var geographic = false
+        var unit = 1.0
         if let srs = GDALGetSpatialRef(ds) {
             var out: UnsafeMutablePointer<CChar>?
             if OSRExportToWkt(srs, &out) == OGRERR_NONE, let out {
@@ -103,7 +108,8 @@ public final class Raster {
     private static func epsgCode(_ srs: OGRSpatialReferenceH) -> Int? {
         func code(_ s: OGRSpatialReferenceH, _ key: String?) -> Int? {
             guard let auth = OSRGetAuthorityName(s, key), String(cString: auth) == "EPSG",
-                  let c = OSRGetAuthorityCode(s, key) else { return nil }
+                let c = OSRGetAuthorityCode(s, key)
+            else { return nil }
             return Int(String(cString: c))
         }
         if let c = code(srs, nil) { return c }
@@ -136,11 +142,13 @@ public final class Raster {
         outWidth: Int, outHeight: Int, bands: [Int], resampling: Resampling,
         into buffer: UnsafeMutableBufferPointer<Float>, offset: Int, rowStride: Int, bandStride: Int
     ) throws(RasterError) {
-        try checkRead(x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
-                      capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
-        try rasterIO(x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
-                     resampling: resampling, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Float32,
-                     elementSize: MemoryLayout<Float>.stride, rowStride: rowStride, bandStride: bandStride)
+        try checkRead(
+            x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
+            capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
+        try rasterIO(
+            x: x, y: y, width: width, height: height, outWidth: outWidth, outHeight: outHeight, bands: bands,
+            resampling: resampling, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Float32,
+            elementSize: MemoryLayout<Float>.stride, rowStride: rowStride, bandStride: bandStride)
     }
 
     /// Reads `bands` of the whole-pixel `window` as bytes (values outside 0–255 are clamped by
@@ -148,16 +156,20 @@ public final class Raster {
     /// `bandStride` bytes apart, at full resolution unless `outWidth` × `outHeight` asks for less
     /// (nearest: meant for a size an overview has, which GDAL then reads instead). For 8-bit rasters
     /// this is the cheapest read there is: no conversion and no resampling.
-    public func readBytes(window: Window, outWidth: Int? = nil, outHeight: Int? = nil, bands: [Int],
-                          into buffer: UnsafeMutableBufferPointer<UInt8>, offset: Int,
-                          rowStride: Int, bandStride: Int) throws(RasterError) {
+    public func readBytes(
+        window: Window, outWidth: Int? = nil, outHeight: Int? = nil, bands: [Int],
+        into buffer: UnsafeMutableBufferPointer<UInt8>, offset: Int,
+        rowStride: Int, bandStride: Int
+    ) throws(RasterError) {
         let (x, y, w, h) = (Double(window.x), Double(window.y), Double(window.width), Double(window.height))
         let (ow, oh) = (outWidth ?? window.width, outHeight ?? window.height)
-        try checkRead(x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
-                      capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
-        try rasterIO(x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
-                     resampling: .nearest, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Byte,
-                     elementSize: 1, rowStride: rowStride, bandStride: bandStride)
+        try checkRead(
+            x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
+            capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
+        try rasterIO(
+            x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
+            resampling: .nearest, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Byte,
+            elementSize: 1, rowStride: rowStride, bandStride: bandStride)
     }
 
     /// Whether the raster is a JPEG-compressed GeoTIFF, which GDAL decodes at 1/2, 1/4 or 1/8
@@ -175,23 +187,29 @@ public final class Raster {
         return Int(GDALGetOverviewCount(band))
     }
 
-    private func checkRead(x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
-                           capacity: Int, offset: Int, rowStride: Int, bandStride: Int) throws(RasterError) {
+    private func checkRead(
+        x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
+        capacity: Int, offset: Int, rowStride: Int, bandStride: Int
+    ) throws(RasterError) {
         guard outWidth > 0, outHeight > 0, !bands.isEmpty, offset >= 0, rowStride >= outWidth, bandStride >= 0,
-              bands.allSatisfy({ $0 >= 1 && $0 <= info.bandCount }),
-              x >= 0, y >= 0, width > 0, height > 0,
-              x + width <= Double(info.width) + 1e-6, y + height <= Double(info.height) + 1e-6,
-              offset + (bands.count - 1) * bandStride + (outHeight - 1) * rowStride + outWidth <= capacity
+            bands.allSatisfy({ $0 >= 1 && $0 <= info.bandCount }),
+            x >= 0, y >= 0, width > 0, height > 0,
+            x + width <= Double(info.width) + 1e-6, y + height <= Double(info.height) + 1e-6,
+            offset + (bands.count - 1) * bandStride + (outHeight - 1) * rowStride + outWidth <= capacity
         else {
-            throw .invalidArgument(info.fileName, "read of \(width)x\(height)+\(x)+\(y) → \(outWidth)x\(outHeight) bands \(bands) out of range")
+            throw .invalidArgument(
+                info.fileName, "read of \(width)x\(height)+\(x)+\(y) → \(outWidth)x\(outHeight) bands \(bands) out of range")
         }
     }
 
-    private func rasterIO(x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
-                          resampling: Resampling, base: UnsafeMutableRawPointer, type: GDALDataType, elementSize: Int,
-                          rowStride: Int, bandStride: Int) throws(RasterError) {
+    private func rasterIO(
+        x: Double, y: Double, width: Double, height: Double, outWidth: Int, outHeight: Int, bands: [Int],
+        resampling: Resampling, base: UnsafeMutableRawPointer, type: GDALDataType, elementSize: Int,
+        rowStride: Int, bandStride: Int
+    ) throws(RasterError) {
         // GDAL wants an integer window that contains the floating one.
-        let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+        let x0 = Int(x.rounded(.down))
+        let y0 = Int(y.rounded(.down))
         let x1 = min(info.width, Int((x + width - 1e-9).rounded(.up)))
         let y1 = min(info.height, Int((y + height - 1e-9).rounded(.up)))
         let exact = x == Double(x0) && y == Double(y0) && width == Double(x1 - x0) && height == Double(y1 - y0)
@@ -199,11 +217,11 @@ public final class Raster {
         var bandMap = bands.map { Int32($0) }
         let (status, error) = RemoteRaster.withRequestHeaders(path) {
             GDAL.call {
-            GDALDatasetRasterIOEx(
-                handle, GF_Read, Int32(x0), Int32(y0), Int32(x1 - x0), Int32(y1 - y0),
-                base, Int32(outWidth), Int32(outHeight), type,
-                Int32(bands.count), &bandMap,
-                Int64(elementSize), Int64(rowStride * elementSize), Int64(bandStride * elementSize), &extra)
+                GDALDatasetRasterIOEx(
+                    handle, GF_Read, Int32(x0), Int32(y0), Int32(x1 - x0), Int32(y1 - y0),
+                    base, Int32(outWidth), Int32(outHeight), type,
+                    Int32(bands.count), &bandMap,
+                    Int64(elementSize), Int64(rowStride * elementSize), Int64(bandStride * elementSize), &extra)
             }
         }
         guard status == CE_None else {
@@ -217,9 +235,10 @@ public final class Raster {
         let bands = bands ?? Array(1...info.bandCount)
         var out = [Float](repeating: 0, count: window.width * window.height * bands.count)
         try out.withUnsafeMutableBufferPointer { (buf) throws(RasterError) in
-            try read(x: Double(window.x), y: Double(window.y), width: Double(window.width), height: Double(window.height),
-                     outWidth: window.width, outHeight: window.height, bands: bands, resampling: .nearest,
-                     into: buf, offset: 0, rowStride: window.width, bandStride: window.width * window.height)
+            try read(
+                x: Double(window.x), y: Double(window.y), width: Double(window.width), height: Double(window.height),
+                outWidth: window.width, outHeight: window.height, bands: bands, resampling: .nearest,
+                into: buf, offset: 0, rowStride: window.width, bandStride: window.width * window.height)
         }
         return out
     }
@@ -227,7 +246,8 @@ public final class Raster {
     /// Checks the raster's data can be decoded where truncation shows first: the last block of
     /// every band, and the first. Cheap (two blocks), so it runs on every upload.
     public func verify() throws(RasterError) {
-        let lastX = info.width - 1, lastY = info.height - 1
+        let lastX = info.width - 1
+        let lastY = info.height - 1
         for (px, py) in [(0, 0), (lastX, lastY)] {
             _ = try read(window: Window(x: px, y: py, width: 1, height: 1))
         }

@@ -41,23 +41,28 @@ public struct RasterError: Error, CustomStringConvertible, Equatable, Sendable {
         .init(.notFound, file: file, reason: "file not found", remedy: "Check the path and that the file is readable.")
     }
     static func notARaster(_ file: String, _ detail: String?) -> RasterError {
-        .init(.notARaster, file: file,
-              reason: "not a raster GDAL can read" + (detail.map { " (\($0))" } ?? ""),
-              remedy: "Upload a GeoTIFF (or another raster format GDAL reads); check the file is not empty or of another type.")
+        .init(
+            .notARaster, file: file,
+            reason: "not a raster GDAL can read" + (detail.map { " (\($0))" } ?? ""),
+            remedy: "Upload a GeoTIFF (or another raster format GDAL reads); check the file is not empty or of another type.")
     }
     static func corrupt(_ file: String, _ detail: String) -> RasterError {
-        .init(.corrupt, file: file, reason: "raster data is truncated or corrupt (\(detail))",
-              remedy: "Re-export or re-upload the file; `gdalinfo -checksum` shows the same fault.")
+        .init(
+            .corrupt, file: file, reason: "raster data is truncated or corrupt (\(detail))",
+            remedy: "Re-export or re-upload the file; `gdalinfo -checksum` shows the same fault.")
     }
     static func tooLarge(_ file: String, pixels: Int, limit: Int) -> RasterError {
-        .init(.tooLarge, file: file, reason: "raster has \(pixels) pixels, more than the limit of \(limit)",
-              remedy: "Split the raster into smaller files (gdal_retile.py) or raise the pixel limit (--max-pixels).")
+        .init(
+            .tooLarge, file: file, reason: "raster has \(pixels) pixels, more than the limit of \(limit)",
+            remedy: "Split the raster into smaller files (gdal_retile.py) or raise the pixel limit (--max-pixels).")
     }
     static func unsupported(_ file: String, _ detail: String) -> RasterError {
         .init(.unsupported, file: file, reason: detail, remedy: "Convert the raster with gdal_translate to a supported layout.")
     }
     static func writeFailed(_ file: String, _ detail: String) -> RasterError {
-        .init(.writeFailed, file: file, reason: "could not write (\(detail))", remedy: "Check the output folder exists and is writable, and that the disk has space.")
+        .init(
+            .writeFailed, file: file, reason: "could not write (\(detail))",
+            remedy: "Check the output folder exists and is writable, and that the disk has space.")
     }
     static func invalidArgument(_ file: String, _ detail: String) -> RasterError {
         .init(.invalidArgument, file: file, reason: detail, remedy: "This is a bug in the caller; report it with the file.")

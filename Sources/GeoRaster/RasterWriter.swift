@@ -3,7 +3,10 @@ import Foundation
 
 /// Pixel data types GeoInfer writes.
 public enum RasterDataType: String, Sendable, CaseIterable {
-    case byte = "Byte", uint16 = "UInt16", int16 = "Int16", float32 = "Float32"
+    case byte = "Byte"
+    case uint16 = "UInt16"
+    case int16 = "Int16"
+    case float32 = "Float32"
 
     var gdal: GDALDataType {
         switch self {
@@ -81,9 +84,10 @@ public final class RasterWriter {
         var bands = (1...bandCount).map { Int32($0) }
         let (status, error) = GDAL.call {
             values.withUnsafeBytes { raw in
-                GDALDatasetRasterIO(handle, GF_Write, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
-                                    UnsafeMutableRawPointer(mutating: raw.baseAddress), Int32(window.width), Int32(window.height), type,
-                                    Int32(bandCount), &bands, 0, 0, 0)
+                GDALDatasetRasterIO(
+                    handle, GF_Write, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
+                    UnsafeMutableRawPointer(mutating: raw.baseAddress), Int32(window.width), Int32(window.height), type,
+                    Int32(bandCount), &bands, 0, 0, 0)
             }
         }
         guard status == CE_None else { throw .writeFailed(name, error ?? "write failed") }
@@ -113,6 +117,6 @@ public final class RasterWriter {
 func withCStringList<T>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> T) -> T {
     if strings.isEmpty { return body(nil) }
     var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-    defer { pointers.forEach { free($0) } }
+    defer { for p in pointers { free(p) } }
     return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }

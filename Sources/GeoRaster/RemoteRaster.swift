@@ -54,9 +54,10 @@ public struct RemoteRaster: Sendable {
         guard let json = VSINetworkStatsGetAsSerializedJSON(nil) else { return 0 }
         defer { geo_cpl_free(json) }
         guard let stats = try? JSONSerialization.jsonObject(with: Data(String(cString: json).utf8)) as? [String: Any],
-              let handlers = stats["handlers"] as? [String: Any], let curl = handlers["vsicurl"] as? [String: Any],
-              let files = curl["files"] as? [String: Any], let file = files[path] as? [String: Any],
-              let methods = file["methods"] as? [String: Any], let get = methods["GET"] as? [String: Any] else { return 0 }
+            let handlers = stats["handlers"] as? [String: Any], let curl = handlers["vsicurl"] as? [String: Any],
+            let files = curl["files"] as? [String: Any], let file = files[path] as? [String: Any],
+            let methods = file["methods"] as? [String: Any], let get = methods["GET"] as? [String: Any]
+        else { return 0 }
         return (get["downloaded_bytes"] as? Int) ?? 0
     }
 }

@@ -15,7 +15,9 @@ public struct VectorFeature: Sendable {
 
 /// An attribute value: a number, a whole number or text.
 public enum VectorValue: Sendable, Equatable {
-    case real(Double), integer(Int), text(String)
+    case real(Double)
+    case integer(Int)
+    case text(String)
 }
 
 /// A layer to write: its name, its fields in order (name and kind, taken from the values), and
@@ -37,7 +39,8 @@ public struct VectorLayer: Sendable {
 /// never sees half a file.
 public enum VectorWriter {
     public enum Driver: String, Sendable {
-        case geoPackage = "GPKG", flatGeobuf = "FlatGeobuf"
+        case geoPackage = "GPKG"
+        case flatGeobuf = "FlatGeobuf"
     }
 
     /// Writes `layers` to `path` in `crs` (`EPSG:n` or WKT; nil: no CRS). FlatGeobuf takes exactly one layer.
@@ -84,11 +87,12 @@ public enum VectorWriter {
         let (created, error) = GDAL.call { GDALDatasetCreateLayer(ds, layer.name, srs, wkbPolygon, nil) }
         guard let l = created else { throw .writeFailed(file, error ?? "cannot create layer \(layer.name)") }
         for field in layer.fields {
-            let type: OGRFieldType = switch field.kind {
-            case .real: OFTReal
-            case .integer: OFTInteger64
-            case .text: OFTString
-            }
+            let type: OGRFieldType =
+                switch field.kind {
+                case .real: OFTReal
+                case .integer: OFTInteger64
+                case .text: OFTString
+                }
             guard let definition = OGR_Fld_Create(field.name, type) else { throw .writeFailed(file, "cannot define field \(field.name)") }
             defer { OGR_Fld_Destroy(definition) }
             guard OGR_L_CreateField(l, definition, 1) == OGRERR_NONE else { throw .writeFailed(file, "cannot create field \(field.name)") }
@@ -139,8 +143,9 @@ public enum VectorReader {
         let flags = UInt32(GDAL_OF_VECTOR) | UInt32(GDAL_OF_READONLY)
         let (opened, error) = GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) }
         guard let ds = opened else {
-            throw .init(.notARaster, file: name, reason: "not a vector file GDAL can read" + (error.map { " (\($0))" } ?? ""),
-                        remedy: "Give GeoJSON, GeoPackage, Shapefile or FlatGeobuf.")
+            throw .init(
+                .notARaster, file: name, reason: "not a vector file GDAL can read" + (error.map { " (\($0))" } ?? ""),
+                remedy: "Give GeoJSON, GeoPackage, Shapefile or FlatGeobuf.")
         }
         defer { GDALClose(ds) }
         var records: [VectorRecord] = []

@@ -31,7 +31,8 @@ struct AreaResampler {
         var weights = [Int32](repeating: 0, count: outLength * count)
         var w = [Double](repeating: 0, count: count)
         for o in 0..<outLength {
-            let a = origin + Double(o) * step, b = origin + Double(o + 1) * step
+            let a = origin + Double(o) * step
+            let b = origin + Double(o + 1) * step
             // Relative to the window; moved left near its end so all `count` taps stay inside it
             // (the pixels the output covers are still among them: they end where the window does).
             let first = max(0, min(Int(a.rounded(.down)) - windowStart, windowLength - count))
@@ -42,7 +43,10 @@ struct AreaResampler {
                 w[k] = max(0, min(b, p + 1) - max(a, p))
                 total += w[k]
             }
-            if total <= 0 { w[0] = 1; total = 1 }
+            if total <= 0 {
+                w[0] = 1
+                total = 1
+            }
             // Largest remainder: each weight is its exact share rounded down, and the steps left
             // over go to the largest fractions, so the sum is exactly `one` and no weight is more
             // than a step off or below 0.
@@ -70,10 +74,14 @@ struct AreaResampler {
 
     /// Resamples one band: `source` holds `sourceHeight` rows of `sourceWidth` bytes; the result goes
     /// to `out`, rows `rowStride` floats apart. `scratch` holds one row of `sourceWidth` integers.
-    func resample(_ source: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>, rowStride: Int,
-                  scratch: UnsafeMutablePointer<Int32>) {
-        let outW = columns.start.count, outH = rows.start.count
-        let rc = rows.count, cc = columns.count
+    func resample(
+        _ source: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>, rowStride: Int,
+        scratch: UnsafeMutablePointer<Int32>
+    ) {
+        let outW = columns.start.count
+        let outH = rows.start.count
+        let rc = rows.count
+        let cc = columns.count
         let unit = 1 / Float(Int(Self.one) * Int(Self.one))
         rows.weights.withUnsafeBufferPointer { rw in
             columns.weights.withUnsafeBufferPointer { cw in

@@ -22,7 +22,9 @@ public struct DetectionOptions: Sendable, Equatable {
     /// Checks the values; the message names the option to fix.
     public func validate() throws(InferenceError) {
         guard JobSettings.overlaps.contains(overlap) else { throw .options("--overlap must be between 0 and 0.9 (got \(overlap))") }
-        if let s = scoreThreshold, !JobSettings.scoreThresholds.contains(s) { throw .options("--score-threshold must be between 0 and 1 (got \(s))") }
+        if let s = scoreThreshold, !JobSettings.scoreThresholds.contains(s) {
+            throw .options("--score-threshold must be between 0 and 1 (got \(s))")
+        }
         if let i = iouThreshold, !(0...1).contains(i) { throw .options("--iou must be between 0 and 1 (got \(i))") }
         guard (1...1024).contains(batchSize) else { throw .options("--batch must be between 1 and 1024 (got \(batchSize))") }
         guard maxDetections > 0 else { throw .options("--max-detections must be positive") }
@@ -54,7 +56,8 @@ public struct JobSettings: Sendable, Equatable {
     /// Resolves the requested values over the defaults of `manifest`.
     public init(scoreThreshold: Double?, overlap: Double?, manifest: ModelManifest) throws(Invalid) {
         let defaults = DetectionOptions()
-        let score = scoreThreshold ?? defaults.resolvedScore(manifest), overlap = overlap ?? defaults.overlap
+        let score = scoreThreshold ?? defaults.resolvedScore(manifest)
+        let overlap = overlap ?? defaults.overlap
         guard score.isFinite, Self.scoreThresholds.contains(score) else {
             throw Invalid(field: "score_threshold", message: "score_threshold must be a number between 0 and 1")
         }

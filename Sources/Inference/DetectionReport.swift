@@ -23,7 +23,9 @@ public enum OutputFormat: String, Sendable, CaseIterable, Codable {
     /// Formats from a comma-separated list (`coco,geojson,gpkg,fgb`; `metadata` is always
     /// written and may be named); an unknown name or an empty list is refused.
     public static func parseList(_ text: String) throws(JobSettings.Invalid) -> Set<OutputFormat> {
-        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
         var chosen = Set<OutputFormat>()
         for name in names {
             guard let f = OutputFormat(rawValue: name) else {
@@ -107,21 +109,26 @@ public struct DetectionReport: Sendable {
     public func coco() -> COCODocument {
         let m = model.manifest
         var doc = COCODocument(
-            info: .init(description: "GeoInfer detections (\(m.name) \(m.version))", version: GeoInferVersion.current, date_created: timestamp),
+            info: .init(
+                description: "GeoInfer detections (\(m.name) \(m.version))", version: GeoInferVersion.current, date_created: timestamp),
             categories: m.classes.enumerated().map { .init(id: $0.offset + 1, name: $0.element) })
         var annotationID = 1
         for (i, f) in files.enumerated() {
             let imageID = i + 1
             let crs = f.info.epsg.map { "EPSG:\($0)" } ?? f.info.crsWKT
-            doc.images.append(.init(id: imageID, file_name: f.info.fileName, width: f.info.width, height: f.info.height,
-                                    crs: f.info.isGeoreferenced ? crs : nil,
-                                    geotransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
-                                    gsd_m: f.info.gsdMetres, georeferenced: f.info.isGeoreferenced))
+            doc.images.append(
+                .init(
+                    id: imageID, file_name: f.info.fileName, width: f.info.width, height: f.info.height,
+                    crs: f.info.isGeoreferenced ? crs : nil,
+                    geotransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
+                    gsd_m: f.info.gsdMetres, georeferenced: f.info.isGeoreferenced))
             for g in f.detections {
                 let b = g.detection.box
-                doc.annotations.append(.init(id: annotationID, image_id: imageID, category_id: g.detection.classIndex + 1,
-                                             bbox: [b.x1, b.y1, b.width, b.height].map(Self.round),
-                                             score: Self.round(Double(g.detection.score)), geo_bbox: g.crsBox))
+                doc.annotations.append(
+                    .init(
+                        id: annotationID, image_id: imageID, category_id: g.detection.classIndex + 1,
+                        bbox: [b.x1, b.y1, b.width, b.height].map(Self.round),
+                        score: Self.round(Double(g.detection.score)), geo_bbox: g.crsBox))
                 annotationID += 1
             }
         }
@@ -135,11 +142,13 @@ public struct DetectionReport: Sendable {
             for g in f.detections {
                 guard let corners = g.wgs84Corners else { continue }
                 let b = g.detection.box
-                features.append(.init(
-                    geometry: .init(ring: corners.map { (lon: $0.lon, lat: $0.lat) }),
-                    properties: .init(class: classes[g.detection.classIndex], category_id: g.detection.classIndex + 1,
-                                      score: Self.round(Double(g.detection.score)), source_file: f.info.fileName, image_id: i + 1,
-                                      pixel_bbox: [b.x1, b.y1, b.width, b.height].map(Self.round))))
+                features.append(
+                    .init(
+                        geometry: .init(ring: corners.map { (lon: $0.lon, lat: $0.lat) }),
+                        properties: .init(
+                            class: classes[g.detection.classIndex], category_id: g.detection.classIndex + 1,
+                            score: Self.round(Double(g.detection.score)), source_file: f.info.fileName, image_id: i + 1,
+                            pixel_bbox: [b.x1, b.y1, b.width, b.height].map(Self.round))))
             }
         }
         return GeoJSONFeatureCollection(features: features)
@@ -157,10 +166,11 @@ public struct DetectionReport: Sendable {
             let pixel = m.parts.count == 1 ? files[first.file].detections[first.detection].detection.box : nil
             return .init(
                 geometry: .init(ring: m.wgs84Corners.map { (lon: $0.lon, lat: $0.lat) }),
-                properties: .init(class: Self.className(classes, m.classIndex), category_id: m.classIndex + 1,
-                                  score: Self.round(Double(m.score)), source_file: files[first.file].info.fileName,
-                                  image_id: first.file + 1, pixel_bbox: pixel.map { [$0.x1, $0.y1, $0.width, $0.height].map(Self.round) },
-                                  source_files: names, parts: m.parts.count))
+                properties: .init(
+                    class: Self.className(classes, m.classIndex), category_id: m.classIndex + 1,
+                    score: Self.round(Double(m.score)), source_file: files[first.file].info.fileName,
+                    image_id: first.file + 1, pixel_bbox: pixel.map { [$0.x1, $0.y1, $0.width, $0.height].map(Self.round) },
+                    source_files: names, parts: m.parts.count))
         }
         return GeoJSONFeatureCollection(features: features)
     }
@@ -182,18 +192,23 @@ public struct DetectionReport: Sendable {
             input.bytes_read = f.bytesRead
             return input
         }
-        let tiles = RunMetadata.Tiles(planned: files.map(\.tiles.planned).reduce(0, +), skipped: files.map(\.tiles.skipped).reduce(0, +),
-                                      run: files.map(\.tiles.run).reduce(0, +))
+        let tiles = RunMetadata.Tiles(
+            planned: files.map(\.tiles.planned).reduce(0, +), skipped: files.map(\.tiles.skipped).reduce(0, +),
+            run: files.map(\.tiles.run).reduce(0, +))
         let sum = { (k: KeyPath<RunMetadata.Timings, Double>) in files.map { $0.timings[keyPath: k] }.reduce(0, +) }
         var doc = RunMetadata(
             created_at: timestamp, inputs: inputs,
-            model: .init(name: m.name, version: m.version, sha256: model.sha256, classes: m.classes,
-                         input_size: [m.inputHeight, m.inputWidth], gsd_m: m.gsdMetres, output_layout: m.outputLayout.rawValue),
-            parameters: .init(overlap: options.overlap, score_threshold: options.resolvedScore(m), iou_threshold: options.resolvedIoU(m),
-                              nms_metric: options.nmsMetric.rawValue, max_detections: options.maxDetections,
-                              batch_size: options.batchSize, threads: threads, device: device.rawValue),
-            totals: .init(files: files.count, detections: files.map(\.detections.count).reduce(0, +), per_class: perClass, tiles: tiles,
-                          timings_s: .init(hash: sum(\.hash), read: sum(\.read), inference: sum(\.inference), merge: sum(\.merge), total: sum(\.total))),
+            model: .init(
+                name: m.name, version: m.version, sha256: model.sha256, classes: m.classes,
+                input_size: [m.inputHeight, m.inputWidth], gsd_m: m.gsdMetres, output_layout: m.outputLayout.rawValue),
+            parameters: .init(
+                overlap: options.overlap, score_threshold: options.resolvedScore(m), iou_threshold: options.resolvedIoU(m),
+                nms_metric: options.nmsMetric.rawValue, max_detections: options.maxDetections,
+                batch_size: options.batchSize, threads: threads, device: device.rawValue),
+            totals: .init(
+                files: files.count, detections: files.map(\.detections.count).reduce(0, +), per_class: perClass, tiles: tiles,
+                timings_s: .init(
+                    hash: sum(\.hash), read: sum(\.read), inference: sum(\.inference), merge: sum(\.merge), total: sum(\.total))),
             software: .init(geoinfer: GeoInferVersion.current, gdal: gdalVersion, onnxruntime: ONNXRuntime.version),
             warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
         doc.storage = storage
@@ -225,8 +240,9 @@ public struct DetectionReport: Sendable {
             case .metadata: try encoder.encode(metadata()).write(to: url, options: .atomic)
             case .geoPackage:
                 let layers = try gisLayers()
-                try VectorWriter.write(path: url.path, driver: .geoPackage, crs: layers.crs,
-                                       layers: [layers.merged, layers.perFile].compactMap { $0 })
+                try VectorWriter.write(
+                    path: url.path, driver: .geoPackage, crs: layers.crs,
+                    layers: [layers.merged, layers.perFile].compactMap { $0 })
             case .flatGeobuf:
                 let layers = try gisLayers()
                 try VectorWriter.write(path: url.path, driver: .flatGeobuf, crs: layers.crs, layers: [layers.perFile])

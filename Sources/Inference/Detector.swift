@@ -73,8 +73,10 @@ public struct Detector: Sendable {
     /// Detects objects in the raster at `path`. `progress` is called after each batch; an error it
     /// throws ends the run. `shouldStop` is asked after it: when it answers true the run ends with
     /// `CancellationError`.
-    public func detect(path: String, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
-                       shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> FileResult {
+    public func detect(
+        path: String, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
+        shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> FileResult {
         try await run(path: path, quicklook: nil, progress: progress, shouldStop: shouldStop).result
     }
 
@@ -87,8 +89,10 @@ public struct Detector: Sendable {
 
     /// ``detect(path:progress:shouldStop:)``, also drawing the raster at most `quicklook` pixels on
     /// its longer side from the tiles as they are read (nil: no picture).
-    public func run(path: String, quicklook: Int?, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
-                    shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> Output {
+    public func run(
+        path: String, quicklook: Int?, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
+        shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> Output {
         let clock = ContinuousClock()
         let started = clock.now
         let manifest = model.manifest
@@ -106,8 +110,9 @@ public struct Detector: Sendable {
         let remote = RemoteRaster.isRemote(path)
         async let digest = remote ? "" : FileDigest.sha256(path: path)
         let canvas = quicklook.map { size in
-            PreviewCanvas(plan: plan, channels: bands.count, maxSize: max(1, size),
-                          nodata: bands.map { info.nodata(band: $0).map { Float($0) } })
+            PreviewCanvas(
+                plan: plan, channels: bands.count, maxSize: max(1, size),
+                nodata: bands.map { info.nodata(band: $0).map { Float($0) } })
         }
 
         let session = model.session(lane: lane)
@@ -116,13 +121,17 @@ public struct Detector: Sendable {
         let (batchSize, skipBlank, maxPixels) = (options.batchSize, options.skipBlankTiles, options.maxPixels)
         let (iouThreshold, nmsMetric) = (options.resolvedIoU(manifest), options.nmsMetric)
         var found: [Detection] = []
-        var skipped = 0, run = 0, readSeconds = 0.0, inferSeconds = 0.0
+        var skipped = 0
+        var run = 0
+        var readSeconds = 0.0
+        var inferSeconds = 0.0
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     // The reader opens its own handle: a GDAL dataset serves one thread at a time.
-                    let reader = TileReader(raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
-                                            manifest: manifest, bands: bands, skipBlank: skipBlank, preview: canvas)
+                    let reader = TileReader(
+                        raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
+                        manifest: manifest, bands: bands, skipBlank: skipBlank, preview: canvas)
                     // Tiles are made a batch at a time: a plan of millions of tiles costs no memory up front.
                     for start in stride(from: 0, to: plan.count, by: batchSize) {
                         try Task.checkCancellation()
@@ -164,8 +173,9 @@ public struct Detector: Sendable {
         }
 
         let t0 = clock.now
-        let merged = NonMaximumSuppression.apply(found, threshold: iouThreshold, metric: nmsMetric,
-                                                 maxDetections: options.maxDetections)
+        let merged = NonMaximumSuppression.apply(
+            found, threshold: iouThreshold, metric: nmsMetric,
+            maxDetections: options.maxDetections)
         let placed = try Detector.georeference(merged, raster: raster)
         let mergeSeconds = (clock.now - t0).seconds
         let hashStart = clock.now
@@ -174,8 +184,9 @@ public struct Detector: Sendable {
         let result = FileResult(
             path: path, info: info, sha256: sha, sizeBytes: size, detections: placed,
             tiles: .init(planned: plan.count, skipped: skipped, run: run),
-            timings: .init(hash: (clock.now - hashStart).seconds, read: readSeconds, inference: inferSeconds,
-                           merge: mergeSeconds, total: (clock.now - started).seconds),
+            timings: .init(
+                hash: (clock.now - hashStart).seconds, read: readSeconds, inference: inferSeconds,
+                merge: mergeSeconds, total: (clock.now - started).seconds),
             resampleFactor: scale == 1 ? 1 : plan.scaleX, warnings: warnings, bytesRead: remote ? RemoteRaster.bytesRead(path) : nil)
         return Output(result: result, quicklook: canvas?.pixels)
     }
@@ -183,7 +194,8 @@ public struct Detector: Sendable {
     /// Places pixel boxes in the raster's CRS and in WGS84 (all corners in one transform call).
     static func georeference(_ detections: [Detection], raster: Raster) throws -> [GeoDetection] {
         guard raster.info.isGeoreferenced, let gt = raster.info.geoTransform,
-              let transformer = try raster.makeWGS84Transformer() else {
+            let transformer = try raster.makeWGS84Transformer()
+        else {
             return detections.map { GeoDetection(detection: $0, crsBox: nil, wgs84Corners: nil) }
         }
         var corners: [(Double, Double)] = []

@@ -24,7 +24,8 @@ public struct EvalBox: Sendable, Equatable, Codable {
 
     /// COCO's box IoU: areas from width × height as given, no pixel added.
     func iou(_ o: EvalBox) -> Double {
-        let iw = min(x2, o.x2) - max(x1, o.x1), ih = min(y2, o.y2) - max(y1, o.y1)
+        let iw = min(x2, o.x2) - max(x1, o.x1)
+        let ih = min(y2, o.y2) - max(y1, o.y1)
         guard iw > 0, ih > 0 else { return 0 }
         let inter = iw * ih
         let union = width * height + o.width * o.height - inter
@@ -56,9 +57,18 @@ public enum Evaluator {
         let predLabels = Set(images.flatMap { $0.predictions.map { $0.label.lowercased() } })
         let agnostic = gtLabels.count == 1 && predLabels.count == 1 && gtLabels != predLabels
         let normalised = images.map { image in
-            EvalImage(name: image.name,
-                      groundTruth: image.groundTruth.map { var b = $0; b.label = agnostic ? "object" : b.label.lowercased(); return b },
-                      predictions: image.predictions.map { var b = $0; b.label = agnostic ? "object" : b.label.lowercased(); return b })
+            EvalImage(
+                name: image.name,
+                groundTruth: image.groundTruth.map {
+                    var b = $0
+                    b.label = agnostic ? "object" : b.label.lowercased()
+                    return b
+                },
+                predictions: image.predictions.map {
+                    var b = $0
+                    b.label = agnostic ? "object" : b.label.lowercased()
+                    return b
+                })
         }
         let classes = Set(normalised.flatMap { $0.groundTruth.map(\.label) }).sorted()
         let limit = max(1, maxDetections)
@@ -70,8 +80,9 @@ public enum Evaluator {
         for image in normalised {
             perFile[image.name] = scores([image], classes: classes, maxDetections: limit)
         }
-        return EvaluationReport(pooled: scores(normalised, classes: classes, maxDetections: limit), per_class: perClass,
-                                per_file: perFile, max_detections: limit, class_agnostic: agnostic)
+        return EvaluationReport(
+            pooled: scores(normalised, classes: classes, maxDetections: limit), per_class: perClass,
+            per_file: perFile, max_detections: limit, class_agnostic: agnostic)
     }
 
     static func scores(_ images: [EvalImage], classes: [String], maxDetections: Int) -> EvalScores {
@@ -85,7 +96,8 @@ public enum Evaluator {
                     tp += greedyMatches(image.predictions.filter { $0.label == c }, image.groundTruth.filter { $0.label == c }, above: t)
                 }
             }
-            let p = predCount > 0 ? Double(tp) / Double(predCount) : 0, r = gtCount > 0 ? Double(tp) / Double(gtCount) : 0
+            let p = predCount > 0 ? Double(tp) / Double(predCount) : 0
+            let r = gtCount > 0 ? Double(tp) / Double(gtCount) : 0
             return MatchScores(iou_threshold: t, true_positives: tp, precision: p, recall: r, f1: p + r > 0 ? 2 * p * r / (p + r) : 0)
         }
         let (ap, ap50) = cocoAP(images, classes: classes, maxDetections: maxDetections)
@@ -104,7 +116,8 @@ public enum Evaluator {
         }
         // Stable: equal IoUs keep (prediction, truth) order, as numpy's stable argsort does.
         let order = pairs.indices.sorted { pairs[$0].iou != pairs[$1].iou ? pairs[$0].iou > pairs[$1].iou : $0 < $1 }
-        var usedP = Set<Int>(), usedG = Set<Int>()
+        var usedP = Set<Int>()
+        var usedG = Set<Int>()
         var tp = 0
         for k in order where !usedP.contains(pairs[k].p) && !usedG.contains(pairs[k].g) {
             usedP.insert(pairs[k].p)
@@ -133,9 +146,13 @@ public enum Evaluator {
                 let gts = image.groundTruth.filter { $0.label == c }
                 npig += gts.count
                 // Sorted by score, descending, stable (numpy mergesort), then the first maxDetections.
-                let dts = Array(image.predictions.filter { $0.label == c }.enumerated()
-                    .sorted { ($0.element.score ?? 0) != ($1.element.score ?? 0) ? ($0.element.score ?? 0) > ($1.element.score ?? 0) : $0.offset < $1.offset }
-                    .map(\.element).prefix(maxDetections))
+                let dts = Array(
+                    image.predictions.filter { $0.label == c }.enumerated()
+                        .sorted {
+                            ($0.element.score ?? 0) != ($1.element.score ?? 0)
+                                ? ($0.element.score ?? 0) > ($1.element.score ?? 0) : $0.offset < $1.offset
+                        }
+                        .map(\.element).prefix(maxDetections))
                 guard !dts.isEmpty else { continue }
                 let ious = dts.map { d in gts.map { d.iou($0) } }
                 for (t, threshold) in thresholds.enumerated() {
@@ -156,9 +173,13 @@ public enum Evaluator {
             guard npig > 0 else { continue }
             for t in thresholds.indices {
                 // All images' detections by score (stable), cumulative true and false positives.
-                let order = dets[t].indices.sorted { dets[t][$0].score != dets[t][$1].score ? dets[t][$0].score > dets[t][$1].score : $0 < $1 }
-                var tp = 0.0, fp = 0.0
-                var recall: [Double] = [], precision: [Double] = []
+                let order = dets[t].indices.sorted {
+                    dets[t][$0].score != dets[t][$1].score ? dets[t][$0].score > dets[t][$1].score : $0 < $1
+                }
+                var tp = 0.0
+                var fp = 0.0
+                var recall: [Double] = []
+                var precision: [Double] = []
                 for k in order {
                     if dets[t][k].tp { tp += 1 } else { fp += 1 }
                     recall.append(tp / Double(npig))

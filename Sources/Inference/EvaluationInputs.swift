@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import GeoRaster
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// The images of a GeoInfer result (its `coco.json`): size, georeferencing and predictions.
 public struct PredictedImage: Sendable {
@@ -23,13 +24,15 @@ public struct EvaluationInputError: Error, CustomStringConvertible, Sendable {
 extension PredictedImage {
     /// A run's own result for one raster, as `evaluate` reads it from `coco.json`.
     public init(_ f: FileResult, classes: [String]) {
-        self.init(name: f.info.fileName, width: f.info.width, height: f.info.height, crs: MergedLayer.crsKey(f.info),
-                  geoTransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
-                  predictions: f.detections.map { g in
-                      let b = g.detection.box
-                      return EvalBox(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, label: DetectionReport.className(classes, g.detection.classIndex),
-                                     score: Double(g.detection.score))
-                  })
+        self.init(
+            name: f.info.fileName, width: f.info.width, height: f.info.height, crs: MergedLayer.crsKey(f.info),
+            geoTransform: f.info.isGeoreferenced ? f.info.geoTransform?.coefficients : nil,
+            predictions: f.detections.map { g in
+                let b = g.detection.box
+                return EvalBox(
+                    x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, label: DetectionReport.className(classes, g.detection.classIndex),
+                    score: Double(g.detection.score))
+            })
     }
 }
 
@@ -37,22 +40,27 @@ public enum EvaluationInputs {
     /// The predictions of a GeoInfer run: its `coco.json`, or a folder holding one.
     public static func predictions(_ path: String) throws(EvaluationInputError) -> [PredictedImage] {
         var isDirectory: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        let file =
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? (path as NSString).appendingPathComponent("coco.json") : path
         guard let data = FileManager.default.contents(atPath: file),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let images = json["images"] as? [[String: Any]], let annotations = json["annotations"] as? [[String: Any]] else {
-            throw EvaluationInputError(description: "\(file): not a COCO document with images and annotations (give a GeoInfer result folder or its coco.json)")
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let images = json["images"] as? [[String: Any]], let annotations = json["annotations"] as? [[String: Any]]
+        else {
+            throw EvaluationInputError(
+                description: "\(file): not a COCO document with images and annotations (give a GeoInfer result folder or its coco.json)")
         }
-        let names = Dictionary((json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
-            guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
-            return (id, name)
-        }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            (json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
+                guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
+                return (id, name)
+            }, uniquingKeysWith: { a, _ in a })
         var out: [Int: PredictedImage] = [:]
         var order: [Int] = []
         for image in images {
             guard let id = image["id"] as? Int, let name = image["file_name"] as? String,
-                  let w = image["width"] as? Int, let h = image["height"] as? Int else {
+                let w = image["width"] as? Int, let h = image["height"] as? Int
+            else {
                 throw EvaluationInputError(description: "\(file): an image without id, file_name, width and height")
             }
             let gt = (image["geotransform"] as? [Double]).flatMap { $0.count == 6 ? $0 : nil }
@@ -64,8 +72,10 @@ public enum EvaluationInputs {
                 throw EvaluationInputError(description: "\(file): an annotation without a known image_id and a four-number bbox")
             }
             let category = a["category_id"] as? Int ?? 0
-            out[id]?.predictions.append(EvalBox(x1: bbox[0], y1: bbox[1], x2: bbox[0] + bbox[2], y2: bbox[1] + bbox[3],
-                                                label: names[category] ?? "class_\(category)", score: a["score"] as? Double ?? 0))
+            out[id]?.predictions.append(
+                EvalBox(
+                    x1: bbox[0], y1: bbox[1], x2: bbox[0] + bbox[2], y2: bbox[1] + bbox[3],
+                    label: names[category] ?? "class_\(category)", score: a["score"] as? Double ?? 0))
         }
         return order.compactMap { out[$0] }
     }
@@ -83,7 +93,8 @@ public enum EvaluationInputs {
         }
         let ext = (path as NSString).pathExtension.lowercased()
         if isDirectory.boolValue {
-            let xmls = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.lowercased().hasSuffix(".xml") }.sorted()
+            let xmls = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.lowercased().hasSuffix(".xml") }
+                .sorted()
             var all: [String: [EvalBox]] = [:]
             for x in xmls {
                 let (name, boxes) = try voc((path as NSString).appendingPathComponent(x))
@@ -98,7 +109,8 @@ public enum EvaluationInputs {
             return [name: boxes]
         case "json":
             if let data = FileManager.default.contents(atPath: path),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], json["annotations"] != nil {
+                let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], json["annotations"] != nil
+            {
                 return try coco(json, file: path)
             }
             return try vector(path, images: images)
@@ -108,7 +120,9 @@ public enum EvaluationInputs {
     }
 
     static func deepForestCSV(_ path: String) throws(EvaluationInputError) -> [String: [EvalBox]] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw EvaluationInputError(description: "\(path): cannot be read") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EvaluationInputError(description: "\(path): cannot be read")
+        }
         let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
         guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) else {
             throw EvaluationInputError(description: "\(path): empty")
@@ -116,47 +130,56 @@ public enum EvaluationInputs {
         let wanted = ["image_path", "xmin", "ymin", "xmax", "ymax", "label"]
         let columns = wanted.map { header.firstIndex(of: $0) }
         guard columns.allSatisfy({ $0 != nil }) else {
-            throw EvaluationInputError(description: "\(path): the header must name image_path, xmin, ymin, xmax, ymax, label (DeepForest's CSV)")
+            throw EvaluationInputError(
+                description: "\(path): the header must name image_path, xmin, ymin, xmax, ymax, label (DeepForest's CSV)")
         }
         let index = columns.compactMap { $0 }
         var out: [String: [EvalBox]] = [:]
         for (n, line) in lines.dropFirst().enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard index.allSatisfy({ $0 < cells.count }), let x1 = Double(cells[index[1]]), let y1 = Double(cells[index[2]]),
-                  let x2 = Double(cells[index[3]]), let y2 = Double(cells[index[4]]), [x1, y1, x2, y2].allSatisfy(\.isFinite) else {
+                let x2 = Double(cells[index[3]]), let y2 = Double(cells[index[4]]), [x1, y1, x2, y2].allSatisfy(\.isFinite)
+            else {
                 throw EvaluationInputError(description: "\(path) line \(n + 2): expected image_path, four numbers and a label")
             }
-            out[(cells[index[0]] as NSString).lastPathComponent, default: []].append(EvalBox(x1: x1, y1: y1, x2: x2, y2: y2, label: cells[index[5]]))
+            out[(cells[index[0]] as NSString).lastPathComponent, default: []].append(
+                EvalBox(x1: x1, y1: y1, x2: x2, y2: y2, label: cells[index[5]]))
         }
         return out
     }
 
     static func coco(_ json: [String: Any], file: String) throws(EvaluationInputError) -> [String: [EvalBox]] {
-        let names = Dictionary((json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
-            guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
-            return (id, name)
-        }, uniquingKeysWith: { a, _ in a })
-        let images = Dictionary((json["images"] as? [[String: Any]] ?? []).compactMap { i -> (Int, String)? in
-            guard let id = i["id"] as? Int, let name = i["file_name"] as? String else { return nil }
-            return (id, (name as NSString).lastPathComponent)
-        }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            (json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
+                guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
+                return (id, name)
+            }, uniquingKeysWith: { a, _ in a })
+        let images = Dictionary(
+            (json["images"] as? [[String: Any]] ?? []).compactMap { i -> (Int, String)? in
+                guard let id = i["id"] as? Int, let name = i["file_name"] as? String else { return nil }
+                return (id, (name as NSString).lastPathComponent)
+            }, uniquingKeysWith: { a, _ in a })
         var out: [String: [EvalBox]] = [:]
         for a in json["annotations"] as? [[String: Any]] ?? [] {
             guard let id = a["image_id"] as? Int, let image = images[id], let b = a["bbox"] as? [Double], b.count == 4 else {
                 throw EvaluationInputError(description: "\(file): an annotation without a known image_id and a four-number bbox")
             }
             let category = a["category_id"] as? Int ?? 0
-            out[image, default: []].append(EvalBox(x1: b[0], y1: b[1], x2: b[0] + b[2], y2: b[1] + b[3], label: names[category] ?? "class_\(category)"))
+            out[image, default: []].append(
+                EvalBox(x1: b[0], y1: b[1], x2: b[0] + b[2], y2: b[1] + b[3], label: names[category] ?? "class_\(category)"))
         }
         return out
     }
 
     static func voc(_ path: String) throws(EvaluationInputError) -> (String, [EvalBox]) {
-        guard let parser = XMLParser(contentsOf: URL(fileURLWithPath: path)) else { throw EvaluationInputError(description: "\(path): cannot be read") }
+        guard let parser = XMLParser(contentsOf: URL(fileURLWithPath: path)) else {
+            throw EvaluationInputError(description: "\(path): cannot be read")
+        }
         let reader = VOCReader()
         parser.delegate = reader
         guard parser.parse(), let name = reader.fileName else {
-            throw EvaluationInputError(description: "\(path): not Pascal VOC XML with a filename (\(parser.parserError.map { "\($0)" } ?? "no <filename>"))")
+            throw EvaluationInputError(
+                description: "\(path): not Pascal VOC XML with a filename (\(parser.parserError.map { "\($0)" } ?? "no <filename>"))")
         }
         if let problem = reader.problem { throw EvaluationInputError(description: "\(path): \(problem)") }
         return ((name as NSString).lastPathComponent, reader.boxes)
@@ -186,10 +209,15 @@ public enum EvaluationInputs {
                     }
                 } catch { continue }
                 let pixels = points.map { transform.invert(x: $0.x, y: $0.y) }
-                let xs = pixels.map(\.x), ys = pixels.map(\.y)
+                let xs = pixels.map(\.x)
+                let ys = pixels.map(\.y)
                 guard let x1 = xs.min(), let x2 = xs.max(), let y1 = ys.min(), let y2 = ys.max(), x2 > x1, y2 > y1,
-                      [x1, x2, y1, y2].allSatisfy(\.isFinite) else { continue }
-                let cx1 = max(0, x1), cy1 = max(0, y1), cx2 = min(w, x2), cy2 = min(h, y2)
+                    [x1, x2, y1, y2].allSatisfy(\.isFinite)
+                else { continue }
+                let cx1 = max(0, x1)
+                let cy1 = max(0, y1)
+                let cx2 = min(w, x2)
+                let cy2 = min(h, y2)
                 guard cx2 > cx1, cy2 > cy1, (cx2 - cx1) * (cy2 - cy1) >= 0.5 * (x2 - x1) * (y2 - y1) else { continue }
                 let label = ["label", "class", "name", "species", "category"].lazy.compactMap { record.attributes[$0] }.first ?? "object"
                 out[image.name, default: []].append(EvalBox(x1: cx1, y1: cy1, x2: cx2, y2: cy2, label: label))
@@ -209,7 +237,10 @@ private final class VOCReader: NSObject, XMLParserDelegate {
     private var name = ""
     private var values: [String: Double] = [:]
 
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         path.append(element)
         text = ""
         if element == "object" {

@@ -51,8 +51,10 @@ extension DetectionReport {
                 }
                 guard let placed = try? convert(corners, from: source) else { continue }
                 for (d, g) in f.detections.enumerated() {
-                    perFile.append(VectorFeature(ring: Array(placed[(d * 4)..<(d * 4 + 4)]),
-                                                 attributes: attributes(score: g.detection.score, classIndex: g.detection.classIndex, file: i)))
+                    perFile.append(
+                        VectorFeature(
+                            ring: Array(placed[(d * 4)..<(d * 4 + 4)]),
+                            attributes: attributes(score: g.detection.score, classIndex: g.detection.classIndex, file: i)))
                 }
             }
         }
@@ -80,7 +82,8 @@ extension DetectionReport {
         return GISLayers(
             crs: crs, perFile: VectorLayer(name: "detections", fields: Self.layerFields, features: perFile),
             merged: mergedFeatures.map {
-                VectorLayer(name: "detections_merged", fields: Self.layerFields + [("parts", .integer(0)), ("files", .text(""))], features: $0)
+                VectorLayer(
+                    name: "detections_merged", fields: Self.layerFields + [("parts", .integer(0)), ("files", .text(""))], features: $0)
             })
     }
 }

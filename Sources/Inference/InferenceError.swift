@@ -18,22 +18,25 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     public var description: String { remedy.isEmpty ? reason : "\(reason). \(remedy)" }
 
     static func runtime(_ reason: String) -> InferenceError {
-        .init(.runtime, "ONNX Runtime could not be loaded: \(reason)",
-              remedy: "Run `make setup` (or scripts/setup.sh), or point GEOINFER_ORT_LIBRARY at libonnxruntime.so")
+        .init(
+            .runtime, "ONNX Runtime could not be loaded: \(reason)",
+            remedy: "Run `make setup` (or scripts/setup.sh), or point GEOINFER_ORT_LIBRARY at libonnxruntime.so")
     }
     static func model(_ path: String, _ reason: String) -> InferenceError {
         .init(.model, "model \(path): \(reason)", remedy: "Check --model points at a readable ONNX file")
     }
     static func manifest(_ reason: String) -> InferenceError {
-        .init(.manifest, "model manifest: \(reason)",
-              remedy: "Embed a `geoinfer.manifest` JSON in the ONNX metadata_props or put a model.json beside the model (see README, Models)")
+        .init(
+            .manifest, "model manifest: \(reason)",
+            remedy: "Embed a `geoinfer.manifest` JSON in the ONNX metadata_props or put a model.json beside the model (see README, Models)")
     }
     static func run(_ reason: String) -> InferenceError {
         .init(.run, "inference failed: \(reason)", remedy: "Check the model's input size and layout match its manifest")
     }
     static func device(_ reason: String) -> InferenceError {
-        .init(.device, "execution provider unavailable: \(reason)",
-              remedy: "Use --device cpu, or point GEOINFER_ORT_LIBRARY at a GPU build of ONNX Runtime (onnxruntime-gpu) with CUDA installed")
+        .init(
+            .device, "execution provider unavailable: \(reason)",
+            remedy: "Use --device cpu, or point GEOINFER_ORT_LIBRARY at a GPU build of ONNX Runtime (onnxruntime-gpu) with CUDA installed")
     }
     /// The raster cannot be cut into tiles within the limits: no attempt will succeed with this file.
     public var isFileRefused: Bool { code == .plan }
@@ -43,8 +46,11 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
     public var isRetryable: Bool { code == .run }
 
     static func plan(_ reason: String) -> InferenceError {
-        .init(.plan, reason,
-              remedy: "Check the raster's pixel size (its geotransform) is right; split a large raster into smaller files (gdal_retile.py) or raise --max-pixels")
+        .init(
+            .plan, reason,
+            remedy:
+                "Check the raster's pixel size (its geotransform) is right; split a large raster into smaller files (gdal_retile.py) or raise --max-pixels"
+        )
     }
     static func options(_ reason: String) -> InferenceError {
         .init(.options, "invalid option: \(reason)", remedy: "")

@@ -49,7 +49,9 @@ public struct MergedLayer: Sendable {
     /// is georeferenced.
     public static func merge(files: [FileResult], metric: OverlapMetric, threshold: Double) -> MergedLayer? {
         guard let crs = commonCRS(files) else { return nil }
-        var seamFiles: [SeamFile] = [], inputs: [SeamDetection] = [], refs: [DetectionRef] = []
+        var seamFiles: [SeamFile] = []
+        var inputs: [SeamDetection] = []
+        var refs: [DetectionRef] = []
         var excluded: [String] = []
         var converters: [String: CoordinateTransformer] = [:]
         for (i, f) in files.enumerated() {
@@ -81,10 +83,12 @@ public struct MergedLayer: Sendable {
                 for (d, g) in f.detections.enumerated() {
                     guard let box = MapRect(points: Array(placed[(d * 4)..<(d * 4 + 4)])) else { continue }
                     let b = g.detection.box
-                    inputs.append(SeamDetection(
-                        file: fileIndex, box: box, score: g.detection.score, classIndex: g.detection.classIndex,
-                        cut: CutSides(pixelBox: b.x1, b.y1, b.x2, b.y2, width: f.info.width, height: f.info.height,
-                                      tolerance: tolerance, geoTransform: gt.coefficients)))
+                    inputs.append(
+                        SeamDetection(
+                            file: fileIndex, box: box, score: g.detection.score, classIndex: g.detection.classIndex,
+                            cut: CutSides(
+                                pixelBox: b.x1, b.y1, b.x2, b.y2, width: f.info.width, height: f.info.height,
+                                tolerance: tolerance, geoTransform: gt.coefficients)))
                     refs.append(DetectionRef(file: i, detection: d))
                 }
             } catch {
@@ -103,25 +107,30 @@ public struct MergedLayer: Sendable {
                 corners = known
             } else {
                 let b = m.box
-                guard let lonlat = try? toWGS84?.toWGS84([(b.minX, b.maxY), (b.maxX, b.maxY), (b.maxX, b.minY), (b.minX, b.minY)]) else { continue }
+                guard let lonlat = try? toWGS84?.toWGS84([(b.minX, b.maxY), (b.maxX, b.maxY), (b.maxX, b.minY), (b.minX, b.minY)]) else {
+                    continue
+                }
                 corners = lonlat.map { LonLat(lon: $0.lon, lat: $0.lat) }
             }
-            detections.append(MergedGeoDetection(
-                crsBox: [m.box.minX, m.box.minY, m.box.maxX, m.box.maxY], wgs84Corners: corners, score: m.score,
-                classIndex: m.classIndex, parts: parts, duplicates: m.duplicates.map { refs[$0] }))
+            detections.append(
+                MergedGeoDetection(
+                    crsBox: [m.box.minX, m.box.minY, m.box.maxX, m.box.maxY], wgs84Corners: corners, score: m.score,
+                    classIndex: m.classIndex, parts: parts, duplicates: m.duplicates.map { refs[$0] }))
         }
         return MergedLayer(crs: crs, detections: detections, excludedFiles: excluded, metric: metric, threshold: threshold)
     }
 
     /// What the metadata document says of the merge.
     public var summary: RunMetadata.Merge {
-        .init(crs: crs, detections: detections.count, joined: joined, duplicates_dropped: duplicatesDropped,
-              excluded_files: excludedFiles, metric: metric.rawValue, threshold: threshold)
+        .init(
+            crs: crs, detections: detections.count, joined: joined, duplicates_dropped: duplicatesDropped,
+            excluded_files: excludedFiles, metric: metric.rawValue, threshold: threshold)
     }
 
     /// The CRS of most georeferenced files (the first file's among equals).
     static func commonCRS(_ files: [FileResult]) -> String? {
-        var counts: [String: Int] = [:], order: [String] = []
+        var counts: [String: Int] = [:]
+        var order: [String] = []
         for f in files {
             guard let key = crsKey(f.info) else { continue }
             if counts[key] == nil { order.append(key) }

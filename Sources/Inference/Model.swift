@@ -38,13 +38,16 @@ public struct Model: Sendable {
 
     /// Loads the model `file` describes (already read: its manifest and digest are not read again).
     public static func load(file: ModelFile, options: SessionOptions = .init(), lanes: Int = 1) async throws(InferenceError) -> Model {
-        let path = file.path, manifest = file.manifest
+        let path = file.path
+        let manifest = file.manifest
         let session = try ONNXSession(path: path, options: options)
         var sessions: [any InferenceSession] = [session]
         for _ in 1..<max(1, lanes) { sessions.append(try ONNXSession(path: path, options: options)) }
         let shape = session.inputShape
         guard shape.count == 4 else { throw .manifest("the model's input has rank \(shape.count); expected [B, C, H, W]") }
-        for (axis, want, key) in [(1, manifest.channels, "band_order"), (2, manifest.inputHeight, "input_height"), (3, manifest.inputWidth, "input_width")]
+        for (axis, want, key) in [
+            (1, manifest.channels, "band_order"), (2, manifest.inputHeight, "input_height"), (3, manifest.inputWidth, "input_width"),
+        ]
         where shape[axis] > 0 && shape[axis] != want {
             throw .manifest("`\(key)` says \(want) but the model's input dimension \(axis) is \(shape[axis])")
         }
@@ -58,10 +61,13 @@ public struct Model: Sendable {
         if let embedded {
             data = Data(embedded.utf8)
         } else if let sidecar = sidecars.first(where: { FileManager.default.fileExists(atPath: $0) }),
-                  let d = FileManager.default.contents(atPath: sidecar) {
+            let d = FileManager.default.contents(atPath: sidecar)
+        {
             data = d
         } else {
-            throw .manifest("none found in the model's metadata_props or beside it (\(sidecars.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))")
+            throw .manifest(
+                "none found in the model's metadata_props or beside it (\(sidecars.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))"
+            )
         }
         let manifest: ModelManifest
         do { manifest = try JSONDecoder().decode(ModelManifest.self, from: data) } catch {

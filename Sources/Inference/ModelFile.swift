@@ -30,9 +30,11 @@ extension ModelManifest {
     /// The tiles a raster is cut into with `overlap`: the one plan that the upload check, the
     /// worker reading a bucket input and the detector all use. Throws when the raster resampled to
     /// the model's resolution holds more than `maxPixels` pixels.
-    public func tilePlan(for info: RasterInfo, overlap: Double, maxPixels: Int = Raster.defaultMaxPixels) throws(InferenceError) -> TilePlan {
-        try TilePlan(rasterWidth: info.width, rasterHeight: info.height, tileWidth: inputWidth, tileHeight: inputHeight,
-                     overlap: overlap, scale: TileReader.scale(for: self, info: info).scale, maxGridPixels: maxPixels)
+    public func tilePlan(for info: RasterInfo, overlap: Double, maxPixels: Int = Raster.defaultMaxPixels) throws(InferenceError) -> TilePlan
+    {
+        try TilePlan(
+            rasterWidth: info.width, rasterHeight: info.height, tileWidth: inputWidth, tileHeight: inputHeight,
+            overlap: overlap, scale: TileReader.scale(for: self, info: info).scale, maxGridPixels: maxPixels)
     }
 }
 
@@ -53,13 +55,17 @@ enum ONNXMetadata {
         try handle.seek(toOffset: 0)
         var offset: UInt64 = 0
         func byte() throws -> UInt8 {
-            guard offset < size, let b = try handle.read(upToCount: 1)?.first else { throw Malformed(description: "ends inside a field at byte \(offset)") }
+            guard offset < size, let b = try handle.read(upToCount: 1)?.first else {
+                throw Malformed(description: "ends inside a field at byte \(offset)")
+            }
             offset += 1
             return b
         }
         func varint() throws -> UInt64 { try Self.varint(next: byte) }
         func skip(_ n: UInt64) throws {
-            guard n <= size - offset else { throw Malformed(description: "a field of \(n) bytes runs past the end of the file at byte \(offset)") }
+            guard n <= size - offset else {
+                throw Malformed(description: "a field of \(n) bytes runs past the end of the file at byte \(offset)")
+            }
             offset += n
             try handle.seek(toOffset: offset)
         }
@@ -72,14 +78,17 @@ enum ONNXMetadata {
             case (14, 2):
                 let length = try varint()
                 // A metadata entry is a few kilobytes; a larger one is not worth reading.
-                guard length <= 16 << 20, length <= size - offset else { throw Malformed(description: "a metadata entry of \(length) bytes at byte \(offset)") }
+                guard length <= 16 << 20, length <= size - offset else {
+                    throw Malformed(description: "a metadata entry of \(length) bytes at byte \(offset)")
+                }
                 guard let entry = try handle.read(upToCount: Int(length)), entry.count == Int(length) else {
                     throw Malformed(description: "ends inside a metadata entry at byte \(offset)")
                 }
                 offset += length
                 if let (k, v) = try Self.entry(entry), k == key { return v }
             case (_, 2): try skip(try varint())
-            case (let field, let wire): throw Malformed(description: "field \(field) has wire type \(wire), which an ONNX model does not use (byte \(offset))")
+            case (let field, let wire):
+                throw Malformed(description: "field \(field) has wire type \(wire), which an ONNX model does not use (byte \(offset))")
             }
         }
         return nil
@@ -99,7 +108,9 @@ enum ONNXMetadata {
     /// The key and value of one `StringStringEntryProto`.
     static func entry(_ data: Data) throws -> (String, String)? {
         let bytes = [UInt8](data)
-        var i = 0, key: String?, value: String?
+        var i = 0
+        var key: String?
+        var value: String?
         func byte() throws -> UInt8 {
             guard i < bytes.count else { throw Malformed(description: "a metadata entry ends inside a number") }
             i += 1

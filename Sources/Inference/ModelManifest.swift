@@ -55,14 +55,21 @@ public struct ModelManifest: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, version, classes, description, license, normalization, outputs
-        case inputWidth = "input_width", inputHeight = "input_height", inputName = "input_name"
-        case bandOrder = "band_order", gsdMetres = "gsd_m", outputLayout = "output_layout"
-        case scoreThreshold = "score_threshold", iouThreshold = "iou_threshold"
+        case inputWidth = "input_width"
+        case inputHeight = "input_height"
+        case inputName = "input_name"
+        case bandOrder = "band_order"
+        case gsdMetres = "gsd_m"
+        case outputLayout = "output_layout"
+        case scoreThreshold = "score_threshold"
+        case iouThreshold = "iou_threshold"
     }
 
-    public init(name: String, version: String, classes: [String], inputWidth: Int, inputHeight: Int, inputName: String? = nil,
-                bandOrder: [Int], normalization: Normalization, gsdMetres: Double?, outputLayout: OutputLayout,
-                outputs: OutputNames? = nil, scoreThreshold: Double? = nil, iouThreshold: Double? = nil) {
+    public init(
+        name: String, version: String, classes: [String], inputWidth: Int, inputHeight: Int, inputName: String? = nil,
+        bandOrder: [Int], normalization: Normalization, gsdMetres: Double?, outputLayout: OutputLayout,
+        outputs: OutputNames? = nil, scoreThreshold: Double? = nil, iouThreshold: Double? = nil
+    ) {
         self.name = name
         self.version = version
         self.classes = classes

@@ -13,8 +13,10 @@ public enum OverlapMetric: String, Sendable, Codable, CaseIterable {
 public enum NonMaximumSuppression {
     /// Keeps, per class, each box that overlaps no higher-scoring kept box by more than `threshold`,
     /// then the best `maxDetections`. Ties in score keep the earlier box. Output is sorted by score.
-    public static func apply(_ detections: [Detection], threshold: Double, metric: OverlapMetric = .iou,
-                             maxDetections: Int = .max) -> [Detection] {
+    public static func apply(
+        _ detections: [Detection], threshold: Double, metric: OverlapMetric = .iou,
+        maxDetections: Int = .max
+    ) -> [Detection] {
         guard !detections.isEmpty else { return [] }
         let order = detections.indices.sorted {
             detections[$0].score != detections[$1].score ? detections[$0].score > detections[$1].score : $0 < $1
@@ -60,8 +62,10 @@ public enum NonMaximumSuppression {
         let cx: Int, cy: Int, classIndex: Int
 
         static func cells(_ b: Box, cell: Double, classIndex: Int) -> [GridKey] {
-            let x0 = Int((b.x1 / cell).rounded(.down)), x1 = Int((b.x2 / cell).rounded(.down))
-            let y0 = Int((b.y1 / cell).rounded(.down)), y1 = Int((b.y2 / cell).rounded(.down))
+            let x0 = Int((b.x1 / cell).rounded(.down))
+            let x1 = Int((b.x2 / cell).rounded(.down))
+            let y0 = Int((b.y1 / cell).rounded(.down))
+            let y1 = Int((b.y2 / cell).rounded(.down))
             var keys: [GridKey] = []
             keys.reserveCapacity((x1 - x0 + 1) * (y1 - y0 + 1))
             for y in y0...y1 { for x in x0...x1 { keys.append(GridKey(cx: x, cy: y, classIndex: classIndex)) } }

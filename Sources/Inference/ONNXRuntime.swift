@@ -43,7 +43,9 @@ public enum ONNXRuntime {
     }
 
     /// Turns a returned `OrtStatus` into an ``InferenceError`` (releasing the status).
-    static func check(_ status: OpaquePointer?, _ what: String, as make: (String) -> InferenceError = InferenceError.run) throws(InferenceError) {
+    static func check(_ status: OpaquePointer?, _ what: String, as make: (String) -> InferenceError = InferenceError.run)
+        throws(InferenceError)
+    {
         guard let status else { return }
         let api = try api
         let message = api.GetErrorMessage(status).map { String(cString: $0) } ?? "unknown error"

@@ -77,8 +77,11 @@ final class ORTSessionHandles {
 
         var allocator: UnsafeMutablePointer<OrtAllocator>?
         try ONNXRuntime.check(api.GetAllocatorWithDefaultOptions(&allocator), "allocator")
-        func names(_ count: (OpaquePointer?, UnsafeMutablePointer<Int>?) -> OpaquePointer?,
-                   _ name: (OpaquePointer?, Int, UnsafeMutablePointer<OrtAllocator>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> OpaquePointer?) throws(InferenceError) -> [String] {
+        func names(
+            _ count: (OpaquePointer?, UnsafeMutablePointer<Int>?) -> OpaquePointer?,
+            _ name: (OpaquePointer?, Int, UnsafeMutablePointer<OrtAllocator>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) ->
+                OpaquePointer?
+        ) throws(InferenceError) -> [String] {
             var n = 0
             try ONNXRuntime.check(count(session, &n), "count")
             var result: [String] = []
@@ -136,8 +139,9 @@ final class ORTSessionHandles {
         var value: OpaquePointer?
         let byteCount = data.count * MemoryLayout<Float>.stride
         let status = data.withUnsafeMutableBytes { raw in
-            api.CreateTensorWithDataAsOrtValue(memoryInfo, raw.baseAddress, byteCount, &shape, shape.count,
-                                               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &value)
+            api.CreateTensorWithDataAsOrtValue(
+                memoryInfo, raw.baseAddress, byteCount, &shape, shape.count,
+                ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &value)
         }
         try ONNXRuntime.check(status, "input tensor")
         defer { api.ReleaseValue(value) }
@@ -152,7 +156,7 @@ final class ORTSessionHandles {
                 }
             }
         }
-        defer { outputs.forEach { api.ReleaseValue($0) } }
+        defer { for o in outputs { api.ReleaseValue(o) } }
         try ONNXRuntime.check(runStatus, "Run")
 
         var result: [String: Tensor] = [:]
@@ -193,7 +197,7 @@ final class ORTSessionHandles {
 /// Calls `body` with a C array of C strings that lives for the call.
 func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
     let owned = strings.map { strdup($0) }
-    defer { owned.forEach { free($0) } }
+    defer { for p in owned { free(p) } }
     let pointers: [UnsafePointer<CChar>?] = owned.map { UnsafePointer($0) }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

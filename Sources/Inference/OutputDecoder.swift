@@ -15,14 +15,20 @@ struct OutputDecoder: Sendable {
     /// A `[B, A, 4+C]` output (the transposed export) is accepted too.
     private func decodeYOLO(_ outputs: [String: Tensor], batch: Int) throws(InferenceError) -> [[Detection]] {
         guard outputs.count == 1 || outputs.values.contains(where: { $0.shape.count == 3 }),
-              let t = outputs.values.first(where: { $0.shape.count == 3 }) else {
+            let t = outputs.values.first(where: { $0.shape.count == 3 })
+        else {
             throw .run("the yolo layout needs one output [B, 4+C, A]; got \(outputs.mapValues(\.shape))")
         }
-        let c = manifest.classes.count, rows = 4 + c
+        let c = manifest.classes.count
+        let rows = 4 + c
         let transposed: Bool
-        if t.shape[1] == rows { transposed = false }
-        else if t.shape[2] == rows { transposed = true }
-        else { throw .run("output shape \(t.shape) does not match 4 + \(c) classes") }
+        if t.shape[1] == rows {
+            transposed = false
+        } else if t.shape[2] == rows {
+            transposed = true
+        } else {
+            throw .run("output shape \(t.shape) does not match 4 + \(c) classes")
+        }
         guard t.shape[0] == batch else { throw .run("output batch \(t.shape[0]) differs from input batch \(batch)") }
         let anchors = transposed ? t.shape[1] : t.shape[2]
         var result: [[Detection]] = []
@@ -35,16 +41,25 @@ struct OutputDecoder: Sendable {
                 }
                 var found: [Detection] = []
                 for a in 0..<anchors {
-                    var best: Float = -1, bestClass = 0
+                    var best: Float = -1
+                    var bestClass = 0
                     for k in 0..<c {
                         let s = at(4 + k, a)
-                        if s > best { best = s; bestClass = k }
+                        if s > best {
+                            best = s
+                            bestClass = k
+                        }
                     }
                     guard best >= scoreThreshold, best.isFinite else { continue }
-                    let cx = Double(at(0, a)), cy = Double(at(1, a)), w = Double(at(2, a)), h = Double(at(3, a))
+                    let cx = Double(at(0, a))
+                    let cy = Double(at(1, a))
+                    let w = Double(at(2, a))
+                    let h = Double(at(3, a))
                     guard w > 0, h > 0 else { continue }
-                    found.append(Detection(box: Box(x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2),
-                                           score: min(best, 1), classIndex: bestClass))
+                    found.append(
+                        Detection(
+                            box: Box(x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2),
+                            score: min(best, 1), classIndex: bestClass))
                 }
                 result.append(found)
             }
@@ -56,10 +71,13 @@ struct OutputDecoder: Sendable {
     private func decodeBoxes(_ outputs: [String: Tensor], batch: Int) throws(InferenceError) -> [[Detection]] {
         let names = manifest.outputs ?? .init(boxes: "boxes", scores: "scores", labels: "labels")
         guard let boxes = outputs[names.boxes], let scores = outputs[names.scores], let labels = outputs[names.labels] else {
-            throw .run("the boxes_scores_labels layout needs outputs \(names.boxes), \(names.scores), \(names.labels); got \(outputs.keys.sorted())")
+            throw .run(
+                "the boxes_scores_labels layout needs outputs \(names.boxes), \(names.scores), \(names.labels); got \(outputs.keys.sorted())"
+            )
         }
         guard boxes.shape.count == 3, boxes.shape[2] == 4, boxes.shape[0] == batch,
-              scores.shape == Array(boxes.shape.prefix(2)), labels.shape == scores.shape else {
+            scores.shape == Array(boxes.shape.prefix(2)), labels.shape == scores.shape
+        else {
             throw .run("boxes \(boxes.shape), scores \(scores.shape), labels \(labels.shape) are not [B,N,4], [B,N], [B,N]")
         }
         let n = boxes.shape[1]
@@ -74,8 +92,9 @@ struct OutputDecoder: Sendable {
                     throw .run("label \(label) is outside the manifest's \(manifest.classes.count) classes")
                 }
                 let o = (b * n + i) * 4
-                let box = Box(x1: Double(boxes.values[o]), y1: Double(boxes.values[o + 1]),
-                              x2: Double(boxes.values[o + 2]), y2: Double(boxes.values[o + 3]))
+                let box = Box(
+                    x1: Double(boxes.values[o]), y1: Double(boxes.values[o + 1]),
+                    x2: Double(boxes.values[o + 2]), y2: Double(boxes.values[o + 3]))
                 guard box.area > 0 else { continue }
                 found.append(Detection(box: box, score: min(s, 1), classIndex: label))
             }

@@ -16,10 +16,15 @@ final class PreviewCanvas: Sendable {
     init(plan: TilePlan, channels: Int, maxSize: Int, nodata: [Float?]) {
         let cap = min(maxSize, max(plan.gridWidth, plan.gridHeight))
         let planes = channels >= 3 ? [0, 1, 2] : [0, 0, 0]
-        let pixels = QuicklookPixels(rasterWidth: plan.rasterWidth, rasterHeight: plan.rasterHeight, maxSize: cap,
-                                     nodata: planes.map { nodata.indices.contains($0) ? nodata[$0] : nil })
-        gridColumn = (0..<pixels.width).map { min(plan.gridWidth - 1, Int((Double($0) + 0.5) * Double(plan.gridWidth) / Double(pixels.width))) }
-        gridRow = (0..<pixels.height).map { min(plan.gridHeight - 1, Int((Double($0) + 0.5) * Double(plan.gridHeight) / Double(pixels.height))) }
+        let pixels = QuicklookPixels(
+            rasterWidth: plan.rasterWidth, rasterHeight: plan.rasterHeight, maxSize: cap,
+            nodata: planes.map { nodata.indices.contains($0) ? nodata[$0] : nil })
+        gridColumn = (0..<pixels.width).map {
+            min(plan.gridWidth - 1, Int((Double($0) + 0.5) * Double(plan.gridWidth) / Double(pixels.width)))
+        }
+        gridRow = (0..<pixels.height).map {
+            min(plan.gridHeight - 1, Int((Double($0) + 0.5) * Double(plan.gridHeight) / Double(pixels.height)))
+        }
         self.planes = planes
         state = Mutex(pixels)
     }

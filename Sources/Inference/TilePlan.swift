@@ -37,18 +37,25 @@ public struct TilePlan: Sendable, Equatable {
     /// Throws when an argument is out of range, or when the resampled grid holds more than
     /// `maxGridPixels` pixels or the plan more than ``maxTiles`` tiles: what the model would be fed,
     /// not the raster's own size, bounds the work.
-    public init(rasterWidth: Int, rasterHeight: Int, tileWidth: Int, tileHeight: Int, overlap: Double, scale: Double = 1,
-                maxGridPixels: Int = 10_000_000_000) throws(InferenceError) {
+    public init(
+        rasterWidth: Int, rasterHeight: Int, tileWidth: Int, tileHeight: Int, overlap: Double, scale: Double = 1,
+        maxGridPixels: Int = 10_000_000_000
+    ) throws(InferenceError) {
         guard rasterWidth > 0, rasterHeight > 0 else {
             throw .plan("the raster is \(rasterWidth) × \(rasterHeight) pixels: nothing to tile")
         }
         guard tileWidth > 0, tileHeight > 0 else { throw .plan("the model's input is \(tileWidth) × \(tileHeight) pixels") }
-        guard overlap.isFinite, overlap >= 0, overlap < 1 else { throw .plan("overlap must be at least 0 and less than 1 (got \(overlap))") }
+        guard overlap.isFinite, overlap >= 0, overlap < 1 else {
+            throw .plan("overlap must be at least 0 and less than 1 (got \(overlap))")
+        }
         guard scale.isFinite, scale > 0 else { throw .plan("the resampling factor to the model's resolution is \(scale)") }
         // In Double first: an absurd pixel size must not overflow Int on the way.
-        let w = max(1, (Double(rasterWidth) * scale).rounded()), h = max(1, (Double(rasterHeight) * scale).rounded())
+        let w = max(1, (Double(rasterWidth) * scale).rounded())
+        let h = max(1, (Double(rasterHeight) * scale).rounded())
         guard w * h <= Double(maxGridPixels) else {
-            throw .plan("resampled to the model's resolution the raster would be \(Self.count(w)) × \(Self.count(h)) pixels, more than the limit of \(maxGridPixels)")
+            throw .plan(
+                "resampled to the model's resolution the raster would be \(Self.count(w)) × \(Self.count(h)) pixels, more than the limit of \(maxGridPixels)"
+            )
         }
         self.rasterWidth = rasterWidth
         self.rasterHeight = rasterHeight
@@ -91,7 +98,8 @@ public struct TilePlan: Sendable, Equatable {
     public var count: Int { xs.count * ys.count }
 
     public func tile(_ index: Int) -> Tile {
-        let x = xs[index % xs.count], y = ys[index / xs.count]
+        let x = xs[index % xs.count]
+        let y = ys[index / xs.count]
         return Tile(index: index, x: x, y: y, validWidth: min(tileWidth, gridWidth - x), validHeight: min(tileHeight, gridHeight - y))
     }
 
@@ -102,7 +110,8 @@ public struct TilePlan: Sendable, Equatable {
 
     /// Maps a box in a tile's input pixels to the original raster's pixels.
     public func toRaster(_ b: Box, in t: Tile) -> Box {
-        Box(x1: (b.x1 + Double(t.x)) / scaleX, y1: (b.y1 + Double(t.y)) / scaleY,
+        Box(
+            x1: (b.x1 + Double(t.x)) / scaleX, y1: (b.y1 + Double(t.y)) / scaleY,
             x2: (b.x2 + Double(t.x)) / scaleX, y2: (b.y2 + Double(t.y)) / scaleY)
     }
 }

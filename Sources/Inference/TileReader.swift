@@ -44,7 +44,8 @@ struct TileReader {
         self.preview = preview
         // Decided once for the raster, not per batch.
         let info = raster.info
-        readsBytes = info.dataType == "Byte" && plan.scaleX < 1 && plan.scaleY < 1 && plan.scaleX >= 0.125 && plan.scaleY >= 0.125
+        readsBytes =
+            info.dataType == "Byte" && plan.scaleX < 1 && plan.scaleY < 1 && plan.scaleX >= 0.125 && plan.scaleY >= 0.125
             && bands.allSatisfy { info.nodata(band: $0) == nil } && raster.overviewCount == 0
         let finest = 1 / max(plan.scaleX, plan.scaleY)
         decodeReduction = readsBytes && raster.hasJPEGReducedDecode ? ([8, 4, 2].first { Double($0) <= finest } ?? 1) : 1
@@ -60,17 +61,23 @@ struct TileReader {
     static func bands(for manifest: ModelManifest, info: RasterInfo) throws(InferenceError) -> (bands: [Int], warning: String?) {
         if manifest.bandOrder.allSatisfy({ $0 <= info.bandCount }) { return (manifest.bandOrder, nil) }
         if info.bandCount == 1 {
-            return (Array(repeating: 1, count: manifest.channels),
-                    "single-band raster: band 1 fed to all \(manifest.channels) model channels")
+            return (
+                Array(repeating: 1, count: manifest.channels),
+                "single-band raster: band 1 fed to all \(manifest.channels) model channels"
+            )
         }
-        throw .options("\(info.fileName) has \(info.bandCount) bands but the model reads bands \(manifest.bandOrder); convert it with gdal_translate -b")
+        throw .options(
+            "\(info.fileName) has \(info.bandCount) bands but the model reads bands \(manifest.bandOrder); convert it with gdal_translate -b"
+        )
     }
 
     /// The grid scale that brings the raster to the model's GSD, and why when it is 1.
     static func scale(for manifest: ModelManifest, info: RasterInfo) -> (scale: Double, warning: String?) {
         guard let modelGSD = manifest.gsdMetres else { return (1, nil) }
         guard let gsd = info.gsdMetres, gsd > 0 else {
-            return (1, "ground sample distance unknown: the raster ran at its native resolution, not resampled to the model's \(modelGSD) m")
+            return (
+                1, "ground sample distance unknown: the raster ran at its native resolution, not resampled to the model's \(modelGSD) m"
+            )
         }
         let factor = gsd / modelGSD
         return abs(factor - 1) > 0.1 ? (factor, nil) : (1, nil)
@@ -78,7 +85,9 @@ struct TileReader {
 
     func read(_ tiles: ArraySlice<TilePlan.Tile>) throws -> TileBatch {
         let start = DispatchTime.now().uptimeNanoseconds
-        let c = bands.count, h = plan.tileHeight, w = plan.tileWidth
+        let c = bands.count
+        let h = plan.tileHeight
+        let w = plan.tileWidth
         let tileSize = c * h * w
         var data = [Float](repeating: 0, count: tiles.count * tileSize)
         var kept: [TilePlan.Tile] = []
@@ -94,9 +103,10 @@ struct TileReader {
                     try readAveragingBytes(tile, into: buf, offset: offset, reduction: decodeReduction)
                 } else {
                     let src = plan.sourceRect(tile)
-                    try raster.read(x: src.x, y: src.y, width: src.width, height: src.height,
-                                    outWidth: tile.validWidth, outHeight: tile.validHeight, bands: bands, resampling: resampling,
-                                    into: buf, offset: offset, rowStride: w, bandStride: h * w)
+                    try raster.read(
+                        x: src.x, y: src.y, width: src.width, height: src.height,
+                        outWidth: tile.validWidth, outHeight: tile.validHeight, bands: bands, resampling: resampling,
+                        into: buf, offset: offset, rowStride: w, bandStride: h * w)
                 }
                 preview?.draw(tile, from: buf, offset: offset, rowStride: w, bandStride: h * w)
                 if skipBlank && TileReader.isBlank(buf, offset: offset, tile: tile, width: w, height: h, channels: c, nodata: nodata) {
@@ -109,7 +119,9 @@ struct TileReader {
                 }
                 // Padding past the raster's edge is 0 too.
                 for ch in 0..<c {
-                    let scale = Float(norm.scale), mean = Float(norm.mean[ch]), std = Float(norm.std[ch])
+                    let scale = Float(norm.scale)
+                    let mean = Float(norm.mean[ch])
+                    let std = Float(norm.std[ch])
                     let base = offset + ch * h * w
                     for i in base..<(base + h * w) { buf[i] = (buf[i] * scale - mean) / std }
                 }
@@ -119,40 +131,50 @@ struct TileReader {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard !kept.isEmpty else { return TileBatch(tiles: [], input: nil, skipped: tiles.count, readSeconds: seconds) }
         data.removeLast((tiles.count - kept.count) * tileSize)
-        return TileBatch(tiles: kept, input: Tensor(shape: [kept.count, c, h, w], values: data),
-                         skipped: tiles.count - kept.count, readSeconds: seconds)
+        return TileBatch(
+            tiles: kept, input: Tensor(shape: [kept.count, c, h, w], values: data),
+            skipped: tiles.count - kept.count, readSeconds: seconds)
     }
 
     /// Reads the tile's source window as bytes (at full resolution, or reduced by
     /// ``decodeReduction`` where the format decodes that for less) and area-averages it onto the
     /// tile's valid part, band by band.
-    private func readAveragingBytes(_ tile: TilePlan.Tile, into buf: UnsafeMutableBufferPointer<Float>, offset: Int,
-                                    reduction k: Int) throws {
+    private func readAveragingBytes(
+        _ tile: TilePlan.Tile, into buf: UnsafeMutableBufferPointer<Float>, offset: Int,
+        reduction k: Int
+    ) throws {
         let info = raster.info
         let src = plan.sourceRect(tile)
         // The window in full-resolution pixels, aligned to the reduction so that each decoded
         // pixel is exactly one k × k block (the last one along an edge may be a partial block).
-        let x0 = max(0, Int(src.x.rounded(.down))) / k * k, y0 = max(0, Int(src.y.rounded(.down))) / k * k
+        let x0 = max(0, Int(src.x.rounded(.down))) / k * k
+        let y0 = max(0, Int(src.y.rounded(.down))) / k * k
         let x1 = min(info.width, Int((src.x + src.width - 1e-9).rounded(.up)))
         let y1 = min(info.height, Int((src.y + src.height - 1e-9).rounded(.up)))
-        let fullW = max(1, x1 - x0), fullH = max(1, y1 - y0)
-        let ww = (fullW + k - 1) / k, wh = (fullH + k - 1) / k
+        let fullW = max(1, x1 - x0)
+        let fullH = max(1, y1 - y0)
+        let ww = (fullW + k - 1) / k
+        let wh = (fullH + k - 1) / k
         let kd = Double(k)
         let resampler = AreaResampler(
-            columns: AreaResampler.taps(origin: src.x / kd, length: src.width / kd, outLength: tile.validWidth, windowStart: x0 / k, windowLength: ww),
-            rows: AreaResampler.taps(origin: src.y / kd, length: src.height / kd, outLength: tile.validHeight, windowStart: y0 / k, windowLength: wh),
+            columns: AreaResampler.taps(
+                origin: src.x / kd, length: src.width / kd, outLength: tile.validWidth, windowStart: x0 / k, windowLength: ww),
+            rows: AreaResampler.taps(
+                origin: src.y / kd, length: src.height / kd, outLength: tile.validHeight, windowStart: y0 / k, windowLength: wh),
             sourceWidth: ww, sourceHeight: wh)
         let plane = ww * wh
         if scratch.bytes.count < plane * bands.count { scratch.bytes = [UInt8](repeating: 0, count: plane * bands.count) }
         if scratch.row.count < ww { scratch.row = [Int32](repeating: 0, count: ww) }
         let (h, w) = (plan.tileHeight, plan.tileWidth)
         try scratch.bytes.withUnsafeMutableBufferPointer { bytes in
-            try raster.readBytes(window: Window(x: x0, y: y0, width: fullW, height: fullH), outWidth: ww, outHeight: wh, bands: bands,
-                                 into: bytes, offset: 0, rowStride: ww, bandStride: plane)
+            try raster.readBytes(
+                window: Window(x: x0, y: y0, width: fullW, height: fullH), outWidth: ww, outHeight: wh, bands: bands,
+                into: bytes, offset: 0, rowStride: ww, bandStride: plane)
             scratch.row.withUnsafeMutableBufferPointer { row in
                 for ch in 0..<bands.count {
-                    resampler.resample(UnsafePointer(bytes.baseAddress! + ch * plane), into: buf.baseAddress! + offset + ch * h * w,
-                                       rowStride: w, scratch: row.baseAddress!)
+                    resampler.resample(
+                        UnsafePointer(bytes.baseAddress! + ch * plane), into: buf.baseAddress! + offset + ch * h * w,
+                        rowStride: w, scratch: row.baseAddress!)
                 }
             }
         }
@@ -180,8 +202,10 @@ struct TileReader {
 
     /// Whether every band of the tile's valid part holds one value, ignoring nodata pixels
     /// (a tile that is all nodata is blank too).
-    static func isBlank(_ buf: UnsafeMutableBufferPointer<Float>, offset: Int, tile: TilePlan.Tile,
-                        width: Int, height: Int, channels: Int, nodata: [Double?]) -> Bool {
+    static func isBlank(
+        _ buf: UnsafeMutableBufferPointer<Float>, offset: Int, tile: TilePlan.Tile,
+        width: Int, height: Int, channels: Int, nodata: [Double?]
+    ) -> Bool {
         for ch in 0..<channels {
             let nd = nodata[ch].map { Float($0) }
             var first: Float?

@@ -7,7 +7,9 @@ extension PostgresJobStore {
     /// The claimed file, locked, if the claim still holds it.
     private func held(_ claim: FileClaim, on c: PostgresConnection) async throws -> FileRecord? {
         guard let id = claim.file.id else { return nil }
-        return try await record(FileRecord.self, #"""
+        return try await record(
+            FileRecord.self,
+            #"""
             SELECT row_to_json(f)::text FROM files f
             WHERE "id" = \#(id) AND "status" = 'running' AND "leaseOwner" = \#(claim.owner) AND "attempts" = \#(claim.attempt)
             FOR UPDATE
@@ -21,7 +23,8 @@ extension PostgresJobStore {
         // on a row that failed its recheck) can then never hold up a worker finishing that file.
         let candidates = try await read { [self] c in
             var ids: [String] = []
-            let rows = try await c.query(#"""
+            let rows = try await c.query(
+                #"""
                 SELECT j."id" FROM jobs j
                 WHERE j."status" IN ('queued', 'running')
                   AND (EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'queued')
@@ -29,20 +32,24 @@ extension PostgresJobStore {
                 ORDER BY j."claims" ASC, j."createdAt" ASC, j."id" ASC
                 LIMIT 8
                 """#, logger: logger)
-            for try await (id,) in rows.decode((String,).self) { ids.append(id) }
+            for try await (id, ) in rows.decode((String,).self) { ids.append(id) }
             return ids
         }
         for jobID in candidates {
             let claim = try await transaction { [self] c -> FileClaim? in
                 guard var job = try await lockJob(jobID, on: c), job.status == .queued || job.status == .running else { return nil }
                 // A file whose lease expired first, else the first queued one: each an index lookup.
-                var found = try await record(FileRecord.self, #"""
+                var found = try await record(
+                    FileRecord.self,
+                    #"""
                     SELECT row_to_json(f)::text FROM files f
                     WHERE "jobID" = \#(jobID) AND "status" = 'running' AND "leaseExpiresAt" < \#(Self.t(now))
                     ORDER BY "ordinal" LIMIT 1 FOR UPDATE SKIP LOCKED
                     """#, on: c)
                 if found == nil {
-                    found = try await record(FileRecord.self, #"""
+                    found = try await record(
+                        FileRecord.self,
+                        #"""
                         SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(jobID) AND "status" = 'queued'
                         ORDER BY "ordinal" LIMIT 1 FOR UPDATE SKIP LOCKED
                         """#, on: c)
@@ -87,7 +94,8 @@ extension PostgresJobStore {
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return nil }
             let requeued = FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
             if case .succeeded(let result, _, _, _) = outcome {
-                try await c.query(#"""
+                try await c.query(
+                    #"""
                     INSERT INTO "fileResults" ("fileID", "result") VALUES (\#(file.id), \#(ByteBuffer(bytes: result)))
                     ON CONFLICT ("fileID") DO UPDATE SET "result" = EXCLUDED."result"
                     """#, logger: logger)
@@ -102,11 +110,14 @@ extension PostgresJobStore {
 
     public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
         try await read { [self] c in
-            let files = try await records(FileRecord.self, #"""
+            let files = try await records(
+                FileRecord.self,
+                #"""
                 SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(jobID) AND "status" = 'succeeded' ORDER BY "ordinal"
                 """#, on: c)
             var results: [Int64: Data] = [:]
-            let rows = try await c.query(#"""
+            let rows = try await c.query(
+                #"""
                 SELECT r."fileID", r."result" FROM "fileResults" r JOIN files f ON f."id" = r."fileID"
                 WHERE f."jobID" = \#(jobID) AND f."status" = 'succeeded'
                 """#, logger: logger)

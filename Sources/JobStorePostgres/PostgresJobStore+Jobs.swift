@@ -31,7 +31,9 @@ extension PostgresJobStore {
             if let key = p.idempotencyKey {
                 // Two requests with one key: the second waits for the first's row, then finds it.
                 try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
-                if let existing = try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(key)"#, on: c) {
+                if let existing = try await record(
+                    JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(key)"#, on: c)
+                {
                     return (existing, false)
                 }
             }
@@ -63,7 +65,9 @@ extension PostgresJobStore {
         let afterTime = after.map { Self.t($0.createdAt) }
         let afterID = after?.id
         return try await read { [self] c in
-            try await records(JobRecord.self, #"""
+            try await records(
+                JobRecord.self,
+                #"""
                 SELECT row_to_json(j)::text FROM jobs j
                 WHERE (\#(status?.rawValue)::text IS NULL OR "status" = \#(status?.rawValue))
                   AND (\#(owner)::text IS NULL OR "ownerKeyID" = \#(owner))
@@ -81,7 +85,8 @@ extension PostgresJobStore {
         try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard !job.status.isFinal else { return job }
-            try await c.query(#"""
+            try await c.query(
+                #"""
                 UPDATE files SET "status" = 'cancelled', "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "finishedAt" = \#(Self.t(now))
                 WHERE "jobID" = \#(id) AND "status" IN ('queued', 'running')
                 """#, logger: logger)
@@ -97,9 +102,12 @@ extension PostgresJobStore {
             guard var job = try await lockJob(id, on: c) else { return nil }
             guard job.canRetryFailed else { return job }
             var tiles = 0
-            for try await (n,) in try await c.query(#"SELECT COALESCE(SUM("tilesTotal"), 0)::bigint FROM files WHERE "jobID" = \#(id) AND "status" = 'failed'"#,
-                                                    logger: logger).decode((Int64,).self) { tiles = Int(n) }
-            try await c.query(#"""
+            for try await (n, ) in try await c.query(
+                #"SELECT COALESCE(SUM("tilesTotal"), 0)::bigint FROM files WHERE "jobID" = \#(id) AND "status" = 'failed'"#,
+                logger: logger
+            ).decode((Int64,).self) { tiles = Int(n) }
+            try await c.query(
+                #"""
                 UPDATE files SET "status" = 'queued', "attempts" = 0, "error" = NULL, "tilesDone" = 0, "finishedAt" = NULL
                 WHERE "jobID" = \#(id) AND "status" = 'failed'
                 """#, logger: logger)
@@ -112,7 +120,9 @@ extension PostgresJobStore {
 
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
         try await read { [self] c in
-            try await records(JobRecord.self, #"""
+            try await records(
+                JobRecord.self,
+                #"""
                 SELECT row_to_json(j)::text FROM jobs j
                 WHERE "status" IN ('queued', 'running') AND "succeededFiles" + "failedFiles" = "totalFiles"
                 """#, on: c)
@@ -135,11 +145,15 @@ extension PostgresJobStore {
     public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
         try await read { [self] c in
             var jobs: [JobStatus: Int] = [:]
-            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM jobs GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM jobs GROUP BY "status""#, logger: logger).decode(
+                (String, Int64).self)
+            {
                 if let s = JobStatus(rawValue: s) { jobs[s] = Int(n) }
             }
             var files: [FileStatus: Int] = [:]
-            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM files GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM files GROUP BY "status""#, logger: logger).decode(
+                (String, Int64).self)
+            {
                 if let s = FileStatus(rawValue: s) { files[s] = Int(n) }
             }
             return (jobs, files)

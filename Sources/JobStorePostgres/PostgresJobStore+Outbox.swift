@@ -17,7 +17,10 @@ extension PostgresJobStore {
 
     public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
         try await transaction { [self] c in
-            guard var key = try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "id" = \#(id) FOR UPDATE"#, on: c) else {
+            guard
+                var key = try await record(
+                    APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "id" = \#(id) FOR UPDATE"#, on: c)
+            else {
                 return nil
             }
             if key.revokedAt == nil {
@@ -30,21 +33,25 @@ extension PostgresJobStore {
 
     public func keyFind(hash: String) async throws -> APIKeyRecord? {
         try await read { [self] c in
-            try await record(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "hash" = \#(hash) AND "revokedAt" IS NULL"#, on: c)
+            try await record(
+                APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "hash" = \#(hash) AND "revokedAt" IS NULL"#, on: c)
         }
     }
 
     // MARK: Webhook outbox
 
     /// Leases the first due row of an outbox table; rows another process is leasing are skipped.
-    private func claimDue<Row: Codable & Sendable>(_ type: Row.Type, table: String, due: String, order: String, owner: String,
-                                                   lease: TimeInterval, now: Date) async throws -> Row? {
+    private func claimDue<Row: Codable & Sendable>(
+        _ type: Row.Type, table: String, due: String, order: String, owner: String,
+        lease: TimeInterval, now: Date
+    ) async throws -> Row? {
         try await transaction { [self] c in
-            let query = PostgresQuery(unsafeSQL: """
-                UPDATE "\(table)" SET "leaseOwner" = $1, "leaseExpiresAt" = $2
-                WHERE "id" = (SELECT "id" FROM "\(table)" WHERE \(due) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING row_to_json("\(table)")::text
-                """, binds: try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now)))
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    UPDATE "\(table)" SET "leaseOwner" = $1, "leaseExpiresAt" = $2
+                    WHERE "id" = (SELECT "id" FROM "\(table)" WHERE \(due) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    RETURNING row_to_json("\(table)")::text
+                    """, binds: try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now)))
             return try await record(Row.self, query, on: c)
         }
     }
@@ -58,16 +65,21 @@ extension PostgresJobStore {
     }
 
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
-        try await claimDue(WebhookDelivery.self, table: "webhookDeliveries",
-                           due: #""status" = 'pending' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
-                           order: #""nextAttemptAt""#, owner: owner, lease: lease, now: now)
+        try await claimDue(
+            WebhookDelivery.self, table: "webhookDeliveries",
+            due: #""status" = 'pending' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
+            order: #""nextAttemptAt""#, owner: owner, lease: lease, now: now)
     }
 
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
         try await transaction { [self] c in
             try await insert("webhookAttempts", [attempt], on: c)
-            guard var d = try await record(WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
-                  d.isHeld(by: claim) else { return false }
+            guard
+                var d = try await record(
+                    WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#,
+                    on: c),
+                d.isHeld(by: claim)
+            else { return false }
             d.record(attempt, decision: decision)
             try await update("webhookDeliveries", d, on: c)
             return true
@@ -76,10 +88,14 @@ extension PostgresJobStore {
 
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await read { [self] c in
-            let deliveries = try await records(WebhookDelivery.self, #"""
+            let deliveries = try await records(
+                WebhookDelivery.self,
+                #"""
                 SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt", "id"
                 """#, on: c)
-            let attempts = try await records(WebhookAttempt.self, #"""
+            let attempts = try await records(
+                WebhookAttempt.self,
+                #"""
                 SELECT row_to_json(a)::text FROM "webhookAttempts" a JOIN "webhookDeliveries" d ON d."id" = a."deliveryID"
                 WHERE d."jobID" = \#(job) ORDER BY a."id"
                 """#, on: c)
@@ -89,9 +105,13 @@ extension PostgresJobStore {
 
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
         try await transaction { [self] c in
-            guard var d = try await record(WebhookDelivery.self, #"""
-                SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
-                """#, on: c) else { return nil }
+            guard
+                var d = try await record(
+                    WebhookDelivery.self,
+                    #"""
+                    SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
+                    """#, on: c)
+            else { return nil }
             d.rearm(now: now)
             try await update("webhookDeliveries", d, on: c)
             return d
@@ -103,7 +123,8 @@ extension PostgresJobStore {
     func enqueueMirror(job: String, _ requests: [MirrorRequest], now: Date, on c: PostgresConnection) async throws {
         for request in requests {
             let metadata = String(decoding: try JSONEncoder().encode(request.metadata), as: UTF8.self)
-            try await c.query(#"""
+            try await c.query(
+                #"""
                 INSERT INTO "mirrorObjects" ("jobID", "name", "source", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
                 VALUES (\#(job), \#(request.name), \#(request.source), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
                 ON CONFLICT ("name") DO UPDATE SET "jobID" = EXCLUDED."jobID", "source" = EXCLUDED."source", "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
@@ -113,14 +134,16 @@ extension PostgresJobStore {
     }
 
     public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
-        try await claimDue(MirrorObject.self, table: "mirrorObjects",
-                           due: #""status" <> 'synced' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
-                           order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now)
+        try await claimDue(
+            MirrorObject.self, table: "mirrorObjects",
+            due: #""status" <> 'synced' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
+            order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now)
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
         try await transaction { [self] c in
-            let rows = try await c.query(#"""
+            let rows = try await c.query(
+                #"""
                 UPDATE "mirrorObjects" SET "leaseExpiresAt" = \#(Self.t(now.addingTimeInterval(lease)))
                 WHERE "id" = \#(claim.id) AND "leaseOwner" = \#(claim.leaseOwner) RETURNING "id"
                 """#, logger: logger)
@@ -132,8 +155,11 @@ extension PostgresJobStore {
 
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         try await transaction { [self] c in
-            guard var o = try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
-                  o.isHeld(by: claim) else { return false }
+            guard
+                var o = try await record(
+                    MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
+                o.isHeld(by: claim)
+            else { return false }
             o.record(outcome, now: now)
             try await update("mirrorObjects", o, on: c)
             return true
@@ -142,14 +168,17 @@ extension PostgresJobStore {
 
     public func mirrorList(job: String) async throws -> [MirrorObject] {
         try await read { [self] c in
-            try await records(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "jobID" = \#(job) ORDER BY "id""#, on: c)
+            try await records(
+                MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "jobID" = \#(job) ORDER BY "id""#, on: c)
         }
     }
 
     public func mirrorCounts() async throws -> [MirrorStatus: Int] {
         try await read { [self] c in
             var out: [MirrorStatus: Int] = [:]
-            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM "mirrorObjects" GROUP BY "status""#, logger: logger).decode((String, Int64).self) {
+            for try await (s, n) in try await c.query(#"SELECT "status", COUNT(*) FROM "mirrorObjects" GROUP BY "status""#, logger: logger)
+                .decode((String, Int64).self)
+            {
                 if let s = MirrorStatus(rawValue: s) { out[s] = Int(n) }
             }
             return out

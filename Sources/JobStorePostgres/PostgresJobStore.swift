@@ -21,8 +21,10 @@ public final class PostgresJobStore: JobStore, Service {
     private let listening = Mutex(false)
     static let channel = "geoinfer_work"
 
-    private init(configuration: PostgresClient.Configuration, columns: [String: [String]], events: (any JobEventRenderer)?,
-                 mirror: Bool, logger: Logger) {
+    private init(
+        configuration: PostgresClient.Configuration, columns: [String: [String]], events: (any JobEventRenderer)?,
+        mirror: Bool, logger: Logger
+    ) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.columns.withLock { $0 = columns }
         self.events = events
@@ -36,18 +38,25 @@ public final class PostgresJobStore: JobStore, Service {
     /// `reachWithin` bounds reaching the server (a wrong address fails start-up rather than hanging);
     /// the migrations that follow are bounded work of their own and get no timer, so a server that
     /// answers slowly under load still starts.
-    public static func open(url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger,
-                            reachWithin: Duration = .seconds(30)) async throws -> PostgresJobStore {
+    public static func open(
+        url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger,
+        reachWithin: Duration = .seconds(30)
+    ) async throws -> PostgresJobStore {
         let configuration = try Self.configuration(url)
         let setup = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let columns = try await withThrowingTaskGroup(of: [String: [String]]?.self) { group in
-            group.addTask { await setup.run(); return nil }
+            group.addTask {
+                await setup.run()
+                return nil
+            }
             group.addTask {
                 try await withThrowingTaskGroup(of: Void.self) { reach in
                     reach.addTask { try await setup.query("SELECT 1", logger: logger) }
                     reach.addTask {
                         try await Task.sleep(for: reachWithin)
-                        throw PostgresStoreError("cannot reach PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432) within \(reachWithin); check DATABASE_URL and that the server runs")
+                        throw PostgresStoreError(
+                            "cannot reach PostgreSQL at \(configuration.host ?? "?"):\(configuration.port ?? 5432) within \(reachWithin); check DATABASE_URL and that the server runs"
+                        )
                     }
                     defer { reach.cancelAll() }
                     try await reach.next()
@@ -62,7 +71,8 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
-        guard let c = URLComponents(string: url), ["postgres", "postgresql"].contains(c.scheme ?? ""), let host = c.host, !host.isEmpty else {
+        guard let c = URLComponents(string: url), ["postgres", "postgresql"].contains(c.scheme ?? ""), let host = c.host, !host.isEmpty
+        else {
             throw PostgresStoreError("DATABASE_URL must look like postgres://user:password@host:5432/database")
         }
         let mode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
@@ -72,8 +82,9 @@ public final class PostgresJobStore: JobStore, Service {
         case "require", "verify-full", "verify-ca": tls = .require(.makeClientConfiguration())
         default: tls = .prefer(.makeClientConfiguration())
         }
-        var config = PostgresClient.Configuration(host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
-                                                  password: c.password, database: String(c.path.dropFirst()).nilIfEmpty, tls: tls)
+        var config = PostgresClient.Configuration(
+            host: host, port: c.port ?? 5432, username: c.user ?? "postgres",
+            password: c.password, database: String(c.path.dropFirst()).nilIfEmpty, tls: tls)
         config.options.connectTimeout = .seconds(5)
         // Every transaction here lasts milliseconds. A process frozen in the middle of one (stopped,
         // swapped out, paused in a debugger) would hold its row locks, and with them every claim of
@@ -127,10 +138,11 @@ public final class PostgresJobStore: JobStore, Service {
         do {
             try await client.withTransaction(logger: logger) { c in
                 try await c.query("SELECT pg_advisory_xact_lock(4242)", logger: logger)
-                try await c.query(#"CREATE TABLE IF NOT EXISTS geoinfer_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"#,
-                                  logger: logger)
+                try await c.query(
+                    #"CREATE TABLE IF NOT EXISTS geoinfer_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"#,
+                    logger: logger)
                 var applied = Set<String>()
-                for try await (name,) in try await c.query("SELECT name FROM geoinfer_migrations", logger: logger).decode((String,).self) {
+                for try await (name, ) in try await c.query("SELECT name FROM geoinfer_migrations", logger: logger).decode((String,).self) {
                     applied.insert(name)
                 }
                 for migration in Schema.migrations where !applied.contains(migration.name) {
@@ -139,10 +151,12 @@ public final class PostgresJobStore: JobStore, Service {
                 }
             }
         } catch let error as PostgresTransactionError {
-            throw PostgresStoreError("cannot prepare the database: \(String(reflecting: error.closureError ?? error.beginError ?? error).prefix(400))")
+            throw PostgresStoreError(
+                "cannot prepare the database: \(String(reflecting: error.closureError ?? error.beginError ?? error).prefix(400))")
         }
         var found: [String: [String]] = [:]
-        let rows = try await client.query("""
+        let rows = try await client.query(
+            """
             SELECT table_name::text, column_name::text FROM information_schema.columns
             WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position
             """, logger: logger)
@@ -158,7 +172,9 @@ public final class PostgresJobStore: JobStore, Service {
     static let operationLimit: Duration = .seconds(10)
 
     /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
-    func transaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
         try await bounded(limit) {
             var attempt = 0
             while true {
@@ -167,7 +183,9 @@ public final class PostgresJobStore: JobStore, Service {
                     return try await self.client.withTransaction(logger: self.logger) { c in try await body(c) }
                 } catch let error as PostgresTransactionError {
                     let inner = error.closureError ?? error.commitError ?? error.beginError
-                    if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state), attempt < 8 {
+                    if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state),
+                        attempt < 8
+                    {
                         try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50) * Int64(attempt)))
                         continue
                     }
@@ -188,15 +206,20 @@ public final class PostgresJobStore: JobStore, Service {
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await operation() }
-                group.addTask { try await Task.sleep(for: limit); return nil }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    return nil
+                }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let value = first else {
-                    throw JobStoreUnavailable("PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
+                    throw JobStoreUnavailable(
+                        "PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
                 }
                 return value
             }
         } catch let error where Self.meansUnreachable(error) {
-            throw JobStoreUnavailable("PostgreSQL is unreachable (\(String(describing: error).prefix(200))): check that it runs and is reachable (DATABASE_URL)")
+            throw JobStoreUnavailable(
+                "PostgreSQL is unreachable (\(String(describing: error).prefix(200))): check that it runs and is reachable (DATABASE_URL)")
         }
     }
 
@@ -229,7 +252,7 @@ public final class PostgresJobStore: JobStore, Service {
     func records<T: Decodable>(_ type: T.Type, _ query: PostgresQuery, on c: PostgresConnection) async throws -> [T] {
         let decoder = Self.decoder()
         var out: [T] = []
-        for try await (text,) in try await c.query(query, logger: logger).decode((String,).self) {
+        for try await (text, ) in try await c.query(query, logger: logger).decode((String,).self) {
             out.append(try decoder.decode(T.self, from: Data(text.utf8)))
         }
         return out
@@ -258,7 +281,7 @@ public final class PostgresJobStore: JobStore, Service {
         query = "\(unescaped: sql)\(json)::json)\(unescaped: hasID ? " RETURNING \"id\"" : "")"
         let rows = try await c.query(query, logger: logger)
         var ids: [Int64] = []
-        if hasID { for try await (id,) in rows.decode((Int64,).self) { ids.append(id) } }
+        if hasID { for try await (id, ) in rows.decode((Int64,).self) { ids.append(id) } }
         return ids
     }
 

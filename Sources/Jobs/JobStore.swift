@@ -1,5 +1,5 @@
-public import Foundation
 public import Formats
+public import Foundation
 
 /// What a new job needs: its settings and its files, already stored under the data directory.
 public struct JobCreate: Sendable {
@@ -34,8 +34,10 @@ public struct JobCreate: Sendable {
         public var tilesTotal: Int
         /// Where the raster lies, when its header was read at submit.
         public var footprint: Footprint?
-        public init(originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int,
-                    footprint: Footprint? = nil) {
+        public init(
+            originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int,
+            footprint: Footprint? = nil
+        ) {
             self.footprint = footprint
             self.originalName = originalName
             self.name = name
@@ -46,8 +48,10 @@ public struct JobCreate: Sendable {
         }
     }
 
-    public init(id: String, createdAt: Date, webhookURL: String?, webhookSecret: String? = nil, idempotencyKey: String?,
-                ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]) {
+    public init(
+        id: String, createdAt: Date, webhookURL: String?, webhookSecret: String? = nil, idempotencyKey: String?,
+        ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]
+    ) {
         self.ownerKeyID = ownerKeyID
         self.id = id
         self.createdAt = createdAt

@@ -1,9 +1,9 @@
+import Failpoints
 public import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 public import Storage
-import Failpoints
-import Metrics
 
 /// How the mirror worker runs.
 public struct MirrorConfiguration: Sendable {
@@ -42,8 +42,10 @@ public final class MirrorWorker: Service {
     let logger: Logger
     let id = "mirror-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
-    public init(store: any JobStore, bucket: (any BlobStore)?, buckets: (any BucketResolver)? = nil, layout: DataLayout,
-                config: MirrorConfiguration, logger: Logger) {
+    public init(
+        store: any JobStore, bucket: (any BlobStore)?, buckets: (any BucketResolver)? = nil, layout: DataLayout,
+        config: MirrorConfiguration, logger: Logger
+    ) {
         self.store = store
         self.bucket = bucket
         self.buckets = buckets
@@ -88,11 +90,14 @@ public final class MirrorWorker: Service {
         let outcome: MirrorOutcome
         guard FileManager.default.fileExists(atPath: file.path) else {
             log.error("cannot mirror: the local file is gone")
-            _ = try? await store.mirrorRecord(claim, outcome: .failed(error: "the local file \(claim.source ?? claim.name) is gone", retryAt: nil), now: config.clock.now())
+            _ = try? await store.mirrorRecord(
+                claim, outcome: .failed(error: "the local file \(claim.source ?? claim.name) is gone", retryAt: nil),
+                now: config.clock.now())
             return
         }
         // The mirror bucket under the same name, or a job's output prefix by its gs:// URI.
-        let target: any BlobStore, objectName: String
+        let target: any BlobStore
+        let objectName: String
         do {
             if claim.name.hasPrefix("gs://") {
                 let uri = try GSURI(claim.name)
@@ -112,12 +117,15 @@ public final class MirrorWorker: Service {
                 group.addTask {
                     try await Failpoint.hit("mirror.before_upload", context: "job=\(claim.jobID) object=\(claim.name)")
                     if claim.replace { _ = try await target.delete(objectName) }
-                    return try await target.put(file: file, as: objectName, contentType: ContentType.guess(objectName), metadata: claim.metadata)
+                    return try await target.put(
+                        file: file, as: objectName, contentType: ContentType.guess(objectName), metadata: claim.metadata)
                 }
                 group.addTask {
                     while true {
                         try await Task.sleep(for: .milliseconds(Int64(self.config.lease / 3 * 1000)))
-                        guard try await self.store.mirrorRenew(claim, lease: self.config.lease, now: self.config.clock.now()) else { throw CancellationError() }
+                        guard try await self.store.mirrorRenew(claim, lease: self.config.lease, now: self.config.clock.now()) else {
+                            throw CancellationError()
+                        }
                     }
                 }
                 defer { group.cancelAll() }
@@ -129,7 +137,7 @@ public final class MirrorWorker: Service {
             Counter(label: "geoinfer_mirror_bytes_total").increment(by: Int(stored.size))
             log.debug("mirrored", metadata: ["bytes": "\(stored.size)"])
         } catch is CancellationError {
-            return // shutting down or the lease moved on: the row stays due for the next claim
+            return  // shutting down or the lease moved on: the row stays due for the next claim
         } catch let error as StorageError {
             let retry = error.isRetryable ? config.clock.now().addingTimeInterval(config.retryDelay(attempts: claim.attempts + 1)) : nil
             outcome = .failed(error: error.description, retryAt: retry)

@@ -1,5 +1,5 @@
-public import Foundation
 public import Formats
+public import Foundation
 public import Inference
 
 /// A job as stored: one row per upload request.
@@ -54,10 +54,12 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
     public var processedFiles: Int { succeededFiles + failedFiles }
 
-    public init(id: String, status: JobStatus, createdAt: Date, updatedAt: Date, finishedAt: Date?, webhookURL: String?,
-                webhookSecret: String?, idempotencyKey: String?, ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?,
-                modelName: String, totalFiles: Int, succeededFiles: Int, failedFiles: Int, tilesTotal: Int, tilesDone: Int, claims: Int,
-                progressNotified: Int = 0, idempotencyFingerprint: String? = nil) {
+    public init(
+        id: String, status: JobStatus, createdAt: Date, updatedAt: Date, finishedAt: Date?, webhookURL: String?,
+        webhookSecret: String?, idempotencyKey: String?, ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?,
+        modelName: String, totalFiles: Int, succeededFiles: Int, failedFiles: Int, tilesTotal: Int, tilesDone: Int, claims: Int,
+        progressNotified: Int = 0, idempotencyFingerprint: String? = nil
+    ) {
         self.id = id
         self.idempotencyFingerprint = idempotencyFingerprint
         self.status = status
@@ -113,10 +115,12 @@ public struct FileRecord: Codable, Sendable, Equatable {
     /// or not read yet for a bucket input).
     public var footprint: Footprint?
 
-    public init(id: Int64?, jobID: String, ordinal: Int, originalName: String, name: String, storedPath: String, sizeBytes: Int,
-                sha256: String, status: FileStatus, attempts: Int, leaseOwner: String?, leaseExpiresAt: Date?, tilesTotal: Int,
-                tilesDone: Int, detections: Int, classCounts: [String: Int]?, error: String?, startedAt: Date?, finishedAt: Date?,
-                seconds: Double?, footprint: Footprint? = nil) {
+    public init(
+        id: Int64?, jobID: String, ordinal: Int, originalName: String, name: String, storedPath: String, sizeBytes: Int,
+        sha256: String, status: FileStatus, attempts: Int, leaseOwner: String?, leaseExpiresAt: Date?, tilesTotal: Int,
+        tilesDone: Int, detections: Int, classCounts: [String: Int]?, error: String?, startedAt: Date?, finishedAt: Date?,
+        seconds: Double?, footprint: Footprint? = nil
+    ) {
         self.footprint = footprint
         self.id = id
         self.jobID = jobID

@@ -82,7 +82,12 @@ public final class SQLiteJobStore: JobStore {
 
     /// One write transaction; afterwards the jobs read since the last write are forgotten.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        defer { recent.withLock { $0.generation += 1; $0.jobs.removeAll(keepingCapacity: true) } }
+        defer {
+            recent.withLock {
+                $0.generation += 1
+                $0.jobs.removeAll(keepingCapacity: true)
+            }
+        }
         return try await pool.write(body)
     }
 
@@ -291,8 +296,9 @@ public final class SQLiteJobStore: JobStore {
             if let status { request = request.filter(Column("status") == status) }
             if let owner { request = request.filter(Column("ownerKeyID") == owner) }
             if let after {
-                request = request.filter(Column("createdAt") < after.createdAt
-                                          || (Column("createdAt") == after.createdAt && Column("id") < after.id))
+                request = request.filter(
+                    Column("createdAt") < after.createdAt
+                        || (Column("createdAt") == after.createdAt && Column("id") < after.id))
             }
             return try request.fetchAll(db)
         }
@@ -306,10 +312,11 @@ public final class SQLiteJobStore: JobStore {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard !job.status.isFinal else { return job }
-            try db.execute(sql: """
-                UPDATE files SET status = 'cancelled', leaseOwner = NULL, leaseExpiresAt = NULL, finishedAt = ?
-                WHERE jobID = ? AND status IN ('queued', 'running')
-                """, arguments: [now, id])
+            try db.execute(
+                sql: """
+                    UPDATE files SET status = 'cancelled', leaseOwner = NULL, leaseExpiresAt = NULL, finishedAt = ?
+                    WHERE jobID = ? AND status IN ('queued', 'running')
+                    """, arguments: [now, id])
             job.cancel(now: now)
             try job.update(db)
             try self.enqueueFinalEvent(db, job, now: now)
@@ -321,12 +328,15 @@ public final class SQLiteJobStore: JobStore {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
             guard job.canRetryFailed else { return job }
-            let tiles = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
-                                         arguments: [id]) ?? 0
-            try db.execute(sql: """
-                UPDATE files SET status = 'queued', attempts = 0, error = NULL, tilesDone = 0, finishedAt = NULL
-                WHERE jobID = ? AND status = 'failed'
-                """, arguments: [id])
+            let tiles =
+                try Int.fetchOne(
+                    db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
+                    arguments: [id]) ?? 0
+            try db.execute(
+                sql: """
+                    UPDATE files SET status = 'queued', attempts = 0, error = NULL, tilesDone = 0, finishedAt = NULL
+                    WHERE jobID = ? AND status = 'failed'
+                    """, arguments: [id])
             job.retryFailed(failedTiles: tiles, now: now)
             try job.update(db)
             return job
@@ -335,9 +345,11 @@ public final class SQLiteJobStore: JobStore {
 
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
         try await pool.read { db in
-            try JobRecord.fetchAll(db, sql: """
-                SELECT * FROM jobs WHERE status IN ('queued', 'running') AND succeededFiles + failedFiles = totalFiles
-                """)
+            try JobRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM jobs WHERE status IN ('queued', 'running') AND succeededFiles + failedFiles = totalFiles
+                    """)
         }
     }
 
@@ -359,20 +371,30 @@ public final class SQLiteJobStore: JobStore {
             // The fairest job with work (fewest claims, then oldest), then its next file: a file whose
             // lease expired first, else the first queued one. Each step is an index lookup, so a claim
             // costs the same in a 10-file job and a 100,000-file one.
-            guard var job = try JobRecord.fetchOne(db, sql: """
-                SELECT j.* FROM jobs j
-                WHERE j.status IN ('queued', 'running')
-                  AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
-                       OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
-                ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
-                LIMIT 1
-                """, arguments: [now]) else { return nil }
-            guard var file = try FileRecord.fetchOne(db, sql: """
-                SELECT * FROM files WHERE jobID = ? AND status = 'running' AND leaseExpiresAt < ? ORDER BY ordinal LIMIT 1
-                """, arguments: [job.id, now])
-                ?? FileRecord.fetchOne(db, sql: """
-                SELECT * FROM files WHERE jobID = ? AND status = 'queued' ORDER BY ordinal LIMIT 1
-                """, arguments: [job.id]) else { return nil }
+            guard
+                var job = try JobRecord.fetchOne(
+                    db,
+                    sql: """
+                        SELECT j.* FROM jobs j
+                        WHERE j.status IN ('queued', 'running')
+                          AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
+                               OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
+                        ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
+                        LIMIT 1
+                        """, arguments: [now])
+            else { return nil }
+            guard
+                var file = try FileRecord.fetchOne(
+                    db,
+                    sql: """
+                        SELECT * FROM files WHERE jobID = ? AND status = 'running' AND leaseExpiresAt < ? ORDER BY ordinal LIMIT 1
+                        """, arguments: [job.id, now])
+                    ?? FileRecord.fetchOne(
+                        db,
+                        sql: """
+                            SELECT * FROM files WHERE jobID = ? AND status = 'queued' ORDER BY ordinal LIMIT 1
+                            """, arguments: [job.id])
+            else { return nil }
             FileTransition.claim(&file, job: &job, owner: owner, lease: lease, now: now)
             try job.update(db)
             try file.update(db)
@@ -382,9 +404,11 @@ public final class SQLiteJobStore: JobStore {
 
     /// The claimed file if the claim still holds it, else nil.
     private func held(_ db: Database, _ claim: FileClaim) throws -> FileRecord? {
-        try FileRecord.fetchOne(db, sql: """
-            SELECT * FROM files WHERE id = ? AND status = 'running' AND leaseOwner = ? AND attempts = ?
-            """, arguments: [claim.file.id, claim.owner, claim.attempt])
+        try FileRecord.fetchOne(
+            db,
+            sql: """
+                SELECT * FROM files WHERE id = ? AND status = 'running' AND leaseOwner = ? AND attempts = ?
+                """, arguments: [claim.file.id, claim.owner, claim.attempt])
     }
 
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
@@ -400,7 +424,8 @@ public final class SQLiteJobStore: JobStore {
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
         try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
-                  !job.status.isFinal else { return false }
+                !job.status.isFinal
+            else { return false }
             FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
             try self.enqueueProgressEvent(db, &job, now: now)
             try job.update(db)
@@ -442,15 +467,20 @@ public final class SQLiteJobStore: JobStore {
 
     /// Leases the first due row of an outbox to `owner`. Idle pollers cost little: a concurrent
     /// read answers "nothing due" without taking the write lock.
-    private func claimDue<Leased: LeasedRow>(_ type: Leased.Type, due: String, order: String, owner: String, lease: TimeInterval,
-                                          now: Date) async throws -> Leased? {
+    private func claimDue<Leased: LeasedRow>(
+        _ type: Leased.Type, due: String, order: String, owner: String, lease: TimeInterval,
+        now: Date
+    ) async throws -> Leased? {
         let table = Leased.databaseTableName
         let any = try await pool.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: [now, now]) ?? false
         }
         guard any else { return nil }
         return try await write { db in
-            guard var row = try Leased.fetchOne(db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: [now, now]) else {
+            guard
+                var row = try Leased.fetchOne(
+                    db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: [now, now])
+            else {
                 return nil
             }
             row.leaseOwner = owner
@@ -474,18 +504,22 @@ public final class SQLiteJobStore: JobStore {
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await pool.read { db in
             let deliveries = try WebhookDelivery.filter(Column("jobID") == job).order(Column("createdAt"), Column("id")).fetchAll(db)
-            let attempts = try WebhookAttempt.fetchAll(db, sql: """
-                SELECT a.* FROM webhookAttempts a JOIN webhookDeliveries d ON d.id = a.deliveryID
-                WHERE d.jobID = ? ORDER BY a.id
-                """, arguments: [job])
+            let attempts = try WebhookAttempt.fetchAll(
+                db,
+                sql: """
+                    SELECT a.* FROM webhookAttempts a JOIN webhookDeliveries d ON d.id = a.deliveryID
+                    WHERE d.jobID = ? ORDER BY a.id
+                    """, arguments: [job])
             return (deliveries, attempts)
         }
     }
 
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
         try await write { db in
-            guard var d = try WebhookDelivery.filter(Column("jobID") == job)
-                .order(Column("createdAt").desc, Column("id").desc).fetchOne(db) else { return nil }
+            guard
+                var d = try WebhookDelivery.filter(Column("jobID") == job)
+                    .order(Column("createdAt").desc, Column("id").desc).fetchOne(db)
+            else { return nil }
             d.rearm(now: now)
             try d.update(db)
             return d
@@ -562,8 +596,9 @@ public final class SQLiteJobStore: JobStore {
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
-                           arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])
+            try db.execute(
+                sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
+                arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])
             return db.changesCount > 0
         }
     }

@@ -16,7 +16,8 @@ public enum StartupSweep {
     public static func run(layout: DataLayout, store: any JobStore, logger: Logger, now: Date = Date()) async {
         let fm = FileManager.default
         var removed = 0
-        for entry in (try? fm.contentsOfDirectory(atPath: layout.temp.path)) ?? [] where entry.hasPrefix("upload-") || entry.hasPrefix("input-") {
+        for entry in (try? fm.contentsOfDirectory(atPath: layout.temp.path)) ?? []
+        where entry.hasPrefix("upload-") || entry.hasPrefix("input-") {
             let parts = entry.split(separator: "-", maxSplits: 2)
             // Names from before owners were recorded carry no process id: nobody owns them any more.
             if parts.count == 3, let pid = Int32(parts[1]), isAlive(pid) { continue }
@@ -60,4 +61,3 @@ public struct StartupSweepService: Service {
         await StartupSweep.run(layout: layout, store: store, logger: logger)
     }
 }
-

@@ -1,5 +1,5 @@
-public import Foundation
 public import Formats
+public import Foundation
 
 // The state changes of the records, shared by every `JobStore`. A store reads and locks the rows
 // in its own way, applies one of these, and writes the rows back in the same transaction; keeping
@@ -8,11 +8,12 @@ public import Formats
 extension JobCreate {
     /// The job row a new job starts as.
     public var jobRecord: JobRecord {
-        var job = JobRecord(id: id, status: .queued, createdAt: createdAt, updatedAt: createdAt, finishedAt: nil,
-                  webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: idempotencyKey, ownerKeyID: ownerKeyID,
-                  scoreThreshold: scoreThreshold, overlap: overlap, modelName: modelName, totalFiles: files.count,
-                  succeededFiles: 0, failedFiles: 0, tilesTotal: files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0,
-                  idempotencyFingerprint: idempotencyFingerprint)
+        var job = JobRecord(
+            id: id, status: .queued, createdAt: createdAt, updatedAt: createdAt, finishedAt: nil,
+            webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: idempotencyKey, ownerKeyID: ownerKeyID,
+            scoreThreshold: scoreThreshold, overlap: overlap, modelName: modelName, totalFiles: files.count,
+            succeededFiles: 0, failedFiles: 0, tilesTotal: files.map(\.tilesTotal).reduce(0, +), tilesDone: 0, claims: 0,
+            idempotencyFingerprint: idempotencyFingerprint)
         job.formats = formats
         job.outCRS = outCRS
         job.outputPrefix = outputPrefix
@@ -23,10 +24,11 @@ extension JobCreate {
     /// The file rows, queued, in submission order.
     public var fileRecords: [FileRecord] {
         files.enumerated().map { i, f in
-            FileRecord(id: nil, jobID: id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
-                       sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
-                       tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
-                       finishedAt: nil, seconds: nil, footprint: f.footprint)
+            FileRecord(
+                id: nil, jobID: id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
+                sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
+                tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
+                finishedAt: nil, seconds: nil, footprint: f.footprint)
         }
     }
 

@@ -1,13 +1,13 @@
-public import Foundation
 import Failpoints
+import Formats
+public import Foundation
 public import GeoRaster
 public import Inference
 public import Logging
+import Metrics
 public import ServiceLifecycle
 public import Storage
-import Formats
 import Synchronization
-import Metrics
 
 /// How workers run.
 public struct WorkerConfiguration: Sendable {
@@ -21,8 +21,9 @@ public struct WorkerConfiguration: Sendable {
     public var idlePoll: TimeInterval = 0.25
     /// ONNX Runtime intra-op threads of each worker's session, and the device (default: the cores
     /// shared out between the workers, at least 1 each; see ``defaultThreads(cores:workers:)``).
-    public var threads: Int = WorkerConfiguration.defaultThreads(cores: ProcessInfo.processInfo.activeProcessorCount,
-                                                                 workers: ProcessInfo.processInfo.activeProcessorCount)
+    public var threads: Int = WorkerConfiguration.defaultThreads(
+        cores: ProcessInfo.processInfo.activeProcessorCount,
+        workers: ProcessInfo.processInfo.activeProcessorCount)
     public var device: Device = .cpu
     /// The bucket that mirrors the data directory, named in the metadata documents (nil: none).
     public var mirrorBucket: String?
@@ -63,8 +64,10 @@ public final class WorkerPool: Service {
     let id = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
     /// `buckets` reads inputs submitted as gs:// URIs.
-    public init(store: any JobStore, model: Model, layout: DataLayout, config: WorkerConfiguration, logger: Logger,
-                buckets: (any BucketResolver)? = nil) {
+    public init(
+        store: any JobStore, model: Model, layout: DataLayout, config: WorkerConfiguration, logger: Logger,
+        buckets: (any BucketResolver)? = nil
+    ) {
         self.buckets = buckets
         self.store = store
         self.model = model
@@ -88,7 +91,8 @@ public final class WorkerPool: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: self.config.clock.now()) {
+                    if let claim = try await self.store.fileClaimNext(owner: worker, lease: self.config.lease, now: self.config.clock.now())
+                    {
                         await self.process(claim, lane: lane)
                     } else {
                         await self.store.waitForWork(upTo: .milliseconds(Int64(self.config.idlePoll * 1000)))
@@ -129,17 +133,21 @@ public final class WorkerPool: Service {
             let quicklookSize = config.quicklookSize
             let output = try await withThrowingTaskGroup(of: Detector.Output?.self) { group in
                 group.addTask {
-                    try await detector.run(path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil, progress: { p in
-                        tilesDone.value = p.tilesDone
-                        try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
-                    }, shouldStop: { stop.value })
+                    try await detector.run(
+                        path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil,
+                        progress: { p in
+                            tilesDone.value = p.tilesDone
+                            try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
+                        }, shouldStop: { stop.value })
                 }
                 group.addTask {
                     // Heartbeats renew the lease and publish progress; a lost lease or a cancelled job stops the run.
                     while !Task.isCancelled {
                         try await Task.sleep(for: .seconds(heartbeatEvery))
                         let done = tilesDone.value
-                        let held = (try? await self.store.fileHeartbeat(claim, tilesDone: done, lease: self.config.lease, now: self.config.clock.now())) ?? true
+                        let held =
+                            (try? await self.store.fileHeartbeat(
+                                claim, tilesDone: done, lease: self.config.lease, now: self.config.clock.now())) ?? true
                         if !held, !stop.value {
                             fileLog.info("file stopping: job cancelled or lease lost")
                             stop.value = true
@@ -158,9 +166,10 @@ public final class WorkerPool: Service {
             if result.bytesRead != nil { result.sizeBytes = file.sizeBytes }
             if let pixels = output.quicklook { writeQuicklook(claim: claim, pixels: pixels, result: result, log: log) }
             let data = try JSONEncoder().encode(result)
-            outcome = .succeeded(result: data, detections: result.detections.count,
-                                 classCounts: result.classCounts(classes: model.manifest.classes),
-                                 seconds: (ContinuousClock.now - started).seconds)
+            outcome = .succeeded(
+                result: data, detections: result.detections.count,
+                classCounts: result.classCounts(classes: model.manifest.classes),
+                seconds: (ContinuousClock.now - started).seconds)
             log.info("file done", metadata: ["detections": "\(result.detections.count)"])
         } catch is CancellationError where stop.value {
             // The job was cancelled or the lease moved to another worker: nothing to record.
@@ -171,7 +180,8 @@ public final class WorkerPool: Service {
             outcome = .failed(error: "interrupted by shutdown", retryable: true, maxAttempts: .max)
         } catch let error as any FileAttemptError {
             // The error says whether another attempt could succeed.
-            log.warning("file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)", "retryable": "\(error.isRetryable)"])
+            log.warning(
+                "file attempt failed", metadata: ["error": "\(error)", "attempt": "\(claim.attempt)", "retryable": "\(error.isRetryable)"])
             let message = error is StorageError ? "reading \(file.storedPath): \(error)" : error.description
             outcome = .failed(error: message, retryable: error.isRetryable, maxAttempts: config.maxAttempts)
         } catch {
@@ -220,8 +230,14 @@ public final class WorkerPool: Service {
             try await check(source)
             switch try await inPlace(url: source, bearerToken: nil, claim: claim, options: options) {
             case .cog(let path): return path
-            case .notCOG: throw URLInputError(isRetryable: false, description: "\(file.name) is not a Cloud Optimized GeoTIFF: http(s) inputs are read in place only (convert it with gdal_translate -of COG)")
-            case .unreadable(let reason): throw URLInputError(isRetryable: true, description: "\(file.name) could not be read by range requests: \(reason)")
+            case .notCOG:
+                throw URLInputError(
+                    isRetryable: false,
+                    description:
+                        "\(file.name) is not a Cloud Optimized GeoTIFF: http(s) inputs are read in place only (convert it with gdal_translate -of COG)"
+                )
+            case .unreadable(let reason):
+                throw URLInputError(isRetryable: true, description: "\(file.name) could not be read by range requests: \(reason)")
             }
         }
         if !source.hasPrefix("gs://") {
@@ -229,7 +245,9 @@ public final class WorkerPool: Service {
             if FileManager.default.fileExists(atPath: local.path) { return local.path }
             // Uploaded to an API process on another machine: read its copy in the mirror bucket.
             guard let bucket = config.mirrorBucket else {
-                throw StorageError.configuration("the upload \(source) is not on this machine, and there is no mirror bucket to read it from (set ENABLE_GCP_UPLOAD and GCP_BUCKET_NAME, or share the data directory)")
+                throw StorageError.configuration(
+                    "the upload \(source) is not on this machine, and there is no mirror bucket to read it from (set ENABLE_GCP_UPLOAD and GCP_BUCKET_NAME, or share the data directory)"
+                )
             }
             source = "gs://\(bucket)/\(source)"
         }
@@ -237,8 +255,9 @@ public final class WorkerPool: Service {
         let uri = try GSURI(source)
         // A COG is read in place; anything else (or a COG GDAL cannot open that way) is downloaded.
         if file.storedPath.hasPrefix("gs://"), config.readCOGInPlace,
-           let access = try await buckets.store(bucket: uri.bucket).rangeReadURL(uri.name),
-           case .cog(let path) = try await inPlace(url: access.url, bearerToken: access.bearerToken, claim: claim, options: options) {
+            let access = try await buckets.store(bucket: uri.bucket).rangeReadURL(uri.name),
+            case .cog(let path) = try await inPlace(url: access.url, bearerToken: access.bearerToken, claim: claim, options: options)
+        {
             return path
         }
         let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
@@ -300,8 +319,9 @@ public final class WorkerPool: Service {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: thumbnail.deletingLastPathComponent(), withIntermediateDirectories: true)
             let boxes = result.detections.map {
-                QuicklookBox(x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
-                             classIndex: $0.detection.classIndex)
+                QuicklookBox(
+                    x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
+                    classIndex: $0.detection.classIndex)
             }
             try Quicklook.write(pixels, boxes: boxes, to: target.path, thumbnail: thumbnail.path)
         } catch {
@@ -317,31 +337,37 @@ public final class WorkerPool: Service {
             let decoder = JSONDecoder()
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
             let options = DetectionOptions(job: job)
-            var report = DetectionReport(model: model, options: options, threads: config.threads, device: config.device,
-                                         files: files, createdAt: config.clock.now())
+            var report = DetectionReport(
+                model: model, options: options, threads: config.threads, device: config.device,
+                files: files, createdAt: config.clock.now())
             report.jobID = jobID
             report.outCRS = job.outCRS
             report.merged = MergedLayer.merge(files: files, metric: options.nmsMetric, threshold: options.resolvedIoU(model.manifest))
             let documents = ResultDocument.written(formats: job.outputFormats, merged: report.merged != nil)
             // The mirror's copies, and the job's own copies of its documents under its output prefix.
-            let objects = mirrorObjects(job: jobID, files: try await store.jobFiles(jobID), documents: documents)
+            let objects =
+                mirrorObjects(job: jobID, files: try await store.jobFiles(jobID), documents: documents)
                 + (job.outputPrefix.map { prefix in
                     documents.map {
-                        MirrorRequest(name: prefix + $0.fileName, metadata: ["job_id": jobID],
-                                      source: "results/\(layout.resultPrefix(job: jobID))\($0.fileName)")
+                        MirrorRequest(
+                            name: prefix + $0.fileName, metadata: ["job_id": jobID],
+                            source: "results/\(layout.resultPrefix(job: jobID))\($0.fileName)")
                     }
                 } ?? [])
             // The metadata names every bucket copy: the mirror's, and those under the output prefix.
             let copies = objects.filter { config.mirrorBucket != nil || $0.isOutputCopy }
             if let label = config.mirrorBucket.map({ "gs://\($0)" }) ?? job.outputPrefix {
-                report.storage = .init(bucket: label, objects: copies.map {
-                    .init(name: $0.name, uri: $0.isOutputCopy ? $0.name : "gs://\(config.mirrorBucket ?? "")/\($0.name)")
-                })
+                report.storage = .init(
+                    bucket: label,
+                    objects: copies.map {
+                        .init(name: $0.name, uri: $0.isOutputCopy ? $0.name : "gs://\(config.mirrorBucket ?? "")/\($0.name)")
+                    })
             }
             _ = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
             try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")
-            let final = try await store.jobFinalize(jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") },
-                                                    mergedDetections: report.merged?.detections.count)
+            let final = try await store.jobFinalize(
+                jobID, now: config.clock.now(), objects: objects.filter { !$0.name.hasPrefix("uploads/") },
+                mergedDetections: report.merged?.detections.count)
             if final?.status == .cancelled {
                 // Cancelled while the documents were written: a cancelled job has no results.
                 for document in ResultDocument.allCases {
@@ -350,7 +376,8 @@ public final class WorkerPool: Service {
             }
             logger.info("job finished", metadata: ["job_id": .string(jobID), "status": "\(final?.status.rawValue ?? "?")"])
         } catch {
-            logger.error("could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])
+            logger.error(
+                "could not write the job's results; retried at the next start", metadata: ["job_id": .string(jobID), "error": "\(error)"])
         }
     }
 }

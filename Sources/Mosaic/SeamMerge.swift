@@ -60,8 +60,10 @@ public struct CutSides: OptionSet, Sendable, Hashable, Codable {
     /// a `width` × `height` raster, turned to map directions by the raster's affine geotransform
     /// (GDAL order: x0, dx/dcol, dx/drow, y0, dy/dcol, dy/drow). A non-finite or degenerate
     /// geotransform gives no sides.
-    public init(pixelBox x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, width: Int, height: Int,
-                tolerance: Double, geoTransform gt: [Double]) {
+    public init(
+        pixelBox x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, width: Int, height: Int,
+        tolerance: Double, geoTransform gt: [Double]
+    ) {
         self = []
         guard gt.count == 6, gt.allSatisfy(\.isFinite), width > 0, height > 0 else { return }
         // Where each pixel direction points on the map: +column and +row.
@@ -199,9 +201,10 @@ public struct SeamMerge: Sendable {
             var box = detections[sorted[0]].box
             for p in sorted.dropFirst() { box = box.union(detections[p].box) }
             let best = sorted.map { detections[$0].score }.max() ?? 0
-            return Entry(box: box, score: best, classIndex: detections[sorted[0]].classIndex, parts: sorted,
-                         files: Set(sorted.map { detections[$0].file }),
-                         rank: sorted.count > 1 ? 1 : detections[sorted[0]].cut.isEmpty ? 2 : 0)
+            return Entry(
+                box: box, score: best, classIndex: detections[sorted[0]].classIndex, parts: sorted,
+                files: Set(sorted.map { detections[$0].file }),
+                rank: sorted.count > 1 ? 1 : detections[sorted[0]].cut.isEmpty ? 2 : 0)
         }
         // 2. Duplicates across files: whole boxes, then joined ones, then cut parts; then by score
         // and first part.
@@ -236,8 +239,10 @@ public struct SeamMerge: Sendable {
         result.reserveCapacity(detections.count - candidates.count + kept.count)
         for e in kept {
             let entry = entries[e]
-            result.append(MergedDetection(box: entry.box, score: entry.score, classIndex: entry.classIndex, parts: entry.parts,
-                                          duplicates: (duplicates[e] ?? []).sorted()))
+            result.append(
+                MergedDetection(
+                    box: entry.box, score: entry.score, classIndex: entry.classIndex, parts: entry.parts,
+                    duplicates: (duplicates[e] ?? []).sorted()))
         }
         for i in detections.indices where !merged.contains(i) {
             let d = detections[i]
@@ -378,8 +383,10 @@ struct GridCell: Hashable {
     /// coordinates do not fit the grid.
     static func covering(_ box: MapRect, margin: Double, cell: Double, limit: Int) -> [GridCell]? {
         let bounds = Double(Int32.max)
-        let x0 = ((box.minX - margin) / cell).rounded(.down), x1 = ((box.maxX + margin) / cell).rounded(.down)
-        let y0 = ((box.minY - margin) / cell).rounded(.down), y1 = ((box.maxY + margin) / cell).rounded(.down)
+        let x0 = ((box.minX - margin) / cell).rounded(.down)
+        let x1 = ((box.maxX + margin) / cell).rounded(.down)
+        let y0 = ((box.minY - margin) / cell).rounded(.down)
+        let y1 = ((box.maxY + margin) / cell).rounded(.down)
         guard [x0, x1, y0, y1].allSatisfy({ $0.isFinite && abs($0) < bounds }) else { return nil }
         let (ix0, ix1, iy0, iy1) = (Int(x0), Int(x1), Int(y0), Int(y1))
         guard ix1 >= ix0, iy1 >= iy0, (ix1 - ix0 + 1) * (iy1 - iy0 + 1) <= limit else { return nil }

@@ -1,5 +1,5 @@
-public import Hummingbird
 import Foundation
+public import Hummingbird
 
 /// An error answered as JSON `{"error": {"code", "message"}}` with its HTTP status. Messages say
 /// what to do; they never contain paths, stack traces or secrets.

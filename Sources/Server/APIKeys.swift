@@ -1,6 +1,6 @@
 import Crypto
-import Inference
 public import Foundation
+import Inference
 public import Jobs
 
 /// Makes and checks API keys. A key is `gik_` + 43 base64url characters (32 random bytes); only
@@ -9,7 +9,9 @@ public enum APIKeys {
     /// A new key and the record to store. The key is returned once and cannot be recovered.
     public static func make(name: String, scope: APIKeyScope, now: Date = Date()) -> (key: String, record: APIKeyRecord) {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
-        let key = "gik_" + bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        let key =
+            "gik_"
+            + bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         let id = "key_" + UUID().uuidString.lowercased().prefix(8)
         return (key, APIKeyRecord(id: String(id), name: name, scope: scope, hash: hash(key), prefix: String(key.prefix(8)), createdAt: now))

@@ -1,7 +1,7 @@
 import Formats
 import Foundation
-import Inference
 import Hummingbird
+import Inference
 import Jobs
 import Storage
 
@@ -118,9 +118,11 @@ struct JobDetailBody: Encodable {
             synced = objects.filter { $0.status == .synced }.count
             failed = objects.filter { $0.status == .failed }.count
             self.objects = objects.map {
-                Object(name: $0.name, uri: $0.name.hasPrefix("gs://") ? $0.name : uri($0.name), status: $0.status.rawValue, attempts: $0.attempts,
-                       error: $0.lastError, next_attempt_at: $0.status == .synced ? nil : $0.nextAttemptAt, synced_at: $0.syncedAt,
-                       size_bytes: $0.sizeBytes, crc32c: $0.crc32c)
+                Object(
+                    name: $0.name, uri: $0.name.hasPrefix("gs://") ? $0.name : uri($0.name), status: $0.status.rawValue,
+                    attempts: $0.attempts,
+                    error: $0.lastError, next_attempt_at: $0.status == .synced ? nil : $0.nextAttemptAt, synced_at: $0.syncedAt,
+                    size_bytes: $0.sizeBytes, crc32c: $0.crc32c)
             }
         }
     }
@@ -252,11 +254,14 @@ struct JobDetailBody: Encodable {
             Webhook(url: url, own_secret: j.webhookSecret != nil, deliveries: deliveries.map { Delivery($0, attempts: attempts) })
         }
         self.files = files.map {
-            File(name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil, status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
-                 size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
-                 detections: $0.detections, detections_by_class: $0.classCounts,
-                 quicklook: quicklookURL(j, $0), thumbnail: quicklookURL(j, $0, "thumbnails"), footprint: $0.footprint.map(Self.polygon), bbox: $0.footprint?.bbox,
-                 started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
+            File(
+                name: $0.name, original_name: $0.originalName, source: $0.storedPath.hasPrefix("gs://") ? $0.storedPath : nil,
+                status: $0.status.rawValue, attempts: $0.attempts, error: $0.error,
+                size_bytes: $0.sizeBytes, sha256: $0.sha256, tiles_total: $0.tilesTotal, tiles_done: $0.tilesDone,
+                detections: $0.detections, detections_by_class: $0.classCounts,
+                quicklook: quicklookURL(j, $0), thumbnail: quicklookURL(j, $0, "thumbnails"), footprint: $0.footprint.map(Self.polygon),
+                bbox: $0.footprint?.bbox,
+                started_at: $0.startedAt, finished_at: $0.finishedAt, seconds: $0.seconds)
         }
     }
 }
@@ -310,10 +315,12 @@ struct FootprintCollection: Encodable {
     init(job: JobRecord, files: [FileRecord]) {
         features = files.compactMap { f in
             f.footprint.map {
-                Feature(bbox: $0.bbox, geometry: JobDetailBody.polygon($0),
-                        properties: Properties(name: f.name, status: f.status.rawValue, detections: f.detections,
-                                               quicklook: quicklookURL(job, f), thumbnail: quicklookURL(job, f, "thumbnails"),
-                                               error: f.error, corners: $0.corners))
+                Feature(
+                    bbox: $0.bbox, geometry: JobDetailBody.polygon($0),
+                    properties: Properties(
+                        name: f.name, status: f.status.rawValue, detections: f.detections,
+                        quicklook: quicklookURL(job, f), thumbnail: quicklookURL(job, f, "thumbnails"),
+                        error: f.error, corners: $0.corners))
             }
         }
     }

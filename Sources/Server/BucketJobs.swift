@@ -50,8 +50,9 @@ extension UploadHandler {
         let owner = apiKey?.id
         let limits = self.limits.narrowed(by: apiKey)
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type",
-                           #"send application/json: {"inputs": ["gs://bucket/a.tif", "gs://bucket/prefix/"]} (uploads go to POST /upload)"#)
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type",
+                #"send application/json: {"inputs": ["gs://bucket/a.tif", "gs://bucket/prefix/"]} (uploads go to POST /upload)"#)
         }
         let key = try idempotencyKey(request, owner: owner)
         let body = try await Routes.jsonBody(request, upTo: 4 << 20)
@@ -59,9 +60,15 @@ extension UploadHandler {
         do {
             parsed = try JSONDecoder().decode(BucketJobRequest.self, from: body)
         } catch {
-            throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
+            throw APIError(
+                .badRequest, "invalid_json", #"the body must be JSON like {"inputs": ["gs://bucket/a.tif"]}: "# + Self.short(error))
         }
-        for text in (parsed.inputs ?? []) + [parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix, parsed.nms].compactMap({ $0 }) {
+        for text in (parsed.inputs ?? [])
+            + [
+                parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix,
+                parsed.nms,
+            ].compactMap({ $0 })
+        {
             try HostileText.check(text, "a value in the body")
         }
         var fields: [String: String] = [:]
@@ -81,7 +88,9 @@ extension UploadHandler {
         if let stac = parsed.stac {
             stacItems = ["stac.asset=\(stac.asset)", "stac.url=\(stac.url ?? "")"]
             if let document = stac.document {
-                stacItems += ((try? STACInputs.inputs(document, asset: stac.asset, base: nil, limit: .max)) ?? []).map { "\($0.name)=\($0.href)" }
+                stacItems += ((try? STACInputs.inputs(document, asset: stac.asset, base: nil, limit: .max)) ?? []).map {
+                    "\($0.name)=\($0.href)"
+                }
             }
         }
         let fingerprint = Self.fingerprint("bucket", settings: fields, items: (parsed.inputs ?? []) + stacItems)
@@ -95,11 +104,16 @@ extension UploadHandler {
         var preferredNames: [String: String] = [:]
         for found in stacFound { preferredNames[found.href] = found.name }
         guard !allInputs.isEmpty else {
-            throw APIError(.badRequest, "no_inputs", "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/', http(s) URLs, or a stac source")
+            throw APIError(
+                .badRequest, "no_inputs",
+                "inputs is empty: give gs:// URIs of GeoTIFFs or of prefixes ending in '/', http(s) URLs, or a stac source")
         }
         let (bucketInputs, urlTexts) = (allInputs.filter { !URLInputPolicy.isURL($0) }, allInputs.filter(URLInputPolicy.isURL))
         guard allInputs.count <= limits.filesPerRequest else {
-            throw APIError(.contentTooLarge, "too_many_files", "\(allInputs.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
+            throw APIError(
+                .contentTooLarge, "too_many_files",
+                "\(allInputs.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs"
+            )
         }
         let urlFiles = try await checkURLInputs(urlTexts)
         let buckets: any BucketResolver
@@ -117,36 +131,50 @@ extension UploadHandler {
             }
         }
         guard bad.isEmpty else {
-            throw APIError(.unprocessableContent, "invalid_inputs", "\(bad.count) inputs are not gs:// URIs: \(bad.map(\.name).joined(separator: ", "))", files: bad)
+            throw APIError(
+                .unprocessableContent, "invalid_inputs",
+                "\(bad.count) inputs are not gs:// URIs: \(bad.map(\.name).joined(separator: ", "))", files: bad)
         }
         // The same URI twice is one input: it is listed or looked up once.
         var distinct = Set<String>()
         uris = uris.filter { distinct.insert($0.description).inserted }
         // Each input names at least one object: more inputs than a request may name is refused before any lookup.
         guard uris.count <= limits.filesPerRequest else {
-            throw APIError(.contentTooLarge, "too_many_files", "\(uris.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
+            throw APIError(
+                .contentTooLarge, "too_many_files",
+                "\(uris.count) inputs, more than the \(limits.filesPerRequest) objects a request may name; split them over several jobs")
         }
         let refused = uris.filter { !inputs.mayRead(bucket: $0.bucket, caller: apiKey) }
         guard refused.isEmpty else {
-            throw APIError(.forbidden, "bucket_not_allowed",
-                           "this key may not read \(Set(refused.map(\.bucket)).sorted().map { "gs://\($0)" }.joined(separator: ", ")): ask the operator to list the bucket in GEOINFER_INPUT_BUCKETS",
-                           files: refused.prefix(100).map { .init(name: $0.description, error: "bucket not allowed for this key") })
+            throw APIError(
+                .forbidden, "bucket_not_allowed",
+                "this key may not read \(Set(refused.map(\.bucket)).sorted().map { "gs://\($0)" }.joined(separator: ", ")): ask the operator to list the bucket in GEOINFER_INPUT_BUCKETS",
+                files: refused.prefix(100).map { .init(name: $0.description, error: "bucket not allowed for this key") })
         }
         let objects = uris.isEmpty ? [] : try await expand(uris, buckets: buckets, limits: limits)
         guard objects.count + urlFiles.count <= limits.filesPerRequest else {
-            throw APIError(.contentTooLarge, "too_many_files", "the inputs name \(objects.count + urlFiles.count) rasters, more than the \(limits.filesPerRequest) a request may; split them over several jobs")
+            throw APIError(
+                .contentTooLarge, "too_many_files",
+                "the inputs name \(objects.count + urlFiles.count) rasters, more than the \(limits.filesPerRequest) a request may; split them over several jobs"
+            )
         }
         var taken = UniqueNames()
-        let files = objects.map { uri, info in
-            JobCreate.NewFile(originalName: uri.description, name: taken.add(preferredNames[uri.description] ?? (uri.name as NSString).lastPathComponent),
-                              storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
-        } + urlFiles.map { text, url, size in
-            let last = URL(string: url)?.lastPathComponent ?? "input.tif"
-            return JobCreate.NewFile(originalName: url, name: taken.add(preferredNames[text] ?? (last.isEmpty || last == "/" ? "input.tif" : last)),
-                                     storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
-        }
-        let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,
-                                  model: model.manifest.name, files: files)
+        let files =
+            objects.map { uri, info in
+                JobCreate.NewFile(
+                    originalName: uri.description,
+                    name: taken.add(preferredNames[uri.description] ?? (uri.name as NSString).lastPathComponent),
+                    storedPath: uri.description, sizeBytes: Int(info.size), sha256: "", tilesTotal: 1)
+            }
+            + urlFiles.map { text, url, size in
+                let last = URL(string: url)?.lastPathComponent ?? "input.tif"
+                return JobCreate.NewFile(
+                    originalName: url, name: taken.add(preferredNames[text] ?? (last.isEmpty || last == "/" ? "input.tif" : last)),
+                    storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
+            }
+        let create = settings.job(
+            id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,
+            model: model.manifest.name, files: files)
         let (job, created) = try await store.jobCreate(create)
         guard created else { return try sameRequest(job, fingerprint) }
         return accepted(job, message: "\(files.count) objects accepted from the bucket")
@@ -154,7 +182,9 @@ extension UploadHandler {
 
     /// Every object the URIs name, prefixes expanded, duplicates dropped, each checked to exist,
     /// to be within the size limit and to start like a TIFF.
-    private func expand(_ uris: [GSURI], buckets: any BucketResolver, limits: ServerConfiguration.Limits) async throws -> [(GSURI, BlobInfo)] {
+    private func expand(_ uris: [GSURI], buckets: any BucketResolver, limits: ServerConfiguration.Limits) async throws -> [(
+        GSURI, BlobInfo
+    )] {
         var found: [(GSURI, BlobInfo)] = []
         var seen = Set<String>()
         var problems: [APIError.FileProblem] = []
@@ -165,10 +195,13 @@ extension UploadHandler {
                 if uri.isPrefix {
                     // The listing stops past the file limit: a prefix over millions of objects costs no more than that.
                     let room = limits.filesPerRequest - found.count
-                    let listed = try await store.list(prefix: uri.name, keep: { ["tif", "tiff"].contains(($0 as NSString).pathExtension.lowercased()) },
-                                                      limit: max(0, room))
+                    let listed = try await store.list(
+                        prefix: uri.name, keep: { ["tif", "tiff"].contains(($0 as NSString).pathExtension.lowercased()) },
+                        limit: max(0, room))
                     if listed.truncated {
-                        throw APIError(.contentTooLarge, "too_many_files", "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
+                        throw APIError(
+                            .contentTooLarge, "too_many_files",
+                            "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
                     }
                     infos = listed.items
                     if infos.isEmpty { problems.append(.init(name: uri.description, error: "no .tif or .tiff objects under this prefix")) }
@@ -182,23 +215,31 @@ extension UploadHandler {
                     found.append((GSURI(bucket: uri.bucket, name: info.name), info))
                 }
                 guard found.count <= limits.filesPerRequest else {
-                    throw APIError(.contentTooLarge, "too_many_files", "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
+                    throw APIError(
+                        .contentTooLarge, "too_many_files",
+                        "the inputs name more than \(limits.filesPerRequest) objects; split them over several jobs")
                 }
             }
             guard problems.isEmpty else {
                 // The first 100 are named: an answer stays small however many inputs were missing.
-                throw APIError(.unprocessableContent, "missing_inputs", "\(problems.count) inputs name nothing to process: \(problems.prefix(100).map(\.name).joined(separator: ", "))\(problems.count > 100 ? ", …" : "")",
-                               files: Array(problems.prefix(100)))
+                throw APIError(
+                    .unprocessableContent, "missing_inputs",
+                    "\(problems.count) inputs name nothing to process: \(problems.prefix(100).map(\.name).joined(separator: ", "))\(problems.count > 100 ? ", …" : "")",
+                    files: Array(problems.prefix(100)))
             }
             for (uri, info) in found where info.size > limits.bytesPerFile {
-                problems.append(.init(name: uri.description, error: "\(info.size) bytes is over the limit of \(limits.bytesPerFile) bytes per file"))
+                problems.append(
+                    .init(name: uri.description, error: "\(info.size) bytes is over the limit of \(limits.bytesPerFile) bytes per file"))
             }
             guard problems.isEmpty else {
                 throw APIError(.contentTooLarge, "file_too_large", "\(problems.count) objects are too large", files: problems)
             }
             problems = try await Self.checkMagic(found, buckets: buckets)
             guard problems.isEmpty else {
-                throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(found.count) objects are not TIFFs: \(problems.map(\.name).joined(separator: ", ")); nothing was accepted", files: problems)
+                throw APIError(
+                    .badRequest, "invalid_files",
+                    "\(problems.count) of \(found.count) objects are not TIFFs: \(problems.map(\.name).joined(separator: ", ")); nothing was accepted",
+                    files: problems)
             }
         } catch let error as StorageError {
             switch error {
@@ -223,7 +264,11 @@ extension UploadHandler {
                 group.addTask {
                     guard info.size >= 8 else { return .init(name: uri.description, error: "only \(info.size) bytes: not a GeoTIFF") }
                     let head = try await store.read(uri.name, range: 0..<4)
-                    return magics.contains([UInt8](head)) ? nil : .init(name: uri.description, error: "not a TIFF (the first bytes are not a TIFF header): convert it with gdal_translate -of GTiff")
+                    return magics.contains([UInt8](head))
+                        ? nil
+                        : .init(
+                            name: uri.description,
+                            error: "not a TIFF (the first bytes are not a TIFF header): convert it with gdal_translate -of GTiff")
                 }
             }
             while next < min(8, objects.count) { try add() }

@@ -2,10 +2,10 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 public import Inference
+import JobStorePostgres
 public import Jobs
 public import Logging
 public import ServiceLifecycle
-import JobStorePostgres
 import Storage
 import UnixSignals
 import Webhooks
@@ -30,25 +30,31 @@ public enum GeoInferServer {
         try config.validate()
         let layout = try DataLayout(root: config.dataDirectory)
         guard let modelPath = config.modelPath ?? Model.defaultPath() else {
-            throw ConfigurationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
+            throw ConfigurationError(
+                "no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL"
+            )
         }
         // Accepting jobs needs only what the file says (manifest, digest): a process without workers
         // never loads ONNX Runtime. With workers, one session each: they run their files side by side.
         let modelFile = try ModelFile.read(path: modelPath)
-        let model = config.workers.concurrency > 0
-            ? try await Model.load(file: modelFile, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
-                                   lanes: config.workers.concurrency)
+        let model =
+            config.workers.concurrency > 0
+            ? try await Model.load(
+                file: modelFile, options: SessionOptions(threads: config.workers.threads, device: config.workers.device),
+                lanes: config.workers.concurrency)
             : nil
         var webhooks = config.webhooks
         if webhooks.secrets.isEmpty { webhooks.secrets = [try loadOrCreateSecret(layout: layout, logger: logger)] }
-        let events = WebhookEvents(publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
-                                   modelName: modelFile.manifest.name, modelVersion: modelFile.manifest.version,
-                                   progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
+        let events = WebhookEvents(
+            publicURL: config.publicURL ?? "http://\(config.host):\(config.port)",
+            modelName: modelFile.manifest.name, modelVersion: modelFile.manifest.version,
+            progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
         let store: any JobStore
         var storeServices: [any Service] = []
         if let url = config.databaseURL {
             do {
-                let postgres = try await PostgresJobStore.open(url: url, events: events, mirror: config.cloud.mirrorBucket != nil, logger: logger)
+                let postgres = try await PostgresJobStore.open(
+                    url: url, events: events, mirror: config.cloud.mirrorBucket != nil, logger: logger)
                 store = postgres
                 storeServices = [postgres]
             } catch {
@@ -76,16 +82,19 @@ public enum GeoInferServer {
         let access = config.cloud.access
         let urlInputs: URLInputPolicy
         do { urlInputs = try URLInputPolicy(prefixes: config.cloud.urlInputs) } catch { throw ConfigurationError(error.description) }
-        let upload = UploadHandler(store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
-                                   buckets: access.map { $0 as any BucketResolver },
-                                   inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket),
-                                   urlInputs: urlInputs, outputBuckets: config.cloud.outputBuckets)
-        let routes = Routes(store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
-                            minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
-                            limits: CallerLimits(rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
-                                                 maxUploads: config.limits.uploadsInFlight, maxStreams: config.limits.eventStreams,
-                                                 maxStreamsPerKey: config.limits.eventStreamsPerKey),
-                            assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger))
+        let upload = UploadHandler(
+            store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
+            buckets: access.map { $0 as any BucketResolver },
+            inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket),
+            urlInputs: urlInputs, outputBuckets: config.cloud.outputBuckets)
+        let routes = Routes(
+            store: store, layout: layout, upload: upload, mirror: mirrorStore, eventsPoll: .milliseconds(250), logger: logger,
+            minFreeBytes: config.minFreeBytes, requireKeys: config.keysRequired,
+            limits: CallerLimits(
+                rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
+                maxUploads: config.limits.uploadsInFlight, maxStreams: config.limits.eventStreams,
+                maxStreamsPerKey: config.limits.eventStreamsPerKey),
+            assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger))
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())
@@ -94,32 +103,43 @@ public enum GeoInferServer {
         routes.register(on: router)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorJSONHandler()], idleTimeout: .nanoseconds(config.limits.idleTimeout.components.seconds * 1_000_000_000
-                                                                        + config.limits.idleTimeout.components.attoseconds / 1_000_000_000))),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ParseErrorJSONHandler()],
+                    idleTimeout: .nanoseconds(
+                        config.limits.idleTimeout.components.seconds * 1_000_000_000
+                            + config.limits.idleTimeout.components.attoseconds / 1_000_000_000))),
+            configuration: .init(
+                address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
+                availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),
             logger: logger)
         // What a crash left (partial uploads, bucket copies, uploads never committed) goes, in every
         // process type, once the store's own service runs.
-        var services: [any Service] = storeServices + [StartupSweepService(layout: layout, store: store, logger: logger)]
+        var services: [any Service] =
+            storeServices + [StartupSweepService(layout: layout, store: store, logger: logger)]
             + (api ? [app, deliverer] : [deliverer])
         if let model {
             var workers = config.workers
             workers.mirrorBucket = config.cloud.mirrorBucket
             if urlInputs.isEnabled { workers.checkURLInput = { url in try await urlInputs.check(url) } }
-            services.append(WorkerPool(store: store, model: model, layout: layout, config: workers, logger: logger,
-                                       buckets: try? access.get()))
+            services.append(
+                WorkerPool(
+                    store: store, model: model, layout: layout, config: workers, logger: logger,
+                    buckets: try? access.get()))
         }
         if let mirrorStore {
             if let problem = await mirrorStore.probe() {
-                logger.warning("the bucket does not answer; uploads and results wait in the mirror outbox until it does",
-                               metadata: ["bucket": .string(mirrorStore.bucket), "error": .string(problem)])
+                logger.warning(
+                    "the bucket does not answer; uploads and results wait in the mirror outbox until it does",
+                    metadata: ["bucket": .string(mirrorStore.bucket), "error": .string(problem)])
             }
         }
         // One outbox worker copies to the mirror bucket and to jobs' output prefixes alike.
         if mirrorStore != nil || !config.cloud.outputBuckets.isEmpty {
-            services.append(MirrorWorker(store: store, bucket: mirrorStore, buckets: try? access.get(), layout: layout,
-                                         config: config.cloud.mirror, logger: logger))
+            services.append(
+                MirrorWorker(
+                    store: store, bucket: mirrorStore, buckets: try? access.get(), layout: layout,
+                    config: config.cloud.mirror, logger: logger))
         }
         return Services(store: store, layout: layout, modelFile: modelFile, model: model, services: services)
     }
@@ -136,12 +156,17 @@ public enum GeoInferServer {
         let secret = WebhookSecret.generate()
         // Written whole under another name, then renamed: a crash never leaves a half-written secret.
         let staging = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: staging, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]),
-              rename(staging, path) == 0 else {
+        guard
+            FileManager.default.createFile(
+                atPath: staging, contents: Data((secret.text + "\n").utf8), attributes: [.posixPermissions: 0o600]),
+            rename(staging, path) == 0
+        else {
             try? FileManager.default.removeItem(atPath: staging)
             throw ConfigurationError("cannot write \(path): check that the data directory is writable")
         }
-        logger.notice("generated a webhook signing secret; give it to your receivers (set GEOINFER_WEBHOOK_SECRET to use your own)", metadata: ["file": .string(path)])
+        logger.notice(
+            "generated a webhook signing secret; give it to your receivers (set GEOINFER_WEBHOOK_SECRET to use your own)",
+            metadata: ["file": .string(path)])
         return secret
     }
 
@@ -153,11 +178,13 @@ public enum GeoInferServer {
     public static func run(_ built: Services, logger: Logger) async throws {
         // The start-up sweep is the one service that ends on its own; the rest run until shutdown.
         let services = built.services.map { service in
-            ServiceGroupConfiguration.ServiceConfiguration(service: service,
-                                                           successTerminationBehavior: service is StartupSweepService ? .ignore : .cancelGroup)
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: service,
+                successTerminationBehavior: service is StartupSweepService ? .ignore : .cancelGroup)
         }
-        var configuration = ServiceGroupConfiguration(services: services,
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: services,
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
         configuration.maximumCancellationDuration = cancellationLimit
         try await ServiceGroup(configuration: configuration).run()

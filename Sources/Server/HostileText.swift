@@ -16,6 +16,9 @@ enum HostileText {
 
     /// Whether `s` can be an id this API hands out (jobs, keys): letters, digits, `-` and `_`, at most 64.
     static func isID(_ s: some StringProtocol) -> Bool {
-        !s.isEmpty && s.count <= 64 && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
+        !s.isEmpty && s.count <= 64
+            && s.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
+            }
     }
 }

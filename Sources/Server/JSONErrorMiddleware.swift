@@ -12,11 +12,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             var mapped: APIError
             switch error.status {
             case .notFound:
-                mapped = APIError(.notFound, "not_found", "no such route: \(request.method.rawValue) \(request.uri.path.prefix(200)) (see /openapi.json)")
+                mapped = APIError(
+                    .notFound, "not_found", "no such route: \(request.method.rawValue) \(request.uri.path.prefix(200)) (see /openapi.json)")
             case .contentTooLarge:
                 mapped = APIError(.contentTooLarge, "body_too_large", "the request body is too large for this route")
             default:
-                mapped = APIError(error.status, "http_\(error.status.code)", error.body.map { String($0.prefix(300)) } ?? error.status.reasonPhrase)
+                mapped = APIError(
+                    error.status, "http_\(error.status.code)", error.body.map { String($0.prefix(300)) } ?? error.status.reasonPhrase)
             }
             mapped.headers = error.headers
             throw mapped

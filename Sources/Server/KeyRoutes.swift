@@ -54,14 +54,19 @@ extension Routes {
                 do {
                     parsed = try JSONDecoder().decode(KeyCreateRequest.self, from: body)
                 } catch {
-                    throw APIError(.badRequest, "invalid_json", #"the body must be JSON like {"name": "ci", "admin": false}: "# + UploadHandler.short(error))
+                    throw APIError(
+                        .badRequest, "invalid_json",
+                        #"the body must be JSON like {"name": "ci", "admin": false}: "# + UploadHandler.short(error))
                 }
                 let name = parsed.name
-                guard (1...100).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                guard (1...100).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else {
                     throw APIError(.badRequest, "invalid_name", "name must be 1 to 100 characters, none of them control characters")
                 }
-                for (field, value) in [("max_files", parsed.max_files.map(Int64.init)), ("max_file_bytes", parsed.max_file_bytes),
-                                       ("max_request_bytes", parsed.max_request_bytes)] {
+                for (field, value) in [
+                    ("max_files", parsed.max_files.map(Int64.init)), ("max_file_bytes", parsed.max_file_bytes),
+                    ("max_request_bytes", parsed.max_request_bytes),
+                ] {
                     if let value, value <= 0 { throw APIError(.badRequest, "invalid_limit", "\(field) must be positive") }
                 }
                 var (key, record) = APIKeys.make(name: name, scope: parsed.admin == true ? .admin : .user)
@@ -84,7 +89,9 @@ extension Routes {
             try await guarded(context) {
                 try await requireAdmin(request)
                 let id = try context.parameters.require("id")
-                guard HostileText.isID(id), let k = try await store.keyRevoke(id: id, now: Date()) else { throw APIError.notFound("key \(HostileText.isID(id) ? id : "with that id")") }
+                guard HostileText.isID(id), let k = try await store.keyRevoke(id: id, now: Date()) else {
+                    throw APIError.notFound("key \(HostileText.isID(id) ? id : "with that id")")
+                }
                 context.logger.notice("API key revoked", metadata: ["key_id": .string(k.id)])
                 return JSON.response(KeyBody(k))
             }

@@ -32,7 +32,8 @@ struct MapAssets: Sendable {
         for (name, entry) in Self.files {
             let path = directory.appendingPathComponent(entry.file).path
             guard let data = FileManager.default.contents(atPath: path) else {
-                missing = "the dashboard's map library is not installed on the server: install Debian's libjs-leaflet, or set GEOINFER_LEAFLET_DIR"
+                missing =
+                    "the dashboard's map library is not installed on the server: install Debian's libjs-leaflet, or set GEOINFER_LEAFLET_DIR"
                 break
             }
             loaded[name] = (entry.type, ByteBuffer(bytes: data))
@@ -53,6 +54,7 @@ struct MapAssets: Sendable {
             if let missing { throw APIError(.notFound, "not_found", missing) }
             throw APIError.notFound("asset \(name.prefix(100))")
         }
-        return Response(status: .ok, headers: [.contentType: file.type, .cacheControl: "max-age=86400"], body: .init(byteBuffer: file.bytes))
+        return Response(
+            status: .ok, headers: [.contentType: file.type, .cacheControl: "max-age=86400"], body: .init(byteBuffer: file.bytes))
     }
 }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A streaming `multipart/form-data` parser (RFC 7578, RFC 2046 §5.1). Bytes go in as they arrive,
 /// in chunks of any size; events come out in order: a part's headers, its body as slices of the
@@ -97,8 +98,10 @@ struct MultipartStream {
                     guard let colon = line.firstIndex(of: ":") else {
                         throw Malformed(description: "a part header line has no ':'")
                     }
-                    try emit(.header(name: line[..<colon].trimmingCharacters(in: .whitespaces),
-                                     value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                    try emit(
+                        .header(
+                            name: line[..<colon].trimmingCharacters(in: .whitespaces),
+                            value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
                 }
                 headerBlock = []
                 carry = []

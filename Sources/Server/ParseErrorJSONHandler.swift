@@ -14,7 +14,8 @@ final class ParseErrorJSONHandler: ChannelDuplexHandler, RemovableChannelHandler
     typealias OutboundOut = HTTPResponsePart
 
     private var parseFailed = false
-    private static let body = #"{"error":{"code":"malformed_request","message":"the request is not valid HTTP/1.1, or its headers are too large or too many (at most 80 KiB and 1,000 headers)"}}"#
+    private static let body =
+        #"{"error":{"code":"malformed_request","message":"the request is not valid HTTP/1.1, or its headers are too large or too many (at most 80 KiB and 1,000 headers)"}}"#
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError { parseFailed = true }

@@ -20,9 +20,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
         let ms = ((ContinuousClock.now - start).seconds * 10_000).rounded() / 10
-        context.logger.log(level: status >= 500 ? .error : .info, "request", metadata: [
-            "method": .string(request.method.rawValue), "path": .string(request.uri.path),
-            "status": .stringConvertible(status), "ms": .stringConvertible(ms),
-        ])
+        context.logger.log(
+            level: status >= 500 ? .error : .info, "request",
+            metadata: [
+                "method": .string(request.method.rawValue), "path": .string(request.uri.path),
+                "status": .stringConvertible(status), "ms": .stringConvertible(ms),
+            ])
     }
 }

@@ -17,7 +17,8 @@ struct RootIndex: Encodable, Sendable {
             "status": "GET /status/{job_id}",
             "jobs": "GET /jobs, GET /jobs/{job_id}, DELETE /jobs/{job_id}",
             "events": "GET /jobs/{job_id}/events",
-            "results": "GET /results/{job_id}/coco.json, /detections.geojson, /metadata.json, /footprints.geojson, /quicklooks/{file}.jpg, /thumbnails/{file}.jpg",
+            "results":
+                "GET /results/{job_id}/coco.json, /detections.geojson, /metadata.json, /footprints.geojson, /quicklooks/{file}.jpg, /thumbnails/{file}.jpg",
             "keys": "POST /keys, GET /keys, DELETE /keys/{key_id}",
             "health": "GET /healthz, GET /readyz, GET /metrics",
         ],

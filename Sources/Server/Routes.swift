@@ -53,12 +53,15 @@ struct Routes: Sendable {
                 let (deliveries, attempts) = try await store.deliveryList(job: j.id)
                 var copies: JobDetailBody.Storage?
                 if let mirror {
-                    copies = JobDetailBody.Storage(bucket: "gs://\(mirror.bucket)", uri: mirror.uri(for:), objects: try await store.mirrorList(job: j.id))
+                    copies = JobDetailBody.Storage(
+                        bucket: "gs://\(mirror.bucket)", uri: mirror.uri(for:), objects: try await store.mirrorList(job: j.id))
                 } else if let prefix = j.outputPrefix {
                     copies = JobDetailBody.Storage(bucket: prefix, uri: { $0 }, objects: try await store.mirrorList(job: j.id))
                 }
-                return JSON.response(JobDetailBody(j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts,
-                                                   storage: copies))
+                return JSON.response(
+                    JobDetailBody(
+                        j, files: try await store.jobFiles(j.id), deliveries: deliveries, attempts: attempts,
+                        storage: copies))
             }
         }
         router.delete("jobs/:id") { request, context in
@@ -75,7 +78,9 @@ struct Routes: Sendable {
             try await guarded(context) {
                 let before = try await job(request, context)
                 guard before.status == .failed || before.status == .completedWithErrors else {
-                    throw APIError(.conflict, "nothing_to_retry", "only jobs that finished with failed files can be retried (this one is \(before.status.rawValue))")
+                    throw APIError(
+                        .conflict, "nothing_to_retry",
+                        "only jobs that finished with failed files can be retried (this one is \(before.status.rawValue))")
                 }
                 guard let j = try await store.jobRetryFailed(before.id, now: Date()) else { throw APIError.notFound("job") }
                 return JSON.response(StatusBody(j), status: .accepted)
@@ -90,7 +95,9 @@ struct Routes: Sendable {
                 guard j.status.isFinal else {
                     throw APIError(.conflict, "not_finished", "job \(j.id) is \(j.status.rawValue): its webhook is sent when it finishes")
                 }
-                guard let d = try await store.deliveryRedeliver(job: j.id, now: Date()) else { throw APIError.notFound("webhook delivery of job \(j.id)") }
+                guard let d = try await store.deliveryRedeliver(job: j.id, now: Date()) else {
+                    throw APIError.notFound("webhook delivery of job \(j.id)")
+                }
                 return JSON.response(JobDetailBody.Delivery(d, attempts: []), status: .accepted)
             }
         }
@@ -99,8 +106,10 @@ struct Routes: Sendable {
                 let j = try await job(request, context)
                 let owner: String? = if case .key(let k) = try await caller(request, cost: 0) { k.id } else { nil }
                 guard limits.beginStream(owner) else {
-                    var e = APIError(.tooManyRequests, "too_many_streams",
-                                     "too many event streams open (at most \(limits.maxStreams) in all, \(limits.maxStreamsPerKey) per key); close one or poll GET /status/{id}")
+                    var e = APIError(
+                        .tooManyRequests, "too_many_streams",
+                        "too many event streams open (at most \(limits.maxStreams) in all, \(limits.maxStreamsPerKey) per key); close one or poll GET /status/{id}"
+                    )
                     e.headers[.retryAfter] = "5"
                     throw e
                 }
@@ -116,7 +125,8 @@ struct Routes: Sendable {
             // Live at any stage of the job: where each file lies, its state and its quicklook.
             try await guarded(context) {
                 let j = try await job(request, context)
-                return JSON.response(FootprintCollection(job: j, files: try await store.jobFiles(j.id)), contentType: "application/geo+json")
+                return JSON.response(
+                    FootprintCollection(job: j, files: try await store.jobFiles(j.id)), contentType: "application/geo+json")
             }
         }
         for (folder, what, path) in [("quicklooks", "quicklook", layout.quicklookPath), ("thumbnails", "thumbnail", layout.thumbnailPath)] {
@@ -130,10 +140,12 @@ struct Routes: Sendable {
                     let name = String(requested.dropLast(4))
                     let file = layout.url(path(j.id, name)).path
                     guard requested.hasSuffix(".jpg"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: file) else {
-                        throw APIError.notFound("\(what) \(requested.prefix(130)) of job \(j.id) (\(folder) exist for files that succeeded)")
+                        throw APIError.notFound(
+                            "\(what) \(requested.prefix(130)) of job \(j.id) (\(folder) exist for files that succeeded)")
                     }
-                    return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=3600"],
-                                    body: try await Self.files.loadFile(path: file, context: context))
+                    return Response(
+                        status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=3600"],
+                        body: try await Self.files.loadFile(path: file, context: context))
                 }
             }
         }
@@ -142,33 +154,42 @@ struct Routes: Sendable {
             guard request.headers[.accept]?.lowercased().contains("text/html") == true else {
                 return JSON.response(RootIndex.current)
             }
-            return Response(status: .ok, headers: [
-                .contentType: "text/html; charset=utf-8",
-                .contentSecurityPolicy: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:",
-                .cacheControl: "no-cache",
-            ], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy:
+                        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:",
+                    .cacheControl: "no-cache",
+                ], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
         // Leaflet for the dashboard's map, from the server itself (no internet needed).
         router.get("assets/leaflet/:file") { _, context in try assets.response(try context.parameters.require("file")) }
-        router.get("assets/leaflet/images/:file") { _, context in try assets.response("images/" + (try context.parameters.require("file"))) }
+        router.get("assets/leaflet/images/:file") { _, context in try assets.response("images/" + (try context.parameters.require("file")))
+        }
         registerKeys(on: router)
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
         router.get("metrics") { _, context in
             try await guarded(context) {
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                         body: .init(byteBuffer: ByteBuffer(string: try await Telemetry.exposition(store: store))))
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: try await Telemetry.exposition(store: store))))
             }
         }
         router.get("openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
         // Other methods on known paths: 405 with the allowed ones, not 404.
         let allowed = Self.table
         for (path, methods) in allowed {
-            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!] where !methods.contains(method) {
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!]
+            where !methods.contains(method) {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
-                    var error = APIError(.methodNotAllowed, "method_not_allowed", "\(method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: ", "))")
+                    var error = APIError(
+                        .methodNotAllowed, "method_not_allowed",
+                        "\(method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: ", "))")
                     error.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
                     throw error
                 }
@@ -185,7 +206,8 @@ struct Routes: Sendable {
 
     private static let fixedRoutes: [(path: String, methods: [HTTPRequest.Method])] = [
         ("upload", [.post]), ("status/:id", [.get]), ("jobs", [.get, .post]), ("jobs/:id", [.get, .delete]),
-        ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]), ("results/:id/quicklooks/:file", [.get]),
+        ("jobs/:id/retry", [.post]), ("jobs/:id/webhook/redeliver", [.post]), ("jobs/:id/events", [.get]),
+        ("results/:id/quicklooks/:file", [.get]),
         ("results/:id/thumbnails/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
         ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
         ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
@@ -198,8 +220,9 @@ struct Routes: Sendable {
         guard case .key(let apiKey) = who else { return try await upload.handle(request, key: nil) }
         let owner = apiKey.id
         guard limits.beginUpload(owner) else {
-            var e = APIError(.tooManyRequests, "too_many_uploads",
-                             "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
+            var e = APIError(
+                .tooManyRequests, "too_many_uploads",
+                "this key already has \(limits.maxUploads) uploads in flight; wait for one to finish")
             e.headers[.retryAfter] = "5"
             throw e
         }
@@ -224,8 +247,9 @@ struct Routes: Sendable {
         }
         checks["model"] = Check(ok: true, detail: "\(upload.model.manifest.name) \(upload.model.manifest.version)")
         if let free = Self.freeBytes(layout.root.path) {
-            checks["disk"] = Check(ok: free >= minFreeBytes,
-                                   detail: "\(free >> 20) MiB free in the data directory (at least \(minFreeBytes >> 20) MiB wanted)")
+            checks["disk"] = Check(
+                ok: free >= minFreeBytes,
+                detail: "\(free >> 20) MiB free in the data directory (at least \(minFreeBytes >> 20) MiB wanted)")
         } else {
             checks["disk"] = Check(ok: false, detail: "cannot read the data directory's free space")
         }
@@ -234,8 +258,11 @@ struct Routes: Sendable {
             let problem = await mirror.probe()
             // The bucket is not named: /readyz answers anyone, and the name is where every key's uploads are.
             if let problem { logger.warning("readiness: the mirror bucket is unreachable", metadata: ["error": .string(problem)]) }
-            checks["bucket"] = Check(ok: true, detail: problem == nil ? "the mirror bucket is reachable"
-                                     : "the mirror bucket is unreachable (objects wait in the mirror outbox); see the server log")
+            checks["bucket"] = Check(
+                ok: true,
+                detail: problem == nil
+                    ? "the mirror bucket is reachable"
+                    : "the mirror bucket is unreachable (objects wait in the mirror outbox); see the server log")
         }
         let ready = checks.values.allSatisfy(\.ok)
         struct Body: Encodable {
@@ -262,7 +289,8 @@ struct Routes: Sendable {
             throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down; retry shortly")
         } catch let error as JobStoreUnavailable {
             context.logger.error("job store unavailable", metadata: ["error": "\(error)"])
-            throw APIError(.serviceUnavailable, "store_unavailable", "the job database is unreachable right now; nothing was changed, retry shortly")
+            throw APIError(
+                .serviceUnavailable, "store_unavailable", "the job database is unreachable right now; nothing was changed, retry shortly")
         } catch {
             // The request's own logger: the line carries its request id.
             context.logger.error("request failed", metadata: ["error": "\(error)"])
@@ -274,7 +302,10 @@ struct Routes: Sendable {
     /// optional, else 401.
     func caller(_ request: Request, cost: Double = 1) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
-            guard !requireKeys else { throw APIError.unauthorized("this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)") }
+            guard !requireKeys else {
+                throw APIError.unauthorized(
+                    "this server needs an API key: send Authorization: Bearer KEY (an operator makes one with geoinfer keys create)")
+            }
             return .anonymous
         }
         let parts = header.split(separator: " ", maxSplits: 1)
@@ -285,7 +316,9 @@ struct Routes: Sendable {
             throw APIError.unauthorized("unknown or revoked API key")
         }
         if cost > 0, let wait = limits.take(key.id, cost: cost) {
-            var e = APIError(.tooManyRequests, "rate_limited", "too many requests for this key (\(limits.rate) a second); retry after the Retry-After seconds")
+            var e = APIError(
+                .tooManyRequests, "rate_limited",
+                "too many requests for this key (\(limits.rate) a second); retry after the Retry-After seconds")
             e.headers[.retryAfter] = "\(Int(wait.rounded(.up)))"
             throw e
         }
@@ -309,19 +342,23 @@ struct Routes: Sendable {
         var status: JobStatus?
         if let s = q.get("status") {
             guard let parsed = JobStatus(rawValue: s) else {
-                throw APIError(.badRequest, "invalid_status", "status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw APIError(
+                    .badRequest, "invalid_status", "status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             status = parsed
         }
         var limit = 50
         if let l = q.get("limit") {
-            guard let parsed = Int(l), (1...500).contains(parsed) else { throw APIError(.badRequest, "invalid_limit", "limit must be 1 to 500") }
+            guard let parsed = Int(l), (1...500).contains(parsed) else {
+                throw APIError(.badRequest, "invalid_limit", "limit must be 1 to 500")
+            }
             limit = parsed
         }
         var after: JobRecord?
         if let cursor = q.get("cursor") {
             guard HostileText.isID(cursor), let j = try await store.jobGet(cursor), who.maySee(j) else {
-                throw APIError(.notFound, "cursor_not_found", "cursor must be the next_cursor of a previous page (that job no longer exists)")
+                throw APIError(
+                    .notFound, "cursor_not_found", "cursor must be the next_cursor of a previous page (that job no longer exists)")
             }
             after = j
         }
@@ -331,13 +368,16 @@ struct Routes: Sendable {
 
     private func result(_ j: JobRecord, _ document: ResultDocument, context: BasicRequestContext) async throws -> Response {
         guard j.status.hasResults else {
-            throw APIError(.conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
+            throw APIError(
+                .conflict, "not_ready", "job \(j.id) is \(j.status.rawValue): results exist once it has finished (see GET /status/\(j.id))")
         }
         guard j.resultDocuments.contains(document) else {
             let merged = document == .mergedGeoJSON || document == .mergedFlatGeobuf
-            throw APIError.notFound(merged && j.mergedDetections == nil
-                ? "\(document.fileName) of job \(j.id): no file of the job is georeferenced, so there is no merged layer"
-                : "\(document.fileName) of job \(j.id): the job's formats are \(OutputFormat.listText(j.outputFormats)) (choose formats when submitting)")
+            throw APIError.notFound(
+                merged && j.mergedDetections == nil
+                    ? "\(document.fileName) of job \(j.id): no file of the job is georeferenced, so there is no merged layer"
+                    : "\(document.fileName) of job \(j.id): the job's formats are \(OutputFormat.listText(j.outputFormats)) (choose formats when submitting)"
+            )
         }
         let url = layout.result(job: j.id, file: document.fileName)
         if !FileManager.default.fileExists(atPath: url.path), let mirror {
@@ -348,15 +388,17 @@ struct Routes: Sendable {
             throw APIError.notFound("results of job \(j.id)\(mirror == nil ? "" : " (not here and not yet in the bucket)")")
         }
         // Streamed from disk in chunks: a large job's documents are never held whole in memory.
-        return Response(status: .ok, headers: [.contentType: document.contentType],
-                        body: try await Self.files.loadFile(path: url.path, context: context))
+        return Response(
+            status: .ok, headers: [.contentType: document.contentType],
+            body: try await Self.files.loadFile(path: url.path, context: context))
     }
 
     /// Server-sent events: `progress` when the job's counts change, `state` when a file's status
     /// changes (every file's at the start), `file` when a file finishes, and `done` when the job is
     /// final (then the stream ends).
     private func events(_ start: JobRecord, release: @escaping @Sendable () -> Void) async throws -> Response {
-        let store = self.store, poll = eventsPoll
+        let store = self.store
+        let poll = eventsPoll
         let body = ResponseBody { writer in
             // The slot is given back however the stream ends: done, client gone, or shutdown.
             defer { release() }
@@ -371,12 +413,15 @@ struct Routes: Sendable {
                 // pictures once it has them (the map follows a running job from these alone);
                 // `file` as well when the change is to a final status.
                 for f in try await store.jobFiles(j.id) where seenStates[f.name] != f.status {
-                    let state = FileState(name: f.name, status: f.status.rawValue, quicklook: quicklookURL(j, f),
-                                          thumbnail: quicklookURL(j, f, "thumbnails"))
+                    let state = FileState(
+                        name: f.name, status: f.status.rawValue, quicklook: quicklookURL(j, f),
+                        thumbnail: quicklookURL(j, f, "thumbnails"))
                     out += "event: state\ndata: \(String(decoding: try JSON.encoder.encode(state), as: UTF8.self))\n\n"
                     if f.status.isFinal {
-                        let payload: [String: String] = ["name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
-                                                         "detections": "\(f.detections)"]
+                        let payload: [String: String] = [
+                            "name": f.name, "status": f.status.rawValue, "error": f.error ?? "",
+                            "detections": "\(f.detections)",
+                        ]
                         out += "event: file\ndata: \(String(decoding: try JSON.encoder.encode(payload), as: UTF8.self))\n\n"
                     }
                     seenStates[f.name] = f.status

@@ -33,12 +33,18 @@ enum STACInputs {
     /// Each item's `asset` as (name, href): the name is the item's id (sanitised when the job is
     /// made) with `.tif`; a relative href is resolved against `base` (the document's URL), and
     /// must then be gs:// or http(s). At most `limit` items.
-    static func inputs(_ document: STACDocument, asset: String, base: URL?, limit: Int) throws(STACProblem) -> [(name: String, href: String)] {
+    static func inputs(_ document: STACDocument, asset: String, base: URL?, limit: Int) throws(STACProblem) -> [(
+        name: String, href: String
+    )] {
         let items: [STACDocument]
         switch document.type {
         case "Feature": items = [document]
         case "FeatureCollection": items = document.features ?? []
-        default: throw STACProblem(message: "a STAC document is an Item (type Feature) or an ItemCollection (type FeatureCollection), not \(document.type.prefix(50))")
+        default:
+            throw STACProblem(
+                message:
+                    "a STAC document is an Item (type Feature) or an ItemCollection (type FeatureCollection), not \(document.type.prefix(50))"
+            )
         }
         guard !items.isEmpty else { throw STACProblem(message: "the ItemCollection has no items") }
         guard items.count <= limit else {
@@ -49,7 +55,10 @@ enum STACInputs {
             let label = item.id.map { "item \($0.prefix(100))" } ?? "item \(i + 1)"
             guard item.type == "Feature" else { throw STACProblem(message: "\(label) is not a Feature") }
             guard let href = item.assets?[asset]?.href, !href.isEmpty else {
-                throw STACProblem(message: "\(label) has no asset '\(asset.prefix(100))' (its assets: \((item.assets ?? [:]).keys.sorted().prefix(10).joined(separator: ", ")))")
+                throw STACProblem(
+                    message:
+                        "\(label) has no asset '\(asset.prefix(100))' (its assets: \((item.assets ?? [:]).keys.sorted().prefix(10).joined(separator: ", ")))"
+                )
             }
             let resolved: String
             if href.hasPrefix("gs://") || URLInputPolicy.isURL(href) {
@@ -57,7 +66,10 @@ enum STACInputs {
             } else if let base, let url = URL(string: href, relativeTo: base)?.absoluteURL, URLInputPolicy.isURL(url.absoluteString) {
                 resolved = url.absoluteString
             } else {
-                throw STACProblem(message: "\(label): asset '\(asset.prefix(100))' has href \(href.prefix(200)), which is neither gs:// nor http(s)\(base == nil ? " (relative hrefs need the document's URL)" : "")")
+                throw STACProblem(
+                    message:
+                        "\(label): asset '\(asset.prefix(100))' has href \(href.prefix(200)), which is neither gs:// nor http(s)\(base == nil ? " (relative hrefs need the document's URL)" : "")"
+                )
             }
             result.append((name: "\(item.id ?? "item-\(i + 1)").tif", href: resolved))
         }
@@ -71,13 +83,15 @@ extension UploadHandler {
     /// and at most 4 MiB of it is read.
     func stacInputs(_ source: STACSource, limit: Int) async throws -> [(name: String, href: String)] {
         try HostileText.check(source.asset, "stac.asset")
-        let document: STACDocument, base: URL?
+        let document: STACDocument
+        let base: URL?
         switch (source.url, source.document) {
         case (let text?, nil):
             try HostileText.check(text, "stac.url")
             let url: String
             do { url = try await urlInputs.check(text) } catch {
-                throw APIError(error.code == "invalid_inputs" ? .unprocessableContent : .forbidden, error.code, "stac.url: \(error.description)")
+                throw APIError(
+                    error.code == "invalid_inputs" ? .unprocessableContent : .forbidden, error.code, "stac.url: \(error.description)")
             }
             let answer: HTTPAnswer
             do { answer = try await http.send("GET", url, timeout: 30, maxResponseBytes: 4 << 20) } catch {
@@ -94,7 +108,9 @@ extension UploadHandler {
             document = inline
             base = nil
         default:
-            throw APIError(.unprocessableContent, "invalid_stac", "stac needs exactly one of url (a STAC document's address) and document (the document itself)")
+            throw APIError(
+                .unprocessableContent, "invalid_stac",
+                "stac needs exactly one of url (a STAC document's address) and document (the document itself)")
         }
         do {
             let found = try STACInputs.inputs(document, asset: source.asset, base: base, limit: limit)

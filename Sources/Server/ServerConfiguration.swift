@@ -88,7 +88,9 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("--port must be between 0 and 65535") }
         // Each worker loads its own ONNX Runtime session: a typo must not try to load thousands.
-        guard (0...256).contains(workers.concurrency) else { throw ConfigurationError("--workers must be 0 to 256 (got \(workers.concurrency))") }
+        guard (0...256).contains(workers.concurrency) else {
+            throw ConfigurationError("--workers must be 0 to 256 (got \(workers.concurrency))")
+        }
         guard (1...1024).contains(workers.threads) else { throw ConfigurationError("--threads must be 1 to 1024 (got \(workers.threads))") }
         guard workers.lease >= 1 else { throw ConfigurationError("GEOINFER_LEASE_SECONDS must be at least 1") }
         guard webhooks.timeout > 0, webhooks.concurrency >= 1 else {
@@ -100,10 +102,13 @@ public struct ServerConfiguration: Sendable {
             }
         }
         guard limits.requestsPerSecond >= 0, limits.requestBurst >= 1, limits.uploadsInFlight >= 0 else {
-            throw ConfigurationError("GEOINFER_RATE_LIMIT and GEOINFER_MAX_CONCURRENT_UPLOADS must be 0 (no limit) or more, GEOINFER_RATE_BURST at least 1")
+            throw ConfigurationError(
+                "GEOINFER_RATE_LIMIT and GEOINFER_MAX_CONCURRENT_UPLOADS must be 0 (no limit) or more, GEOINFER_RATE_BURST at least 1")
         }
         guard limits.idleTimeout > .zero, limits.maxConnections >= 1, limits.eventStreams >= 1, limits.eventStreamsPerKey >= 1 else {
-            throw ConfigurationError("GEOINFER_IDLE_TIMEOUT_SECONDS, GEOINFER_MAX_CONNECTIONS, GEOINFER_MAX_EVENT_STREAMS and GEOINFER_MAX_EVENT_STREAMS_PER_KEY must be positive")
+            throw ConfigurationError(
+                "GEOINFER_IDLE_TIMEOUT_SECONDS, GEOINFER_MAX_CONNECTIONS, GEOINFER_MAX_EVENT_STREAMS and GEOINFER_MAX_EVENT_STREAMS_PER_KEY must be positive"
+            )
         }
         guard limits.filesPerRequest > 0, limits.bytesPerFile > 0, limits.bytesPerRequest > 0 else {
             throw ConfigurationError("upload limits must be positive")

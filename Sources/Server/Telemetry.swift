@@ -5,8 +5,9 @@ public import Logging
 import Metrics
 import Prometheus
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Process-wide metrics and logs: Prometheus metrics through swift-metrics, and log lines as JSON
@@ -26,8 +27,10 @@ public enum Telemetry {
         factory.nameAndLabelSanitizer = { name, labels in
             (sanitize(name), labels.map { (sanitize($0.0), $0.1) })
         }
-        let slow: [Duration] = [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
-                                .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600)]
+        let slow: [Duration] = [
+            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+            .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600),
+        ]
         factory.durationHistogramBuckets["geoinfer_file_inference_seconds"] = slow
         MetricsSystem.bootstrap(factory)
     }
@@ -79,8 +82,10 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [(String, String)] = [("time", ISO8601Seconds.string(Date())), ("level", event.level.rawValue),
-                                          ("message", event.message.description), ("source", event.source), ("logger", label)]
+        var fields: [(String, String)] = [
+            ("time", ISO8601Seconds.string(Date())), ("level", event.level.rawValue),
+            ("message", event.message.description), ("source", event.source), ("logger", label),
+        ]
         for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key })
         where !["time", "level", "message", "source", "logger"].contains(k) {
             fields.append((k, "\(v)"))
@@ -153,7 +158,10 @@ final class LogSink: Sendable {
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                if n <= 0 {
+                    if n < 0 && errno == EINTR { continue }
+                    break
+                }
                 offset += n
             }
         }

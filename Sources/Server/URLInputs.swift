@@ -25,9 +25,13 @@ public struct URLInputPolicy: Sendable {
         var literalHosts: [String] = []
         for raw in prefixes.map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
             guard let url = URL(string: raw), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
-                  let host = url.host?.lowercased(), !host.isEmpty, url.user == nil, url.password == nil, url.query == nil,
-                  url.fragment == nil else {
-                throw Refused(code: "invalid_url_inputs", description: "GEOINFER_URL_INPUTS entry '\(raw.prefix(200))' is not an http(s) URL prefix like https://data.example.org/cogs/")
+                let host = url.host?.lowercased(), !host.isEmpty, url.user == nil, url.password == nil, url.query == nil,
+                url.fragment == nil
+            else {
+                throw Refused(
+                    code: "invalid_url_inputs",
+                    description:
+                        "GEOINFER_URL_INPUTS entry '\(raw.prefix(200))' is not an http(s) URL prefix like https://data.example.org/cogs/")
             }
             // The prefix as a caller's URL is compared: lowercased scheme and host, path as written
             // (a bare host gets "/", so https://host never matches https://host.other.org).
@@ -66,11 +70,17 @@ public struct URLInputPolicy: Sendable {
     @discardableResult
     public func check(_ text: String) async throws(Refused) -> String {
         guard isEnabled else {
-            throw Refused(code: "url_inputs_not_allowed", description: "this server reads no http(s) inputs; an operator can allow URL prefixes with GEOINFER_URL_INPUTS")
+            throw Refused(
+                code: "url_inputs_not_allowed",
+                description: "this server reads no http(s) inputs; an operator can allow URL prefixes with GEOINFER_URL_INPUTS")
         }
         let url: URL
         do { (url, _) = try WebhookAddressPolicy.parse(text) } catch {
-            throw Refused(code: "invalid_inputs", description: "\(text.prefix(300)): not a usable http(s) URL (\(error.description.replacingOccurrences(of: "webhook_url ", with: "")))")
+            throw Refused(
+                code: "invalid_inputs",
+                description:
+                    "\(text.prefix(300)): not a usable http(s) URL (\(error.description.replacingOccurrences(of: "webhook_url ", with: "")))"
+            )
         }
         guard url.fragment == nil else {
             throw Refused(code: "invalid_inputs", description: "\(text.prefix(300)): a URL input has no fragment")
@@ -83,13 +93,20 @@ public struct URLInputPolicy: Sendable {
         // A "." or ".." segment (even percent-encoded) could leave the prefix once the server decodes it.
         let segments = url.path.split(separator: "/", omittingEmptySubsequences: false)
         guard let canonical = components.string, !segments.contains("."), !segments.contains(".."),
-              prefixes.contains(where: { canonical.hasPrefix($0) }) else {
-            throw Refused(code: "url_not_allowed", description: "\(text.prefix(300)) is not under a URL prefix this server reads from (GEOINFER_URL_INPUTS)")
+            prefixes.contains(where: { canonical.hasPrefix($0) })
+        else {
+            throw Refused(
+                code: "url_not_allowed",
+                description: "\(text.prefix(300)) is not under a URL prefix this server reads from (GEOINFER_URL_INPUTS)")
         }
         do {
             _ = try await addresses.check(canonical)
         } catch {
-            throw Refused(code: "url_not_allowed", description: "\(text.prefix(300)): its host does not resolve to a public address (URL inputs are read from public addresses, or from an address GEOINFER_URL_INPUTS names by IP)")
+            throw Refused(
+                code: "url_not_allowed",
+                description:
+                    "\(text.prefix(300)): its host does not resolve to a public address (URL inputs are read from public addresses, or from an address GEOINFER_URL_INPUTS names by IP)"
+            )
         }
         return canonical
     }
@@ -112,8 +129,10 @@ extension UploadHandler {
         }
         guard refused.isEmpty else {
             let status: HTTPResponse.Status = code == "invalid_inputs" ? .unprocessableContent : .forbidden
-            throw APIError(status, code, "\(refused.count) of \(texts.count) URL inputs are refused: \(refused.map(\.error).prefix(3).joined(separator: "; "))",
-                           files: Array(refused.prefix(100)))
+            throw APIError(
+                status, code,
+                "\(refused.count) of \(texts.count) URL inputs are refused: \(refused.map(\.error).prefix(3).joined(separator: "; "))",
+                files: Array(refused.prefix(100)))
         }
         var seen = Set<String>()
         let distinct = checked.filter { seen.insert($0.url).inserted }
@@ -137,8 +156,10 @@ extension UploadHandler {
                 if next < distinct.count { add() }
             }
             guard problems.isEmpty else {
-                throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(distinct.count) URL inputs cannot be read as GeoTIFFs: \(problems.map(\.name).prefix(10).joined(separator: ", ")); nothing was accepted",
-                               files: problems.sorted { $0.name < $1.name })
+                throw APIError(
+                    .badRequest, "invalid_files",
+                    "\(problems.count) of \(distinct.count) URL inputs cannot be read as GeoTIFFs: \(problems.map(\.name).prefix(10).joined(separator: ", ")); nothing was accepted",
+                    files: problems.sorted { $0.name < $1.name })
             }
             return zip(distinct, sizes).map { (text: $0.text, url: $0.url, size: $1 ?? 0) }
         }
@@ -156,8 +177,10 @@ extension UploadHandler {
             return problem("could not be read (no answer, or a whole file sent for a range request: the server must honour Range)")
         }
         guard answer.status == 206 else {
-            return problem(answer.status == 200 ? "the server ignores range requests, so the file cannot be read in place"
-                                                : "answered HTTP \(answer.status) (redirects are not followed)")
+            return problem(
+                answer.status == 200
+                    ? "the server ignores range requests, so the file cannot be read in place"
+                    : "answered HTTP \(answer.status) (redirects are not followed)")
         }
         guard answer.body.count >= 4, magics.contains([UInt8](answer.body.prefix(4))) else {
             return problem("not a TIFF (the first bytes are not a TIFF header)")

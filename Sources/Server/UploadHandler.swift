@@ -32,9 +32,13 @@ struct UploadHandler: Sendable {
     /// The client that reads the first bytes of each http(s) input at submit (no redirects).
     let http = HTTPTransport()
 
-    static let fields: Set<String> = ["webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix"]
+    static let fields: Set<String> = [
+        "webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix",
+    ]
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
-    static let queryFields: Set<String> = ["webhook_url", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix"]
+    static let queryFields: Set<String> = [
+        "webhook_url", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix",
+    ]
 
     /// `key` is the API key the job will belong to; its own limits narrow the server's.
     func handle(_ request: Request, key apiKey: APIKeyRecord?) async throws -> Response {
@@ -43,7 +47,9 @@ struct UploadHandler: Sendable {
         let limits = self.limits.narrowed(by: apiKey)
         let key = try idempotencyKey(request, owner: owner)
         guard request.uri.queryParameters.get("webhook_secret") == nil else {
-            throw APIError(.badRequest, "secret_in_url", "send webhook_secret as a form field, not in the URL (URLs end up in logs); then make a new secret, this one is exposed")
+            throw APIError(
+                .badRequest, "secret_in_url",
+                "send webhook_secret as a form field, not in the URL (URLs end up in logs); then make a new secret, this one is exposed")
         }
         let boundary = try Self.boundary(request.headers[.contentType])
         // Query parameters first; form fields of the same name override them.
@@ -71,7 +77,8 @@ struct UploadHandler: Sendable {
 
         // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
         // The plan the worker will run: the job stores these same resolved settings.
-        let checks = try await Self.checkAll(state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: parsed.detection.overlap)
+        let checks = try await Self.checkAll(
+            state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: parsed.detection.overlap)
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
         for check in checks {
@@ -82,7 +89,9 @@ struct UploadHandler: Sendable {
         }
         guard problems.isEmpty else {
             let names = problems.map(\.name).joined(separator: ", ")
-            throw APIError(.badRequest, "invalid_files", "\(problems.count) of \(state.files.count) files are not valid GeoTIFFs: \(names); nothing was accepted", files: problems)
+            throw APIError(
+                .badRequest, "invalid_files",
+                "\(problems.count) of \(state.files.count) files are not valid GeoTIFFs: \(names); nothing was accepted", files: problems)
         }
 
         let jobID = UUID().uuidString.lowercased()
@@ -97,15 +106,16 @@ struct UploadHandler: Sendable {
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
-            let create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, model: model.manifest.name, files: newFiles)
+            let create = parsed.job(
+                id: jobID, key: key, owner: owner, fingerprint: fingerprint, model: model.manifest.name, files: newFiles)
             let (job, created) = try await store.jobCreate(create)
             guard created else {
-                moved.forEach { try? FileManager.default.removeItem(at: $0) }
+                for url in moved { try? FileManager.default.removeItem(at: url) }
                 return try sameRequest(job, fingerprint)
             }
             return accepted(job, message: "\(newFiles.count) files accepted")
         } catch {
-            moved.forEach { try? FileManager.default.removeItem(at: $0) }
+            for url in moved { try? FileManager.default.removeItem(at: url) }
             throw error
         }
     }
@@ -115,7 +125,8 @@ struct UploadHandler: Sendable {
     func idempotencyKey(_ request: Request, owner: String?) throws -> String? {
         guard let given = request.headers[HTTPField.Name.idempotencyKey] else { return nil }
         guard !given.isEmpty, given.count <= 200, !HostileText.hasControl(given) else {
-            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters, none of them control characters")
+            throw APIError(
+                .badRequest, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters, none of them control characters")
         }
         // Scoped by structure, not by joining strings: a key's id and an anonymous value can never meet.
         return owner.map { "k:\($0):\(given)" } ?? "a:\(given)"
@@ -134,8 +145,9 @@ struct UploadHandler: Sendable {
     /// the same, 422 when the key is reused for another request.
     func sameRequest(_ job: JobRecord, _ fingerprint: String) throws -> Response {
         if let stored = job.idempotencyFingerprint, stored != fingerprint {
-            throw APIError(.unprocessableContent, "idempotency_key_reused",
-                           "this Idempotency-Key was used for another request (job \(job.id)); use a new key for a new request")
+            throw APIError(
+                .unprocessableContent, "idempotency_key_reused",
+                "this Idempotency-Key was used for another request (job \(job.id)); use a new key for a new request")
         }
         return accepted(job, message: "already accepted under this Idempotency-Key")
     }
@@ -148,7 +160,7 @@ struct UploadHandler: Sendable {
             parsed.outputPrefix = try Self.outputPrefix(text, allowed: outputBuckets)
         }
         if let url = parsed.webhookURL {
-            do { _ = try await webhookPolicy.check(url) } catch where error.isUnresolvedHost {
+            do { _ = try await webhookPolicy.check(url) } catch  where error.isUnresolvedHost {
                 // Not known to be forbidden, only not resolvable now: each delivery attempt checks it again,
                 // and a host that never resolves ends as a failed delivery with that error.
             } catch {
@@ -170,16 +182,21 @@ struct UploadHandler: Sendable {
     }
 
     /// Checks every received file, in order, with at most one check per core at a time.
-    static func checkAll(_ files: [UploadState.Received], dir: URL, maxPixels: Int, model: ModelFile,
-                         overlap: Double) async throws -> [FileCheck] {
+    static func checkAll(
+        _ files: [UploadState.Received], dir: URL, maxPixels: Int, model: ModelFile,
+        overlap: Double
+    ) async throws -> [FileCheck] {
         let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
         var results = [FileCheck?](repeating: nil, count: files.count)
         try await withThrowingTaskGroup(of: (Int, FileCheck).self) { group in
             var next = 0
             func add() {
-                let i = next, f = files[i]
+                let i = next
+                let f = files[i]
                 next += 1
-                group.addTask { (i, check(f, path: dir.appendingPathComponent(f.name).path, maxPixels: maxPixels, model: model, overlap: overlap)) }
+                group.addTask {
+                    (i, check(f, path: dir.appendingPathComponent(f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                }
             }
             while next < min(width, files.count) { add() }
             while let (i, r) = try await group.next() {
@@ -191,23 +208,34 @@ struct UploadHandler: Sendable {
     }
 
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
-    static func check(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
-                      overlap: Double) -> FileCheck {
-        guard f.bytes > 0 else { return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents")) }
+    static func check(
+        _ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
+        overlap: Double
+    ) -> FileCheck {
+        guard f.bytes > 0 else {
+            return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
+        }
         do {
             let raster = try Raster(path: path, maxPixels: maxPixels)
             guard raster.info.driver == "GTiff" else {
-                return .refused(.init(name: f.originalName, error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
+                return .refused(
+                    .init(
+                        name: f.originalName,
+                        error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
             }
             try raster.verify()
             // On disk before the job is committed: an accepted upload survives a power loss too.
             guard durablySynced(path) else {
-                return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
+                return .refused(
+                    .init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
             }
             // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
             let tiles = try model.manifest.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
-            return .accepted(.init(originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256, tilesTotal: tiles,
-                                   footprint: raster.footprint()))
+            return .accepted(
+                .init(
+                    originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256,
+                    tilesTotal: tiles,
+                    footprint: raster.footprint()))
         } catch let error as RasterError {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
         } catch {
@@ -231,8 +259,10 @@ struct UploadHandler: Sendable {
             let created_at: Date
             let total_files: Int
         }
-        var response = JSON.response(Body(job_id: job.id, status: job.status.rawValue, message: message, created_at: job.createdAt,
-                                          total_files: job.totalFiles), status: .accepted)
+        var response = JSON.response(
+            Body(
+                job_id: job.id, status: job.status.rawValue, message: message, created_at: job.createdAt,
+                total_files: job.totalFiles), status: .accepted)
         response.headers[.location] = "/jobs/\(job.id)"
         return response
     }
@@ -240,8 +270,9 @@ struct UploadHandler: Sendable {
     /// The multipart boundary of a `multipart/form-data` content type.
     static func boundary(_ contentType: String?) throws -> String {
         guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else {
-            throw APIError(.unsupportedMediaType, "unsupported_media_type",
-                           "send multipart/form-data with each GeoTIFF in a part named 'files'")
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type",
+                "send multipart/form-data with each GeoTIFF in a part named 'files'")
         }
         let params = HeaderParameters.parse(contentType)
         guard let b = params["boundary"], !b.isEmpty, b.count <= 200 else {
@@ -263,9 +294,10 @@ struct UploadHandler: Sendable {
 
         /// The job to create with these settings.
         func job(id: String, key: String?, owner: String?, fingerprint: String?, model: String, files: [JobCreate.NewFile]) -> JobCreate {
-            var create = JobCreate(id: id, createdAt: Date(), webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: key,
-                                   ownerKeyID: owner, scoreThreshold: detection.scoreThreshold, overlap: detection.overlap,
-                                   modelName: model, files: files)
+            var create = JobCreate(
+                id: id, createdAt: Date(), webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: key,
+                ownerKeyID: owner, scoreThreshold: detection.scoreThreshold, overlap: detection.overlap,
+                modelName: model, files: files)
             create.idempotencyFingerprint = key == nil ? nil : fingerprint
             create.formats = formats
             create.outCRS = outCRS
@@ -282,18 +314,27 @@ struct UploadHandler: Sendable {
     static func outputPrefix(_ text: String, allowed: Set<String>) throws -> String {
         let uri: GSURI
         do { uri = try GSURI(text) } catch {
-            throw APIError(.unprocessableContent, "invalid_output_prefix", "output_prefix must be gs://bucket/ or gs://bucket/prefix/ (got \(text.prefix(200)))")
+            throw APIError(
+                .unprocessableContent, "invalid_output_prefix",
+                "output_prefix must be gs://bucket/ or gs://bucket/prefix/ (got \(text.prefix(200)))")
         }
-        guard uri.name.isEmpty || uri.name.hasSuffix("/"), !uri.name.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) else {
-            throw APIError(.unprocessableContent, "invalid_output_prefix", "output_prefix must end with '/' (documents are written under it by name) and have no . or .. segments")
+        guard uri.name.isEmpty || uri.name.hasSuffix("/"), !uri.name.split(separator: "/").contains(where: { $0 == "." || $0 == ".." })
+        else {
+            throw APIError(
+                .unprocessableContent, "invalid_output_prefix",
+                "output_prefix must end with '/' (documents are written under it by name) and have no . or .. segments")
         }
         guard allowed.contains(uri.bucket) else {
-            throw APIError(.forbidden, "output_bucket_not_allowed", "this server writes no results to gs://\(uri.bucket); an operator can allow buckets with GEOINFER_OUTPUT_BUCKETS")
+            throw APIError(
+                .forbidden, "output_bucket_not_allowed",
+                "this server writes no results to gs://\(uri.bucket); an operator can allow buckets with GEOINFER_OUTPUT_BUCKETS")
         }
         return "gs://\(uri.bucket)/\(uri.name)"
     }
 
-    static func parseSettings(_ s: [String: String], numbers: (score: Double?, overlap: Double?)? = nil, model: ModelFile) throws -> Settings {
+    static func parseSettings(_ s: [String: String], numbers: (score: Double?, overlap: Double?)? = nil, model: ModelFile) throws
+        -> Settings
+    {
         let detection: JobSettings
         do {
             if let numbers {
@@ -307,7 +348,9 @@ struct UploadHandler: Sendable {
         var out = Settings(detection: detection)
         if let text = s["nms"], !text.isEmpty {
             guard let metric = OverlapMetric(rawValue: text.lowercased()) else {
-                throw APIError(.unprocessableContent, "invalid_nms", "nms must be iou (intersection over union) or ios (intersection over the smaller box)")
+                throw APIError(
+                    .unprocessableContent, "invalid_nms",
+                    "nms must be iou (intersection over union) or ios (intersection over the smaller box)")
             }
             out.nmsMetric = metric.rawValue
         }
@@ -318,7 +361,9 @@ struct UploadHandler: Sendable {
         }
         if let text = s["out_crs"], !text.isEmpty {
             guard CRSName.isKnown(text), let code = CRSName.epsg(text) else {
-                throw APIError(.unprocessableContent, "invalid_out_crs", "out_crs must be EPSG:n with a code GDAL knows (for example EPSG:4326 or EPSG:32633)")
+                throw APIError(
+                    .unprocessableContent, "invalid_out_crs",
+                    "out_crs must be EPSG:n with a code GDAL knows (for example EPSG:4326 or EPSG:32633)")
             }
             out.outCRS = "EPSG:\(code)"
         }
@@ -329,13 +374,16 @@ struct UploadHandler: Sendable {
             out.webhookURL = url
         }
         if let m = s["model"], !m.isEmpty, m != model.manifest.name {
-            throw APIError(.unprocessableContent, "unknown_model", "model '\(m.prefix(100))' is not served here; available: \(model.manifest.name)")
+            throw APIError(
+                .unprocessableContent, "unknown_model", "model '\(m.prefix(100))' is not served here; available: \(model.manifest.name)")
         }
         return out
     }
 
     /// Streams the body through the multipart parser, writing file parts to `dir`.
-    private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws -> UploadState {
+    private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws
+        -> UploadState
+    {
         let state = UploadState(dir: dir, limits: limits)
         var parser = MultipartStream(boundary: boundary)
         var total: Int64 = 0
@@ -343,7 +391,9 @@ struct UploadHandler: Sendable {
             for try await chunk in request.body {
                 total += Int64(chunk.readableBytes)
                 guard total <= limits.bytesPerRequest else {
-                    throw APIError(.contentTooLarge, "request_too_large", "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
+                    throw APIError(
+                        .contentTooLarge, "request_too_large",
+                        "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
                 }
                 try parser.feed(chunk) { event in
                     switch event {
@@ -359,11 +409,14 @@ struct UploadHandler: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw APIError(.badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
+            throw APIError(
+                .badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
         }
         state.close()
         guard parser.isComplete else {
-            throw APIError(.badRequest, "truncated_body", "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+            throw APIError(
+                .badRequest, "truncated_body",
+                "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
         }
         return state
     }
@@ -406,22 +459,33 @@ final class UploadState {
     private func begin() -> Part {
         let disposition = HeaderParameters.parse(headers["content-disposition"] ?? "")
         let field = disposition["name"] ?? ""
-        if let filename = disposition["filename*"].flatMap(HeaderParameters.decodeExtended) ?? disposition["filename"], field == "files" || !filename.isEmpty && field.isEmpty {
+        if let filename = disposition["filename*"].flatMap(HeaderParameters.decodeExtended) ?? disposition["filename"],
+            field == "files" || !filename.isEmpty && field.isEmpty
+        {
             guard files.count < limits.filesPerRequest else {
-                fail(APIError(.contentTooLarge, "too_many_files", "more than \(limits.filesPerRequest) files in one request: split the upload into several jobs"))
+                fail(
+                    APIError(
+                        .contentTooLarge, "too_many_files",
+                        "more than \(limits.filesPerRequest) files in one request: split the upload into several jobs"))
                 return .skipped
             }
             let name = usedNames.add(filename)
             let url = dir.appendingPathComponent(name)
             guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
-                fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                fail(
+                    APIError(
+                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
                 return .skipped
             }
             files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
             return .file(index: files.count - 1, handle: handle, hasher: SHA256(), bytes: 0)
         }
         guard UploadHandler.fields.contains(field) else {
-            fail(APIError(.badRequest, "unknown_field", "unknown form field '\(field.prefix(100))': send files as 'files' and settings as \(UploadHandler.fields.sorted().joined(separator: ", "))"))
+            fail(
+                APIError(
+                    .badRequest, "unknown_field",
+                    "unknown form field '\(field.prefix(100))': send files as 'files' and settings as \(UploadHandler.fields.sorted().joined(separator: ", "))"
+                ))
             return .skipped
         }
         return .field(name: field, data: Data())
@@ -434,13 +498,19 @@ final class UploadState {
         case .file(let index, let handle, var hasher, let bytes)?:
             let newBytes = bytes + Int64(buffer.readableBytes)
             guard newBytes <= limits.bytesPerFile else {
-                fail(APIError(.contentTooLarge, "file_too_large", "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes"))
+                fail(
+                    APIError(
+                        .contentTooLarge, "file_too_large",
+                        "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes"))
                 return
             }
             buffer.withUnsafeReadableBytes { raw in
                 hasher.update(bufferPointer: raw)
                 do { try handle.write(contentsOf: raw) } catch {
-                    fail(APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                    fail(
+                        APIError(
+                            .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"
+                        ))
                 }
             }
             current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
@@ -488,12 +558,28 @@ enum HeaderParameters {
     static func parse(_ value: String) -> [String: String] {
         var result: [String: String] = [:]
         var parts: [String] = []
-        var current = "", quoted = false, escaped = false
+        var current = ""
+        var quoted = false
+        var escaped = false
         for ch in value {
-            if escaped { current.append(ch); escaped = false; continue }
-            if ch == "\\" && quoted { escaped = true; continue }
-            if ch == "\"" { quoted.toggle(); continue }
-            if ch == ";" && !quoted { parts.append(current); current = ""; continue }
+            if escaped {
+                current.append(ch)
+                escaped = false
+                continue
+            }
+            if ch == "\\" && quoted {
+                escaped = true
+                continue
+            }
+            if ch == "\"" {
+                quoted.toggle()
+                continue
+            }
+            if ch == ";" && !quoted {
+                parts.append(current)
+                current = ""
+                continue
+            }
             current.append(ch)
         }
         parts.append(current)

@@ -13,8 +13,10 @@ public struct BlobInfo: Sendable, Equatable, Codable {
     public var metadata: [String: String]
     public var updated: Date?
 
-    public init(name: String, size: Int64, crc32c: String?, generation: String? = nil, contentType: String? = nil,
-                metadata: [String: String] = [:], updated: Date? = nil) {
+    public init(
+        name: String, size: Int64, crc32c: String?, generation: String? = nil, contentType: String? = nil,
+        metadata: [String: String] = [:], updated: Date? = nil
+    ) {
         self.name = name
         self.size = size
         self.crc32c = crc32c

@@ -13,19 +13,27 @@ public struct BucketSetup: Sendable {
         self.project = project
     }
 
-    public static var lifecycleRules: [[String: Any]] { [
-        ["action": ["type": "SetStorageClass", "storageClass": "NEARLINE"],
-         "condition": ["age": 30, "matchesStorageClass": ["STANDARD"]]],
-        ["action": ["type": "SetStorageClass", "storageClass": "COLDLINE"],
-         "condition": ["age": 90, "matchesStorageClass": ["STANDARD", "NEARLINE"]]],
-        ["action": ["type": "Delete"], "condition": ["age": 1, "matchesPrefix": ["temp/"]]],
-        ["action": ["type": "AbortIncompleteMultipartUpload"], "condition": ["age": 7]],
-    ] }
+    public static var lifecycleRules: [[String: Any]] {
+        [
+            [
+                "action": ["type": "SetStorageClass", "storageClass": "NEARLINE"],
+                "condition": ["age": 30, "matchesStorageClass": ["STANDARD"]],
+            ],
+            [
+                "action": ["type": "SetStorageClass", "storageClass": "COLDLINE"],
+                "condition": ["age": 90, "matchesStorageClass": ["STANDARD", "NEARLINE"]],
+            ],
+            ["action": ["type": "Delete"], "condition": ["age": 1, "matchesPrefix": ["temp/"]]],
+            ["action": ["type": "AbortIncompleteMultipartUpload"], "condition": ["age": 7]],
+        ]
+    }
 
-    static var iamConfiguration: [String: Any] { [
-        "uniformBucketLevelAccess": ["enabled": true],
-        "publicAccessPrevention": "enforced",
-    ] }
+    static var iamConfiguration: [String: Any] {
+        [
+            "uniformBucketLevelAccess": ["enabled": true],
+            "publicAccessPrevention": "enforced",
+        ]
+    }
 
     /// One request the set-up makes (or would make, with `--dry-run`).
     public struct Step: Sendable {
@@ -37,16 +45,27 @@ public struct BucketSetup: Sendable {
     }
 
     /// The steps that bring `current` (nil: the bucket does not exist) to the wanted state.
-    public func plan(bucket: String, current: [String: Any]?, bucketURL: String, endpoint: String) throws -> (steps: [Step], notes: [String]) {
+    public func plan(bucket: String, current: [String: Any]?, bucketURL: String, endpoint: String) throws -> (
+        steps: [Step], notes: [String]
+    ) {
         guard let current else {
             guard let project, !project.isEmpty else {
                 throw StorageError.configuration("the bucket \(bucket) does not exist; set GCP_PROJECT (or --project) to create it")
             }
-            let body: [String: Any] = ["name": bucket, "location": location, "iamConfiguration": Self.iamConfiguration,
-                                       "lifecycle": ["rule": Self.lifecycleRules]]
-            return ([Step(method: "POST", url: "\(endpoint)/storage/v1/b?project=\(GCSBlobStore.encode(project))", body: try Self.json(body),
-                          summary: ["create bucket \(bucket) in \(location)", "enable uniform bucket-level access",
-                                    "enforce public access prevention"] + Self.lifecycleRules.map(Self.describe))], [])
+            let body: [String: Any] = [
+                "name": bucket, "location": location, "iamConfiguration": Self.iamConfiguration,
+                "lifecycle": ["rule": Self.lifecycleRules],
+            ]
+            return (
+                [
+                    Step(
+                        method: "POST", url: "\(endpoint)/storage/v1/b?project=\(GCSBlobStore.encode(project))", body: try Self.json(body),
+                        summary: [
+                            "create bucket \(bucket) in \(location)", "enable uniform bucket-level access",
+                            "enforce public access prevention",
+                        ] + Self.lifecycleRules.map(Self.describe))
+                ], []
+            )
         }
         var patch: [String: Any] = [:]
         var summary: [String] = []
@@ -73,11 +92,14 @@ public struct BucketSetup: Sendable {
     }
 
     public static func describe(_ rule: [String: Any]) -> String {
-        let action = rule["action"] as? [String: Any] ?? [:], condition = rule["condition"] as? [String: Any] ?? [:]
+        let action = rule["action"] as? [String: Any] ?? [:]
+        let condition = rule["condition"] as? [String: Any] ?? [:]
         let age = condition["age"].map { "\($0)" } ?? "?"
         switch action["type"] as? String {
         case "SetStorageClass": return "lifecycle: to \(action["storageClass"] ?? "?") after \(age) days"
-        case "Delete": return "lifecycle: delete \((condition["matchesPrefix"] as? [String])?.joined(separator: ", ") ?? "objects") after \(age) day(s)"
+        case "Delete":
+            return
+                "lifecycle: delete \((condition["matchesPrefix"] as? [String])?.joined(separator: ", ") ?? "objects") after \(age) day(s)"
         case "AbortIncompleteMultipartUpload": return "lifecycle: abort incomplete multipart uploads after \(age) days"
         default: return "lifecycle: \(action)"
         }

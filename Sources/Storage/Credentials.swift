@@ -1,6 +1,6 @@
+import Crypto
 import Foundation
 import _CryptoExtras
-import Crypto
 
 /// Gives the bearer token for each request to GCS; nil means no `Authorization` header (emulators).
 public protocol TokenProvider: Sendable {
@@ -48,7 +48,8 @@ actor TokenCache {
             throw StorageError.credentials("the token endpoint \(endpoint) refused: HTTP \(answer.status): \(answer.message)")
         }
         guard let json = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
-              let value = json["access_token"] as? String, !value.isEmpty else {
+            let value = json["access_token"] as? String, !value.isEmpty
+        else {
             throw StorageError.credentials("the token endpoint \(endpoint) answered without an access_token")
         }
         let lifetime = (json["expires_in"] as? NSNumber)?.doubleValue ?? 3600
@@ -83,12 +84,14 @@ public struct ServiceAccountCredentials: TokenProvider {
         let uri = json["token_uri"] as? String ?? "https://oauth2.googleapis.com/token"
         tokenURI = uri
         self.scope = scope
-        let key = privateKey, kid = keyID
+        let key = privateKey
+        let kid = keyID
         cache = TokenCache {
             let assertion = try Self.jwt(key: key, keyID: kid, email: email, audience: uri, scope: scope, now: Date())
             let body = "grant_type=\(formEncode("urn:ietf:params:oauth:grant-type:jwt-bearer"))&assertion=\(assertion)"
-            let answer = try await http.send("POST", uri, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                             body: Data(body.utf8), timeout: 30)
+            let answer = try await http.send(
+                "POST", uri, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Data(body.utf8), timeout: 30)
             return try TokenCache.parse(answer, from: uri)
         }
     }
@@ -97,7 +100,9 @@ public struct ServiceAccountCredentials: TokenProvider {
     public var summary: String { "service account \(clientEmail)" }
 
     /// `base64url(header).base64url(claims).base64url(RS256 signature)`, valid for one hour.
-    static func jwt(key: _RSA.Signing.PrivateKey, keyID: String?, email: String, audience: String, scope: String, now: Date) throws -> String {
+    static func jwt(key: _RSA.Signing.PrivateKey, keyID: String?, email: String, audience: String, scope: String, now: Date) throws
+        -> String
+    {
         var header: [String: String] = ["alg": "RS256", "typ": "JWT"]
         if let keyID { header["kid"] = keyID }
         let iat = Int(now.timeIntervalSince1970)
@@ -116,15 +121,18 @@ public struct AuthorizedUserCredentials: TokenProvider {
 
     public init(json: [String: Any], http: HTTPTransport) throws {
         guard let id = json["client_id"] as? String, let secret = json["client_secret"] as? String,
-              let refresh = json["refresh_token"] as? String else {
-            throw StorageError.credentials("the authorized_user credentials lack client_id, client_secret or refresh_token; run gcloud auth application-default login")
+            let refresh = json["refresh_token"] as? String
+        else {
+            throw StorageError.credentials(
+                "the authorized_user credentials lack client_id, client_secret or refresh_token; run gcloud auth application-default login")
         }
         let uri = json["token_uri"] as? String ?? "https://oauth2.googleapis.com/token"
         cache = TokenCache {
             let body = ["grant_type": "refresh_token", "client_id": id, "client_secret": secret, "refresh_token": refresh]
                 .sorted { $0.key < $1.key }.map { "\($0.key)=\(formEncode($0.value))" }.joined(separator: "&")
-            let answer = try await http.send("POST", uri, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                             body: Data(body.utf8), timeout: 30)
+            let answer = try await http.send(
+                "POST", uri, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Data(body.utf8), timeout: 30)
             return try TokenCache.parse(answer, from: uri)
         }
     }
@@ -146,7 +154,8 @@ public struct MetadataServerCredentials: TokenProvider {
             do {
                 answer = try await http.send("GET", url, headers: [("Metadata-Flavor", "Google")], timeout: 5)
             } catch {
-                throw StorageError.credentials("""
+                throw StorageError.credentials(
+                    """
                     no credentials found: GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud \
                     application-default login, and the metadata server \(host) is not reachable. Set \
                     GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run gcloud auth application-default login
@@ -172,7 +181,8 @@ public enum Credentials {
             }
             return try fromFile(path, http: http)
         }
-        let gcloud = env["CLOUDSDK_CONFIG"].map { URL(fileURLWithPath: $0) }
+        let gcloud =
+            env["CLOUDSDK_CONFIG"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config/gcloud")
         let adc = gcloud.appendingPathComponent("application_default_credentials.json").path
         if FileManager.default.fileExists(atPath: adc) { return try fromFile(adc, http: http) }
@@ -181,14 +191,16 @@ public enum Credentials {
 
     static func fromFile(_ path: String, http: HTTPTransport) throws -> any TokenProvider {
         guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
             throw StorageError.credentials("\(path) is not readable JSON credentials")
         }
         switch json["type"] as? String {
         case "service_account": return try ServiceAccountCredentials(json: json, http: http)
         case "authorized_user": return try AuthorizedUserCredentials(json: json, http: http)
         case let other:
-            throw StorageError.credentials("\(path) holds credentials of type '\(other ?? "none")'; use a service_account key or authorized_user credentials")
+            throw StorageError.credentials(
+                "\(path) holds credentials of type '\(other ?? "none")'; use a service_account key or authorized_user credentials")
         }
     }
 }

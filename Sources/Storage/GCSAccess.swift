@@ -42,8 +42,10 @@ public struct GCSAccess: BucketResolver {
     public var chunkSize: Int
     public var retry: RetryPolicy
 
-    public init(endpoint: String, credentials: any TokenProvider, http: HTTPTransport, chunkSize: Int = 8 << 20,
-                retry: RetryPolicy = RetryPolicy()) {
+    public init(
+        endpoint: String, credentials: any TokenProvider, http: HTTPTransport, chunkSize: Int = 8 << 20,
+        retry: RetryPolicy = RetryPolicy()
+    ) {
         self.endpoint = endpoint
         self.credentials = credentials
         self.http = http
@@ -73,8 +75,9 @@ public struct GCSAccess: BucketResolver {
         }
         let endpoint = GCSConfiguration.endpoint(environment: env)
         _ = try GCSConfiguration(bucket: "validation-only", endpoint: endpoint)
-        return GCSAccess(endpoint: endpoint, credentials: try Credentials.resolve(environment: env, http: http), http: http, chunkSize: chunk,
-                         retry: retry)
+        return GCSAccess(
+            endpoint: endpoint, credentials: try Credentials.resolve(environment: env, http: http), http: http, chunkSize: chunk,
+            retry: retry)
     }
 
     public func gcs(bucket: String) throws -> GCSBlobStore {

@@ -46,7 +46,8 @@ public struct GCSConfiguration: Sendable {
     /// and `.`, starting and ending with a letter or digit, not an IP address, no `goog` prefix.
     public static func validate(bucket: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-        let ok = (3...(bucket.contains(".") ? 222 : 63)).contains(bucket.count)
+        let ok =
+            (3...(bucket.contains(".") ? 222 : 63)).contains(bucket.count)
             && bucket.allSatisfy(allowed.contains)
             && bucket.first.map { $0.isLetter || $0.isNumber } == true
             && bucket.last.map { $0.isLetter || $0.isNumber } == true
@@ -54,7 +55,9 @@ public struct GCSConfiguration: Sendable {
             && bucket.split(separator: ".").allSatisfy { (1...63).contains($0.count) }
             && !bucket.split(separator: ".").allSatisfy({ Int($0) != nil })
         guard ok else {
-            throw StorageError.configuration("'\(bucket)' is not a valid bucket name: use 3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+            throw StorageError.configuration(
+                "'\(bucket)' is not a valid bucket name: use 3-63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )
         }
     }
 }
@@ -95,13 +98,17 @@ public final class GCSBlobStore: BlobStore {
     var uploadURL: String { "\(config.endpoint)/upload/storage/v1/b/\(Self.encode(config.bucket))/o" }
 
     /// One authorised exchange; retryable statuses become `TransientFailure` (for `withRetries`).
-    func exchange(_ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
-                  transient: Bool = true) async throws -> HTTPAnswer {
+    func exchange(
+        _ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
+        transient: Bool = true
+    ) async throws -> HTTPAnswer {
         try await exchange(method, url, headers: headers, buffer: body.map { ByteBuffer(data: $0) }, transient: transient)
     }
 
-    func exchange(_ method: String, _ url: String, headers: [(String, String)] = [], buffer: ByteBuffer?,
-                  transient: Bool = true) async throws -> HTTPAnswer {
+    func exchange(
+        _ method: String, _ url: String, headers: [(String, String)] = [], buffer: ByteBuffer?,
+        transient: Bool = true
+    ) async throws -> HTTPAnswer {
         var all = headers
         if let token = try await credentials.token() { all.append(("Authorization", "Bearer \(token)")) }
         let answer = try await http.send(method, url, headers: all, buffer: buffer, timeout: config.requestTimeout)
@@ -128,9 +135,10 @@ public final class GCSBlobStore: BlobStore {
         let size = (json["size"] as? String).flatMap { Int64($0) } ?? (json["size"] as? NSNumber)?.int64Value ?? 0
         let generation = (json["generation"] as? String) ?? (json["generation"] as? NSNumber)?.stringValue
         let updated = (json["updated"] as? String).flatMap(parseTimestamp)
-        return BlobInfo(name: json["name"] as? String ?? "", size: size, crc32c: json["crc32c"] as? String, generation: generation,
-                        contentType: json["contentType"] as? String, metadata: json["metadata"] as? [String: String] ?? [:],
-                        updated: updated)
+        return BlobInfo(
+            name: json["name"] as? String ?? "", size: size, crc32c: json["crc32c"] as? String, generation: generation,
+            contentType: json["contentType"] as? String, metadata: json["metadata"] as? [String: String] ?? [:],
+            updated: updated)
     }
 
     // MARK: BlobStore
@@ -174,12 +182,14 @@ public final class GCSBlobStore: BlobStore {
     public func read(_ name: String, range: Range<Int64>) async throws -> Data {
         guard !range.isEmpty else { return Data() }
         let answer = try await withRetries("read \(name)", policy: config.retry) { _ in
-            try await exchange("GET", objectURL(name) + "?alt=media", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")])
+            try await exchange(
+                "GET", objectURL(name) + "?alt=media", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")])
         }
         switch answer.status {
         case 206: return answer.body
-        case 200: // A server that ignores Range sends everything.
-            let lower = Int(min(range.lowerBound, Int64(answer.body.count))), upper = Int(min(range.upperBound, Int64(answer.body.count)))
+        case 200:  // A server that ignores Range sends everything.
+            let lower = Int(min(range.lowerBound, Int64(answer.body.count)))
+            let upper = Int(min(range.upperBound, Int64(answer.body.count)))
             return answer.body.subdata(in: lower..<upper)
         case 416: return Data()
         case 404: throw StorageError.notFound(name)
@@ -196,15 +206,19 @@ public final class GCSBlobStore: BlobStore {
         try await withRetries("download \(name)", policy: config.retry) { _ in
             var headers: [(String, String)] = []
             if let token = try await credentials.token() { headers.append(("Authorization", "Bearer \(token)")) }
-            let (answer, crc, bytes) = try await http.download(url, headers: headers, to: temp, timeout: max(config.requestTimeout, Double(info.size) / 1e6))
-            if RetryPolicy.retryable(status: answer.status) { throw TransientFailure(description: "HTTP \(answer.status): \(answer.message)") }
+            let (answer, crc, bytes) = try await http.download(
+                url, headers: headers, to: temp, timeout: max(config.requestTimeout, Double(info.size) / 1e6))
+            if RetryPolicy.retryable(status: answer.status) {
+                throw TransientFailure(description: "HTTP \(answer.status): \(answer.message)")
+            }
             if answer.status == 404 { throw StorageError.notFound(name) }
             guard (200..<300).contains(answer.status) else {
                 throw StorageError.http(status: answer.status, operation: "download \(name)", message: answer.message)
             }
             if let expected = info.crc32c, expected != CRC32C.base64(crc) || bytes != info.size {
                 // A corrupted or cut transfer: fetch it again.
-                throw TransientFailure(description: StorageError.checksumMismatch(name: name, expected: expected, actual: CRC32C.base64(crc)).description)
+                throw TransientFailure(
+                    description: StorageError.checksumMismatch(name: name, expected: expected, actual: CRC32C.base64(crc)).description)
             }
         }
         try moveReplacing(temp, to: file)
@@ -246,8 +260,9 @@ public final class GCSBlobStore: BlobStore {
         body += data
         body += Data("\r\n--\(boundary)--\r\n".utf8)
         let answer = try await withRetries("upload \(name)", policy: config.retry) { _ in
-            try await exchange("POST", "\(uploadURL)?uploadType=multipart&ifGenerationMatch=0",
-                               headers: [("Content-Type", "multipart/related; boundary=\(boundary)")], body: body)
+            try await exchange(
+                "POST", "\(uploadURL)?uploadType=multipart&ifGenerationMatch=0",
+                headers: [("Content-Type", "multipart/related; boundary=\(boundary)")], body: body)
         }
         return try await finished(answer, name: name, object: object)
     }
@@ -268,9 +283,12 @@ public final class GCSBlobStore: BlobStore {
     private func startSession(object: [String: Any], name: String, size: Int64, contentType: String) async throws -> String {
         let body = try JSONSerialization.data(withJSONObject: object, options: .sortedKeys)
         let answer = try await withRetries("start upload of \(name)", policy: config.retry) { _ in
-            try await exchange("POST", "\(uploadURL)?uploadType=resumable&ifGenerationMatch=0",
-                               headers: [("Content-Type", "application/json; charset=UTF-8"), ("X-Upload-Content-Type", contentType),
-                                         ("X-Upload-Content-Length", "\(size)")], body: body)
+            try await exchange(
+                "POST", "\(uploadURL)?uploadType=resumable&ifGenerationMatch=0",
+                headers: [
+                    ("Content-Type", "application/json; charset=UTF-8"), ("X-Upload-Content-Type", contentType),
+                    ("X-Upload-Content-Length", "\(size)"),
+                ], body: body)
         }
         if answer.status == 412 { throw StorageError.alreadyExists(name) }
         guard (200..<300).contains(answer.status), let location = answer.header("Location") else {
@@ -297,7 +315,9 @@ public final class GCSBlobStore: BlobStore {
             return .persisted(next: last + 1)
         case 404, 410: return .gone
         default:
-            if RetryPolicy.retryable(status: answer.status) { throw TransientFailure(description: "HTTP \(answer.status): \(answer.message)") }
+            if RetryPolicy.retryable(status: answer.status) {
+                throw TransientFailure(description: "HTTP \(answer.status): \(answer.message)")
+            }
             return .done(answer)
         }
     }
@@ -306,7 +326,8 @@ public final class GCSBlobStore: BlobStore {
     /// much it holds (`Content-Range: bytes */TOTAL`) and the upload resumes there; a session that
     /// is gone (404/410) starts over; a lost final answer shows up as a finished session or a 412
     /// on the object, resolved by comparing checksums.
-    private func uploadResumable(file: URL, size: Int64, object: [String: Any], name: String, contentType: String) async throws -> BlobInfo {
+    private func uploadResumable(file: URL, size: Int64, object: [String: Any], name: String, contentType: String) async throws -> BlobInfo
+    {
         let fd = open(file.path, O_RDONLY)
         guard fd >= 0 else { throw StorageError.local("cannot read \(file.path)") }
         defer { close(fd) }
@@ -325,16 +346,23 @@ public final class GCSBlobStore: BlobStore {
             do {
                 let end = min(offset + Int64(config.chunkSize), size)
                 try readChunk(fd: fd, offset: offset, count: Int(end - offset), into: &chunk)
-                let answer = try await exchange("PUT", session, headers: [("Content-Range", "bytes \(offset)-\(end - 1)/\(size)")], buffer: chunk)
+                let answer = try await exchange(
+                    "PUT", session, headers: [("Content-Range", "bytes \(offset)-\(end - 1)/\(size)")], buffer: chunk)
                 switch try state(of: answer) {
                 case .done(let answer): return try await finished(answer, name: name, object: object)
                 case .persisted(let next):
-                    if next > offset { failures = 0; failingSince = nil }
+                    if next > offset {
+                        failures = 0
+                        failingSince = nil
+                    }
                     offset = next
                 case .gone:
                     // The session ended: maybe it finished and its answer was lost; else start again.
                     if let found = try await info(name), found.crc32c == object["crc32c"] as? String { return found }
-                    guard restarts < 3 else { throw StorageError.http(status: answer.status, operation: "upload \(name)", message: "the upload session keeps expiring") }
+                    guard restarts < 3 else {
+                        throw StorageError.http(
+                            status: answer.status, operation: "upload \(name)", message: "the upload session keeps expiring")
+                    }
                     restarts += 1
                     session = try await startSession(object: object, name: name, size: size, contentType: contentType)
                     offset = 0
@@ -357,12 +385,14 @@ public final class GCSBlobStore: BlobStore {
                     case .gone:
                         if let found = try await info(name), found.crc32c == object["crc32c"] as? String { return found }
                         restarts += 1
-                        guard restarts <= 3 else { throw StorageError.unavailable(operation: "upload \(name)", lastError: "the upload session keeps expiring") }
+                        guard restarts <= 3 else {
+                            throw StorageError.unavailable(operation: "upload \(name)", lastError: "the upload session keeps expiring")
+                        }
                         session = try await startSession(object: object, name: name, size: size, contentType: contentType)
                         offset = 0
                     }
                 } catch let error where error is TransientFailure || isTransientTransportError(error) {
-                    continue // still failing: back off again, then ask again
+                    continue  // still failing: back off again, then ask again
                 } catch StorageError.alreadyExists {
                     return try await existing(name, crc32c: object["crc32c"])
                 }

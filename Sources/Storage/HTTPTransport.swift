@@ -18,7 +18,9 @@ public struct HTTPAnswer: Sendable {
     var message: String {
         if let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
             if let e = json["error"] as? [String: Any], let m = e["message"] as? String { return m }
-            if let e = json["error"] as? String { return [e, json["error_description"] as? String].compactMap { $0 }.joined(separator: ": ") }
+            if let e = json["error"] as? String {
+                return [e, json["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
+            }
         }
         let text = String(decoding: body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? "no message" : text
@@ -49,15 +51,20 @@ public final class HTTPTransport: Sendable {
         _ = client.shutdown()
     }
 
-    public func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
-                     timeout: TimeInterval = 60, maxResponseBytes: Int = 32 << 20) async throws -> HTTPAnswer {
-        try await send(method, url, headers: headers, buffer: body.map { ByteBuffer(data: $0) }, timeout: timeout,
-                       maxResponseBytes: maxResponseBytes)
+    public func send(
+        _ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
+        timeout: TimeInterval = 60, maxResponseBytes: Int = 32 << 20
+    ) async throws -> HTTPAnswer {
+        try await send(
+            method, url, headers: headers, buffer: body.map { ByteBuffer(data: $0) }, timeout: timeout,
+            maxResponseBytes: maxResponseBytes)
     }
 
     /// The same with the body in a `ByteBuffer` (no copy: resumable chunks are read straight into one).
-    func send(_ method: String, _ url: String, headers: [(String, String)], buffer body: ByteBuffer?,
-              timeout: TimeInterval, maxResponseBytes: Int = 32 << 20) async throws -> HTTPAnswer {
+    func send(
+        _ method: String, _ url: String, headers: [(String, String)], buffer body: ByteBuffer?,
+        timeout: TimeInterval, maxResponseBytes: Int = 32 << 20
+    ) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -68,14 +75,16 @@ public final class HTTPTransport: Sendable {
         }
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
         let buffer = try await response.body.collect(upTo: maxResponseBytes)
-        return HTTPAnswer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                          body: Data(buffer: buffer))
+        return HTTPAnswer(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: Data(buffer: buffer))
     }
 
     /// Streams the answer's body to `file` (replaced), computing its CRC32C on the way. Returns the
     /// status, headers and checksum; the file holds the body only for 2xx answers.
     func download(_ url: String, headers: [(String, String)], to file: URL, timeout: TimeInterval) async throws
-        -> (answer: HTTPAnswer, crc32c: UInt32, bytes: Int64) {
+        -> (answer: HTTPAnswer, crc32c: UInt32, bytes: Int64)
+    {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
@@ -109,7 +118,10 @@ func readChunk(fd: Int32, offset: Int64, count: Int, into buffer: inout ByteBuff
         let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - done) { raw in
             pread(fd, raw.baseAddress, count - done, off_t(offset) + off_t(done))
         }
-        guard n > 0 else { throw StorageError.local(n == 0 ? "the file got shorter while it was uploaded" : "read failed: \(String(cString: strerror(errno)))") }
+        guard n > 0 else {
+            throw StorageError.local(
+                n == 0 ? "the file got shorter while it was uploaded" : "read failed: \(String(cString: strerror(errno)))")
+        }
         done += n
     }
 }

@@ -22,7 +22,8 @@ public struct LocalBlobStore: BlobStore {
     private func path(_ name: String) throws -> URL {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, !name.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0 == ".blobmeta" }),
-              !name.contains("\0") else {
+            !name.contains("\0")
+        else {
             throw StorageError.configuration("invalid object name '\(name)'")
         }
         return root.appendingPathComponent(name)
@@ -57,12 +58,14 @@ public struct LocalBlobStore: BlobStore {
     public func info(_ name: String) async throws -> BlobInfo? {
         let url = try path(name)
         guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path),
-              (attrs[.type] as? FileAttributeType) == .typeRegular else { return nil }
+            (attrs[.type] as? FileAttributeType) == .typeRegular
+        else { return nil }
         let side = (try? Data(contentsOf: sidecar(name))).flatMap { try? JSONDecoder().decode(Sidecar.self, from: $0) }
         let crc = try side?.crc32c ?? CRC32C.base64(fileChecksum(url).crc32c)
-        return BlobInfo(name: name, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, crc32c: crc,
-                        contentType: side?.contentType ?? ContentType.guess(name), metadata: side?.metadata ?? [:],
-                        updated: attrs[.modificationDate] as? Date)
+        return BlobInfo(
+            name: name, size: (attrs[.size] as? NSNumber)?.int64Value ?? 0, crc32c: crc,
+            contentType: side?.contentType ?? ContentType.guess(name), metadata: side?.metadata ?? [:],
+            updated: attrs[.modificationDate] as? Date)
     }
 
     public func download(_ name: String, to file: URL) async throws -> BlobInfo {

@@ -31,8 +31,10 @@ struct TransientFailure: Error, CustomStringConvertible {
 
 /// Retries what `body` throws as `TransientFailure` (or a transport error) under `policy`.
 /// `progress` lets long operations restart the deadline when they advance.
-func withRetries<T: Sendable>(_ operation: String, policy: RetryPolicy,
-                              _ body: (_ attempt: Int) async throws -> T) async throws -> T {
+func withRetries<T: Sendable>(
+    _ operation: String, policy: RetryPolicy,
+    _ body: (_ attempt: Int) async throws -> T
+) async throws -> T {
     var attempt = 0
     let start = Date()
     while true {
@@ -40,7 +42,7 @@ func withRetries<T: Sendable>(_ operation: String, policy: RetryPolicy,
             return try await body(attempt)
         } catch let error as TransientFailure {
             try await pause(operation, policy: policy, attempt: attempt, start: start, error: error.description)
-        } catch where isTransientTransportError(error) {
+        } catch  where isTransientTransportError(error) {
             try await pause(operation, policy: policy, attempt: attempt, start: start, error: "\(error)")
         }
         attempt += 1

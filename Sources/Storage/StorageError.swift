@@ -21,12 +21,13 @@ public enum StorageError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String {
         switch self {
         case .http(let status, let operation, let message):
-            let hint = switch status {
-            case 401: " (check the credentials: GOOGLE_APPLICATION_CREDENTIALS or gcloud auth application-default login)"
-            case 403: " (the account lacks permission on the bucket: grant it roles/storage.objectAdmin)"
-            case 404: " (does the bucket exist? create it with geoinfer gcs setup-bucket)"
-            default: ""
-            }
+            let hint =
+                switch status {
+                case 401: " (check the credentials: GOOGLE_APPLICATION_CREDENTIALS or gcloud auth application-default login)"
+                case 403: " (the account lacks permission on the bucket: grant it roles/storage.objectAdmin)"
+                case 404: " (does the bucket exist? create it with geoinfer gcs setup-bucket)"
+                default: ""
+                }
             return "\(operation): HTTP \(status): \(message)\(hint)"
         case .unavailable(let operation, let lastError):
             return "\(operation): the bucket is unreachable (\(lastError)); will retry"

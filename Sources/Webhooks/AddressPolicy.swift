@@ -1,9 +1,10 @@
 public import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A webhook URL that passed the address policy, with the address it was checked against: the
@@ -48,7 +49,8 @@ public struct WebhookAddressPolicy: Sendable {
             if let range = IPRange(entry) {
                 ranges.append(range)
             } else if entry.contains("/") {
-                throw WebhookError("invalid_allowlist", "GEOINFER_WEBHOOK_ALLOWLIST entry '\(entry)' is not a valid CIDR range (e.g. 10.0.0.0/8)")
+                throw WebhookError(
+                    "invalid_allowlist", "GEOINFER_WEBHOOK_ALLOWLIST entry '\(entry)' is not a valid CIDR range (e.g. 10.0.0.0/8)")
             } else {
                 hosts.insert(entry)
             }
@@ -67,10 +69,13 @@ public struct WebhookAddressPolicy: Sendable {
         // a resolver says or fails to say: refused at once, not left for delivery time.
         var bare = host.lowercased()
         while bare.hasSuffix(".") { bare.removeLast() }
-        if (bare == "localhost" || bare.hasSuffix(".localhost") || Self.metadataNames.contains(bare)),
-           !hosts.contains(host.lowercased()), !hosts.contains(bare),
-           !ranges.contains(where: { range in Self.loopbackV4.map(range.contains) ?? false }) {
-            throw .refused("host \(host.prefix(253)) is a loopback or metadata-server name; webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)")
+        if bare == "localhost" || bare.hasSuffix(".localhost") || Self.metadataNames.contains(bare),
+            !hosts.contains(host.lowercased()), !hosts.contains(bare),
+            !ranges.contains(where: { range in Self.loopbackV4.map(range.contains) ?? false })
+        {
+            throw .refused(
+                "host \(host.prefix(253)) is a loopback or metadata-server name; webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)"
+            )
         }
         let addresses: [IPAddress]
         if let literal = IPAddress(host) {
@@ -81,7 +86,9 @@ public struct WebhookAddressPolicy: Sendable {
         let allowedHost = hosts.contains(host.lowercased())
         for address in addresses where !allowedHost && !ranges.contains(where: { $0.contains(address) }) {
             if let reason = address.nonPublicReason {
-                throw .refused("host \(host) resolves to \(reason); webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)")
+                throw .refused(
+                    "host \(host) resolves to \(reason); webhooks go only to public addresses (an operator can allow it with GEOINFER_WEBHOOK_ALLOWLIST)"
+                )
             }
         }
         return WebhookTarget(url: url, host: host, address: addresses[0])
@@ -109,7 +116,9 @@ public struct WebhookAddressPolicy: Sendable {
         // A port past 65535 cannot be connected to (and must never reach the socket layer).
         if let port = url.port, !(1...65535).contains(port) { throw .invalidURL("has port \(port); a port is 1 to 65535") }
         // A colon means an IPv6 literal: one that does not parse (a zone id, say) is refused, not resolved as a name.
-        if host.contains(":"), IPAddress(host) == nil { throw .invalidURL("has an IPv6 address that cannot be read (zone ids are not allowed)") }
+        if host.contains(":"), IPAddress(host) == nil {
+            throw .invalidURL("has an IPv6 address that cannot be read (zone ids are not allowed)")
+        }
         return (url, host)
     }
 
@@ -117,9 +126,12 @@ public struct WebhookAddressPolicy: Sendable {
     /// deadline of its own beyond resolv.conf's retries), so it runs on a thread of its own, off
     /// the cooperative pool, and its answer races `timeout` and the caller's cancellation: the
     /// first of the three is the answer; a resolver still stuck ends later and is ignored.
-    static func resolve(_ host: String, within timeout: Duration, using resolver: @escaping HostResolver) async throws(WebhookError) -> [IPAddress] {
+    static func resolve(_ host: String, within timeout: Duration, using resolver: @escaping HostResolver) async throws(WebhookError)
+        -> [IPAddress]
+    {
         let name = host.prefix(253)
-        let timedOut = WebhookError.unresolved("host \(name) did not resolve within \(secondsText(timeout)) s; check the host name and its DNS servers")
+        let timedOut = WebhookError.unresolved(
+            "host \(name) did not resolve within \(secondsText(timeout)) s; check the host name and its DNS servers")
         let cancelled = WebhookError.refused("host \(name) was not resolved: the check was cancelled")
         let first = FirstAnswer()
         Thread.detachNewThread {

@@ -30,7 +30,9 @@ public struct RetrySchedule: Sendable, Equatable {
             let number = unit.map { Double(t.dropLast($0.0.count)) } ?? Double(t)
             let seconds = (number ?? -1) * (unit?.1 ?? 1)
             guard seconds.isFinite, seconds >= 0, seconds <= 7 * 86400 else {
-                throw WebhookError("invalid_retry_schedule", "GEOINFER_WEBHOOK_RETRY_SCHEDULE item '\(t.prefix(20))' is not a duration like 5s, 2m, 1h or 1d (at most 7d)")
+                throw WebhookError(
+                    "invalid_retry_schedule",
+                    "GEOINFER_WEBHOOK_RETRY_SCHEDULE item '\(t.prefix(20))' is not a duration like 5s, 2m, 1h or 1d (at most 7d)")
             }
             delays.append(seconds)
         }
@@ -39,8 +41,10 @@ public struct RetrySchedule: Sendable, Equatable {
 
     /// When attempt `step + 1` failed at `now`: the next attempt's time, never before what the
     /// receiver asked for in `Retry-After`; nil when the schedule has run out.
-    public func next(after step: Int, now: Date, retryAfter: TimeInterval? = nil,
-                     random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }) -> Date? {
+    public func next(
+        after step: Int, now: Date, retryAfter: TimeInterval? = nil,
+        random: (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
+    ) -> Date? {
         guard delays.indices.contains(step) else { return nil }
         let base = delays[step] * (jitter > 0 ? random((1 - jitter)...(1 + jitter)) : 1)
         // Retry-After is honoured up to a day, so a receiver cannot park a delivery for ever.

@@ -1,9 +1,9 @@
-public import Foundation
 import Failpoints
+public import Foundation
 import Inference
-import Metrics
 public import Jobs
 public import Logging
+import Metrics
 public import ServiceLifecycle
 
 /// How webhooks are signed, checked and retried.
@@ -43,8 +43,10 @@ public final class WebhookDeliverer: Service {
     let now: @Sendable () -> Date
     let id = "deliverer-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
-    public init(store: any JobStore, config: WebhookConfiguration, sender: any WebhookSender = HTTPWebhookSender(),
-                logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) throws(WebhookError) {
+    public init(
+        store: any JobStore, config: WebhookConfiguration, sender: any WebhookSender = HTTPWebhookSender(),
+        logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(WebhookError) {
         guard !config.secrets.isEmpty else { throw WebhookError("no_webhook_secret", "the deliverer needs a signing secret") }
         self.store = store
         self.config = config
@@ -67,7 +69,8 @@ public final class WebhookDeliverer: Service {
             while !Task.isCancelled {
                 do {
                     // The lease outlasts the attempt's timeout, so no one else sends it meanwhile.
-                    if let delivery = try await self.store.deliveryClaimNext(owner: owner, lease: self.config.timeout + 30, now: self.now()) {
+                    if let delivery = try await self.store.deliveryClaimNext(owner: owner, lease: self.config.timeout + 30, now: self.now())
+                    {
                         await self.attempt(delivery)
                     } else {
                         try await Task.sleep(for: .seconds(self.config.poll))
@@ -109,25 +112,32 @@ public final class WebhookDeliverer: Service {
         if let code = response.statusCode, !(200..<300).contains(code) {
             error = (300..<400).contains(code) ? "HTTP \(code): redirects are not followed; give the final URL" : "HTTP \(code)"
         }
-        let attempt = WebhookAttempt(deliveryID: delivery.id, number: delivery.attempts + 1, at: started, statusCode: response.statusCode,
-                                     error: error, seconds: ((ContinuousClock.now - clock).seconds * 1000).rounded() / 1000)
+        let attempt = WebhookAttempt(
+            deliveryID: delivery.id, number: delivery.attempts + 1, at: started, statusCode: response.statusCode,
+            error: error, seconds: ((ContinuousClock.now - clock).seconds * 1000).rounded() / 1000)
         do {
             _ = try await store.deliveryRecord(delivery, attempt: attempt, decision: decision)
         } catch {
-            log.error("could not record a webhook attempt; it will be attempted again when its lease expires", metadata: ["error": "\(error)"])
+            log.error(
+                "could not record a webhook attempt; it will be attempted again when its lease expires", metadata: ["error": "\(error)"])
             return
         }
-        let outcome = switch decision {
-        case .delivered: "delivered"
-        case .retry: "retry"
-        case .giveUp: "failed"
-        case .stop: "stopped"
-        }
+        let outcome =
+            switch decision {
+            case .delivered: "delivered"
+            case .retry: "retry"
+            case .giveUp: "failed"
+            case .stop: "stopped"
+            }
         Counter(label: "geoinfer_webhook_attempts_total", dimensions: [("outcome", outcome)]).increment()
         switch decision {
         case .delivered: log.info("webhook delivered", metadata: ["status": "\(response.statusCode ?? 0)", "attempt": "\(attempt.number)"])
-        case .retry(let next): log.warning("webhook attempt failed; will retry", metadata: ["error": "\(error ?? "")", "attempt": "\(attempt.number)", "next": "\(next)"])
-        case .giveUp: log.error("webhook failed after its last attempt", metadata: ["error": "\(error ?? "")", "attempts": "\(attempt.number)"])
+        case .retry(let next):
+            log.warning(
+                "webhook attempt failed; will retry",
+                metadata: ["error": "\(error ?? "")", "attempt": "\(attempt.number)", "next": "\(next)"])
+        case .giveUp:
+            log.error("webhook failed after its last attempt", metadata: ["error": "\(error ?? "")", "attempts": "\(attempt.number)"])
         case .stop: log.warning("webhook receiver answered 410 Gone; no more attempts")
         }
     }

@@ -30,6 +30,8 @@ public struct WebhookError: Error, CustomStringConvertible, Sendable, Equatable 
     public var isUnresolvedHost: Bool { code == Self.unresolvedCode }
 
     static func invalidSecret(_ why: String) -> WebhookError {
-        WebhookError("invalid_webhook_secret", "webhook secret \(why): use 'whsec_' followed by the base64 of 24 to 64 random bytes (geoinfer webhook secret makes one)")
+        WebhookError(
+            "invalid_webhook_secret",
+            "webhook secret \(why): use 'whsec_' followed by the base64 of 24 to 64 random bytes (geoinfer webhook secret makes one)")
     }
 }

@@ -1,6 +1,6 @@
 public import Foundation
-public import Jobs
 import Inference
+public import Jobs
 
 /// Renders the end-of-job event. The body is thin (well under 20 kB whatever the job's size):
 /// counts, per-class detection totals, links and timings, never the detections themselves. It
@@ -31,7 +31,8 @@ public struct WebhookEvents: JobEventRenderer {
         guard let url = job.webhookURL else { return nil }
         let event = "job.\(job.status.rawValue)"
         let payload = try Self.encoder.encode(body(job: job, files: files, type: event, now: now))
-        return WebhookDelivery(id: Self.newID(), jobID: job.id, event: event, url: url, payload: payload, secret: job.webhookSecret, createdAt: now)
+        return WebhookDelivery(
+            id: Self.newID(), jobID: job.id, event: event, url: url, payload: payload, secret: job.webhookSecret, createdAt: now)
     }
 
     public func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery? {
@@ -51,12 +52,16 @@ public struct WebhookEvents: JobEventRenderer {
                 let job: String
             }
         }
-        let body = Progress(timestamp: now, data: .init(job_id: job.id, status: job.status.rawValue, progress: job.progress,
-                                                        files: ["total": job.totalFiles, "succeeded": job.succeededFiles, "failed": job.failedFiles],
-                                                        job: "\(publicURL)/jobs/\(job.id)"),
-                            job_id: job.id, status: job.status.rawValue, progress: job.progress)
-        return WebhookDelivery(id: Self.newID(), jobID: job.id, event: "job.progress", url: url, payload: try Self.encoder.encode(body),
-                               secret: job.webhookSecret, createdAt: now)
+        let body = Progress(
+            timestamp: now,
+            data: .init(
+                job_id: job.id, status: job.status.rawValue, progress: job.progress,
+                files: ["total": job.totalFiles, "succeeded": job.succeededFiles, "failed": job.failedFiles],
+                job: "\(publicURL)/jobs/\(job.id)"),
+            job_id: job.id, status: job.status.rawValue, progress: job.progress)
+        return WebhookDelivery(
+            id: Self.newID(), jobID: job.id, event: "job.progress", url: url, payload: try Self.encoder.encode(body),
+            secret: job.webhookSecret, createdAt: now)
     }
 
     static func newID() -> String { "msg_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
@@ -89,36 +94,45 @@ public struct WebhookEvents: JobEventRenderer {
             guard documents.contains(document), let b = mirrorBucket else { return nil }
             return "gs://\(b)/results/\(job.id)_\(document.fileName)"
         }
-        let links = Body.Links(job: "\(publicURL)/jobs/\(job.id)", coco: link(.coco), geojson: link(.geojson), metadata: link(.metadata),
-                               detections_merged: link(.mergedGeoJSON), gpkg: link(.geoPackage), fgb: link(.flatGeobuf),
-                               fgb_merged: link(.mergedFlatGeobuf))
+        let links = Body.Links(
+            job: "\(publicURL)/jobs/\(job.id)", coco: link(.coco), geojson: link(.geojson), metadata: link(.metadata),
+            detections_merged: link(.mergedGeoJSON), gpkg: link(.geoPackage), fgb: link(.flatGeobuf),
+            fgb_merged: link(.mergedFlatGeobuf))
         let processed = job.succeededFiles + job.failedFiles
         let data = Body.DataPart(
             job_id: job.id, status: job.status.rawValue,
-            files: .init(total: job.totalFiles, succeeded: job.succeededFiles, failed: job.failedFiles,
-                         cancelled: files.filter { $0.status == .cancelled }.count),
+            files: .init(
+                total: job.totalFiles, succeeded: job.succeededFiles, failed: job.failedFiles,
+                cancelled: files.filter { $0.status == .cancelled }.count),
             detections: .init(total: byClass.values.reduce(0, +), by_class: byClass, merged: job.mergedDetections),
             results: links,
-            timings: .init(created_at: job.createdAt, finished_at: job.finishedAt ?? now,
-                           seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
+            timings: .init(
+                created_at: job.createdAt, finished_at: job.finishedAt ?? now,
+                seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
             model: .init(name: modelName, version: modelVersion),
-            gcs: hasResults ? mirrorBucket.map { b in
-                Body.GCS(bucket: "gs://\(b)", coco: object(.coco), geojson: object(.geojson), metadata: object(.metadata) ?? "",
-                         detections_merged: object(.mergedGeoJSON), gpkg: object(.geoPackage), fgb: object(.flatGeobuf),
-                         fgb_merged: object(.mergedFlatGeobuf))
-            } : nil)
-        let legacyEvent: String = switch job.status {
-        case .completed, .completedWithErrors: "processing_completed"
-        case .cancelled: "processing_cancelled"
-        default: "processing_failed"
-        }
+            gcs: hasResults
+                ? mirrorBucket.map { b in
+                    Body.GCS(
+                        bucket: "gs://\(b)", coco: object(.coco), geojson: object(.geojson), metadata: object(.metadata) ?? "",
+                        detections_merged: object(.mergedGeoJSON), gpkg: object(.geoPackage), fgb: object(.flatGeobuf),
+                        fgb_merged: object(.mergedFlatGeobuf))
+                } : nil)
+        let legacyEvent: String =
+            switch job.status {
+            case .completed, .completedWithErrors: "processing_completed"
+            case .cancelled: "processing_cancelled"
+            default: "processing_failed"
+            }
         let rate = job.totalFiles > 0 ? (Double(job.succeededFiles) / Double(job.totalFiles) * 1000).rounded() / 10 : 0
-        return Body(type: type, timestamp: now, data: data, event: legacyEvent, job_id: job.id, status: job.status.rawValue,
-                    summary: .init(total_files_uploaded: job.totalFiles, files_successfully_processed: job.succeededFiles,
-                                   files_processed: processed, success_rate_percentage: rate),
-                    results: .init(download_url: links.coco, geojson_url: links.geojson, metadata_url: links.metadata,
-                                   coco_format_file: link(.coco) == nil ? nil : "results/\(job.id)_coco.json",
-                                   gcs_path: object(.coco)))
+        return Body(
+            type: type, timestamp: now, data: data, event: legacyEvent, job_id: job.id, status: job.status.rawValue,
+            summary: .init(
+                total_files_uploaded: job.totalFiles, files_successfully_processed: job.succeededFiles,
+                files_processed: processed, success_rate_percentage: rate),
+            results: .init(
+                download_url: links.coco, geojson_url: links.geojson, metadata_url: links.metadata,
+                coco_format_file: link(.coco) == nil ? nil : "results/\(job.id)_coco.json",
+                gcs_path: object(.coco)))
     }
 
     struct Body: Encodable {

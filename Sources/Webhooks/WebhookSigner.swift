@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// A Standard Webhooks signing secret: `whsec_` followed by base64 key bytes.
 public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
@@ -61,8 +61,10 @@ public struct WebhookSigner: Sendable {
     /// The three Standard Webhooks headers for one attempt.
     public func headers(id: String, timestamp: Date, body: Data) -> [(name: String, value: String)] {
         let seconds = Int(timestamp.timeIntervalSince1970.rounded(.down))
-        return [("webhook-id", id), ("webhook-timestamp", "\(seconds)"),
-                ("webhook-signature", signature(id: id, timestamp: seconds, body: body))]
+        return [
+            ("webhook-id", id), ("webhook-timestamp", "\(seconds)"),
+            ("webhook-signature", signature(id: id, timestamp: seconds, body: body)),
+        ]
     }
 
     /// Whether `header` holds a valid `v1` signature by one of the secrets, and the timestamp is
@@ -98,12 +100,16 @@ public struct PrototypeSecret: Sendable, CustomStringConvertible {
     public func signature(timestamp: Int, body: Data) -> String {
         var content = Data("\(timestamp).".utf8)
         content.append(body)
-        return "sha256=" + HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
+        return "sha256="
+            + HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
     }
 
     public func headers(timestamp: Date, body: Data) -> [(name: String, value: String)] {
         let seconds = Int(timestamp.timeIntervalSince1970.rounded(.down))
-        return [("X-Signature", signature(timestamp: seconds, body: body)), ("X-Signature-Timestamp", "\(seconds)"), ("X-Signature-Version", "v1")]
+        return [
+            ("X-Signature", signature(timestamp: seconds, body: body)), ("X-Signature-Timestamp", "\(seconds)"),
+            ("X-Signature-Version", "v1"),
+        ]
     }
 
     /// Never the secret itself.

@@ -21,7 +21,8 @@ struct BenchMergeCommand: AsyncParsableCommand {
         guard (1...1_000).contains(side), (1...20_000_000).contains(objects), (64...100_000).contains(filePixels) else {
             throw ValidationError("--side 1...1000, --objects 1...20000000, --file-pixels 64...100000")
         }
-        let pixel = 0.1, origin = (x: 400_000.0, y: 3_300_000.0)
+        let pixel = 0.1
+        let origin = (x: 400_000.0, y: 3_300_000.0)
         // Objects over the whole mosaic, 8 to 40 pixels a side, each sent to every file it touches.
         var rng = SeededGenerator(seed: seed)
         let total = side * filePixels
@@ -29,23 +30,33 @@ struct BenchMergeCommand: AsyncParsableCommand {
         var wholeBoxes: [Detection] = []
         wholeBoxes.reserveCapacity(objects)
         for _ in 0..<objects {
-            let w = Double.random(in: 8...40, using: &rng), h = Double.random(in: 8...40, using: &rng)
-            let x = Double.random(in: 0...(Double(total) - w), using: &rng), y = Double.random(in: 0...(Double(total) - h), using: &rng)
+            let w = Double.random(in: 8...40, using: &rng)
+            let h = Double.random(in: 8...40, using: &rng)
+            let x = Double.random(in: 0...(Double(total) - w), using: &rng)
+            let y = Double.random(in: 0...(Double(total) - h), using: &rng)
             let score = Float.random(in: 0.3...1, using: &rng)
             wholeBoxes.append(Detection(box: Box(x1: x, y1: y, x2: x + w, y2: y + h), score: score, classIndex: 0))
-            let c0 = Int(x) / filePixels, c1 = min(side - 1, Int(x + w) / filePixels)
-            let r0 = Int(y) / filePixels, r1 = min(side - 1, Int(y + h) / filePixels)
+            let c0 = Int(x) / filePixels
+            let c1 = min(side - 1, Int(x + w) / filePixels)
+            let r0 = Int(y) / filePixels
+            let r1 = min(side - 1, Int(y + h) / filePixels)
             for r in r0...r1 {
                 for c in c0...c1 {
-                    let fx = Double(c * filePixels), fy = Double(r * filePixels)
-                    let box = Box(x1: max(x, fx) - fx, y1: max(y, fy) - fy, x2: min(x + w, fx + Double(filePixels)) - fx,
-                                  y2: min(y + h, fy + Double(filePixels)) - fy)
+                    let fx = Double(c * filePixels)
+                    let fy = Double(r * filePixels)
+                    let box = Box(
+                        x1: max(x, fx) - fx, y1: max(y, fy) - fy, x2: min(x + w, fx + Double(filePixels)) - fx,
+                        y2: min(y + h, fy + Double(filePixels)) - fy)
                     guard box.width > 0, box.height > 0 else { continue }
-                    let crs = [origin.x + (fx + box.x1) * pixel, origin.y - (fy + box.y2) * pixel,
-                               origin.x + (fx + box.x2) * pixel, origin.y - (fy + box.y1) * pixel]
+                    let crs = [
+                        origin.x + (fx + box.x1) * pixel, origin.y - (fy + box.y2) * pixel,
+                        origin.x + (fx + box.x2) * pixel, origin.y - (fy + box.y1) * pixel,
+                    ]
                     let corner = LonLat(lon: crs[0], lat: crs[1])  // placeholder: the merge reuses known corners as they are
-                    perFile[r * side + c].append(GeoDetection(detection: Detection(box: box, score: score, classIndex: 0), crsBox: crs,
-                                                              wgs84Corners: [corner, corner, corner, corner]))
+                    perFile[r * side + c].append(
+                        GeoDetection(
+                            detection: Detection(box: box, score: score, classIndex: 0), crsBox: crs,
+                            wgs84Corners: [corner, corner, corner, corner]))
                 }
             }
         }
@@ -58,8 +69,10 @@ struct BenchMergeCommand: AsyncParsableCommand {
                 f.info.fileName = "tile_\(r)_\(c).tif"
                 f.info.width = filePixels
                 f.info.height = filePixels
-                f.info.geoTransform = GeoTransform([origin.x + Double(c * filePixels) * pixel, pixel, 0,
-                                                    origin.y - Double(r * filePixels) * pixel, 0, -pixel])
+                f.info.geoTransform = GeoTransform([
+                    origin.x + Double(c * filePixels) * pixel, pixel, 0,
+                    origin.y - Double(r * filePixels) * pixel, 0, -pixel,
+                ])
                 f.detections = perFile[r * side + c]
                 files.append(f)
             }
@@ -69,7 +82,9 @@ struct BenchMergeCommand: AsyncParsableCommand {
         let rssBefore = Self.maxRSS()
         let clock = ContinuousClock()
         let t0 = clock.now
-        guard let merged = MergedLayer.merge(files: files, metric: .iou, threshold: 0.5) else { throw ValidationError("no georeferenced file") }
+        guard let merged = MergedLayer.merge(files: files, metric: .iou, threshold: 0.5) else {
+            throw ValidationError("no georeferenced file")
+        }
         let mergeSeconds = (clock.now - t0).seconds
         let rssAfter = Self.maxRSS()
         let t1 = clock.now
@@ -90,12 +105,12 @@ struct BenchMergeCommand: AsyncParsableCommand {
     /// A file result to copy (a georeferenced 3-band raster in UTM 17N).
     static func template() throws -> FileResult {
         let json = #"""
-        {"path": "tile.tif", "sha256": "", "sizeBytes": 0, "detections": [], "resampleFactor": 1, "warnings": [],
-         "tiles": {"planned": 0, "skipped": 0, "run": 0}, "timings": {"hash": 0, "read": 0, "inference": 0, "merge": 0, "total": 0},
-         "info": {"fileName": "tile.tif", "driver": "GTiff", "width": 1000, "height": 1000, "bandCount": 3, "dataType": "Byte",
-                  "nodata": [null, null, null], "crsWKT": "EPSG:32617", "epsg": 32617, "isGeographic": false, "linearUnitMetres": 1,
-                  "geoTransform": {"coefficients": [0, 0.1, 0, 0, 0, -0.1]}, "gsdMetres": 0.1, "blockWidth": 256, "blockHeight": 256}}
-        """#
+            {"path": "tile.tif", "sha256": "", "sizeBytes": 0, "detections": [], "resampleFactor": 1, "warnings": [],
+             "tiles": {"planned": 0, "skipped": 0, "run": 0}, "timings": {"hash": 0, "read": 0, "inference": 0, "merge": 0, "total": 0},
+             "info": {"fileName": "tile.tif", "driver": "GTiff", "width": 1000, "height": 1000, "bandCount": 3, "dataType": "Byte",
+                      "nodata": [null, null, null], "crsWKT": "EPSG:32617", "epsg": 32617, "isGeographic": false, "linearUnitMetres": 1,
+                      "geoTransform": {"coefficients": [0, 0.1, 0, 0, 0, -0.1]}, "gsdMetres": 0.1, "blockWidth": 256, "blockHeight": 256}}
+            """#
         return try JSONDecoder().decode(FileResult.self, from: Data(json.utf8))
     }
 

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Inference
-import Jobs
 import JobStorePostgres
+import Jobs
 import Logging
 
 /// `geoinfer bench-queue`: the job store's queue overhead, without any detection: one job of N
@@ -37,10 +37,15 @@ struct BenchQueueCommand: AsyncParsableCommand {
     private func measure(_ store: any JobStore, name: String) async throws {
         let id = UUID().uuidString.lowercased()
         let created = ContinuousClock.now
-        _ = try await store.jobCreate(JobCreate(id: id, createdAt: Date(), webhookURL: nil, idempotencyKey: nil, scoreThreshold: nil,
-                                                overlap: nil, modelName: "none", files: (0..<files).map {
-            .init(originalName: "f\($0).tif", name: "f\($0).tif", storedPath: "uploads/\(id)_f\($0).tif", sizeBytes: 1, sha256: "", tilesTotal: 1)
-        }))
+        _ = try await store.jobCreate(
+            JobCreate(
+                id: id, createdAt: Date(), webhookURL: nil, idempotencyKey: nil, scoreThreshold: nil,
+                overlap: nil, modelName: "none",
+                files: (0..<files).map {
+                    .init(
+                        originalName: "f\($0).tif", name: "f\($0).tif", storedPath: "uploads/\(id)_f\($0).tif", sizeBytes: 1, sha256: "",
+                        tilesTotal: 1)
+                }))
         let createSeconds = (ContinuousClock.now - created).seconds
         let started = ContinuousClock.now
         let done = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -48,7 +53,8 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 group.addTask {
                     var n = 0
                     while let claim = try await store.fileClaimNext(owner: "bench-\(w)", lease: 60, now: Date()) {
-                        _ = try await store.fileFinish(claim, outcome: .succeeded(result: Data("{}".utf8), detections: 0, classCounts: [:], seconds: 0), now: Date())
+                        _ = try await store.fileFinish(
+                            claim, outcome: .succeeded(result: Data("{}".utf8), detections: 0, classCounts: [:], seconds: 0), now: Date())
                         n += 1
                     }
                     return n
@@ -57,8 +63,10 @@ struct BenchQueueCommand: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         let seconds = (ContinuousClock.now - started).seconds
-        let result: [String: Any] = ["store": name, "files": done, "workers": workers, "create_seconds": (createSeconds * 1000).rounded() / 1000,
-                                     "seconds": (seconds * 1000).rounded() / 1000, "files_per_second": (Double(done) / seconds).rounded()]
+        let result: [String: Any] = [
+            "store": name, "files": done, "workers": workers, "create_seconds": (createSeconds * 1000).rounded() / 1000,
+            "seconds": (seconds * 1000).rounded() / 1000, "files_per_second": (Double(done) / seconds).rounded(),
+        ]
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: .sortedKeys), as: UTF8.self))
     }
 }

@@ -11,7 +11,10 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Upload GeoTIFFs (files or folders) to a GeoInfer server as one job.")
 
-    @Argument(help: "GeoTIFF files, or folders searched for *.tif / *.tiff; or gs:// URIs of objects or prefixes (read from the bucket, not uploaded).")
+    @Argument(
+        help:
+            "GeoTIFF files, or folders searched for *.tif / *.tiff; or gs:// URIs of objects or prefixes (read from the bucket, not uploaded)."
+    )
     var paths: [String]
 
     @OptionGroup var server: ServerOption
@@ -65,9 +68,11 @@ struct SubmitCommand: AsyncParsableCommand {
         if let nms { fields.append(("nms", nms)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
-        let counted = MultipartFileBody(files: files, fields: fields, progress: { sent in
-            bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
-        })
+        let counted = MultipartFileBody(
+            files: files, fields: fields,
+            progress: { sent in
+                bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
+            })
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: counted.contentType)
@@ -80,7 +85,8 @@ struct SubmitCommand: AsyncParsableCommand {
 
     /// Prints the new job's id from a 202, then follows it with `--wait`; anything else fails with the server's message.
     private func accepted(_ status: Int, _ body: Data, refusal: String, client: APIClient, console: Console) async throws {
-        guard status == 202, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let id = json["job_id"] as? String else {
+        guard status == 202, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let id = json["job_id"] as? String
+        else {
             console.error("\(refusal) (\(status)): \(APIClient.message(body))")
             throw ExitCode.failure
         }
@@ -157,7 +163,8 @@ struct StatusCommand: AsyncParsableCommand {
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
-        abstract: "Follow a job's progress (server-sent events) until it ends. Exit status: 0 completed, 2 completed with errors, 1 otherwise.")
+        abstract:
+            "Follow a job's progress (server-sent events) until it ends. Exit status: 0 completed, 2 completed with errors, 1 otherwise.")
 
     @Argument(help: "Job id.")
     var job: String
@@ -185,7 +192,8 @@ struct WatchCommand: AsyncParsableCommand {
             while let range = pending.range(of: "\n\n") {
                 let event = String(pending[..<range.lowerBound])
                 pending.removeSubrange(..<range.upperBound)
-                var name = "", data = ""
+                var name = ""
+                var data = ""
                 for line in event.split(separator: "\n") {
                     if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
                     if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
@@ -205,7 +213,9 @@ struct WatchCommand: AsyncParsableCommand {
         }
         bar.finish()
         let status = final["status"] as? String ?? "unknown"
-        console.log("job \(id) \(status): \(final["processed_files"] ?? 0)/\(final["total_files"] ?? 0) files, \(final["failed_files"] ?? 0) failed")
+        console.log(
+            "job \(id) \(status): \(final["processed_files"] ?? 0)/\(final["total_files"] ?? 0) files, \(final["failed_files"] ?? 0) failed"
+        )
         switch status {
         case "completed": return
         case "completed_with_errors": throw ExitCode(2)
@@ -215,7 +225,8 @@ struct WatchCommand: AsyncParsableCommand {
 }
 
 struct ResultsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "results", abstract: "Download a finished job's COCO, GeoJSON and metadata documents.")
+    static let configuration = CommandConfiguration(
+        commandName: "results", abstract: "Download a finished job's COCO, GeoJSON and metadata documents.")
 
     @Argument(help: "Job id.")
     var job: String
@@ -262,6 +273,8 @@ struct ServerOption: ParsableArguments {
     var apiKey: String?
 
     var client: APIClient {
-        APIClient(base: APIClient.base(url), apiKey: apiKey ?? ProcessInfo.processInfo.environment["GEOINFER_API_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+        APIClient(
+            base: APIClient.base(url),
+            apiKey: apiKey ?? ProcessInfo.processInfo.environment["GEOINFER_API_KEY"].flatMap { $0.isEmpty ? nil : $0 })
     }
 }

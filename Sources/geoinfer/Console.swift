@@ -47,8 +47,10 @@ final class ProgressBar: Sendable {
                 guard ContinuousClock.now - s.lastDraw > .milliseconds(100) || p.tilesDone == p.tilesTotal else { return nil }
                 s.lastDraw = .now
                 s.drawn = true
-                let width = 30, filled = Int(fraction * Double(width))
-                return "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " + stats + "\u{1B}[K"
+                let width = 30
+                let filled = Int(fraction * Double(width))
+                return "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " + stats
+                    + "\u{1B}[K"
             }
             let step = Int(fraction * 10)
             guard step > s.lastStep else { return nil }

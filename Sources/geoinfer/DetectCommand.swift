@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Formats
+import Foundation
 import GeoRaster
 import Inference
 import Jobs
@@ -10,12 +10,12 @@ struct DetectCommand: AsyncParsableCommand {
         commandName: "detect",
         abstract: "Run a detector over rasters and write COCO JSON, GeoJSON and a metadata document.",
         discussion: """
-        Every raster GDAL reads works (GeoTIFF of any layout, COG, BigTIFF, ...). Rasters are resampled to \
-        the model's ground sample distance when they differ by more than 10%, cut into overlapping tiles, \
-        and detections are merged across tiles. Results go to OUT/coco.json, OUT/detections.geojson and \
-        OUT/metadata.json. A file that cannot be read is reported and skipped; the exit status is 1 when \
-        any file failed.
-        """
+            Every raster GDAL reads works (GeoTIFF of any layout, COG, BigTIFF, ...). Rasters are resampled to \
+            the model's ground sample distance when they differ by more than 10%, cut into overlapping tiles, \
+            and detections are merged across tiles. Results go to OUT/coco.json, OUT/detections.geojson and \
+            OUT/metadata.json. A file that cannot be read is reported and skipped; the exit status is 1 when \
+            any file failed.
+            """
     )
 
     @Argument(help: "Raster files to process.")
@@ -54,13 +54,18 @@ struct DetectCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated outputs among coco, geojson, gpkg (GeoPackage), fgb (FlatGeobuf); metadata.json is always written.")
     var formats: String = "coco,geojson"
 
-    @Flag(help: "Merge detections across the files in map coordinates (an orthomosaic cut into tiles): parts of an object cut where files meet are joined, duplicates from overlapping files dropped; writes the detections_merged layer.")
+    @Flag(
+        help:
+            "Merge detections across the files in map coordinates (an orthomosaic cut into tiles): parts of an object cut where files meet are joined, duplicates from overlapping files dropped; writes the detections_merged layer."
+    )
     var merge = false
 
     @Option(name: .customLong("out-crs"), help: "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most files' CRS).")
     var outCRS: String?
 
-    @Option(name: .customLong("ground-truth"), help: "Score the detections against this ground truth (as `geoinfer evaluate` reads it) and keep the scores in metadata.json.")
+    @Option(
+        name: .customLong("ground-truth"),
+        help: "Score the detections against this ground truth (as `geoinfer evaluate` reads it) and keep the scores in metadata.json.")
     var groundTruth: String?
 
     @Option(name: .customLong("max-pixels"), help: "Refuse rasters with more pixels than this.")
@@ -99,25 +104,32 @@ struct DetectCommand: AsyncParsableCommand {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be 1 to 1024") }
 
         guard let modelPath = model ?? Model.defaultPath() else {
-            throw ValidationError("no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL")
+            throw ValidationError(
+                "no --model given and the default model (\(Model.defaultRelativePath)) was not found; pass --model PATH or set GEOINFER_MODEL"
+            )
         }
         let console = Console()
         MemoryTuning.apply()
         do {
             let loaded = try await Model.load(path: modelPath, options: SessionOptions(threads: threads, device: device), lanes: workers)
-            console.log("model \(loaded.manifest.name) \(loaded.manifest.version) (\(loaded.manifest.classes.count) classes, \(loaded.manifest.inputWidth)x\(loaded.manifest.inputHeight), ONNX Runtime \(ONNXRuntime.version), \(device.rawValue), \(workers) workers × \(threads) threads)")
+            console.log(
+                "model \(loaded.manifest.name) \(loaded.manifest.version) (\(loaded.manifest.classes.count) classes, \(loaded.manifest.inputWidth)x\(loaded.manifest.inputHeight), ONNX Runtime \(ONNXRuntime.version), \(device.rawValue), \(workers) workers × \(threads) threads)"
+            )
             // Each worker takes the next file: while one reads its raster, another runs its tiles.
             // One worker shows a bar of tiles per file; several show one bar of files.
             let overall = workers > 1 && files.count > 1 ? ProgressBar(console: console, label: "files", unit: "files") : nil
             let outcomes = try await withThrowingTaskGroup(of: (Int, Int, Result<FileResult, any Error>).self) { group in
                 var outcomes = [Result<FileResult, any Error>?](repeating: nil, count: files.count)
-                var next = 0, done = 0
+                var next = 0
+                var done = 0
                 func start(_ lane: Int) throws {
                     guard next < files.count else { return }
                     let (i, file) = (next, files[next])
                     next += 1
                     let detector = try Detector(model: loaded, options: options, lane: lane)
-                    let bar = overall == nil ? ProgressBar(console: console, label: "[\(i + 1)/\(files.count)] \((file as NSString).lastPathComponent)") : nil
+                    let bar =
+                        overall == nil
+                        ? ProgressBar(console: console, label: "[\(i + 1)/\(files.count)] \((file as NSString).lastPathComponent)") : nil
                     group.addTask {
                         do {
                             let result = try await detector.detect(path: file) { bar?.update($0) }
@@ -135,7 +147,9 @@ struct DetectCommand: AsyncParsableCommand {
                     done += 1
                     switch outcome {
                     case .success(let result):
-                        console.log("\(result.info.fileName): \(result.detections.count) detections, \(result.tiles.run) tiles run, \(result.tiles.skipped) skipped, \(String(format: "%.1f", result.timings.total)) s")
+                        console.log(
+                            "\(result.info.fileName): \(result.detections.count) detections, \(result.tiles.run) tiles run, \(result.tiles.skipped) skipped, \(String(format: "%.1f", result.timings.total)) s"
+                        )
                         for w in result.warnings { console.log("\(result.info.fileName): warning: \(w)") }
                     case .failure(let error):
                         console.error("error: \(error)")
@@ -159,9 +173,12 @@ struct DetectCommand: AsyncParsableCommand {
             var report = DetectionReport(model: loaded, options: options, threads: threads, device: device, files: results)
             report.outCRS = outCRS.flatMap(CRSName.epsg).map { "EPSG:\($0)" }
             if merge {
-                report.merged = MergedLayer.merge(files: results, metric: options.nmsMetric, threshold: options.resolvedIoU(loaded.manifest))
+                report.merged = MergedLayer.merge(
+                    files: results, metric: options.nmsMetric, threshold: options.resolvedIoU(loaded.manifest))
                 if let merged = report.merged {
-                    console.log("merged: \(merged.detections.count) objects from \(results.map(\.detections.count).reduce(0, +)) detections (\(merged.joined) joined across seams, \(merged.duplicatesDropped) duplicates dropped) in \(merged.crs.hasPrefix("EPSG:") ? merged.crs : "the files' CRS")")
+                    console.log(
+                        "merged: \(merged.detections.count) objects from \(results.map(\.detections.count).reduce(0, +)) detections (\(merged.joined) joined across seams, \(merged.duplicatesDropped) duplicates dropped) in \(merged.crs.hasPrefix("EPSG:") ? merged.crs : "the files' CRS")"
+                    )
                 } else {
                     console.error("--merge: no file is georeferenced, so there is nothing to merge in map coordinates")
                 }
@@ -170,7 +187,8 @@ struct DetectCommand: AsyncParsableCommand {
                 let images = results.map { PredictedImage($0, classes: loaded.manifest.classes) }
                 do {
                     let truth = try EvaluationInputs.groundTruth(groundTruth, for: images)
-                    var evaluation = Evaluator.evaluate(images.map { EvalImage(name: $0.name, groundTruth: truth[$0.name] ?? [], predictions: $0.predictions) })
+                    var evaluation = Evaluator.evaluate(
+                        images.map { EvalImage(name: $0.name, groundTruth: truth[$0.name] ?? [], predictions: $0.predictions) })
                     evaluation.ground_truth_file = (groundTruth as NSString).lastPathComponent
                     report.evaluation = evaluation
                     console.log(EvaluateCommand.table(evaluation))

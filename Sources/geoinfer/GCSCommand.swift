@@ -52,8 +52,9 @@ struct SetupBucketCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, env) = try await target.open()
-        let setup = BucketSetup(location: location ?? env["GCP_BUCKET_REGION"].flatMap { $0.isEmpty ? nil : $0 } ?? "us-central1",
-                                project: project ?? env["GCP_PROJECT"])
+        let setup = BucketSetup(
+            location: location ?? env["GCP_BUCKET_REGION"].flatMap { $0.isEmpty ? nil : $0 } ?? "us-central1",
+            project: project ?? env["GCP_PROJECT"])
         let (steps, notes): ([BucketSetup.Step], [String])
         do {
             (steps, notes) = try await store.setUp(setup, dryRun: dryRun)
@@ -66,7 +67,8 @@ struct SetupBucketCommand: AsyncParsableCommand {
             return
         }
         for step in steps {
-            print(dryRun ? "would send \(step.method) \(step.url)" : "\(step.method == "POST" ? "created" : "updated") gs://\(store.bucket):")
+            print(
+                dryRun ? "would send \(step.method) \(step.url)" : "\(step.method == "POST" ? "created" : "updated") gs://\(store.bucket):")
             for line in step.summary { print("  - \(line)") }
             if dryRun { print(step.body) }
         }
@@ -108,7 +110,9 @@ struct CopyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp",
         abstract: "Copy a local file to gs://bucket/name, or an object to a local file, checked by CRC32C.",
-        discussion: "Large files go in resumable chunks (GEOINFER_GCS_CHUNK_BYTES). An object is never overwritten: the same bytes already there succeed, other bytes fail.")
+        discussion:
+            "Large files go in resumable chunks (GEOINFER_GCS_CHUNK_BYTES). An object is never overwritten: the same bytes already there succeed, other bytes fail."
+    )
 
     @Argument(help: "Source: a local file or gs://bucket/name.") var source: String
     @Argument(help: "Destination: gs://bucket/name or a local file.") var destination: String
@@ -134,7 +138,9 @@ struct CopyCommand: AsyncParsableCommand {
                 throw ValidationError("copy between a local file and a gs:// URI (one of each)")
             }
             let seconds = Date().timeIntervalSince(started)
-            print("\(info.size) bytes in \(String(format: "%.2f", seconds)) s (\(String(format: "%.1f", Double(info.size) / 1e6 / max(seconds, 1e-6))) MB/s), crc32c \(info.crc32c ?? "-")")
+            print(
+                "\(info.size) bytes in \(String(format: "%.2f", seconds)) s (\(String(format: "%.1f", Double(info.size) / 1e6 / max(seconds, 1e-6))) MB/s), crc32c \(info.crc32c ?? "-")"
+            )
         } catch let error as StorageError {
             throw ValidationError(error.description)
         }
@@ -176,16 +182,22 @@ struct InitCommand: AsyncParsableCommand {
         let region = ask("Bucket location", self.region, default: "us-central1")
         let project = ask("Project id (needed to create the bucket)", self.project, default: "")
         let key = ask("Service-account key file (empty: gcloud or metadata server)", credentials, default: "")
-        let enable = enableUpload ?? (["y", "yes", "true", "1"].contains(ask("Mirror uploads and results to the bucket? (yes/no)", nil, default: "yes").lowercased()))
+        let enable =
+            enableUpload
+            ?? (["y", "yes", "true", "1"].contains(
+                ask("Mirror uploads and results to the bucket? (yes/no)", nil, default: "yes").lowercased()))
         if !key.isEmpty {
             guard let attrs = try? FileManager.default.attributesOfItem(atPath: key) else {
                 throw ValidationError("the key file \(key) does not exist")
             }
             if let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
-                FileHandle.standardError.write(Data("warning: \(key) can be read by other users (mode \(String(mode, radix: 8))); run chmod 600 \(key)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("warning: \(key) can be read by other users (mode \(String(mode, radix: 8))); run chmod 600 \(key)\n".utf8))
             }
         }
-        let quote = { (v: String) in v.contains(where: { " #\"'$".contains($0) }) ? "\"\(v.replacingOccurrences(of: "\"", with: "\\\""))\"" : v }
+        let quote = { (v: String) in
+            v.contains(where: { " #\"'$".contains($0) }) ? "\"\(v.replacingOccurrences(of: "\"", with: "\\\""))\"" : v
+        }
         var lines = ["# GeoInfer settings, read by geoinfer serve and geoinfer gcs (the environment wins over this file)."]
         lines.append("ENABLE_GCP_UPLOAD=\(enable)")
         lines.append("GCP_BUCKET_NAME=\(quote(bucket))")

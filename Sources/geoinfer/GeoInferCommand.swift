@@ -5,6 +5,10 @@ struct GeoInferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "geoinfer",
         abstract: "Object detection over georeferenced rasters, tile by tile, with georeferenced results.",
-        subcommands: [ServeCommand.self, WorkerCommand.self, BenchQueueCommand.self, BenchMergeCommand.self, EvaluateCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self, ResultsCommand.self, WebhookCommand.self, KeysCommand.self, GCSCommand.self, InitCommand.self, DetectCommand.self, ModelInfoCommand.self]
+        subcommands: [
+            ServeCommand.self, WorkerCommand.self, BenchQueueCommand.self, BenchMergeCommand.self, EvaluateCommand.self, SubmitCommand.self,
+            StatusCommand.self, WatchCommand.self, ResultsCommand.self, WebhookCommand.self, KeysCommand.self, GCSCommand.self,
+            InitCommand.self, DetectCommand.self, ModelInfoCommand.self,
+        ]
     )
 }

@@ -13,10 +13,13 @@ struct KeysCommand: AsyncParsableCommand {
 }
 
 struct DataDirOption: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The server's data folder, when it keeps its jobs in SQLite (GEOINFER_DATA_DIR; default ./data).")
+    @Option(
+        name: .customLong("data-dir"),
+        help: "The server's data folder, when it keeps its jobs in SQLite (GEOINFER_DATA_DIR; default ./data).")
     var dataDir: String?
 
-    @Option(name: .customLong("database-url"), help: "The server's PostgreSQL job store (DATABASE_URL; default: SQLite in the data folder).")
+    @Option(
+        name: .customLong("database-url"), help: "The server's PostgreSQL job store (DATABASE_URL; default: SQLite in the data folder).")
     var databaseURL: String?
 
     /// The folder: --data-dir, else GEOINFER_DATA_DIR, else ./data.
@@ -34,10 +37,14 @@ struct DataDirOption: ParsableArguments {
             do {
                 store = try await PostgresJobStore.open(url: url, logger: logger)
             } catch {
-                throw ValidationError("cannot open the PostgreSQL job store named by DATABASE_URL: \(String(describing: error).prefix(300))")
+                throw ValidationError(
+                    "cannot open the PostgreSQL job store named by DATABASE_URL: \(String(describing: error).prefix(300))")
             }
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await store.run(); return nil }
+                group.addTask {
+                    try await store.run()
+                    return nil
+                }
                 group.addTask { try await body(store) }
                 defer { group.cancelAll() }
                 while let next = try await group.next() { if let value = next { return value } }
@@ -72,7 +79,9 @@ struct KeysCreateCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
-        for (flag, v) in [("--max-files", maxFiles.map(Int64.init)), ("--max-file-bytes", maxFileBytes), ("--max-request-bytes", maxRequestBytes)] {
+        for (flag, v) in [
+            ("--max-files", maxFiles.map(Int64.init)), ("--max-file-bytes", maxFileBytes), ("--max-request-bytes", maxRequestBytes),
+        ] {
             if let v, v <= 0 { throw ValidationError("\(flag) must be positive") }
         }
         var (key, record) = APIKeys.make(name: name, scope: admin ? .admin : .user)
@@ -81,7 +90,8 @@ struct KeysCreateCommand: AsyncParsableCommand {
         record.maxRequestBytes = maxRequestBytes
         try await data.withStore { [record] in try await $0.keyCreate(record) }
         print(key)
-        FileHandle.standardError.write(Data("created \(record.id) (\(record.scope.rawValue)) for \(name); the key above is shown only now\n".utf8))
+        FileHandle.standardError.write(
+            Data("created \(record.id) (\(record.scope.rawValue)) for \(name); the key above is shown only now\n".utf8))
     }
 }
 
@@ -97,7 +107,9 @@ struct KeysListCommand: AsyncParsableCommand {
             if let n = k.maxFiles { limits.append("max-files=\(n)") }
             if let n = k.maxFileBytes { limits.append("max-file-bytes=\(n)") }
             if let n = k.maxRequestBytes { limits.append("max-request-bytes=\(n)") }
-            print("\(k.id)\t\(k.scope.rawValue)\t\(k.prefix)…\t\(k.name)\t\(state)" + (limits.isEmpty ? "" : "\t" + limits.joined(separator: " ")))
+            print(
+                "\(k.id)\t\(k.scope.rawValue)\t\(k.prefix)…\t\(k.name)\t\(state)"
+                    + (limits.isEmpty ? "" : "\t" + limits.joined(separator: " ")))
         }
     }
 }
@@ -111,7 +123,9 @@ struct KeysRevokeCommand: AsyncParsableCommand {
     @OptionGroup var data: DataDirOption
 
     func run() async throws {
-        guard let k = try await data.withStore({ [id] in try await $0.keyRevoke(id: id, now: Date()) }) else { throw ValidationError("no key \(id); see geoinfer keys list") }
+        guard let k = try await data.withStore({ [id] in try await $0.keyRevoke(id: id, now: Date()) }) else {
+            throw ValidationError("no key \(id); see geoinfer keys list")
+        }
         print("revoked \(k.id) (\(k.name))")
     }
 }

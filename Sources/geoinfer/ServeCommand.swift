@@ -13,7 +13,10 @@ struct ModelRuntimeOptions: ParsableArguments {
     @Option(help: "ONNX model (GEOINFER_MODEL; default models/tree-crowns/tree-crowns.onnx).")
     var model: String?
 
-    @Option(help: "ONNX Runtime intra-op threads of each worker (GEOINFER_THREADS; default: the cores shared out between the workers, at least 1).")
+    @Option(
+        help:
+            "ONNX Runtime intra-op threads of each worker (GEOINFER_THREADS; default: the cores shared out between the workers, at least 1)."
+    )
     var threads: Int?
 }
 
@@ -40,20 +43,27 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = try await Environment.load()
-        let config = try Self.configuration(env, host: host, port: port, dataDir: dataDir, model: runtime.model, workers: workers, threads: runtime.threads)
+        let config = try Self.configuration(
+            env, host: host, port: port, dataDir: dataDir, model: runtime.model, workers: workers, threads: runtime.threads)
         let logger = try Self.startLogging(env)
         try await Self.launch(config, logger: logger, api: true) { built in
             if config.databaseURL == nil, config.keysRequired, try await built.store.keyList().allSatisfy({ $0.revokedAt != nil }) {
-                logger.warning("API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)")
+                logger.warning(
+                    "API keys are required but none is active: every call will get 401; make one with geoinfer keys create --data-dir \(built.layout.root.path)"
+                )
             }
-            logger.info("GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))")
+            logger.info(
+                "GeoInfer listening on http://\(config.host):\(config.port) (data in \(built.layout.root.path), model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), \(config.workers.concurrency) workers, job store \(config.databaseURL == nil ? "SQLite" : "PostgreSQL"))"
+            )
         }
     }
 
     /// Builds the services (with the HTTP API or without) and runs them until SIGTERM or SIGINT;
     /// `announce` runs once they are built. Configuration problems become usage errors.
-    static func launch(_ config: ServerConfiguration, logger: Logger, api: Bool,
-                       announce: (GeoInferServer.Services) async throws -> Void) async throws {
+    static func launch(
+        _ config: ServerConfiguration, logger: Logger, api: Bool,
+        announce: (GeoInferServer.Services) async throws -> Void
+    ) async throws {
         do {
             try Failpoint.validateEnvironment()
             MemoryTuning.apply()
@@ -70,15 +80,18 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The service's settings: flags over the environment (and `.env`) over the defaults.
-    static func configuration(_ env: [String: String], host: String?, port: Int?, dataDir: String?, model: String?, workers: Int?,
-                              threads: Int?) throws -> ServerConfiguration {
+    static func configuration(
+        _ env: [String: String], host: String?, port: Int?, dataDir: String?, model: String?, workers: Int?,
+        threads: Int?
+    ) throws -> ServerConfiguration {
         var config = ServerConfiguration()
         config.host = host ?? env["GEOINFER_HOST"] ?? config.host
         config.port = try port ?? Self.int(env, "GEOINFER_PORT") ?? config.port
         config.dataDirectory = URL(fileURLWithPath: dataDir ?? env["GEOINFER_DATA_DIR"] ?? "data")
         config.modelPath = model
         config.workers.concurrency = try workers ?? Self.int(env, "GEOINFER_WORKERS") ?? config.workers.concurrency
-        config.workers.threads = try threads ?? Self.int(env, "GEOINFER_THREADS")
+        config.workers.threads =
+            try threads ?? Self.int(env, "GEOINFER_THREADS")
             ?? WorkerConfiguration.defaultThreads(cores: ProcessInfo.processInfo.activeProcessorCount, workers: config.workers.concurrency)
         if let url = env["DATABASE_URL"], !url.isEmpty {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
@@ -89,7 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let lease = try Self.int(env, "GEOINFER_LEASE_SECONDS") { config.workers.lease = TimeInterval(lease) }
         if let attempts = try Self.int(env, "GEOINFER_MAX_ATTEMPTS") { config.workers.maxAttempts = attempts }
         if let size = try Self.int(env, "GEOINFER_QUICKLOOK_SIZE") {
-            guard size >= 0, size <= 4096 else { throw ValidationError("GEOINFER_QUICKLOOK_SIZE must be 0 (no quicklooks) to 4096 pixels (got \(size))") }
+            guard size >= 0, size <= 4096 else {
+                throw ValidationError("GEOINFER_QUICKLOOK_SIZE must be 0 (no quicklooks) to 4096 pixels (got \(size))")
+            }
             config.workers.quicklookSize = size
         }
         if let inPlace = try Self.bool(env, "GEOINFER_COG_IN_PLACE") { config.workers.readCOGInPlace = inPlace }
@@ -109,7 +124,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = try Self.int(env, "GEOINFER_RATE_BURST") { config.limits.requestBurst = Double(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_CONCURRENT_UPLOADS") { config.limits.uploadsInFlight = n }
         if let t = try Self.number(env, "GEOINFER_IDLE_TIMEOUT_SECONDS") {
-            guard t > 0, t <= 86_400 else { throw ValidationError("GEOINFER_IDLE_TIMEOUT_SECONDS must be more than 0 and at most 86400 (got \(t))") }
+            guard t > 0, t <= 86_400 else {
+                throw ValidationError("GEOINFER_IDLE_TIMEOUT_SECONDS must be more than 0 and at most 86400 (got \(t))")
+            }
             config.limits.idleTimeout = .milliseconds(Int64(t * 1000))
         }
         if let n = try Self.int(env, "GEOINFER_MAX_CONNECTIONS") { config.limits.maxConnections = n }
@@ -143,11 +160,15 @@ struct ServeCommand: AsyncParsableCommand {
         w.allowlist = (env["GEOINFER_WEBHOOK_ALLOWLIST"] ?? "").split(separator: ",").map(String.init)
         if let s = env["GEOINFER_WEBHOOK_RETRY_SCHEDULE"], !s.isEmpty { w.schedule = try RetrySchedule(parsing: s) }
         if let t = env["GEOINFER_WEBHOOK_TIMEOUT_SECONDS"], !t.isEmpty {
-            guard let v = Double(t), v > 0, v <= 300 else { throw ValidationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be a number of seconds from 0 to 300 (got '\(t)')") }
+            guard let v = Double(t), v > 0, v <= 300 else {
+                throw ValidationError("GEOINFER_WEBHOOK_TIMEOUT_SECONDS must be a number of seconds from 0 to 300 (got '\(t)')")
+            }
             w.timeout = v
         }
         if let p = env["GEOINFER_WEBHOOK_PROGRESS_STEP"], !p.isEmpty {
-            guard let v = Double(p), (0...100).contains(v) else { throw ValidationError("GEOINFER_WEBHOOK_PROGRESS_STEP must be a percentage from 0 (off) to 100 (got '\(p)')") }
+            guard let v = Double(p), (0...100).contains(v) else {
+                throw ValidationError("GEOINFER_WEBHOOK_PROGRESS_STEP must be a percentage from 0 (off) to 100 (got '\(p)')")
+            }
             w.progressStep = v
         }
         return w
@@ -161,7 +182,9 @@ struct ServeCommand: AsyncParsableCommand {
             .mapError { $0 as? StorageError ?? .configuration("\($0)") }
         if try bool(env, "ENABLE_GCP_UPLOAD") == true {
             guard let bucket = env["GCP_BUCKET_NAME"], !bucket.isEmpty else {
-                throw ValidationError("ENABLE_GCP_UPLOAD is true but GCP_BUCKET_NAME is not set: name the bucket (make one with geoinfer gcs setup-bucket), or set ENABLE_GCP_UPLOAD=false")
+                throw ValidationError(
+                    "ENABLE_GCP_UPLOAD is true but GCP_BUCKET_NAME is not set: name the bucket (make one with geoinfer gcs setup-bucket), or set ENABLE_GCP_UPLOAD=false"
+                )
             }
             do {
                 try GCSConfiguration.validate(bucket: bucket)

@@ -34,7 +34,9 @@ struct WebhookTestCommand: AsyncParsableCommand {
         } else if config.secrets.isEmpty {
             let path = data.url.appendingPathComponent("webhook_secret").path
             guard let stored = try WebhookSecret.load(from: path) else {
-                throw ValidationError("no secret: pass --secret whsec_…, set GEOINFER_WEBHOOK_SECRET, or run where the server's data folder is (\(path) not found)")
+                throw ValidationError(
+                    "no secret: pass --secret whsec_…, set GEOINFER_WEBHOOK_SECRET, or run where the server's data folder is (\(path) not found)"
+                )
             }
             config.secrets = [stored]
         }

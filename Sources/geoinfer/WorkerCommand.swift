@@ -26,11 +26,14 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = try await Environment.load()
-        var config = try ServeCommand.configuration(env, host: nil, port: nil, dataDir: dataDir, model: runtime.model, workers: concurrency, threads: runtime.threads)
+        var config = try ServeCommand.configuration(
+            env, host: nil, port: nil, dataDir: dataDir, model: runtime.model, workers: concurrency, threads: runtime.threads)
         config.workers.concurrency = max(1, config.workers.concurrency)
         let logger = try ServeCommand.startLogging(env)
         try await ServeCommand.launch(config, logger: logger, api: false) { built in
-            logger.info("GeoInfer worker: \(config.workers.concurrency) at once, model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), job store \(config.databaseURL == nil ? "SQLite in \(built.layout.root.path)" : "PostgreSQL")")
+            logger.info(
+                "GeoInfer worker: \(config.workers.concurrency) at once, model \(built.modelFile.manifest.name) \(built.modelFile.manifest.version), job store \(config.databaseURL == nil ? "SQLite in \(built.layout.root.path)" : "PostgreSQL")"
+            )
         }
     }
 }

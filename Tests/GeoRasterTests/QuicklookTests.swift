@@ -10,11 +10,15 @@ import Testing
 
     @Test func drawsBoxesAtFullSizeForSmallRasters() throws {
         let dir = Fixtures.temporaryDirectory("ql")
-        let tif = dir.appendingPathComponent("s.tif").path, png = dir.appendingPathComponent("s.png").path
+        let tif = dir.appendingPathComponent("s.tif").path
+        let png = dir.appendingPathComponent("s.png").path
         try SyntheticRaster(width: 300, height: 200).write(to: tif)
-        let size = try Quicklook.write(raster: Raster(path: tif), bands: [1, 2, 3],
-                                       boxes: [QuicklookBox(x1: 40, y1: 30, x2: 100, y2: 80, classIndex: 0),
-                                               QuicklookBox(x1: 150, y1: 100, x2: 200, y2: 150, classIndex: 1)], to: png)
+        let size = try Quicklook.write(
+            raster: Raster(path: tif), bands: [1, 2, 3],
+            boxes: [
+                QuicklookBox(x1: 40, y1: 30, x2: 100, y2: 80, classIndex: 0),
+                QuicklookBox(x1: 150, y1: 100, x2: 200, y2: 150, classIndex: 1),
+            ], to: png)
         #expect(size == (300, 200))
         let written = try Raster(path: png)
         #expect(written.info.driver == "PNG" && written.info.width == 300 && written.info.height == 200 && written.info.bandCount == 3)
@@ -26,10 +30,12 @@ import Testing
 
     @Test func downsamplesLargeRastersAndScalesBoxes() throws {
         let dir = Fixtures.temporaryDirectory("ql")
-        let tif = dir.appendingPathComponent("big.tif").path, png = dir.appendingPathComponent("big.png").path
+        let tif = dir.appendingPathComponent("big.tif").path
+        let png = dir.appendingPathComponent("big.png").path
         try SyntheticRaster(width: 3000, height: 2000).write(to: tif)
-        let size = try Quicklook.write(raster: Raster(path: tif), bands: [1, 2, 3],
-                                       boxes: [QuicklookBox(x1: 900, y1: 600, x2: 1500, y2: 1200, classIndex: 0)], to: png, maxSize: 1024)
+        let size = try Quicklook.write(
+            raster: Raster(path: tif), bands: [1, 2, 3],
+            boxes: [QuicklookBox(x1: 900, y1: 600, x2: 1500, y2: 1200, classIndex: 0)], to: png, maxSize: 1024)
         #expect(size == (1024, 683))
         // 900 × 1024/3000 = 307.2 → column 307, rows 204.8…409.6.
         #expect(try rgb(png, 307, 300) == [255, 0, 0])
@@ -39,7 +45,8 @@ import Testing
 
     @Test func singleBandShowsAsGrey() throws {
         let dir = Fixtures.temporaryDirectory("ql")
-        let tif = dir.appendingPathComponent("g.tif").path, png = dir.appendingPathComponent("g.png").path
+        let tif = dir.appendingPathComponent("g.tif").path
+        let png = dir.appendingPathComponent("g.png").path
         var r = SyntheticRaster(width: 64, height: 64)
         r.bands = 1
         try r.write(to: tif)
@@ -61,13 +68,15 @@ import Testing
                 for x in 0..<w { pixels.values[b * w * h + y * w + x] = x < w / 2 ? 10 : 200 }
             }
         }
-        let look = dir.appendingPathComponent("q.png").path, thumb = dir.appendingPathComponent("t.png").path
+        let look = dir.appendingPathComponent("q.png").path
+        let thumb = dir.appendingPathComponent("t.png").path
         try Quicklook.write(pixels, boxes: [QuicklookBox(x1: 100, y1: 100, x2: 300, y2: 300, classIndex: 0)], to: look, thumbnail: thumb)
         let t = try Raster(path: thumb)
         #expect(t.info.width == 128 && t.info.height == 64)
         // The box shows in the quicklook (red outline) but not in the thumbnail.
         #expect(try rgb(look, Int(100 * 0.512), 80) == [255, 0, 0])
-        let left = try rgb(thumb, 10, 30), right = try rgb(thumb, 120, 30)
+        let left = try rgb(thumb, 10, 30)
+        let right = try rgb(thumb, 120, 30)
         #expect(left[0] == left[1] && left[1] == left[2] && right[0] == right[1])
         #expect(left[0] < right[0])
         // Away from the seam each half is one flat value: averaging never blurs a flat area.

@@ -20,11 +20,18 @@ import Testing
         Layout(name: "tiled DEFLATE uint8 x3", options: ["TILED=YES", "COMPRESS=DEFLATE"], type: .byte, bands: 3, tiled: true),
         Layout(name: "striped LZW uint16 x1", options: ["COMPRESS=LZW"], type: .uint16, bands: 1, tiled: false),
         Layout(name: "striped uncompressed float32 x4", options: [], type: .float32, bands: 4, tiled: false),
-        Layout(name: "tiled LZW int16 x3", options: ["TILED=YES", "COMPRESS=LZW", "BLOCKXSIZE=32", "BLOCKYSIZE=32"], type: .int16, bands: 3, tiled: true),
-        Layout(name: "tiled JPEG uint8 x3", options: ["TILED=YES", "COMPRESS=JPEG", "JPEG_QUALITY=95"], type: .byte, bands: 3, lossy: true, tiled: true),
+        Layout(
+            name: "tiled LZW int16 x3", options: ["TILED=YES", "COMPRESS=LZW", "BLOCKXSIZE=32", "BLOCKYSIZE=32"], type: .int16, bands: 3,
+            tiled: true),
+        Layout(
+            name: "tiled JPEG uint8 x3", options: ["TILED=YES", "COMPRESS=JPEG", "JPEG_QUALITY=95"], type: .byte, bands: 3, lossy: true,
+            tiled: true),
         Layout(name: "tiled ZSTD float32 x1", options: ["TILED=YES", "COMPRESS=ZSTD"], type: .float32, bands: 1, tiled: true),
-        Layout(name: "BigTIFF tiled DEFLATE uint8 x3", options: ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=YES"], type: .byte, bands: 3, tiled: true),
-        Layout(name: "COG DEFLATE uint8 x3", driver: "COG", options: ["COMPRESS=DEFLATE", "BLOCKSIZE=64"], type: .byte, bands: 3, tiled: true),
+        Layout(
+            name: "BigTIFF tiled DEFLATE uint8 x3", options: ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=YES"], type: .byte, bands: 3,
+            tiled: true),
+        Layout(
+            name: "COG DEFLATE uint8 x3", driver: "COG", options: ["COMPRESS=DEFLATE", "BLOCKSIZE=64"], type: .byte, bands: 3, tiled: true),
     ]
 
     /// A smooth pattern, different per band, within every type's range.
@@ -36,8 +43,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("r.tif").path
         let (w, h) = (150, 97)
-        let writer = try RasterWriter(path: path, width: w, height: h, bandCount: layout.bands, dataType: layout.type, driver: layout.driver,
-                                      creationOptions: layout.options, geoTransform: GeoTransform([500_000, 0.5, 0, 3_300_000, 0, -0.5]), epsg: 32617)
+        let writer = try RasterWriter(
+            path: path, width: w, height: h, bandCount: layout.bands, dataType: layout.type, driver: layout.driver,
+            creationOptions: layout.options, geoTransform: GeoTransform([500_000, 0.5, 0, 3_300_000, 0, -0.5]), epsg: 32617)
         var data = [Float](repeating: 0, count: w * h * layout.bands)
         for b in 0..<layout.bands { for y in 0..<h { for x in 0..<w { data[b * w * h + y * w + x] = Self.value(x, y, b) } } }
         try writer.write(window: Window(x: 0, y: 0, width: w, height: h), data: data)
@@ -56,7 +64,8 @@ import Testing
 
         let window = Window(x: 37, y: 11, width: 64, height: 50)
         let read = try raster.read(window: window)
-        var maxError: Float = 0, sumError: Float = 0
+        var maxError: Float = 0
+        var sumError: Float = 0
         for b in 0..<layout.bands {
             for y in 0..<window.height {
                 for x in 0..<window.width {
@@ -85,8 +94,9 @@ import Testing
         let raster = try Raster(path: path)
         var out = [Float](repeating: -1, count: 16)
         try out.withUnsafeMutableBufferPointer { buf in
-            try raster.read(x: 0, y: 0, width: 8, height: 8, outWidth: 4, outHeight: 4, bands: [1], resampling: .average,
-                            into: buf, offset: 0, rowStride: 4, bandStride: 16)
+            try raster.read(
+                x: 0, y: 0, width: 8, height: 8, outWidth: 4, outHeight: 4, bands: [1], resampling: .average,
+                into: buf, offset: 0, rowStride: 4, bandStride: 16)
         }
         // Each output pixel is the mean of a 2x2 block: (v + v+1 + v+8 + v+9) / 4 = v + 4.5.
         var expected: [Float] = []

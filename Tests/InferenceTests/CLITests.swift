@@ -1,5 +1,5 @@
-import Foundation
 import Formats
+import Foundation
 import GeoInferTestSupport
 import Testing
 
@@ -18,8 +18,9 @@ import Testing
         try "not a raster".write(toFile: text, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
 
-        let result = try Fixtures.run(Fixtures.geoinferExecutable,
-                                      ["detect", empty, good, text, "--model", Fixtures.model("yolo"), "--out", out, "--threads", "1"])
+        let result = try Fixtures.run(
+            Fixtures.geoinferExecutable,
+            ["detect", empty, good, text, "--model", Fixtures.model("yolo"), "--out", out, "--threads", "1"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("empty.tif: not a raster GDAL can read"))
         #expect(result.stderr.contains("notes.tif: not a raster GDAL can read"))
@@ -47,8 +48,9 @@ import Testing
         var documents: [COCODocument] = []
         for workers in ["3", "1"] {
             let out = dir.appendingPathComponent("out-\(workers)").path
-            let result = try Fixtures.run(Fixtures.geoinferExecutable,
-                                          ["detect"] + paths + ["--model", Fixtures.model("yolo"), "--out", out, "--workers", workers])
+            let result = try Fixtures.run(
+                Fixtures.geoinferExecutable,
+                ["detect"] + paths + ["--model", Fixtures.model("yolo"), "--out", out, "--workers", workers])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("\(workers) workers × "), "\(result.stderr)")
             documents.append(try JSONDecoder().decode(COCODocument.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/coco.json"))))
@@ -56,29 +58,33 @@ import Testing
         #expect(documents[0].images.map(\.file_name) == (0..<8).map { "f\($0).tif" })
         #expect(documents[0].annotations.map(\.bbox) == documents[1].annotations.map(\.bbox))
         #expect(documents[0].annotations.map(\.image_id) == Array(1...8))
-        let refused = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", paths[0], "--workers", "0", "--model", Fixtures.model("yolo")])
+        let refused = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["detect", paths[0], "--workers", "0", "--model", Fixtures.model("yolo")])
         #expect(refused.status != 0 && refused.stderr.contains("--workers must be 1 to 256"))
     }
 
     @Test func invalidOptionsAreRefusedBeforeAnyWork() throws {
         let cases: [([String], String)] = [
-            (["--formats", "coco,shapefile"], "--formats must be a comma-separated list of coco, geojson, gpkg, fgb"), (["--out-crs", "EPSG:0"], "--out-crs must be EPSG:n"),
+            (["--formats", "coco,shapefile"], "--formats must be a comma-separated list of coco, geojson, gpkg, fgb"),
+            (["--out-crs", "EPSG:0"], "--out-crs must be EPSG:n"),
             (["--nms", "soft"], "--nms must be iou or ios"),
             (["--overlap", "0.95"], "--overlap must be between 0 and 0.9"),
             (["--device", "tpu"], "--device must be cpu or cuda"),
             (["--model", "/nonexistent/model.onnx"], "not found or not readable"),
         ]
         for (args, message) in cases {
-            let result = try Fixtures.run(Fixtures.geoinferExecutable,
-                                          ["detect", "x.tif", "--model", Fixtures.model("yolo")] + args + ["--out", dir.path])
+            let result = try Fixtures.run(
+                Fixtures.geoinferExecutable,
+                ["detect", "x.tif", "--model", Fixtures.model("yolo")] + args + ["--out", dir.path])
             #expect(result.status != 0, "\(args)")
             #expect(result.stderr.contains(message), "\(args): \(result.stderr)")
         }
     }
 
     @Test func missingDefaultModelSaysHowToFixIt() throws {
-        let result = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", "x.tif"],
-                                      environment: ["GEOINFER_MODEL": dir.appendingPathComponent("none.onnx").path])
+        let result = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["detect", "x.tif"],
+            environment: ["GEOINFER_MODEL": dir.appendingPathComponent("none.onnx").path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("none.onnx") && result.stderr.contains("not found"))
     }

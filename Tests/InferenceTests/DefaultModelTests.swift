@@ -31,7 +31,8 @@ import Testing
         let raw = dir.appendingPathComponent("osbs.bip").path
         let dump = try Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", Self.sample, raw])
         #expect(dump.status == 0, "\(dump.stderr)")
-        let reference = try Fixtures.python("""
+        let reference = try Fixtures.python(
+            """
             import json, sys
             sys.path.insert(0, sys.argv[1])
             import numpy as np, onnxruntime as ort

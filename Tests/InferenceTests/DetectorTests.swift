@@ -1,8 +1,9 @@
-import Foundation
 import Formats
+import Foundation
 import GeoInferTestSupport
 import GeoRaster
 import Inference
+import Synchronization
 import Testing
 
 /// Helpers shared by the detector suites.
@@ -34,12 +35,12 @@ enum Run {
     /// 300 × 200 px, 64 px tiles with 20% overlap (tile origins x 0, 51, 102, 153, 204, 236 and y 0, 51, 102, 136).
     static let markers = [
         Marker(x: 10, y: 10, score: 200, width: 16, height: 12),
-        Marker(x: 50, y: 30, score: 150, width: 20, height: 20),   // box straddles the border of tiles 0 and 1
+        Marker(x: 50, y: 30, score: 150, width: 20, height: 20),  // box straddles the border of tiles 0 and 1
         Marker(x: 63, y: 100, score: 220, width: 30, height: 10),  // in two overlapping tiles: found twice, merged
-        Marker(x: 299, y: 199, score: 180, width: 40, height: 40), // bottom-right corner: clipped to the raster
-        Marker(x: 0, y: 150, score: 120, width: 10, height: 10),   // left edge
-        Marker(x: 150, y: 100, score: 240, width: 100, height: 60),// box larger than a tile
-        Marker(x: 236, y: 136, score: 90, width: 8, height: 8),    // on the shifted edge tiles' corner
+        Marker(x: 299, y: 199, score: 180, width: 40, height: 40),  // bottom-right corner: clipped to the raster
+        Marker(x: 0, y: 150, score: 120, width: 10, height: 10),  // left edge
+        Marker(x: 150, y: 100, score: 240, width: 100, height: 60),  // box larger than a tile
+        Marker(x: 236, y: 136, score: 90, width: 8, height: 8),  // on the shifted edge tiles' corner
     ]
 
     struct Layout: Sendable, CustomTestStringConvertible {
@@ -143,7 +144,9 @@ enum Run {
         try raster.write(to: path)
         let result = try await Run.detector("yolo").detect(path: path)
         #expect(abs(result.resampleFactor - 0.5) < 1e-9)
-        #expect(try result.tiles.planned == TilePlan(rasterWidth: 400, rasterHeight: 300, tileWidth: 64, tileHeight: 64, overlap: 0.2, scale: 0.5).count)
+        #expect(
+            try result.tiles.planned
+                == TilePlan(rasterWidth: 400, rasterHeight: 300, tileWidth: 64, tileHeight: 64, overlap: 0.2, scale: 0.5).count)
         // Model pixel (20, 20), centre 20.5, box 20 × 10 model px = 40 × 20 raster px centred at 41.
         #expect(Run.boxes(result) == [[21, 31, 61, 51, 1], [271, 121, 331, 181, 1]])
     }
@@ -188,7 +191,10 @@ enum Run {
         try raster.write(to: path)
         let iou = try await Run.detector("yolo_clip") { $0.iouThreshold = 0.6 }.detect(path: path)
         #expect(Run.boxes(iou) == [[39.5, 15.5, 63.5, 25.5, 1], [51, 15.5, 63.5, 25.5, 1]])
-        let ios = try await Run.detector("yolo_clip") { $0.iouThreshold = 0.6; $0.nmsMetric = .ios }.detect(path: path)
+        let ios = try await Run.detector("yolo_clip") {
+            $0.iouThreshold = 0.6
+            $0.nmsMetric = .ios
+        }.detect(path: path)
         #expect(Run.boxes(ios) == [[39.5, 15.5, 63.5, 25.5, 1]])
     }
 
@@ -200,7 +206,10 @@ enum Run {
         raster.markers = Self.markers
         try raster.write(to: path)
         let seen = ProgressLog()
-        let result = try await Run.detector("yolo") { $0.scoreThreshold = 0.6; $0.batchSize = 3 }.detect(path: path) { seen.append($0) }
+        let result = try await Run.detector("yolo") {
+            $0.scoreThreshold = 0.6
+            $0.batchSize = 3
+        }.detect(path: path) { seen.append($0) }
         #expect(Run.boxes(result) == Run.expected(Self.markers.filter { Double($0.score) / 255 >= 0.6 }, width: 300, height: 200))
         let updates = seen.all
         #expect(updates.count == 8)  // 24 tiles in batches of 3
@@ -245,8 +254,6 @@ enum Run {
         #expect(seen.all.first.map { $0.tilesDone < $0.tilesTotal } == true)
     }
 }
-
-import Synchronization
 
 final class Flag: Sendable {
     private let value = Mutex(false)

@@ -20,10 +20,15 @@ import Testing
     }
 
     static func pycocotools(_ predictions: String, _ truth: String, maxDets: Int = 100) throws -> (ap: Double, ap50: Double) {
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/coco_eval.py").path, predictions, truth,
-                                                   "--max-dets", "\(maxDets)"])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/coco_eval.py").path, predictions, truth,
+                "--max-dets", "\(maxDets)",
+            ])
         guard r.status == 0, let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double],
-              let ap = json["ap"], let ap50 = json["ap50"] else { throw TestFailure(description: "coco_eval.py failed: \(r.stderr)") }
+            let ap = json["ap"], let ap50 = json["ap50"]
+        else { throw TestFailure(description: "coco_eval.py failed: \(r.stderr)") }
         return (ap, ap50)
     }
 
@@ -38,7 +43,9 @@ import Testing
     @Test func apAgreesWithPycocotoolsOnNEONLabels() throws {
         let ours = try Self.evaluate(Self.osbs, Self.labels)
         let theirs = try Self.pycocotools(Self.osbs + "/coco.json", Self.labels)
-        #expect(abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12 && abs((ours.pooled.ap50 ?? -1) - theirs.ap50) < 1e-12, "\(ours.pooled) vs \(theirs)")
+        #expect(
+            abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12 && abs((ours.pooled.ap50 ?? -1) - theirs.ap50) < 1e-12,
+            "\(ours.pooled) vs \(theirs)")
         #expect(ours.pooled.ground_truth == 61)
         #expect(ours.per_file["OSBS_029.tif"] == ours.pooled)
     }
@@ -49,53 +56,80 @@ import Testing
         // grid (ties), and up to 180 predictions an image (past the limit of 100).
         var rng = SplitMix(seed: seed)
         let dir = Fixtures.temporaryDirectory("eval-random")
-        var images: [[String: Any]] = [], annotations: [[String: Any]] = [], csv = "image_path,xmin,ymin,xmax,ymax,label\n"
+        var images: [[String: Any]] = []
+        var annotations: [[String: Any]] = []
+        var csv = "image_path,xmin,ymin,xmax,ymax,label\n"
         for i in 1...3 {
             let name = "scene\(i).tif"
             images.append(["id": i, "file_name": name, "width": 500, "height": 500])
             for _ in 0..<(20 + rng.index() % 100) {
-                let x = Double(rng.index() % 460), y = Double(rng.index() % 460), w = Double(5 + rng.index() % 35), h = Double(5 + rng.index() % 35)
+                let x = Double(rng.index() % 460)
+                let y = Double(rng.index() % 460)
+                let w = Double(5 + rng.index() % 35)
+                let h = Double(5 + rng.index() % 35)
                 csv += "\(name),\(Int(x)),\(Int(y)),\(Int(x + w)),\(Int(y + h)),Tree\n"
                 if rng.index() % 4 != 0 {
                     let jitter = { Double(rng.index() % 7) - 3 }
-                    annotations.append(["image_id": i, "category_id": 1, "bbox": [x + jitter(), y + jitter(), w + jitter(), h + jitter()],
-                                        "score": Double(rng.index() % 20) / 20 + 0.05])
+                    annotations.append([
+                        "image_id": i, "category_id": 1, "bbox": [x + jitter(), y + jitter(), w + jitter(), h + jitter()],
+                        "score": Double(rng.index() % 20) / 20 + 0.05,
+                    ])
                 }
             }
             for _ in 0..<(rng.index() % 80) {
-                annotations.append(["image_id": i, "category_id": 1,
-                                    "bbox": [Double(rng.index() % 480), Double(rng.index() % 480), Double(4 + rng.index() % 20), Double(4 + rng.index() % 20)],
-                                    "score": Double(rng.index() % 20) / 20 + 0.05])
+                annotations.append([
+                    "image_id": i, "category_id": 1,
+                    "bbox": [
+                        Double(rng.index() % 480), Double(rng.index() % 480), Double(4 + rng.index() % 20), Double(4 + rng.index() % 20),
+                    ],
+                    "score": Double(rng.index() % 20) / 20 + 0.05,
+                ])
             }
         }
-        let coco = dir.appendingPathComponent("coco.json"), truth = dir.appendingPathComponent("truth.csv")
-        try JSONSerialization.data(withJSONObject: ["images": images, "annotations": annotations, "categories": [["id": 1, "name": "tree"]]]).write(to: coco)
+        let coco = dir.appendingPathComponent("coco.json")
+        let truth = dir.appendingPathComponent("truth.csv")
+        try JSONSerialization.data(withJSONObject: [
+            "images": images, "annotations": annotations, "categories": [["id": 1, "name": "tree"]],
+        ]).write(to: coco)
         try Data(csv.utf8).write(to: truth)
         for maxDets in [100, 1000] {
             let ours = try Self.evaluate(coco.path, truth.path, ["--max-detections", "\(maxDets)"])
             let theirs = try Self.pycocotools(coco.path, truth.path, maxDets: maxDets)
-            #expect(abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12, "seed \(seed) maxDets \(maxDets): \(ours.pooled.ap ?? -1) vs \(theirs.ap)")
-            #expect(abs((ours.pooled.ap50 ?? -1) - theirs.ap50) < 1e-12, "seed \(seed) maxDets \(maxDets): \(ours.pooled.ap50 ?? -1) vs \(theirs.ap50)")
+            #expect(
+                abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12, "seed \(seed) maxDets \(maxDets): \(ours.pooled.ap ?? -1) vs \(theirs.ap)")
+            #expect(
+                abs((ours.pooled.ap50 ?? -1) - theirs.ap50) < 1e-12,
+                "seed \(seed) maxDets \(maxDets): \(ours.pooled.ap50 ?? -1) vs \(theirs.ap50)")
         }
     }
 
     @Test func everyGroundTruthFormatGivesTheSameScores() throws {
         let dir = Fixtures.temporaryDirectory("eval-formats")
-        let rows = try String(contentsOfFile: Self.labels, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst().map { $0.split(separator: ",") }
+        let rows = try String(contentsOfFile: Self.labels, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst().map {
+            $0.split(separator: ",")
+        }
         let boxes = rows.map { r in (x1: Double(r[1])!, y1: Double(r[2])!, x2: Double(r[3])!, y2: Double(r[4])!, label: String(r[5])) }
         // COCO ground truth.
         let coco = dir.appendingPathComponent("truth_coco.json")
-        let anns = boxes.enumerated().map { i, b in ["id": i + 1, "image_id": 7, "category_id": 3, "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1]] as [String: Any] }
-        try JSONSerialization.data(withJSONObject: ["images": [["id": 7, "file_name": "OSBS_029.tif", "width": 400, "height": 400]],
-                                                    "annotations": anns, "categories": [["id": 3, "name": "Tree"]]]).write(to: coco)
+        let anns = boxes.enumerated().map { i, b in
+            ["id": i + 1, "image_id": 7, "category_id": 3, "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1]] as [String: Any]
+        }
+        try JSONSerialization.data(withJSONObject: [
+            "images": [["id": 7, "file_name": "OSBS_029.tif", "width": 400, "height": 400]],
+            "annotations": anns, "categories": [["id": 3, "name": "Tree"]],
+        ]).write(to: coco)
         // GeoJSON polygons in the raster's CRS, then a GeoPackage of them in WGS84.
         let gt = try #require(try Raster(path: Self.sample).info.geoTransform)
         let features = boxes.map { b -> String in
             let ring = [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2), (b.x1, b.y1)].map { gt.apply(x: $0.0, y: $0.1) }
-            return #"{"type": "Feature", "properties": {"label": "\#(b.label)"}, "geometry": {"type": "Polygon", "coordinates": [[\#(ring.map { "[\($0.x), \($0.y)]" }.joined(separator: ","))]]}}"#
+            return
+                #"{"type": "Feature", "properties": {"label": "\#(b.label)"}, "geometry": {"type": "Polygon", "coordinates": [[\#(ring.map { "[\($0.x), \($0.y)]" }.joined(separator: ","))]]}}"#
         }
         let geojson = dir.appendingPathComponent("truth.geojson")
-        try Data(#"{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32617"}}, "features": [\#(features.joined(separator: ","))]}"#.utf8).write(to: geojson)
+        try Data(
+            #"{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32617"}}, "features": [\#(features.joined(separator: ","))]}"#
+                .utf8
+        ).write(to: geojson)
         let gpkg = dir.appendingPathComponent("truth_wgs84.gpkg")
         let converted = try Fixtures.run("/usr/bin/ogr2ogr", ["-f", "GPKG", "-t_srs", "EPSG:4326", gpkg.path, geojson.path])
         try #require(converted.status == 0, "\(converted.stderr)")
@@ -106,7 +140,9 @@ import Testing
             let r = try Self.evaluate(Self.osbs, truth)
             #expect(r.pooled.ground_truth == reference.pooled.ground_truth, "\(truth)")
             #expect(r.pooled.matches.map(\.true_positives) == reference.pooled.matches.map(\.true_positives), "\(truth)")
-            #expect(abs((r.pooled.ap ?? -1) - (reference.pooled.ap ?? -2)) < 1e-6, "\(truth): \(r.pooled.ap ?? -1) vs \(reference.pooled.ap ?? -1)")
+            #expect(
+                abs((r.pooled.ap ?? -1) - (reference.pooled.ap ?? -2)) < 1e-6,
+                "\(truth): \(r.pooled.ap ?? -1) vs \(reference.pooled.ap ?? -1)")
         }
     }
 
@@ -118,7 +154,8 @@ import Testing
         let evaluation = try #require(meta.evaluation)
         #expect(evaluation.ground_truth_file == "OSBS_029.csv")
         #expect(evaluation.pooled == (try Self.evaluate(Self.osbs, Self.labels)).pooled)
-        let missing = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", "/nonexistent.csv"])
+        let missing = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", "/nonexistent.csv"])
         #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
     }
 

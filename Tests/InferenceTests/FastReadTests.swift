@@ -1,23 +1,26 @@
 import Foundation
 import GeoInferTestSupport
 import GeoRaster
-@testable import Inference
 import Testing
+
+@testable import Inference
 
 /// The 8-bit read path (bytes at full or JPEG-reduced resolution, area-averaged here) and the
 /// quicklook drawn from the tiles as they are read.
 @Suite struct FastReadTests {
     /// A manifest that passes pixels through unchanged (scale 1, mean 0, std 1), at 0.1 m.
-    static let identity = ModelManifest(name: "identity", version: "1", classes: ["x"], inputWidth: 512, inputHeight: 512,
-                                        bandOrder: [1, 2, 3], normalization: .init(scale: 1, mean: [0, 0, 0], std: [1, 1, 1]),
-                                        gsdMetres: 0.1, outputLayout: .yolo)
+    static let identity = ModelManifest(
+        name: "identity", version: "1", classes: ["x"], inputWidth: 512, inputHeight: 512,
+        bandOrder: [1, 2, 3], normalization: .init(scale: 1, mean: [0, 0, 0], std: [1, 1, 1]),
+        gsdMetres: 0.1, outputLayout: .yolo)
 
     /// A textured 8-bit RGB raster, `side` × `side` at `gsd` m: smooth waves plus seeded noise, so
     /// every resampler has something to get wrong.
     static func textured(_ path: String, side: Int, gsd: Double, options: [String], seed: UInt64 = 7, constant: Float? = nil) throws {
         var rng = SplitMix(seed: seed)
-        let writer = try RasterWriter(path: path, width: side, height: side, bandCount: 3, dataType: .byte, creationOptions: options,
-                                      geoTransform: GeoTransform([400_000, gsd, 0, 5_000_000, 0, -gsd]), epsg: 32630)
+        let writer = try RasterWriter(
+            path: path, width: side, height: side, bandCount: 3, dataType: .byte, creationOptions: options,
+            geoTransform: GeoTransform([400_000, gsd, 0, 5_000_000, 0, -gsd]), epsg: 32630)
         var data = [Float](repeating: 0, count: side * side * 3)
         for b in 0..<3 {
             for y in 0..<side {
@@ -36,13 +39,15 @@ import Testing
     static func tileAndGDAL(_ path: String) throws -> (reader: TileReader, ours: [Float], gdal: [Float], valid: (Int, Int)) {
         let raster = try Raster(path: path)
         let scale = TileReader.scale(for: identity, info: raster.info).scale
-        let plan = try TilePlan(rasterWidth: raster.info.width, rasterHeight: raster.info.height, tileWidth: 512, tileHeight: 512,
-                                overlap: 0.2, scale: scale)
+        let plan = try TilePlan(
+            rasterWidth: raster.info.width, rasterHeight: raster.info.height, tileWidth: 512, tileHeight: 512,
+            overlap: 0.2, scale: scale)
         let reader = TileReader(raster: raster, plan: plan, manifest: identity, bands: [1, 2, 3], skipBlank: false)
         let tile = plan.tile(0)
         let batch = try reader.read([tile][...])
         let input = try #require(batch.input)
-        var ours: [Float] = [], gdal = [Float](repeating: 0, count: 3 * tile.validWidth * tile.validHeight)
+        var ours: [Float] = []
+        var gdal = [Float](repeating: 0, count: 3 * tile.validWidth * tile.validHeight)
         for c in 0..<3 {
             for y in 0..<tile.validHeight {
                 let row = c * 512 * 512 + y * 512
@@ -52,9 +57,10 @@ import Testing
         let src = plan.sourceRect(tile)
         let other = try Raster(path: path)
         try gdal.withUnsafeMutableBufferPointer { buf in
-            try other.read(x: src.x, y: src.y, width: src.width, height: src.height, outWidth: tile.validWidth, outHeight: tile.validHeight,
-                           bands: [1, 2, 3], resampling: .average, into: buf, offset: 0, rowStride: tile.validWidth,
-                           bandStride: tile.validWidth * tile.validHeight)
+            try other.read(
+                x: src.x, y: src.y, width: src.width, height: src.height, outWidth: tile.validWidth, outHeight: tile.validHeight,
+                bands: [1, 2, 3], resampling: .average, into: buf, offset: 0, rowStride: tile.validWidth,
+                bandStride: tile.validWidth * tile.validHeight)
         }
         return (reader, ours, gdal, (tile.validWidth, tile.validHeight))
     }
@@ -72,7 +78,8 @@ import Testing
             let origin = Double(windowStart) + rng.next(0, 0.999)
             let length = rng.next(0.001, Double(windowStart + windowLength) - origin)
             let outLength = max(1, Int(rng.next(1, max(1.5, length * rng.next(0.1, 1.5)))))
-            let taps = AreaResampler.taps(origin: origin, length: length, outLength: outLength, windowStart: windowStart, windowLength: windowLength)
+            let taps = AreaResampler.taps(
+                origin: origin, length: length, outLength: outLength, windowStart: windowStart, windowLength: windowLength)
             #expect(taps.start.count == outLength)
             let step = length / Double(outLength)
             for o in 0..<outLength {
@@ -81,12 +88,14 @@ import Testing
                 #expect(w.allSatisfy { $0 >= 0 })
                 #expect(taps.start[o] >= 0 && taps.start[o] + taps.count <= windowLength)
                 // Each weight is the share of the source pixel the output pixel covers, to a step.
-                let a = origin + Double(o) * step, b = a + step
+                let a = origin + Double(o) * step
+                let b = a + step
                 for k in 0..<taps.count {
                     let p = Double(windowStart + taps.start[o] + k)
                     let cover = max(0, min(b, p + 1) - max(a, p)) / step
-                    #expect(abs(Double(w[w.startIndex + k]) / Double(AreaResampler.one) - cover) <= 1.0001 / Double(AreaResampler.one),
-                            "origin \(origin) length \(length) out \(outLength) output \(o) tap \(k)")
+                    #expect(
+                        abs(Double(w[w.startIndex + k]) / Double(AreaResampler.one) - cover) <= 1.0001 / Double(AreaResampler.one),
+                        "origin \(origin) length \(length) out \(outLength) output \(o) tap \(k)")
                 }
             }
         }
@@ -107,7 +116,9 @@ import Testing
             var scratch = [Int32](repeating: 0, count: w)
             source.withUnsafeBufferPointer { s in
                 out.withUnsafeMutableBufferPointer { o in
-                    scratch.withUnsafeMutableBufferPointer { resampler.resample(s.baseAddress!, into: o.baseAddress!, rowStride: ow, scratch: $0.baseAddress!) }
+                    scratch.withUnsafeMutableBufferPointer {
+                        resampler.resample(s.baseAddress!, into: o.baseAddress!, rowStride: ow, scratch: $0.baseAddress!)
+                    }
                 }
             }
             #expect(out.allSatisfy { $0 == Float(value) }, "\(w)x\(h) → \(ow)x\(oh) of \(value)")
@@ -154,8 +165,20 @@ import Testing
         let dir = Fixtures.temporaryDirectory("fastread")
         // 16-bit, nodata, upsampling, or overviews: GDAL resamples (the byte path would be wrong or slower).
         let cases: [(String, [String], (inout SyntheticRaster) -> Void)] = [
-            ("u16.tif", ["TILED=YES"], { $0.dataType = .uint16; $0.pixelSize = 0.048 }),
-            ("nodata.tif", ["TILED=YES"], { $0.nodata = 0; $0.pixelSize = 0.048 }),
+            (
+                "u16.tif", ["TILED=YES"],
+                {
+                    $0.dataType = .uint16
+                    $0.pixelSize = 0.048
+                }
+            ),
+            (
+                "nodata.tif", ["TILED=YES"],
+                {
+                    $0.nodata = 0
+                    $0.pixelSize = 0.048
+                }
+            ),
             ("coarse.tif", ["TILED=YES"], { $0.pixelSize = 0.2 }),
         ]
         for (name, options, configure) in cases {
@@ -165,9 +188,11 @@ import Testing
             configure(&r)
             try r.write(to: path)
             let raster = try Raster(path: path)
-            let plan = try TilePlan(rasterWidth: 300, rasterHeight: 300, tileWidth: 512, tileHeight: 512, overlap: 0.2,
-                                    scale: TileReader.scale(for: Self.identity, info: raster.info).scale)
-            #expect(!TileReader(raster: raster, plan: plan, manifest: Self.identity, bands: [1, 2, 3], skipBlank: true).readsBytes, "\(name)")
+            let plan = try TilePlan(
+                rasterWidth: 300, rasterHeight: 300, tileWidth: 512, tileHeight: 512, overlap: 0.2,
+                scale: TileReader.scale(for: Self.identity, info: raster.info).scale)
+            #expect(
+                !TileReader(raster: raster, plan: plan, manifest: Self.identity, bands: [1, 2, 3], skipBlank: true).readsBytes, "\(name)")
         }
     }
 
@@ -193,9 +218,12 @@ import Testing
         #expect(d.mean < 2, "mean \(d.mean) max \(d.max)")
         // Written as a JPEG: small, at most 512 px.
         let jpg = dir.appendingPathComponent("wide.jpg").path
-        let size = try Quicklook.write(pixels, boxes: out.result.detections.map {
-            QuicklookBox(x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2, classIndex: 0)
-        }, to: jpg)
+        let size = try Quicklook.write(
+            pixels,
+            boxes: out.result.detections.map {
+                QuicklookBox(
+                    x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2, classIndex: 0)
+            }, to: jpg)
         #expect(size == (512, 341))
         let written = try Raster(path: jpg).info
         #expect(written.driver == "JPEG" && written.width == 512)

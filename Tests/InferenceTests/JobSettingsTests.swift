@@ -15,7 +15,9 @@ import Testing
         #expect(s.overlap == DetectionOptions().overlap)
         #expect(s.scoreThreshold == (manifest.scoreThreshold ?? 0.25))
         #expect(try JobSettings(scoreThreshold: "", overlap: nil as String?, manifest: manifest) == s)
-        #expect(try JobSettings(scoreThreshold: "0.3", overlap: "0.5", manifest: manifest) == JobSettings(scoreThreshold: 0.3, overlap: 0.5, manifest: manifest))
+        #expect(
+            try JobSettings(scoreThreshold: "0.3", overlap: "0.5", manifest: manifest)
+                == JobSettings(scoreThreshold: 0.3, overlap: 0.5, manifest: manifest))
     }
 
     /// Every value is either accepted exactly as given (inside its range) or refused naming its
@@ -39,7 +41,8 @@ import Testing
         // Text that is not a number in range gets the same answer as a number out of range.
         for text in ["abc", "nan", "1e309", "0x1p-2junk", " 0.2", "0,3", "-1"] {
             #expect { try JobSettings(scoreThreshold: nil, overlap: text, manifest: manifest) } throws: {
-                ($0 as? JobSettings.Invalid).map { $0.field == "overlap" && $0.message == "overlap must be a number between 0 and 0.9" } ?? false
+                ($0 as? JobSettings.Invalid).map { $0.field == "overlap" && $0.message == "overlap must be a number between 0 and 0.9" }
+                    ?? false
             }
         }
         // `detect`'s options take the same ranges.
@@ -54,11 +57,17 @@ import Testing
     @Test func onlyAFailedRunIsWorthAnotherAttempt() throws {
         var options = DetectionOptions()
         options.overlap = 0.95
-        do { try options.validate(); Issue.record("an overlap of 0.95 passed") } catch { #expect(!error.isRetryable) }
+        do {
+            try options.validate()
+            Issue.record("an overlap of 0.95 passed")
+        } catch { #expect(!error.isRetryable) }
         do {
             _ = try TilePlan(rasterWidth: 1000, rasterHeight: 1000, tileWidth: 4, tileHeight: 4, overlap: 0.2, scale: 1, maxGridPixels: 100)
             Issue.record("an impossible plan passed")
         } catch { #expect(!error.isRetryable && error.isFileRefused) }
-        do { _ = try ModelFile.read(path: "/nonexistent.onnx"); Issue.record("a missing model read") } catch { #expect(!error.isRetryable) }
+        do {
+            _ = try ModelFile.read(path: "/nonexistent.onnx")
+            Issue.record("a missing model read")
+        } catch { #expect(!error.isRetryable) }
     }
 }

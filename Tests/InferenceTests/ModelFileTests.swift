@@ -1,7 +1,8 @@
 import Foundation
 import GeoInferTestSupport
-@testable import Inference
 import Testing
+
+@testable import Inference
 
 /// What a model's file says without ONNX Runtime: the manifest read from the protobuf agrees with
 /// what ONNX Runtime itself reads, and no file, however broken, makes the reader trap.
@@ -16,7 +17,9 @@ import Testing
             #expect(file.manifest == (try JSONDecoder().decode(ModelManifest.self, from: Data(embedded.utf8))))
             #expect(try ONNXMetadata.value(forKey: "geoinfer.manifest", inModelAt: path) == embedded)
         } else {
-            #expect(try ONNXMetadata.value(forKey: "geoinfer.manifest", inModelAt: path) == nil, "\(name) has a sidecar, not an embedded manifest")
+            #expect(
+                try ONNXMetadata.value(forKey: "geoinfer.manifest", inModelAt: path) == nil,
+                "\(name) has a sidecar, not an embedded manifest")
         }
         let model = try await Model.load(path: path, options: SessionOptions(threads: 1))
         #expect(model.file == file)
@@ -37,8 +40,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let real = try Data(contentsOf: URL(fileURLWithPath: Fixtures.model("yolo")))
         var rng = SplitMix(seed: 0x0_0CC5)
-        var cases: [Data] = [Data(), Data([0x72]), Data([0x72, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
-                             Data([0x0B]), Data(repeating: 0xFF, count: 40), Data("not a model".utf8)]
+        var cases: [Data] = [
+            Data(), Data([0x72]), Data([0x72, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            Data([0x0B]), Data(repeating: 0xFF, count: 40), Data("not a model".utf8),
+        ]
         for cut in [1, 2, 10, real.count / 3, real.count / 2, real.count - 1] { cases.append(real.prefix(cut)) }
         for _ in 0..<300 { cases.append(Data((0..<(rng.index() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })) }
         // A real model with bytes flipped at random places.

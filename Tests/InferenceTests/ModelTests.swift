@@ -40,8 +40,9 @@ import Testing
     }
 
     @Test func manifestValidationNamesTheField() {
-        var m = ModelManifest(name: "m", version: "1", classes: ["a"], inputWidth: 64, inputHeight: 64, bandOrder: [1, 2, 3],
-                              normalization: .init(scale: 1, mean: [0, 0, 0], std: [1, 1, 1]), gsdMetres: 0.1, outputLayout: .yolo)
+        var m = ModelManifest(
+            name: "m", version: "1", classes: ["a"], inputWidth: 64, inputHeight: 64, bandOrder: [1, 2, 3],
+            normalization: .init(scale: 1, mean: [0, 0, 0], std: [1, 1, 1]), gsdMetres: 0.1, outputLayout: .yolo)
         #expect(throws: Never.self) { try m.validate() }
         m.normalization.std = [1, 0, 1]
         #expect { try m.validate() } throws: { "\($0)".contains("std") }

@@ -1,5 +1,5 @@
-import Foundation
 import Formats
+import Foundation
 import GeoInferTestSupport
 import GeoRaster
 import Inference
@@ -54,7 +54,8 @@ import Testing
         #expect(Set(coco.annotations.map(\.id)).count == coco.annotations.count)
         // The detections are exact, so scoring them as results against themselves as ground truth
         // must give AP 1.0: pycocotools reads every field the way GeoInfer means it.
-        let check = try Fixtures.python("""
+        let check = try Fixtures.python(
+            """
             import json, sys
             from pycocotools.coco import COCO
             from pycocotools.cocoeval import COCOeval
@@ -102,7 +103,8 @@ import Testing
         // The EPSG:4326 raster: corners are the geotransform itself.
         let geo = try #require(fc.features.first { $0.properties.source_file == "wgs84.tif" })
         let px = 1.0 / 111_320
-        let lons = geo.geometry.coordinates[0].map { $0[0] }, lats = geo.geometry.coordinates[0].map { $0[1] }
+        let lons = geo.geometry.coordinates[0].map { $0[0] }
+        let lats = geo.geometry.coordinates[0].map { $0[1] }
         #expect(abs(lons.min()! - (-81.0 + 15.5 * px)) < 1e-12 && abs(lons.max()! - (-81.0 + 25.5 * px)) < 1e-12)
         #expect(abs(lats.max()! - (0.001 - 26.5 * px)) < 1e-12 && abs(lats.min()! - (0.001 - 34.5 * px)) < 1e-12)
 

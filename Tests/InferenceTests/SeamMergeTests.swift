@@ -32,29 +32,37 @@ import Testing
 
         /// Mosaic pixel box → map rectangle.
         func rect(_ x1: Int, _ y1: Int, _ x2: Int, _ y2: Int) -> MapRect {
-            MapRect(minX: origin.x + Double(x1) * pixel, minY: origin.y - Double(y2) * pixel,
-                    maxX: origin.x + Double(x2) * pixel, maxY: origin.y - Double(y1) * pixel)
+            MapRect(
+                minX: origin.x + Double(x1) * pixel, minY: origin.y - Double(y2) * pixel,
+                maxX: origin.x + Double(x2) * pixel, maxY: origin.y - Double(y1) * pixel)
         }
     }
 
     /// What each file sees of `objects` (mosaic pixel boxes x1, y1, x2, y2): the clipped part, with
     /// the sides on the file's border found from its pixel box as the service finds them.
     static func detect(_ grid: Grid, _ objects: [(Int, Int, Int, Int)], rng: inout SplitMix)
-        -> (files: [SeamFile], detections: [SeamDetection]) {
-        var files: [SeamFile] = [], detections: [SeamDetection] = []
+        -> (files: [SeamFile], detections: [SeamDetection])
+    {
+        var files: [SeamFile] = []
+        var detections: [SeamDetection] = []
         for r in 0..<grid.rows {
             for c in 0..<grid.columns {
                 let index = files.count
                 files.append(SeamFile(extent: grid.extent(c, r), pixelSize: grid.pixel))
                 let (fx, fy) = (c * grid.step, r * grid.step)
                 for o in objects {
-                    let x1 = max(o.0, fx) - fx, y1 = max(o.1, fy) - fy
-                    let x2 = min(o.2, fx + grid.size) - fx, y2 = min(o.3, fy + grid.size) - fy
+                    let x1 = max(o.0, fx) - fx
+                    let y1 = max(o.1, fy) - fy
+                    let x2 = min(o.2, fx + grid.size) - fx
+                    let y2 = min(o.3, fy + grid.size) - fy
                     guard x2 > x1, y2 > y1 else { continue }
-                    let cut = CutSides(pixelBox: Double(x1), Double(y1), Double(x2), Double(y2), width: grid.size, height: grid.size,
-                                       tolerance: 2, geoTransform: grid.geoTransform(c, r))
-                    detections.append(SeamDetection(file: index, box: grid.rect(fx + x1, fy + y1, fx + x2, fy + y2),
-                                                    score: Float(rng.next(0.3, 1)), classIndex: 0, cut: cut))
+                    let cut = CutSides(
+                        pixelBox: Double(x1), Double(y1), Double(x2), Double(y2), width: grid.size, height: grid.size,
+                        tolerance: 2, geoTransform: grid.geoTransform(c, r))
+                    detections.append(
+                        SeamDetection(
+                            file: index, box: grid.rect(fx + x1, fy + y1, fx + x2, fy + y2),
+                            score: Float(rng.next(0.3, 1)), classIndex: 0, cut: cut))
                 }
             }
         }
@@ -71,8 +79,10 @@ import Testing
         var attempts = 0
         while placed.count < count, attempts < count * 200 {
             attempts += 1
-            let w = 4 + rng.index() % 24, h = 4 + rng.index() % 24
-            let x = rng.index() % (grid.widthPixels - w), y = rng.index() % (grid.heightPixels - h)
+            let w = 4 + rng.index() % 24
+            let h = 4 + rng.index() % 24
+            let x = rng.index() % (grid.widthPixels - w)
+            let y = rng.index() % (grid.heightPixels - h)
             let o = (x, y, x + w, y + h)
             guard clear(o.0, o.2), clear(o.1, o.3) else { continue }
             let apart = placed.allSatisfy { p in
@@ -87,18 +97,22 @@ import Testing
     func everyObjectComesBackOnceWholeOverAbuttingAndOverlappingFiles(overlap: Int) throws {
         for seed in UInt64(1)...40 {
             var rng = SplitMix(seed: seed &* 7919 &+ UInt64(overlap))
-            let grid = Grid(origin: (rng.next(-1e6, 1e6), rng.next(-1e6, 1e6)), pixel: rng.next(0.05, 3), size: 100,
-                            overlap: overlap, columns: 2 + rng.index() % 3, rows: 2 + rng.index() % 3)
+            let grid = Grid(
+                origin: (rng.next(-1e6, 1e6), rng.next(-1e6, 1e6)), pixel: rng.next(0.05, 3), size: 100,
+                overlap: overlap, columns: 2 + rng.index() % 3, rows: 2 + rng.index() % 3)
             let objects = Self.objects(grid, count: 40, margin: 5, rng: &rng)
             let (files, detections) = Self.detect(grid, objects, rng: &rng)
-            let merged = SeamMerge(metric: seed % 2 == 0 ? .iou : .ios, threshold: 0.5, seamTolerance: 2).merge(files: files, detections: detections)
+            let merged = SeamMerge(metric: seed % 2 == 0 ? .iou : .ios, threshold: 0.5, seamTolerance: 2).merge(
+                files: files, detections: detections)
             let expected = objects.map { grid.rect($0.0, $0.1, $0.2, $0.3) }
             let tolerance = grid.pixel * 1e-6
             func same(_ a: MapRect, _ b: MapRect) -> Bool {
                 abs(a.minX - b.minX) <= tolerance && abs(a.minY - b.minY) <= tolerance
                     && abs(a.maxX - b.maxX) <= tolerance && abs(a.maxY - b.maxY) <= tolerance
             }
-            #expect(merged.count == objects.count, "seed \(seed): \(merged.count) merged for \(objects.count) objects from \(detections.count) detections")
+            #expect(
+                merged.count == objects.count,
+                "seed \(seed): \(merged.count) merged for \(objects.count) objects from \(detections.count) detections")
             for o in expected {
                 #expect(merged.count { same($0.box, o) } == 1, "seed \(seed): object \(o) not found exactly once")
             }
@@ -131,7 +145,8 @@ import Testing
         let east = SeamDetection(file: 1, box: grid.rect(101, 10, 120, 30), score: 0.9, classIndex: 0, cut: [])
         #expect(SeamMerge().merge(files: files, detections: [west, east]).count == 2)
         // The same two parts cut at the seam but of different classes: two objects.
-        var a = west, b = east
+        var a = west
+        var b = east
         a.box = grid.rect(80, 10, 100, 30)
         a.cut = .east
         b.box = grid.rect(100, 10, 120, 30)
@@ -150,9 +165,11 @@ import Testing
         var rng = SplitMix(seed: 11)
         let files = [SeamFile(extent: MapRect(minX: 0, minY: 0, maxX: 100, maxY: 100), pixelSize: 1)]
         let detections = (0..<200).map { _ in
-            let x = rng.next(0, 90), y = rng.next(0, 90)
-            return SeamDetection(file: 0, box: MapRect(minX: x, minY: y, maxX: x + 10, maxY: y + 10), score: 0.5, classIndex: 0,
-                                 cut: [.east])
+            let x = rng.next(0, 90)
+            let y = rng.next(0, 90)
+            return SeamDetection(
+                file: 0, box: MapRect(minX: x, minY: y, maxX: x + 10, maxY: y + 10), score: 0.5, classIndex: 0,
+                cut: [.east])
         }
         let merged = SeamMerge().merge(files: files, detections: detections)
         #expect(merged.map(\.box) == detections.map(\.box))
@@ -160,9 +177,11 @@ import Testing
     }
 
     @Test func hostileCoordinatesPassThroughWithoutTrapping() {
-        let files = [SeamFile(extent: MapRect(minX: 0, minY: 0, maxX: 100, maxY: 100), pixelSize: 1),
-                     SeamFile(extent: MapRect(minX: .nan, minY: 0, maxX: .infinity, maxY: 100), pixelSize: .nan),
-                     SeamFile(extent: MapRect(minX: 100, minY: 0, maxX: 1e308, maxY: 1e308), pixelSize: 1e300)]
+        let files = [
+            SeamFile(extent: MapRect(minX: 0, minY: 0, maxX: 100, maxY: 100), pixelSize: 1),
+            SeamFile(extent: MapRect(minX: .nan, minY: 0, maxX: .infinity, maxY: 100), pixelSize: .nan),
+            SeamFile(extent: MapRect(minX: 100, minY: 0, maxX: 1e308, maxY: 1e308), pixelSize: 1e300),
+        ]
         let detections = [
             SeamDetection(file: 0, box: MapRect(minX: 90, minY: 10, maxX: 100, maxY: 20), score: 1, classIndex: 0, cut: .east),
             SeamDetection(file: 1, box: MapRect(minX: .nan, minY: 0, maxX: 1, maxY: 1), score: 1, classIndex: 0, cut: .west),
@@ -176,7 +195,9 @@ import Testing
     }
 
     @Test func cutSidesFollowTheGeotransform() {
-        let north = [0.0, 1, 0, 100, 0, -1], south = [0.0, 1, 0, 0, 0, 1], flipped = [100.0, -1, 0, 100, 0, -1]
+        let north = [0.0, 1, 0, 100, 0, -1]
+        let south = [0.0, 1, 0, 0, 0, 1]
+        let flipped = [100.0, -1, 0, 100, 0, -1]
         #expect(CutSides(pixelBox: 0, 5, 10, 15, width: 50, height: 50, tolerance: 1, geoTransform: north) == .west)
         #expect(CutSides(pixelBox: 40, 0, 50, 15, width: 50, height: 50, tolerance: 1, geoTransform: north) == [.east, .north])
         #expect(CutSides(pixelBox: 5, 45, 10, 50, width: 50, height: 50, tolerance: 1, geoTransform: south) == .north)

@@ -1,5 +1,5 @@
-import Inference
 import GeoInferTestSupport
+import Inference
 import Testing
 
 @Suite struct TilePlanTests {
@@ -51,18 +51,23 @@ import Testing
     @Test func anyInputGivesAValidPlanOrAnError() {
         var rng = SplitMix(seed: 0x5EED)
         let sizes = [Int.min, -1, 0, 1, 2, 63, 64, 65, 1000, 100_000, 1 << 31, Int.max]
-        let doubles = [-Double.infinity, -1, -0.0, 0, 1e-300, 1e-9, 0.1, 0.5, 0.99, 0.999_999, 1, 2, 1e5, 1e30, .infinity, .nan,
-                       .greatestFiniteMagnitude, .leastNonzeroMagnitude]
-        var planned = 0, refused = 0
+        let doubles = [
+            -Double.infinity, -1, -0.0, 0, 1e-300, 1e-9, 0.1, 0.5, 0.99, 0.999_999, 1, 2, 1e5, 1e30, .infinity, .nan,
+            .greatestFiniteMagnitude, .leastNonzeroMagnitude,
+        ]
+        var planned = 0
+        var refused = 0
         for _ in 0..<5000 {
             func size() -> Int { rng.index() % 3 == 0 ? sizes[rng.index() % sizes.count] : 1 + rng.index() % 5000 }
             func fraction() -> Double { rng.index() % 3 == 0 ? doubles[rng.index() % doubles.count] : Double(rng.index() % 1000) / 1000 }
             func factor() -> Double { rng.index() % 3 == 0 ? doubles[rng.index() % doubles.count] : Double(1 + rng.index() % 400) / 100 }
             let (w, h, tw, th) = (size(), size(), rng.index() % 2 == 0 ? 64 : size(), rng.index() % 2 == 0 ? 64 : size())
-            let overlap = fraction(), scale = factor()
+            let overlap = fraction()
+            let scale = factor()
             do {
-                let plan = try TilePlan(rasterWidth: w, rasterHeight: h, tileWidth: tw, tileHeight: th, overlap: overlap, scale: scale,
-                                        maxGridPixels: 1 << 26)
+                let plan = try TilePlan(
+                    rasterWidth: w, rasterHeight: h, tileWidth: tw, tileHeight: th, overlap: overlap, scale: scale,
+                    maxGridPixels: 1 << 26)
                 planned += 1
                 #expect(plan.count >= 1 && plan.count <= TilePlan.maxTiles)
                 #expect(plan.gridWidth * plan.gridHeight <= 1 << 26)

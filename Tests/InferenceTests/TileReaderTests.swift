@@ -1,5 +1,6 @@
-@testable import Inference
 import Testing
+
+@testable import Inference
 
 @Suite struct TileReaderTests {
     @Test func nodataInsideTheModelRangePassesThrough() {

@@ -2,10 +2,11 @@ import Formats
 import Foundation
 import GeoInferTestSupport
 import Jobs
-@testable import JobStorePostgres
 import Logging
 import PostgresNIO
 import Testing
+
+@testable import JobStorePostgres
 
 /// One contract, every store: SQLite (embedded) and PostgreSQL (scale-out) must agree.
 @Suite("JobStore contract")
@@ -15,7 +16,8 @@ struct ContractTests {
         try await withStore(kind) { store in
             let t0 = Date(timeIntervalSince1970: 1_800_000_000)
             for i in 0..<5 {
-                let (job, created) = try await store.jobCreate(newJob("job-\(i)", files: 2, at: t0.addingTimeInterval(Double(i)), owner: i % 2 == 0 ? "k1" : "k2"))
+                let (job, created) = try await store.jobCreate(
+                    newJob("job-\(i)", files: 2, at: t0.addingTimeInterval(Double(i)), owner: i % 2 == 0 ? "k1" : "k2"))
                 #expect(created && job.status == .queued && job.totalFiles == 2 && job.tilesTotal == 2)
             }
             let (first, created) = try await store.jobCreate(newJob("job-x", files: 1, at: t0.addingTimeInterval(10), key: "idem"))
@@ -39,14 +41,18 @@ struct ContractTests {
         }
     }
 
-    @Test("footprints: kept per file at create (some files without one), and set by the worker that reads a bucket input", arguments: StoreKind.allCases)
+    @Test(
+        "footprints: kept per file at create (some files without one), and set by the worker that reads a bucket input",
+        arguments: StoreKind.allCases)
     func footprints(kind: StoreKind) async throws {
         try await withStore(kind) { store in
-            let here = Footprint(corners: [[-81, 29.8], [-80.99, 29.8], [-80.99, 29.79], [-81, 29.79]], bbox: [-81, 29.79, -80.99, 29.8])
+            let here = Footprint(
+                corners: [[-81, 29.8], [-80.99, 29.8], [-80.99, 29.79], [-81, 29.79]], bbox: [-81, 29.79, -80.99, 29.8])
             var job = newJob("fp", files: 3)
             // The first file has none: a store must not take its columns from the first row alone.
             job.files[1].footprint = here
-            job.files[2].footprint = Footprint(corners: [[179.9, -1], [180.1, -1], [180.1, -1.1], [179.9, -1.1]], bbox: [179.9, -1.1, 180.1, -1])
+            job.files[2].footprint = Footprint(
+                corners: [[179.9, -1], [180.1, -1], [180.1, -1.1], [179.9, -1.1]], bbox: [179.9, -1.1, 180.1, -1])
             _ = try await store.jobCreate(job)
             let files = try await store.jobFiles("fp")
             #expect(files.map(\.footprint) == [nil, here, job.files[2].footprint])
@@ -127,7 +133,8 @@ struct ContractTests {
             for attempt in 1...3 {
                 let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()))
                 #expect(claim.attempt == attempt)
-                _ = try await store.fileFinish(claim, outcome: .failed(error: "timeout \(attempt)", retryable: true, maxAttempts: 3), now: Date())
+                _ = try await store.fileFinish(
+                    claim, outcome: .failed(error: "timeout \(attempt)", retryable: true, maxAttempts: 3), now: Date())
             }
             #expect(try await store.fileClaimNext(owner: "w", lease: 30, now: Date()) == nil)
             let file = try #require(try await store.jobFiles("j").first)
@@ -177,7 +184,8 @@ struct ContractTests {
     @Test("API keys: stored by hash, found until revoked", arguments: StoreKind.allCases)
     func keys(kind: StoreKind) async throws {
         try await withStore(kind) { store in
-            var key = APIKeyRecord(id: "key1", name: "ci", scope: .user, hash: "h1", prefix: "gi_abc", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+            var key = APIKeyRecord(
+                id: "key1", name: "ci", scope: .user, hash: "h1", prefix: "gi_abc", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
             key.maxFiles = 10
             key.maxRequestBytes = 1 << 40
             try await store.keyCreate(key)
@@ -205,10 +213,14 @@ struct ContractTests {
             #expect(try await store.mirrorRecord(b, outcome: .failed(error: "bucket down", retryAt: t0.addingTimeInterval(5)), now: t0))
             #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(1)) == nil)
             #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(6))?.name == b.name)
-            for claim in [try await store.fileClaimNext(owner: "w", lease: 30, now: t0), try await store.fileClaimNext(owner: "w", lease: 30, now: t0)] {
+            for claim in [
+                try await store.fileClaimNext(owner: "w", lease: 30, now: t0),
+                try await store.fileClaimNext(owner: "w", lease: 30, now: t0),
+            ] {
                 _ = try await store.fileFinish(try #require(claim), outcome: success, now: t0)
             }
-            _ = try await store.jobFinalize("j", now: t0, objects: [MirrorRequest(name: "results/j_coco.json"), MirrorRequest(name: "uploads/j_f0.tif")])
+            _ = try await store.jobFinalize(
+                "j", now: t0, objects: [MirrorRequest(name: "results/j_coco.json"), MirrorRequest(name: "uploads/j_f0.tif")])
             let objects = try await store.mirrorList(job: "j")
             #expect(objects.map(\.name) == ["uploads/j_f0.tif", "uploads/j_f1.tif", "results/j_coco.json"])
             #expect(objects[0].status == .pending && objects[0].replace)
@@ -217,8 +229,9 @@ struct ContractTests {
         }
     }
 
-    @Test("a job's output copies: in the outbox with their source even when the mirror is off, and taken over by a later job of the same prefix",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a job's output copies: in the outbox with their source even when the mirror is off, and taken over by a later job of the same prefix",
+        arguments: StoreKind.allCases)
     func outputCopies(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let t0 = Date()
@@ -227,7 +240,8 @@ struct ContractTests {
                 let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
                 _ = try await store.fileFinish(claim, outcome: success, now: t0)
                 let copy = MirrorRequest(name: "gs://out/runs/coco.json", metadata: ["job_id": id], source: "results/\(id)_coco.json")
-                _ = try await store.jobFinalize(id, now: t0, objects: [MirrorRequest(name: "results/\(id)_coco.json"), copy], mergedDetections: 3)
+                _ = try await store.jobFinalize(
+                    id, now: t0, objects: [MirrorRequest(name: "results/\(id)_coco.json"), copy], mergedDetections: 3)
             }
             #expect(try await store.jobGet("j1")?.mergedDetections == 3)
             // The mirror is off: only the output copy is kept, and the second job's took it over.
@@ -296,7 +310,8 @@ struct ContractTests {
         let dir = Fixtures.temporaryDirectory("recent")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("jobs.sqlite").path
-        let api = try SQLiteJobStore(path: path), other = try SQLiteJobStore(path: path)
+        let api = try SQLiteJobStore(path: path)
+        let other = try SQLiteJobStore(path: path)
         let job = newJob(files: 2)
         _ = try await api.jobCreate(job)
         #expect(try await api.jobGet(job.id)?.status == .queued)
@@ -322,7 +337,9 @@ struct ContractTests {
             let store = try #require(store as? PostgresJobStore)
             let value = try await store.read { c in
                 var out = ""
-                for try await (v,) in try await c.query("SHOW idle_in_transaction_session_timeout", logger: Logger(label: "test")).decode((String,).self) { out = v }
+                for try await (v, ) in try await c.query("SHOW idle_in_transaction_session_timeout", logger: Logger(label: "test")).decode(
+                    (String,).self)
+                { out = v }
                 return out
             }
             #expect(value == "15s")
@@ -335,8 +352,9 @@ struct ContractTests {
         logger.logLevel = .critical
         // The message is the bound's own: it, not the client, ended the wait.
         await #expect {
-            _ = try await PostgresJobStore.open(url: "postgres://geoinfer@127.0.0.1:\(port)/none?sslmode=disable", logger: logger,
-                                                reachWithin: .seconds(2))
+            _ = try await PostgresJobStore.open(
+                url: "postgres://geoinfer@127.0.0.1:\(port)/none?sslmode=disable", logger: logger,
+                reachWithin: .seconds(2))
         } throws: { "\($0)".contains("cannot reach PostgreSQL at 127.0.0.1:\(port)") }
     }
 }

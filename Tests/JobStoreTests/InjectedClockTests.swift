@@ -1,9 +1,10 @@
 import Foundation
 import GeoInferTestSupport
-@testable import Jobs
 import Logging
 import Storage
 import Testing
+
+@testable import Jobs
 
 /// The mirror worker reads time from the clock it is given: a retry comes due when the test moves
 /// that clock, not when the machine's clock gets there.
@@ -25,8 +26,9 @@ import Testing
         var config = MirrorConfiguration()
         config.clock = clock
         config.firstRetry = 60
-        let worker = MirrorWorker(store: store, bucket: try LocalBlobStore(root: bucketRoot), layout: layout, config: config,
-                                  logger: Logger(label: "test"))
+        let worker = MirrorWorker(
+            store: store, bucket: try LocalBlobStore(root: bucketRoot), layout: layout, config: config,
+            logger: Logger(label: "test"))
         let claim = try #require(try await store.mirrorClaimNext(owner: "m", lease: 30, now: clock.now()))
         await worker.sync(claim)
         #expect(try await store.mirrorList(job: "j").first?.status == .failed)

@@ -1,7 +1,7 @@
 import Foundation
 import GeoInferTestSupport
-import Jobs
 import JobStorePostgres
+import Jobs
 import Logging
 
 /// The stores every contract test runs against.
@@ -14,8 +14,10 @@ enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
 let sharedCluster: Result<PostgresCluster, any Error> = Result { try PostgresCluster() }
 
 /// Runs `body` with a fresh, migrated store of `kind` (a PostgreSQL store's pool runs meanwhile).
-func withStore<T: Sendable>(_ kind: StoreKind, events: (any JobEventRenderer)? = nil, mirror: Bool = false,
-                            _ body: @escaping @Sendable (any JobStore) async throws -> T) async throws -> T {
+func withStore<T: Sendable>(
+    _ kind: StoreKind, events: (any JobEventRenderer)? = nil, mirror: Bool = false,
+    _ body: @escaping @Sendable (any JobStore) async throws -> T
+) async throws -> T {
     switch kind {
     case .sqlite:
         let dir = Fixtures.temporaryDirectory("store")
@@ -28,7 +30,10 @@ func withStore<T: Sendable>(_ kind: StoreKind, events: (any JobEventRenderer)? =
         // The cluster is ours and running: a generous bound, for a machine loaded by the whole suite.
         let store = try await PostgresJobStore.open(url: url, events: events, mirror: mirror, logger: logger, reachWithin: .seconds(120))
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await store.run(); return nil }
+            group.addTask {
+                try await store.run()
+                return nil
+            }
             group.addTask { try await body(store) }
             defer { group.cancelAll() }
             while let next = try await group.next() { if let value = next { return value } }
@@ -38,13 +43,18 @@ func withStore<T: Sendable>(_ kind: StoreKind, events: (any JobEventRenderer)? =
 }
 
 /// A job of `files` one-tile files.
-func newJob(_ id: String = UUID().uuidString.lowercased(), files: Int, at: Date = Date(), webhook: String? = nil,
-            key: String? = nil, owner: String? = nil) -> JobCreate {
-    JobCreate(id: id, createdAt: at, webhookURL: webhook, idempotencyKey: key, ownerKeyID: owner, scoreThreshold: nil, overlap: nil,
-              modelName: "m", files: (0..<files).map {
-                  .init(originalName: "f\($0).tif", name: "f\($0).tif", storedPath: "uploads/\(id)_f\($0).tif", sizeBytes: 10,
-                        sha256: "abc", tilesTotal: 1)
-              })
+func newJob(
+    _ id: String = UUID().uuidString.lowercased(), files: Int, at: Date = Date(), webhook: String? = nil,
+    key: String? = nil, owner: String? = nil
+) -> JobCreate {
+    JobCreate(
+        id: id, createdAt: at, webhookURL: webhook, idempotencyKey: key, ownerKeyID: owner, scoreThreshold: nil, overlap: nil,
+        modelName: "m",
+        files: (0..<files).map {
+            .init(
+                originalName: "f\($0).tif", name: "f\($0).tif", storedPath: "uploads/\(id)_f\($0).tif", sizeBytes: 10,
+                sha256: "abc", tilesTotal: 1)
+        })
 }
 
 let success = FileOutcome.succeeded(result: Data(#"{"ok":true}"#.utf8), detections: 2, classCounts: ["tree": 2], seconds: 0.5)
@@ -53,11 +63,13 @@ let success = FileOutcome.succeeded(result: Data(#"{"ok":true}"#.utf8), detectio
 struct TestEvents: JobEventRenderer {
     var progressStep: Double = 0
     func finalEvent(job: JobRecord, files: [FileRecord], now: Date) throws -> WebhookDelivery? {
-        WebhookDelivery(id: "msg_\(job.id)", jobID: job.id, event: "job.\(job.status.rawValue)", url: job.webhookURL ?? "",
-                        payload: Data("{\"files\":\(files.count)}".utf8), secret: nil, createdAt: now)
+        WebhookDelivery(
+            id: "msg_\(job.id)", jobID: job.id, event: "job.\(job.status.rawValue)", url: job.webhookURL ?? "",
+            payload: Data("{\"files\":\(files.count)}".utf8), secret: nil, createdAt: now)
     }
     func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery? {
-        WebhookDelivery(id: "msg_p\(job.progressNotified)_\(job.id)", jobID: job.id, event: "job.progress", url: job.webhookURL ?? "",
-                        payload: Data("{}".utf8), secret: nil, createdAt: now)
+        WebhookDelivery(
+            id: "msg_p\(job.progressNotified)_\(job.id)", jobID: job.id, event: "job.progress", url: job.webhookURL ?? "",
+            payload: Data("{}".utf8), secret: nil, createdAt: now)
     }
 }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import NIOCore
 import GeoInferTestSupport
+import NIOCore
 import NIOHTTP1
 import Server
 import Testing
@@ -10,8 +10,11 @@ import Testing
 /// visible only to the key that made them (and admins), revocation at once.
 @Suite(.serialized) struct AccessTests {
     func makeKey(_ dir: URL, _ name: String, admin: Bool = false, extra: [String] = []) throws -> (key: String, id: String) {
-        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []) + extra)
-        guard r.status == 0, let id = r.stderr.split(separator: " ").dropFirst().first else { throw TestFailure("keys create: \(r.stderr)") }
+        let r = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []) + extra)
+        guard r.status == 0, let id = r.stderr.split(separator: " ").dropFirst().first else {
+            throw TestFailure("keys create: \(r.stderr)")
+        }
         return (r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), String(id))
     }
 
@@ -31,7 +34,9 @@ import Testing
 
     @Test func jobsBelongToTheirKey() async throws {
         let dir = Fixtures.temporaryDirectory("server")
-        let alice = try makeKey(dir, "alice"), bob = try makeKey(dir, "bob"), root = try makeKey(dir, "ops", admin: true)
+        let alice = try makeKey(dir, "alice")
+        let bob = try makeKey(dir, "bob")
+        let root = try makeKey(dir, "ops", admin: true)
         #expect(alice.key.hasPrefix("gik_") && alice.key.count > 40 && alice.key != bob.key)
         let server = try await ServerProcess(environment: ["GEOINFER_REQUIRE_API_KEYS": "true"], dataDir: dir)
         defer { server.stop() }
@@ -84,21 +89,28 @@ import Testing
         try Scenes.raster().write(to: inputs.appendingPathComponent("c.tif"))
         let denied = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base])
         #expect(denied.status != 0 && denied.stderr.contains("API key"), "\(denied.stderr)")
-        let submitted = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base, "--wait"],
-                                         environment: ["GEOINFER_API_KEY": bob.key])
+        let submitted = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base, "--wait"],
+            environment: ["GEOINFER_API_KEY": bob.key])
         #expect(submitted.status == 0, "\(submitted.stdout)\(submitted.stderr)")
     }
 
     @Test func eachKeyHasItsOwnRateAndUploadLimits() async throws {
         let dir = Fixtures.temporaryDirectory("server")
-        let a = try makeKey(dir, "a"), b = try makeKey(dir, "b"), c = try makeKey(dir, "c"), d = try makeKey(dir, "d")
+        let a = try makeKey(dir, "a")
+        let b = try makeKey(dir, "b")
+        let c = try makeKey(dir, "c")
+        let d = try makeKey(dir, "d")
         // One token every 100 s: no token comes back while the test runs, however slow the machine.
         // (Tokens coming back at the rate: CallerLimitsTests, on instants the test chooses.)
         // The first upload pauses once it holds its key's slot, so the second meets it in flight.
         let gate = FailpointGate()
-        let server = try await ServerProcess(environment: ["GEOINFER_RATE_LIMIT": "0.01", "GEOINFER_RATE_BURST": "3",
-                                                           "GEOINFER_MAX_CONCURRENT_UPLOADS": "1"]
-                                                .merging(gate.environment(["upload.after_start": "1*pause"])) { $1 }, dataDir: dir)
+        let server = try await ServerProcess(
+            environment: [
+                "GEOINFER_RATE_LIMIT": "0.01", "GEOINFER_RATE_BURST": "3",
+                "GEOINFER_MAX_CONCURRENT_UPLOADS": "1",
+            ]
+            .merging(gate.environment(["upload.after_start": "1*pause"])) { $1 }, dataDir: dir)
         defer { server.stop() }
         var codes: [Int] = []
         for _ in 0..<4 { codes.append(try await server.request(.GET, "/jobs", headers: auth(a.key)).status) }
@@ -138,10 +150,16 @@ import Testing
         // long before the 400th (that would take 10 minutes of refill).
         let job = try #require(other.json["job_id"] as? String)
         _ = try await server.waitFinal(job)
-        var passed = 0, stopped = false
+        var passed = 0
+        var stopped = false
         for i in 0..<400 {
-            let status = try await server.request(.GET, "/results/\(job)/\(i % 2 == 0 ? "quicklooks" : "thumbnails")/a.tif.jpg", headers: auth(d.key)).status
-            if status == 429 { stopped = true; break }
+            let status = try await server.request(
+                .GET, "/results/\(job)/\(i % 2 == 0 ? "quicklooks" : "thumbnails")/a.tif.jpg", headers: auth(d.key)
+            ).status
+            if status == 429 {
+                stopped = true
+                break
+            }
             #expect(status == 200)
             passed += 1
         }
@@ -152,7 +170,8 @@ import Testing
 
     @Test func aKeysOwnUploadLimitsNarrowTheServers() async throws {
         let smallData = try Scenes.raster()
-        let bigData = try Scenes.raster(width: 1200, height: 1200, markers: (0..<200).map { Marker(x: ($0 * 97) % 1200, y: ($0 * 61) % 1200, width: 9, height: 9) })
+        let bigData = try Scenes.raster(
+            width: 1200, height: 1200, markers: (0..<200).map { Marker(x: ($0 * 97) % 1200, y: ($0 * 61) % 1200, width: 9, height: 9) })
         try #require(bigData.count > smallData.count + 1)
         let dir = Fixtures.temporaryDirectory("server")
         let small = try makeKey(dir, "small", extra: ["--max-files", "1", "--max-file-bytes", "\(smallData.count + 1)"])

@@ -18,7 +18,8 @@ import Testing
 
         let json = try await server.request(.POST, "/upload", headers: [("Content-Type", "application/json")], body: Data("{}".utf8))
         #expect(json.status == 415 && json.errorCode == "unsupported_media_type")
-        let noBoundary = try await server.request(.POST, "/upload", headers: [("Content-Type", "multipart/form-data")], body: Data("x".utf8))
+        let noBoundary = try await server.request(
+            .POST, "/upload", headers: [("Content-Type", "multipart/form-data")], body: Data("x".utf8))
         #expect(noBoundary.status == 400 && noBoundary.errorCode == "missing_boundary")
 
         var form = Multipart()
@@ -101,11 +102,13 @@ import Testing
         let server = try await ServerProcess()
         defer { server.stop() }
         let good = try Scenes.raster()
-        for (field, value, code) in [("webhook_url", "ftp://example.com/x", "invalid_webhook_url"),
-                                     ("webhook_url", "not a url", "invalid_webhook_url"),
-                                     ("score_threshold", "2", "invalid_score_threshold"),
-                                     ("overlap", "abc", "invalid_overlap"),
-                                     ("model", "other-model", "unknown_model")] {
+        for (field, value, code) in [
+            ("webhook_url", "ftp://example.com/x", "invalid_webhook_url"),
+            ("webhook_url", "not a url", "invalid_webhook_url"),
+            ("score_threshold", "2", "invalid_score_threshold"),
+            ("overlap", "abc", "invalid_overlap"),
+            ("model", "other-model", "unknown_model"),
+        ] {
             var form = Multipart()
             form.file("a.tif", good)
             form.field(field, value)
@@ -222,9 +225,11 @@ import Testing
                 #expect(try await server.get(path).status == 200, "\(link)")
             }
         }
-        for path in ["/results/\(id)/quicklooks/x.\(String(repeating: "b", count: 130)).jpg",
-                     "/results/\(id)/quicklooks/\(String(repeating: ".", count: 200))",
-                     "/results/\(id)/quicklooks/%00.jpg"] {
+        for path in [
+            "/results/\(id)/quicklooks/x.\(String(repeating: "b", count: 130)).jpg",
+            "/results/\(id)/quicklooks/\(String(repeating: ".", count: 200))",
+            "/results/\(id)/quicklooks/%00.jpg",
+        ] {
             let r = try await server.get(path)
             #expect((400..<500).contains(r.status) && r.errorCode != nil, "\(path.prefix(60)): \(r.status) \(r.text)")
         }

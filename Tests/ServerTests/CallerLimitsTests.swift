@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Server
 
 /// The token bucket on instants the test chooses: no sleeping, no dependence on the machine's speed.

@@ -15,7 +15,8 @@ import Testing
         try Data("ignored".utf8).write(to: inputs.appendingPathComponent("notes.txt"))
         let exe = Fixtures.geoinferExecutable
 
-        let submit = try Fixtures.run(exe, ["submit", inputs.path, "--server", server.base, "--wait", "--webhook", "https://203.0.113.10/h"])
+        let submit = try Fixtures.run(
+            exe, ["submit", inputs.path, "--server", server.base, "--wait", "--webhook", "https://203.0.113.10/h"])
         #expect(submit.status == 0, "\(submit.stderr)")
         let id = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.count == 36)
@@ -41,7 +42,8 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("not_found"))
         let down = try Fixtures.run(exe, ["status", id, "--server", "http://127.0.0.1:\(try ServerProcess.freePort())"])
         #expect(down.status != 0 && down.stderr.contains("is `geoinfer serve` running there?"))
-        let empty = try Fixtures.run(exe, ["submit", dir.appendingPathComponent("in/sub").path + "/../../nothing", "--server", server.base])
+        let empty = try Fixtures.run(
+            exe, ["submit", dir.appendingPathComponent("in/sub").path + "/../../nothing", "--server", server.base])
         #expect(empty.status != 0)
     }
 

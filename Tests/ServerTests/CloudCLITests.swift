@@ -14,14 +14,18 @@ import Testing
         try Data("{}".utf8).write(to: key)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key.path)
         let env = dir.appendingPathComponent(".env")
-        let args = ["init", "--path", env.path, "--bucket", "geo-bucket", "--region", "europe-west1", "--project", "my-project",
-                    "--credentials", key.path, "--enable-upload", "true"]
+        let args = [
+            "init", "--path", env.path, "--bucket", "geo-bucket", "--region", "europe-west1", "--project", "my-project",
+            "--credentials", key.path, "--enable-upload", "true",
+        ]
         let first = try Fixtures.run(exe, args)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("can be read by other users") && first.stderr.contains("chmod 600"))
         let text = try String(contentsOf: env, encoding: .utf8)
-        for line in ["ENABLE_GCP_UPLOAD=true", "GCP_BUCKET_NAME=geo-bucket", "GCP_BUCKET_REGION=europe-west1", "GCP_PROJECT=my-project",
-                     "GOOGLE_APPLICATION_CREDENTIALS=\(key.path)"] {
+        for line in [
+            "ENABLE_GCP_UPLOAD=true", "GCP_BUCKET_NAME=geo-bucket", "GCP_BUCKET_REGION=europe-west1", "GCP_PROJECT=my-project",
+            "GOOGLE_APPLICATION_CREDENTIALS=\(key.path)",
+        ] {
             #expect(text.contains(line + "\n"), "\(line)")
         }
         #expect((try FileManager.default.attributesOfItem(atPath: env.path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
@@ -34,10 +38,15 @@ import Testing
         #expect(forced.status == 0)
         #expect(try String(contentsOf: env, encoding: .utf8).contains("GCP_BUCKET_NAME=other-bucket"))
 
-        let badName = try Fixtures.run(exe, ["init", "--path", dir.appendingPathComponent("x.env").path, "--bucket", "Bad_Bucket", "--enable-upload", "true"])
+        let badName = try Fixtures.run(
+            exe, ["init", "--path", dir.appendingPathComponent("x.env").path, "--bucket", "Bad_Bucket", "--enable-upload", "true"])
         #expect(badName.status != 0 && badName.stderr.contains("not a valid bucket name"))
-        let noKey = try Fixtures.run(exe, ["init", "--path", dir.appendingPathComponent("y.env").path, "--bucket", "geo-bucket",
-                                           "--credentials", "/nonexistent/key.json", "--region", "us", "--project", "p", "--enable-upload", "true"])
+        let noKey = try Fixtures.run(
+            exe,
+            [
+                "init", "--path", dir.appendingPathComponent("y.env").path, "--bucket", "geo-bucket",
+                "--credentials", "/nonexistent/key.json", "--region", "us", "--project", "p", "--enable-upload", "true",
+            ])
         #expect(noKey.status != 0 && noKey.stderr.contains("does not exist"))
     }
 
@@ -46,7 +55,9 @@ import Testing
         defer { emulator.stop() }
         let dir = Fixtures.temporaryDirectory("gcs-cli")
         let dotenv = dir.appendingPathComponent("settings.env")
-        try Data("GCP_BUCKET_NAME=geo-cli\nGCP_BUCKET_REGION=europe-west4\nGCP_PROJECT=test\nSTORAGE_EMULATOR_HOST=\(emulator.address)\n".utf8).write(to: dotenv)
+        try Data(
+            "GCP_BUCKET_NAME=geo-cli\nGCP_BUCKET_REGION=europe-west4\nGCP_PROJECT=test\nSTORAGE_EMULATOR_HOST=\(emulator.address)\n".utf8
+        ).write(to: dotenv)
         let env = ["GEOINFER_ENV_FILE": dotenv.path]
 
         let dry = try Fixtures.run(exe, ["gcs", "setup-bucket", "--dry-run"], environment: env)
@@ -62,7 +73,8 @@ import Testing
 
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        let store = GCSBlobStore(config: try GCSConfiguration(bucket: "geo-cli", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let store = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "geo-cli", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         let file = dir.appendingPathComponent("a.tif")
         try Data(repeating: 7, count: 1234).write(to: file)
         for name in ["uploads/job-1_a.tif", "results/job-1_coco.json", "results/job-1/quicklooks/a.tif.png", "uploads/job-2_a.tif"] {
@@ -84,9 +96,11 @@ import Testing
         defer { emulator.stop() }
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        _ = try await http.send("POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
-                                body: Data(#"{"name": "geo-submit"}"#.utf8))
-        let store = GCSBlobStore(config: try GCSConfiguration(bucket: "geo-submit", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        _ = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "geo-submit"}"#.utf8))
+        let store = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "geo-submit", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         let file = Fixtures.temporaryDirectory("submit-gs").appendingPathComponent("s.tif")
         try Scenes.raster().write(to: file)
         _ = try await store.put(file: file, as: "flights/day1/s.tif")

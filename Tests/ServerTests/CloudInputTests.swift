@@ -1,9 +1,10 @@
 import Foundation
 import GeoInferTestSupport
-@testable import Server
 import NIOHTTP1
 import Storage
 import Testing
+
+@testable import Server
 
 /// gs:// inputs that are Cloud Optimized GeoTIFFs are read in place by range requests, with the
 /// service's own credentials; other rasters are downloaded as before. fake-gcs-server holds the
@@ -28,23 +29,30 @@ import Testing
         // The same scene as a COG and as a plain striped GeoTIFF.
         let scene = try MosaicTests.scene(in: dir)
         let cog = dir.appendingPathComponent("scene_cog.tif")
-        try MosaicTests.check(Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128", scene, cog.path]))
+        try MosaicTests.check(
+            Fixtures.run(
+                "/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128", scene, cog.path]))
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        let created = try await http.send("POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
-                                          body: Data(#"{"name": "cogs"}"#.utf8))
+        let created = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "cogs"}"#.utf8))
         try #require(created.status == 200, "cannot create the bucket: \(created.status)")
-        let store = GCSBlobStore(config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let store = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         let cogInfo = try await store.put(file: cog, as: "in/scene_cog.tif")
         _ = try await store.put(file: URL(fileURLWithPath: scene), as: "in/scene_strip.tif")
 
         let gate = FailpointGate()
-        let server = try await ServerProcess(model: Fixtures.model("yolo_10cm"), environment: gate.environment(["worker.after_batch": "pause"]).merging([
-            "GEOINFER_GCS_ENDPOINT": proxy.address, "GOOGLE_APPLICATION_CREDENTIALS": key.path, "GEOINFER_WORKERS": "1",
-        ]) { $1 })
+        let server = try await ServerProcess(
+            model: Fixtures.model("yolo_10cm"),
+            environment: gate.environment(["worker.after_batch": "pause"]).merging([
+                "GEOINFER_GCS_ENDPOINT": proxy.address, "GOOGLE_APPLICATION_CREDENTIALS": key.path, "GEOINFER_WORKERS": "1",
+            ]) { $1 })
         defer { server.stop() }
-        let accepted = try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
-                                                body: Data(#"{"inputs": ["gs://cogs/in/scene_cog.tif", "gs://cogs/in/scene_strip.tif"]}"#.utf8))
+        let accepted = try await server.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"inputs": ["gs://cogs/in/scene_cog.tif", "gs://cogs/in/scene_strip.tif"]}"#.utf8))
         try #require(accepted.status == 202, "\(accepted.text)")
         let id = try #require(accepted.json["job_id"] as? String)
 
@@ -86,7 +94,9 @@ import Testing
         #expect(try server.files(in: "temp").isEmpty)
 
         // Every request for the COG's bytes carried the service account's token.
-        let log = try JSONSerialization.jsonObject(with: try await http.send("GET", "\(proxy.address)/__proxy/log").body) as? [[String: Any]] ?? []
+        let log =
+            try JSONSerialization.jsonObject(with: try await http.send("GET", "\(proxy.address)/__proxy/log").body) as? [[String: Any]]
+            ?? []
         let reads = log.filter { ($0["path"] as? String)?.contains("scene_cog.tif?alt=media") == true }
         #expect(!reads.isEmpty)
         #expect(reads.allSatisfy { ($0["authorization"] as? String)?.hasPrefix("Bearer ya29.test-") == true }, "\(reads)")
@@ -103,8 +113,11 @@ import Testing
         try Data("not a tiff".utf8).write(to: notes)
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        _ = try await http.send("POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")], body: Data(#"{"name": "cogs"}"#.utf8))
-        let store = GCSBlobStore(config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        _ = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "cogs"}"#.utf8))
+        let store = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         _ = try await store.put(file: cog, as: "scene_cog.tif")
         _ = try await store.put(file: URL(fileURLWithPath: scene), as: "scene_strip.tif")
         _ = try await store.put(file: notes, as: "notes.tif")
@@ -112,7 +125,8 @@ import Testing
         // The emulator's media URLs stand for any web server that answers range requests.
         let prefix = "\(emulator.address)/download/storage/v1/b/cogs/o/"
         func url(_ name: String) -> String { prefix + name + "?alt=media" }
-        let collection = #"{"type": "FeatureCollection", "features": [\#(STACInputsTests.item("west 1", ["visual": url("scene_cog.tif")])), \#(STACInputsTests.item("east-2", ["visual": url("scene_cog2.tif")]))]}"#
+        let collection =
+            #"{"type": "FeatureCollection", "features": [\#(STACInputsTests.item("west 1", ["visual": url("scene_cog.tif")])), \#(STACInputsTests.item("east-2", ["visual": url("scene_cog2.tif")]))]}"#
         let items = dir.appendingPathComponent("items.json")
         try Data(collection.utf8).write(to: items)
         _ = try await store.put(file: items, as: "items.json")
@@ -141,7 +155,8 @@ import Testing
 
         // A STAC ItemCollection, by URL and inline: one input per item, named after it.
         for stac in [#"{"url": "\#(url("items.json"))", "asset": "visual"}"#, #"{"document": \#(collection), "asset": "visual"}"#] {
-            let r = try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"stac": \#(stac)}"#.utf8))
+            let r = try await server.request(
+                .POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"stac": \#(stac)}"#.utf8))
             try #require(r.status == 202, "\(r.text)")
             let stacJob = try #require(r.json["job_id"] as? String)
             #expect(try await server.waitFinal(stacJob)["status"] as? String == "completed")
@@ -149,8 +164,9 @@ import Testing
             #expect(stacFiles.map { $0["name"] as? String } == ["west_1.tif", "east-2.tif"], "\(stacFiles)")
             #expect(stacFiles.map { $0["detections"] as? Int } == [10, 10])
         }
-        let noAsset = try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
-                                               body: Data(#"{"stac": {"document": \#(collection), "asset": "nir"}}"#.utf8))
+        let noAsset = try await server.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"stac": {"document": \#(collection), "asset": "nir"}}"#.utf8))
         #expect(noAsset.status == 422 && noAsset.errorCode == "invalid_stac" && noAsset.errorMessage.contains("west 1"), "\(noAsset.text)")
 
         // Refused before anything is created: outside the prefixes, a path that climbs out of one,
@@ -168,15 +184,19 @@ import Testing
 
         // A prefix that names its host (here one that is loopback) still has to resolve to public
         // addresses; and a server with no prefixes reads no URL at all.
-        let named = try await ServerProcess(environment: ["GEOINFER_URL_INPUTS": prefix.replacingOccurrences(of: "127.0.0.1", with: "localhost")])
+        let named = try await ServerProcess(environment: [
+            "GEOINFER_URL_INPUTS": prefix.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        ])
         defer { named.stop() }
-        let loopback = try await named.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
-                                               body: Data(#"{"inputs": ["\#(url("scene_cog.tif").replacingOccurrences(of: "127.0.0.1", with: "localhost"))"]}"#.utf8))
+        let loopback = try await named.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"inputs": ["\#(url("scene_cog.tif").replacingOccurrences(of: "127.0.0.1", with: "localhost"))"]}"#.utf8))
         #expect(loopback.status == 403 && loopback.errorMessage.contains("public address"), "\(loopback.text)")
         let plain = try await ServerProcess()
         defer { plain.stop() }
-        let none = try await plain.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
-                                           body: Data(#"{"inputs": ["\#(url("scene_cog.tif"))"]}"#.utf8))
+        let none = try await plain.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"inputs": ["\#(url("scene_cog.tif"))"]}"#.utf8))
         #expect(none.status == 403 && none.errorCode == "url_inputs_not_allowed", "\(none.text)")
     }
 }
@@ -190,9 +210,13 @@ import Testing
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
         for name in ["results-out", "private"] {
-            _ = try await http.send("POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")], body: Data(#"{"name": "\#(name)"}"#.utf8))
+            _ = try await http.send(
+                "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
+                body: Data(#"{"name": "\#(name)"}"#.utf8))
         }
-        let server = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": emulator.address, "GEOINFER_OUTPUT_BUCKETS": "results-out"])
+        let server = try await ServerProcess(environment: [
+            "STORAGE_EMULATOR_HOST": emulator.address, "GEOINFER_OUTPUT_BUCKETS": "results-out",
+        ])
         defer { server.stop() }
         func submit(_ prefix: String) async throws -> ServerProcess.Reply {
             var form = Multipart()
@@ -215,11 +239,14 @@ import Testing
         let expected = ["detections.geojson", "detections_merged.geojson", "detections.gpkg", "metadata.json"]
         #expect(storage["bucket"] as? String == "gs://results-out/runs/a/")
         #expect(storage["synced"] as? Int == expected.count, "\(storage)")
-        #expect(Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["uri"] as? String }) == Set(expected.map { "gs://results-out/runs/a/\($0)" }))
+        #expect(
+            Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["uri"] as? String })
+                == Set(expected.map { "gs://results-out/runs/a/\($0)" }))
         #expect(try await server.get("/jobs/\(id)").json["output_prefix"] as? String == "gs://results-out/runs/a/")
 
         // In the bucket, byte for byte the server's own documents.
-        let bucket = GCSBlobStore(config: try GCSConfiguration(bucket: "results-out", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let bucket = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "results-out", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         let listed = try await bucket.list(prefix: "runs/a/")
         #expect(Set(listed.map(\.name)) == Set(expected.map { "runs/a/\($0)" }))
         for name in expected {
@@ -227,7 +254,10 @@ import Testing
             let size = Int64(local.count)
             #expect(try await bucket.read("runs/a/\(name)", range: 0..<size) == local, "\(name)")
         }
-        #expect(try await GCSBlobStore(config: try GCSConfiguration(bucket: "private", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        #expect(
+            try await GCSBlobStore(
+                config: try GCSConfiguration(bucket: "private", endpoint: emulator.address), credentials: NoCredentials(), http: http
+            )
             .list(prefix: "").isEmpty)
 
         // Only the buckets the operator lists, and only as a prefix.
@@ -255,13 +285,17 @@ import Testing
         let one = try Self.document(Self.item("scene-1", ["visual": "gs://b/scene1.tif", "nir": "gs://b/nir.tif"]))
         let found = try STACInputs.inputs(one, asset: "visual", base: nil, limit: 10)
         #expect(found.map(\.name) == ["scene-1.tif"] && found.map(\.href) == ["gs://b/scene1.tif"])
-        let collection = try Self.document(#"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "https://x.org/cogs/a.tif"])), \#(Self.item("b", ["visual": "b.tif"]))]}"#)
+        let collection = try Self.document(
+            #"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "https://x.org/cogs/a.tif"])), \#(Self.item("b", ["visual": "b.tif"]))]}"#
+        )
         let resolved = try STACInputs.inputs(collection, asset: "visual", base: URL(string: "https://x.org/cogs/items.json"), limit: 10)
         #expect(resolved.map(\.href) == ["https://x.org/cogs/a.tif", "https://x.org/cogs/b.tif"])
     }
 
     @Test func aDocumentThatCannotNameInputsIsRefusedSayingWhy() throws {
-        let collection = try Self.document(#"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "gs://b/a.tif"])), \#(Self.item("b", ["nir": "gs://b/n.tif"]))]}"#)
+        let collection = try Self.document(
+            #"{"type": "FeatureCollection", "features": [\#(Self.item("a", ["visual": "gs://b/a.tif"])), \#(Self.item("b", ["nir": "gs://b/n.tif"]))]}"#
+        )
         #expect(throws: STACProblem(message: "item b has no asset 'visual' (its assets: nir)")) {
             try STACInputs.inputs(collection, asset: "visual", base: nil, limit: 10)
         }
@@ -271,8 +305,15 @@ import Testing
         let relative = try Self.document(Self.item("r", ["visual": "r.tif"]))
         #expect(throws: STACProblem.self) { try STACInputs.inputs(relative, asset: "visual", base: nil, limit: 10) }
         let local = try Self.document(Self.item("f", ["visual": "file:///etc/passwd"]))
-        #expect(throws: STACProblem.self) { try STACInputs.inputs(local, asset: "visual", base: URL(string: "https://x.org/a/items.json"), limit: 10) }
-        #expect(throws: STACProblem.self) { try STACInputs.inputs(try Self.document(#"{"type": "Catalog"}"#), asset: "visual", base: nil, limit: 10) }
-        #expect(throws: STACProblem.self) { try STACInputs.inputs(try Self.document(#"{"type": "FeatureCollection", "features": []}"#), asset: "visual", base: nil, limit: 10) }
+        #expect(throws: STACProblem.self) {
+            try STACInputs.inputs(local, asset: "visual", base: URL(string: "https://x.org/a/items.json"), limit: 10)
+        }
+        #expect(throws: STACProblem.self) {
+            try STACInputs.inputs(try Self.document(#"{"type": "Catalog"}"#), asset: "visual", base: nil, limit: 10)
+        }
+        #expect(throws: STACProblem.self) {
+            try STACInputs.inputs(
+                try Self.document(#"{"type": "FeatureCollection", "features": []}"#), asset: "visual", base: nil, limit: 10)
+        }
     }
 }

@@ -14,8 +14,11 @@ import Testing
         let dir = Fixtures.temporaryDirectory("server")
         let made = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", dir.path])
         let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let server = try await ServerProcess(environment: ["GEOINFER_IDLE_TIMEOUT_SECONDS": "1", "GEOINFER_MAX_CONCURRENT_UPLOADS": "1",
-                                                           "GEOINFER_LOG_LEVEL": "info"], dataDir: dir)
+        let server = try await ServerProcess(
+            environment: [
+                "GEOINFER_IDLE_TIMEOUT_SECONDS": "1", "GEOINFER_MAX_CONCURRENT_UPLOADS": "1",
+                "GEOINFER_LOG_LEVEL": "info",
+            ], dataDir: dir)
         defer { server.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
@@ -58,7 +61,8 @@ import Testing
 
     @Test func eventStreamsAreCapped() async throws {
         let gate = FailpointGate()
-        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"]).merging(["GEOINFER_MAX_EVENT_STREAMS": "2"]) { $1 })
+        let server = try await ServerProcess(
+            environment: gate.environment(["worker.after_batch": "pause"]).merging(["GEOINFER_MAX_EVENT_STREAMS": "2"]) { $1 })
         defer { server.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
@@ -67,13 +71,15 @@ import Testing
         try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         var readers: [Task<Int, any Error>] = []
         for _ in 0..<2 {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
+            let response = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
             #expect(response.status == .ok)
-            readers.append(Task {
-                var bytes = 0
-                for try await chunk in response.body { bytes += chunk.readableBytes }
-                return bytes
-            })
+            readers.append(
+                Task {
+                    var bytes = 0
+                    for try await chunk in response.body { bytes += chunk.readableBytes }
+                    return bytes
+                })
         }
         let third = try await server.get("/jobs/\(id)/events")
         #expect(third.status == 429 && third.errorCode == "too_many_streams", "\(third.text)")
@@ -86,7 +92,9 @@ import Testing
         }
         defer { releaser.cancel() }
         _ = try await server.waitFinal(id)
-        for reader in readers { #expect(try await value(of: reader, within: .seconds(60), "the end of an event stream of a finished job") > 0) }
+        for reader in readers {
+            #expect(try await value(of: reader, within: .seconds(60), "the end of an event stream of a finished job") > 0)
+        }
         let deadline = ContinuousClock.now + .seconds(30)
         var again = try await server.get("/jobs/\(id)/events")
         while again.status == 429, ContinuousClock.now < deadline {

@@ -1,7 +1,7 @@
 import Foundation
+import GeoInferTestSupport
 import GeoRaster
 import NIOHTTP1
-import GeoInferTestSupport
 import Testing
 
 /// The dashboard in a real browser: headless Chromium (Debian's package) driven by Playwright.
@@ -24,14 +24,21 @@ import Testing
         let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"]))
         defer { server.stop() }
         let inputs = Fixtures.temporaryDirectory("inputs")
-        let large = inputs.appendingPathComponent("large.tif"), small = inputs.appendingPathComponent("small.tif")
-        try Scenes.raster(width: 240, height: 240, markers: (0..<30).map { Marker(x: ($0 * 97) % 230, y: ($0 * 61) % 230, width: 9, height: 9) })
-            .write(to: large)
+        let large = inputs.appendingPathComponent("large.tif")
+        let small = inputs.appendingPathComponent("small.tif")
+        try Scenes.raster(
+            width: 240, height: 240, markers: (0..<30).map { Marker(x: ($0 * 97) % 230, y: ($0 * 61) % 230, width: 9, height: 9) }
+        )
+        .write(to: large)
         try Scenes.raster().write(to: small)
         let shot = server.dataDir.appendingPathComponent("dashboard.png")
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
-                                                   server.base + "/", shot.path, large.path, small.path],
-                                 environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
+                server.base + "/", shot.path, large.path, small.path,
+            ],
+            environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
         #expect(r.status == 0, "\(r.stderr)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
         let id = try #require(seen["job"] as? String)
@@ -63,7 +70,8 @@ import Testing
     /// detection is a box, and nothing but the server is ever asked for anything.
     @Test func aJobOpensOnTheMapByURL() async throws {
         let gate = FailpointGate()
-        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"]).merging(["GEOINFER_WORKERS": "1"]) { $1 })
+        let server = try await ServerProcess(
+            environment: gate.environment(["worker.after_batch": "pause"]).merging(["GEOINFER_WORKERS": "1"]) { $1 })
         defer { server.stop() }
         let dir = Fixtures.temporaryDirectory("map")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -77,7 +85,8 @@ import Testing
                 var r = SyntheticRaster(width: 120, height: 120)
                 r.origin = (730_000 + Double(column) * 120, 3_300_000 - Double(row) * 120)
                 r.markers = (0..<3).map { Marker(x: 20 + $0 * 35 + column * 5, y: 25 + $0 * 30 + row * 7, width: 10, height: 10) }
-                let name = "tile_\(row)_\(column).tif", path = dir.appendingPathComponent(name).path
+                let name = "tile_\(row)_\(column).tif"
+                let path = dir.appendingPathComponent(name).path
                 try r.write(to: path)
                 paths[name] = path
                 form.file(name, try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -87,9 +96,13 @@ import Testing
         // The page opens with the worker paused in the first file: one footprint running, the rest queued.
         _ = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let shot = server.dataDir.appendingPathComponent("map.png")
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/map_check.py").path,
-                                                   server.base, id, shot.path, "4"],
-                                 environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/map_check.py").path,
+                server.base, id, shot.path, "4",
+            ],
+            environment: ["GEOINFER_FAILPOINT_DIR": gate.dir.path])
         let seen = try #require((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any], "\(r.stdout)\(r.stderr)")
         #expect(r.status == 0, "\(r.stderr)")
         #expect((seen["blocked"] as? [String])?.isEmpty == true, "asked beyond the server: \(seen["blocked"] ?? "")")
@@ -111,35 +124,50 @@ import Testing
         // Each quicklook overlay is placed at its raster's WGS84 bounds (GDAL's own transform), drawn
         // over its footprint, and its four corners land on the raster's corners: GDAL's, projected
         // to the page here (Web Mercator over the view the page reports).
-        let view = seen["map_view"] as? [Double] ?? [], page = seen["map_rect"] as? [Double] ?? []
+        let view = seen["map_view"] as? [Double] ?? []
+        let page = seen["map_rect"] as? [Double] ?? []
         func onPage(_ lon: Double, _ lat: Double) -> [Double] {
             func y(_ lat: Double) -> Double { log(tan(.pi / 4 + lat * .pi / 360)) }
             guard view.count == 4, page.count == 4 else { return [0, 0] }
-            return [page[0] + (lon - view[0]) / (view[2] - view[0]) * (page[2] - page[0]),
-                    page[1] + (y(view[3]) - y(lat)) / (y(view[3]) - y(view[1])) * (page[3] - page[1])]
+            return [
+                page[0] + (lon - view[0]) / (view[2] - view[0]) * (page[2] - page[0]),
+                page[1] + (y(view[3]) - y(lat)) / (y(view[3]) - y(view[1])) * (page[3] - page[1]),
+            ]
         }
         var placed: [String: [[Double]]] = [:]
         let overlays = seen["overlays"] as? [[String: Any]] ?? []
-        let footprints = Dictionary((seen["footprints"] as? [[String: Any]] ?? []).map { ($0["file"] as? String ?? "", $0["rect"] as? [Double] ?? []) }) { a, _ in a }
+        let footprints = Dictionary(
+            (seen["footprints"] as? [[String: Any]] ?? []).map { ($0["file"] as? String ?? "", $0["rect"] as? [Double] ?? []) }
+        ) { a, _ in a }
         #expect(overlays.count == 4 && footprints.count == 4)
         for o in overlays {
-            let name = o["file"] as? String ?? "", bbox = o["bbox"] as? [Double] ?? [], rect = o["rect"] as? [Double] ?? []
+            let name = o["file"] as? String ?? ""
+            let bbox = o["bbox"] as? [Double] ?? []
+            let rect = o["rect"] as? [Double] ?? []
             #expect(o["loaded"] as? Bool == true, "\(name)")
             let path = try #require(paths[name], "\(name)")
             let corners = try Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (120, 0), (120, 120), (0, 120)])
-            let expected = [corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!]
+            let expected = [
+                corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!,
+            ]
             #expect(bbox.count == 4 && zip(bbox, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(name): \(bbox) vs \(expected)")
             let outline = footprints[name] ?? []
-            #expect(rect.count == 4 && outline.count == 4 && zip(rect, outline).allSatisfy { abs($0 - $1) < 2.5 }, "\(name): \(rect) vs \(outline)")
+            #expect(
+                rect.count == 4 && outline.count == 4 && zip(rect, outline).allSatisfy { abs($0 - $1) < 2.5 },
+                "\(name): \(rect) vs \(outline)")
             let drawn = o["corners"] as? [[Double]] ?? []
             let truth = corners.map { onPage($0[0], $0[1]) }
-            #expect(drawn.count == 4 && zip(drawn, truth).allSatisfy { abs($0[0] - $1[0]) < 1 && abs($0[1] - $1[1]) < 1 }, "\(name): \(drawn) vs \(truth)")
+            #expect(
+                drawn.count == 4 && zip(drawn, truth).allSatisfy { abs($0[0] - $1[0]) < 1 && abs($0[1] - $1[1]) < 1 },
+                "\(name): \(drawn) vs \(truth)")
             placed[name] = drawn
         }
         // The grid is turned: the pictures' top edges are not level (the test would prove nothing otherwise).
         if let a = placed["tile_0_0.tif"], a.count == 4 { #expect(abs(a[1][1] - a[0][1]) > 2, "\(a)") }
         // Neighbours meet corner to corner on screen: one mosaic, no gap and no overlap.
-        if let a = placed["tile_0_0.tif"], let b = placed["tile_0_1.tif"], let c = placed["tile_1_0.tif"], a.count == 4, b.count == 4, c.count == 4 {
+        if let a = placed["tile_0_0.tif"], let b = placed["tile_0_1.tif"], let c = placed["tile_1_0.tif"], a.count == 4, b.count == 4,
+            c.count == 4
+        {
             #expect(abs(a[1][0] - b[0][0]) < 1 && abs(a[1][1] - b[0][1]) < 1 && abs(a[2][0] - b[3][0]) < 1, "\(a) \(b)")
             #expect(abs(a[3][0] - c[0][0]) < 1 && abs(a[3][1] - c[0][1]) < 1 && abs(a[2][1] - c[1][1]) < 1, "\(a) \(c)")
         }
@@ -154,7 +182,8 @@ import Testing
         #expect(seen["layers"] as? [String] == ["Footprints", "Quicklooks", "Detections"])
 
         // A click on a footprint zooms to that file: the view holds it and is narrower than the whole job.
-        let before = seen["view_before"] as? [Double] ?? [], after = seen["view_after"] as? [Double] ?? []
+        let before = seen["view_before"] as? [Double] ?? []
+        let after = seen["view_after"] as? [Double] ?? []
         let target = try #require(overlays.first { $0["file"] as? String == seen["zoomed_to"] as? String }?["bbox"] as? [Double])
         #expect(after.count == 4 && before.count == 4)
         if after.count == 4, before.count == 4 {

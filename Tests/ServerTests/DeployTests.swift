@@ -17,8 +17,12 @@ import Testing
         let original = try String(contentsOf: Fixtures.root.appendingPathComponent("deploy/kubernetes/worker-hpa.yaml"), encoding: .utf8)
         try original.replacingOccurrences(of: "minReplicas: 2", with: "minReplicas: \"two\"")
             .write(to: dir.appendingPathComponent("worker-hpa.yaml"), atomically: true, encoding: .utf8)
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/validate_deploy.py").path,
-                                                  "--kubernetes-dir", dir.path])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/validate_deploy.py").path,
+                "--kubernetes-dir", dir.path,
+            ])
         #expect(r.status != 0)
         #expect((r.stdout + r.stderr).contains("minReplicas"))
     }

@@ -7,13 +7,17 @@ import Testing
 @Suite struct FileNamesTests {
     static func isSafe(_ name: String) -> Bool {
         !name.isEmpty && name.count <= FileNames.maxLength && !name.hasPrefix(".") && !name.hasPrefix("-")
-            && name.unicodeScalars.allSatisfy { "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_".unicodeScalars.contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_".unicodeScalars.contains($0)
+            }
     }
 
     @Test func theReportedNames() {
         // An extension longer than the cap, one just under it, and the longest name with a duplicate.
-        for name in ["x." + String(repeating: "b", count: 130), "x." + String(repeating: "b", count: 119),
-                     String(repeating: "a", count: 116) + ".tif", String(repeating: "a", count: 300) + ".tif", "....", "/", "\u{0}.tif"] {
+        for name in [
+            "x." + String(repeating: "b", count: 130), "x." + String(repeating: "b", count: 119),
+            String(repeating: "a", count: 116) + ".tif", String(repeating: "a", count: 300) + ".tif", "....", "/", "\u{0}.tif",
+        ] {
             let once = FileNames.sanitize(name)
             #expect(Self.isSafe(once), "\(name.prefix(20))… → \(once)")
             var taken = UniqueNames()

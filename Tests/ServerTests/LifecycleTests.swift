@@ -60,11 +60,15 @@ import Testing
     /// then the worker must stop before its next batch: the pause point is never reached again.
     @Test func cancelStopsWorkWithinABatch() async throws {
         let gate = FailpointGate()
-        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "pause"])
-            .merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
+        let server = try await ServerProcess(
+            environment: gate.environment(["worker.after_batch": "pause"])
+                .merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
         defer { server.stop() }
         var form = Multipart()
-        form.file("large.tif", try Scenes.raster(width: 400, height: 400, markers: (0..<40).map { Marker(x: ($0 * 97) % 390, y: ($0 * 61) % 390, width: 9, height: 9) }))
+        form.file(
+            "large.tif",
+            try Scenes.raster(
+                width: 400, height: 400, markers: (0..<40).map { Marker(x: ($0 * 97) % 390, y: ($0 * 61) % 390, width: 9, height: 9) }))
         form.file("later.tif", try Scenes.raster())
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
@@ -97,11 +101,13 @@ import Testing
         var form = Multipart()
         let count = 8
         for i in 0..<count {
-            form.file("part\(i).tif", try Scenes.raster(width: 150, height: 100, markers: [Marker(x: 10 + i * 15, y: 40, width: 10, height: 10)]))
+            form.file(
+                "part\(i).tif", try Scenes.raster(width: 150, height: 100, markers: [Marker(x: 10 + i * 15, y: 40, width: 10, height: 10)]))
         }
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         for _ in 0..<2 {
-            try gate.release(try await gate.waitPaused("worker.before_finish", alive: { server.isRunning }, diagnostics: { server.serverLog }))
+            try gate.release(
+                try await gate.waitPaused("worker.before_finish", alive: { server.isRunning }, diagnostics: { server.serverLog }))
         }
         // The third file is done but not recorded: the crash comes between the work and its record.
         let third = try await gate.waitPaused("worker.before_finish", alive: { server.isRunning }, diagnostics: { server.serverLog })

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Server
 import Testing
+
+@testable import Server
 
 @Suite struct LogFormatTests {
     @Test(arguments: ["plain", "quote \" and backslash \\", "line\nbreak\ttab\r", "nul \u{0} bell \u{7} esc \u{1B}", "naïve 東京 🌲", ""])

@@ -17,7 +17,8 @@ import Testing
         placed.pixelSize = 0.1
         var bare = SyntheticRaster(width: 80, height: 60)
         bare.epsg = nil
-        let placedPath = dir.appendingPathComponent("placed.tif").path, barePath = dir.appendingPathComponent("bare.tif").path
+        let placedPath = dir.appendingPathComponent("placed.tif").path
+        let barePath = dir.appendingPathComponent("bare.tif").path
         try placed.write(to: placedPath)
         try bare.write(to: barePath)
         var form = Multipart()
@@ -29,7 +30,9 @@ import Testing
         let files = try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]] ?? []
         #expect(files.count == 2)
         let corners = try Fixtures.gdalTransformToWGS84(raster: placedPath, pixels: [(0, 0), (150, 0), (150, 100), (0, 100)])
-        let expected = [corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!]
+        let expected = [
+            corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!,
+        ]
         let bbox = files.first?["bbox"] as? [Double] ?? []
         #expect(bbox.count == 4 && zip(bbox, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(bbox) vs \(expected)")
         let polygon = files.first?["footprint"] as? [String: Any] ?? [:]
@@ -61,7 +64,9 @@ import Testing
         let small = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/thumbnails/placed.tif.jpg").path).info
         let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/placed.tif.jpg").path).info
         // Never larger than the quicklook (here drawn at the model's 10× coarser resolution), nor than 128 px.
-        #expect(small.width == min(look.width, 128) && small.height == min(look.height, 85), "\(small.width)×\(small.height) of \(look.width)×\(look.height)")
+        #expect(
+            small.width == min(look.width, 128) && small.height == min(look.height, 85),
+            "\(small.width)×\(small.height) of \(look.width)×\(look.height)")
         for bad in ["placed.tif", "..%2Fquicklooks%2Fplaced.tif.jpg", "bare.tif.jpg.jpg"] {
             #expect(try await server.get("/results/\(id)/thumbnails/\(bad)").status == 404, "\(bad)")
         }
@@ -76,7 +81,10 @@ import Testing
         #expect(js.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("text/javascript") })
         #expect(try await server.get("/assets/leaflet/leaflet.css").status == 200)
         #expect(try await server.get("/assets/leaflet/images/layers.png").status == 200)
-        for other in ["/assets/leaflet/leaflet.js.map", "/assets/leaflet/..%2F..%2Fetc%2Fpasswd", "/assets/leaflet/images/..%2Fleaflet.js", "/assets/leaflet/copyright"] {
+        for other in [
+            "/assets/leaflet/leaflet.js.map", "/assets/leaflet/..%2F..%2Fetc%2Fpasswd", "/assets/leaflet/images/..%2Fleaflet.js",
+            "/assets/leaflet/copyright",
+        ] {
             let r = try await server.get(other)
             #expect(r.status == 404 && r.errorCode == "not_found", "\(other): \(r.status)")
         }

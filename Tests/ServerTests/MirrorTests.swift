@@ -17,13 +17,17 @@ import Testing
         init() async throws {
             emulator = try await GCSEmulators.gcpStorageEmulator()
             proxy = try await GCSEmulators.pythonPeer("fault_proxy.py", ["--upstream", emulator.address])
-            let created = try await http.send("POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
-                                              body: Data(#"{"name": "geo-mirror"}"#.utf8))
+            let created = try await http.send(
+                "POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
+                body: Data(#"{"name": "geo-mirror"}"#.utf8))
             guard created.status == 200 else { throw TestFailure("cannot create the bucket: \(created.status)") }
         }
 
         var serverEnvironment: [String: String] {
-            ["ENABLE_GCP_UPLOAD": "true", "GCP_BUCKET_NAME": name, "STORAGE_EMULATOR_HOST": proxy.address, "GEOINFER_GCS_RETRY_SECONDS": "2"]
+            [
+                "ENABLE_GCP_UPLOAD": "true", "GCP_BUCKET_NAME": name, "STORAGE_EMULATOR_HOST": proxy.address,
+                "GEOINFER_GCS_RETRY_SECONDS": "2",
+            ]
         }
 
         func offline(_ down: Bool) async throws {
@@ -49,7 +53,9 @@ import Testing
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let storage = try await server.get("/jobs/\(id)").json["storage"] as? [String: Any] ?? [:]
-            if let objects = storage["objects"] as? [[String: Any]], !objects.isEmpty, storage["synced"] as? Int == objects.count { return storage }
+            if let objects = storage["objects"] as? [[String: Any]], !objects.isEmpty, storage["synced"] as? Int == objects.count {
+                return storage
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw TestFailure("job \(id) did not sync: \(try await server.get("/jobs/\(id)").text)\n\(server.serverLog)")
@@ -69,11 +75,13 @@ import Testing
         let storage = try await waitSynced(server, id)
         #expect(storage["bucket"] as? String == "gs://geo-mirror")
         let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
-        let expected: Set<String> = ["uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
-                                     "results/\(id)_detections_merged.geojson", "results/\(id)_detections.gpkg", "results/\(id)_detections.fgb",
-                                     "results/\(id)_detections_merged.fgb",
-                                     "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg",
-                                     "results/\(id)/thumbnails/a.tif.jpg", "results/\(id)/thumbnails/b__.tif.jpg"]
+        let expected: Set<String> = [
+            "uploads/\(id)_a.tif", "uploads/\(id)_b__.tif", "results/\(id)_coco.json", "results/\(id)_detections.geojson",
+            "results/\(id)_detections_merged.geojson", "results/\(id)_detections.gpkg", "results/\(id)_detections.fgb",
+            "results/\(id)_detections_merged.fgb",
+            "results/\(id)_metadata.json", "results/\(id)/quicklooks/a.tif.jpg", "results/\(id)/quicklooks/b__.tif.jpg",
+            "results/\(id)/thumbnails/a.tif.jpg", "results/\(id)/thumbnails/b__.tif.jpg",
+        ]
         #expect(names == expected)
 
         // What the official client finds in the bucket is byte for byte the local copy.
@@ -92,7 +100,8 @@ import Testing
         let meta = try await server.get("/results/\(id)/metadata.json").json
         let copies = try #require(meta["storage"] as? [String: Any])
         #expect(copies["bucket"] as? String == "gs://geo-mirror")
-        #expect((copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
+        #expect(
+            (copies["objects"] as? [[String: Any]])?.contains { $0["uri"] as? String == "gs://geo-mirror/results/\(id)_coco.json" } == true)
         #expect(try await server.get("/metrics").text.contains(#"geoinfer_mirror_objects{state="synced"} \#(expected.count)"#))
         let ready = try await server.get("/readyz").json
         // Reachable, and not named: /readyz answers anyone, and the bucket holds every key's uploads.
@@ -145,7 +154,10 @@ import Testing
         let bucket = try await Bucket()
         let store = try bucket.store()
         let dir = Fixtures.temporaryDirectory("gs-inputs")
-        for (i, markers) in [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 100, y: 60, width: 16, height: 16)]].enumerated() {
+        for (i, markers) in [
+            [Marker(x: 40, y: 30, width: 12, height: 8)],
+            [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 100, y: 60, width: 16, height: 16)],
+        ].enumerated() {
             let file = dir.appendingPathComponent("scene\(i).tif")
             try Scenes.raster(markers: markers).write(to: file)
             _ = try await store.put(file: file, as: "inputs/scene\(i).tif")
@@ -197,7 +209,8 @@ import Testing
         let form = try await server.request(.POST, "/jobs", headers: [("Content-Type", "text/plain")], body: Data("x".utf8))
         #expect(form.status == 415)
         // The same object twice is one input.
-        let twice = try await post(#"{"inputs": ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/"]}"#)
+        let twice = try await post(
+            #"{"inputs": ["gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/scene0.tif", "gs://geo-mirror/inputs/"]}"#)
         #expect(twice.status == 202 && twice.json["total_files"] as? Int == 2, "\(twice.text)")
         let jobs = try await server.get("/jobs").json["jobs"] as? [[String: Any]] ?? []
         #expect(jobs.count == 2)
@@ -205,12 +218,14 @@ import Testing
         // A prefix with more objects than a request may name: refused, the listing stopped at the limit.
         let small = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": bucket.emulator.address, "GEOINFER_MAX_FILES": "1"])
         defer { small.stop() }
-        let many = try await small.request(.POST, "/jobs", headers: [("Content-Type", "application/json")],
-                                           body: Data(#"{"inputs": ["gs://geo-mirror/inputs/"]}"#.utf8))
+        let many = try await small.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"inputs": ["gs://geo-mirror/inputs/"]}"#.utf8))
         #expect(many.status == 413 && many.errorCode == "too_many_files", "\(many.text)")
         // More inputs than a request may name: refused before any lookup.
         let inputs = (0..<2).map { #""gs://geo-mirror/missing\#($0).tif""# }.joined(separator: ", ")
-        let tooMany = try await small.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"inputs": [\#(inputs)]}"#.utf8))
+        let tooMany = try await small.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(#"{"inputs": [\#(inputs)]}"#.utf8))
         #expect(tooMany.status == 413 && tooMany.errorCode == "too_many_files", "\(tooMany.text)")
     }
 }
@@ -224,8 +239,12 @@ struct CrossCheckResult: Decodable {
 
     static func run(endpoint: String, bucket: String, prefix: String) throws -> [CrossCheckResult] {
         struct Doc: Decodable { let objects: [CrossCheckResult] }
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
-                                                  "--endpoint", endpoint, "--bucket", bucket, "--prefix", prefix])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
+                "--endpoint", endpoint, "--bucket", bucket, "--prefix", prefix,
+            ])
         guard r.status == 0 else { throw TestFailure("gcs_crosscheck.py failed: \(r.stderr)") }
         return try JSONDecoder().decode(Doc.self, from: Data(r.stdout.utf8)).objects
     }

@@ -30,15 +30,25 @@ import Testing
     /// finds nothing, and the markers burnt in with `gdal_rasterize` at their pixels' centres.
     static func scene(in dir: URL) throws -> String {
         let scene = dir.appendingPathComponent("scene.tif").path
-        try check(Fixtures.run("/usr/bin/gdal_translate", ["-q", "-ot", "Byte", "-a_nodata", "none", "-scale_1", "0", "255", "0", "50", sample, scene]))
+        try check(
+            Fixtures.run(
+                "/usr/bin/gdal_translate", ["-q", "-ot", "Byte", "-a_nodata", "none", "-scale_1", "0", "255", "0", "50", sample, scene]))
         let gt = try #require(try Raster(path: scene).info.geoTransform?.coefficients)
         let points = markers.map { x, y in
             #"{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[\#(gt[0] + (Double(x) + 0.5) * gt[1]),\#(gt[3] + (Double(y) + 0.5) * gt[5])]}}"#
         }
         let geojson = dir.appendingPathComponent("markers.geojson")
-        try Data(#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32617"}},"features":[\#(points.joined(separator: ","))]}"#.utf8).write(to: geojson)
-        try check(Fixtures.run("/usr/bin/gdal_rasterize", ["-q", "-l", "markers", "-b", "1", "-b", "2", "-b", "3",
-                                                          "-burn", "200", "-burn", "24", "-burn", "24", geojson.path, scene]))
+        try Data(
+            #"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32617"}},"features":[\#(points.joined(separator: ","))]}"#
+                .utf8
+        ).write(to: geojson)
+        try check(
+            Fixtures.run(
+                "/usr/bin/gdal_rasterize",
+                [
+                    "-q", "-l", "markers", "-b", "1", "-b", "2", "-b", "3",
+                    "-burn", "200", "-burn", "24", "-burn", "24", geojson.path, scene,
+                ]))
         return scene
     }
 
@@ -48,7 +58,10 @@ import Testing
         for row in 0..<2 {
             for column in 0..<2 {
                 let out = dir.appendingPathComponent("tile_\(row)_\(column).tif")
-                try check(Fixtures.run("/usr/bin/gdal_translate", ["-q", "-srcwin", "\(column * step)", "\(row * step)", "\(size)", "\(size)", scene, out.path]))
+                try check(
+                    Fixtures.run(
+                        "/usr/bin/gdal_translate",
+                        ["-q", "-srcwin", "\(column * step)", "\(row * step)", "\(size)", "\(size)", scene, out.path]))
                 files.append(out)
             }
         }
@@ -65,7 +78,9 @@ import Testing
         for f in files { form.file(f.lastPathComponent, try Data(contentsOf: f)) }
         for (k, v) in fields { form.field(k, v) }
         let r: ServerProcess.Reply
-        do { r = try await server.upload(form) } catch { throw TestFailure("upload of \(files.map(\.lastPathComponent)): \(error)\n\(server.serverLog)") }
+        do { r = try await server.upload(form) } catch {
+            throw TestFailure("upload of \(files.map(\.lastPathComponent)): \(error)\n\(server.serverLog)")
+        }
         try #require(r.status == 202, "\(r.text)")
         let id = try #require(r.json["job_id"] as? String)
         let final = try await server.waitFinal(id)
@@ -102,7 +117,9 @@ import Testing
         #expect(objects.count == 10, "the ten objects burnt in are found in the whole raster")
         #expect(whole["detections_merged"] as? Int == objects.count)
 
-        for (label, size, step, crs) in [("abutting", 200, 200, nil), ("overlapping", 240, 160, "EPSG:4326")] as [(String, Int, Int, String?)] {
+        for (label, size, step, crs) in [("abutting", 200, 200, nil), ("overlapping", 240, 160, "EPSG:4326")]
+            as [(String, Int, Int, String?)]
+        {
             let cutDir = dir.appendingPathComponent(label)
             try FileManager.default.createDirectory(at: cutDir, withIntermediateDirectories: true)
             var fields = [("formats", "coco,geojson,gpkg,fgb")]
@@ -151,8 +168,9 @@ import Testing
                 #expect((p["score"] as? Double).map { $0 > 0.7 && $0 <= 1 } == true)
                 #expect((p["file"] as? String)?.hasPrefix("tile_") == true)
             }
-            #expect(merged.contains { ($0["properties"] as? [String: Any])?["parts"] as? Int == 4 } == (step == size),
-                    "\(label): the corner object is joined from four parts only where the files abut")
+            #expect(
+                merged.contains { ($0["properties"] as? [String: Any])?["parts"] as? Int == 4 } == (step == size),
+                "\(label): the corner object is joined from four parts only where the files abut")
 
             // Each merged box is an object of the whole raster, within a pixel (two markers a pixel apart make one object).
             if crs == nil {
@@ -179,10 +197,16 @@ import Testing
         let warped = dir.appendingPathComponent("zone16.tif").path
         try Self.check(Fixtures.run("/usr/bin/gdalwarp", ["-q", "-t_srs", "EPSG:32616", "-tr", "0.1", "0.1", "-r", "near", scene, warped]))
         let out = dir.appendingPathComponent("out")
-        let run = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", scene, warped, "--model", Fixtures.model("yolo_10cm"), "--out", out.path,
-                                                                 "--merge", "--formats", "geojson,gpkg"])
+        let run = try Fixtures.run(
+            Fixtures.geoinferExecutable,
+            [
+                "detect", scene, warped, "--model", Fixtures.model("yolo_10cm"), "--out", out.path,
+                "--merge", "--formats", "geojson,gpkg",
+            ])
         try #require(run.status == 0, "\(run.stderr)")
-        let merged = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("detections_merged.geojson"))) as? [String: Any]
+        let merged =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("detections_merged.geojson")))
+            as? [String: Any]
         let features = try #require(merged?["features"] as? [[String: Any]])
         #expect(features.count == 10, "\(run.stderr)")
         #expect(features.allSatisfy { (($0["properties"] as? [String: Any])?["source_files"] as? [String])?.count == 2 })
@@ -198,9 +222,11 @@ import Testing
     @Test func formatsAndOutputCRSAreChecked() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
-        for (field, value, code) in [("formats", "coco,shapefile", "invalid_formats"), ("formats", ",", "invalid_formats"),
-                                     ("out_crs", "EPSG:999999", "invalid_out_crs"), ("out_crs", "/etc/passwd", "invalid_out_crs"),
-                                     ("out_crs", "+proj=longlat", "invalid_out_crs"), ("nms", "soft", "invalid_nms")] {
+        for (field, value, code) in [
+            ("formats", "coco,shapefile", "invalid_formats"), ("formats", ",", "invalid_formats"),
+            ("out_crs", "EPSG:999999", "invalid_out_crs"), ("out_crs", "/etc/passwd", "invalid_out_crs"),
+            ("out_crs", "+proj=longlat", "invalid_out_crs"), ("nms", "soft", "invalid_nms"),
+        ] {
             var form = Multipart()
             form.file("a.tif", try Scenes.raster())
             form.field(field, value)

@@ -1,8 +1,9 @@
 import Foundation
-import NIOCore
-@testable import Server
 import GeoInferTestSupport
+import NIOCore
 import Testing
+
+@testable import Server
 
 /// The streaming multipart parser: the same parts whatever the chunking, delimiters found across
 /// chunk edges, near-delimiters left in bodies, and malformed or cut-off bodies refused.
@@ -14,14 +15,22 @@ import Testing
         // Seeded: the same cases on every run, so a failure can be replayed.
         var rng = SplitMix(seed: 0x6D75_6C74)
         let boundary = "b0undary"
-        let valid = body(boundary: boundary, parts: [("files", "a.tif", Array(repeating: 9, count: 300)), ("webhook_url", nil, Array("x".utf8))])
+        let valid = body(
+            boundary: boundary, parts: [("files", "a.tif", Array(repeating: 9, count: 300)), ("webhook_url", nil, Array("x".utf8))])
         let alphabet: [UInt8] = Array("--b0undary\r\n:; =\"".utf8) + [0, 255, 10, 13]
-        var malformed = 0, complete = 0
+        var malformed = 0
+        var complete = 0
         for round in 0..<3000 {
             var bytes = valid
             switch round % 4 {
-            case 0: for _ in 0..<Int.random(in: 1...8, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = alphabet.randomElement(using: &rng) ?? 0 }
-            case 1: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng))) + Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
+            case 0:
+                for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &rng)] = alphabet.randomElement(using: &rng) ?? 0
+                }
+            case 1:
+                bytes =
+                    Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
+                    + Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
             case 2: bytes = (0..<Int.random(in: 0...600, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? 0 }
             default: bytes.insert(contentsOf: Array("\r\n--b0undary".utf8), at: Int.random(in: 0...bytes.count, using: &rng))
             }
@@ -49,7 +58,8 @@ import Testing
         var parser = MultipartStream(boundary: boundary)
         var parts: [Part] = []
         var current = Part()
-        var offset = 0, i = 0
+        var offset = 0
+        var i = 0
         while offset < bytes.count {
             let n = min(max(chunks[i % chunks.count], 1), bytes.count - offset)
             i += 1
@@ -67,7 +77,9 @@ import Testing
         return (parts, parser.isComplete)
     }
 
-    func body(boundary: String, parts: [(name: String, filename: String?, data: [UInt8])], preamble: String = "", epilogue: String = "") -> [UInt8] {
+    func body(boundary: String, parts: [(name: String, filename: String?, data: [UInt8])], preamble: String = "", epilogue: String = "")
+        -> [UInt8]
+    {
         var out = Array(preamble.utf8)
         for p in parts {
             out += Array("--\(boundary)\r\n".utf8)
@@ -126,7 +138,9 @@ import Testing
         let boundary = "b0undary"
         // Garbage after a boundary instead of a line break.
         #expect(throws: MultipartStream.Malformed.self) {
-            _ = try parse(Array("--b0undaryXX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b0undary--".utf8), boundary: boundary, chunks: [5])
+            _ = try parse(
+                Array("--b0undaryXX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b0undary--".utf8), boundary: boundary,
+                chunks: [5])
         }
         // A header line without a colon.
         #expect(throws: MultipartStream.Malformed.self) {

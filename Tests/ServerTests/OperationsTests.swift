@@ -1,6 +1,6 @@
 import Foundation
-import GeoRaster
 import GeoInferTestSupport
+import GeoRaster
 import Testing
 
 /// Health checks, Prometheus metrics and structured logs of a running server.
@@ -36,7 +36,8 @@ import Testing
         defer { server.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
-        form.file("b.tif", try Scenes.raster(markers: [Marker(x: 20, y: 20, width: 10, height: 10), Marker(x: 90, y: 60, width: 10, height: 10)]))
+        form.file(
+            "b.tif", try Scenes.raster(markers: [Marker(x: 20, y: 20, width: 10, height: 10), Marker(x: 90, y: 60, width: 10, height: 10)]))
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         _ = try await server.waitFinal(id)
         _ = try await server.get("/status/nope")
@@ -46,7 +47,8 @@ import Testing
         // The reference parser (prometheus_client) reads it; print the samples we check.
         let file = server.dataDir.appendingPathComponent("metrics.txt")
         try metrics.body.write(to: file)
-        let parsed = try Fixtures.python("""
+        let parsed = try Fixtures.python(
+            """
             import sys, json
             from prometheus_client.parser import text_string_to_metric_families
             out = {}
@@ -65,9 +67,13 @@ import Testing
         #expect(samples["geoinfer_file_inference_seconds_count{}"] == 2)
         #expect((samples["geoinfer_tiles_processed_total{}"] ?? 0) >= 2)
         // HTTP requests by route and status.
-        #expect(samples.keys.contains { $0.hasPrefix("hb_requests_total{") && $0.contains("http_route=/jobs") && $0.contains("=202") },
-                "\(samples.keys.sorted())")
-        #expect(samples.keys.contains { $0.hasPrefix("hb_request_errors_total{") && $0.contains("http_route=/status/{id}") && $0.contains("=404") })
+        #expect(
+            samples.keys.contains { $0.hasPrefix("hb_requests_total{") && $0.contains("http_route=/jobs") && $0.contains("=202") },
+            "\(samples.keys.sorted())")
+        #expect(
+            samples.keys.contains {
+                $0.hasPrefix("hb_request_errors_total{") && $0.contains("http_route=/status/{id}") && $0.contains("=404")
+            })
         #expect(samples.keys.contains { $0.hasPrefix("http_server_request_duration_count{") && $0.contains("/status/{id}") })
     }
 
@@ -84,7 +90,9 @@ import Testing
         _ = try await server.waitFinal(id)
         // The job ended with a webhook to an unreachable address: at least one failed attempt is logged.
         let deadline = ContinuousClock.now + .seconds(30)
-        while !server.serverLog.contains("webhook attempt failed"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        while !server.serverLog.contains("webhook attempt failed"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
         let lines = server.serverLog.split(separator: "\n")
         #expect(lines.count > 3)
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
@@ -122,7 +130,8 @@ import Testing
         let done = try #require(try await full.upload(form).json["job_id"] as? String)
         #expect(try await full.waitFinal(done)["status"] as? String == "completed")
         let ran = try await full.get("/jobs/\(done)").json
-        #expect((planned["tiles_total"] as? Int ?? 0) > 1 && planned["tiles_total"] as? Int == ran["tiles_total"] as? Int, "\(planned) \(ran)")
+        #expect(
+            (planned["tiles_total"] as? Int ?? 0) > 1 && planned["tiles_total"] as? Int == ran["tiles_total"] as? Int, "\(planned) \(ran)")
         #expect(try String(contentsOfFile: "/proc/\(full.pid)/maps", encoding: .utf8).contains("libonnxruntime"))
     }
 
@@ -145,13 +154,15 @@ import Testing
 
         // Settings out of range stop the service at start, saying which.
         let refused: [([String: String], String)] = [
-            (["GEOINFER_QUICKLOOK_SIZE": "-1"], "GEOINFER_QUICKLOOK_SIZE"), (["GEOINFER_QUICKLOOK_SIZE": "4097"], "GEOINFER_QUICKLOOK_SIZE"),
+            (["GEOINFER_QUICKLOOK_SIZE": "-1"], "GEOINFER_QUICKLOOK_SIZE"),
+            (["GEOINFER_QUICKLOOK_SIZE": "4097"], "GEOINFER_QUICKLOOK_SIZE"),
             (["GEOINFER_QUICKLOOK_SIZE": "big"], "GEOINFER_QUICKLOOK_SIZE"),
             (["GEOINFER_WORKERS": "100000"], "--workers must be 0 to 256"), (["GEOINFER_THREADS": "0"], "--threads must be 1 to 1024"),
         ]
         for (env, message) in refused {
-            let r = try Fixtures.run(Fixtures.geoinferExecutable, ["serve", "--port", "1", "--data-dir", Fixtures.temporaryDirectory("refused").path],
-                                     environment: env.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
+            let r = try Fixtures.run(
+                Fixtures.geoinferExecutable, ["serve", "--port", "1", "--data-dir", Fixtures.temporaryDirectory("refused").path],
+                environment: env.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
             #expect(r.status != 0 && r.stderr.contains(message), "\(env): \(r.stderr)")
         }
     }
@@ -176,7 +187,8 @@ import Testing
         let input = try Raster(path: server.dataDir.appendingPathComponent("uploads/\(id)_a.tif").path).info
         let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
         #expect(look.driver == "JPEG" && look.bandCount == 3)
-        #expect(max(look.width, look.height) <= 512 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
+        #expect(
+            max(look.width, look.height) <= 512 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
         for bad in ["nope.tif.jpg", "a.tif", "a.tif.png", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.jpg"] {
             let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
             #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")

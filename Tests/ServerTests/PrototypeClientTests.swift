@@ -20,7 +20,8 @@ import Testing
         var form = Multipart()
         for (name, data) in files { form.file(name, data) }
         form.field("webhook_url", webhook)
-        return try await server.request(.POST, "/upload", headers: Self.requestsHeaders + [("Content-Type", form.contentType)], body: form.body)
+        return try await server.request(
+            .POST, "/upload", headers: Self.requestsHeaders + [("Content-Type", form.contentType)], body: form.body)
     }
 
     /// The scripts' loop: GET /status/{id} until completed or failed, printing progress and files.
@@ -42,8 +43,9 @@ import Testing
         let server = try await ServerProcess()
         defer { server.stop() }
         // The scripts' webhook host: refused only if it resolves to a forbidden address; here it may not resolve at all.
-        let r = try await prototypeUpload(server, files: [("image1.tif", try Scenes.raster()), ("image2.tif", try Scenes.raster())],
-                                          webhook: "http://example.com/webhook")
+        let r = try await prototypeUpload(
+            server, files: [("image1.tif", try Scenes.raster()), ("image2.tif", try Scenes.raster())],
+            webhook: "http://example.com/webhook")
         #expect(r.status == 200, "\(r.text)")
         let id = try #require(r.json["job_id"] as? String)
         #expect(r.json["status"] is String && r.json["message"] is String)
@@ -58,7 +60,8 @@ import Testing
         let index = try await server.request(.GET, "/", headers: Self.requestsHeaders)
         #expect(index.status == 200)
         #expect(index.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("application/json") })
-        #expect(index.json["message"] is String && index.json["version"] is String && index.json["endpoints"] is [String: Any], "\(index.text)")
+        #expect(
+            index.json["message"] is String && index.json["version"] is String && index.json["endpoints"] is [String: Any], "\(index.text)")
         #expect(index.json["openapi"] as? String == "/openapi.json")
         // A browser still gets the dashboard.
         let page = try await server.request(.GET, "/", headers: [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")])
@@ -70,10 +73,11 @@ import Testing
         defer { receiver.stop() }
         try await receiver.start()
         let bucket = try await MirrorTests.Bucket()
-        let server = try await ServerProcess(environment: bucket.serverEnvironment.merging([
-            "GEOINFER_WEBHOOK_SECRET": WebhookTests.serverSecret, "WEBHOOK_SIGNING_SECRET": Self.prototypeSecret,
-            "GEOINFER_WEBHOOK_ALLOWLIST": "127.0.0.1",
-        ]) { $1 })
+        let server = try await ServerProcess(
+            environment: bucket.serverEnvironment.merging([
+                "GEOINFER_WEBHOOK_SECRET": WebhookTests.serverSecret, "WEBHOOK_SIGNING_SECRET": Self.prototypeSecret,
+                "GEOINFER_WEBHOOK_ALLOWLIST": "127.0.0.1",
+            ]) { $1 })
         defer { server.stop() }
         let r = try await prototypeUpload(server, files: [("image1.tif", try Scenes.raster())], webhook: receiver.url)
         #expect(r.status == 200, "\(r.text)")
@@ -103,7 +107,8 @@ import Testing
         let server = try await ServerProcess(environment: ["GEOINFER_WEBHOOK_RETRY_SCHEDULE": "1s"])
         defer { server.stop() }
         // .invalid never resolves (RFC 2606).
-        let r = try await prototypeUpload(server, files: [("image1.tif", try Scenes.raster())], webhook: "http://geoinfer-no-such-host.invalid/webhook")
+        let r = try await prototypeUpload(
+            server, files: [("image1.tif", try Scenes.raster())], webhook: "http://geoinfer-no-such-host.invalid/webhook")
         #expect(r.status == 200, "\(r.text)")
         let id = try #require(r.json["job_id"] as? String)
         _ = try await prototypePoll(server, id)

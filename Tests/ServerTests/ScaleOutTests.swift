@@ -52,7 +52,8 @@ final class WorkerProcess {
     func smallForm(_ count: Int) throws -> Multipart {
         var form = Multipart()
         for i in 0..<count {
-            form.file("part\(i).tif", try Scenes.raster(width: 150, height: 100, markers: [Marker(x: 10 + i * 15, y: 40, width: 10, height: 10)]))
+            form.file(
+                "part\(i).tif", try Scenes.raster(width: 150, height: 100, markers: [Marker(x: 10 + i * 15, y: 40, width: 10, height: 10)]))
         }
         return form
     }
@@ -87,22 +88,26 @@ final class WorkerProcess {
         // the other). Leases outlast the wait, so a paused worker keeps its file.
         let gate = FailpointGate()
         let workers = try (0..<2).map { _ in
-            try WorkerProcess(databaseURL: url, dataDir: dataDir,
-                              environment: gate.environment(["worker.before_finish": "1*pause"]).merging(["GEOINFER_LEASE_SECONDS": "300"]) { $1 })
+            try WorkerProcess(
+                databaseURL: url, dataDir: dataDir,
+                environment: gate.environment(["worker.before_finish": "1*pause"]).merging(["GEOINFER_LEASE_SECONDS": "300"]) { $1 })
         }
         let count = 6
         let accepted = try await api1.upload(try smallForm(count))
         let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
         var paused: [FailpointGate.Paused] = []
         for w in workers {
-            paused.append(try await gate.waitPaused("worker.before_finish", pid: w.pid, alive: { w.process.isRunning }, diagnostics: { w.output }))
+            paused.append(
+                try await gate.waitPaused("worker.before_finish", pid: w.pid, alive: { w.process.isRunning }, diagnostics: { w.output }))
         }
         for p in paused { try gate.release(p) }
         let final = try await api2.waitFinal(id)
         #expect(final["status"] as? String == "completed", "\(workers.map(\.output))")
         // Both APIs answer the same status, from the one database.
-        let s1 = try await api1.get("/status/\(id)").json, s2 = try await api2.get("/status/\(id)").json
-        #expect(s1["status"] as? String == s2["status"] as? String && s1["processed_files"] as? Int == count
+        let s1 = try await api1.get("/status/\(id)").json
+        let s2 = try await api2.get("/status/\(id)").json
+        #expect(
+            s1["status"] as? String == s2["status"] as? String && s1["processed_files"] as? Int == count
                 && s2["updated_at"] as? String == s1["updated_at"] as? String)
         try await expectEachFileOnce(api2, id, count: count)
         // The work was shared: both workers finished files.
@@ -129,8 +134,10 @@ final class WorkerProcess {
         let armed = gate.environment(["worker.after_batch": "1*pause"])
         let victim = try WorkerProcess(databaseURL: url, dataDir: dataDir, environment: armed)
         let frozen = try WorkerProcess(databaseURL: url, dataDir: dataDir, environment: armed)
-        try await gate.waitPaused("worker.after_batch", pid: victim.pid, alive: { victim.process.isRunning }, diagnostics: { victim.output })
-        let held = try await gate.waitPaused("worker.after_batch", pid: frozen.pid, alive: { frozen.process.isRunning }, diagnostics: { frozen.output })
+        try await gate.waitPaused(
+            "worker.after_batch", pid: victim.pid, alive: { victim.process.isRunning }, diagnostics: { victim.output })
+        let held = try await gate.waitPaused(
+            "worker.after_batch", pid: frozen.pid, alive: { frozen.process.isRunning }, diagnostics: { frozen.output })
         victim.kill9()
         frozen.signal(SIGSTOP)
         // Released while frozen: when it wakes it goes on from the middle of its file.
@@ -165,10 +172,13 @@ final class WorkerProcess {
         let id = try #require(try await api.upload(try smallForm(count)).json["job_id"] as? String)
         // The worker pauses after its first batch: it holds a file when the network goes silent.
         let gate = FailpointGate()
-        let cutOff = try WorkerProcess(databaseURL: proxied, dataDir: dataDir, environment: gate.environment(["worker.after_batch": "1*pause"]))
-        let paused = try await gate.waitPaused("worker.after_batch", pid: cutOff.pid, alive: { cutOff.process.isRunning }, diagnostics: { cutOff.output })
+        let cutOff = try WorkerProcess(
+            databaseURL: proxied, dataDir: dataDir, environment: gate.environment(["worker.after_batch": "1*pause"]))
+        let paused = try await gate.waitPaused(
+            "worker.after_batch", pid: cutOff.pid, alive: { cutOff.process.isRunning }, diagnostics: { cutOff.output })
         proxy.signal(SIGUSR1)
-        let file = try #require(paused.context.split(separator: " ").first { $0.hasPrefix("file=") }.map { String($0.dropFirst(5)) }, "\(paused)")
+        let file = try #require(
+            paused.context.split(separator: " ").first { $0.hasPrefix("file=") }.map { String($0.dropFirst(5)) }, "\(paused)")
         // Cut off, it goes on with its file and cannot record it.
         try gate.release(paused)
         let rescuer = try WorkerProcess(databaseURL: url, dataDir: dataDir)

@@ -29,8 +29,10 @@ final class ServerProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Fixtures.geoinferExecutable)
         p.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDir.path, "--model", model, "--threads", "1"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["GEOINFER_WORKERS": "1", "GEOINFER_LOG_LEVEL": "warning", "GEOINFER_ENV_FILE": ""]) { $1 }
-            .merging(environment) { $1 }
+        p.environment = ProcessInfo.processInfo.environment.merging([
+            "GEOINFER_WORKERS": "1", "GEOINFER_LOG_LEVEL": "warning", "GEOINFER_ENV_FILE": "",
+        ]) { $1 }
+        .merging(environment) { $1 }
         let log = dataDir.appendingPathComponent("server.log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw TestFailure("cannot create \(log.path)") }
         let handle = try FileHandle(forWritingTo: log)
@@ -67,7 +69,9 @@ final class ServerProcess {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if serverLog.contains(text) { return }
-            guard process.isRunning else { throw TestFailure("the server exited (\(exitDescription)) before it logged '\(text)': \(serverLog.suffix(3000))") }
+            guard process.isRunning else {
+                throw TestFailure("the server exited (\(exitDescription)) before it logged '\(text)': \(serverLog.suffix(3000))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("the server did not log '\(text)' within \(timeout): \(serverLog.suffix(3000))")
@@ -135,7 +139,9 @@ final class ServerProcess {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let s = try await get("/status/\(id)").json
-            if let status = s["status"] as? String, ["completed", "completed_with_errors", "failed", "cancelled"].contains(status) { return s }
+            if let status = s["status"] as? String, ["completed", "completed_with_errors", "failed", "cancelled"].contains(status) {
+                return s
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("job \(id) did not finish: \(try await get("/jobs/\(id)").text)\n\(serverLog)")
@@ -197,7 +203,8 @@ struct Multipart {
 
 enum Scenes {
     /// A small GeoTIFF with markers the test model finds exactly.
-    static func raster(width: Int = 150, height: Int = 100, markers: [Marker] = [Marker(x: 40, y: 30, width: 12, height: 8)]) throws -> Data {
+    static func raster(width: Int = 150, height: Int = 100, markers: [Marker] = [Marker(x: 40, y: 30, width: 12, height: 8)]) throws -> Data
+    {
         let dir = Fixtures.temporaryDirectory("scene")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("s.tif").path

@@ -1,7 +1,8 @@
 import Foundation
 import Jobs
-@testable import Server
 import Testing
+
+@testable import Server
 
 /// `GET /status/{id}` is written by hand for speed: it must be the document Foundation's encoder
 /// writes, field for field.
@@ -18,13 +19,15 @@ import Testing
     ])
     func handWrittenStatusEqualsTheEncodersDocument(seconds: Double, done: Int, total: Int, status: JobStatus) async throws {
         let created = Date(timeIntervalSince1970: seconds)
-        let job = JobRecord(id: "5f0c\"quote\\back", status: status, createdAt: created, updatedAt: created.addingTimeInterval(61.5), finishedAt: nil,
-                            webhookURL: nil, webhookSecret: nil, idempotencyKey: nil, scoreThreshold: nil, overlap: nil, modelName: "m",
-                            totalFiles: total, succeededFiles: done, failedFiles: min(1, done), tilesTotal: 3, tilesDone: 1, claims: 0)
+        let job = JobRecord(
+            id: "5f0c\"quote\\back", status: status, createdAt: created, updatedAt: created.addingTimeInterval(61.5), finishedAt: nil,
+            webhookURL: nil, webhookSecret: nil, idempotencyKey: nil, scoreThreshold: nil, overlap: nil, modelName: "m",
+            totalFiles: total, succeededFiles: done, failedFiles: min(1, done), tilesTotal: 3, tilesDone: 1, claims: 0)
         let body = StatusBody(job)
         let mine = Data(body.json.utf8)
         let encoders = try JSON.encoder.encode(body)
-        let a = try object(mine), b = try object(encoders)
+        let a = try object(mine)
+        let b = try object(encoders)
         #expect(Set(a.keys) == Set(b.keys))
         for key in b.keys where key != "progress" {
             #expect("\(a[key]!)" == "\(b[key]!)", "\(key): \(a[key]!) vs \(b[key]!)")

@@ -18,7 +18,8 @@ import Testing
         let worker = try WorkerProcess(databaseURL: url, dataDir: dataDir, environment: gate.environment(["worker.after_batch": "1*pause"]))
         let count = 4
         let id = try #require(try await api.upload(try scale.smallForm(count)).json["job_id"] as? String)
-        let paused = try await gate.waitPaused("worker.after_batch", pid: worker.pid, alive: { worker.process.isRunning }, diagnostics: { worker.output })
+        let paused = try await gate.waitPaused(
+            "worker.after_batch", pid: worker.pid, alive: { worker.process.isRunning }, diagnostics: { worker.output })
         try cluster.stop()
         try gate.release(paused)
         let asked = ContinuousClock.now

@@ -1,11 +1,11 @@
 import AsyncHTTPClient
 import Foundation
-import Inference
+import GeoInferTestSupport
 import GeoRaster
+import Inference
 import NIOCore
 import NIOHTTP1
 import Synchronization
-import GeoInferTestSupport
 import Testing
 
 /// The job service over real HTTP: upload, process, follow, download.
@@ -14,8 +14,10 @@ import Testing
         let server = try await ServerProcess()
         defer { server.stop() }
         var form = Multipart()
-        let markers = [[Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
-                       [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)]]
+        let markers = [
+            [Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
+            [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)],
+        ]
         let rasters = try markers.map { try Scenes.raster(markers: $0) }
         for (i, r) in rasters.enumerated() { form.file("scene\(i).tif", r) }
         form.field("webhook_url", "https://203.0.113.10/hook")
@@ -63,9 +65,12 @@ import Testing
         #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
         // Uploads and results live where the layout says.
         #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
-        #expect(Set(try server.files(in: "results")) == Set(["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
-                                                        + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.jpg" }
-                                                        + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }))
+        #expect(
+            Set(try server.files(in: "results"))
+                == Set(
+                    ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
+                        + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.jpg" }
+                        + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }))
         #expect(try server.files(in: "temp").isEmpty)
     }
 
@@ -133,7 +138,8 @@ import Testing
         let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
         #expect(try await shown(queried).overlap == 0.4)
         // The command-line client sends them too.
-        let cli = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
+        let cli = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
         #expect(cli.status == 0, "\(cli.stderr)")
         let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
@@ -141,14 +147,16 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
         #expect(try await server.waitFinal(set)["status"] as? String == "completed")
         let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]
-        #expect(parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3, "the run used them: \(parameters)")
+        #expect(
+            parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3, "the run used them: \(parameters)")
     }
 
     @Test func eventsStreamProgressFilesAndDone() async throws {
         // The worker pauses after its first batch until the stream is open: the stream sees the job
         // move, not just its end, however fast the machine.
         let gate = FailpointGate()
-        let server = try await ServerProcess(environment: gate.environment(["worker.after_batch": "1*pause"]).merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
+        let server = try await ServerProcess(
+            environment: gate.environment(["worker.after_batch": "1*pause"]).merging(["GEOINFER_LOG_LEVEL": "info"]) { $1 })
         defer { server.stop() }
         var form = Multipart()
         let grid = (0..<6).flatMap { row in (0..<6).map { col in Marker(x: col * 50 + 5, y: row * 50 + 5, width: 8, height: 8) } }
@@ -157,7 +165,8 @@ import Testing
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let received = ReceivedText()
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
         let reading = Task {
             for try await chunk in response.body { received.append(String(buffer: chunk)) }
         }
@@ -169,8 +178,9 @@ import Testing
         }
         try gate.release(paused)
         try await value(of: reading, within: .seconds(120), "the end of the event stream")
-        let stream = ServerProcess.Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                                         body: Data(received.text.utf8))
+        let stream = ServerProcess.Reply(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: Data(received.text.utf8))
         #expect(stream.status == 200)
         #expect(stream.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
         let events = stream.text.components(separatedBy: "\n\n").compactMap { $0.split(separator: "\n").first.map(String.init) }
@@ -180,7 +190,9 @@ import Testing
         let states = stream.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("event: state\n") }
         #expect(states.count >= 3, "\(states)")
         #expect(states.prefix(2).contains { $0.contains(#""name":"big.tif""#) && $0.contains(#""status":"running""#) }, "\(states)")
-        #expect(states.filter { $0.contains(#""status":"succeeded""#) && $0.contains("/quicklooks/") && $0.contains("/thumbnails/") }.count == 2, "\(states)")
+        #expect(
+            states.filter { $0.contains(#""status":"succeeded""#) && $0.contains("/quicklooks/") && $0.contains("/thumbnails/") }.count
+                == 2, "\(states)")
         #expect(events.filter { $0 == "event: progress" }.count >= 2)
         #expect(events.last == "event: done")
         #expect(stream.text.contains("\"status\":\"completed\""))

@@ -25,8 +25,11 @@ final class WebhookReceiver {
     func start(script: [String] = []) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Fixtures.python)
-        p.arguments = [Fixtures.root.appendingPathComponent("scripts/testing/webhook_receiver.py").path, "--port", "\(port)",
-                       "--script", script.joined(separator: ",")] + secrets.flatMap { ["--secret", $0] }
+        p.arguments =
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/webhook_receiver.py").path, "--port", "\(port)",
+                "--script", script.joined(separator: ","),
+            ] + secrets.flatMap { ["--secret", $0] }
             + (prototypeSecret.map { ["--prototype-secret", $0] } ?? [])
         p.standardOutput = FileHandle.nullDevice
         try p.run()
@@ -89,7 +92,9 @@ extension ServerProcess {
     func waitDelivery(_ job: String, timeout: Duration = .seconds(60), _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard isRunning else { throw TestFailure("server exited (\(exitDescription)) while waiting for the delivery of job \(job):\n\(serverLog)") }
+            guard isRunning else {
+                throw TestFailure("server exited (\(exitDescription)) while waiting for the delivery of job \(job):\n\(serverLog)")
+            }
             if let d = try await deliveries(job).first, condition(d) { return d }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -10,13 +10,16 @@ import Testing
     static let jobSecret = "whsec_" + Data((0..<32).map { UInt8(255 - $0) }).base64EncodedString()
 
     /// A server that may call loopback, retrying quickly.
-    func server(schedule: String = "1s,1s,1s,1s,1s,1s,1s,1s", timeout: String = "15", allow: Bool = true, workers: Int = 1,
-                dataDir: URL? = nil, progressStep: Int = 0) async throws -> ServerProcess {
-        try await ServerProcess(environment: [
-            "GEOINFER_WEBHOOK_SECRET": Self.serverSecret, "GEOINFER_WEBHOOK_ALLOWLIST": allow ? "127.0.0.1" : "",
-            "GEOINFER_WEBHOOK_RETRY_SCHEDULE": schedule, "GEOINFER_WEBHOOK_TIMEOUT_SECONDS": timeout, "GEOINFER_WORKERS": "\(workers)",
-            "GEOINFER_WEBHOOK_PROGRESS_STEP": "\(progressStep)",
-        ], dataDir: dataDir)
+    func server(
+        schedule: String = "1s,1s,1s,1s,1s,1s,1s,1s", timeout: String = "15", allow: Bool = true, workers: Int = 1,
+        dataDir: URL? = nil, progressStep: Int = 0
+    ) async throws -> ServerProcess {
+        try await ServerProcess(
+            environment: [
+                "GEOINFER_WEBHOOK_SECRET": Self.serverSecret, "GEOINFER_WEBHOOK_ALLOWLIST": allow ? "127.0.0.1" : "",
+                "GEOINFER_WEBHOOK_RETRY_SCHEDULE": schedule, "GEOINFER_WEBHOOK_TIMEOUT_SECONDS": timeout, "GEOINFER_WORKERS": "\(workers)",
+                "GEOINFER_WEBHOOK_PROGRESS_STEP": "\(progressStep)",
+            ], dataDir: dataDir)
     }
 
     @Test func receiverDownThenUpGetsItOnceSignedWithTheSameID() async throws {
@@ -178,8 +181,10 @@ import Testing
     @Test func privateAndMetadataAddressesAreRefusedAtSubmit() async throws {
         let server = try await server(allow: false)
         defer { server.stop() }
-        for url in ["http://127.0.0.1:8080/h", "http://localhost/h", "http://169.254.169.254/latest/meta-data/", "http://[::1]/h",
-                    "http://10.0.0.7/h", "http://192.168.1.20/h", "http://[fd00::1]/h", "http://2130706433/h", "http://[::ffff:127.0.0.1]/h"] {
+        for url in [
+            "http://127.0.0.1:8080/h", "http://localhost/h", "http://169.254.169.254/latest/meta-data/", "http://[::1]/h",
+            "http://10.0.0.7/h", "http://192.168.1.20/h", "http://[fd00::1]/h", "http://2130706433/h", "http://[::ffff:127.0.0.1]/h",
+        ] {
             var form = Multipart()
             form.file("a.tif", try Scenes.raster())
             form.field("webhook_url", url)
@@ -194,7 +199,8 @@ import Testing
         #expect(bad.status == 422 && bad.errorCode == "invalid_webhook_secret", "\(bad.text)")
         var inQuery = Multipart()
         inQuery.file("a.tif", try Scenes.raster())
-        let leaked = try await server.upload(inQuery, query: "?webhook_secret=\(Self.jobSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+        let leaked = try await server.upload(
+            inQuery, query: "?webhook_secret=\(Self.jobSecret.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
         #expect(leaked.status == 400 && leaked.errorCode == "secret_in_url", "\(leaked.text)")
         #expect(try server.files(in: "uploads").isEmpty)
     }
@@ -204,13 +210,15 @@ import Testing
         defer { receiver.stop() }
         try await receiver.start()
         let exe = Fixtures.geoinferExecutable
-        let ok = try Fixtures.run(exe, ["webhook", "test", receiver.url, "--secret", Self.serverSecret],
-                                  environment: ["GEOINFER_WEBHOOK_ALLOWLIST": "127.0.0.1"])
+        let ok = try Fixtures.run(
+            exe, ["webhook", "test", receiver.url, "--secret", Self.serverSecret],
+            environment: ["GEOINFER_WEBHOOK_ALLOWLIST": "127.0.0.1"])
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
         #expect(ok.stdout.contains("HTTP 200"))
         let r = try #require(try await receiver.log().first)
         #expect(r.verified_by == 0 && r.json["type"] as? String == "webhook.test")
-        let refused = try Fixtures.run(exe, ["webhook", "test", receiver.url, "--secret", Self.serverSecret], environment: ["GEOINFER_WEBHOOK_ALLOWLIST": ""])
+        let refused = try Fixtures.run(
+            exe, ["webhook", "test", receiver.url, "--secret", Self.serverSecret], environment: ["GEOINFER_WEBHOOK_ALLOWLIST": ""])
         #expect(refused.status != 0 && refused.stderr.contains("loopback"), "\(refused.stderr)")
         let secret = try Fixtures.run(exe, ["webhook", "secret"])
         #expect(secret.stdout.hasPrefix("whsec_") && secret.stdout.count > 40)

@@ -7,7 +7,8 @@ import Testing
 func checkContract(_ store: any BlobStore, large: Int) async throws {
     let small = try randomFile(1000)
     let big = try randomFile(large, name: "big.tif")
-    let smallBytes = try Data(contentsOf: small), bigBytes = try Data(contentsOf: big)
+    let smallBytes = try Data(contentsOf: small)
+    let bigBytes = try Data(contentsOf: big)
     let meta = ["job_id": "j1", "original_name": "Fancy name ü.tif", "sha256": "abc"]
 
     let a = try await store.put(file: small, as: "uploads/j1_a.tif", contentType: "image/tiff", metadata: meta)

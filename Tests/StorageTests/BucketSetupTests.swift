@@ -40,8 +40,9 @@ struct BucketSetupTests {
 
         // A rule someone added by hand is kept when a missing one is put back.
         let custom: [String: Any] = ["action": ["type": "Delete"], "condition": ["age": 400]]
-        _ = try await http.send("PATCH", "\(emulator.address)/storage/v1/b/geo-setup", headers: [("Content-Type", "application/json")],
-                                body: try JSONSerialization.data(withJSONObject: ["lifecycle": ["rule": Array(rules.prefix(3)) + [custom]]]))
+        _ = try await http.send(
+            "PATCH", "\(emulator.address)/storage/v1/b/geo-setup", headers: [("Content-Type", "application/json")],
+            body: try JSONSerialization.data(withJSONObject: ["lifecycle": ["rule": Array(rules.prefix(3)) + [custom]]]))
         let fix = try await store.setUp(setup, dryRun: false)
         #expect(fix.steps.map(\.summary) == [["lifecycle: abort incomplete multipart uploads after 7 days"]])
         let after = (try await store.bucketResource()?["lifecycle"] as? [String: Any])?["rule"] as? [[String: Any]] ?? []

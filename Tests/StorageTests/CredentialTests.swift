@@ -1,8 +1,8 @@
-import _CryptoExtras
 import Foundation
 import GeoInferTestSupport
 import Storage
 import Testing
+import _CryptoExtras
 
 /// Application Default Credentials against a real local token endpoint
 /// (scripts/testing/token_server.py) that verifies each JWT with the public half of a key pair
@@ -74,15 +74,20 @@ struct CredentialTests {
         defer { Task { await http.shutdown() } }
         let gcloud = dir.appendingPathComponent("gcloud")
         try FileManager.default.createDirectory(at: gcloud, withIntermediateDirectories: true)
-        let adc = ["type": "authorized_user", "client_id": "c1", "client_secret": "s1", "refresh_token": "r1",
-                   "token_uri": "\(server.address)/token"]
+        let adc = [
+            "type": "authorized_user", "client_id": "c1", "client_secret": "s1", "refresh_token": "r1",
+            "token_uri": "\(server.address)/token",
+        ]
         try JSONSerialization.data(withJSONObject: adc).write(to: gcloud.appendingPathComponent("application_default_credentials.json"))
         let user = try Credentials.resolve(environment: ["CLOUDSDK_CONFIG": gcloud.path], http: http)
         #expect(user.summary.contains("authorized_user"))
         #expect(try await user.token()?.hasPrefix("ya29.test-") == true)
 
-        let metadata = try Credentials.resolve(environment: ["CLOUDSDK_CONFIG": dir.appendingPathComponent("none").path,
-                                                             "GCE_METADATA_HOST": "127.0.0.1:\(server.port)"], http: http)
+        let metadata = try Credentials.resolve(
+            environment: [
+                "CLOUDSDK_CONFIG": dir.appendingPathComponent("none").path,
+                "GCE_METADATA_HOST": "127.0.0.1:\(server.port)",
+            ], http: http)
         #expect(metadata.summary.contains("metadata server"))
         #expect(try await metadata.token()?.hasPrefix("ya29.test-") == true)
         #expect(try await issued(server).count == 2)
@@ -93,8 +98,11 @@ struct CredentialTests {
             try Credentials.resolve(environment: ["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"], http: http)
         }
         // No credentials anywhere: the metadata server's absence is explained.
-        let none = try Credentials.resolve(environment: ["CLOUDSDK_CONFIG": dir.appendingPathComponent("none").path,
-                                                         "GCE_METADATA_HOST": "127.0.0.1:\(try PeerProcess.freePort())"], http: http)
+        let none = try Credentials.resolve(
+            environment: [
+                "CLOUDSDK_CONFIG": dir.appendingPathComponent("none").path,
+                "GCE_METADATA_HOST": "127.0.0.1:\(try PeerProcess.freePort())",
+            ], http: http)
         await #expect {
             _ = try await none.token()
         } throws: { error in "\(error)".contains("GOOGLE_APPLICATION_CREDENTIALS") }

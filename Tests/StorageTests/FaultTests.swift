@@ -81,7 +81,10 @@ struct FaultTests {
             _ = try await store.put(file: try randomFile(100), as: "uploads/x.tif")
             Issue.record("the upload should have failed")
         } catch let error as StorageError {
-            guard case .unavailable = error else { Issue.record("unexpected \(error)"); return }
+            guard case .unavailable = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
             #expect(error.isRetryable)
             #expect(error.description.contains("unreachable"))
         }

@@ -14,8 +14,9 @@ final class TestBucket {
     init(_ emulator: PeerProcess, name: String = "geo-bucket") async throws {
         self.emulator = emulator
         self.name = name
-        let answer = try await http.send("POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
-                                         body: Data(#"{"name": "\#(name)"}"#.utf8))
+        let answer = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b?project=test", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "\#(name)"}"#.utf8))
         guard answer.status == 200 else { throw PeerError("cannot create the bucket: HTTP \(answer.status)") }
     }
 
@@ -23,8 +24,10 @@ final class TestBucket {
     static func fakeGCSServer() async throws -> TestBucket { try await TestBucket(try await GCSEmulators.fakeGCSServer()) }
 
     /// A store on the bucket, through `endpoint` (default: the emulator itself), with small chunks.
-    func store(endpoint: String? = nil, credentials: any TokenProvider = NoCredentials(), chunk: Int = 256 << 10,
-               retry: RetryPolicy = fastRetry) throws -> GCSBlobStore {
+    func store(
+        endpoint: String? = nil, credentials: any TokenProvider = NoCredentials(), chunk: Int = 256 << 10,
+        retry: RetryPolicy = fastRetry
+    ) throws -> GCSBlobStore {
         var config = try GCSConfiguration(bucket: name, endpoint: endpoint ?? emulator.address)
         try config.setChunkSize(chunk)
         config.singleRequestLimit = chunk
@@ -101,8 +104,12 @@ struct CrossCheck: Decodable {
     let objects: [Object]
 
     static func run(endpoint: String, bucket: String, prefix: String) throws -> CrossCheck {
-        let r = try Fixtures.run(Fixtures.python, [Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
-                                                  "--endpoint", endpoint, "--bucket", bucket, "--prefix", prefix])
+        let r = try Fixtures.run(
+            Fixtures.python,
+            [
+                Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
+                "--endpoint", endpoint, "--bucket", bucket, "--prefix", prefix,
+            ])
         guard r.status == 0 else { throw PeerError("gcs_crosscheck.py failed: \(r.stderr)") }
         return try JSONDecoder().decode(CrossCheck.self, from: Data(r.stdout.utf8))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Webhooks
 
 @Suite struct AddressPolicyTests {
@@ -15,7 +16,9 @@ import Testing
         #expect(ip.nonPublicReason != nil)
     }
 
-    @Test(arguments: ["8.8.8.8", "1.1.1.1", "203.0.113.10", "172.32.0.1", "100.128.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "2002:0808:0808::1"])
+    @Test(arguments: [
+        "8.8.8.8", "1.1.1.1", "203.0.113.10", "172.32.0.1", "100.128.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "2002:0808:0808::1",
+    ])
     func publicAddresses(_ text: String) throws {
         let ip = try #require(IPAddress(text))
         #expect(ip.nonPublicReason == nil)
@@ -36,7 +39,9 @@ import Testing
         await #expect(throws: WebhookError.self) { _ = try await WebhookAddressPolicy().check(url) }
     }
 
-    @Test(arguments: ["ftp://203.0.113.10/x", "javascript:alert(1)", "not a url", "http://user:pw@203.0.113.10/", "https:///nohost", "/relative"])
+    @Test(arguments: [
+        "ftp://203.0.113.10/x", "javascript:alert(1)", "not a url", "http://user:pw@203.0.113.10/", "https:///nohost", "/relative",
+    ])
     func malformedURLsAreRefused(_ url: String) async {
         await #expect(throws: WebhookError.self) { _ = try await WebhookAddressPolicy().check(url) }
     }
@@ -169,9 +174,11 @@ import Testing
 
     @Test func resolvedAnswersFaceTheSameRules() async throws {
         let carried = try #require(IPAddress("::ffff:0:7f00:1"))
-        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
-            [carried]
-        })
+        let policy = try WebhookAddressPolicy(
+            allowlist: [], resolveTimeout: .seconds(600),
+            resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
+                [carried]
+            })
         let error = await Self.refusal(of: "https://hooks.example.com/x", by: policy)
         #expect(error?.code == "webhook_url_refused")
         #expect(error?.description.contains("loopback") == true)
@@ -179,9 +186,11 @@ import Testing
 
     @Test func aPublicResolvedAnswerIsTheTarget() async throws {
         let public8 = try #require(IPAddress("8.8.8.8"))
-        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
-            [public8]
-        })
+        let policy = try WebhookAddressPolicy(
+            allowlist: [], resolveTimeout: .seconds(600),
+            resolver: { (_: String) throws(WebhookError) -> [IPAddress] in
+                [public8]
+            })
         let target = try await policy.check("https://hooks.example.com/x")
         #expect(target.address == public8)
         #expect(target.host == "hooks.example.com")
@@ -190,9 +199,11 @@ import Testing
     @Test func aResolverThatNeverAnswersIsCutOffAtTheDeadline() async throws {
         let dns = SilentResolver()
         defer { dns.release() }
-        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .milliseconds(50), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
-            try dns.resolve(host)
-        })
+        let policy = try WebhookAddressPolicy(
+            allowlist: [], resolveTimeout: .milliseconds(50),
+            resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+                try dns.resolve(host)
+            })
         // The resolver answers only once released, after the check: only the deadline can end it.
         let error = await Self.refusal(of: "https://hooks.example.com/x", by: policy)
         // Not refused as forbidden: unresolved, which a submit accepts and each delivery checks again.
@@ -203,9 +214,11 @@ import Testing
     @Test func cancellingTheCheckEndsTheWait() async throws {
         let dns = SilentResolver()
         defer { dns.release() }
-        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(600), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
-            try dns.resolve(host)
-        })
+        let policy = try WebhookAddressPolicy(
+            allowlist: [], resolveTimeout: .seconds(600),
+            resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+                try dns.resolve(host)
+            })
         let check = Task { await Self.refusal(of: "https://hooks.example.com/x", by: policy) }
         check.cancel()
         let error = await check.value
@@ -214,9 +227,11 @@ import Testing
 
     @Test func loopbackNamesAreRefusedWhateverTheResolverSays() async throws {
         // A resolver that knows no names: the refusal must not depend on DNS.
-        let policy = try WebhookAddressPolicy(allowlist: [], resolveTimeout: .seconds(5), resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
-            throw .unresolved("host \(host) could not be resolved")
-        })
+        let policy = try WebhookAddressPolicy(
+            allowlist: [], resolveTimeout: .seconds(5),
+            resolver: { (host: String) throws(WebhookError) -> [IPAddress] in
+                throw .unresolved("host \(host) could not be resolved")
+            })
         for url in ["http://localhost./h", "http://LOCALHOST/h", "http://api.localhost/h", "http://localhost../h"] {
             let error = await Self.refusal(of: url, by: policy)
             #expect(error?.code == "webhook_url_refused", "\(url): \(String(describing: error))")
@@ -230,8 +245,11 @@ import Testing
     /// submit and again at every delivery attempt (both go through `check`).
     @Test func malformedHostsAndPortsAreRefusedByForm() async throws {
         let policy = try WebhookAddressPolicy()
-        for url in ["https://93.184.216.34:99999/", "http://93.184.216.34:65536/", "http://[2606:2800:220:1:248:1893:25c8:1946]:70000/hook",
-                    "http://93.184.216.34:0/", "http://[::1%2F]/", "http://[fe80::1%25eth0]/", "http://93.184.216.34/ space", "http://93.184.216.34/\ttab"] {
+        for url in [
+            "https://93.184.216.34:99999/", "http://93.184.216.34:65536/", "http://[2606:2800:220:1:248:1893:25c8:1946]:70000/hook",
+            "http://93.184.216.34:0/", "http://[::1%2F]/", "http://[fe80::1%25eth0]/", "http://93.184.216.34/ space",
+            "http://93.184.216.34/\ttab",
+        ] {
             let error = await Self.refusal(of: url, by: policy)
             #expect(error?.code == "invalid_webhook_url", "\(url): \(String(describing: error))")
         }

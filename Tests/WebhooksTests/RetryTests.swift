@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Testing
+
 @testable import Webhooks
 
 @Suite struct RetryTests {
@@ -55,8 +56,12 @@ import Testing
         #expect(WebhookDeliverer.decide(.init(statusCode: 500), step: 0, schedule: s, now: now) == .retry(next: now.addingTimeInterval(5)))
         #expect(WebhookDeliverer.decide(.init(statusCode: 301), step: 0, schedule: s, now: now) == .retry(next: now.addingTimeInterval(5)))
         #expect(WebhookDeliverer.decide(.init(statusCode: 404), step: 0, schedule: s, now: now) == .retry(next: now.addingTimeInterval(5)))
-        #expect(WebhookDeliverer.decide(.init(error: "connection refused"), step: 0, schedule: s, now: now) == .retry(next: now.addingTimeInterval(5)))
-        #expect(WebhookDeliverer.decide(.init(statusCode: 503, retryAfter: "3"), step: 0, schedule: RetrySchedule(delays: [1], jitter: 0), now: now)
+        #expect(
+            WebhookDeliverer.decide(.init(error: "connection refused"), step: 0, schedule: s, now: now)
+                == .retry(next: now.addingTimeInterval(5)))
+        #expect(
+            WebhookDeliverer.decide(
+                .init(statusCode: 503, retryAfter: "3"), step: 0, schedule: RetrySchedule(delays: [1], jitter: 0), now: now)
                 == .retry(next: now.addingTimeInterval(3)))
         #expect(WebhookDeliverer.decide(.init(statusCode: 500), step: 1, schedule: s, now: now) == .giveUp)
     }

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+
 @testable import Webhooks
 
 @Suite struct SigningTests {
     // The example of the Standard Webhooks specification (and of its reference libraries' tests).
     let specSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     let specID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
-    let specTimestamp = 1614265330
+    let specTimestamp = 1_614_265_330
     let specBody = Data(#"{"test": 2432232314}"#.utf8)
 
     @Test func matchesTheSpecificationsExample() throws {
@@ -15,19 +16,23 @@ import Testing
     }
 
     @Test func rotationSignsWithEverySecretAndEitherVerifies() throws {
-        let old = try WebhookSecret(specSecret), new = WebhookSecret.generate()
+        let old = try WebhookSecret(specSecret)
+        let new = WebhookSecret.generate()
         let both = WebhookSigner(secrets: [new, old])
         let header = both.signature(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8))
         let parts = header.split(separator: " ")
         #expect(parts.count == 2 && parts.allSatisfy { $0.hasPrefix("v1,") })
         let now = Date(timeIntervalSince1970: 1_700_000_010)
-        #expect(WebhookSigner(secrets: [old]).verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now))
-        #expect(WebhookSigner(secrets: [new]).verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now))
+        #expect(
+            WebhookSigner(secrets: [old]).verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now))
+        #expect(
+            WebhookSigner(secrets: [new]).verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now))
         // Another body, id or timestamp, or a stale timestamp, does not verify.
         #expect(!both.verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{ }".utf8), header: header, now: now))
         #expect(!both.verify(id: "msg_2", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now))
         #expect(!both.verify(id: "msg_1", timestamp: 1_700_000_001, body: Data("{}".utf8), header: header, now: now))
-        #expect(!both.verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now.addingTimeInterval(600)))
+        #expect(
+            !both.verify(id: "msg_1", timestamp: 1_700_000_000, body: Data("{}".utf8), header: header, now: now.addingTimeInterval(600)))
     }
 
     @Test func generatedSecretsRoundTripAndNeverPrint() throws {
