@@ -133,12 +133,18 @@ public final class WorkerPool: Service {
             let quicklookSize = config.quicklookSize
             let output = try await withThrowingTaskGroup(of: Detector.Output?.self) { group in
                 group.addTask {
-                    try await detector.run(
-                        path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil,
-                        progress: { p in
-                            tilesDone.value = p.tilesDone
-                            try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
-                        }, shouldStop: { stop.value })
+                    do {
+                        return try await detector.run(
+                            path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil,
+                            progress: { p in
+                                tilesDone.value = p.tilesDone
+                                try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
+                            }, shouldStop: { stop.value })
+                    } catch let error as RasterError where RemoteRaster.isRemote(path) {
+                        // Read by range requests: a failed read may be the network's (GDAL has already
+                        // retried it), so the file gets another attempt, unlike a local file that fails.
+                        throw URLInputError(isRetryable: true, description: "reading \(file.name) by range requests: \(error.reason)")
+                    }
                 }
                 group.addTask {
                     // Heartbeats renew the lease and publish progress; a lost lease or a cancelled job stops the run.

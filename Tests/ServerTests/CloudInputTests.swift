@@ -102,6 +102,54 @@ import Testing
         #expect(reads.allSatisfy { ($0["authorization"] as? String)?.hasPrefix("Bearer ya29.test-") == true }, "\(reads)")
     }
 
+    @Test func aFailedRangeReadGivesTheFileAnotherAttempt() async throws {
+        // The bucket answers 503 to the COG's first block reads (after the submit check and
+        // GDAL's header read), more times than GDAL retries: the attempt fails, and a later one,
+        // with the bucket answering again, succeeds. A local file that fails to read fails once.
+        let dir = Fixtures.temporaryDirectory("cog-retry")
+        let emulator = try await GCSEmulators.fakeGCSServer()
+        defer { emulator.stop() }
+        let proxy = try await GCSEmulators.pythonPeer("fault_proxy.py", ["--upstream", emulator.address])
+        defer { proxy.stop() }
+        let scene = try MosaicTests.scene(in: dir)
+        let cog = dir.appendingPathComponent("scene_cog.tif")
+        try MosaicTests.check(
+            Fixtures.run(
+                "/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128", scene, cog.path]))
+        let http = HTTPTransport()
+        defer { Task { await http.shutdown() } }
+        _ = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "cogs"}"#.utf8))
+        let store = GCSBlobStore(
+            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        _ = try await store.put(file: cog, as: "scene_cog.tif")
+        let rule = #"{"method": "GET", "path_contains": "scene_cog.tif?alt=media", "action": {"status": 503}, "times": 6, "skip": 2}"#
+        let scripted = try await http.send(
+            "POST", "\(proxy.address)/__proxy/script", headers: [("Content-Type", "application/json")], body: Data(rule.utf8))
+        try #require(scripted.status == 200)
+        let server = try await ServerProcess(
+            model: Fixtures.model("yolo_10cm"),
+            environment: [
+                "STORAGE_EMULATOR_HOST": proxy.address, "GDAL_HTTP_MAX_RETRY": "1", "GDAL_HTTP_RETRY_DELAY": "0.1",
+            ])
+        defer { server.stop() }
+        let accepted = try await server.request(
+            .POST, "/jobs", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"inputs": ["gs://cogs/scene_cog.tif"]}"#.utf8))
+        try #require(accepted.status == 202, "\(accepted.text)")
+        let id = try #require(accepted.json["job_id"] as? String)
+        #expect(try await server.waitFinal(id)["status"] as? String == "completed")
+        let file = try #require((try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])?.first)
+        let log =
+            try JSONSerialization.jsonObject(with: try await http.send("GET", "\(proxy.address)/__proxy/log").body) as? [[String: Any]]
+            ?? []
+        #expect(
+            file["attempts"] as? Int == 2 && file["detections"] as? Int == 10,
+            "\(file) \(log.map { "\($0["method"] ?? "") \($0["outcome"] ?? "")" })")
+        #expect(log.filter { ($0["outcome"] as? String) == "status:503" }.count == 6, "the bucket refused six reads")
+    }
+
     @Test func httpInputsAreReadInPlaceOnlyFromTheOperatorsPrefixes() async throws {
         let dir = Fixtures.temporaryDirectory("url-inputs")
         let emulator = try await GCSEmulators.fakeGCSServer()
