@@ -207,6 +207,46 @@ import Testing
                 $0.file("a.tif", good)
                 $0.field("webhook_url", "http://localhost./")
             },
+            upload("formats over 8 KiB", status: 413, code: "field_too_large") {
+                $0.file("a.tif", good)
+                $0.field("formats", String(repeating: "coco,", count: 2000))
+            },
+            upload("NUL in formats", status: 400, code: "control_characters") {
+                $0.file("a.tif", good)
+                $0.field("formats", "coco\u{0},gpkg")
+            },
+            upload("formats of commas only", status: 422, code: "invalid_formats") {
+                $0.file("a.tif", good)
+                $0.field("formats", ",,,")
+            },
+            upload("out_crs NaN", status: 422, code: "invalid_out_crs") {
+                $0.file("a.tif", good)
+                $0.field("out_crs", "EPSG:NaN")
+            },
+            upload("negative out_crs", status: 422, code: "invalid_out_crs") {
+                $0.file("a.tif", good)
+                $0.field("out_crs", "EPSG:-4326")
+            },
+            upload("out_crs past Int", status: 422, code: "invalid_out_crs") {
+                $0.file("a.tif", good)
+                $0.field("out_crs", "EPSG:99999999999999999999999999")
+            },
+            upload("nms NaN", status: 422, code: "invalid_nms") {
+                $0.file("a.tif", good)
+                $0.field("nms", "NaN")
+            },
+            upload("output_prefix without a bucket", status: 422, code: "invalid_output_prefix") {
+                $0.file("a.tif", good)
+                $0.field("output_prefix", "gs://")
+            },
+            upload("output_prefix in a bucket not allowed", status: 403, code: "output_bucket_not_allowed") {
+                $0.file("a.tif", good)
+                $0.field("output_prefix", "gs://some-bucket/\(String(repeating: "a/", count: 400))")
+            },
+            upload("NUL in output_prefix", status: 400, code: "control_characters") {
+                $0.file("a.tif", good)
+                $0.field("output_prefix", "gs://some-bucket/a\u{0}/")
+            },
             upload("short webhook secret", status: 422, code: nil) {
                 $0.file("a.tif", good)
                 $0.field("webhook_secret", "whsec_x")
