@@ -1,3 +1,5 @@
+public import GeoRaster
+
 /// An axis-aligned box (x1, y1) top-left to (x2, y2) bottom-right, in pixels.
 public struct Box: Sendable, Equatable, Hashable, Codable {
     public var x1: Double
@@ -20,6 +22,9 @@ public struct Box: Sendable, Equatable, Hashable, Codable {
         max(0, min(x2, o.x2) - max(x1, o.x1)) * max(0, min(y2, o.y2) - max(y1, o.y1))
     }
 
+    /// The four corners, clockwise from the top-left in pixel space.
+    public var corners: [(x: Double, y: Double)] { [(x1, y1), (x2, y1), (x2, y2), (x1, y2)] }
+
     /// The box clipped to [0, width] × [0, height].
     public func clipped(width w: Double, height h: Double) -> Box {
         Box(x1: min(max(x1, 0), w), y1: min(max(y1, 0), h), x2: min(max(x2, 0), w), y2: min(max(y2, 0), h))
@@ -36,5 +41,20 @@ public struct Detection: Sendable, Equatable, Codable {
         self.box = box
         self.score = score
         self.classIndex = classIndex
+    }
+}
+
+extension GeoTransform {
+    /// The four corners of each box (``Box/corners``) in the raster's CRS, in one flat list.
+    public func corners(of boxes: [Box]) -> [(Double, Double)] {
+        var out: [(Double, Double)] = []
+        out.reserveCapacity(boxes.count * 4)
+        for b in boxes {
+            for c in b.corners {
+                let p = apply(x: c.x, y: c.y)
+                out.append((p.x, p.y))
+            }
+        }
+        return out
     }
 }

@@ -159,10 +159,6 @@ public struct DetectionReport: Sendable {
         let classes = model.manifest.classes
         let features = (merged?.detections ?? []).map { m -> GeoJSONFeatureCollection.Feature in
             let first = m.parts[0]
-            var names: [String] = []
-            for ref in m.parts + m.duplicates where !names.contains(files[ref.file].info.fileName) {
-                names.append(files[ref.file].info.fileName)
-            }
             let pixel = m.parts.count == 1 ? files[first.file].detections[first.detection].detection.box : nil
             return .init(
                 geometry: .init(ring: m.wgs84Corners.map { (lon: $0.lon, lat: $0.lat) }),
@@ -170,7 +166,7 @@ public struct DetectionReport: Sendable {
                     class: Self.className(classes, m.classIndex), category_id: m.classIndex + 1,
                     score: Self.round(Double(m.score)), source_file: files[first.file].info.fileName,
                     image_id: first.file + 1, pixel_bbox: pixel.map { [$0.x1, $0.y1, $0.width, $0.height].map(Self.round) },
-                    source_files: names, parts: m.parts.count))
+                    source_files: m.fileNames(in: files), parts: m.parts.count))
         }
         return GeoJSONFeatureCollection(features: features)
     }

@@ -49,7 +49,7 @@ public struct FileResult: Sendable, Codable {
     public func classCounts(classes: [String]) -> [String: Int] {
         detections.reduce(into: [:]) { counts, g in
             let i = g.detection.classIndex
-            counts[classes.indices.contains(i) ? classes[i] : "class_\(i)", default: 0] += 1
+            counts[DetectionReport.className(classes, i), default: 0] += 1
         }
     }
 }
@@ -198,15 +198,7 @@ public struct Detector: Sendable {
         else {
             return detections.map { GeoDetection(detection: $0, crsBox: nil, wgs84Corners: nil) }
         }
-        var corners: [(Double, Double)] = []
-        corners.reserveCapacity(detections.count * 4)
-        for d in detections {
-            let b = d.box
-            for (x, y) in [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)] {
-                let p = gt.apply(x: x, y: y)
-                corners.append((p.x, p.y))
-            }
-        }
+        let corners = gt.corners(of: detections.map(\.box))
         let lonlat = corners.isEmpty ? [] : try transformer.toWGS84(corners)
         return detections.enumerated().map { i, d in
             let c = corners[(i * 4)..<(i * 4 + 4)]

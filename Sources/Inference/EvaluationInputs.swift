@@ -50,11 +50,7 @@ public enum EvaluationInputs {
             throw EvaluationInputError(
                 description: "\(file): not a COCO document with images and annotations (give a GeoInfer result folder or its coco.json)")
         }
-        let names = Dictionary(
-            (json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
-                guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
-                return (id, name)
-            }, uniquingKeysWith: { a, _ in a })
+        let names = categoryNames(json)
         var out: [Int: PredictedImage] = [:]
         var order: [Int] = []
         for image in images {
@@ -119,6 +115,15 @@ public enum EvaluationInputs {
         }
     }
 
+    /// A COCO document's category names by id.
+    static func categoryNames(_ json: [String: Any]) -> [Int: String] {
+        Dictionary(
+            (json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
+                guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
+                return (id, name)
+            }, uniquingKeysWith: { a, _ in a })
+    }
+
     static func deepForestCSV(_ path: String) throws(EvaluationInputError) -> [String: [EvalBox]] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EvaluationInputError(description: "\(path): cannot be read")
@@ -149,11 +154,7 @@ public enum EvaluationInputs {
     }
 
     static func coco(_ json: [String: Any], file: String) throws(EvaluationInputError) -> [String: [EvalBox]] {
-        let names = Dictionary(
-            (json["categories"] as? [[String: Any]] ?? []).compactMap { c -> (Int, String)? in
-                guard let id = c["id"] as? Int, let name = c["name"] as? String else { return nil }
-                return (id, name)
-            }, uniquingKeysWith: { a, _ in a })
+        let names = categoryNames(json)
         let images = Dictionary(
             (json["images"] as? [[String: Any]] ?? []).compactMap { i -> (Int, String)? in
                 guard let id = i["id"] as? Int, let name = i["file_name"] as? String else { return nil }

@@ -45,10 +45,7 @@ extension DetectionReport {
         if crs != nil {
             for (i, f) in files.enumerated() {
                 guard let source = MergedLayer.crsKey(f.info), let gt = f.info.geoTransform, !f.detections.isEmpty else { continue }
-                let corners = f.detections.flatMap { g -> [(Double, Double)] in
-                    let b = g.detection.box
-                    return [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)].map { gt.apply(x: $0.0, y: $0.1) }.map { ($0.x, $0.y) }
-                }
+                let corners = gt.corners(of: f.detections.map(\.detection.box))
                 guard let placed = try? convert(corners, from: source) else { continue }
                 for (d, g) in f.detections.enumerated() {
                     perFile.append(
@@ -69,11 +66,7 @@ extension DetectionReport {
                 for (k, m) in merged.detections.enumerated() {
                     var a = attributes(score: m.score, classIndex: m.classIndex, file: m.parts[0].file)
                     a["parts"] = .integer(m.parts.count)
-                    var names: [String] = []
-                    for ref in m.parts + m.duplicates where !names.contains(files[ref.file].info.fileName) {
-                        names.append(files[ref.file].info.fileName)
-                    }
-                    a["files"] = .text(names.joined(separator: ","))
+                    a["files"] = .text(m.fileNames(in: files).joined(separator: ","))
                     features.append(VectorFeature(ring: Array(placed[(k * 4)..<(k * 4 + 4)]), attributes: a))
                 }
             }

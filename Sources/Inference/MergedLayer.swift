@@ -22,6 +22,15 @@ public struct MergedGeoDetection: Sendable, Equatable {
     public var parts: [DetectionRef]
     /// Detections of overlapping files dropped as the same object.
     public var duplicates: [DetectionRef]
+
+    /// The names of the files it was found in (its parts', then its duplicates'), each once.
+    public func fileNames(in files: [FileResult]) -> [String] {
+        var names: [String] = []
+        for ref in parts + duplicates where !names.contains(files[ref.file].info.fileName) {
+            names.append(files[ref.file].info.fileName)
+        }
+        return names
+    }
 }
 
 /// A run's detections merged across files in map coordinates (see ``SeamMerge``): what a user of
@@ -69,16 +78,13 @@ public struct MergedLayer: Sendable {
                     toLayer = { try converter.apply($0) }
                 }
                 let (w, h) = (Double(f.info.width), Double(f.info.height))
-                let corners = try toLayer([(0, 0), (w, 0), (w, h), (0, h)].map { gt.apply(x: $0.0, y: $0.1) }.map { ($0.x, $0.y) })
+                let corners = try toLayer(gt.corners(of: [Box(x1: 0, y1: 0, x2: w, y2: h)]))
                 guard let extent = MapRect(points: corners) else { throw MergeFailure() }
                 let fileIndex = seamFiles.count
                 seamFiles.append(SeamFile(extent: extent, pixelSize: max(extent.width / w, extent.height / h)))
                 // A grid coarser than the raster (factor < 1) makes the model's boxes coarser too.
                 let tolerance = seamTolerance / min(max(f.resampleFactor, .leastNonzeroMagnitude), 1)
-                let points = f.detections.flatMap { g -> [(Double, Double)] in
-                    let b = g.detection.box
-                    return [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)].map { gt.apply(x: $0.0, y: $0.1) }.map { ($0.x, $0.y) }
-                }
+                let points = gt.corners(of: f.detections.map(\.detection.box))
                 let placed = points.isEmpty ? [] : try toLayer(points)
                 for (d, g) in f.detections.enumerated() {
                     guard let box = MapRect(points: Array(placed[(d * 4)..<(d * 4 + 4)])) else { continue }

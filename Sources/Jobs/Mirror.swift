@@ -20,6 +20,12 @@ public struct MirrorObject: Codable, Sendable, Equatable {
     public var name: String
     /// The local path under the data directory when it is not `name`.
     public var source: String?
+
+    /// Whether the copy goes to a job's output prefix (`name` is its `gs://` URI) rather than to
+    /// the mirror bucket under `name`.
+    public var isOutputCopy: Bool { Self.isOutputCopy(name) }
+
+    static func isOutputCopy(_ name: String) -> Bool { name.hasPrefix("gs://") }
     public var status: MirrorStatus
     /// Custom metadata stored with the object (job id, original file name, SHA-256).
     public var metadata: [String: String]
@@ -69,5 +75,5 @@ public struct MirrorRequest: Sendable, Equatable {
 
     /// Whether the copy goes to a bucket of its own (`name` is a `gs://` URI), which the outbox
     /// holds even when the mirror is off.
-    public var isOutputCopy: Bool { name.hasPrefix("gs://") }
+    public var isOutputCopy: Bool { MirrorObject.isOutputCopy(name) }
 }

@@ -99,7 +99,7 @@ public final class MirrorWorker: Service {
         let target: any BlobStore
         let objectName: String
         do {
-            if claim.name.hasPrefix("gs://") {
+            if claim.isOutputCopy {
                 let uri = try GSURI(claim.name)
                 guard let buckets else { throw StorageError.configuration("this process has no GCS access for \(uri.bucket)") }
                 (target, objectName) = (try buckets.store(bucket: uri.bucket), uri.name)

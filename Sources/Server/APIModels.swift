@@ -119,7 +119,7 @@ struct JobDetailBody: Encodable {
             failed = objects.filter { $0.status == .failed }.count
             self.objects = objects.map {
                 Object(
-                    name: $0.name, uri: $0.name.hasPrefix("gs://") ? $0.name : uri($0.name), status: $0.status.rawValue,
+                    name: $0.name, uri: $0.isOutputCopy ? $0.name : uri($0.name), status: $0.status.rawValue,
                     attempts: $0.attempts,
                     error: $0.lastError, next_attempt_at: $0.status == .synced ? nil : $0.nextAttemptAt, synced_at: $0.syncedAt,
                     size_bytes: $0.sizeBytes, crc32c: $0.crc32c)

@@ -250,11 +250,15 @@ extension UploadHandler {
         return found
     }
 
-    /// Reads the first 4 bytes of each object (8 at a time): a TIFF starts `II*\0`, `MM\0*`,
-    /// or for BigTIFF `II+\0` / `MM\0+`.
-    static func checkMagic(_ objects: [(GSURI, BlobInfo)], buckets: any BucketResolver) async throws -> [APIError.FileProblem] {
+    /// Whether `bytes` start like a TIFF: `II*\0`, `MM\0*`, or for BigTIFF `II+\0` / `MM\0+`.
+    static func isTIFFHeader(_ bytes: some Sequence<UInt8>) -> Bool {
         let magics: Set<[UInt8]> = [[0x49, 0x49, 0x2A, 0], [0x4D, 0x4D, 0, 0x2A], [0x49, 0x49, 0x2B, 0], [0x4D, 0x4D, 0, 0x2B]]
-        return try await withThrowingTaskGroup(of: APIError.FileProblem?.self) { group in
+        return magics.contains(Array(bytes.prefix(4)))
+    }
+
+    /// Reads the first 4 bytes of each object (8 at a time) and checks they start a TIFF.
+    static func checkMagic(_ objects: [(GSURI, BlobInfo)], buckets: any BucketResolver) async throws -> [APIError.FileProblem] {
+        try await withThrowingTaskGroup(of: APIError.FileProblem?.self) { group in
             var next = 0
             var problems: [APIError.FileProblem] = []
             func add() throws {
@@ -264,7 +268,7 @@ extension UploadHandler {
                 group.addTask {
                     guard info.size >= 8 else { return .init(name: uri.description, error: "only \(info.size) bytes: not a GeoTIFF") }
                     let head = try await store.read(uri.name, range: 0..<4)
-                    return magics.contains([UInt8](head))
+                    return isTIFFHeader(head)
                         ? nil
                         : .init(
                             name: uri.description,

@@ -57,7 +57,7 @@ enum STACInputs {
             guard let href = item.assets?[asset]?.href, !href.isEmpty else {
                 throw STACProblem(
                     message:
-                        "\(label) has no asset '\(asset.prefix(100))' (its assets: \((item.assets ?? [:]).keys.sorted().prefix(10).joined(separator: ", ")))"
+                        "\(label) has no asset '\(asset.prefix(100))' (its assets: \((item.assets ?? [:]).keys.sorted().prefix(10).map { String($0.prefix(100)) }.joined(separator: ", ")))"
                 )
             }
             let resolved: String

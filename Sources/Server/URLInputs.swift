@@ -168,7 +168,6 @@ extension UploadHandler {
     /// The size of the raster at `url`, from a request for its first 8 bytes, which must be a TIFF
     /// header and come as a partial answer (the server must honour ranges to be read in place).
     static func probe(_ url: String, http: HTTPTransport) async -> Probe {
-        let magics: Set<[UInt8]> = [[0x49, 0x49, 0x2A, 0], [0x4D, 0x4D, 0, 0x2A], [0x49, 0x49, 0x2B, 0], [0x4D, 0x4D, 0, 0x2B]]
         func problem(_ why: String) -> Probe { .problem(.init(name: url, error: why)) }
         let answer: HTTPAnswer
         do {
@@ -182,7 +181,7 @@ extension UploadHandler {
                     ? "the server ignores range requests, so the file cannot be read in place"
                     : "answered HTTP \(answer.status) (redirects are not followed)")
         }
-        guard answer.body.count >= 4, magics.contains([UInt8](answer.body.prefix(4))) else {
+        guard isTIFFHeader(answer.body) else {
             return problem("not a TIFF (the first bytes are not a TIFF header)")
         }
         // Content-Range: bytes 0-7/12345

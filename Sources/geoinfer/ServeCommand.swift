@@ -194,26 +194,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             cloud.mirrorBucket = bucket
         }
-        if let list = env["GEOINFER_INPUT_BUCKETS"] {
-            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            for name in names {
-                do { try GCSConfiguration.validate(bucket: name) } catch let error as StorageError {
-                    throw ValidationError("GEOINFER_INPUT_BUCKETS: \(error.description)")
-                }
-            }
-            cloud.inputBuckets = Set(names)
-        }
-        if let list = env["GEOINFER_OUTPUT_BUCKETS"] {
-            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            for name in names {
-                do { try GCSConfiguration.validate(bucket: name) } catch let error as StorageError {
-                    throw ValidationError("GEOINFER_OUTPUT_BUCKETS: \(error.description)")
-                }
-            }
+        if let names = try bucketList(env, "GEOINFER_INPUT_BUCKETS") { cloud.inputBuckets = names }
+        if let names = try bucketList(env, "GEOINFER_OUTPUT_BUCKETS") {
             if !names.isEmpty, case .failure(let error) = cloud.access {
                 throw ValidationError("GEOINFER_OUTPUT_BUCKETS is set but GCS cannot be used: \(error.description)")
             }
-            cloud.outputBuckets = Set(names)
+            cloud.outputBuckets = names
         }
         if let list = env["GEOINFER_URL_INPUTS"] {
             let prefixes = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -225,6 +211,18 @@ struct ServeCommand: AsyncParsableCommand {
             cloud.mirror.concurrency = n
         }
         return cloud
+    }
+
+    /// A comma-separated list of bucket names, each checked; nil when `key` is not set.
+    static func bucketList(_ env: [String: String], _ key: String) throws -> Set<String>? {
+        guard let list = env[key] else { return nil }
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for name in names {
+            do { try GCSConfiguration.validate(bucket: name) } catch let error as StorageError {
+                throw ValidationError("\(key): \(error.description)")
+            }
+        }
+        return Set(names)
     }
 
     static func bool(_ env: [String: String], _ key: String) throws -> Bool? {

@@ -11,6 +11,24 @@ import Testing
 /// bucket, behind the logging proxy (which records each request's Authorization), and a real
 /// OAuth2 token endpoint signs the service account's tokens.
 @Suite(.serialized) struct CloudInputTests {
+    /// A new bucket `name` in the emulator, and a store on it without credentials.
+    static func bucket(_ name: String, at emulator: PeerProcess, http: HTTPTransport) async throws -> GCSBlobStore {
+        let created = try await http.send(
+            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
+            body: Data(#"{"name": "\#(name)"}"#.utf8))
+        guard created.status == 200 else { throw TestFailure("cannot create the bucket \(name): \(created.status)") }
+        return GCSBlobStore(
+            config: try GCSConfiguration(bucket: name, endpoint: emulator.address), credentials: NoCredentials(), http: http)
+    }
+
+    /// `scene` as a DEFLATE-compressed COG in `dir`, with more GDAL creation `options`.
+    static func cog(of scene: String, in dir: URL, options: [String] = []) throws -> URL {
+        let cog = dir.appendingPathComponent("scene_cog.tif")
+        try MosaicTests.check(
+            Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE"] + options + [scene, cog.path]))
+        return cog
+    }
+
     @Test func aCOGInTheBucketIsReadInPlaceWithTheServicesCredentials() async throws {
         let dir = Fixtures.temporaryDirectory("cog")
         let emulator = try await GCSEmulators.fakeGCSServer()
@@ -28,18 +46,10 @@ import Testing
 
         // The same scene as a COG and as a plain striped GeoTIFF.
         let scene = try MosaicTests.scene(in: dir)
-        let cog = dir.appendingPathComponent("scene_cog.tif")
-        try MosaicTests.check(
-            Fixtures.run(
-                "/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128", scene, cog.path]))
+        let cog = try Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        let created = try await http.send(
-            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
-            body: Data(#"{"name": "cogs"}"#.utf8))
-        try #require(created.status == 200, "cannot create the bucket: \(created.status)")
-        let store = GCSBlobStore(
-            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let store = try await Self.bucket("cogs", at: emulator, http: http)
         let cogInfo = try await store.put(file: cog, as: "in/scene_cog.tif")
         _ = try await store.put(file: URL(fileURLWithPath: scene), as: "in/scene_strip.tif")
 
@@ -112,17 +122,10 @@ import Testing
         let proxy = try await GCSEmulators.pythonPeer("fault_proxy.py", ["--upstream", emulator.address])
         defer { proxy.stop() }
         let scene = try MosaicTests.scene(in: dir)
-        let cog = dir.appendingPathComponent("scene_cog.tif")
-        try MosaicTests.check(
-            Fixtures.run(
-                "/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128", scene, cog.path]))
+        let cog = try Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        _ = try await http.send(
-            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
-            body: Data(#"{"name": "cogs"}"#.utf8))
-        let store = GCSBlobStore(
-            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let store = try await Self.bucket("cogs", at: emulator, http: http)
         _ = try await store.put(file: cog, as: "scene_cog.tif")
         let rule = #"{"method": "GET", "path_contains": "scene_cog.tif?alt=media", "action": {"status": 503}, "times": 6, "skip": 2}"#
         let scripted = try await http.send(
@@ -155,17 +158,12 @@ import Testing
         let emulator = try await GCSEmulators.fakeGCSServer()
         defer { emulator.stop() }
         let scene = try MosaicTests.scene(in: dir)
-        let cog = dir.appendingPathComponent("scene_cog.tif")
-        try MosaicTests.check(Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", scene, cog.path]))
+        let cog = try Self.cog(of: scene, in: dir)
         let notes = dir.appendingPathComponent("notes.txt")
         try Data("not a tiff".utf8).write(to: notes)
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        _ = try await http.send(
-            "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
-            body: Data(#"{"name": "cogs"}"#.utf8))
-        let store = GCSBlobStore(
-            config: try GCSConfiguration(bucket: "cogs", endpoint: emulator.address), credentials: NoCredentials(), http: http)
+        let store = try await Self.bucket("cogs", at: emulator, http: http)
         _ = try await store.put(file: cog, as: "scene_cog.tif")
         _ = try await store.put(file: URL(fileURLWithPath: scene), as: "scene_strip.tif")
         _ = try await store.put(file: notes, as: "notes.tif")
@@ -257,11 +255,8 @@ import Testing
         defer { emulator.stop() }
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
-        for name in ["results-out", "private"] {
-            _ = try await http.send(
-                "POST", "\(emulator.address)/storage/v1/b", headers: [("Content-Type", "application/json")],
-                body: Data(#"{"name": "\#(name)"}"#.utf8))
-        }
+        let bucket = try await CloudInputTests.bucket("results-out", at: emulator, http: http)
+        let privateBucket = try await CloudInputTests.bucket("private", at: emulator, http: http)
         let server = try await ServerProcess(environment: [
             "STORAGE_EMULATOR_HOST": emulator.address, "GEOINFER_OUTPUT_BUCKETS": "results-out",
         ])
@@ -293,8 +288,6 @@ import Testing
         #expect(try await server.get("/jobs/\(id)").json["output_prefix"] as? String == "gs://results-out/runs/a/")
 
         // In the bucket, byte for byte the server's own documents.
-        let bucket = GCSBlobStore(
-            config: try GCSConfiguration(bucket: "results-out", endpoint: emulator.address), credentials: NoCredentials(), http: http)
         let listed = try await bucket.list(prefix: "runs/a/")
         #expect(Set(listed.map(\.name)) == Set(expected.map { "runs/a/\($0)" }))
         for name in expected {
@@ -302,11 +295,7 @@ import Testing
             let size = Int64(local.count)
             #expect(try await bucket.read("runs/a/\(name)", range: 0..<size) == local, "\(name)")
         }
-        #expect(
-            try await GCSBlobStore(
-                config: try GCSConfiguration(bucket: "private", endpoint: emulator.address), credentials: NoCredentials(), http: http
-            )
-            .list(prefix: "").isEmpty)
+        #expect(try await privateBucket.list(prefix: "").isEmpty)
 
         // Only the buckets the operator lists, and only as a prefix.
         let other = try await submit("gs://private/x/")
