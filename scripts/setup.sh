@@ -7,8 +7,18 @@
 #   - the NEON sample OSBS_029.tif from the deepforest wheel, into .deps/samples
 #   - with --test: Chromium (Debian package), which the dashboard test drives headless, and PostgreSQL 15
 #     (Debian package), whose clusters the scale-out tests start on loopback
+#   - with --train (and with --test, whose fine-tuning test trains a few iterations): the training
+#     environment training/.venv (CPU torch and the pins of training/requirements.txt, training/venv.sh)
 set -euo pipefail
-WITH_TESTS=${1:-}
+WITH_TESTS=
+WITH_TRAIN=
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TESTS=--test WITH_TRAIN=1 ;;
+    --train) WITH_TRAIN=1 ;;
+    *) printf '[setup] unknown option %s (expected --test and/or --train)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPS=$ROOT/.deps
@@ -62,6 +72,14 @@ if [ "$(cat "$VENV/.requirements-test.sha256" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt
   echo "$want" > "$VENV/.requirements-test.sha256"
+fi
+
+# --- the training environment (fine-tuning), with --train or --test ----------------------------------
+if [ -n "$WITH_TRAIN" ]; then
+  if ! training/.venv/bin/python -c "import torch, onnx, onnxruntime, pycocotools, PIL, numpy" 2>/dev/null; then
+    log "installing the training environment training/.venv (CPU torch; several minutes)"
+  fi
+  PYTHON="$PY" bash training/venv.sh
 fi
 
 # --- the NEON sample raster ------------------------------------------------------------------

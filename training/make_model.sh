@@ -15,30 +15,17 @@ ROOT="$(cd "$HERE/.." && pwd)"
 VENV="$HERE/.venv"
 DATA="$HERE/data"
 WORK="$HERE/work"
-PY="${PYTHON:-python3}"
 DEEPFOREST_VERSION=2.1.0
 DEEPFOREST_SHA256=8c2798d8e9be7f0004b194fe207b76c1d9fff6e711b3db67b9508dcd5d00ae54
-TORCH_VERSION=2.13.0
 export TRAIN_THREADS="${TRAIN_THREADS:-1}"
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS"
 NICE="nice -n 19"
 
 mkdir -p "$WORK" "$DATA" "$ROOT/models/tree-crowns"
 
-# 1. virtual environment with pinned packages
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV"
-fi
+# 1. virtual environment with pinned packages (training/venv.sh; a no-op when it is complete)
+bash "$HERE/venv.sh"
 VPY="$VENV/bin/python"
-if ! "$VPY" -c "import torch, onnx, onnxruntime, pycocotools, PIL, numpy" 2>/dev/null; then
-  # PyPI's default Linux torch wheel pulls ~3 GB of CUDA libraries. A CPU-only
-  # build (local version +cpu) is used when pip can see one (e.g. through a
-  # find-links folder such as /opt/wheels on our build machines); otherwise
-  # fall back to the PyPI wheel and accept the download.
-  "$VPY" -m pip install "torch==${TORCH_VERSION}+cpu" \
-    || "$VPY" -m pip install "torch==${TORCH_VERSION}"
-  "$VPY" -m pip install -r "$HERE/requirements.txt"
-fi
 
 # 2. labelled NEON data from the deepforest wheel (never committed)
 WHEEL="$WORK/wheel/deepforest-${DEEPFOREST_VERSION}-py3-none-any.whl"

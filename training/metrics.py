@@ -54,23 +54,33 @@ def precision_recall(pairs, iou_thr: float = 0.4) -> dict:
     return {"tp": tp, "n_pred": npred, "n_gt": ngt, "precision": prec, "recall": rec, "f1": f1}
 
 
-def coco_ap(items) -> dict:
-    """items: list of (width, height, gt Mx4, pred Nx5 [x1,y1,x2,y2,score])."""
+def coco_ap(items, num_classes: int = 1) -> dict:
+    """items: list of (width, height, gt Mx4, pred Nx5 [x1,y1,x2,y2,score]) or, with several classes,
+    gt Mx5 (class index in column 4) and pred Nx6 (class in column 5). An optional fifth element
+    per item lists ignore regions (Kx4, or Kx5 with a class): COCO "crowd" boxes, so detections
+    on them count neither as hits nor as false positives. AP averages over classes with boxes."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    def cat(row, col):
+        return int(row[col]) + 1 if len(row) > col else 1
+
     images, anns, dets = [], [], []
-    for i, (w, h, gt, pred) in enumerate(items, start=1):
+    for i, item in enumerate(items, start=1):
+        w, h, gt, pred = item[:4]
+        ignore = item[4] if len(item) > 4 else ()
         images.append({"id": i, "width": int(w), "height": int(h)})
-        for b in gt:
+        for b, crowd in [(b, 0) for b in gt] + [(b, 1) for b in ignore]:
             bw, bh = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "iscrowd": 0,
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat(b, 4), "iscrowd": crowd,
                          "bbox": [float(b[0]), float(b[1]), bw, bh], "area": bw * bh})
         for p in pred:
-            dets.append({"image_id": i, "category_id": 1, "score": float(p[4]),
+            dets.append({"image_id": i, "category_id": cat(p, 5), "score": float(p[4]),
                          "bbox": [float(p[0]), float(p[1]), float(p[2] - p[0]), float(p[3] - p[1])]})
     gt = COCO()
-    gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "tree"}]}
+    categories = [{"id": 1, "name": "tree"}] if num_classes == 1 else \
+        [{"id": c + 1, "name": f"class{c}"} for c in range(num_classes)]
+    gt.dataset = {"images": images, "annotations": anns, "categories": categories}
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         if not dets:

@@ -77,7 +77,7 @@ public enum ResultDocument: String, Sendable, CaseIterable {
 /// Builds the COCO, GeoJSON and metadata documents of a run over one or more rasters.
 /// Image ids are 1-based in the order of `files`.
 public struct DetectionReport: Sendable {
-    public var model: Model
+    public var model: ModelFile
     public var options: DetectionOptions
     public var threads: Int
     public var device: Device
@@ -95,7 +95,7 @@ public struct DetectionReport: Sendable {
     /// Scores against ground truth, kept in the metadata document.
     public var evaluation: EvaluationReport?
 
-    public init(model: Model, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
+    public init(model: ModelFile, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
         self.options = options
         self.threads = threads

@@ -10,6 +10,13 @@ public struct ModelFile: Sendable, Equatable {
     public let manifest: ModelManifest
     public let sha256: String
 
+    /// A model file whose manifest and digest are already known (a registry's row).
+    public init(path: String, manifest: ModelManifest, sha256: String) {
+        self.path = path
+        self.manifest = manifest
+        self.sha256 = sha256
+    }
+
     /// Reads the manifest and digest of the ONNX model at `path`.
     public static func read(path: String) throws(InferenceError) -> ModelFile {
         guard FileManager.default.isReadableFile(atPath: path) else { throw .model(path, "not found or not readable") }

@@ -108,5 +108,18 @@ enum Schema {
                 #"ALTER TABLE "mirrorObjects" ADD COLUMN "source" text"#,
             ]
         ),
+        // The model registry, and the model version each job runs.
+        (
+            "v9-model-registry",
+            [
+                #"""
+                CREATE TABLE models (
+                    "name" text NOT NULL, "version" text NOT NULL, "sha256" text NOT NULL, "path" text NOT NULL,
+                    "sizeBytes" bigint NOT NULL, "manifest" text NOT NULL, "metrics" text, "addedAt" double precision NOT NULL,
+                    PRIMARY KEY ("name", "version"))
+                """#,
+                #"ALTER TABLE jobs ADD COLUMN "modelVersion" text, ADD COLUMN "modelSHA256" text"#,
+            ]
+        ),
     ]
 }

@@ -24,6 +24,9 @@ public struct JobCreate: Sendable {
     public var outputPrefix: String?
     /// `iou` or `ios` (nil: `iou`).
     public var nmsMetric: String?
+    /// The model's version and file digest, resolved at submit (nil: the server's default model).
+    public var modelVersion: String?
+    public var modelSHA256: String?
 
     public struct NewFile: Sendable {
         public var originalName: String
@@ -123,6 +126,16 @@ public protocol JobStore: Sendable {
     func keyCreate(_ key: APIKeyRecord) async throws
     /// Every key, revoked ones included, oldest first.
     func keyList() async throws -> [APIKeyRecord]
+    /// Registers a model version. When `name@version` is there already with the same file,
+    /// nothing changes and the row is returned with `created == false`; with another file it is
+    /// refused (``ModelRegistryError/conflict(reference:sha256:)``).
+    func modelAdd(_ model: ModelRecord) async throws -> (model: ModelRecord, created: Bool)
+    /// Every registered model version, by name, then oldest first.
+    func modelList() async throws -> [ModelRecord]
+    /// Removes a version; nil when unknown. Refused while jobs that are not final use it
+    /// (``ModelRegistryError/inUse(reference:jobs:)``).
+    func modelRemove(name: String, version: String) async throws -> ModelRecord?
+
     /// Revokes a key by id; nil when unknown.
     func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord?
     /// The live (not revoked) key with this hash.

@@ -44,6 +44,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// Objects in the layer merged across files, once the job is final (nil before, or when no
     /// file is georeferenced).
     public var mergedDetections: Int?
+    /// The model's version and the SHA-256 of its file, resolved at submit (nil: jobs from before
+    /// the registry, which run on the default model).
+    public var modelVersion: String?
+    public var modelSHA256: String?
 
     /// 0–100, weighted by tiles.
     public var progress: Double {

@@ -22,6 +22,10 @@ extension APIKeyRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "apiKeys"
 }
 
+extension ModelRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "models"
+}
+
 extension WebhookDelivery: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "webhookDeliveries"
 }
@@ -237,6 +241,24 @@ public final class SQLiteJobStore: JobStore {
                 t.add(column: "nmsMetric", .text)
             }
             try db.alter(table: "mirrorObjects") { t in t.add(column: "source", .text) }
+        }
+        // The model registry, and the model version each job runs.
+        m.registerMigration("v11-model-registry") { db in
+            try db.create(table: "models") { t in
+                t.column("name", .text).notNull()
+                t.column("version", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("path", .text).notNull()
+                t.column("sizeBytes", .integer).notNull()
+                t.column("manifest", .text).notNull()
+                t.column("metrics", .text)
+                t.column("addedAt", .datetime).notNull()
+                t.primaryKey(["name", "version"])
+            }
+            try db.alter(table: "jobs") { t in
+                t.add(column: "modelVersion", .text)
+                t.add(column: "modelSHA256", .text)
+            }
         }
         return m
     }
@@ -556,6 +578,41 @@ public final class SQLiteJobStore: JobStore {
                 try key.update(db)
             }
             return key
+        }
+    }
+
+    // MARK: Model registry
+
+    public func modelAdd(_ model: ModelRecord) async throws -> (model: ModelRecord, created: Bool) {
+        try await write { db in
+            if let existing = try ModelRecord.filter(Column("name") == model.name && Column("version") == model.version).fetchOne(db) {
+                guard existing.sha256 == model.sha256 else {
+                    throw ModelRegistryError.conflict(reference: existing.reference, sha256: existing.sha256)
+                }
+                return (existing, false)
+            }
+            try model.insert(db)
+            return (model, true)
+        }
+    }
+
+    public func modelList() async throws -> [ModelRecord] {
+        try await pool.read { db in try ModelRecord.order(Column("name"), Column("addedAt"), Column("version")).fetchAll(db) }
+    }
+
+    public func modelRemove(name: String, version: String) async throws -> ModelRecord? {
+        try await write { db in
+            guard let model = try ModelRecord.filter(Column("name") == name && Column("version") == version).fetchOne(db) else {
+                return nil
+            }
+            let active = JobStatus.allCases.filter { !$0.isFinal }
+            let using =
+                try JobRecord.filter(
+                    Column("modelName") == name && Column("modelVersion") == version && active.contains(Column("status"))
+                ).fetchCount(db)
+            guard using == 0 else { throw ModelRegistryError.inUse(reference: model.reference, jobs: using) }
+            try model.delete(db)
+            return model
         }
     }
 

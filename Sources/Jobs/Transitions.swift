@@ -18,6 +18,8 @@ extension JobCreate {
         job.outCRS = outCRS
         job.outputPrefix = outputPrefix
         job.nmsMetric = nmsMetric
+        job.modelVersion = modelVersion
+        job.modelSHA256 = modelSHA256
         return job
     }
 

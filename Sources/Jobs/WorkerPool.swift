@@ -35,6 +35,9 @@ public struct WorkerConfiguration: Sendable {
     /// Read gs:// inputs that are Cloud Optimized GeoTIFFs in place by range requests instead of
     /// downloading them whole (default on).
     public var readCOGInPlace = true
+    /// Registered model versions each worker process keeps loaded besides its default model
+    /// (default 2; the least recently used is unloaded first).
+    public var modelCacheSize = 2
     /// Checks an http(s) input before it is read (the operator's URL prefixes and the address
     /// rule); nil: this worker reads no http(s) inputs.
     public var checkURLInput: (@Sendable (String) async throws -> Void)?
@@ -56,7 +59,8 @@ public struct WorkerConfiguration: Sendable {
 /// workers stop claiming and hand their files back.
 public final class WorkerPool: Service {
     let store: any JobStore
-    let model: Model
+    /// The default model, and the registered versions jobs ask for.
+    let models: ModelCache
     let layout: DataLayout
     let config: WorkerConfiguration
     let logger: Logger
@@ -70,7 +74,10 @@ public final class WorkerPool: Service {
     ) {
         self.buckets = buckets
         self.store = store
-        self.model = model
+        self.models = ModelCache(
+            defaultModel: model, capacity: config.modelCacheSize,
+            options: SessionOptions(threads: config.threads, device: config.device), lanes: config.concurrency, layout: layout,
+            mirrorBucket: config.mirrorBucket, buckets: buckets)
         self.layout = layout
         self.config = config
         self.logger = logger
@@ -124,8 +131,9 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
+            let model = try await models.model(for: claim.job)
             let detector = try Detector(model: model, options: options, lane: lane)
-            let path = try await input(claim, options: options)
+            let path = try await input(claim, options: options, manifest: model.manifest)
             defer {
                 if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) }
                 if RemoteRaster.isRemote(path) { RemoteRaster.close(path) }
@@ -225,7 +233,7 @@ public final class WorkerPool: Service {
 
     /// The local path of the claim's raster: the stored upload, or for a gs:// input a copy in
     /// `temp/` fetched from the bucket (checked by CRC32C), whose tile count then goes to the store.
-    private func input(_ claim: FileClaim, options: DetectionOptions) async throws -> String {
+    private func input(_ claim: FileClaim, options: DetectionOptions, manifest: ModelManifest) async throws -> String {
         let file = claim.file
         var source = file.storedPath
         if source.hasPrefix("https://") || source.hasPrefix("http://") {
@@ -234,7 +242,7 @@ public final class WorkerPool: Service {
                 throw StorageError.configuration("this worker reads no http(s) inputs; set GEOINFER_URL_INPUTS as on the API")
             }
             try await check(source)
-            switch try await inPlace(url: source, bearerToken: nil, claim: claim, options: options) {
+            switch try await inPlace(url: source, bearerToken: nil, claim: claim, options: options, manifest: manifest) {
             case .cog(let path): return path
             case .notCOG:
                 throw URLInputError(
@@ -262,7 +270,8 @@ public final class WorkerPool: Service {
         // A COG is read in place; anything else (or a COG GDAL cannot open that way) is downloaded.
         if file.storedPath.hasPrefix("gs://"), config.readCOGInPlace,
             let access = try await buckets.store(bucket: uri.bucket).rangeReadURL(uri.name),
-            case .cog(let path) = try await inPlace(url: access.url, bearerToken: access.bearerToken, claim: claim, options: options)
+            case .cog(let path) = try await inPlace(
+                url: access.url, bearerToken: access.bearerToken, claim: claim, options: options, manifest: manifest)
         {
             return path
         }
@@ -275,7 +284,7 @@ public final class WorkerPool: Service {
         }
         do {
             let raster = try Raster(path: local.path, maxPixels: options.maxPixels)
-            let tiles = try model.manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
+            let tiles = try manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
             _ = try await store.fileSetTiles(claim, tilesTotal: tiles, footprint: raster.footprint(), now: config.clock.now())
             return local.path
         } catch {
@@ -297,7 +306,9 @@ public final class WorkerPool: Service {
 
     /// Opens `url` by range requests (with `bearerToken`, if any); for a Cloud Optimized GeoTIFF,
     /// stores its tile count and footprint and returns its `/vsicurl/` path.
-    private func inPlace(url: String, bearerToken: String?, claim: FileClaim, options: DetectionOptions) async throws -> InPlace {
+    private func inPlace(url: String, bearerToken: String?, claim: FileClaim, options: DetectionOptions, manifest: ModelManifest)
+        async throws -> InPlace
+    {
         let remote = RemoteRaster(url: url, bearerToken: bearerToken)
         let raster: Raster
         do {
@@ -310,7 +321,7 @@ public final class WorkerPool: Service {
             remote.close()
             return .notCOG
         }
-        let tiles = try model.manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
+        let tiles = try manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
         _ = try await store.fileSetTiles(claim, tilesTotal: tiles, footprint: raster.footprint(), now: config.clock.now())
         return .cog(remote.path)
     }
@@ -343,6 +354,7 @@ public final class WorkerPool: Service {
             let decoder = JSONDecoder()
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
             let options = DetectionOptions(job: job)
+            let model = try await models.file(for: job)
             var report = DetectionReport(
                 model: model, options: options, threads: config.threads, device: config.device,
                 files: files, createdAt: config.clock.now())

@@ -69,6 +69,9 @@ struct JobDetailBody: Encodable {
     let updated_at: Date
     let finished_at: Date?
     let model: String
+    /// The version of the model and the SHA-256 of its file (nil for jobs from before the registry).
+    let model_version: String?
+    let model_sha256: String?
     let score_threshold: Double?
     /// How overlapping boxes are measured when suppressed, within and across files.
     let nms: String
@@ -237,6 +240,8 @@ struct JobDetailBody: Encodable {
         updated_at = j.updatedAt
         finished_at = j.finishedAt
         model = j.modelName
+        model_version = j.modelVersion
+        model_sha256 = j.modelSHA256
         score_threshold = j.scoreThreshold
         nms = j.nmsMetric ?? OverlapMetric.iou.rawValue
         overlap = j.overlap

@@ -172,9 +172,7 @@ extension UploadHandler {
                     originalName: url, name: taken.add(preferredNames[text] ?? (last.isEmpty || last == "/" ? "input.tif" : last)),
                     storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
             }
-        let create = settings.job(
-            id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint,
-            model: model.manifest.name, files: files)
+        let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint, files: files)
         let (job, created) = try await store.jobCreate(create)
         guard created else { return try sameRequest(job, fingerprint) }
         return accepted(job, message: "\(files.count) objects accepted from the bucket")

@@ -83,7 +83,8 @@ public enum GeoInferServer {
         let urlInputs: URLInputPolicy
         do { urlInputs = try URLInputPolicy(prefixes: config.cloud.urlInputs) } catch { throw ConfigurationError(error.description) }
         let upload = UploadHandler(
-            store: store, layout: layout, model: modelFile, limits: config.limits, webhookPolicy: policy,
+            store: store, layout: layout, models: ModelCatalog(defaultModel: modelFile, store: store, layout: layout),
+            limits: config.limits, webhookPolicy: policy,
             buckets: access.map { $0 as any BucketResolver },
             inputs: BucketInputPolicy(allowed: config.cloud.inputBuckets, mirror: config.cloud.mirrorBucket),
             urlInputs: urlInputs, outputBuckets: config.cloud.outputBuckets)

@@ -29,7 +29,7 @@ enum OpenAPIDocument {
                       "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
                       "webhook_url": {"type": "string", "description": "http(s) URL to notify when the job ends; must resolve to a public address"},
                       "webhook_secret": {"type": "string", "description": "This job's own whsec_ signing secret (default: the server's)"},
-                      "model": {"type": "string"},
+                      "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
                       "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
                       "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                     },
@@ -99,7 +99,7 @@ enum OpenAPIDocument {
                       "stac": {"type": "object", "required": ["asset"], "description": "A STAC Item or ItemCollection whose items' asset (by key) become inputs, each named after its item: by url (under GEOINFER_URL_INPUTS) or inline as document",
                                "properties": {"url": {"type": "string"}, "document": {"type": "object"}, "asset": {"type": "string"}}},
                       "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif, gs://bucket/prefix/, or an http(s) URL of a Cloud Optimized GeoTIFF under a prefix listed in GEOINFER_URL_INPUTS"}},
-                      "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
+                      "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
                       "score_threshold": {"type": "number"}, "overlap": {"type": "number"},
                       "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                     }
@@ -108,7 +108,7 @@ enum OpenAPIDocument {
                     "type": "object",
                     "properties": {
                       "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
-                      "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string"},
+                      "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
                       "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
                       "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
                     },
@@ -439,6 +439,35 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/models": {
+              "get": {
+                "operationId": "modelList",
+                "description": "The models a job may name in its model field: the server's default and every registered version (geoinfer models add).",
+                "responses": {
+                  "200": {"description": "The models", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["models"], "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}}}},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/models/{name}": {
+              "get": {
+                "operationId": "modelGet",
+                "description": "Every version of one model.",
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {
+                  "200": {"description": "The model's versions", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name", "versions"],
+                    "properties": {"name": {"type": "string"}, "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}}}},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
             "/openapi.json": {
               "get": {"operationId": "openapi", "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
             }
@@ -457,6 +486,29 @@ enum OpenAPIDocument {
                 "description": "A GeoJSON Polygon in WGS84 (lon, lat): one closed, counter-clockwise ring",
                 "properties": {"type": {"type": "string", "enum": ["Polygon"]},
                                "coordinates": {"type": "array", "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}},
+              "Scores": {
+                "type": "object", "required": ["ground_truth", "predictions", "matches"],
+                "properties": {"ground_truth": {"type": "integer"}, "predictions": {"type": "integer"},
+                               "ap": {"type": ["number", "null"]}, "ap50": {"type": ["number", "null"]},
+                               "matches": {"type": "array", "items": {"type": "object",
+                                 "required": ["iou_threshold", "true_positives", "precision", "recall", "f1"],
+                                 "properties": {"iou_threshold": {"type": "number"}, "true_positives": {"type": "integer"},
+                                                "precision": {"type": "number"}, "recall": {"type": "number"}, "f1": {"type": "number"}}}}}
+              },
+              "Model": {
+                "type": "object",
+                "required": ["name", "version", "reference", "sha256", "default", "classes", "input_width", "input_height"],
+                "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                               "reference": {"type": "string", "description": "name@version, as a job names it"},
+                               "sha256": {"type": "string"}, "default": {"type": "boolean", "description": "What a job without model runs"},
+                               "classes": {"type": "array", "items": {"type": "string"}}, "gsd_m": {"type": ["number", "null"]},
+                               "input_width": {"type": "integer"}, "input_height": {"type": "integer"},
+                               "score_threshold": {"type": ["number", "null"]}, "iou_threshold": {"type": ["number", "null"]},
+                               "description": {"type": ["string", "null"]}, "size_bytes": {"type": ["integer", "null"]},
+                               "added_at": {"type": ["string", "null"], "format": "date-time"},
+                               "metrics": {"oneOf": [{"$ref": "#/components/schemas/Scores"}, {"type": "null"}],
+                                           "description": "Pooled scores on the validation data it was registered with (geoinfer evaluate)"}}
+              },
               "Key": {
                 "type": "object", "required": ["id", "name", "scope", "prefix", "created_at"],
                 "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "scope": {"type": "string", "enum": ["user", "admin"]},
@@ -520,6 +572,8 @@ enum OpenAPIDocument {
                   "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
                   "finished_at": {"type": ["string", "null"], "format": "date-time"},
                   "model": {"type": "string"},
+                  "model_version": {"type": ["string", "null"], "description": "The version of the model the job runs, resolved at submit"},
+                  "model_sha256": {"type": ["string", "null"], "description": "The SHA-256 of the model's file"},
                   "score_threshold": {"type": ["number", "null"], "description": "The score threshold the job runs with, resolved at submit (null only for jobs from before settings were resolved)"},
                   "overlap": {"type": ["number", "null"], "description": "The tile overlap the job runs with, resolved at submit"},
                   "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},

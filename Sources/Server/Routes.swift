@@ -168,6 +168,7 @@ struct Routes: Sendable {
         router.get("assets/leaflet/images/:file") { _, context in try assets.response("images/" + (try context.parameters.require("file")))
         }
         registerKeys(on: router)
+        registerModels(on: router)
         router.get("healthz") { _, _ in JSON.response(["status": "ok"]) }
         router.get("readyz") { _, _ in await readiness() }
         router.get("metrics") { _, context in
@@ -211,7 +212,7 @@ struct Routes: Sendable {
         ("results/:id/thumbnails/:file", [.get]), ("results/:id/footprints.geojson", [.get]),
         ("assets/leaflet/:file", [.get]), ("assets/leaflet/images/:file", [.get]), ("openapi.json", [.get]),
         ("healthz", [.get]), ("readyz", [.get]), ("metrics", [.get]), ("/", [.get]),
-        ("keys", [.get, .post]), ("keys/:id", [.delete]),
+        ("keys", [.get, .post]), ("keys/:id", [.delete]), ("models", [.get]), ("models/:name", [.get]),
     ]
 
     /// A job from the files in a multipart request, within the caller's upload slots: 202 Accepted.
@@ -245,7 +246,8 @@ struct Routes: Sendable {
             logger.error("readiness: job store unavailable", metadata: ["error": "\(error)"])
             checks["job_store"] = Check(ok: false, detail: "the job store does not answer; see the server log")
         }
-        checks["model"] = Check(ok: true, detail: "\(upload.model.manifest.name) \(upload.model.manifest.version)")
+        checks["model"] = Check(
+            ok: true, detail: "\(upload.models.defaultModel.manifest.name) \(upload.models.defaultModel.manifest.version)")
         if let free = Self.freeBytes(layout.root.path) {
             checks["disk"] = Check(
                 ok: free >= minFreeBytes,

@@ -16,8 +16,9 @@ import Webhooks
 struct UploadHandler: Sendable {
     let store: any JobStore
     let layout: DataLayout
-    /// The model's manifest and digest: enough to plan tiles (the API never loads ONNX Runtime).
-    let model: ModelFile
+    /// The models a job may name, by manifest and digest: enough to plan tiles (the API never
+    /// loads ONNX Runtime).
+    let models: ModelCatalog
     let limits: ServerConfiguration.Limits
     /// The SSRF guard every `webhook_url` passes at submit (and again at each delivery).
     let webhookPolicy: WebhookAddressPolicy
@@ -78,7 +79,7 @@ struct UploadHandler: Sendable {
         // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
         // The plan the worker will run: the job stores these same resolved settings.
         let checks = try await Self.checkAll(
-            state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: model, overlap: parsed.detection.overlap)
+            state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
         for check in checks {
@@ -106,8 +107,7 @@ struct UploadHandler: Sendable {
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
-            let create = parsed.job(
-                id: jobID, key: key, owner: owner, fingerprint: fingerprint, model: model.manifest.name, files: newFiles)
+            let create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
             let (job, created) = try await store.jobCreate(create)
             guard created else {
                 for url in moved { try? FileManager.default.removeItem(at: url) }
@@ -155,6 +155,10 @@ struct UploadHandler: Sendable {
     /// The job's settings, parsed, with the webhook URL through the address policy and the
     /// job's own secret checked.
     func checkedSettings(_ settings: [String: String], numbers: (score: Double?, overlap: Double?)? = nil) async throws -> Settings {
+        let model: ModelFile
+        do { model = try await models.resolve(settings["model"]) } catch let error as ModelCatalog.Unknown {
+            throw APIError(.unprocessableContent, "unknown_model", error.description)
+        }
         var parsed = try Self.parseSettings(settings, numbers: numbers, model: model)
         if let text = settings["output_prefix"], !text.isEmpty {
             parsed.outputPrefix = try Self.outputPrefix(text, allowed: outputBuckets)
@@ -282,6 +286,8 @@ struct UploadHandler: Sendable {
     }
 
     struct Settings {
+        /// The model the job runs (its manifest's defaults resolve the detection settings).
+        var model: ModelFile
         var webhookURL: String?
         var webhookSecret: String?
         /// Score threshold and overlap, resolved over the model's defaults.
@@ -293,11 +299,13 @@ struct UploadHandler: Sendable {
         var nmsMetric: String?
 
         /// The job to create with these settings.
-        func job(id: String, key: String?, owner: String?, fingerprint: String?, model: String, files: [JobCreate.NewFile]) -> JobCreate {
+        func job(id: String, key: String?, owner: String?, fingerprint: String?, files: [JobCreate.NewFile]) -> JobCreate {
             var create = JobCreate(
                 id: id, createdAt: Date(), webhookURL: webhookURL, webhookSecret: webhookSecret, idempotencyKey: key,
                 ownerKeyID: owner, scoreThreshold: detection.scoreThreshold, overlap: detection.overlap,
-                modelName: model, files: files)
+                modelName: model.manifest.name, files: files)
+            create.modelVersion = model.manifest.version
+            create.modelSHA256 = model.sha256
             create.idempotencyFingerprint = key == nil ? nil : fingerprint
             create.formats = formats
             create.outCRS = outCRS
@@ -345,7 +353,7 @@ struct UploadHandler: Sendable {
         } catch {
             throw APIError(.unprocessableContent, "invalid_\(error.field)", error.message)
         }
-        var out = Settings(detection: detection)
+        var out = Settings(model: model, detection: detection)
         if let text = s["nms"], !text.isEmpty {
             guard let metric = OverlapMetric(rawValue: text.lowercased()) else {
                 throw APIError(
@@ -372,10 +380,6 @@ struct UploadHandler: Sendable {
                 throw APIError(.unprocessableContent, error.code, error.description)
             }
             out.webhookURL = url
-        }
-        if let m = s["model"], !m.isEmpty, m != model.manifest.name {
-            throw APIError(
-                .unprocessableContent, "unknown_model", "model '\(m.prefix(100))' is not served here; available: \(model.manifest.name)")
         }
         return out
     }

@@ -109,7 +109,7 @@ public struct WebhookEvents: JobEventRenderer {
             timings: .init(
                 created_at: job.createdAt, finished_at: job.finishedAt ?? now,
                 seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
-            model: .init(name: modelName, version: modelVersion),
+            model: .init(name: job.modelName, version: job.modelVersion ?? modelVersion),
             gcs: hasResults
                 ? mirrorBucket.map { b in
                     Body.GCS(

@@ -46,6 +46,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "iou or ios: how overlapping boxes are measured when suppressed, within a file and across files (default iou).")
     var nms: String?
 
+    @Option(help: "The model to run: name or name@version, as GET /models lists them (default: the server's default model).")
+    var model: String?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -66,6 +69,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let outCRS { fields.append(("out_crs", outCRS)) }
         if let outputPrefix { fields.append(("output_prefix", outputPrefix)) }
         if let nms { fields.append(("nms", nms)) }
+        if let model { fields.append(("model", model)) }
         let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(
@@ -115,6 +119,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let outCRS { body["out_crs"] = outCRS }
         if let outputPrefix { body["output_prefix"] = outputPrefix }
         if let nms { body["nms"] = nms }
+        if let model { body["model"] = model }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -170,7 +170,7 @@ struct DetectCommand: AsyncParsableCommand {
                 }
             }
             guard !results.isEmpty else { throw ExitCode.failure }
-            var report = DetectionReport(model: loaded, options: options, threads: threads, device: device, files: results)
+            var report = DetectionReport(model: loaded.file, options: options, threads: threads, device: device, files: results)
             report.outCRS = outCRS.flatMap(CRSName.epsg).map { "EPSG:\($0)" }
             if merge {
                 report.merged = MergedLayer.merge(

@@ -7,7 +7,8 @@ struct GeoInferCommand: AsyncParsableCommand {
         abstract: "Object detection over georeferenced rasters, tile by tile, with georeferenced results.",
         subcommands: [
             ServeCommand.self, WorkerCommand.self, BenchQueueCommand.self, BenchMergeCommand.self, EvaluateCommand.self, SubmitCommand.self,
-            StatusCommand.self, WatchCommand.self, ResultsCommand.self, WebhookCommand.self, KeysCommand.self, GCSCommand.self,
+            StatusCommand.self, WatchCommand.self, ResultsCommand.self, WebhookCommand.self, KeysCommand.self, ModelsCommand.self,
+            GCSCommand.self,
             InitCommand.self, DetectCommand.self, ModelInfoCommand.self,
         ]
     )

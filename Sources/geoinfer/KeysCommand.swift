@@ -25,6 +25,13 @@ struct DataDirOption: ParsableArguments {
     /// The folder: --data-dir, else GEOINFER_DATA_DIR, else ./data.
     var url: URL { URL(fileURLWithPath: dataDir ?? ProcessInfo.processInfo.environment["GEOINFER_DATA_DIR"] ?? "data") }
 
+    /// The data folder `serve` uses with the same settings: --data-dir, else GEOINFER_DATA_DIR
+    /// (environment or `.env`), else ./data.
+    func resolvedURL() async throws -> URL {
+        if let dataDir { return URL(fileURLWithPath: dataDir) }
+        return URL(fileURLWithPath: try await Environment.load()["GEOINFER_DATA_DIR"] ?? "data")
+    }
+
     /// Runs `body` on the job store `serve` and `worker` use with the same settings: PostgreSQL
     /// when `--database-url` or `DATABASE_URL` (environment or `.env`) names one, else the SQLite
     /// file in `--data-dir`, `GEOINFER_DATA_DIR` or ./data.

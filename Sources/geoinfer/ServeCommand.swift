@@ -108,6 +108,12 @@ struct ServeCommand: AsyncParsableCommand {
             config.workers.quicklookSize = size
         }
         if let inPlace = try Self.bool(env, "GEOINFER_COG_IN_PLACE") { config.workers.readCOGInPlace = inPlace }
+        if let n = try Self.int(env, "GEOINFER_MODEL_CACHE") {
+            guard (0...64).contains(n) else {
+                throw ValidationError("GEOINFER_MODEL_CACHE must be 0 to 64 registered models kept loaded per worker process (got \(n))")
+            }
+            config.workers.modelCacheSize = n
+        }
         if let n = try Self.int(env, "GEOINFER_MAX_FILES") { config.limits.filesPerRequest = n }
         if let n = try Self.int(env, "GEOINFER_MAX_FILE_BYTES") { config.limits.bytesPerFile = Int64(n) }
         if let n = try Self.int(env, "GEOINFER_MAX_REQUEST_BYTES") { config.limits.bytesPerRequest = Int64(n) }

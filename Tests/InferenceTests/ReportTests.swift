@@ -39,7 +39,7 @@ import Testing
         let detector = try await Run.detector("yolo")
         var files: [FileResult] = []
         for p in [scenes.utm, scenes.wgs84, scenes.plain] { files.append(try await detector.detect(path: p)) }
-        let report = DetectionReport(model: detector.model, options: detector.options, threads: 1, device: .cpu, files: files)
+        let report = DetectionReport(model: detector.model.file, options: detector.options, threads: 1, device: .cpu, files: files)
         let urls = try report.write(to: dir.appendingPathComponent("out"), formats: [.coco, .geojson])
         return (report, urls)
     }

@@ -197,6 +197,46 @@ struct ContractTests {
         }
     }
 
+    @Test(
+        "model registry: add (again: unchanged; another file: refused), list by name and age, remove refused while a job uses it",
+        arguments: StoreKind.allCases)
+    func modelRegistry(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            func model(_ name: String, _ version: String, sha: String, at: Double) -> ModelRecord {
+                ModelRecord(
+                    name: name, version: version, sha256: sha, path: ModelRecord.storedPath(name: name, version: version), sizeBytes: 1234,
+                    manifest: #"{"name":"\#(name)"}"#, metrics: version == "1.0" ? #"{"ap50":0.5}"# : nil,
+                    addedAt: t0.addingTimeInterval(at))
+            }
+            let palms = model("palms", "1.0", sha: "aa", at: 2)
+            #expect(try await store.modelAdd(palms) == (palms, true))
+            #expect(try await store.modelAdd(model("palms", "1.0", sha: "aa", at: 9)) == (palms, false))
+            await #expect(throws: ModelRegistryError.conflict(reference: "palms@1.0", sha256: "aa")) {
+                try await store.modelAdd(model("palms", "1.0", sha: "bb", at: 3))
+            }
+            _ = try await store.modelAdd(model("palms", "1.1", sha: "cc", at: 4))
+            _ = try await store.modelAdd(model("cars", "2", sha: "dd", at: 5))
+            #expect(try await store.modelList().map(\.reference) == ["cars@2", "palms@1.0", "palms@1.1"])
+            #expect(try await store.modelList()[1] == palms)
+
+            var job = newJob("uses-palms", files: 1)
+            job.modelName = "palms"
+            job.modelVersion = "1.1"
+            job.modelSHA256 = "cc"
+            _ = try await store.jobCreate(job)
+            #expect(
+                try await store.jobGet("uses-palms").map { [$0.modelName, $0.modelVersion, $0.modelSHA256] } == ["palms", "1.1", "cc"])
+            await #expect(throws: ModelRegistryError.inUse(reference: "palms@1.1", jobs: 1)) {
+                try await store.modelRemove(name: "palms", version: "1.1")
+            }
+            _ = try await store.jobCancel("uses-palms", now: t0.addingTimeInterval(10))
+            #expect(try await store.modelRemove(name: "palms", version: "1.1")?.sha256 == "cc")
+            #expect(try await store.modelRemove(name: "palms", version: "1.1") == nil)
+            #expect(try await store.modelList().map(\.reference) == ["cars@2", "palms@1.0"])
+        }
+    }
+
     @Test("mirror outbox: uploads at submit, results at finalize, retries, re-arming a rewritten result", arguments: StoreKind.allCases)
     func mirrorOutbox(kind: StoreKind) async throws {
         try await withStore(kind, mirror: true) { store in

@@ -22,13 +22,14 @@ import Testing
             "only routed: \(routed.subtracting(documented).sorted()); only documented: \(documented.subtracting(routed).sorted())")
     }
 
-    /// `jobs/:id` → `/jobs/{job_id}`, `keys/:id` → `/keys/{key_id}`, `:file` → `{file}`.
+    /// `jobs/:id` → `/jobs/{job_id}`, `keys/:id` → `/keys/{key_id}`, `:file` → `{file}`, `:name` → `{name}`.
     static func openAPIPath(_ route: String) -> String {
         guard route != "/" else { return "/" }
         let parts = route.split(separator: "/").map { part -> String in
             switch part {
             case ":id": return route.hasPrefix("keys/") ? "{key_id}" : "{job_id}"
             case ":file": return "{file}"
+            case ":name": return "{name}"
             default: return String(part)
             }
         }

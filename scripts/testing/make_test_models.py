@@ -194,6 +194,14 @@ def main():
     save(boxes(s), os.path.join(args.out, "boxes.onnx"), manifest(s, "boxes_scores_labels"))
     save(yolo(s, False), os.path.join(args.out, "yolo_sidecar.onnx"), None, embed=False)
     save(yolo(s, False), os.path.join(args.out, "yolo_10cm.onnx"), manifest(s, "yolo", gsd=0.1))
+    # Registry tests: another version of test-markers (at half the resolution, so its tile plan
+    # differs) and a model of another name.
+    v2 = manifest(s, "yolo", gsd=0.5)
+    v2["version"] = "2.0.0"
+    save(yolo(s, False), os.path.join(args.out, "markers_v2.onnx"), v2)
+    named = manifest(s, "boxes_scores_labels")
+    named["name"] = "test-boxes"
+    save(boxes(s), os.path.join(args.out, "boxes_named.onnx"), named)
     with open(os.path.join(args.out, "yolo_sidecar.json"), "w") as f:
         json.dump(manifest(s, "yolo", band_order=(3, 2, 1)), f)
     bm = manifest(args.bench_size, "yolo")
