@@ -43,15 +43,17 @@ extension PostgresJobStore {
     /// Leases the first due row of an outbox table; rows another process is leasing are skipped.
     private func claimDue<Row: Codable & Sendable>(
         _ type: Row.Type, table: String, due: String, order: String, owner: String,
-        lease: TimeInterval, now: Date
+        lease: TimeInterval, now: Date, extra: String? = nil
     ) async throws -> Row? {
         try await transaction { [self] c in
+            var binds = try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now))
+            if let extra { binds.append(extra) }
             let query = PostgresQuery(
                 unsafeSQL: """
                     UPDATE "\(table)" SET "leaseOwner" = $1, "leaseExpiresAt" = $2
                     WHERE "id" = (SELECT "id" FROM "\(table)" WHERE \(due) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED)
                     RETURNING row_to_json("\(table)")::text
-                    """, binds: try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now)))
+                    """, binds: binds)
             return try await record(Row.self, query, on: c)
         }
     }
@@ -125,19 +127,20 @@ extension PostgresJobStore {
             let metadata = String(decoding: try JSONEncoder().encode(request.metadata), as: UTF8.self)
             try await c.query(
                 #"""
-                INSERT INTO "mirrorObjects" ("jobID", "name", "source", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
-                VALUES (\#(job), \#(request.name), \#(request.source), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
-                ON CONFLICT ("name") DO UPDATE SET "jobID" = EXCLUDED."jobID", "source" = EXCLUDED."source", "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
+                INSERT INTO "mirrorObjects" ("jobID", "name", "source", "origin", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
+                VALUES (\#(job), \#(request.name), \#(request.source), \#(request.origin), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
+                ON CONFLICT ("name") DO UPDATE SET "jobID" = EXCLUDED."jobID", "source" = EXCLUDED."source", "origin" = EXCLUDED."origin", "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
                     "nextAttemptAt" = EXCLUDED."nextAttemptAt", "lastError" = NULL, "leaseOwner" = NULL, "leaseExpiresAt" = NULL
                 """#, logger: logger)
         }
     }
 
-    public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
+    public func mirrorClaimNext(owner: String, origin: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
         try await claimDue(
             MirrorObject.self, table: "mirrorObjects",
-            due: #""status" <> 'synced' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3)"#,
-            order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now)
+            due:
+                #""status" <> 'synced' AND "nextAttemptAt" <= $3 AND ("leaseExpiresAt" IS NULL OR "leaseExpiresAt" < $3) AND ("origin" IS NULL OR "origin" = $4)"#,
+            order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now, extra: origin)
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {

@@ -121,5 +121,12 @@ enum Schema {
                 #"ALTER TABLE jobs ADD COLUMN "modelVersion" text, ADD COLUMN "modelSHA256" text"#,
             ]
         ),
+        // The data directory that holds each mirrored file.
+        (
+            "v10-mirror-origin",
+            [
+                #"ALTER TABLE "mirrorObjects" ADD COLUMN "origin" text"#
+            ]
+        ),
     ]
 }

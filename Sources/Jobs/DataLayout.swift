@@ -5,12 +5,37 @@ public import Foundation
 /// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.jpg`, `results/{job}/thumbnails/{name}.jpg`, and `temp/` for uploads in flight.
 public struct DataLayout: Sendable {
     public let root: URL
+    /// This data directory's identity (a UUID kept in `instance_id`, made on first use): mirror
+    /// rows name the directory that holds their file, so that in a deployment whose machines each
+    /// have their own, only the one that has a file copies it to the bucket.
+    public let instance: String
 
     public init(root: URL) throws {
         self.root = root.standardizedFileURL
         for sub in ["uploads", "results", "temp"] {
             try FileManager.default.createDirectory(at: self.root.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
+        instance = try Self.instance(in: self.root)
+    }
+
+    /// Reads `instance_id`, or makes it: written under another name, then linked into place, so
+    /// two processes starting together agree on the first one's.
+    static func instance(in root: URL) throws -> String {
+        let path = root.appendingPathComponent("instance_id").path
+        func read() -> String? {
+            FileManager.default.contents(atPath: path)
+                .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+                .flatMap { UUID(uuidString: $0) == nil ? nil : $0 }
+        }
+        if let known = read() { return known }
+        let staging = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        guard FileManager.default.createFile(atPath: staging, contents: Data((UUID().uuidString.lowercased() + "\n").utf8)) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: staging])
+        }
+        defer { unlink(staging) }
+        if link(staging, path) != 0, errno != EEXIST { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        guard let made = read() else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path]) }
+        return made
     }
 
     public var databasePath: String { root.appendingPathComponent("geoinfer.sqlite").path }

@@ -24,6 +24,9 @@ public struct JobCreate: Sendable {
     public var outputPrefix: String?
     /// `iou` or `ios` (nil: `iou`).
     public var nmsMetric: String?
+    /// The data directory the uploads were stored in (``DataLayout/instance``): only a process on
+    /// it can copy them to the mirror bucket.
+    public var origin: String?
     /// The model's version and file digest, resolved at submit (nil: the server's default model).
     public var modelVersion: String?
     public var modelSHA256: String?
@@ -152,8 +155,9 @@ public protocol JobStore: Sendable {
     /// Returns nil when the job has no delivery.
     func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery?
 
-    /// Claims the next object to copy to the bucket that is due, for `lease`.
-    func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject?
+    /// Claims the next object to copy to the bucket that is due, for `lease`, among those whose
+    /// file is in the data directory `origin` (or whose origin is not known).
+    func mirrorClaimNext(owner: String, origin: String, lease: TimeInterval, now: Date) async throws -> MirrorObject?
     /// Extends the claim's lease while a long upload runs; false when it was lost.
     func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool
     /// Records an attempt's outcome; false when the lease was lost meanwhile.

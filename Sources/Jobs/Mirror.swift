@@ -20,6 +20,9 @@ public struct MirrorObject: Codable, Sendable, Equatable {
     public var name: String
     /// The local path under the data directory when it is not `name`.
     public var source: String?
+    /// The data directory that holds the local file (``DataLayout/instance``): only a process on
+    /// it copies the object. nil: any process (rows from before origins were kept).
+    public var origin: String?
 
     /// Whether the copy goes to a job's output prefix (`name` is its `gs://` URI) rather than to
     /// the mirror bucket under `name`.
@@ -67,10 +70,13 @@ public struct MirrorRequest: Sendable, Equatable {
     public var metadata: [String: String]
     /// The local path when `name` is a `gs://` URI outside the mirror bucket.
     public var source: String?
-    public init(name: String, metadata: [String: String] = [:], source: String? = nil) {
+    /// The data directory that holds the file (``DataLayout/instance``).
+    public var origin: String?
+    public init(name: String, metadata: [String: String] = [:], source: String? = nil, origin: String? = nil) {
         self.name = name
         self.metadata = metadata
         self.source = source
+        self.origin = origin
     }
 
     /// Whether the copy goes to a bucket of its own (`name` is a `gs://` URI), which the outbox

@@ -67,7 +67,9 @@ public final class MirrorWorker: Service {
     private func loop(worker: String) async {
         while !Task.isCancelled {
             do {
-                if let claim = try await store.mirrorClaimNext(owner: worker, lease: config.lease, now: config.clock.now()) {
+                if let claim = try await store.mirrorClaimNext(
+                    owner: worker, origin: layout.instance, lease: config.lease, now: config.clock.now())
+                {
                     await sync(claim)
                 } else {
                     try await Task.sleep(for: .milliseconds(Int64(config.idlePoll * 1000)))

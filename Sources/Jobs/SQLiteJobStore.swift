@@ -260,6 +260,10 @@ public final class SQLiteJobStore: JobStore {
                 t.add(column: "modelSHA256", .text)
             }
         }
+        // The data directory that holds each mirrored file.
+        m.registerMigration("v12-mirror-origin") { db in
+            try db.alter(table: "mirrorObjects") { t in t.add(column: "origin", .text) }
+        }
         return m
     }
 
@@ -491,17 +495,18 @@ public final class SQLiteJobStore: JobStore {
     /// read answers "nothing due" without taking the write lock.
     private func claimDue<Leased: LeasedRow>(
         _ type: Leased.Type, due: String, order: String, owner: String, lease: TimeInterval,
-        now: Date
+        now: Date, extra: [String] = []
     ) async throws -> Leased? {
         let table = Leased.databaseTableName
+        let arguments = StatementArguments([now, now]) + StatementArguments(extra)
         let any = try await pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: [now, now]) ?? false
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: arguments) ?? false
         }
         guard any else { return nil }
         return try await write { db in
             guard
                 var row = try Leased.fetchOne(
-                    db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: [now, now])
+                    db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: arguments)
             else {
                 return nil
             }
@@ -629,6 +634,7 @@ public final class SQLiteJobStore: JobStore {
         if var existing = try MirrorObject.filter(Column("name") == request.name).fetchOne(db) {
             existing.jobID = job
             existing.source = request.source
+            existing.origin = request.origin
             existing.status = .pending
             existing.replace = true
             existing.metadata = request.metadata
@@ -640,6 +646,7 @@ public final class SQLiteJobStore: JobStore {
         } else {
             var row = MirrorObject(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
             row.source = request.source
+            row.origin = request.origin
             try row.insert(db)
         }
     }
@@ -647,8 +654,10 @@ public final class SQLiteJobStore: JobStore {
     /// An object that may be uploaded at `?` (now, given twice): due, not synced, and not leased.
     private static let mirrorDue = "status != 'synced' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
 
-    public func mirrorClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
-        try await claimDue(MirrorObject.self, due: Self.mirrorDue, order: "nextAttemptAt, id", owner: owner, lease: lease, now: now)
+    public func mirrorClaimNext(owner: String, origin: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
+        try await claimDue(
+            MirrorObject.self, due: Self.mirrorDue + " AND (origin IS NULL OR origin = ?)", order: "nextAttemptAt, id", owner: owner,
+            lease: lease, now: now, extra: [origin])
     }
 
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {

@@ -37,7 +37,8 @@ extension JobCreate {
     /// The uploads to copy to the mirror bucket (inputs read from a bucket are there already).
     public var uploadMirrorRequests: [MirrorRequest] {
         files.filter { !$0.storedPath.hasPrefix("gs://") }.map {
-            MirrorRequest(name: $0.storedPath, metadata: ["job_id": id, "original_name": $0.originalName, "sha256": $0.sha256])
+            MirrorRequest(
+                name: $0.storedPath, metadata: ["job_id": id, "original_name": $0.originalName, "sha256": $0.sha256], origin: origin)
         }
     }
 }

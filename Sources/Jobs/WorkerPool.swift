@@ -35,6 +35,9 @@ public struct WorkerConfiguration: Sendable {
     /// Read gs:// inputs that are Cloud Optimized GeoTIFFs in place by range requests instead of
     /// downloading them whole (default on).
     public var readCOGInPlace = true
+    /// How long a worker waits for the mirror's copy of a file uploaded to another machine before
+    /// the attempt fails (default 600 s).
+    public var mirrorWait: TimeInterval = 600
     /// Registered model versions each worker process keeps loaded besides its default model
     /// (default 2; the least recently used is unloaded first).
     public var modelCacheSize = 2
@@ -131,23 +134,26 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
-            let model = try await models.model(for: claim.job)
-            let detector = try Detector(model: model, options: options, lane: lane)
-            let path = try await input(claim, options: options, manifest: model.manifest)
-            defer {
-                if path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(atPath: path) }
-                if RemoteRaster.isRemote(path) { RemoteRaster.close(path) }
-            }
             let quicklookSize = config.quicklookSize
-            let output = try await withThrowingTaskGroup(of: Detector.Output?.self) { group in
+            // The model, the input and the detection all run under the heartbeats: a long download
+            // (or a wait for the mirror's copy of an upload) keeps the lease like detection does.
+            let (output, manifest) = try await withThrowingTaskGroup(of: (Detector.Output, ModelManifest)?.self) { group in
                 group.addTask {
+                    let model = try await self.models.model(for: claim.job)
+                    let detector = try Detector(model: model, options: options, lane: lane)
+                    let path = try await self.input(claim, options: options, manifest: model.manifest, shouldStop: { stop.value })
+                    defer {
+                        if path.hasPrefix(self.layout.temp.path) { try? FileManager.default.removeItem(atPath: path) }
+                        if RemoteRaster.isRemote(path) { RemoteRaster.close(path) }
+                    }
                     do {
-                        return try await detector.run(
+                        let output = try await detector.run(
                             path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil,
                             progress: { p in
                                 tilesDone.value = p.tilesDone
                                 try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
                             }, shouldStop: { stop.value })
+                        return (output, model.manifest)
                     } catch let error as RasterError where RemoteRaster.isRemote(path) {
                         // Read by range requests: a failed read may be the network's (GDAL has already
                         // retried it), so the file gets another attempt, unlike a local file that fails.
@@ -182,7 +188,7 @@ public final class WorkerPool: Service {
             let data = try JSONEncoder().encode(result)
             outcome = .succeeded(
                 result: data, detections: result.detections.count,
-                classCounts: result.classCounts(classes: model.manifest.classes),
+                classCounts: result.classCounts(classes: manifest.classes),
                 seconds: (ContinuousClock.now - started).seconds)
             log.info("file done", metadata: ["detections": "\(result.detections.count)"])
         } catch is CancellationError where stop.value {
@@ -233,7 +239,9 @@ public final class WorkerPool: Service {
 
     /// The local path of the claim's raster: the stored upload, or for a gs:// input a copy in
     /// `temp/` fetched from the bucket (checked by CRC32C), whose tile count then goes to the store.
-    private func input(_ claim: FileClaim, options: DetectionOptions, manifest: ModelManifest) async throws -> String {
+    private func input(_ claim: FileClaim, options: DetectionOptions, manifest: ModelManifest, shouldStop: @Sendable () -> Bool)
+        async throws -> String
+    {
         let file = claim.file
         var source = file.storedPath
         if source.hasPrefix("https://") || source.hasPrefix("http://") {
@@ -276,12 +284,11 @@ public final class WorkerPool: Service {
             return path
         }
         let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
-        do {
-            _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
-        } catch StorageError.notFound(let name) where !file.storedPath.hasPrefix("gs://") {
-            // The API's mirror has not copied it yet: try again later.
-            throw StorageError.unavailable(operation: "read \(name)", lastError: "not in the mirror bucket yet")
+        if !file.storedPath.hasPrefix("gs://") {
+            // Uploaded to another machine, whose mirror copies it to the bucket: wait for the copy.
+            try await waitForMirrorCopy(uri, in: buckets, shouldStop: shouldStop)
         }
+        _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
         do {
             let raster = try Raster(path: local.path, maxPixels: options.maxPixels)
             let tiles = try manifest.tilePlan(for: raster.info, overlap: options.overlap, maxPixels: options.maxPixels).count
@@ -291,6 +298,24 @@ public final class WorkerPool: Service {
             // The copy is the caller's to remove only once this returns it.
             try? FileManager.default.removeItem(at: local)
             throw error
+        }
+    }
+
+    /// Waits until the mirror bucket holds `uri`, looking again after 0.25 s, then longer (at most
+    /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait``; the heartbeats keep the lease
+    /// meanwhile. Past that, the attempt fails and the file goes back to the queue.
+    private func waitForMirrorCopy(_ uri: GSURI, in buckets: any BucketResolver, shouldStop: @Sendable () -> Bool) async throws {
+        let bucket = try buckets.store(bucket: uri.bucket)
+        let deadline = ContinuousClock.now + .seconds(config.mirrorWait)
+        var pause = Duration.milliseconds(250)
+        while try await bucket.info(uri.name) == nil {
+            guard !shouldStop() else { throw CancellationError() }
+            guard ContinuousClock.now + pause < deadline else {
+                throw StorageError.unavailable(
+                    operation: "read \(uri.name)", lastError: "not in the mirror bucket after \(Int(config.mirrorWait)) s of waiting")
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
         }
     }
 
@@ -369,7 +394,7 @@ public final class WorkerPool: Service {
                     documents.map {
                         MirrorRequest(
                             name: prefix + $0.fileName, metadata: ["job_id": jobID],
-                            source: "results/\(layout.resultPrefix(job: jobID))\($0.fileName)")
+                            source: "results/\(layout.resultPrefix(job: jobID))\($0.fileName)", origin: layout.instance)
                     }
                 } ?? [])
             // The metadata names every bucket copy: the mirror's, and those under the output prefix.
@@ -406,12 +431,13 @@ extension WorkerPool {
     func mirrorObjects(job: String, files: [FileRecord], documents: [ResultDocument]) -> [MirrorRequest] {
         let uploads = files.filter { !$0.storedPath.hasPrefix("gs://") }.map { MirrorRequest(name: $0.storedPath) }
         let documents = documents.map {
-            MirrorRequest(name: "results/\(layout.resultPrefix(job: job))\($0.fileName)", metadata: ["job_id": job])
+            MirrorRequest(
+                name: "results/\(layout.resultPrefix(job: job))\($0.fileName)", metadata: ["job_id": job], origin: layout.instance)
         }
         let quicklooks = files.filter { $0.status == .succeeded }
             .flatMap { [layout.quicklookPath(job: job, name: $0.name), layout.thumbnailPath(job: job, name: $0.name)] }
             .filter { FileManager.default.fileExists(atPath: layout.url($0).path) }
-            .map { MirrorRequest(name: $0, metadata: ["job_id": job]) }
+            .map { MirrorRequest(name: $0, metadata: ["job_id": job], origin: layout.instance) }
         return uploads + documents + quicklooks
     }
 }

@@ -107,7 +107,9 @@ struct UploadHandler: Sendable {
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
-            let create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
+            var create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
+            // Only a process on this data directory can copy the uploads to the bucket.
+            create.origin = layout.instance
             let (job, created) = try await store.jobCreate(create)
             guard created else {
                 for url in moved { try? FileManager.default.removeItem(at: url) }

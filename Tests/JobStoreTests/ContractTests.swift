@@ -237,6 +237,23 @@ struct ContractTests {
         }
     }
 
+    @Test(
+        "mirror origins: a row is copied only by a process on the data directory that holds its file; rows without one by any",
+        arguments: StoreKind.allCases)
+    func mirrorOrigins(kind: StoreKind) async throws {
+        try await withStore(kind, mirror: true) { store in
+            var job = newJob("api", files: 1)
+            job.origin = "api-disk"
+            _ = try await store.jobCreate(job)
+            let t0 = Date().addingTimeInterval(1)
+            #expect(try await store.mirrorClaimNext(owner: "w", origin: "worker-disk", lease: 30, now: t0) == nil)
+            let mine = try #require(try await store.mirrorClaimNext(owner: "a", origin: "api-disk", lease: 30, now: t0))
+            #expect(mine.name == "uploads/api_f0.tif" && mine.origin == "api-disk")
+            _ = try await store.jobCreate(newJob("old", files: 1))
+            #expect(try await store.mirrorClaimNext(owner: "w", origin: "worker-disk", lease: 30, now: t0)?.name == "uploads/old_f0.tif")
+        }
+    }
+
     @Test("mirror outbox: uploads at submit, results at finalize, retries, re-arming a rewritten result", arguments: StoreKind.allCases)
     func mirrorOutbox(kind: StoreKind) async throws {
         try await withStore(kind, mirror: true) { store in
@@ -244,15 +261,15 @@ struct ContractTests {
             #expect(try await store.mirrorList(job: "j").map(\.name) == ["uploads/j_f0.tif", "uploads/j_f1.tif"])
             #expect(try await store.mirrorList(job: "j").first?.metadata["original_name"] == "f0.tif")
             let t0 = Date().addingTimeInterval(1)
-            let a = try #require(try await store.mirrorClaimNext(owner: "m1", lease: 30, now: t0))
-            let b = try #require(try await store.mirrorClaimNext(owner: "m2", lease: 30, now: t0))
+            let a = try #require(try await store.mirrorClaimNext(owner: "m1", origin: "here", lease: 30, now: t0))
+            let b = try #require(try await store.mirrorClaimNext(owner: "m2", origin: "here", lease: 30, now: t0))
             #expect(a.name != b.name)
-            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0) == nil)
+            #expect(try await store.mirrorClaimNext(owner: "m3", origin: "here", lease: 30, now: t0) == nil)
             #expect(try await store.mirrorRenew(a, lease: 30, now: t0))
             #expect(try await store.mirrorRecord(a, outcome: .synced(sizeBytes: 10, crc32c: "AAAAAA==", generation: "1"), now: t0))
             #expect(try await store.mirrorRecord(b, outcome: .failed(error: "bucket down", retryAt: t0.addingTimeInterval(5)), now: t0))
-            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(1)) == nil)
-            #expect(try await store.mirrorClaimNext(owner: "m3", lease: 30, now: t0.addingTimeInterval(6))?.name == b.name)
+            #expect(try await store.mirrorClaimNext(owner: "m3", origin: "here", lease: 30, now: t0.addingTimeInterval(1)) == nil)
+            #expect(try await store.mirrorClaimNext(owner: "m3", origin: "here", lease: 30, now: t0.addingTimeInterval(6))?.name == b.name)
             for claim in [
                 try await store.fileClaimNext(owner: "w", lease: 30, now: t0),
                 try await store.fileClaimNext(owner: "w", lease: 30, now: t0),
@@ -289,7 +306,8 @@ struct ContractTests {
             let objects = try await store.mirrorList(job: "j2")
             #expect(objects.map(\.name) == ["gs://out/runs/coco.json"])
             #expect(objects.first?.source == "results/j2_coco.json" && objects.first?.replace == true && objects.first?.status == .pending)
-            let claimed = try #require(try await store.mirrorClaimNext(owner: "m", lease: 30, now: t0.addingTimeInterval(1)))
+            let claimed = try #require(
+                try await store.mirrorClaimNext(owner: "m", origin: "here", lease: 30, now: t0.addingTimeInterval(1)))
             #expect(claimed.source == "results/j2_coco.json")
         }
     }

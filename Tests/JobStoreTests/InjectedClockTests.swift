@@ -29,13 +29,13 @@ import Testing
         let worker = MirrorWorker(
             store: store, bucket: try LocalBlobStore(root: bucketRoot), layout: layout, config: config,
             logger: Logger(label: "test"))
-        let claim = try #require(try await store.mirrorClaimNext(owner: "m", lease: 30, now: clock.now()))
+        let claim = try #require(try await store.mirrorClaimNext(owner: "m", origin: "here", lease: 30, now: clock.now()))
         await worker.sync(claim)
         #expect(try await store.mirrorList(job: "j").first?.status == .failed)
         // Due 60 s (±10 %) after the failure by the worker's clock: not at 50 s, at 70 s.
         clock.advance(by: 50)
-        #expect(try await store.mirrorClaimNext(owner: "m", lease: 30, now: clock.now()) == nil)
+        #expect(try await store.mirrorClaimNext(owner: "m", origin: "here", lease: 30, now: clock.now()) == nil)
         clock.advance(by: 20)
-        #expect(try await store.mirrorClaimNext(owner: "m", lease: 30, now: clock.now())?.name == "uploads/j_f0.tif")
+        #expect(try await store.mirrorClaimNext(owner: "m", origin: "here", lease: 30, now: clock.now())?.name == "uploads/j_f0.tif")
     }
 }

@@ -110,6 +110,48 @@ import Testing
         #expect(!(try await server.get("/readyz").text.contains("geo-mirror")))
     }
 
+    /// Scale-out with a registered model: the operator adds it from a third machine, the API
+    /// (without the file) plans the job from the stored manifest, and a worker with its own data
+    /// directory fetches the file from the mirror bucket, checks its digest and runs it.
+    @Test func aWorkerOnAnotherMachineFetchesARegisteredModelFromTheBucket() async throws {
+        let bucket = try await Bucket()
+        let cluster = try PostgresCluster()
+        let url = try cluster.freshDatabase()
+        let shared = bucket.serverEnvironment.merging(["DATABASE_URL": url]) { $1 }
+        let operatorDir = Fixtures.temporaryDirectory("operator")
+        let named = Fixtures.model("boxes_named")
+        let added = try Fixtures.run(
+            "/bin/sh", ["-c", "cd '\(operatorDir.path)' && '\(Fixtures.geoinferExecutable)' models add '\(named)'"],
+            environment: shared.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
+        #expect(added.status == 0 && added.stdout.contains("gs://geo-mirror/models/test-boxes/1.0.0/model.onnx"), "\(added.stderr)")
+        let api = try await ServerProcess(environment: shared.merging(["GEOINFER_WORKERS": "0"]) { $1 })
+        defer { api.stop() }
+        let workerDir = Fixtures.temporaryDirectory("worker")
+        let worker = try WorkerProcess(databaseURL: url, dataDir: workerDir, environment: shared)
+        defer { worker.kill9() }
+        var form = Multipart()
+        form.file("a.tif", try Scenes.raster())
+        form.field("model", "test-boxes")
+        let accepted = try await api.upload(form)
+        let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
+        let final = try await api.waitFinal(id)
+        #expect(final["status"] as? String == "completed", "\(worker.output.suffix(2000))")
+        // The documents are on the worker's disk; the API serves them once the worker's mirror has copied them.
+        var meta = try await api.get("/results/\(id)/metadata.json")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while meta.status == 404, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            meta = try await api.get("/results/\(id)/metadata.json")
+        }
+        #expect(
+            meta.status == 200, "the worker's copy of metadata.json did not reach the bucket within 60 s: \(worker.output.suffix(2000))")
+        let model = meta.json["model"] as? [String: Any]
+        #expect(model?["name"] as? String == "test-boxes" && model?["output_layout"] as? String == "boxes_scores_labels", "\(meta.text)")
+        let fetched = workerDir.appendingPathComponent("models/test-boxes/1.0.0/model.onnx")
+        #expect(FileManager.default.contentsEqual(atPath: fetched.path, andPath: named))
+        #expect(!FileManager.default.fileExists(atPath: api.dataDir.appendingPathComponent("models").path), "the API never needed the file")
+    }
+
     @Test func aBucketOutageNeverFailsAJobAndNothingIsLostAcrossARestart() async throws {
         let bucket = try await Bucket()
         try await bucket.offline(true)
