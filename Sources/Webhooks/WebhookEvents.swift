@@ -109,7 +109,8 @@ public struct WebhookEvents: JobEventRenderer {
             timings: .init(
                 created_at: job.createdAt, finished_at: job.finishedAt ?? now,
                 seconds: ((job.finishedAt ?? now).timeIntervalSince(job.createdAt) * 1000).rounded() / 1000),
-            model: .init(name: job.modelName, version: job.modelVersion ?? modelVersion),
+            // The job's model; jobs from before the registry ran on the default model.
+            model: job.modelVersion.map { .init(name: job.modelName, version: $0) } ?? .init(name: modelName, version: modelVersion),
             gcs: hasResults
                 ? mirrorBucket.map { b in
                     Body.GCS(

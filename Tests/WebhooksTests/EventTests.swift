@@ -66,6 +66,13 @@ import Webhooks
         #expect(detections["by_class"] as? [String: Int] == ["tree": 5, "snag": 1])
         #expect(data["model"] as? [String: String] == ["name": "tree-crowns", "version": "1.0.0"])
         #expect((data["timings"] as? [String: Any])?["seconds"] as? Double == 12.5)
+        // A job that chose a registered model names it, not the server's default.
+        var chose = job(status: .completed, total: 3, succeeded: 3, failed: 0)
+        chose.modelName = "palms"
+        chose.modelVersion = "2.1.0"
+        let other = try #require(try events.finalEvent(job: chose, files: files, now: created))
+        let otherData = (try JSONSerialization.jsonObject(with: other.payload) as? [String: Any])?["data"] as? [String: Any]
+        #expect(otherData?["model"] as? [String: String] == ["name": "palms", "version": "2.1.0"])
     }
 
     @Test func staysThinForHugeJobs() throws {
