@@ -6,7 +6,8 @@ struct GeoInferCommand: AsyncParsableCommand {
         commandName: "geoinfer",
         abstract: "Object detection over georeferenced rasters, tile by tile, with georeferenced results.",
         subcommands: [
-            ServeCommand.self, WorkerCommand.self, BenchQueueCommand.self, BenchMergeCommand.self, EvaluateCommand.self, TrainCommand.self, SubmitCommand.self,
+            ServeCommand.self, WorkerCommand.self, BenchQueueCommand.self, BenchMergeCommand.self, EvaluateCommand.self, TrainCommand.self,
+            SubmitCommand.self,
             StatusCommand.self, WatchCommand.self, ResultsCommand.self, WebhookCommand.self, KeysCommand.self, ModelsCommand.self,
             GCSCommand.self,
             InitCommand.self, DetectCommand.self, ModelInfoCommand.self,
