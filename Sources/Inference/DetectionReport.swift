@@ -94,6 +94,8 @@ public struct DetectionReport: Sendable {
     public var outCRS: String?
     /// Scores against ground truth, kept in the metadata document.
     public var evaluation: EvaluationReport?
+    /// What the user should know about the run as a whole (beside each file's own warnings).
+    public var warnings: [String] = []
 
     public init(model: ModelFile, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
@@ -206,7 +208,7 @@ public struct DetectionReport: Sendable {
                 timings_s: .init(
                     hash: sum(\.hash), read: sum(\.read), inference: sum(\.inference), merge: sum(\.merge), total: sum(\.total))),
             software: .init(geoinfer: GeoInferVersion.current, gdal: gdalVersion, onnxruntime: ONNXRuntime.version),
-            warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } })
+            warnings: files.flatMap { f in f.warnings.map { "\(f.info.fileName): \($0)" } } + warnings)
         doc.storage = storage
         doc.merge = merged?.summary
         doc.evaluation = evaluation

@@ -1,3 +1,4 @@
+public import Formats
 import Foundation
 import GeoRaster
 
@@ -37,6 +38,27 @@ extension PredictedImage {
 }
 
 public enum EvaluationInputs {
+    /// Ground-truth file extensions a job accepts (a Shapefile's several files cannot be one upload).
+    public static let jobExtensions: Set<String> = ["csv", "xml", "json", "geojson", "gpkg", "fgb"]
+
+    /// Scores a run's `results` against the ground truth at `path`: images matched by file name,
+    /// or by the name in `aliases` (a result's file name → the name it was submitted under).
+    /// `label` names the ground truth in the report.
+    public static func score(
+        _ results: [FileResult], classes: [String], groundTruth path: String, label: String, aliases: [String: String] = [:]
+    ) throws(EvaluationInputError) -> EvaluationReport {
+        let images = results.map { PredictedImage($0, classes: classes) }
+        let truth = try groundTruth(path, for: images)
+        var report = Evaluator.evaluate(
+            images.map { image in
+                EvalImage(
+                    name: image.name, groundTruth: truth[image.name] ?? aliases[image.name].flatMap { truth[$0] } ?? [],
+                    predictions: image.predictions)
+            })
+        report.ground_truth_file = label
+        return report
+    }
+
     /// The predictions of a GeoInfer run: its `coco.json`, or a folder holding one.
     public static func predictions(_ path: String) throws(EvaluationInputError) -> [PredictedImage] {
         var isDirectory: ObjCBool = false

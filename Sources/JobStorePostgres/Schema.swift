@@ -128,5 +128,12 @@ enum Schema {
                 #"ALTER TABLE "mirrorObjects" ADD COLUMN "origin" text"#
             ]
         ),
+        // Ground truth a job's results are scored against.
+        (
+            "v11-ground-truth",
+            [
+                #"ALTER TABLE jobs ADD COLUMN "groundTruth" text, ADD COLUMN "groundTruthName" text"#
+            ]
+        ),
     ]
 }

@@ -30,6 +30,9 @@ public struct JobCreate: Sendable {
     /// The model's version and file digest, resolved at submit (nil: the server's default model).
     public var modelVersion: String?
     public var modelSHA256: String?
+    /// Ground truth to score the results against (stored path or `gs://` URI) and its given name.
+    public var groundTruth: String?
+    public var groundTruthName: String?
 
     public struct NewFile: Sendable {
         public var originalName: String

@@ -48,6 +48,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// the registry, which run on the default model).
     public var modelVersion: String?
     public var modelSHA256: String?
+    /// Ground truth the job's results are scored against at the end: an upload's stored path
+    /// (`uploads/{job}_ground_truth.{ext}`) or a `gs://` URI, and the name it was given under.
+    public var groundTruth: String?
+    public var groundTruthName: String?
 
     /// 0–100, weighted by tiles.
     public var progress: Double {

@@ -264,6 +264,13 @@ public final class SQLiteJobStore: JobStore {
         m.registerMigration("v12-mirror-origin") { db in
             try db.alter(table: "mirrorObjects") { t in t.add(column: "origin", .text) }
         }
+        // Ground truth a job's results are scored against.
+        m.registerMigration("v13-ground-truth") { db in
+            try db.alter(table: "jobs") { t in
+                t.add(column: "groundTruth", .text)
+                t.add(column: "groundTruthName", .text)
+            }
+        }
         return m
     }
 

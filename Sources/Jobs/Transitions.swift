@@ -20,6 +20,8 @@ extension JobCreate {
         job.nmsMetric = nmsMetric
         job.modelVersion = modelVersion
         job.modelSHA256 = modelSHA256
+        job.groundTruth = groundTruth
+        job.groundTruthName = groundTruthName
         return job
     }
 
@@ -40,6 +42,9 @@ extension JobCreate {
             MirrorRequest(
                 name: $0.storedPath, metadata: ["job_id": id, "original_name": $0.originalName, "sha256": $0.sha256], origin: origin)
         }
+            + (groundTruth.flatMap { $0.hasPrefix("gs://") ? nil : $0 }.map {
+                [MirrorRequest(name: $0, metadata: ["job_id": id, "original_name": groundTruthName ?? ""], origin: origin)]
+            } ?? [])
     }
 }
 

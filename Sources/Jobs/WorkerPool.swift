@@ -301,6 +301,44 @@ public final class WorkerPool: Service {
         }
     }
 
+    /// Scores the job's results against its ground truth into the metadata (`evaluation`); a
+    /// ground truth that cannot be read or fetched leaves a warning there instead of failing the job.
+    private func score(_ report: inout DetectionReport, against truth: String, job: JobRecord, files: [FileResult], records: [FileRecord])
+        async
+    {
+        let label = job.groundTruthName ?? (truth as NSString).lastPathComponent
+        var local: URL?
+        do {
+            var source = truth
+            if !truth.hasPrefix("gs://") {
+                if FileManager.default.fileExists(atPath: layout.url(truth).path) {
+                    local = layout.url(truth)
+                } else if let bucket = config.mirrorBucket {
+                    source = "gs://\(bucket)/\(truth)"
+                } else {
+                    throw StorageError.configuration("\(truth) is not on this machine and there is no mirror bucket")
+                }
+            }
+            if local == nil {
+                guard let buckets else { throw StorageError.configuration("this worker has no access to GCS to read \(source)") }
+                let uri = try GSURI(source)
+                let temp = layout.tempEntry("truth", "\(job.id).\((truth as NSString).pathExtension)")
+                _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: temp)
+                local = temp
+            }
+            defer { if let local, local.path.hasPrefix(layout.temp.path) { try? FileManager.default.removeItem(at: local) } }
+            // Labels name files as they were submitted; the results use the stored names.
+            let aliases = Dictionary(
+                records.map { ($0.name, (($0.originalName as NSString).lastPathComponent)) }, uniquingKeysWith: { first, _ in first })
+            report.evaluation = try EvaluationInputs.score(
+                files, classes: report.model.manifest.classes, groundTruth: local?.path ?? "", label: label, aliases: aliases)
+        } catch {
+            let reason = "\(error)".replacingOccurrences(of: local?.path ?? "\u{0}", with: label)
+            logger.warning("the job's ground truth could not be scored", metadata: ["job_id": .string(job.id), "error": .string(reason)])
+            report.warnings.append("ground truth \(label) could not be scored: \(reason.prefix(300))")
+        }
+    }
+
     /// Waits until the mirror bucket holds `uri`, looking again after 0.25 s, then longer (at most
     /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait``; the heartbeats keep the lease
     /// meanwhile. Past that, the attempt fails and the file goes back to the queue.
@@ -386,10 +424,12 @@ public final class WorkerPool: Service {
             report.jobID = jobID
             report.outCRS = job.outCRS
             report.merged = MergedLayer.merge(files: files, metric: options.nmsMetric, threshold: options.resolvedIoU(model.manifest))
+            let records = try await store.jobFiles(jobID)
+            if let truth = job.groundTruth { await score(&report, against: truth, job: job, files: files, records: records) }
             let documents = ResultDocument.written(formats: job.outputFormats, merged: report.merged != nil)
             // The mirror's copies, and the job's own copies of its documents under its output prefix.
             let objects =
-                mirrorObjects(job: jobID, files: try await store.jobFiles(jobID), documents: documents)
+                mirrorObjects(job: jobID, files: records, documents: documents)
                 + (job.outputPrefix.map { prefix in
                     documents.map {
                         MirrorRequest(

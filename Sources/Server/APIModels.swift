@@ -72,6 +72,8 @@ struct JobDetailBody: Encodable {
     /// The version of the model and the SHA-256 of its file (nil for jobs from before the registry).
     let model_version: String?
     let model_sha256: String?
+    /// The ground truth the results are scored against when the job ends (its name as given).
+    let ground_truth: String?
     let score_threshold: Double?
     /// How overlapping boxes are measured when suppressed, within and across files.
     let nms: String
@@ -242,6 +244,7 @@ struct JobDetailBody: Encodable {
         model = j.modelName
         model_version = j.modelVersion
         model_sha256 = j.modelSHA256
+        ground_truth = j.groundTruthName
         score_threshold = j.scoreThreshold
         nms = j.nmsMetric ?? OverlapMetric.iou.rawValue
         overlap = j.overlap

@@ -35,6 +35,8 @@ extension UploadHandler {
         var out_crs: String?
         var output_prefix: String?
         var nms: String?
+        /// `gs://bucket/labels.gpkg`: ground truth to score the results against at the end.
+        var ground_truth: String?
     }
 
     /// A list given as one comma-separated string or as an array of strings.
@@ -66,7 +68,7 @@ extension UploadHandler {
         for text in (parsed.inputs ?? [])
             + [
                 parsed.webhook_url, parsed.webhook_secret, parsed.model, parsed.formats?.text, parsed.out_crs, parsed.output_prefix,
-                parsed.nms,
+                parsed.nms, parsed.ground_truth,
             ].compactMap({ $0 })
         {
             try HostileText.check(text, "a value in the body")
@@ -81,6 +83,7 @@ extension UploadHandler {
         fields["out_crs"] = parsed.out_crs
         fields["output_prefix"] = parsed.output_prefix
         fields["nms"] = parsed.nms
+        fields["ground_truth"] = parsed.ground_truth
         // The numbers go on as numbers; their text stands in the request's fingerprint only.
         let settings = try await checkedSettings(fields, numbers: (parsed.score_threshold, parsed.overlap))
         // A STAC document by URL stands in the fingerprint by its URL and asset; one given inline by its hrefs.
@@ -172,10 +175,49 @@ extension UploadHandler {
                     originalName: url, name: taken.add(preferredNames[text] ?? (last.isEmpty || last == "/" ? "input.tif" : last)),
                     storedPath: url, sizeBytes: Int(size), sha256: "", tilesTotal: 1)
             }
-        let create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint, files: files)
+        var create = settings.job(id: UUID().uuidString.lowercased(), key: key, owner: owner, fingerprint: fingerprint, files: files)
+        if let text = parsed.ground_truth, !text.isEmpty {
+            let uri = try await checkGroundTruth(text, caller: apiKey)
+            create.groundTruth = uri.description
+            create.groundTruthName = FileNames.sanitize((uri.name as NSString).lastPathComponent)
+        }
         let (job, created) = try await store.jobCreate(create)
         guard created else { return try sameRequest(job, fingerprint) }
         return accepted(job, message: "\(files.count) objects accepted from the bucket")
+    }
+
+    /// A ground-truth object named in `POST /jobs`: a gs:// URI of a file `geoinfer evaluate` reads
+    /// as one, in a bucket the caller may read, that exists and is at most 64 MiB. Its contents are
+    /// read when the job ends (a file that then cannot be read leaves the job's scores out, saying why).
+    private func checkGroundTruth(_ text: String, caller: APIKeyRecord?) async throws -> GSURI {
+        let uri: GSURI
+        do { uri = try GSURI(text) } catch {
+            throw APIError(
+                .unprocessableContent, "invalid_ground_truth", "ground_truth must be the gs:// URI of one object (got \(text.prefix(200)))")
+        }
+        let ext = (uri.name as NSString).pathExtension.lowercased()
+        guard !uri.isPrefix, EvaluationInputs.jobExtensions.contains(ext) else {
+            throw APIError(
+                .unprocessableContent, "invalid_ground_truth",
+                "ground_truth must name a \(EvaluationInputs.jobExtensions.sorted().joined(separator: ", ")) object")
+        }
+        guard inputs.mayRead(bucket: uri.bucket, caller: caller) else {
+            throw APIError(
+                .forbidden, "bucket_not_allowed",
+                "this key may not read gs://\(uri.bucket): ask the operator to list the bucket in GEOINFER_INPUT_BUCKETS")
+        }
+        guard case .success(let buckets) = self.buckets else {
+            throw APIError(.unprocessableContent, "gcs_not_configured", "this server cannot read from GCS")
+        }
+        let info: BlobInfo?
+        do { info = try await buckets.store(bucket: uri.bucket).info(uri.name) } catch let error as StorageError {
+            throw APIError(.serviceUnavailable, "bucket_unavailable", "the bucket could not be read: \(error.description.prefix(200))")
+        }
+        guard let info else { throw APIError(.unprocessableContent, "invalid_ground_truth", "ground_truth \(uri) does not exist") }
+        guard info.size <= Self.maxGroundTruthBytes else {
+            throw APIError(.contentTooLarge, "ground_truth_too_large", "ground_truth is larger than \(Self.maxGroundTruthBytes >> 20) MiB")
+        }
+        return uri
     }
 
     /// Every object the URIs name, prefixes expanded, duplicates dropped, each checked to exist,

@@ -27,6 +27,7 @@ enum OpenAPIDocument {
                     "type": "object",
                     "properties": {
                       "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
+                      "ground_truth": {"type": "string", "contentMediaType": "application/octet-stream", "description": "Labels to score the results against when the job ends, as geoinfer evaluate reads them: DeepForest CSV, Pascal VOC XML, COCO JSON, GeoJSON, GeoPackage or FlatGeobuf (at most 64 MiB); the scores go in metadata.json (evaluation)"},
                       "webhook_url": {"type": "string", "description": "http(s) URL to notify when the job ends; must resolve to a public address"},
                       "webhook_secret": {"type": "string", "description": "This job's own whsec_ signing secret (default: the server's)"},
                       "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
@@ -99,6 +100,7 @@ enum OpenAPIDocument {
                       "stac": {"type": "object", "required": ["asset"], "description": "A STAC Item or ItemCollection whose items' asset (by key) become inputs, each named after its item: by url (under GEOINFER_URL_INPUTS) or inline as document",
                                "properties": {"url": {"type": "string"}, "document": {"type": "object"}, "asset": {"type": "string"}}},
                       "inputs": {"type": "array", "items": {"type": "string", "description": "gs://bucket/object.tif, gs://bucket/prefix/, or an http(s) URL of a Cloud Optimized GeoTIFF under a prefix listed in GEOINFER_URL_INPUTS"}},
+                      "ground_truth": {"type": "string", "description": "gs:// URI of labels to score the results against when the job ends (.csv, .xml, .json, .geojson, .gpkg or .fgb, at most 64 MiB, in a bucket the key may read); the scores go in metadata.json (evaluation)"},
                       "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
                       "score_threshold": {"type": "number"}, "overlap": {"type": "number"},
                       "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
@@ -108,6 +110,7 @@ enum OpenAPIDocument {
                     "type": "object",
                     "properties": {
                       "files": {"type": "array", "items": {"type": "string", "contentMediaType": "image/tiff"}},
+                      "ground_truth": {"type": "string", "contentMediaType": "application/octet-stream", "description": "Labels to score the results against when the job ends, as geoinfer evaluate reads them: DeepForest CSV, Pascal VOC XML, COCO JSON, GeoJSON, GeoPackage or FlatGeobuf (at most 64 MiB); the scores go in metadata.json (evaluation)"},
                       "webhook_url": {"type": "string"}, "webhook_secret": {"type": "string"}, "model": {"type": "string", "description": "name or name@version of a model GET /models lists (default: the server's default model; a name alone: its highest version)"},
                       "score_threshold": {"type": "string"}, "overlap": {"type": "string"},
                       "formats": {"type": "string", "description": "Comma-separated result formats: coco, geojson, gpkg, fgb (default coco,geojson)"}, "out_crs": {"type": "string", "description": "CRS of the GeoPackage and FlatGeobuf layers, as EPSG:n (default: most rasters' CRS)"}, "output_prefix": {"type": "string", "description": "gs://bucket/prefix/ where the result documents are also written, in a bucket listed in GEOINFER_OUTPUT_BUCKETS"}, "nms": {"type": "string", "description": "iou (default) or ios: how overlapping boxes are measured when suppressed, within a file and across files"}
@@ -574,6 +577,7 @@ enum OpenAPIDocument {
                   "model": {"type": "string"},
                   "model_version": {"type": ["string", "null"], "description": "The version of the model the job runs, resolved at submit"},
                   "model_sha256": {"type": ["string", "null"], "description": "The SHA-256 of the model's file"},
+                  "ground_truth": {"type": ["string", "null"], "description": "The ground truth the results are scored against when the job ends (metadata.json: evaluation)"},
                   "score_threshold": {"type": ["number", "null"], "description": "The score threshold the job runs with, resolved at submit (null only for jobs from before settings were resolved)"},
                   "overlap": {"type": ["number", "null"], "description": "The tile overlap the job runs with, resolved at submit"},
                   "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},

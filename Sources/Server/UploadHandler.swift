@@ -36,6 +36,33 @@ struct UploadHandler: Sendable {
     static let fields: Set<String> = [
         "webhook_url", "webhook_secret", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix",
     ]
+    /// The largest ground-truth file a job takes (64 MiB).
+    static let maxGroundTruthBytes: Int64 = 64 << 20
+
+    /// Checks an uploaded ground-truth file: an extension `geoinfer evaluate` reads as one file,
+    /// and contents it can read (422 otherwise, naming the file as sent, never the server's path).
+    static func checkGroundTruth(_ path: URL, name: String) throws -> String {
+        let ext = (name as NSString).pathExtension.lowercased()
+        guard EvaluationInputs.jobExtensions.contains(ext) else {
+            throw APIError(
+                .unprocessableContent, "invalid_ground_truth",
+                "ground_truth must be a \(EvaluationInputs.jobExtensions.sorted().joined(separator: ", ")) file (got '\(FileNames.sanitize(name))')"
+            )
+        }
+        let typed = path.appendingPathExtension(ext)
+        do { try FileManager.default.moveItem(at: path, to: typed) } catch {
+            throw APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)")
+        }
+        guard durablySynced(typed.path) else {
+            throw APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)")
+        }
+        do { _ = try EvaluationInputs.groundTruth(typed.path, for: []) } catch {
+            let message = error.description.replacingOccurrences(of: typed.path, with: FileNames.sanitize(name))
+            throw APIError(.unprocessableContent, "invalid_ground_truth", "ground_truth: \(message.prefix(300))")
+        }
+        return ext
+    }
+
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
     static let queryFields: Set<String> = [
         "webhook_url", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix",
@@ -70,8 +97,11 @@ struct UploadHandler: Sendable {
         guard !state.files.isEmpty else {
             throw APIError(.badRequest, "no_files", "no files received: send each GeoTIFF as a part named 'files'")
         }
+        let groundTruthExtension = try state.groundTruthName.map { try Self.checkGroundTruth(state.groundTruthFile, name: $0) }
         // A retry with the same Idempotency-Key gets the job it made, once its body shows it is the same request.
-        let fingerprint = Self.fingerprint("upload", settings: settings, items: state.files.map { "\($0.originalName)\t\($0.sha256)" })
+        let fingerprint = Self.fingerprint(
+            "upload", settings: settings,
+            items: state.files.map { "\($0.originalName)\t\($0.sha256)" } + (state.groundTruthName.map { ["ground_truth\t\($0)"] } ?? []))
         if let key, let job = try await store.jobFind(idempotencyKey: key) {
             return try sameRequest(job, fingerprint)
         }
@@ -97,6 +127,7 @@ struct UploadHandler: Sendable {
 
         let jobID = UUID().uuidString.lowercased()
         var moved: [URL] = []
+        var groundTruthPath: String?
         do {
             for i in newFiles.indices {
                 let relative = layout.uploadPath(job: jobID, name: newFiles[i].name)
@@ -104,10 +135,19 @@ struct UploadHandler: Sendable {
                 moved.append(layout.url(relative))
                 newFiles[i].storedPath = relative
             }
+            if let ext = groundTruthExtension {
+                // A leading dot: no uploaded raster's stored name can take it.
+                let relative = layout.uploadPath(job: jobID, name: ".ground_truth.\(ext)")
+                try FileManager.default.moveItem(at: state.groundTruthFile.appendingPathExtension(ext), to: layout.url(relative))
+                moved.append(layout.url(relative))
+                groundTruthPath = relative
+            }
             // The renames too, before the job that points at them.
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
             var create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
+            create.groundTruth = groundTruthPath
+            create.groundTruthName = state.groundTruthName.map(FileNames.sanitize)
             // Only a process on this data directory can copy the uploads to the bucket.
             create.origin = layout.instance
             let (job, created) = try await store.jobCreate(create)
@@ -441,6 +481,7 @@ final class UploadState {
 
     private enum Part {
         case file(index: Int, handle: FileHandle, hasher: SHA256, bytes: Int64)
+        case groundTruth(handle: FileHandle, bytes: Int64)
         case field(name: String, data: Data)
         case skipped
     }
@@ -449,6 +490,9 @@ final class UploadState {
     let limits: ServerConfiguration.Limits
     var files: [Received] = []
     var fields: [String: String] = [:]
+    /// The `ground_truth` part: its name as sent, kept in `dir` as ``groundTruthFile``.
+    var groundTruthName: String?
+    var groundTruthFile: URL { dir.appendingPathComponent(".ground_truth") }
     var error: APIError?
     private var headers: [String: String] = [:]
     private var current: Part?
@@ -465,6 +509,24 @@ final class UploadState {
     private func begin() -> Part {
         let disposition = HeaderParameters.parse(headers["content-disposition"] ?? "")
         let field = disposition["name"] ?? ""
+        if field == "ground_truth",
+            let filename = disposition["filename*"].flatMap(HeaderParameters.decodeExtended) ?? disposition["filename"]
+        {
+            guard groundTruthName == nil else {
+                fail(APIError(.badRequest, "too_many_ground_truths", "send one ground_truth file per job"))
+                return .skipped
+            }
+            guard FileManager.default.createFile(atPath: groundTruthFile.path, contents: nil),
+                let handle = try? FileHandle(forWritingTo: groundTruthFile)
+            else {
+                fail(
+                    APIError(
+                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                return .skipped
+            }
+            groundTruthName = String(filename.prefix(1000))
+            return .groundTruth(handle: handle, bytes: 0)
+        }
         if let filename = disposition["filename*"].flatMap(HeaderParameters.decodeExtended) ?? disposition["filename"],
             field == "files" || !filename.isEmpty && field.isEmpty
         {
@@ -520,6 +582,22 @@ final class UploadState {
                 }
             }
             current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
+        case .groundTruth(let handle, let bytes)?:
+            let newBytes = bytes + Int64(buffer.readableBytes)
+            guard newBytes <= UploadHandler.maxGroundTruthBytes else {
+                fail(
+                    APIError(
+                        .contentTooLarge, "ground_truth_too_large",
+                        "the ground_truth file is larger than \(UploadHandler.maxGroundTruthBytes >> 20) MiB"))
+                return
+            }
+            do { try handle.write(contentsOf: buffer.readableBytesView) } catch {
+                fail(
+                    APIError(
+                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                return
+            }
+            current = .groundTruth(handle: handle, bytes: newBytes)
         case .field(let name, var data)?:
             data.append(contentsOf: buffer.readableBytesView)
             guard data.count <= 8192 else {
@@ -539,6 +617,8 @@ final class UploadState {
             try? handle.close()
             files[index].bytes = bytes
             files[index].sha256 = hasher.finalize().lowercaseHex
+        case .groundTruth(let handle, _)?:
+            try? handle.close()
         case .field(let name, let data)?:
             fields[name] = String(decoding: data, as: UTF8.self)
         default:
@@ -550,6 +630,7 @@ final class UploadState {
 
     func close() {
         if case .file(_, let handle, _, _)? = current { try? handle.close() }
+        if case .groundTruth(let handle, _)? = current { try? handle.close() }
     }
 
     private func fail(_ e: APIError) {

@@ -71,13 +71,20 @@ struct MultipartFileBody: AsyncSequence, Sendable {
     let boundary = "geoinfer-\(UUID().uuidString)"
     let files: [URL]
     let fields: [(String, String)]
+    /// A ground-truth file, sent last as the part `ground_truth`.
+    var groundTruth: URL? = nil
     let progress: @Sendable (Int64) -> Void
 
     var contentType: String { "multipart/form-data; boundary=\(boundary)" }
 
-    private func header(_ file: URL) -> String {
-        let name = file.lastPathComponent.replacingOccurrences(of: "\"", with: "%22")
-        return "--\(boundary)\r\nContent-Disposition: form-data; name=\"files\"; filename=\"\(name)\"\r\nContent-Type: image/tiff\r\n\r\n"
+    /// Every file part: the rasters as `files`, then the ground truth.
+    private var parts: [(name: String, file: URL)] { files.map { ("files", $0) } + (groundTruth.map { [("ground_truth", $0)] } ?? []) }
+
+    private func header(_ part: (name: String, file: URL)) -> String {
+        let name = part.file.lastPathComponent.replacingOccurrences(of: "\"", with: "%22")
+        let type = part.name == "files" ? "image/tiff" : "application/octet-stream"
+        return
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\"; filename=\"\(name)\"\r\nContent-Type: \(type)\r\n\r\n"
     }
 
     private var prologue: String {
@@ -89,9 +96,9 @@ struct MultipartFileBody: AsyncSequence, Sendable {
     /// The exact body length, so the upload has a Content-Length.
     func length() throws -> Int64 {
         var total = Int64(prologue.utf8.count + epilogue.utf8.count)
-        for f in files {
-            let size = try FileManager.default.attributesOfItem(atPath: f.path)[.size] as? Int64 ?? 0
-            total += Int64(header(f).utf8.count) + size + 2
+        for part in parts {
+            let size = try FileManager.default.attributesOfItem(atPath: part.file.path)[.size] as? Int64 ?? 0
+            total += Int64(header(part).utf8.count) + size + 2
         }
         return total
     }
@@ -109,7 +116,8 @@ struct MultipartFileBody: AsyncSequence, Sendable {
                 index = 0
                 return emit(ByteBuffer(string: body.prologue))
             }
-            while index < body.files.count {
+            let parts = body.parts
+            while index < parts.count {
                 if let h = handle {
                     if let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { return emit(ByteBuffer(data: chunk)) }
                     try h.close()
@@ -117,12 +125,12 @@ struct MultipartFileBody: AsyncSequence, Sendable {
                     index += 1
                     return emit(ByteBuffer(string: "\r\n"))
                 }
-                let file = body.files[index]
-                guard let h = FileHandle(forReadingAtPath: file.path) else {
-                    throw APIClient.Failure(description: "cannot read \(file.path)")
+                let part = parts[index]
+                guard let h = FileHandle(forReadingAtPath: part.file.path) else {
+                    throw APIClient.Failure(description: "cannot read \(part.file.path)")
                 }
                 handle = h
-                return emit(ByteBuffer(string: body.header(file)))
+                return emit(ByteBuffer(string: body.header(part)))
             }
             done = true
             return emit(ByteBuffer(string: body.epilogue))

@@ -49,6 +49,13 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "The model to run: name or name@version, as GET /models lists them (default: the server's default model).")
     var model: String?
 
+    @Option(
+        name: .customLong("ground-truth"),
+        help:
+            "Labels to score the results against when the job ends (CSV, VOC XML, COCO JSON, GeoJSON, GeoPackage, FlatGeobuf; a gs:// URI for bucket inputs); the scores go in metadata.json."
+    )
+    var groundTruth: String?
+
     @Flag(help: "Follow processing until the job ends (like `watch`).")
     var wait = false
 
@@ -70,10 +77,17 @@ struct SubmitCommand: AsyncParsableCommand {
         if let outputPrefix { fields.append(("output_prefix", outputPrefix)) }
         if let nms { fields.append(("nms", nms)) }
         if let model { fields.append(("model", model)) }
-        let total = try MultipartFileBody(files: files, fields: fields, progress: { _ in }).length()
+        var truth: URL?
+        if let groundTruth {
+            guard FileManager.default.fileExists(atPath: groundTruth) else {
+                throw ValidationError("--ground-truth \(groundTruth) does not exist")
+            }
+            truth = URL(fileURLWithPath: groundTruth)
+        }
+        let total = try MultipartFileBody(files: files, fields: fields, groundTruth: truth, progress: { _ in }).length()
         // Progress in MiB sent.
         let counted = MultipartFileBody(
-            files: files, fields: fields,
+            files: files, fields: fields, groundTruth: truth,
             progress: { sent in
                 bar.update(TileProgress(file: "", tilesDone: Int(sent >> 20), tilesTotal: Int(max(1, total >> 20))))
             })
@@ -120,6 +134,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if let outputPrefix { body["output_prefix"] = outputPrefix }
         if let nms { body["nms"] = nms }
         if let model { body["model"] = model }
+        if let groundTruth { body["ground_truth"] = groundTruth }
         var request = client.request(client.base + "/jobs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

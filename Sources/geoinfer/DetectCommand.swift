@@ -184,12 +184,10 @@ struct DetectCommand: AsyncParsableCommand {
                 }
             }
             if let groundTruth {
-                let images = results.map { PredictedImage($0, classes: loaded.manifest.classes) }
                 do {
-                    let truth = try EvaluationInputs.groundTruth(groundTruth, for: images)
-                    var evaluation = Evaluator.evaluate(
-                        images.map { EvalImage(name: $0.name, groundTruth: truth[$0.name] ?? [], predictions: $0.predictions) })
-                    evaluation.ground_truth_file = (groundTruth as NSString).lastPathComponent
+                    let evaluation = try EvaluationInputs.score(
+                        results, classes: loaded.manifest.classes, groundTruth: groundTruth,
+                        label: (groundTruth as NSString).lastPathComponent)
                     report.evaluation = evaluation
                     console.log(EvaluateCommand.table(evaluation))
                 } catch {

@@ -208,6 +208,11 @@ import Testing
         try Data("not a tiff at all".utf8).write(to: notes)
         _ = try await store.put(file: notes, as: "other/notes.tif")
         _ = try await store.put(file: notes, as: "inputs/readme.txt")
+        let truth = dir.appendingPathComponent("truth.csv")
+        try
+            "image_path,xmin,ymin,xmax,ymax,label\nscene0.tif,34,26,46,34,small\nscene1.tif,7,7,13,13,small\nscene1.tif,92,52,108,68,large\n"
+            .write(to: truth, atomically: true, encoding: .utf8)
+        _ = try await store.put(file: truth, as: "labels/truth.csv")
 
         // Mirroring off: the bucket is only read.
         let server = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": bucket.emulator.address])
@@ -215,7 +220,8 @@ import Testing
         let post = { (body: String) in
             try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: Data(body.utf8))
         }
-        let accepted = try await post(#"{"inputs": ["gs://geo-mirror/inputs/"], "score_threshold": 0.3}"#)
+        let accepted = try await post(
+            #"{"inputs": ["gs://geo-mirror/inputs/"], "score_threshold": 0.3, "ground_truth": "gs://geo-mirror/labels/truth.csv"}"#)
         #expect(accepted.status == 202, "\(accepted.text)")
         let id = try #require(accepted.json["job_id"] as? String)
         #expect(accepted.json["total_files"] as? Int == 2)
@@ -232,6 +238,14 @@ import Testing
         #expect(files.allSatisfy { ($0["bbox"] as? [Double])?.count == 4 && $0["footprint"] is [String: Any] }, "\(files)")
         let coco = try await server.get("/results/\(id)/coco.json").json
         #expect((coco["images"] as? [[String: Any]])?.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif"])
+        // The ground truth in the bucket scored the results when the job ended.
+        let evaluation = try await server.get("/results/\(id)/metadata.json").json["evaluation"] as? [String: Any]
+        #expect((evaluation?["pooled"] as? [String: Any])?["ground_truth"] as? Int == 3, "\(String(describing: evaluation))")
+        #expect(evaluation?["ground_truth_file"] as? String == "truth.csv")
+        let noTruth = try await post(#"{"inputs": ["gs://geo-mirror/inputs/"], "ground_truth": "gs://geo-mirror/labels/none.csv"}"#)
+        #expect(noTruth.status == 422 && noTruth.errorCode == "invalid_ground_truth", "\(noTruth.text)")
+        let notLabels = try await post(#"{"inputs": ["gs://geo-mirror/inputs/"], "ground_truth": "gs://geo-mirror/inputs/scene0.tif"}"#)
+        #expect(notLabels.status == 422 && notLabels.errorCode == "invalid_ground_truth", "\(notLabels.text)")
         // Nothing was copied into the server's uploads, and the worker's copies are gone.
         #expect(try server.files(in: "uploads").isEmpty)
         #expect(try server.files(in: "temp").isEmpty)
