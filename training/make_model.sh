@@ -15,8 +15,6 @@ ROOT="$(cd "$HERE/.." && pwd)"
 VENV="$HERE/.venv"
 DATA="$HERE/data"
 WORK="$HERE/work"
-DEEPFOREST_VERSION=2.1.0
-DEEPFOREST_SHA256=8c2798d8e9be7f0004b194fe207b76c1d9fff6e711b3db67b9508dcd5d00ae54
 export TRAIN_THREADS="${TRAIN_THREADS:-1}"
 export OMP_NUM_THREADS="$TRAIN_THREADS" MKL_NUM_THREADS="$TRAIN_THREADS"
 NICE="nice -n 19"
@@ -28,25 +26,7 @@ bash "$HERE/venv.sh"
 VPY="$VENV/bin/python"
 
 # 2. labelled NEON data from the deepforest wheel (never committed)
-WHEEL="$WORK/wheel/deepforest-${DEEPFOREST_VERSION}-py3-none-any.whl"
-if [ ! -f "$WHEEL" ]; then
-  "$VPY" -m pip download --quiet --no-deps --only-binary=:all: "deepforest==${DEEPFOREST_VERSION}" -d "$WORK/wheel"
-fi
-echo "${DEEPFOREST_SHA256}  ${WHEEL}" | sha256sum -c --quiet
-if [ ! -f "$DATA/OSBS_029.tif" ]; then
-  "$VPY" - "$WHEEL" "$DATA" <<'EOF'
-import os, sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    for n in z.namelist():
-        if n.startswith("deepforest/data/") and not n.endswith("/"):
-            with open(os.path.join(dest, os.path.basename(n)), "wb") as f:
-                f.write(z.read(n))
-        elif n.endswith("dist-info/licenses/LICENSE"):
-            with open(os.path.join(dest, "DEEPFOREST_LICENSE"), "wb") as f:
-                f.write(z.read(n))
-EOF
-fi
+bash "$HERE/fetch_data.sh"
 
 cd "$HERE"
 # 3. train (fixed seed), 4. export + calibrate, 5. evaluate + card
