@@ -11,3 +11,4 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || tru
 .venv/bin/python scripts/bench_map.py
 .build/release/geoinfer bench-merge
 .venv/bin/python scripts/bench_cog.py
+.venv/bin/python scripts/bench_finetune.py

@@ -37,7 +37,8 @@ public struct TrainingData: Sendable {
     /// `bands` at `gsd` metres (nil: native resolution). Classes are the labels' own, in the order
     /// of `preferred` where they appear there, then alphabetically.
     public static func read(
-        rasters: [String], validation: [String], labels: [String], bands: [Int], gsd: Double?, preferred: [String]
+        rasters: [String], validation: [String], labels: [String], bands: [Int], gsd: Double?, preferred: [String],
+        oneClass: String? = nil
     ) throws(Problem) -> TrainingData {
         var images: [Image] = []
         var seen = Set<String>()
@@ -80,6 +81,9 @@ public struct TrainingData: Sendable {
                 description:
                     "the labels name none of the rasters (\(images.prefix(3).map(\.name).joined(separator: ", "))…): labels are matched by file name, or by location for vector files"
             )
+        }
+        if let oneClass {
+            for i in images.indices { for j in images[i].boxes.indices { images[i].boxes[j].label = oneClass } }
         }
         // A label that is one of the starting model's classes but for case takes the model's spelling.
         let spelling = Dictionary(preferred.map { ($0.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })

@@ -39,6 +39,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "auto (CUDA when PyTorch sees it), cpu or cuda.") var device = "auto"
     @Option(help: "CPU threads for training (default 1; more is faster, but the last bits of the weights then vary).") var threads = 1
     @Option(help: "From scratch: the resolution to train at, metres per pixel.") var gsd = 0.1
+    @Flag(
+        name: .customLong("one-class"),
+        help: "Train one class from every label, named as the starting model's first class (from scratch: object).")
+    var oneClass = false
 
     func validate() throws {
         guard !rasters.isEmpty else { throw ValidationError("give the labelled GeoTIFFs to train on") }
@@ -75,7 +79,7 @@ struct TrainCommand: AsyncParsableCommand {
             data = try TrainingData.read(
                 rasters: rasters, validation: validation, labels: labels, bands: bands,
                 gsd: start.map { $0.manifest.gsdMetres } ?? gsd,
-                preferred: start?.manifest.classes ?? [])
+                preferred: start?.manifest.classes ?? [], oneClass: oneClass ? (start?.manifest.classes.first ?? "object") : nil)
             try data.write(to: outDir.appendingPathComponent("data"), bands: bands)
         } catch { throw ValidationError(error.description) }
         let boxes = data.images.map(\.boxes.count).reduce(0, +)
