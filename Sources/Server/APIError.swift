@@ -42,6 +42,11 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
 
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
 
+    /// An upload the server could not write to its disk.
+    static var storageUnavailable: APIError {
+        APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)")
+    }
+
     static func unauthorized(_ message: String) -> APIError {
         var e = APIError(.unauthorized, "unauthorized", message)
         e.headers[.wwwAuthenticate] = "Bearer"

@@ -51,10 +51,10 @@ struct UploadHandler: Sendable {
         }
         let typed = path.appendingPathExtension(ext)
         do { try FileManager.default.moveItem(at: path, to: typed) } catch {
-            throw APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)")
+            throw APIError.storageUnavailable
         }
         guard durablySynced(typed.path) else {
-            throw APIError(.internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)")
+            throw APIError.storageUnavailable
         }
         do { _ = try EvaluationInputs.groundTruth(typed.path, for: []) } catch {
             let message = error.description.replacingOccurrences(of: typed.path, with: FileNames.sanitize(name))
@@ -90,6 +90,7 @@ struct UploadHandler: Sendable {
 
         let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
         for f in state.files { try HostileText.check(f.originalName, "the file name '\(FileNames.sanitize(f.originalName))'") }
+        if let name = state.groundTruthName { try HostileText.check(name, "the ground_truth file name '\(FileNames.sanitize(name))'") }
         for (name, value) in state.fields { try HostileText.check(value, "form field '\(name)'") }
         for (name, value) in settings { try HostileText.check(value, "query parameter '\(name)'") }
         settings.merge(state.fields) { $1 }
@@ -520,8 +521,7 @@ final class UploadState {
                 let handle = try? FileHandle(forWritingTo: groundTruthFile)
             else {
                 fail(
-                    APIError(
-                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                    APIError.storageUnavailable)
                 return .skipped
             }
             groundTruthName = String(filename.prefix(1000))
@@ -541,8 +541,7 @@ final class UploadState {
             let url = dir.appendingPathComponent(name)
             guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
                 fail(
-                    APIError(
-                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                    APIError.storageUnavailable)
                 return .skipped
             }
             files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
@@ -576,9 +575,7 @@ final class UploadState {
                 hasher.update(bufferPointer: raw)
                 do { try handle.write(contentsOf: raw) } catch {
                     fail(
-                        APIError(
-                            .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"
-                        ))
+                        APIError.storageUnavailable)
                 }
             }
             current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
@@ -593,8 +590,7 @@ final class UploadState {
             }
             do { try handle.write(contentsOf: buffer.readableBytesView) } catch {
                 fail(
-                    APIError(
-                        .internalServerError, "storage_unavailable", "the server could not store the upload (disk full or not writable)"))
+                    APIError.storageUnavailable)
                 return
             }
             current = .groundTruth(handle: handle, bytes: newBytes)

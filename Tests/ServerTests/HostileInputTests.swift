@@ -247,6 +247,34 @@ import Testing
                 $0.file("a.tif", good)
                 $0.field("output_prefix", "gs://some-bucket/a\u{0}/")
             },
+            upload("NUL in model", status: 400, code: "control_characters") {
+                $0.file("a.tif", good)
+                $0.field("model", "test-markers\u{0}")
+            },
+            upload("model as a path", status: 422, code: "unknown_model") {
+                $0.file("a.tif", good)
+                $0.field("model", "../../models/x.onnx")
+            },
+            upload("model with two versions", status: 422, code: "unknown_model") {
+                $0.file("a.tif", good)
+                $0.field("model", "test-markers@1.0.0@2")
+            },
+            upload("model over 8 KiB", status: 413, code: "field_too_large") {
+                $0.file("a.tif", good)
+                $0.field("model", String(repeating: "m", count: 9000))
+            },
+            upload("ground_truth of no label format", status: 422, code: "invalid_ground_truth") {
+                $0.file("a.tif", good)
+                $0.file("labels.tif", good, field: "ground_truth")
+            },
+            upload("ground_truth as a text field", status: 400, code: "unknown_field") {
+                $0.file("a.tif", good)
+                $0.field("ground_truth", "image_path,xmin,ymin,xmax,ymax,label")
+            },
+            upload("ground_truth with a NUL name", status: 400, code: "control_characters") {
+                $0.file("a.tif", good)
+                $0.file("labels\u{0}.csv", Data("image_path,xmin,ymin,xmax,ymax,label\n".utf8), field: "ground_truth")
+            },
             upload("short webhook secret", status: 422, code: nil) {
                 $0.file("a.tif", good)
                 $0.field("webhook_secret", "whsec_x")
@@ -280,6 +308,9 @@ import Testing
             jobs("bucket job, no inputs", #"{"inputs": []}"#, status: 400, code: "no_inputs"),
             jobs("bucket job, NUL in an input", #"{"inputs": ["gs://b/a\u0000.tif"]}"#, status: 400, code: "control_characters"),
             jobs("bucket job, an invalid bucket name", #"{"inputs": ["gs://b/a.tif"]}"#, status: 422, code: "invalid_inputs"),
+            jobs(
+                "bucket job, NUL in ground_truth", #"{"inputs": ["gs://b/a.tif"], "ground_truth": "gs://b/l\u0000.csv"}"#, status: 400,
+                code: "control_characters"),
             jobs("bucket job, NaN overlap", #"{"inputs": ["gs://b/a.tif"], "overlap": NaN}"#, status: 400, code: "invalid_json"),
             jobs(
                 "bucket job, 5 MiB body", #"{"inputs": ["# + String(repeating: #""gs://b/a.tif","#, count: 400_000) + #""gs://b/a.tif"]}"#,
@@ -295,6 +326,10 @@ import Testing
             keys("key, huge max_files", #"{"name": "a", "max_files": 1e400}"#, status: 400, code: "invalid_json"),
             keys("key, 1 MiB body", #"{"name": ""# + String(repeating: "n", count: 1 << 20) + #""}"#, status: 413, code: "body_too_large"),
             Case(name: "revoke a key with NUL", method: .DELETE, path: "/keys/key_%00", status: 404, code: "not_found"),
+            Case(name: "a model named with NUL", method: .GET, path: "/models/a%00b", status: 404, code: "not_found"),
+            Case(
+                name: "a 2,000-character model name", method: .GET, path: "/models/" + String(repeating: "m", count: 2000), status: 404,
+                code: "not_found"),
             Case(name: "revoke an unknown key", method: .DELETE, path: "/keys/key_00000000", status: 404, code: "not_found"),
         ]
         // Rasters whose pixel size makes the resampled raster absurd.
