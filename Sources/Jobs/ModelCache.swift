@@ -13,6 +13,8 @@ actor ModelCache {
     private let options: SessionOptions
     private let lanes: Int
     private let layout: DataLayout
+    /// The registry, for what a version's manifest says without its file.
+    private let store: any JobStore
     private let mirrorBucket: String?
     private let buckets: (any BucketResolver)?
     private var loaded: [String: (model: Model, used: UInt64)] = [:]
@@ -20,9 +22,10 @@ actor ModelCache {
     private var tick: UInt64 = 0
 
     init(
-        defaultModel: Model, capacity: Int, options: SessionOptions, lanes: Int, layout: DataLayout, mirrorBucket: String?,
-        buckets: (any BucketResolver)?
+        defaultModel: Model, capacity: Int, options: SessionOptions, lanes: Int, layout: DataLayout, store: any JobStore,
+        mirrorBucket: String?, buckets: (any BucketResolver)?
     ) {
+        self.store = store
         self.defaultModel = defaultModel
         self.capacity = max(0, capacity)
         self.options = options
@@ -61,6 +64,13 @@ actor ModelCache {
     func file(for job: JobRecord) async throws -> ModelFile {
         guard let sha = job.modelSHA256, let version = job.modelVersion, sha != defaultModel.sha256 else { return defaultModel.file }
         if let hit = loaded[sha] { return hit.model.file }
+        // The registry's row says what the file says: a job whose files all failed to load the
+        // model (its file missing here, say) still gets its documents.
+        if let row = try await store.modelList().first(where: { $0.name == job.modelName && $0.version == version && $0.sha256 == sha }),
+            let manifest = try? JSONDecoder().decode(ModelManifest.self, from: Data(row.manifest.utf8))
+        {
+            return ModelFile(path: layout.url(row.path).path, manifest: manifest, sha256: sha)
+        }
         return try await localFile(name: job.modelName, version: version, sha256: sha)
     }
 

@@ -80,7 +80,7 @@ public final class WorkerPool: Service {
         self.models = ModelCache(
             defaultModel: model, capacity: config.modelCacheSize,
             options: SessionOptions(threads: config.threads, device: config.device), lanes: config.concurrency, layout: layout,
-            mirrorBucket: config.mirrorBucket, buckets: buckets)
+            store: store, mirrorBucket: config.mirrorBucket, buckets: buckets)
         self.layout = layout
         self.config = config
         self.logger = logger

@@ -94,6 +94,27 @@ import Testing
         #expect(listing.status == 0 && listing.stdout.contains("test-markers@2.0.0"), "\(listing.stderr)")
     }
 
+    @Test func aModelWhoseFileIsGoneFailsItsFilesAndTheJobStillEnds() async throws {
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        #expect(try models(["add", Fixtures.model("boxes_named")], dataDir: server.dataDir).status == 0)
+        // The file disappears from the only machine (no mirror bucket to fetch it from).
+        try FileManager.default.removeItem(at: server.dataDir.appendingPathComponent("models/test-boxes/1.0.0/model.onnx"))
+        var form = Multipart()
+        form.file("scene.tif", try Scenes.raster(markers: [Marker(x: 40, y: 30, width: 12, height: 8)]))
+        form.field("model", "test-boxes")
+        let accepted = try await server.upload(form)
+        let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
+        #expect(try await server.waitFinal(id)["status"] as? String == "failed")
+        let file = (try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])?.first
+        #expect(file?["attempts"] as? Int == 1, "not worth another attempt: \(String(describing: file))")
+        #expect(
+            (file?["error"] as? String)?.contains("model test-boxes@1.0.0 is not on this machine") == true, "\(String(describing: file))")
+        // Its documents name the model it was submitted with.
+        let model = try await server.get("/results/\(id)/metadata.json").json["model"] as? [String: Any]
+        #expect(model?["name"] as? String == "test-boxes", "\(String(describing: model))")
+    }
+
     @Test func anotherFileUnderARegisteredVersionIsRefused() throws {
         let dir = Fixtures.temporaryDirectory("registry")
         #expect(try models(["add", Fixtures.model("markers_v2")], dataDir: dir).status == 0)
