@@ -74,11 +74,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The job core: records, states, transitions and the store's port; no I/O dependency.
         .target(
             name: "Jobs",
+            dependencies: ["Formats"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "JobStoreSQLite",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Storage", "Failpoints",
+                "Jobs", "Formats",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Long-lived work beside the API: the file runner, the mirror outbox worker, the start-up sweep.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "Jobs", "Inference", "GeoRaster", "Formats", "Storage", "Failpoints",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,7 +125,7 @@ let package = Package(
         .target(
             name: "Webhooks",
             dependencies: [
-                "Jobs", "Inference", "Failpoints",
+                "Jobs", "Formats", "Failpoints",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +139,8 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Jobs", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats", "Failpoints",
+                "Jobs", "JobStoreSQLite", "Workers", "Webhooks", "Storage", "JobStorePostgres", "Inference", "GeoRaster", "Formats",
+                "Failpoints",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -144,7 +159,9 @@ let package = Package(
         .executableTarget(
             name: "geoinfer",
             dependencies: [
-                "Inference", "GeoRaster", "Formats", "Jobs", "Server", "Webhooks", "Storage", "JobStorePostgres", "Failpoints", "CMalloc",
+                "Inference", "GeoRaster", "Formats", "Jobs", "JobStoreSQLite", "Workers", "Server", "Webhooks", "Storage",
+                "JobStorePostgres",
+                "Failpoints", "CMalloc",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -170,7 +187,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Jobs", "Webhooks", "Storage", "Inference", "Formats", "GeoRaster", "GeoInferTestSupport",
+                "Server", "Jobs", "JobStoreSQLite", "Workers", "Webhooks", "Storage", "Inference", "Formats", "GeoRaster",
+                "GeoInferTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -182,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "JobStoreTests",
             dependencies: [
-                "Jobs", "JobStorePostgres", "GeoInferTestSupport", "Storage", "Formats",
+                "Jobs", "JobStoreSQLite", "JobStorePostgres", "Workers", "GeoInferTestSupport", "Storage", "Formats",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -195,7 +213,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhooksTests",
-            dependencies: ["Webhooks", "Jobs"],
+            dependencies: ["Webhooks", "Jobs", "JobStoreSQLite", "Formats"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -208,11 +208,3 @@ public struct Detector: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds.
-    public var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}

@@ -1,6 +1,5 @@
 public import Formats
 public import Foundation
-public import Inference
 
 /// A job as stored: one row per upload request.
 public struct JobRecord: Codable, Sendable, Equatable {

@@ -3,12 +3,14 @@ import Hummingbird
 import HummingbirdCore
 public import Inference
 import JobStorePostgres
+import JobStoreSQLite
 public import Jobs
 public import Logging
 public import ServiceLifecycle
 import Storage
 import UnixSignals
 import Webhooks
+import Workers
 
 /// Builds GeoInfer's services from a configuration: the job store, the HTTP application and the
 /// in-process workers. `geoinfer serve` and the tests use this one builder.

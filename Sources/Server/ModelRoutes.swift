@@ -2,7 +2,8 @@ public import Formats
 public import Foundation
 import Hummingbird
 import Inference
-public import Jobs
+import Jobs
+public import Workers
 
 /// One model version as `GET /models` and `geoinfer models list --json` show it.
 public struct ModelBody: Encodable, Sendable {

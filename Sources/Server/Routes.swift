@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,6 +6,7 @@ import Inference
 import Jobs
 import Logging
 import Storage
+import Workers
 
 /// The HTTP API. Every route answers JSON; errors are `{"error": {"code", "message"}}`.
 struct Routes: Sendable {

@@ -2,6 +2,7 @@ public import Foundation
 public import Jobs
 public import Storage
 public import Webhooks
+public import Workers
 
 /// Settings of `geoinfer serve`. Defaults give a zero set-up local service.
 public struct ServerConfiguration: Sendable {

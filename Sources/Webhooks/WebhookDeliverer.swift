@@ -1,6 +1,6 @@
 import Failpoints
+import Formats
 public import Foundation
-import Inference
 public import Jobs
 public import Logging
 import Metrics

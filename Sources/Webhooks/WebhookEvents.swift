@@ -1,5 +1,5 @@
+import Formats
 public import Foundation
-import Inference
 public import Jobs
 
 /// Renders the end-of-job event. The body is thin (well under 20 kB whatever the job's size):

@@ -1,7 +1,9 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Inference
 import JobStorePostgres
+import JobStoreSQLite
 import Jobs
 import Logging
 

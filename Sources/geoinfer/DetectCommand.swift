@@ -4,6 +4,7 @@ import Foundation
 import GeoRaster
 import Inference
 import Jobs
+import Workers
 
 struct DetectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

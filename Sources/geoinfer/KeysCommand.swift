@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobStorePostgres
+import JobStoreSQLite
 import Jobs
 import Logging
 import Server

@@ -5,6 +5,7 @@ import Inference
 import Jobs
 import Server
 import Storage
+import Workers
 
 struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,7 @@ import Logging
 import Server
 import Storage
 import Webhooks
+import Workers
 
 /// `--model` and `--threads`, the same for `serve` and `worker`.
 struct ModelRuntimeOptions: ParsableArguments {

@@ -4,6 +4,7 @@ import Inference
 import Jobs
 import Logging
 import Server
+import Workers
 
 /// `geoinfer worker`: workers only, no HTTP API, on the job store that `serve --workers 0` uses.
 struct WorkerCommand: AsyncParsableCommand {

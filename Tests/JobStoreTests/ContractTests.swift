@@ -1,6 +1,7 @@
 import Formats
 import Foundation
 import GeoInferTestSupport
+import JobStoreSQLite
 import Jobs
 import Logging
 import PostgresNIO

@@ -1,10 +1,12 @@
 import Foundation
 import GeoInferTestSupport
+import JobStoreSQLite
+import Jobs
 import Logging
 import Storage
 import Testing
 
-@testable import Jobs
+@testable import Workers
 
 /// The mirror worker reads time from the clock it is given: a retry comes due when the test moves
 /// that clock, not when the machine's clock gets there.

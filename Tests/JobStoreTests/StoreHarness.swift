@@ -1,6 +1,7 @@
 import Foundation
 import GeoInferTestSupport
 import JobStorePostgres
+import JobStoreSQLite
 import Jobs
 import Logging
 

@@ -1,4 +1,5 @@
 import Foundation
+import JobStoreSQLite
 import Jobs
 import Testing
 import Webhooks

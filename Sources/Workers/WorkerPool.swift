@@ -3,6 +3,7 @@ import Formats
 public import Foundation
 public import GeoRaster
 public import Inference
+public import Jobs
 public import Logging
 import Metrics
 public import ServiceLifecycle

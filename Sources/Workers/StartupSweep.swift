@@ -1,4 +1,5 @@
 public import Foundation
+public import Jobs
 public import Logging
 public import ServiceLifecycle
 

@@ -1,5 +1,6 @@
 import Failpoints
 public import Foundation
+public import Jobs
 public import Logging
 import Metrics
 public import ServiceLifecycle

@@ -1,5 +1,6 @@
 import Foundation
 public import Inference
+public import Jobs
 
 /// The models a server offers: its default model (the one it was started with) and the versions in
 /// the registry. Resolves what a caller names (`name` or `name@version`) to one model file at

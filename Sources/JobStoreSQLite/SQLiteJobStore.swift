@@ -1,6 +1,7 @@
 public import Formats
 public import Foundation
 public import GRDB
+public import Jobs
 import Synchronization
 
 extension JobStatus: DatabaseValueConvertible {}
