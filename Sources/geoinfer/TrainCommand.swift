@@ -102,12 +102,17 @@ struct TrainCommand: AsyncParsableCommand {
 
         // Scored by the engine itself, before and after, on the same validation data.
         let trained = try Self.modelFile(outDir.appendingPathComponent("model.onnx").path)
-        let after = try await score(trained, data: data)
+        // Without validation data (--val-fraction 0 and no --val) there is nothing to score.
+        let validates = valFraction > 0 || data.images.contains { $0.split == "val" }
+        var after: EvaluationReport?
         var before: EvaluationReport?
-        if let start { before = try await score(start, data: data) }
+        if validates {
+            after = try await score(trained, data: data)
+            if let start { before = try await score(start, data: data) }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(after).write(to: outDir.appendingPathComponent("evaluation.json"))
+        if let after { try encoder.encode(after).write(to: outDir.appendingPathComponent("evaluation.json")) }
         if let before { try encoder.encode(before).write(to: outDir.appendingPathComponent("evaluation_before.json")) }
         try card(trained: trained, start: start, data: data, before: before, after: after, seconds: seconds).write(
             to: outDir.appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
@@ -116,7 +121,9 @@ struct TrainCommand: AsyncParsableCommand {
             "\(trained.manifest.name) \(trained.manifest.version): validation AP50 \(ap50(after))\(before.map { " (the starting model: \(ap50($0)))" } ?? ""), trained in \(Int(seconds)) s"
         )
         console.log("model: \(trained.path)")
-        console.log("register it: geoinfer models add \(trained.path) --metrics \(outDir.appendingPathComponent("evaluation.json").path)")
+        console.log(
+            "register it: geoinfer models add \(trained.path)"
+                + (after == nil ? "" : " --metrics \(outDir.appendingPathComponent("evaluation.json").path)"))
     }
 
     static func modelFile(_ path: String) throws -> ModelFile {
@@ -150,7 +157,7 @@ struct TrainCommand: AsyncParsableCommand {
 
     /// MODEL_CARD.md: what was trained from what, on what, and how it scores.
     func card(
-        trained: ModelFile, start: ModelFile?, data: TrainingData, before: EvaluationReport?, after: EvaluationReport, seconds: Double
+        trained: ModelFile, start: ModelFile?, data: TrainingData, before: EvaluationReport?, after: EvaluationReport?, seconds: Double
     ) -> String {
         func row(_ label: String, _ r: EvaluationReport) -> String {
             let p = r.pooled
@@ -162,7 +169,7 @@ struct TrainCommand: AsyncParsableCommand {
         let validation =
             data.images.contains { $0.split == "val" }
             ? "the rasters given with --val: " + data.images.filter { $0.split == "val" }.map(\.name).joined(separator: ", ")
-            : "the right \(Int(valFraction * 100)) % of each raster (boxes whose centre lies there)"
+            : valFraction > 0 ? "the right \(Int(valFraction * 100)) % of each raster (boxes whose centre lies there)" : "none"
         return """
             # \(trained.manifest.name) \(trained.manifest.version)
 
@@ -180,11 +187,12 @@ struct TrainCommand: AsyncParsableCommand {
 
             Scored with the engine (`geoinfer evaluate`'s measures; precision, recall and F1 at IoU 0.4).
 
-            | model | ground truth | detections | AP50 | AP | precision | recall | F1 |
-            |---|---|---|---|---|---|---|---|
-            \(before.map { row("starting model", $0) + "\n" } ?? "")\(row("this model", after))
+            \(after.map { after in
+                "| model | ground truth | detections | AP50 | AP | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|\n"
+                    + (before.map { row("starting model", $0) + "\n" } ?? "") + row("this model", after)
+            } ?? "None: trained without validation data (--val-fraction 0 and no --val).")
 
-            Register it: `geoinfer models add model.onnx --metrics evaluation.json`.
+            Register it: `geoinfer models add model.onnx\(after == nil ? "" : " --metrics evaluation.json")`.
 
             """
     }
