@@ -40,7 +40,9 @@ public enum Failpoint {
 
 /// An operation failed because a failpoint said so, or `GEOINFER_FAILPOINTS` cannot be read.
 public struct FailpointError: Error, CustomStringConvertible, Sendable {
+    /// What failed: the failpoint's name and context, or what in `GEOINFER_FAILPOINTS` cannot be read.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 

@@ -40,7 +40,7 @@ public struct DataLayout: Sendable {
 
     public var databasePath: String { root.appendingPathComponent("geoinfer.sqlite").path }
     public var temp: URL { root.appendingPathComponent("temp") }
-    /// A `temp/` entry owned by this process: `KIND-PID-REST` (`upload`, `input`), so that a process
+    /// A `temp/` entry owned by this process: `KIND-PID-REST` (`upload`, `input`, `model`, `truth`), so that a process
     /// starting later removes it only once its owner is gone (``StartupSweep``).
     public func tempEntry(_ kind: String, _ rest: String) -> URL {
         temp.appendingPathComponent("\(kind)-\(ProcessInfo.processInfo.processIdentifier)-\(rest)")

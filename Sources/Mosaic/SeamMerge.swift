@@ -1,10 +1,15 @@
 /// An axis-aligned rectangle in map coordinates (a CRS's x and y, y growing north).
 public struct MapRect: Sendable, Equatable, Hashable, Codable {
+    /// The west edge (least x), in the CRS's units.
     public var minX: Double
+    /// The south edge (least y).
     public var minY: Double
+    /// The east edge (greatest x).
     public var maxX: Double
+    /// The north edge (greatest y).
     public var maxY: Double
 
+    /// The edges as given, unchecked; an inverted rectangle has no width, height or area.
     public init(minX: Double, minY: Double, maxX: Double, maxY: Double) {
         self.minX = minX
         self.minY = minY
@@ -26,11 +31,16 @@ public struct MapRect: Sendable, Equatable, Hashable, Codable {
         self = r
     }
 
+    /// `maxX - minX`, or 0 when inverted.
     public var width: Double { max(0, maxX - minX) }
+    /// `maxY - minY`, or 0 when inverted.
     public var height: Double { max(0, maxY - minY) }
+    /// `width` × `height`, in squared map units (0 when inverted).
     public var area: Double { width * height }
+    /// Whether no edge is NaN or infinite.
     public var isFinite: Bool { minX.isFinite && minY.isFinite && maxX.isFinite && maxY.isFinite }
 
+    /// The area the two rectangles share, in squared map units; 0 when they only touch or lie apart.
     public func intersection(_ o: MapRect) -> Double {
         max(0, min(maxX, o.maxX) - max(minX, o.minX)) * max(0, min(maxY, o.maxY) - max(minY, o.minY))
     }
@@ -40,6 +50,7 @@ public struct MapRect: Sendable, Equatable, Hashable, Codable {
         minX <= o.maxX + margin && o.minX <= maxX + margin && minY <= o.maxY + margin && o.minY <= maxY + margin
     }
 
+    /// The smallest rectangle holding both.
     public func union(_ o: MapRect) -> MapRect {
         MapRect(minX: min(minX, o.minX), minY: min(minY, o.minY), maxX: max(maxX, o.maxX), maxY: max(maxY, o.maxY))
     }
@@ -48,12 +59,18 @@ public struct MapRect: Sendable, Equatable, Hashable, Codable {
 /// The sides of a box that lie on its file's border: the object may go on beyond them, in the
 /// neighbouring file. Named by map direction (east is +x, north is +y).
 public struct CutSides: OptionSet, Sendable, Hashable, Codable {
+    /// One bit per side: west 1, east 2, south 4, north 8.
     public let rawValue: UInt8
+    /// The sides whose bits are set in `rawValue`.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// The −x side.
     public static let west = CutSides(rawValue: 1)
+    /// The +x side.
     public static let east = CutSides(rawValue: 2)
+    /// The −y side.
     public static let south = CutSides(rawValue: 4)
+    /// The +y side.
     public static let north = CutSides(rawValue: 8)
 
     /// The sides of pixel box (`x1`, `y1`)–(`x2`, `y2`) within `tolerance` pixels of the border of
@@ -87,6 +104,8 @@ public struct SeamFile: Sendable, Equatable {
     /// Map units per pixel (the larger of the two axes), for tolerances given in pixels.
     public var pixelSize: Double
 
+    /// Unchecked here: a merge leaves the detections of a file whose extent is not finite, or whose pixel size
+    /// is negative or not finite, unmerged.
     public init(extent: MapRect, pixelSize: Double) {
         self.extent = extent
         self.pixelSize = pixelSize
@@ -99,11 +118,14 @@ public struct SeamDetection: Sendable, Equatable {
     public var file: Int
     /// The box in the merge's CRS.
     public var box: MapRect
+    /// The detector's confidence: the higher one wins between duplicates, the best part's is a joined box's.
     public var score: Float
+    /// The detected class; boxes join or duplicate each other only within one class.
     public var classIndex: Int
     /// The box's sides on its file's border.
     public var cut: CutSides
 
+    /// `cut` defaults to no sides: a box inside its file, which never joins across a seam.
     public init(file: Int, box: MapRect, score: Float, classIndex: Int, cut: CutSides = []) {
         self.file = file
         self.box = box
@@ -115,8 +137,11 @@ public struct SeamDetection: Sendable, Equatable {
 
 /// One detection of the merged result.
 public struct MergedDetection: Sendable, Equatable {
+    /// In the merge's CRS: the union of its parts.
     public var box: MapRect
+    /// The highest score among its parts.
     public var score: Float
+    /// The class all its parts share.
     public var classIndex: Int
     /// The input detections it stands for (indices into the merge's detections, ascending): one,
     /// or the parts of an object joined across seams.
@@ -145,10 +170,13 @@ public struct MergedDetection: Sendable, Equatable {
 /// near-linear in the number of detections: a uniform grid over file extents finds the
 /// neighbours of each box, and a second grid over the boxes near seams finds candidate pairs.
 public struct SeamMerge: Sendable {
+    /// How two boxes' overlap is measured: `iou`, intersection over union; `ios`, intersection over the smaller
+    /// box's area. Both are in [0, 1].
     public enum Metric: String, Sendable, Codable {
         case iou, ios
     }
 
+    /// The measure between two whole boxes; a pair where either is cut or joined is always measured by `ios`.
     public var metric: Metric
     /// Overlap above which two boxes from different files are the same object.
     public var threshold: Double
@@ -157,6 +185,8 @@ public struct SeamMerge: Sendable {
     /// Share of the shorter part's extent along the seam the two parts must have in common.
     public var seamOverlap: Double
 
+    /// By default IoU above 0.5 is a duplicate, and parts within 2 pixels sharing half the shorter one's extent
+    /// along the seam join.
     public init(metric: Metric = .iou, threshold: Double = 0.5, seamTolerance: Double = 2, seamOverlap: Double = 0.5) {
         self.metric = metric
         self.threshold = threshold

@@ -11,6 +11,7 @@ import Synchronization
 /// deliverer connects to exactly that address, so a DNS answer that changes between the check and
 /// the connection (DNS rebinding) cannot send the request elsewhere.
 public struct WebhookTarget: Sendable, Equatable {
+    /// The URL as given: absolute http(s), with a host and no credentials.
     public let url: URL
     /// The host as written in the URL (sent as `Host`, and used for TLS).
     public let host: String

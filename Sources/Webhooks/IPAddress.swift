@@ -8,6 +8,7 @@ import Foundation
 
 /// An IPv4 or IPv6 address as bytes (4 or 16), with the ranges a webhook must never reach.
 public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Network byte order: 4 bytes for IPv4, 16 for IPv6.
     public let bytes: [UInt8]
 
     /// Parses a literal address (`203.0.113.7`, `2001:db8::1`, with or without brackets).
@@ -27,8 +28,10 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
+    /// True for 4 bytes; an IPv4-mapped IPv6 address (16 bytes) is not IPv4 here.
     public var isV4: Bool { bytes.count == 4 }
 
+    /// The usual text form (`203.0.113.7`, `2001:db8::1`), without brackets.
     public var description: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var copy = bytes

@@ -15,6 +15,7 @@ public struct RetrySchedule: Sendable, Equatable {
     /// The longest `Retry-After` honoured (one day).
     public static let longestRetryAfter: TimeInterval = 86400
 
+    /// `delays` in seconds; `jitter` a fraction (0: the delays exactly).
     public init(delays: [TimeInterval], jitter: Double = 0.1) {
         self.delays = delays
         self.jitter = jitter

@@ -27,6 +27,7 @@ public struct WebhookConfiguration: Sendable {
     /// also carries its `X-Signature` headers, for receivers written for it (default nil: not sent).
     public var prototypeSecret: PrototypeSecret?
 
+    /// The defaults above; `secrets` starts empty, which `WebhookDeliverer` refuses.
     public init() {}
 }
 
@@ -43,6 +44,8 @@ public final class WebhookDeliverer: Service {
     let now: @Sendable () -> Date
     let id = "deliverer-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
+    /// Throws `no_webhook_secret` when `config` has no secret, or `invalid_allowlist` for an allowlist entry that
+    /// is not a valid CIDR range. `now` is the clock attempts are timed and scheduled by.
     public init(
         store: any JobStore, config: WebhookConfiguration, sender: any WebhookSender = HTTPWebhookSender(),
         logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
@@ -56,6 +59,8 @@ public final class WebhookDeliverer: Service {
         self.now = now
     }
 
+    /// Runs `config.concurrency` delivery loops (at least one) until graceful shutdown or cancellation; a store
+    /// error is logged and retried a second later, never thrown.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             for n in 0..<max(1, config.concurrency) {

@@ -3,6 +3,7 @@
 public struct WebhookError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A stable code for the API (`invalid_webhook_url`, `webhook_url_refused`, `invalid_webhook_secret`, …).
     public let code: String
+    /// What was refused and what to do, for people; never contains a secret.
     public let description: String
 
     init(_ code: String, _ description: String) {
@@ -24,6 +25,7 @@ public struct WebhookError: Error, CustomStringConvertible, Sendable, Equatable 
         WebhookError(unresolvedCode, "webhook_url \(why)")
     }
 
+    /// The code of an error raised only because the host did not resolve (a later attempt checks again).
     public static let unresolvedCode = "webhook_host_unresolved"
 
     /// Whether the URL was refused only because its host did not resolve right now.

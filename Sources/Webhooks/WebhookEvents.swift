@@ -10,13 +10,16 @@ public import Jobs
 public struct WebhookEvents: JobEventRenderer {
     /// The API's address as receivers reach it, for absolute result URLs (no trailing slash).
     public let publicURL: String
+    /// The default model's name, reported for jobs that record no model version (from before the registry).
     public let modelName: String
+    /// The default model's version, reported with `modelName`.
     public let modelVersion: String
     /// Percent steps at which running jobs send `job.progress` (default 0: never).
     public let progressStep: Double
     /// The mirror bucket: events then name the results' `gs://` URIs too.
     public let mirrorBucket: String?
 
+    /// Trailing slashes are dropped from `publicURL`.
     public init(publicURL: String, modelName: String, modelVersion: String, progressStep: Double = 0, mirrorBucket: String? = nil) {
         self.progressStep = progressStep
         self.mirrorBucket = mirrorBucket
@@ -27,6 +30,8 @@ public struct WebhookEvents: JobEventRenderer {
         self.modelVersion = modelVersion
     }
 
+    /// The `job.<status>` delivery (a new `msg_` id, the job's own secret if it has one), or nil when the job
+    /// has no webhook URL. Throws only if the body cannot be encoded.
     public func finalEvent(job: JobRecord, files: [FileRecord], now: Date) throws -> WebhookDelivery? {
         guard let url = job.webhookURL else { return nil }
         let event = "job.\(job.status.rawValue)"
@@ -35,6 +40,8 @@ public struct WebhookEvents: JobEventRenderer {
             id: Self.newID(), jobID: job.id, event: event, url: url, payload: payload, secret: job.webhookSecret, createdAt: now)
     }
 
+    /// A `job.progress` delivery with the job's percent done and file counts, or nil when the job has no
+    /// webhook URL. Throws only if the body cannot be encoded.
     public func progressEvent(job: JobRecord, now: Date) throws -> WebhookDelivery? {
         guard let url = job.webhookURL else { return nil }
         struct Progress: Encodable {

@@ -5,12 +5,16 @@ import NIOHTTP1
 
 /// One signed POST to a checked address.
 public struct WebhookRequest: Sendable {
+    /// Where to post: the URL, and the checked address to connect to.
     public var target: WebhookTarget
+    /// Headers to add, in order (the signature headers).
     public var headers: [(name: String, value: String)]
+    /// The JSON payload, sent as is.
     public var body: Data
     /// The whole exchange's limit (default 15 s).
     public var timeout: TimeInterval
 
+    /// `timeout` in seconds.
     public init(target: WebhookTarget, headers: [(name: String, value: String)], body: Data, timeout: TimeInterval = 15) {
         self.target = target
         self.headers = headers
@@ -21,10 +25,14 @@ public struct WebhookRequest: Sendable {
 
 /// What came back: a status and its `Retry-After`, or the transport error when nothing did.
 public struct WebhookResponse: Sendable, Equatable {
+    /// The HTTP status; nil when no response came back.
     public var statusCode: Int?
+    /// The `Retry-After` header as sent, unparsed; nil when absent.
     public var retryAfter: String?
+    /// Why no response came back (transport error, timeout, refused address); nil when one did.
     public var error: String?
 
+    /// Every part defaults to nil.
     public init(statusCode: Int? = nil, retryAfter: String? = nil, error: String? = nil) {
         self.statusCode = statusCode
         self.retryAfter = retryAfter
@@ -34,6 +42,7 @@ public struct WebhookResponse: Sendable, Equatable {
 
 /// Sends webhook requests (a seam for tests of faults a real receiver cannot produce).
 public protocol WebhookSender: Sendable {
+    /// Posts the request once, following no redirects; a failure comes back in `error`, never thrown.
     func send(_ request: WebhookRequest) async -> WebhookResponse
 }
 
@@ -41,8 +50,11 @@ public protocol WebhookSender: Sendable {
 /// still names the `Host` header and the TLS server name), never follows redirects, and gives up
 /// after the timeout.
 public struct HTTPWebhookSender: WebhookSender {
+    /// Holds no state: each `send` uses a client of its own.
     public init() {}
 
+    /// Posts once; connecting may take at most 10 s of the request's timeout. A timeout or transport failure
+    /// comes back in `error` as a short text without URLs or headers.
     public func send(_ request: WebhookRequest) async -> WebhookResponse {
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow

@@ -41,8 +41,10 @@ public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
 /// `{webhook-id}.{webhook-timestamp}.{body}` is base64 HMAC-SHA256 with each secret, prefixed `v1,`,
 /// space-separated when several secrets are in use (during a rotation).
 public struct WebhookSigner: Sendable {
+    /// Never empty; each secret adds one `v1,` signature.
     public let secrets: [WebhookSecret]
 
+    /// `secrets` must not be empty (a precondition, not a thrown error).
     public init(secrets: [WebhookSecret]) {
         precondition(!secrets.isEmpty, "a signer needs a secret")
         self.secrets = secrets
@@ -97,6 +99,8 @@ public struct PrototypeSecret: Sendable, CustomStringConvertible {
         key = Array(text.utf8)
     }
 
+    /// The `X-Signature` value: `sha256=` and the lowercase hex HMAC-SHA256 of `{timestamp}.{body}`, with
+    /// `timestamp` in Unix seconds.
     public func signature(timestamp: Int, body: Data) -> String {
         var content = Data("\(timestamp).".utf8)
         content.append(body)
@@ -104,6 +108,7 @@ public struct PrototypeSecret: Sendable, CustomStringConvertible {
             + HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The three `X-Signature` headers for one attempt, `timestamp` rounded down to whole Unix seconds.
     public func headers(timestamp: Date, body: Data) -> [(name: String, value: String)] {
         let seconds = Int(timestamp.timeIntervalSince1970.rounded(.down))
         return [

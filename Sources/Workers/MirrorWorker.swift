@@ -14,12 +14,14 @@ public struct MirrorConfiguration: Sendable {
     public var lease: TimeInterval = 60
     /// Wait before retrying a failed object: doubled from `firstRetry` up to `maxRetry` (default 2 s to 5 min).
     public var firstRetry: TimeInterval = 2
+    /// The longest wait between two attempts at an object (default 300 s).
     public var maxRetry: TimeInterval = 300
     /// How often an idle worker looks for work (default 0.5 s).
     public var idlePoll: TimeInterval = 0.5
     /// Where leases and retry times read the time (default: the system's).
     public var clock: any WallClock = SystemWallClock()
 
+    /// The defaults.
     public init() {}
 
     /// When to try again after `attempts` failed attempts, with ±10% jitter.
@@ -43,6 +45,9 @@ public final class MirrorWorker: Service {
     let logger: Logger
     let id = "mirror-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
+    /// A worker that copies the rows of `store` whose files are in `layout`: to `bucket` (the
+    /// mirror; nil: none) under their names, and to the buckets `buckets` reaches for jobs' output
+    /// prefixes.
     public init(
         store: any JobStore, bucket: (any BlobStore)?, buckets: (any BucketResolver)? = nil, layout: DataLayout,
         config: MirrorConfiguration, logger: Logger
@@ -55,6 +60,8 @@ public final class MirrorWorker: Service {
         self.logger = logger
     }
 
+    /// Copies objects until graceful shutdown; an object being copied then is handed back when its
+    /// lease expires.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in

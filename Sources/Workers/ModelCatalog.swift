@@ -7,10 +7,12 @@ public import Jobs
 /// submit, from the registry's rows alone: a process without the files (an API process on another
 /// machine) plans tiles from the stored manifests.
 public struct ModelCatalog: Sendable {
+    /// The model the server was started with: what a job that names none runs.
     public let defaultModel: ModelFile
     let store: any JobStore
     let layout: DataLayout
 
+    /// The catalog of `defaultModel` and the registry in `store`; registered files are kept under `layout`.
     public init(defaultModel: ModelFile, store: any JobStore, layout: DataLayout) {
         self.defaultModel = defaultModel
         self.store = store
@@ -19,16 +21,21 @@ public struct ModelCatalog: Sendable {
 
     /// One model on offer.
     public struct Entry: Sendable {
+        /// What the model's file says: manifest, digest, and where this process keeps it.
         public let file: ModelFile
         /// The registry's row (nil for the default model when it is not registered).
         public let record: ModelRecord?
+        /// Whether it is the server's default model.
         public let isDefault: Bool
+        /// The manifest's name.
         public var name: String { file.manifest.name }
+        /// The manifest's version.
         public var version: String { file.manifest.version }
     }
 
     /// Why a named model cannot be used.
     public struct Unknown: Error, CustomStringConvertible {
+        /// What was asked for and, for a name nothing is registered under, what there is.
         public let description: String
     }
 

@@ -14,11 +14,13 @@ public enum StartupSweep {
     /// not exist was cut off by a crash between the move and the commit.
     static let orphanAge: TimeInterval = 600
 
+    /// Removes `temp/` entries of processes that are gone and uploads older than ``orphanAge`` whose
+    /// job does not exist, logging how many; a store that does not answer leaves the uploads alone.
     public static func run(layout: DataLayout, store: any JobStore, logger: Logger, now: Date = Date()) async {
         let fm = FileManager.default
         var removed = 0
         for entry in (try? fm.contentsOfDirectory(atPath: layout.temp.path)) ?? []
-        where entry.hasPrefix("upload-") || entry.hasPrefix("input-") {
+        where ["upload-", "input-", "model-", "truth-"].contains(where: entry.hasPrefix) {
             let parts = entry.split(separator: "-", maxSplits: 2)
             // Names from before owners were recorded carry no process id: nobody owns them any more.
             if parts.count == 3, let pid = Int32(parts[1]), isAlive(pid) { continue }
@@ -52,12 +54,14 @@ public struct StartupSweepService: Service {
     let store: any JobStore
     let logger: Logger
 
+    /// A sweep of `layout` that asks `store` which jobs exist.
     public init(layout: DataLayout, store: any JobStore, logger: Logger) {
         self.layout = layout
         self.store = store
         self.logger = logger
     }
 
+    /// Sweeps once and returns.
     public func run() async {
         await StartupSweep.run(layout: layout, store: store, logger: logger)
     }

@@ -25,6 +25,7 @@ public struct WorkerConfiguration: Sendable {
     public var threads: Int = WorkerConfiguration.defaultThreads(
         cores: ProcessInfo.processInfo.activeProcessorCount,
         workers: ProcessInfo.processInfo.activeProcessorCount)
+    /// Where the sessions run (default: the CPU).
     public var device: Device = .cpu
     /// The bucket that mirrors the data directory, named in the metadata documents (nil: none).
     public var mirrorBucket: String?
@@ -46,6 +47,7 @@ public struct WorkerConfiguration: Sendable {
     /// rule); nil: this worker reads no http(s) inputs.
     public var checkURLInput: (@Sendable (String) async throws -> Void)?
 
+    /// The defaults.
     public init() {}
 
     /// The intra-op threads each worker's session gets by default: the cores shared out between
@@ -87,6 +89,8 @@ public final class WorkerPool: Service {
         self.logger = logger
     }
 
+    /// Finalizes the jobs a crash left without documents, then runs ``WorkerConfiguration/concurrency``
+    /// workers until graceful shutdown.
     public func run() async throws {
         // Jobs whose last file finished just before a crash still get their documents.
         for job in try await store.jobsAwaitingFinalize() { await finalize(job.id) }
