@@ -2,9 +2,12 @@ import Foundation
 
 /// A box to draw on a quicklook, in the source raster's pixels, with a class index that picks its colour.
 public struct QuicklookBox: Sendable, Equatable {
+    /// Left, top, right and bottom edges in the source raster's pixels (x1 ≤ x2, y1 ≤ y2); a box with a non-finite edge is not drawn.
     public var x1, y1, x2, y2: Double
+    /// Picks the outline colour from ``Quicklook/palette``, cycled; any integer, negative included.
     public var classIndex: Int
 
+    /// A box from (`x1`, `y1`) to (`x2`, `y2`) in the source raster's pixels, outlined in the colour of `classIndex`.
     public init(x1: Double, y1: Double, x2: Double, y2: Double, classIndex: Int) {
         self.x1 = x1
         self.y1 = y1
@@ -17,11 +20,15 @@ public struct QuicklookBox: Sendable, Equatable {
 /// A raster seen small: three planes of raw pixel values (red, green, blue; one band repeated for
 /// grey), `width` × `height`, band-sequential. NaN marks a pixel nothing was read for.
 public struct QuicklookPixels: Sendable {
+    /// The picture's width in pixels (at least 1).
     public let width: Int
+    /// The picture's height in pixels (at least 1).
     public let height: Int
     /// The raster's size, to place boxes given in its pixels.
     public let rasterWidth: Int
+    /// The raster's height in pixels (at least 1).
     public let rasterHeight: Int
+    /// `3 × width × height` raw values: the red, green and blue planes in turn, each row by row; NaN where nothing was read.
     public var values: [Float]
     /// Each plane's nodata value, shown black.
     public var nodata: [Float?]

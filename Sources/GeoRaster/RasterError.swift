@@ -20,6 +20,7 @@ public struct RasterError: Error, CustomStringConvertible, Equatable, Sendable {
         self.remedy = remedy
     }
 
+    /// The whole message, `file: reason. remedy`, for showing to the user.
     public var description: String { "\(file): \(reason). \(remedy)" }
 
     /// A short stable name for the kind of error ("not_a_raster", "corrupt", ...), for APIs and logs.
@@ -35,6 +36,7 @@ public struct RasterError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
+    /// Equal when of the same kind for the same file; `reason` and `remedy` are not compared.
     public static func == (lhs: RasterError, rhs: RasterError) -> Bool { lhs.code == rhs.code && lhs.file == rhs.file }
 
     static func notFound(_ file: String) -> RasterError {

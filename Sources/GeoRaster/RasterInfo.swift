@@ -4,8 +4,11 @@ public struct RasterInfo: Sendable, Equatable, Codable {
     public var fileName: String
     /// GDAL's short driver name ("GTiff", "PNG", ...).
     public var driver: String
+    /// Width in pixels (columns); positive for an opened raster.
     public var width: Int
+    /// Height in pixels (rows); positive for an opened raster.
     public var height: Int
+    /// Number of bands, numbered from 1; at least 1 for an opened raster.
     public var bandCount: Int
     /// GDAL's name for the first band's data type ("Byte", "UInt16", "Float32", ...).
     public var dataType: String
@@ -26,6 +29,7 @@ public struct RasterInfo: Sendable, Equatable, Codable {
     public var gsdMetres: Double?
     /// The natural block size of band 1 (tile size of a tiled TIFF, one or more rows for a striped one).
     public var blockWidth: Int
+    /// Rows per block of band 1 (see ``blockWidth``).
     public var blockHeight: Int
 
     /// The nodata value of 1-based `band`, nil where the band has none or does not exist.
@@ -35,6 +39,7 @@ public struct RasterInfo: Sendable, Equatable, Codable {
 
     /// Whether pixels can be placed on the Earth: both a CRS and a geotransform.
     public var isGeoreferenced: Bool { crsWKT != nil && geoTransform != nil }
+    /// `width` × `height`: pixels per band, the number checked against ``Raster``'s pixel limit.
     public var pixelCount: Int { width * height }
 }
 

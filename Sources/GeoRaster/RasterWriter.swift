@@ -25,8 +25,11 @@ public final class RasterWriter {
     private let path: String
     private let driver: String
     private let creationOptions: [String]
+    /// Width of the raster in pixels.
     public let width: Int
+    /// Height of the raster in pixels.
     public let height: Int
+    /// Number of bands; each write gives values for all of them.
     public let bandCount: Int
 
     /// Creates `path` with the GDAL driver `driver` ("GTiff", "COG", "PNG", ...) and its creation

@@ -5,8 +5,10 @@ import Foundation
 public struct VectorFeature: Sendable {
     /// The exterior ring's corners in the layer's CRS (closed by the writer).
     public var ring: [(x: Double, y: Double)]
+    /// Values by field name; a layer field missing here is written as null, a name that is not a layer field is ignored.
     public var attributes: [String: VectorValue]
 
+    /// A feature with exterior ring `ring` (in the layer's CRS, need not be closed) and `attributes` by field name.
     public init(ring: [(x: Double, y: Double)], attributes: [String: VectorValue]) {
         self.ring = ring
         self.attributes = attributes
@@ -23,10 +25,14 @@ public enum VectorValue: Sendable, Equatable {
 /// A layer to write: its name, its fields in order (name and kind, taken from the values), and
 /// its features.
 public struct VectorLayer: Sendable {
+    /// The layer's name as written to the file.
     public var name: String
+    /// The fields in column order: each a name and a sample value whose case (not its payload) sets the field's type.
     public var fields: [(name: String, kind: VectorValue)]
+    /// The polygons to write, in order.
     public var features: [VectorFeature]
 
+    /// A layer named `name` with `fields` (each a name and a sample value of its kind) and `features`.
     public init(name: String, fields: [(name: String, kind: VectorValue)], features: [VectorFeature]) {
         self.name = name
         self.fields = fields
@@ -38,6 +44,7 @@ public struct VectorLayer: Sendable {
 /// per file), in one CRS. Files are written beside the target and renamed into place, so a reader
 /// never sees half a file.
 public enum VectorWriter {
+    /// The OGR driver, by its GDAL name: GeoPackage (any number of layers in one file) or FlatGeobuf (exactly one).
     public enum Driver: String, Sendable {
         case geoPackage = "GPKG"
         case flatGeobuf = "FlatGeobuf"
@@ -127,15 +134,19 @@ public enum VectorWriter {
 /// One feature read from a vector file: its outline's points in the layer's CRS, its CRS, and
 /// its attributes as text.
 public struct VectorRecord: Sendable {
+    /// Every vertex of the feature's geometry (all parts and rings) in the layer's CRS; never empty.
     public var points: [(x: Double, y: Double)]
     /// The layer's CRS as WKT (nil when the layer has none).
     public var crs: String?
+    /// The feature's set, non-null fields as text by field name; unset and null fields are absent.
     public var attributes: [String: String]
 }
 
-/// Reads the polygons (or any geometry, by its envelope's points) of every layer of a vector
+/// Reads the geometries (every vertex of every part and ring) of every layer of a vector
 /// file GDAL opens: GeoJSON, GeoPackage, Shapefile, FlatGeobuf. At most `limit` features.
 public enum VectorReader {
+    /// Reads the features with points from every layer of `path`, in file order. Throws ``RasterError`` when the file is
+    /// missing, GDAL cannot open it as vector data, or it has more than `limit` such features.
     public static func read(path: String, limit: Int = 10_000_000) throws(RasterError) -> [VectorRecord] {
         let name = (path as NSString).lastPathComponent
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }

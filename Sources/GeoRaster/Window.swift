@@ -1,8 +1,12 @@
 /// A rectangle of pixels: column `x`, row `y`, `width` × `height`. Values, validated at init.
 public struct Window: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// The left column, 0-based (non-negative).
     public let x: Int
+    /// The top row, 0-based (non-negative).
     public let y: Int
+    /// Width in pixels (positive).
     public let width: Int
+    /// Height in pixels (positive).
     public let height: Int
 
     /// Creates a window; width and height must be positive and the origin non-negative.
@@ -14,5 +18,6 @@ public struct Window: Sendable, Equatable, Hashable, Codable, CustomStringConver
         self.height = height
     }
 
+    /// The window as `WxH+X+Y`, e.g. `256x256+512+0`.
     public var description: String { "\(width)x\(height)+\(x)+\(y)" }
 }

@@ -16,6 +16,8 @@ extension PostgresJobStore {
             """#, on: c)
     }
 
+    /// SKIP LOCKED: tries the 8 fairest jobs with work, each in its own transaction, and skips files another
+    /// process holds; nil when none of them yields a file.
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
         // The fairest jobs with work (fewest claims, then oldest); each is tried in its own
         // transaction until one yields a file. Locks are taken job first, then file, the order every
@@ -65,6 +67,8 @@ extension PostgresJobStore {
         return nil
     }
 
+    /// One transaction locking the job, then the file (the order every writer takes); false when the claim no
+    /// longer holds the file.
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
         try await transaction { [self] c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return false }
@@ -75,6 +79,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction locking the job, then the file; writes the job's `job.progress` delivery when its progress
+    /// passes a new step.
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
         try await transaction { [self] c in
             // The job first, then the file: the order every writer takes.
@@ -89,6 +95,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction locking the job, then the file; a retryable failure put back in the queue is announced with
+    /// `NOTIFY geoinfer_work`.
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
         try await transaction { [self] c in
             guard var job = try await lockJob(claim.job.id, on: c), var file = try await held(claim, on: c) else { return nil }
@@ -108,6 +116,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read; a succeeded file whose result is missing is left out.
     public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
         try await read { [self] c in
             let files = try await records(

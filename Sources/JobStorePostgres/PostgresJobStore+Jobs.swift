@@ -25,6 +25,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction of up to 120 s (files are inserted 2,000 at a time); an advisory lock on the idempotency key
+    /// makes a second request with that key wait for the first. Announces the work with `NOTIFY geoinfer_work`.
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
         // A job of many thousand files is one large insert: it gets longer than other operations.
         try await transaction(limit: .seconds(120)) { [self] c in
@@ -49,18 +51,21 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read on a pooled connection; nothing is cached, so every process's writes show at once.
     public func jobGet(_ id: String) async throws -> JobRecord? {
         try await read { [self] c in
             try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "id" = \#(id)"#, on: c)
         }
     }
 
+    /// One read; finds the job whatever its state.
     public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
         try await read { [self] c in
             try await record(JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "idempotencyKey" = \#(idempotencyKey)"#, on: c)
         }
     }
 
+    /// One read, ordered by `createdAt`, then id, both descending.
     public func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord] {
         let afterTime = after.map { Self.t($0.createdAt) }
         let afterID = after?.id
@@ -77,10 +82,12 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read: the job's files in ordinal order (none when the job is unknown).
     public func jobFiles(_ id: String) async throws -> [FileRecord] {
         try await read { [self] c in try await filesOf(id, on: c) }
     }
 
+    /// One transaction holding the job's row lock; a job already final is returned unchanged.
     public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
         try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
@@ -97,6 +104,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction holding the job's row lock; the files put back in the queue are announced with
+    /// `NOTIFY geoinfer_work`. A job that cannot be retried is returned unchanged.
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
         try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
@@ -118,6 +127,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read of the queued or running jobs whose succeeded and failed files add up to all of them.
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
         try await read { [self] c in
             try await records(
@@ -129,6 +139,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction holding the job's row lock; a job not awaiting finalization is returned unchanged. Copies to
+    /// the job's own output prefix are queued even when the store does not mirror.
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
         try await transaction { [self] c in
             guard var job = try await lockJob(id, on: c) else { return nil }
@@ -142,6 +154,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read; a state with no rows is absent.
     public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
         try await read { [self] c in
             var jobs: [JobStatus: Int] = [:]

@@ -5,6 +5,8 @@ import PostgresNIO
 extension PostgresJobStore {
     // MARK: Model registry
 
+    /// One transaction; `INSERT … ON CONFLICT DO NOTHING`, so of two processes adding one version only the first
+    /// creates it and the second compares against its row.
     public func modelAdd(_ model: ModelRecord) async throws -> (model: ModelRecord, created: Bool) {
         try await transaction { [self] c in
             // Two processes adding the same version: the second waits on the row lock, then sees the first's row.
@@ -29,12 +31,14 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read, ordered by name, then `addedAt`, then version.
     public func modelList() async throws -> [ModelRecord] {
         try await read { [self] c in
             try await records(ModelRecord.self, #"SELECT row_to_json(m)::text FROM models m ORDER BY "name", "addedAt", "version""#, on: c)
         }
     }
 
+    /// One transaction holding the version's row lock; refused while queued or running jobs use it.
     public func modelRemove(name: String, version: String) async throws -> ModelRecord? {
         try await transaction { [self] c in
             guard

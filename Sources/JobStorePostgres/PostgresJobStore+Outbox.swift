@@ -5,16 +5,19 @@ import PostgresNIO
 extension PostgresJobStore {
     // MARK: API keys
 
+    /// One transaction; throws when the id or the hash is stored already (both unique).
     public func keyCreate(_ key: APIKeyRecord) async throws {
         _ = try await transaction { [self] c in try await insert("apiKeys", [key], on: c) }
     }
 
+    /// One read, ordered by `createdAt`, then id.
     public func keyList() async throws -> [APIKeyRecord] {
         try await read { [self] c in
             try await records(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k ORDER BY "createdAt", "id""#, on: c)
         }
     }
 
+    /// One transaction holding the key's row lock; a key revoked already keeps its first `revokedAt`.
     public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
         try await transaction { [self] c in
             guard
@@ -31,6 +34,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read; a revoked key is not found.
     public func keyFind(hash: String) async throws -> APIKeyRecord? {
         try await read { [self] c in
             try await record(
@@ -66,6 +70,8 @@ extension PostgresJobStore {
         return b
     }
 
+    /// SKIP LOCKED: one `UPDATE` leases the earliest due delivery, skipping rows another process is claiming, so
+    /// claimers never wait on each other.
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
         try await claimDue(
             WebhookDelivery.self, table: "webhookDeliveries",
@@ -73,6 +79,7 @@ extension PostgresJobStore {
             order: #""nextAttemptAt""#, owner: owner, lease: lease, now: now)
     }
 
+    /// One transaction holding the delivery's row lock; the attempt row is inserted before the lease is checked.
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
         try await transaction { [self] c in
             try await insert("webhookAttempts", [attempt], on: c)
@@ -88,6 +95,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read; the attempts in the order they were made.
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await read { [self] c in
             let deliveries = try await records(
@@ -105,6 +113,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction holding the newest delivery's row lock (by `createdAt`, then id); its lease is dropped.
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
         try await transaction { [self] c in
             guard
@@ -135,6 +144,8 @@ extension PostgresJobStore {
         }
     }
 
+    /// SKIP LOCKED: one `UPDATE` leases the earliest due object that is not synced, skipping rows another process
+    /// is claiming.
     public func mirrorClaimNext(owner: String, origin: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
         try await claimDue(
             MirrorObject.self, table: "mirrorObjects",
@@ -143,6 +154,7 @@ extension PostgresJobStore {
             order: #""nextAttemptAt", "id""#, owner: owner, lease: lease, now: now, extra: origin)
     }
 
+    /// One transaction; renews while `leaseOwner` still matches (an expired lease nobody took over still counts).
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
         try await transaction { [self] c in
             let rows = try await c.query(
@@ -156,6 +168,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One transaction holding the object's row lock; the lease is released whatever the outcome.
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         try await transaction { [self] c in
             guard
@@ -169,6 +182,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read, in row id order.
     public func mirrorList(job: String) async throws -> [MirrorObject] {
         try await read { [self] c in
             try await records(
@@ -176,6 +190,7 @@ extension PostgresJobStore {
         }
     }
 
+    /// One read; a state with no objects is absent.
     public func mirrorCounts() async throws -> [MirrorStatus: Int] {
         try await read { [self] c in
             var out: [MirrorStatus: Int] = [:]

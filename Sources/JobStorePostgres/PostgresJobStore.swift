@@ -128,6 +128,8 @@ public final class PostgresJobStore: JobStore, Service {
     /// True while the store's connection listens for new work (false before it connects and during an outage).
     public var isListening: Bool { listening.withLock { $0 } }
 
+    /// LISTEN/NOTIFY: returns as soon as `NOTIFY geoinfer_work` arrives after the call began (new or requeued
+    /// files), else after `limit` (a notification sent while the listener is down is missed).
     public func waitForWork(upTo limit: Duration) async {
         await signal.wait(upTo: limit)
     }

@@ -8,11 +8,14 @@ extension JobStatus: DatabaseValueConvertible {}
 extension FileStatus: DatabaseValueConvertible {}
 
 extension JobRecord: FetchableRecord, PersistableRecord {
+    /// The SQLite table of jobs.
     public static let databaseTableName = "jobs"
 }
 
 extension FileRecord: FetchableRecord, MutablePersistableRecord {
+    /// The SQLite table of files (their result documents are in `fileResults`).
     public static let databaseTableName = "files"
+    /// Keeps the row id SQLite assigned, so the new file can be updated by it.
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -20,14 +23,17 @@ extension DeliveryStatus: DatabaseValueConvertible {}
 extension APIKeyScope: DatabaseValueConvertible {}
 
 extension APIKeyRecord: FetchableRecord, PersistableRecord {
+    /// The SQLite table of API keys (their hashes only).
     public static let databaseTableName = "apiKeys"
 }
 
 extension ModelRecord: FetchableRecord, PersistableRecord {
+    /// The SQLite table of registered model versions.
     public static let databaseTableName = "models"
 }
 
 extension WebhookDelivery: FetchableRecord, PersistableRecord {
+    /// The SQLite table of the webhook outbox.
     public static let databaseTableName = "webhookDeliveries"
 }
 
@@ -43,12 +49,16 @@ extension MirrorObject: LeasedRow {}
 extension MirrorStatus: DatabaseValueConvertible {}
 
 extension MirrorObject: FetchableRecord, MutablePersistableRecord {
+    /// The SQLite table of the mirror outbox.
     public static let databaseTableName = "mirrorObjects"
+    /// Keeps the row id SQLite assigned to the new mirror row.
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 extension WebhookAttempt: FetchableRecord, MutablePersistableRecord {
+    /// The SQLite table of each delivery's attempts.
     public static let databaseTableName = "webhookAttempts"
+    /// Keeps the row id SQLite assigned to the new attempt.
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
@@ -64,6 +74,8 @@ public final class SQLiteJobStore: JobStore {
     /// the same file (`geoinfer worker` beside `serve --workers 0`) writes without telling this
     /// one, so an entry also expires after `recentLifetime`.
     private let recent = Mutex(RecentJobs())
+    /// How long a job read lately answers `jobGet` from memory: the longest a write by another process on the
+    /// same file can go unseen.
     public static let recentLifetime: Duration = .milliseconds(100)
 
     private struct RecentJobs {
@@ -288,6 +300,8 @@ public final class SQLiteJobStore: JobStore {
         try events.finalEvent(job: job, files: files, now: now)?.insert(db)
     }
 
+    /// One serialized write transaction, so the idempotency check and the insert cannot race; with `mirror`, the
+    /// uploads' mirror rows are written in it too.
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
         try await write { db in
             if let key = p.idempotencyKey, let existing = try JobRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
@@ -303,6 +317,8 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// Answers from memory when the job was read within `recentLifetime` and no write in this process came
+    /// since; else a concurrent read.
     public func jobGet(_ id: String) async throws -> JobRecord? {
         let now = ContinuousClock.now
         let (generation, known) = recent.withLock { ($0.generation, $0.jobs[id]) }
@@ -320,10 +336,12 @@ public final class SQLiteJobStore: JobStore {
         return job
     }
 
+    /// A concurrent read; finds the job whatever its state.
     public func jobFind(idempotencyKey: String) async throws -> JobRecord? {
         try await pool.read { db in try JobRecord.filter(Column("idempotencyKey") == idempotencyKey).fetchOne(db) }
     }
 
+    /// A concurrent read, ordered by `createdAt`, then id, both descending.
     public func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord] {
         try await pool.read { db in
             var request = JobRecord.order(Column("createdAt").desc, Column("id").desc).limit(limit)
@@ -338,10 +356,12 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read: the job's files in ordinal order (none when the job is unknown).
     public func jobFiles(_ id: String) async throws -> [FileRecord] {
         try await pool.read { db in try FileRecord.filter(Column("jobID") == id).order(Column("ordinal")).fetchAll(db) }
     }
 
+    /// One serialized write transaction; a job already final is returned unchanged.
     public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
@@ -358,6 +378,8 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction: failed files go back to the queue with their attempts and progress reset.
+    /// A job that cannot be retried is returned unchanged.
     public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
@@ -377,6 +399,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read of the queued or running jobs whose succeeded and failed files add up to all of them.
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
         try await pool.read { db in
             try JobRecord.fetchAll(
@@ -387,6 +410,8 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction; a job not awaiting finalization is returned unchanged. Copies to the job's
+    /// own output prefix are queued even when the store does not mirror.
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
@@ -400,6 +425,8 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction: the fairest job with work, then its first expired file, else its first
+    /// queued one; each step an index lookup, whatever the job's size.
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
         try await write { db in
             // The fairest job with work (fewest claims, then oldest), then its next file: a file whose
@@ -445,6 +472,7 @@ public final class SQLiteJobStore: JobStore {
                 """, arguments: [claim.file.id, claim.owner, claim.attempt])
     }
 
+    /// One serialized write transaction; false when the claim no longer holds the file.
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
         try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
@@ -455,6 +483,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction; writes the job's `job.progress` delivery when its progress passes a new step.
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
         try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
@@ -468,6 +497,8 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction: keeps a success's result document, updates the file and the job, and
+    /// writes a `job.progress` delivery when the progress passes a new step.
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
         try await write { db in
             guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
@@ -482,6 +513,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read; a succeeded file whose result is missing is left out.
     public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
         try await pool.read { db in
             let files = try FileRecord.filter(Column("jobID") == jobID && Column("status") == FileStatus.succeeded)
@@ -495,6 +527,8 @@ public final class SQLiteJobStore: JobStore {
     /// A delivery that may be attempted at `?` (now, given twice): pending, due, and not leased.
     private static let due = "status = 'pending' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
 
+    /// A concurrent read first, so idle pollers take no write lock; then the earliest due delivery is leased in one
+    /// write transaction.
     public func deliveryClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> WebhookDelivery? {
         try await claimDue(WebhookDelivery.self, due: Self.due, order: "nextAttemptAt", owner: owner, lease: lease, now: now)
     }
@@ -525,6 +559,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction; the attempt row is inserted before the lease is checked.
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
         try await write { db in
             var a = attempt
@@ -536,6 +571,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read; the attempts in the order they were made.
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await pool.read { db in
             let deliveries = try WebhookDelivery.filter(Column("jobID") == job).order(Column("createdAt"), Column("id")).fetchAll(db)
@@ -549,6 +585,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction on the newest delivery (by `createdAt`, then id); its lease is dropped.
     public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
         try await write { db in
             guard
@@ -561,6 +598,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read; a state with no rows is absent.
     public func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int]) {
         try await pool.read { db in
             var jobs: [JobStatus: Int] = [:]
@@ -575,14 +613,17 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One write transaction; throws when the id or the hash is stored already (both unique).
     public func keyCreate(_ key: APIKeyRecord) async throws {
         try await write { db in try key.insert(db) }
     }
 
+    /// A concurrent read, ordered by `createdAt`, then id.
     public func keyList() async throws -> [APIKeyRecord] {
         try await pool.read { db in try APIKeyRecord.order(Column("createdAt"), Column("id")).fetchAll(db) }
     }
 
+    /// One serialized write transaction; a key revoked already keeps its first `revokedAt`.
     public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
         try await write { db in
             guard var key = try APIKeyRecord.fetchOne(db, key: id) else { return nil }
@@ -596,6 +637,7 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Model registry
 
+    /// One serialized write transaction, so two adds of one version cannot both create it.
     public func modelAdd(_ model: ModelRecord) async throws -> (model: ModelRecord, created: Bool) {
         try await write { db in
             if let existing = try ModelRecord.filter(Column("name") == model.name && Column("version") == model.version).fetchOne(db) {
@@ -609,10 +651,13 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read, ordered by name, then `addedAt`, then version.
     public func modelList() async throws -> [ModelRecord] {
         try await pool.read { db in try ModelRecord.order(Column("name"), Column("addedAt"), Column("version")).fetchAll(db) }
     }
 
+    /// One serialized write transaction: the count of queued or running jobs that use the version and the delete
+    /// see the same state.
     public func modelRemove(name: String, version: String) async throws -> ModelRecord? {
         try await write { db in
             guard let model = try ModelRecord.filter(Column("name") == name && Column("version") == version).fetchOne(db) else {
@@ -629,6 +674,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read; a revoked key is not found.
     public func keyFind(hash: String) async throws -> APIKeyRecord? {
         try await pool.read { db in
             try APIKeyRecord.filter(Column("hash") == hash && Column("revokedAt") == nil).fetchOne(db)
@@ -662,12 +708,15 @@ public final class SQLiteJobStore: JobStore {
     /// An object that may be uploaded at `?` (now, given twice): due, not synced, and not leased.
     private static let mirrorDue = "status != 'synced' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
 
+    /// A concurrent read first, so idle pollers take no write lock; then the earliest due object that is not synced
+    /// is leased in one write transaction.
     public func mirrorClaimNext(owner: String, origin: String, lease: TimeInterval, now: Date) async throws -> MirrorObject? {
         try await claimDue(
             MirrorObject.self, due: Self.mirrorDue + " AND (origin IS NULL OR origin = ?)", order: "nextAttemptAt, id", owner: owner,
             lease: lease, now: now, extra: [origin])
     }
 
+    /// One write transaction; renews while `leaseOwner` still matches (an expired lease nobody took over still counts).
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
         try await write { db in
             try db.execute(
@@ -677,6 +726,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// One serialized write transaction; the lease is released whatever the outcome.
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         try await write { db in
             guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.isHeld(by: claim) else { return false }
@@ -686,10 +736,12 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// A concurrent read, in row id order.
     public func mirrorList(job: String) async throws -> [MirrorObject] {
         try await pool.read { db in try MirrorObject.filter(Column("jobID") == job).order(Column("id")).fetchAll(db) }
     }
 
+    /// A concurrent read; a state with no objects is absent.
     public func mirrorCounts() async throws -> [MirrorStatus: Int] {
         try await pool.read { db in
             var out: [MirrorStatus: Int] = [:]
