@@ -4,18 +4,26 @@ public import Hummingbird
 /// An error answered as JSON `{"error": {"code", "message"}}` with its HTTP status. Messages say
 /// what to do; they never contain paths, stack traces or secrets.
 public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
+    /// The HTTP status answered.
     public let status: HTTPResponse.Status
+    /// Machine-readable error code (`not_found`, `unauthorized`, …): the body's `error.code`.
     public let code: String
+    /// What went wrong and what to do: the body's `error.message`.
     public let message: String
     /// Per-file problems of an upload, when there are any.
     public let files: [FileProblem]?
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`, `Allow`); none by default.
     public var headers: HTTPFields = [:]
 
+    /// One refused file of an upload and why.
     public struct FileProblem: Codable, Sendable {
+        /// The file's name as uploaded.
         public var name: String
+        /// Why the file was refused, and what to do.
         public var error: String
     }
 
+    /// An error with `status`, `code` and `message`; `files` lists an upload's refused files (nil: none).
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, files: [FileProblem]? = nil) {
         self.status = status
         self.code = code
@@ -23,6 +31,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         self.files = files
     }
 
+    /// `{status} {code}: {message}`, for logs.
     public var description: String { "\(status.code) \(code): \(message)" }
 
     private struct Body: Encodable {
@@ -34,6 +43,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         let error: Inner
     }
 
+    /// The JSON body `{"error": {"code", "message", "files"}}` with `status` and `headers`.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = JSON.response(Body(error: .init(code: code, message: message, files: files)), status: status)
         response.headers.append(contentsOf: headers)

@@ -15,8 +15,11 @@ import Workers
 /// Builds GeoInfer's services from a configuration: the job store, the HTTP application and the
 /// in-process workers. `geoinfer serve` and the tests use this one builder.
 public enum GeoInferServer {
+    /// What `build` made: the job store, the data layout, the model, and the services to run.
     public struct Services: Sendable {
+        /// The job store: PostgreSQL with `databaseURL`, else SQLite under the data directory.
         public let store: any JobStore
+        /// Where jobs' files live under the data directory.
         public let layout: DataLayout
         /// The model as its file describes it (every process).
         public let modelFile: ModelFile
@@ -193,6 +196,8 @@ public enum GeoInferServer {
         try await ServiceGroup(configuration: configuration).run()
     }
 
+    /// How long a graceful shutdown may run before it is escalated to cancellation (10 s).
     public static let gracefulShutdownLimit: Duration = .seconds(10)
+    /// How long the services may take to end once cancelled (5 s).
     public static let cancellationLimit: Duration = .seconds(5)
 }

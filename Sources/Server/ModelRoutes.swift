@@ -7,25 +7,38 @@ public import Workers
 
 /// One model version as `GET /models` and `geoinfer models list --json` show it.
 public struct ModelBody: Encodable, Sendable {
+    /// The model's name, from its manifest.
     public let name: String
+    /// The model's version, from its manifest.
     public let version: String
     /// `name@version`, as a job names it.
     public let reference: String
+    /// SHA-256 of the ONNX file, lowercase hex.
     public let sha256: String
     /// The server's default model: what a job without `model` runs.
     public let `default`: Bool
+    /// The class names, in the order of the model's 0-based class indices.
     public let classes: [String]
+    /// Metres per pixel the model was trained at; nil: rasters run at their native resolution.
     public let gsd_m: Double?
+    /// Width of the model's input, in pixels.
     public let input_width: Int
+    /// Height of the model's input, in pixels.
     public let input_height: Int
+    /// The score threshold the manifest recommends; nil: the default 0.25 applies.
     public let score_threshold: Double?
+    /// The NMS IoU threshold the manifest recommends; nil: the default 0.5 applies.
     public let iou_threshold: Double?
+    /// The manifest's description, nil when it has none.
     public let description: String?
+    /// Size of the registered file in bytes; nil for a default model that is not registered.
     public let size_bytes: Int?
+    /// When this version was registered; nil for a default model that is not registered.
     public let added_at: Date?
     /// Pooled scores on the validation data it was registered with (`geoinfer evaluate`).
     public let metrics: EvalScores?
 
+    /// The catalog entry as the API shows it; metrics that do not decode are left out (nil).
     public init(_ e: ModelCatalog.Entry) {
         let m = e.file.manifest
         name = m.name

@@ -39,6 +39,7 @@ public struct ServerConfiguration: Sendable {
     /// Google Cloud Storage: reading gs:// inputs and, with a bucket, mirroring every stored object.
     public var cloud = CloudConfiguration()
 
+    /// Google Cloud Storage settings; the defaults use no GCS at all.
     public struct CloudConfiguration: Sendable {
         /// The GCS endpoint and credentials, or why there are none (`POST /jobs` then answers 422).
         public var access: Result<GCSAccess, StorageError> = .failure(.configuration("GCS access is not configured"))
@@ -52,10 +53,13 @@ public struct ServerConfiguration: Sendable {
         public var urlInputs: [String] = []
         /// The buckets a job's `output_prefix` may name (`GEOINFER_OUTPUT_BUCKETS`; none by default).
         public var outputBuckets: Set<String> = []
+        /// How the mirror outbox copies objects to `mirrorBucket` (`GEOINFER_MIRROR_CONCURRENCY` uploads at once, default 4).
         public var mirror = MirrorConfiguration()
+        /// The defaults: no GCS access, no mirror bucket, no URL inputs, no output buckets.
         public init() {}
     }
 
+    /// Limits on requests, uploads, connections and event streams.
     public struct Limits: Sendable {
         /// Most files in one upload request (default 10,000).
         public var filesPerRequest = 10_000
@@ -79,10 +83,13 @@ public struct ServerConfiguration: Sendable {
         /// Server-sent event streams (`/jobs/{id}/events`) open at once (default 256) and per API
         /// key (default 16). Over either: 429.
         public var eventStreams = 256
+        /// Event streams one API key may hold open at once (default 16; `GEOINFER_MAX_EVENT_STREAMS_PER_KEY`). Over it: 429.
         public var eventStreamsPerKey = 16
+        /// The defaults.
         public init() {}
     }
 
+    /// The defaults: a local service on 127.0.0.1:8000 with its data in `./data` and no API keys required.
     public init() {}
 
     /// Checks cross-field rules once; the message says how to fix them.
@@ -117,8 +124,11 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
+/// A configuration the server cannot start with; `description` says what to change.
 public struct ConfigurationError: Error, CustomStringConvertible {
+    /// What is wrong and how to fix it, as `geoinfer serve` prints it.
     public let description: String
+    /// An error with the message `description`.
     public init(_ description: String) { self.description = description }
 }
 

@@ -70,17 +70,23 @@ public enum Telemetry {
 /// Writes each log record as one JSON object on standard error: `time`, `level`, `message`,
 /// `source`, and the metadata as fields (`job_id`, `webhook_id`, `hb.request.id`, …).
 public struct JSONLogHandler: LogHandler {
+    /// Fields written with every record; a record's own metadata wins on a clash.
     public var metadata: Logger.Metadata = [:]
+    /// The lowest level written (default info).
     public var logLevel: Logger.Level = .info
     let label: String
 
+    /// A handler whose records carry `label` as their `logger` field.
     public init(label: String) { self.label = label }
 
+    /// One field of `metadata`; nil when it is not set.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes the record as one JSON line on standard error: warnings and above at once, the rest buffered
+    /// (at most 50 ms). Metadata named `time`, `level`, `message`, `source` or `logger` is dropped.
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [
             ("time", ISO8601Seconds.string(Date())), ("level", event.level.rawValue),

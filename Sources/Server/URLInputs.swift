@@ -13,8 +13,11 @@ public struct URLInputPolicy: Sendable {
     public let prefixes: [String]
     private let addresses: WebhookAddressPolicy
 
+    /// Why a prefix or a caller's URL was refused.
     public struct Refused: Error, CustomStringConvertible, Sendable {
+        /// The API error code: `invalid_url_inputs` (a bad prefix), `url_inputs_not_allowed`, `invalid_inputs` or `url_not_allowed`.
         public let code: String
+        /// The message: the entry or URL (shortened) and what to do.
         public let description: String
     }
 

@@ -2,17 +2,22 @@ public import Foundation
 
 /// An object in a blob store.
 public struct BlobInfo: Sendable, Equatable, Codable {
+    /// The object's name in the store (`uploads/...`, `results/...`).
     public var name: String
+    /// Size in bytes.
     public var size: Int64
     /// CRC32C of the content, base64 of the big-endian bytes (GCS's form).
     public var crc32c: String?
     /// GCS's object generation (nil for local files).
     public var generation: String?
+    /// The object's MIME type; nil when the store gave none.
     public var contentType: String?
     /// Custom metadata (job id, original file name, SHA-256).
     public var metadata: [String: String]
+    /// When the object was last written; nil when unknown.
     public var updated: Date?
 
+    /// An object's description; `generation`, `contentType` and `updated` default to nil, `metadata` to empty.
     public init(
         name: String, size: Int64, crc32c: String?, generation: String? = nil, contentType: String? = nil,
         metadata: [String: String] = [:], updated: Date? = nil
@@ -55,13 +60,16 @@ public protocol BlobStore: Sendable {
 }
 
 extension BlobStore {
+    /// Default: nil, the store has no URL for range reads.
     public func rangeReadURL(_ name: String) async throws -> (url: String, bearerToken: String?)? { nil }
 
+    /// Default: filters the whole `list(prefix:)`, so it costs a full listing; stores that page override it.
     public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
         let kept = try await list(prefix: prefix).filter { keep($0.name) }
         return (Array(kept.prefix(limit)), kept.count > limit)
     }
 
+    /// Stores `file` as `name` with the content type its extension suggests and no metadata.
     public func put(file: URL, as name: String) async throws -> BlobInfo {
         try await put(file: file, as: name, contentType: ContentType.guess(name), metadata: [:])
     }
@@ -69,6 +77,7 @@ extension BlobStore {
 
 /// Content types of the objects GeoInfer stores.
 public enum ContentType {
+    /// The MIME type for `name`'s extension: TIFF, JSON, GeoJSON or PNG, else `application/octet-stream`.
     public static func guess(_ name: String) -> String {
         switch (name as NSString).pathExtension.lowercased() {
         case "tif", "tiff": "image/tiff"

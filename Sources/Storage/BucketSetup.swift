@@ -5,14 +5,18 @@ import Foundation
 /// and COLDLINE at 90, `temp/` objects deleted after a day, incomplete multipart uploads aborted
 /// after 7 days. Rules already on the bucket are kept.
 public struct BucketSetup: Sendable {
+    /// The bucket's location, uppercased (e.g. `US`, `EUROPE-WEST1`); an existing bucket keeps its own.
     public var location: String
+    /// The project a missing bucket is created in (`GCP_PROJECT` or `--project`); nil: a missing bucket is an error.
     public var project: String?
 
+    /// `location` is uppercased; `project` is needed only to create a bucket that does not exist.
     public init(location: String, project: String?) {
         self.location = location.uppercased()
         self.project = project
     }
 
+    /// The lifecycle rules the bucket gets, in the JSON API's form.
     public static var lifecycleRules: [[String: Any]] {
         [
             [
@@ -37,8 +41,11 @@ public struct BucketSetup: Sendable {
 
     /// One request the set-up makes (or would make, with `--dry-run`).
     public struct Step: Sendable {
+        /// `POST` (create the bucket) or `PATCH` (update it).
         public var method: String
+        /// The JSON API URL the request goes to.
         public var url: String
+        /// The request body: JSON, pretty-printed with sorted keys.
         public var body: String
         /// What the step changes, in words.
         public var summary: [String]
@@ -91,6 +98,7 @@ public struct BucketSetup: Sendable {
         return ([Step(method: "PATCH", url: bucketURL, body: try Self.json(patch), summary: summary)], notes)
     }
 
+    /// One lifecycle rule in words, e.g. `lifecycle: to NEARLINE after 30 days`.
     public static func describe(_ rule: [String: Any]) -> String {
         let action = rule["action"] as? [String: Any] ?? [:]
         let condition = rule["condition"] as? [String: Any] ?? [:]

@@ -6,6 +6,7 @@ public import Foundation
 public struct CRC32C: Sendable, Equatable {
     private var state: UInt32 = 0xFFFF_FFFF
 
+    /// A checksum of no bytes yet (`value` 0).
     public init() {}
 
     /// The checksum of everything passed to `update` so far.
@@ -14,6 +15,7 @@ public struct CRC32C: Sendable, Equatable {
     /// The checksum as GCS writes it: base64 of the 4 bytes, most significant first.
     public var base64: String { Self.base64(value) }
 
+    /// `value` as GCS writes it: base64 of its 4 bytes, most significant first.
     public static func base64(_ value: UInt32) -> String {
         withUnsafeBytes(of: value.bigEndian) { Data($0).base64EncodedString() }
     }
@@ -24,18 +26,21 @@ public struct CRC32C: Sendable, Equatable {
         return data.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
+    /// The CRC32C of `data` in one call.
     public static func checksum(_ data: some DataProtocol) -> UInt32 {
         var crc = CRC32C()
         crc.update(data)
         return crc.value
     }
 
+    /// Adds `data` to the checksum, one contiguous region at a time.
     public mutating func update(_ data: some DataProtocol) {
         for region in data.regions {
             region.withUnsafeBytes { update($0) }
         }
     }
 
+    /// Adds the bytes of `buffer` to the checksum.
     public mutating func update(_ buffer: UnsafeRawBufferPointer) {
         var crc = state
         var count = buffer.count

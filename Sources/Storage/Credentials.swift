@@ -11,8 +11,11 @@ public protocol TokenProvider: Sendable {
 
 /// No credentials: for `STORAGE_EMULATOR_HOST`.
 public struct NoCredentials: TokenProvider {
+    /// Credentials that add no token.
     public init() {}
+    /// Always nil: requests go without an `Authorization` header.
     public func token() async throws -> String? { nil }
+    /// `none (emulator)`.
     public var summary: String { "none (emulator)" }
 }
 
@@ -58,11 +61,13 @@ actor TokenCache {
     }
 }
 
+/// The OAuth2 scope tokens are asked for by default: read and write access to Cloud Storage.
 public let storageScope = "https://www.googleapis.com/auth/devstorage.read_write"
 
 /// A service-account key file (`"type": "service_account"`): an RS256-signed JWT is exchanged at
 /// the key's `token_uri` for an access token.
 public struct ServiceAccountCredentials: TokenProvider {
+    /// The service account's address (`client_email`), shown in `summary`.
     public let clientEmail: String
     let keyID: String?
     let tokenURI: String
@@ -70,6 +75,8 @@ public struct ServiceAccountCredentials: TokenProvider {
     let scope: String
     let cache: TokenCache
 
+    /// Reads `client_email`, `private_key` (RSA, PEM), and optional `private_key_id` and `token_uri` (default Google's)
+    /// from a key file's JSON; throws `StorageError.credentials` when they are missing or bad. Makes no request.
     public init(json: [String: Any], http: HTTPTransport, scope: String = storageScope) throws {
         guard let email = json["client_email"] as? String, let pem = json["private_key"] as? String else {
             throw StorageError.credentials("the service-account key has no client_email or private_key")
@@ -96,7 +103,9 @@ public struct ServiceAccountCredentials: TokenProvider {
         }
     }
 
+    /// A cached access token, fetched with a freshly signed JWT when it nears expiry; throws `StorageError.credentials` when refused.
     public func token() async throws -> String? { try await cache.token() }
+    /// `service account {client_email}`.
     public var summary: String { "service account \(clientEmail)" }
 
     /// `base64url(header).base64url(claims).base64url(RS256 signature)`, valid for one hour.
@@ -119,6 +128,8 @@ public struct ServiceAccountCredentials: TokenProvider {
 public struct AuthorizedUserCredentials: TokenProvider {
     let cache: TokenCache
 
+    /// Reads `client_id`, `client_secret`, `refresh_token` and optional `token_uri` (default Google's) from gcloud's JSON;
+    /// throws `StorageError.credentials` when one is missing. Makes no request.
     public init(json: [String: Any], http: HTTPTransport) throws {
         guard let id = json["client_id"] as? String, let secret = json["client_secret"] as? String,
             let refresh = json["refresh_token"] as? String
@@ -137,7 +148,9 @@ public struct AuthorizedUserCredentials: TokenProvider {
         }
     }
 
+    /// A cached access token, refreshed with the refresh token when it nears expiry; throws `StorageError.credentials` when refused.
     public func token() async throws -> String? { try await cache.token() }
+    /// The kind of credentials, without the account or any secret.
     public var summary: String { "gcloud application-default credentials (authorized_user)" }
 }
 
@@ -146,6 +159,7 @@ public struct MetadataServerCredentials: TokenProvider {
     let host: String
     let cache: TokenCache
 
+    /// Tokens from the metadata server at `host` (`host[:port]`, reached over plain HTTP). Makes no request.
     public init(host: String, http: HTTPTransport) {
         self.host = host
         let url = "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token"
@@ -165,7 +179,9 @@ public struct MetadataServerCredentials: TokenProvider {
         }
     }
 
+    /// A cached token of the instance's default service account; throws `StorageError.credentials` when the server is unreachable.
     public func token() async throws -> String? { try await cache.token() }
+    /// `metadata server {host}`.
     public var summary: String { "metadata server \(host)" }
 }
 

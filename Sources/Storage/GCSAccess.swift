@@ -2,10 +2,12 @@ import Foundation
 
 /// A `gs://bucket/name` address.
 public struct GSURI: Sendable, Equatable, CustomStringConvertible {
+    /// The bucket's name.
     public var bucket: String
     /// The object name, or a prefix when it ends with `/` (empty: the whole bucket).
     public var name: String
 
+    /// The address as given, unchecked (`init(_:)` checks).
     public init(bucket: String, name: String) {
         self.bucket = bucket
         self.name = name
@@ -25,7 +27,9 @@ public struct GSURI: Sendable, Equatable, CustomStringConvertible {
         self.name = name
     }
 
+    /// Whether `name` is a prefix (empty or ending in `/`) rather than one object.
     public var isPrefix: Bool { name.isEmpty || name.hasSuffix("/") }
+    /// `gs://bucket/name`.
     public var description: String { "gs://\(bucket)/\(name)" }
 }
 
@@ -36,12 +40,18 @@ public protocol BucketResolver: Sendable {
 
 /// GCS with one endpoint, one set of credentials and one HTTP client for every bucket.
 public struct GCSAccess: BucketResolver {
+    /// The JSON API's address as configured: Google's, or an emulator's (`STORAGE_EMULATOR_HOST`, `GEOINFER_GCS_ENDPOINT`).
     public let endpoint: String
+    /// Where each request's bearer token comes from.
     public let credentials: any TokenProvider
+    /// The HTTP client every bucket's store shares.
     public let http: HTTPTransport
+    /// Resumable upload chunk and single-request limit in bytes, a multiple of 256 KiB (default 8 MiB).
     public var chunkSize: Int
+    /// How each store's operations retry (default: `RetryPolicy()`, a 120 s deadline).
     public var retry: RetryPolicy
 
+    /// An access with these settings; nothing is checked until `gcs(bucket:)`.
     public init(
         endpoint: String, credentials: any TokenProvider, http: HTTPTransport, chunkSize: Int = 8 << 20,
         retry: RetryPolicy = RetryPolicy()
@@ -80,6 +90,8 @@ public struct GCSAccess: BucketResolver {
             retry: retry)
     }
 
+    /// A store for `bucket` with this endpoint, credentials, chunk size and retries; throws `StorageError.configuration`
+    /// when the bucket name, endpoint or chunk size is invalid.
     public func gcs(bucket: String) throws -> GCSBlobStore {
         var config = try GCSConfiguration(bucket: bucket, endpoint: endpoint)
         try config.setChunkSize(chunkSize)
@@ -88,5 +100,6 @@ public struct GCSAccess: BucketResolver {
         return GCSBlobStore(config: config, credentials: credentials, http: http)
     }
 
+    /// `gcs(bucket:)` as any `BlobStore`.
     public func store(bucket: String) throws -> any BlobStore { try gcs(bucket: bucket) }
 }

@@ -4,6 +4,7 @@ import NIOFoundationCompat
 
 /// Where and how to reach a bucket.
 public struct GCSConfiguration: Sendable {
+    /// The bucket's name, checked against GCS's naming rules.
     public var bucket: String
     /// `https://storage.googleapis.com`, or an emulator's address.
     public var endpoint: String
@@ -15,8 +16,11 @@ public struct GCSConfiguration: Sendable {
     public var listPageSize = 1000
     /// Time limit of one HTTP exchange (default 120 s).
     public var requestTimeout: TimeInterval = 120
+    /// How its operations retry (default: `RetryPolicy()`, a 120 s deadline).
     public var retry = RetryPolicy()
 
+    /// Checks `bucket` against the naming rules and `endpoint` (an address without a scheme gets `http://`);
+    /// throws `StorageError.configuration`.
     public init(bucket: String, endpoint: String = "https://storage.googleapis.com") throws {
         try Self.validate(bucket: bucket)
         self.bucket = bucket
@@ -35,6 +39,7 @@ public struct GCSConfiguration: Sendable {
         return "https://storage.googleapis.com"
     }
 
+    /// Sets `chunkSize`; throws `StorageError.configuration` unless `bytes` is a positive multiple of 256 KiB.
     public mutating func setChunkSize(_ bytes: Int) throws {
         guard bytes > 0, bytes % (256 << 10) == 0 else {
             throw StorageError.configuration("the upload chunk size must be a positive multiple of 262144 bytes (256 KiB); got \(bytes)")
@@ -66,17 +71,21 @@ public struct GCSConfiguration: Sendable {
 /// `ifGenerationMatch=0`, so a retry never duplicates or overwrites; large files go resumable in
 /// chunks and resume from the byte the server reports after a failure.
 public final class GCSBlobStore: BlobStore {
+    /// The bucket, endpoint, sizes, timeout and retry policy.
     public let config: GCSConfiguration
     let http: HTTPTransport
     let credentials: any TokenProvider
 
+    /// A store for `config.bucket` whose requests carry `credentials`' token; makes no request.
     public init(config: GCSConfiguration, credentials: any TokenProvider, http: HTTPTransport) {
         self.config = config
         self.credentials = credentials
         self.http = http
     }
 
+    /// The bucket's name.
     public var bucket: String { config.bucket }
+    /// `gs://bucket/name`.
     public func uri(for name: String) -> String { "gs://\(config.bucket)/\(name)" }
 
     // MARK: Requests
@@ -143,6 +152,7 @@ public final class GCSBlobStore: BlobStore {
 
     // MARK: BlobStore
 
+    /// The object's description; nil on 404, `StorageError` for other failures once retries are spent.
     public func info(_ name: String) async throws -> BlobInfo? {
         let answer = try await withRetries("get \(name)", policy: config.retry) { _ in try await exchange("GET", objectURL(name)) }
         if answer.status == 404 { return nil }
@@ -152,10 +162,12 @@ public final class GCSBlobStore: BlobStore {
         return Self.info(json)
     }
 
+    /// Every object under `prefix`, in name order, through every page of the listing.
     public func list(prefix: String) async throws -> [BlobInfo] {
         try await list(prefix: prefix, keep: { _ in true }, limit: .max).items
     }
 
+    /// Lists `listPageSize` objects a request and stops at the first page that takes the kept count past `limit` (`truncated`).
     public func list(prefix: String, keep: @Sendable (String) -> Bool, limit: Int) async throws -> (items: [BlobInfo], truncated: Bool) {
         var out: [BlobInfo] = []
         var pageToken: String?
@@ -170,6 +182,7 @@ public final class GCSBlobStore: BlobStore {
         return (out.sorted { $0.name < $1.name }, false)
     }
 
+    /// Deletes the object; false on 404, `StorageError` for other failures once retries are spent.
     public func delete(_ name: String) async throws -> Bool {
         let answer = try await withRetries("delete \(name)", policy: config.retry) { _ in try await exchange("DELETE", objectURL(name)) }
         if answer.status == 404 { return false }
@@ -179,6 +192,7 @@ public final class GCSBlobStore: BlobStore {
         return true
     }
 
+    /// Bytes `range` by a ranged GET, cut at the object's end (empty past it); throws `StorageError.notFound`.
     public func read(_ name: String, range: Range<Int64>) async throws -> Data {
         guard !range.isEmpty else { return Data() }
         let answer = try await withRetries("read \(name)", policy: config.retry) { _ in
@@ -197,6 +211,8 @@ public final class GCSBlobStore: BlobStore {
         }
     }
 
+    /// Downloads the generation `info` reports to `file` (replaced atomically), fetching again within the retry deadline
+    /// when its size or CRC32C differs; throws `StorageError.notFound` when absent.
     public func download(_ name: String, to file: URL) async throws -> BlobInfo {
         guard let info = try await info(name) else { throw StorageError.notFound(name) }
         let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
@@ -225,6 +241,8 @@ public final class GCSBlobStore: BlobStore {
         return info
     }
 
+    /// Uploads in one request up to `singleRequestLimit` bytes, resumable in `chunkSize` chunks above it;
+    /// never overwrites, as `BlobStore.put` says.
     public func put(file: URL, as name: String, contentType: String, metadata: [String: String]) async throws -> BlobInfo {
         let (crc, size) = try fileChecksum(file)
         let object: [String: Any] = ["name": name, "contentType": contentType, "metadata": metadata, "crc32c": CRC32C.base64(crc)]

@@ -6,10 +6,14 @@ import NIOHTTP1
 
 /// One HTTP exchange with a fully read answer.
 public struct HTTPAnswer: Sendable {
+    /// The HTTP status code.
     public var status: Int
+    /// The response headers, in the order received.
     public var headers: [(name: String, value: String)]
+    /// The whole response body.
     public var body: Data
 
+    /// The first value of header `name`, matched case-insensitively; nil when absent.
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
@@ -32,6 +36,7 @@ public struct HTTPAnswer: Sendable {
 public final class HTTPTransport: Sendable {
     let client: HTTPClient
 
+    /// A client that gives up connecting after `connectTimeout` seconds (default 5), follows no redirects and never decompresses.
     public init(connectTimeout: TimeInterval = 5) {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .milliseconds(Int64(connectTimeout * 1000)))
@@ -41,6 +46,7 @@ public final class HTTPTransport: Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
+    /// Closes the client and its connections; errors are ignored.
     public func shutdown() async {
         try? await client.shutdown()
     }
@@ -51,6 +57,8 @@ public final class HTTPTransport: Sendable {
         _ = client.shutdown()
     }
 
+    /// One request: `timeout` covers the whole exchange in seconds (default 60), and a body over `maxResponseBytes`
+    /// (default 32 MiB) throws. Every status is returned, not thrown.
     public func send(
         _ method: String, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
         timeout: TimeInterval = 60, maxResponseBytes: Int = 32 << 20

@@ -4,13 +4,16 @@ public import Foundation
 /// of the data directory. Custom metadata and content types are kept beside the objects in
 /// `.blobmeta/{name}.json`.
 public struct LocalBlobStore: BlobStore {
+    /// The folder, as a standardized file URL.
     public let root: URL
 
+    /// Uses `root`, creating it and its parents when missing; throws when it cannot.
     public init(root: URL) throws {
         self.root = root.standardizedFileURL
         try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
     }
 
+    /// `file:///root/name`.
     public func uri(for name: String) -> String { root.appendingPathComponent(name).absoluteString }
 
     private struct Sidecar: Codable {
@@ -31,6 +34,8 @@ public struct LocalBlobStore: BlobStore {
 
     private func sidecar(_ name: String) -> URL { root.appendingPathComponent(".blobmeta/\(name).json") }
 
+    /// Copies `file` in as `name`, with its content type, metadata and CRC32C in the sidecar; never overwrites,
+    /// as `BlobStore.put` says. Throws `StorageError.configuration` for an invalid name.
     public func put(file: URL, as name: String, contentType: String, metadata: [String: String]) async throws -> BlobInfo {
         let target = try path(name)
         let (crc, _) = try fileChecksum(file)
@@ -55,6 +60,7 @@ public struct LocalBlobStore: BlobStore {
         return stored
     }
 
+    /// Size, CRC32C, content type and metadata from the file and its sidecar (computed or guessed without one); nil when absent.
     public func info(_ name: String) async throws -> BlobInfo? {
         let url = try path(name)
         guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path),
@@ -68,6 +74,7 @@ public struct LocalBlobStore: BlobStore {
             updated: attrs[.modificationDate] as? Date)
     }
 
+    /// Copies the object to `file` (replaced atomically), checking its CRC32C; throws `StorageError.notFound` when absent.
     public func download(_ name: String, to file: URL) async throws -> BlobInfo {
         guard let info = try await info(name) else { throw StorageError.notFound(name) }
         let fm = FileManager.default
@@ -85,6 +92,7 @@ public struct LocalBlobStore: BlobStore {
         return info
     }
 
+    /// Bytes `range` of the file, fewer at its end; throws `StorageError.notFound` when absent.
     public func read(_ name: String, range: Range<Int64>) async throws -> Data {
         guard let handle = try? FileHandle(forReadingFrom: try path(name)) else { throw StorageError.notFound(name) }
         defer { try? handle.close() }
@@ -92,6 +100,7 @@ public struct LocalBlobStore: BlobStore {
         return try handle.read(upToCount: Int(range.count)) ?? Data()
     }
 
+    /// Every object whose name starts with `prefix`, in name order; sidecars and unfinished `.part` files are skipped.
     public func list(prefix: String) async throws -> [BlobInfo] {
         var names: [String] = []
         var stack = [""]
@@ -110,6 +119,7 @@ public struct LocalBlobStore: BlobStore {
         return out
     }
 
+    /// Removes the file and its sidecar; false when it was not there.
     public func delete(_ name: String) async throws -> Bool {
         let url = try path(name)
         guard FileManager.default.fileExists(atPath: url.path) else { return false }

@@ -5,16 +5,19 @@ public import Foundation
 public struct RetryPolicy: Sendable {
     /// First backoff (default 1 s), doubled each time up to `maxBackoff` (default 32 s).
     public var initialBackoff: TimeInterval = 1
+    /// The longest wait between two attempts, in seconds (default 32).
     public var maxBackoff: TimeInterval = 32
     /// How long one operation keeps retrying (default 120 s); progress on a resumable upload restarts it.
     public var deadline: TimeInterval = 120
 
+    /// Backoffs and deadline in seconds (defaults 1, 32 and 120).
     public init(initialBackoff: TimeInterval = 1, maxBackoff: TimeInterval = 32, deadline: TimeInterval = 120) {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.deadline = deadline
     }
 
+    /// Whether an HTTP status is worth retrying: 408, 429 and every 5xx.
     public static func retryable(status: Int) -> Bool { status == 408 || status == 429 || status >= 500 }
 
     /// The wait before retry number `n` (0-based): uniformly random up to the capped exponential.

@@ -18,6 +18,7 @@ public enum StorageError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A local file could not be read or written.
     case local(String)
 
+    /// What went wrong, with a hint for 401, 403 and 404; never credentials.
     public var description: String {
         switch self {
         case .http(let status, let operation, let message):
