@@ -1,5 +1,5 @@
 public import Foundation
-public import Jobs
+import Jobs
 public import Storage
 public import Webhooks
 public import Workers

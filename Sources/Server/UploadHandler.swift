@@ -9,7 +9,7 @@ import Inference
 import Jobs
 import Storage
 import Webhooks
-public import Workers
+import Workers
 
 /// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
 /// size or count), checks every file with GDAL, then moves the files into place and commits the job

@@ -1,6 +1,6 @@
 import Foundation
 import Inference
-public import Jobs
+import Jobs
 import Storage
 
 /// The models a worker process has loaded: its default model, always, and at most `capacity`
