@@ -4,12 +4,14 @@ public import Foundation
 /// `uploads/{job}_{name}`, `results/{job}_coco.json`, `results/{job}_detections.geojson`,
 /// `results/{job}_metadata.json`, `results/{job}/quicklooks/{name}.jpg`, `results/{job}/thumbnails/{name}.jpg`, and `temp/` for uploads in flight.
 public struct DataLayout: Sendable {
+    /// The data directory, as a standardised file URL.
     public let root: URL
     /// This data directory's identity (a UUID kept in `instance_id`, made on first use): mirror
     /// rows name the directory that holds their file, so that in a deployment whose machines each
     /// have their own, only the one that has a file copies it to the bucket.
     public let instance: String
 
+    /// Opens the data directory at `root`: makes `uploads/`, `results/` and `temp/` when missing, and reads or makes `instance_id`.
     public init(root: URL) throws {
         self.root = root.standardizedFileURL
         for sub in ["uploads", "results", "temp"] {
@@ -38,19 +40,25 @@ public struct DataLayout: Sendable {
         return made
     }
 
+    /// The embedded SQLite store's file: `geoinfer.sqlite` in the root.
     public var databasePath: String { root.appendingPathComponent("geoinfer.sqlite").path }
+    /// The `temp/` folder, for uploads in flight and other entries owned by a process (``tempEntry(_:_:)``).
     public var temp: URL { root.appendingPathComponent("temp") }
     /// A `temp/` entry owned by this process: `KIND-PID-REST` (`upload`, `input`, `model`, `truth`), so that a process
     /// starting later removes it only once its owner is gone (``StartupSweep``).
     public func tempEntry(_ kind: String, _ rest: String) -> URL {
         temp.appendingPathComponent("\(kind)-\(ProcessInfo.processInfo.processIdentifier)-\(rest)")
     }
+    /// The `results/` folder.
     public var results: URL { root.appendingPathComponent("results") }
 
     /// The upload's path relative to the root.
     public func uploadPath(job: String, name: String) -> String { "uploads/\(job)_\(name)" }
+    /// The URL of a path relative to the root.
     public func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+    /// The prefix of a job's result documents' names in `results/`: `{job}_`.
     public func resultPrefix(job: String) -> String { "\(job)_" }
+    /// A job's result document: `results/{job}_{file}`.
     public func result(job: String, file: String) -> URL { results.appendingPathComponent("\(job)_\(file)") }
     /// The quicklook of one file of a job: `results/{job}/quicklooks/{name}.jpg`.
     public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).jpg" }
@@ -67,6 +75,7 @@ public enum FileNames {
     /// The longest extension kept as one (16 characters); a longer "extension" is part of the name.
     static let maxExtension = 16
 
+    /// The safe name for a client's file name (`file` when nothing safe is left); not yet unique within the job (``UniqueNames``).
     public static func sanitize(_ original: String) -> String {
         let last = original.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
         var out = ""
@@ -101,6 +110,7 @@ public struct UniqueNames: Sendable {
     private var taken: Set<String> = []
     private var next: [String: Int] = [:]
 
+    /// No names given yet.
     public init() {}
 
     /// Names given so far.

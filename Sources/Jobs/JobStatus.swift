@@ -37,5 +37,6 @@ public enum JobStatus: String, Codable, Sendable, CaseIterable {
 public enum FileStatus: String, Codable, Sendable, CaseIterable {
     case queued, running, succeeded, failed, cancelled
 
+    /// Whether no more work happens on the file (until a retry of its job requeues a failed one).
     public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
 }

@@ -3,22 +3,32 @@ public import Foundation
 
 /// What a new job needs: its settings and its files, already stored under the data directory.
 public struct JobCreate: Sendable {
+    /// The job's new public id.
     public var id: String
+    /// When the job was submitted.
     public var createdAt: Date
+    /// Where to send the job's webhook events (validated at submit; nil: none).
     public var webhookURL: String?
+    /// The job's own `whsec_` signing secret (nil: the server's secrets sign).
     public var webhookSecret: String?
+    /// The client's `Idempotency-Key` (nil: none sent).
     public var idempotencyKey: String?
     /// A digest of the request, kept with `idempotencyKey` (nil: none).
     public var idempotencyFingerprint: String?
     /// The API key that submits the job (nil: no key, on a server that does not require one).
     public var ownerKeyID: String?
+    /// The minimum score kept (nil: the model's default).
     public var scoreThreshold: Double?
+    /// Fraction of a tile shared with its neighbour (nil: the default).
     public var overlap: Double?
+    /// The name of the model to run (its manifest's name).
     public var modelName: String
+    /// The files, in submission order.
     public var files: [NewFile]
     /// The result formats (comma-separated, validated at submit; nil: COCO and GeoJSON) and the
     /// GIS layers' CRS (`EPSG:n`; nil: the rasters' own).
     public var formats: String?
+    /// The CRS of the GIS layers, `EPSG:n` (nil: the rasters' own).
     public var outCRS: String?
     /// `gs://bucket/prefix/` for copies of the result documents (validated at submit).
     public var outputPrefix: String?
@@ -29,20 +39,30 @@ public struct JobCreate: Sendable {
     public var origin: String?
     /// The model's version and file digest, resolved at submit (nil: the server's default model).
     public var modelVersion: String?
+    /// The SHA-256 of the model's file (nil: the server's default model).
     public var modelSHA256: String?
     /// Ground truth to score the results against (stored path or `gs://` URI) and its given name.
     public var groundTruth: String?
+    /// The name the ground truth was uploaded under (nil: no ground truth).
     public var groundTruthName: String?
 
+    /// One file of the new job.
     public struct NewFile: Sendable {
+        /// The name as the client sent it.
         public var originalName: String
+        /// The sanitised name, unique within the job (``UniqueNames``).
         public var name: String
+        /// Path of the stored upload relative to the data directory, or the input's `gs://` URI.
         public var storedPath: String
+        /// The file's size in bytes.
         public var sizeBytes: Int
+        /// Hex SHA-256 of the upload (empty for a bucket input).
         public var sha256: String
+        /// Tiles planned at submit (1 for a bucket input, until its worker reads the header).
         public var tilesTotal: Int
         /// Where the raster lies, when its header was read at submit.
         public var footprint: Footprint?
+        /// A new file; `footprint` nil when its header was not read.
         public init(
             originalName: String, name: String, storedPath: String, sizeBytes: Int, sha256: String, tilesTotal: Int,
             footprint: Footprint? = nil
@@ -57,6 +77,7 @@ public struct JobCreate: Sendable {
         }
     }
 
+    /// A new job; the settings not listed here start nil.
     public init(
         id: String, createdAt: Date, webhookURL: String?, webhookSecret: String? = nil, idempotencyKey: String?,
         ownerKeyID: String? = nil, scoreThreshold: Double?, overlap: Double?, modelName: String, files: [NewFile]
@@ -83,16 +104,20 @@ public enum FileOutcome: Sendable {
 }
 
 /// The durable state of jobs and files. Every method is one transaction. Implementations: SQLite
-/// (embedded default); all pass the same contract tests.
+/// (`JobStoreSQLite`, the embedded default) and PostgreSQL (`JobStorePostgres`); both pass the same
+/// contract tests.
 public protocol JobStore: Sendable {
     /// Creates a job with its files in one transaction. When `idempotencyKey` was used before,
     /// nothing is created and the earlier job is returned with `created == false`.
     func jobCreate(_ params: JobCreate) async throws -> (job: JobRecord, created: Bool)
+    /// The job with this id; nil if unknown.
     func jobGet(_ id: String) async throws -> JobRecord?
+    /// The job submitted with this idempotency key; nil if none.
     func jobFind(idempotencyKey: String) async throws -> JobRecord?
     /// Newest first; `after` is the last job of the previous page (keyset pagination); `owner`
     /// keeps only the jobs of that API key.
     func jobList(status: JobStatus?, limit: Int, after: JobRecord?, owner: String?) async throws -> [JobRecord]
+    /// A job's files, in ordinal order.
     func jobFiles(_ id: String) async throws -> [FileRecord]
     /// Cancels a job that is not final: its unfinished files are cancelled, and its webhook delivery
     /// is written in the same transaction. Returns the job, nil if unknown.
@@ -177,10 +202,12 @@ extension JobStore {
         try? await Task.sleep(for: limit)
     }
 
+    /// Finalizes a job with no mirror rows to write and no merged layer.
     public func jobFinalize(_ id: String, now: Date) async throws -> JobRecord? {
         try await jobFinalize(id, now: now, objects: [], mergedDetections: nil)
     }
 
+    /// Finalizes a job, writing the mirror rows of `objects`, with no merged layer.
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest]) async throws -> JobRecord? {
         try await jobFinalize(id, now: now, objects: objects, mergedDetections: nil)
     }
@@ -189,6 +216,8 @@ extension JobStore {
 /// The job store cannot be reached now (its database is down or out of reach): nothing was
 /// changed, and the same call may succeed later. The API answers 503.
 public struct JobStoreUnavailable: Error, CustomStringConvertible {
+    /// What could not be reached and what to check, worded for the operator.
     public let description: String
+    /// An unavailable store, with what could not be reached.
     public init(_ description: String) { self.description = description }
 }

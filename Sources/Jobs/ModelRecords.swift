@@ -5,20 +5,25 @@ public import Foundation
 /// says and the metrics it was registered with. The pair (`name`, `version`) is unique; a
 /// version's file never changes (its SHA-256 is part of the row).
 public struct ModelRecord: Codable, Sendable, Equatable {
+    /// The model's name (see ``ModelReference``).
     public var name: String
+    /// The version, unique within `name`; ordered by ``VersionOrder``.
     public var version: String
     /// The SHA-256 of the ONNX file.
     public var sha256: String
     /// Where the file lies, relative to the data directory (`models/{name}/{version}/model.onnx`);
     /// the mirror bucket holds it under the same name.
     public var path: String
+    /// The ONNX file's size in bytes.
     public var sizeBytes: Int
     /// The model's manifest (JSON), so that a process without the file can plan tiles.
     public var manifest: String
     /// Validation metrics given when the model was added (JSON object; nil: none).
     public var metrics: String?
+    /// When the version was registered.
     public var addedAt: Date
 
+    /// A registry row from its columns.
     public init(
         name: String, version: String, sha256: String, path: String, sizeBytes: Int, manifest: String, metrics: String?, addedAt: Date
     ) {
@@ -46,6 +51,7 @@ public enum ModelRegistryError: Error, Equatable, CustomStringConvertible {
     /// Jobs that are not final use the version.
     case inUse(reference: String, jobs: Int)
 
+    /// The refusal, worded for the caller, with what to do instead.
     public var description: String {
         switch self {
         case .conflict(let reference, let sha256):
@@ -60,14 +66,18 @@ public enum ModelRegistryError: Error, Equatable, CustomStringConvertible {
 /// characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit, so they are
 /// safe as folder names and object names.
 public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
+    /// The model's name.
     public let name: String
     /// nil: the highest version of `name`.
     public let version: String?
 
+    /// A name or version that breaks the naming rule.
     public struct Invalid: Error, Equatable, CustomStringConvertible {
+        /// The rule that was broken, worded for the caller.
         public let description: String
     }
 
+    /// Checks both parts; throws ``Invalid`` when either is not a valid name or version.
     public init(name: String, version: String?) throws(Invalid) {
         guard Self.isValidPart(name) else { throw Invalid(description: Self.rule("name")) }
         if let version, !Self.isValidPart(version) { throw Invalid(description: Self.rule("version")) }
@@ -81,6 +91,7 @@ public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
         try self.init(name: String(parts[0]), version: parts.count == 2 ? String(parts[1]) : nil)
     }
 
+    /// `name`, or `name@version` when a version is given.
     public var description: String { version.map { "\(name)@\($0)" } ?? name }
 
     /// Whether `part` may be a model's name or version.
@@ -103,6 +114,7 @@ public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
 /// The order of versions: dot- or dash-separated parts, numbers compared as numbers (`1.10` after
 /// `1.9`), other parts as text; a version that is a prefix of another comes first.
 public enum VersionOrder {
+    /// Whether version `a` comes before version `b`.
     public static func less(_ a: String, _ b: String) -> Bool {
         let pa = parts(a)
         let pb = parts(b)
