@@ -41,6 +41,8 @@ public struct TrainingData: Sendable {
         oneClass: String? = nil
     ) throws(Problem) -> TrainingData {
         var images: [Image] = []
+        // Each raster as the label readers see it: its name, size and georeferencing.
+        var known: [PredictedImage] = []
         var seen = Set<String>()
         for (path, split) in rasters.map({ ($0, String?.none) }) + validation.map({ ($0, "val") }) {
             let raster: Raster
@@ -63,14 +65,12 @@ public struct TrainingData: Sendable {
                 )
             }
             images.append(Image(name: name, path: path, width: info.width, height: info.height, scale: scale, boxes: [], split: split))
+            known.append(
+                PredictedImage(
+                    name: name, width: info.width, height: info.height, crs: MergedLayer.crsKey(info),
+                    geoTransform: info.isGeoreferenced ? info.geoTransform?.coefficients : nil, predictions: []))
         }
         guard !images.isEmpty else { throw Problem(description: "no rasters to train on") }
-        let known = images.map { image -> PredictedImage in
-            let info = try? Raster(path: image.path).info
-            return PredictedImage(
-                name: image.name, width: image.width, height: image.height, crs: info.flatMap(MergedLayer.crsKey),
-                geoTransform: info.flatMap { $0.isGeoreferenced ? $0.geoTransform?.coefficients : nil }, predictions: [])
-        }
         for file in labels {
             let truth: [String: [EvalBox]]
             do { truth = try EvaluationInputs.groundTruth(file, for: known) } catch { throw Problem(description: error.description) }

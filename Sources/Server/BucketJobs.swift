@@ -195,12 +195,7 @@ extension UploadHandler {
             throw APIError(
                 .unprocessableContent, "invalid_ground_truth", "ground_truth must be the gs:// URI of one object (got \(text.prefix(200)))")
         }
-        let ext = (uri.name as NSString).pathExtension.lowercased()
-        guard !uri.isPrefix, EvaluationInputs.jobExtensions.contains(ext) else {
-            throw APIError(
-                .unprocessableContent, "invalid_ground_truth",
-                "ground_truth must name a \(EvaluationInputs.jobExtensions.sorted().joined(separator: ", ")) object")
-        }
+        _ = try Self.groundTruthExtension(uri.isPrefix ? "" : uri.name, what: "object")
         guard inputs.mayRead(bucket: uri.bucket, caller: caller) else {
             throw APIError(
                 .forbidden, "bucket_not_allowed",

@@ -41,16 +41,21 @@ struct UploadHandler: Sendable {
     /// The largest ground-truth file a job takes (64 MiB).
     static let maxGroundTruthBytes: Int64 = 64 << 20
 
-    /// Checks an uploaded ground-truth file: an extension `geoinfer evaluate` reads as one file,
-    /// and contents it can read (422 otherwise, naming the file as sent, never the server's path).
-    static func checkGroundTruth(_ path: URL, name: String) throws -> String {
+    /// The extension of a ground-truth file a job takes, lowercased; 422 naming `what` otherwise.
+    static func groundTruthExtension(_ name: String, what: String) throws -> String {
         let ext = (name as NSString).pathExtension.lowercased()
         guard EvaluationInputs.jobExtensions.contains(ext) else {
             throw APIError(
                 .unprocessableContent, "invalid_ground_truth",
-                "ground_truth must be a \(EvaluationInputs.jobExtensions.sorted().joined(separator: ", ")) file (got '\(FileNames.sanitize(name))')"
-            )
+                "ground_truth must be a \(EvaluationInputs.jobExtensions.sorted().joined(separator: ", ")) \(what)")
         }
+        return ext
+    }
+
+    /// Checks an uploaded ground-truth file: an extension `geoinfer evaluate` reads as one file,
+    /// and contents it can read (422 otherwise, naming the file as sent, never the server's path).
+    static func checkGroundTruth(_ path: URL, name: String) throws -> String {
+        let ext = try groundTruthExtension(name, what: "file (got '\(FileNames.sanitize(name))')")
         let typed = path.appendingPathExtension(ext)
         do { try FileManager.default.moveItem(at: path, to: typed) } catch {
             throw APIError.storageUnavailable
@@ -519,13 +524,7 @@ final class UploadState {
                 fail(APIError(.badRequest, "too_many_ground_truths", "send one ground_truth file per job"))
                 return .skipped
             }
-            guard FileManager.default.createFile(atPath: groundTruthFile.path, contents: nil),
-                let handle = try? FileHandle(forWritingTo: groundTruthFile)
-            else {
-                fail(
-                    APIError.storageUnavailable)
-                return .skipped
-            }
+            guard let handle = create(groundTruthFile) else { return .skipped }
             groundTruthName = String(filename.prefix(1000))
             return .groundTruth(handle: handle, bytes: 0)
         }
@@ -541,11 +540,7 @@ final class UploadState {
             }
             let name = usedNames.add(filename)
             let url = dir.appendingPathComponent(name)
-            guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
-                fail(
-                    APIError.storageUnavailable)
-                return .skipped
-            }
+            guard let handle = create(url) else { return .skipped }
             files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
             return .file(index: files.count - 1, handle: handle, hasher: SHA256(), bytes: 0)
         }
@@ -564,38 +559,24 @@ final class UploadState {
         guard error == nil else { return }
         if current == nil { current = begin() }
         switch current {
-        case .file(let index, let handle, var hasher, let bytes)?:
-            let newBytes = bytes + Int64(buffer.readableBytes)
-            guard newBytes <= limits.bytesPerFile else {
-                fail(
-                    APIError(
-                        .contentTooLarge, "file_too_large",
-                        "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes"))
-                return
-            }
-            buffer.withUnsafeReadableBytes { raw in
-                hasher.update(bufferPointer: raw)
-                do { try handle.write(contentsOf: raw) } catch {
-                    fail(
-                        APIError.storageUnavailable)
-                }
-            }
-            current = .file(index: index, handle: handle, hasher: hasher, bytes: newBytes)
+        case .file(let index, let handle, let hasher, let bytes)?:
+            var digest: SHA256? = hasher
+            let tooLarge = APIError(
+                .contentTooLarge, "file_too_large", "\(files[index].originalName.prefix(200)) is larger than \(limits.bytesPerFile) bytes")
+            guard let total = append(buffer, to: handle, after: bytes, limit: limits.bytesPerFile, tooLarge: tooLarge, hasher: &digest),
+                let digest
+            else { return }
+            current = .file(index: index, handle: handle, hasher: digest, bytes: total)
         case .groundTruth(let handle, let bytes)?:
-            let newBytes = bytes + Int64(buffer.readableBytes)
-            guard newBytes <= UploadHandler.maxGroundTruthBytes else {
-                fail(
-                    APIError(
-                        .contentTooLarge, "ground_truth_too_large",
-                        "the ground_truth file is larger than \(UploadHandler.maxGroundTruthBytes >> 20) MiB"))
-                return
-            }
-            do { try handle.write(contentsOf: buffer.readableBytesView) } catch {
-                fail(
-                    APIError.storageUnavailable)
-                return
-            }
-            current = .groundTruth(handle: handle, bytes: newBytes)
+            var none: SHA256?
+            let tooLarge = APIError(
+                .contentTooLarge, "ground_truth_too_large",
+                "the ground_truth file is larger than \(UploadHandler.maxGroundTruthBytes >> 20) MiB")
+            guard
+                let total = append(
+                    buffer, to: handle, after: bytes, limit: UploadHandler.maxGroundTruthBytes, tooLarge: tooLarge, hasher: &none)
+            else { return }
+            current = .groundTruth(handle: handle, bytes: total)
         case .field(let name, var data)?:
             data.append(contentsOf: buffer.readableBytesView)
             guard data.count <= 8192 else {
@@ -606,6 +587,36 @@ final class UploadState {
         default:
             break
         }
+    }
+
+    /// A new file for a part, or nil with the request failed (the disk is full or not writable).
+    private func create(_ url: URL) -> FileHandle? {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = try? FileHandle(forWritingTo: url) else {
+            fail(.storageUnavailable)
+            return nil
+        }
+        return handle
+    }
+
+    /// Writes `buffer` to a part's file that holds `bytes` already (and into `hasher`, if any): the
+    /// new total, or nil with the request failed when it would pass `limit` or the disk refuses.
+    private func append(
+        _ buffer: ByteBuffer, to handle: FileHandle, after bytes: Int64, limit: Int64, tooLarge: APIError, hasher: inout SHA256?
+    ) -> Int64? {
+        let total = bytes + Int64(buffer.readableBytes)
+        guard total <= limit else {
+            fail(tooLarge)
+            return nil
+        }
+        let written = buffer.withUnsafeReadableBytes { raw in
+            hasher?.update(bufferPointer: raw)
+            return (try? handle.write(contentsOf: raw)) != nil
+        }
+        guard written else {
+            fail(.storageUnavailable)
+            return nil
+        }
+        return total
     }
 
     func partComplete() {
