@@ -8,6 +8,7 @@ public struct Footprint: Codable, Sendable, Equatable {
     /// out beyond its corners), so it holds the whole raster.
     public var bbox: [Double]
 
+    /// A footprint from its corners and bounding box, as given; ``of(width:height:pixelToMap:toWGS84:)`` works one out.
     public init(corners: [[Double]], bbox: [Double]) {
         self.corners = corners
         self.bbox = bbox

@@ -1,14 +1,22 @@
 /// An RFC 7946 FeatureCollection of detection boxes as WGS84 (lon, lat) polygons.
 public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
+    /// GeoJSON's `type` member: always "FeatureCollection".
     public var type = "FeatureCollection"
+    /// One feature per detection placed on the Earth; detections in rasters without georeferencing are left out.
     public var features: [Feature]
 
+    /// A FeatureCollection of `features`, in the given order.
     public init(features: [Feature]) { self.features = features }
 
+    /// One detection: its box as a polygon, and its class, score and source raster in `properties`.
     public struct Feature: Codable, Sendable, Equatable {
+        /// GeoJSON's `type` member: always "Feature".
         public var type = "Feature"
+        /// The box's four corners in WGS84; a box from a projected raster need not be a rectangle in degrees.
         public var geometry: Polygon
+        /// What was detected, how sure the model is, and in which raster.
         public var properties: Properties
+        /// A feature from its polygon and properties.
         public init(geometry: Polygon, properties: Properties) {
             self.geometry = geometry
             self.properties = properties
@@ -17,7 +25,9 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
 
     /// A polygon with one exterior ring, counter-clockwise and closed (RFC 7946 §3.1.6).
     public struct Polygon: Codable, Sendable, Equatable {
+        /// GeoJSON's `type` member: always "Polygon".
         public var type = "Polygon"
+        /// One ring of [lon, lat] positions in degrees, counter-clockwise, its first position repeated last.
         public var coordinates: [[[Double]]]
 
         /// Builds the ring from corner points in any winding; it is closed and made counter-clockwise.
@@ -36,11 +46,17 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
         }
     }
 
+    /// A feature's attributes; the per-file and merged layers use the same names.
     public struct Properties: Codable, Sendable, Equatable {
+        /// The class's name in the model's class list.
         public var `class`: String
+        /// The class's 1-based id, as in the COCO document's categories.
         public var category_id: Int
+        /// The model's confidence in the detection, at least the run's score threshold.
         public var score: Double
+        /// The file name of the raster the detection was found in (in the merged layer, that of its first part).
         public var source_file: String
+        /// The COCO image id of `source_file`: its 1-based position in the run.
         public var image_id: Int
         /// [x, y, width, height] in the source raster's pixels (absent for an object joined from
         /// parts in several files).
@@ -50,6 +66,7 @@ public struct GeoJSONFeatureCollection: Codable, Sendable, Equatable {
         public var source_files: [String]?
         /// In the merged layer: how many parts, cut where files meet, the box joins.
         public var parts: Int?
+        /// A feature's attributes; `source_files` and `parts` are for the merged layer only (nil: absent).
         public init(
             class: String, category_id: Int, score: Double, source_file: String, image_id: Int, pixel_bbox: [Double]?,
             source_files: [String]? = nil, parts: Int? = nil

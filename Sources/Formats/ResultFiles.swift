@@ -6,6 +6,7 @@ public enum OutputFormat: String, Sendable, CaseIterable, Codable {
 
     /// A list of formats that names none, or one that does not exist.
     public struct Invalid: Error, Sendable, Equatable {
+        /// Why the list was refused, naming the formats accepted; fit to show to the client.
         public let message: String
     }
 
@@ -59,8 +60,10 @@ public enum ResultDocument: String, Sendable, CaseIterable {
     case mergedFlatGeobuf = "detections_merged.fgb"
     case metadata = "metadata.json"
 
+    /// The document's file name (its raw value), before a job's `{job}_` prefix.
     public var fileName: String { rawValue }
 
+    /// The media type the document is served with.
     public var contentType: String {
         switch self {
         case .coco, .metadata: "application/json"

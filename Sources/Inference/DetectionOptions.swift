@@ -17,6 +17,7 @@ public struct DetectionOptions: Sendable, Equatable {
     /// Rasters with more pixels are refused (default 10 gigapixels).
     public var maxPixels: Int = 10_000_000_000
 
+    /// Every option at its default, as each property says.
     public init() {}
 
     /// Checks the values; the message names the option to fix.
@@ -32,6 +33,7 @@ public struct DetectionOptions: Sendable, Equatable {
     }
 
     func resolvedScore(_ m: ModelManifest) -> Double { scoreThreshold ?? m.scoreThreshold ?? 0.25 }
+    /// The NMS IoU threshold a run of `m` uses: `iouThreshold`, else the manifest's, else 0.5.
     public func resolvedIoU(_ m: ModelManifest) -> Double { iouThreshold ?? m.iouThreshold ?? 0.5 }
 }
 
@@ -40,16 +42,21 @@ public struct DetectionOptions: Sendable, Equatable {
 /// stores the resolved values, so its run (and its tile count) use exactly what was accepted,
 /// whatever a default is by then.
 public struct JobSettings: Sendable, Equatable {
+    /// Minimum score kept, in [0, 1]: the requested value, else the model's default (its manifest's, else 0.25).
     public var scoreThreshold: Double
+    /// Fraction of a tile shared with its neighbour, in [0, 0.9]: the requested value, else 0.2.
     public var overlap: Double
 
-    /// The one range of each field, for every way a job is submitted and for `detect`.
+    /// The one range of `scoreThreshold`, for every way a job is submitted and for `detect`.
     public static let scoreThresholds: ClosedRange<Double> = 0...1
+    /// The one range of `overlap`, for every way a job is submitted and for `detect`.
     public static let overlaps: ClosedRange<Double> = 0...0.9
 
     /// A value out of its range, or not a number: `field` is its name in the API.
     public struct Invalid: Error, Sendable, Equatable {
+        /// The field's name in the API: `score_threshold` or `overlap`.
         public let field: String
+        /// A sentence for the caller, naming the field and its range.
         public let message: String
     }
 
@@ -81,10 +88,14 @@ public struct JobSettings: Sendable, Equatable {
 
 /// Progress through one raster, reported after each batch.
 public struct TileProgress: Sendable, Equatable {
+    /// The raster's file name (last path component).
     public var file: String
+    /// Tiles dealt with so far, run or skipped as blank; `tilesTotal` once the raster is done.
     public var tilesDone: Int
+    /// The number of tiles in the raster's plan.
     public var tilesTotal: Int
 
+    /// Progress from its parts as given.
     public init(file: String, tilesDone: Int, tilesTotal: Int) {
         self.file = file
         self.tilesDone = tilesDone

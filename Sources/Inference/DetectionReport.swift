@@ -5,11 +5,17 @@ import GeoRaster
 /// Builds the COCO, GeoJSON and metadata documents of a run over one or more rasters.
 /// Image ids are 1-based in the order of `files`.
 public struct DetectionReport: Sendable {
+    /// The model the run used, named in every document with its digest.
     public var model: ModelFile
+    /// The run's settings; the metadata's `parameters` show them resolved against the manifest.
     public var options: DetectionOptions
+    /// Intra-op threads per session, as the metadata's `parameters` record it.
     public var threads: Int
+    /// Where inference ran, as the metadata's `parameters` record it.
     public var device: Device
+    /// Each raster's result; their order gives the image ids (from 1) in every document.
     public var files: [FileResult]
+    /// When the run was made: the documents' timestamp (ISO 8601).
     public var createdAt: Date
     /// The bucket copies to name in the metadata document.
     public var storage: RunMetadata.StorageCopies?
@@ -25,6 +31,8 @@ public struct DetectionReport: Sendable {
     /// What the user should know about the run as a whole (beside each file's own warnings).
     public var warnings: [String] = []
 
+    /// A report of `files`; the optional parts (storage, merged layer, job, CRS, evaluation, warnings) are set
+    /// afterwards.
     public init(model: ModelFile, options: DetectionOptions, threads: Int, device: Device, files: [FileResult], createdAt: Date = Date()) {
         self.model = model
         self.options = options
@@ -36,6 +44,8 @@ public struct DetectionReport: Sendable {
 
     private var timestamp: String { createdAt.formatted(.iso8601) }
 
+    /// The COCO document: one image per file and one category per manifest class (ids from 1 for both), and
+    /// `[x, y, w, h]` boxes in raster pixels to 1/1000, with `geo_bbox` in the raster's CRS when georeferenced.
     public func coco() -> COCODocument {
         let m = model.manifest
         var doc = COCODocument(
@@ -65,6 +75,8 @@ public struct DetectionReport: Sendable {
         return doc
     }
 
+    /// Every detection as a WGS84 polygon with its class, score, file and pixel box; detections of a file
+    /// without georeferencing are left out.
     public func geoJSON() -> GeoJSONFeatureCollection {
         let classes = model.manifest.classes
         var features: [GeoJSONFeatureCollection.Feature] = []
@@ -105,6 +117,8 @@ public struct DetectionReport: Sendable {
         classes.indices.contains(index) ? classes[index] : "class_\(index)"
     }
 
+    /// The metadata document: inputs, model, resolved parameters, totals, software versions and warnings, with
+    /// the storage copies, merge summary and evaluation when set.
     public func metadata() -> RunMetadata {
         let m = model.manifest
         let perClass = files.reduce(into: [String: Int]()) { sum, f in sum.merge(f.classCounts(classes: m.classes), uniquingKeysWith: +) }

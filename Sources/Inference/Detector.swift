@@ -12,6 +12,7 @@ public struct GeoDetection: Sendable, Equatable, Codable {
     /// The box's four corners in WGS84 (lon, lat), clockwise from top-left in pixel space; nil without georeferencing.
     public var wgs84Corners: [LonLat]?
 
+    /// A detection with its placements as given (nil for a raster without georeferencing).
     public init(detection: Detection, crsBox: [Double]?, wgs84Corners: [LonLat]?) {
         self.detection = detection
         self.crsBox = crsBox
@@ -21,9 +22,12 @@ public struct GeoDetection: Sendable, Equatable, Codable {
 
 /// A WGS84 longitude/latitude pair in degrees.
 public struct LonLat: Sendable, Equatable, Codable {
+    /// Longitude in degrees, east positive.
     public var lon: Double
+    /// Latitude in degrees, north positive.
     public var lat: Double
 
+    /// A pair as given; nothing is checked or wrapped.
     public init(lon: Double, lat: Double) {
         self.lon = lon
         self.lat = lat
@@ -32,15 +36,23 @@ public struct LonLat: Sendable, Equatable, Codable {
 
 /// What detection produced for one raster, with what the audit needs.
 public struct FileResult: Sendable, Codable {
+    /// The raster's path as given to the detector: a local file, or a `/vsicurl/` URL for a raster read in place.
     public var path: String
+    /// What GDAL reports of the raster: size, bands, data type, nodata, CRS and georeferencing.
     public var info: RasterInfo
+    /// The SHA-256 of the raster's file, as lowercase hex; empty for a raster read in place (it is not hashed).
     public var sha256: String
+    /// The file's size in bytes; 0 for a raster read in place unless the caller sets it.
     public var sizeBytes: Int
+    /// The detections left after NMS across tiles (at most ``DetectionOptions/maxDetections``), boxes in the raster's pixels.
     public var detections: [GeoDetection]
+    /// Tiles planned, skipped as blank, and run through the model.
     public var tiles: RunMetadata.Tiles
+    /// Seconds spent hashing, reading, running the model and merging, and in all.
     public var timings: RunMetadata.Timings
     /// Grid pixels per raster pixel (1 when no resampling was needed).
     public var resampleFactor: Double
+    /// What the user should know about this file (bands fed, resolution, georeferencing), as sentences.
     public var warnings: [String]
     /// For a raster read in place by range requests: the bytes fetched (nil: read from a local file).
     public var bytesRead: Int?
@@ -58,11 +70,14 @@ public struct FileResult: Sendable, Codable {
 /// model runs the previous one, so reading overlaps inference and memory stays at a few batches
 /// whatever the raster's size.
 public struct Detector: Sendable {
+    /// The model run on every tile.
     public let model: Model
+    /// The run's settings, checked when the detector was made.
     public let options: DetectionOptions
     /// Which of the model's sessions this detector runs on (see ``Model/session(lane:)``).
     public let lane: Int
 
+    /// A detector running `model` with `options` on `lane`'s session; throws when an option is out of range.
     public init(model: Model, options: DetectionOptions, lane: Int = 0) throws(InferenceError) {
         try options.validate()
         self.model = model
@@ -83,7 +98,9 @@ public struct Detector: Sendable {
     /// What one run gives: the file's result, and the raster drawn small as its tiles were read
     /// when a quicklook was asked for.
     public struct Output: Sendable {
+        /// The file's result, as ``detect(path:progress:shouldStop:)`` gives it.
         public var result: FileResult
+        /// The raster drawn at most the asked size on its longer side; nil when no quicklook was asked for.
         public var quicklook: QuicklookPixels?
     }
 

@@ -3,13 +3,20 @@ public import Formats
 /// A box to evaluate, in one image's pixels: (x1, y1) top-left to (x2, y2) bottom-right, its class
 /// name, and for a prediction its score.
 public struct EvalBox: Sendable, Equatable, Codable {
+    /// Left edge, in the image's pixels.
     public var x1: Double
+    /// Top edge, in the image's pixels.
     public var y1: Double
+    /// Right edge, in the image's pixels.
     public var x2: Double
+    /// Bottom edge, in the image's pixels.
     public var y2: Double
+    /// The class name; ``Evaluator`` compares names case-insensitively.
     public var label: String
+    /// A prediction's confidence, which ranks it for AP; nil for ground truth (a prediction without one ranks as 0).
     public var score: Double?
 
+    /// A box from its corners as given (not reordered); leave `score` nil for ground truth.
     public init(x1: Double, y1: Double, x2: Double, y2: Double, label: String, score: Double? = nil) {
         self.x1 = x1
         self.y1 = y1
@@ -35,10 +42,14 @@ public struct EvalBox: Sendable, Equatable, Codable {
 
 /// One image's ground truth and predictions.
 public struct EvalImage: Sendable {
+    /// The image's file name: ground truth and predictions are matched by it, and it keys the report's `per_file`.
     public var name: String
+    /// The labelled boxes, in the image's pixels.
     public var groundTruth: [EvalBox]
+    /// The predicted boxes, in the image's pixels, each with its score.
     public var predictions: [EvalBox]
 
+    /// An image from its boxes as given.
     public init(name: String, groundTruth: [EvalBox], predictions: [EvalBox]) {
         self.name = name
         self.groundTruth = groundTruth
@@ -46,6 +57,8 @@ public struct EvalImage: Sendable {
     }
 }
 
+/// Scores predictions against ground truth: precision, recall and F1 from one-to-one matches, and COCO AP
+/// and AP50 as pycocotools' `COCOeval` computes them. Stateless: safe to call from any thread.
 public enum Evaluator {
     /// The IoU thresholds of the precision/recall/F1 figures.
     public static let matchThresholds = [0.4, 0.5]

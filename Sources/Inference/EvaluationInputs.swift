@@ -8,17 +8,23 @@ import GeoRaster
 
 /// The images of a GeoInfer result (its `coco.json`): size, georeferencing and predictions.
 public struct PredictedImage: Sendable {
+    /// The raster's file name, as `coco.json` gives it: ground truth is matched by it.
     public var name: String
+    /// The raster's width in pixels.
     public var width: Int
+    /// The raster's height in pixels.
     public var height: Int
-    /// `EPSG:n` or WKT, with GDAL's six geotransform coefficients; nil without georeferencing.
+    /// The raster's CRS, `EPSG:n` or WKT; nil without georeferencing.
     public var crs: String?
+    /// GDAL's six geotransform coefficients (pixel to CRS); nil without georeferencing.
     public var geoTransform: [Double]?
+    /// The run's boxes in the raster's pixels, each with its class name and score.
     public var predictions: [EvalBox]
 }
 
 /// A ground-truth or prediction file that cannot be read; the message names the file and the place.
 public struct EvaluationInputError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, naming the file and the place in it.
     public let description: String
 }
 
@@ -37,6 +43,8 @@ extension PredictedImage {
     }
 }
 
+/// Reads what an evaluation compares (a run's predictions, and ground truth in the formats `geoinfer evaluate`
+/// accepts) and scores one against the other.
 public enum EvaluationInputs {
     /// Ground-truth file extensions a job accepts (a Shapefile's several files cannot be one upload).
     public static let jobExtensions: Set<String> = ["csv", "xml", "json", "geojson", "gpkg", "fgb"]

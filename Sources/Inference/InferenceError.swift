@@ -15,6 +15,7 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
         self.remedy = remedy
     }
 
+    /// The reason, followed by the remedy when there is one: what a log or the command line shows.
     public var description: String { remedy.isEmpty ? reason : "\(reason). \(remedy)" }
 
     static func runtime(_ reason: String) -> InferenceError {

@@ -6,7 +6,9 @@ import Mosaic
 /// Which detection of which file: the image index (0-based, the order of the run's files) and
 /// the detection's index in that file's result.
 public struct DetectionRef: Sendable, Equatable, Codable {
+    /// Index of the file in the run's files, 0-based.
     public var file: Int
+    /// Index of the detection in that file's `detections`.
     public var detection: Int
 }
 
@@ -16,7 +18,9 @@ public struct MergedGeoDetection: Sendable, Equatable {
     public var crsBox: [Double]
     /// The box's four corners in WGS84, clockwise from the top-left (north-west) corner.
     public var wgs84Corners: [LonLat]
+    /// The highest score among its parts, in [0, 1].
     public var score: Float
+    /// The class all its parts share: a 0-based index into the manifest's classes.
     public var classIndex: Int
     /// The detections it is made of: one, or the parts of an object joined across seams.
     public var parts: [DetectionRef]
@@ -38,11 +42,14 @@ public struct MergedGeoDetection: Sendable, Equatable {
 public struct MergedLayer: Sendable {
     /// The CRS of `crsBox`: most files' CRS, as `EPSG:n` (or WKT when it has no code).
     public var crs: String
+    /// The layer's objects: one box each, however many files saw it.
     public var detections: [MergedGeoDetection]
     /// Files whose detections are not in the layer: not georeferenced, or in a CRS that cannot be
     /// converted to the layer's.
     public var excludedFiles: [String]
+    /// How the overlap of boxes from different files was measured.
     public var metric: OverlapMetric
+    /// Overlap under `metric` above which boxes from different files were taken as one object.
     public var threshold: Double
 
     /// Objects joined from parts found in different files.

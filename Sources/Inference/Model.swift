@@ -4,8 +4,11 @@ import GeoRaster
 
 /// A detector ready to run: its sessions, its manifest and the SHA-256 of its file.
 public struct Model: Sendable {
+    /// The ONNX file the sessions were loaded from.
     public let path: String
+    /// The model's manifest; its channels and input size were checked against the model's input at load.
     public let manifest: ModelManifest
+    /// The SHA-256 of the model file, as lowercase hex.
     public let sha256: String
     /// One ONNX Runtime session per lane: files in different lanes run their tiles at the same time,
     /// each session on its own intra-op threads (``SessionOptions/threads``).
@@ -80,6 +83,7 @@ public struct Model: Sendable {
 
 /// Streaming SHA-256 of files (1 MiB at a time: memory does not grow with file size).
 public enum FileDigest {
+    /// The SHA-256 of the file at `path`, as lowercase hex; throws when the file cannot be opened or read.
     public static func sha256(path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: (path as NSString).lastPathComponent])
@@ -95,6 +99,7 @@ public enum FileDigest {
 
 /// GeoInfer's own version, written into every metadata document.
 public enum GeoInferVersion {
+    /// GeoInfer's version, as the metadata document's `software.geoinfer` and COCO's `info.version` give it.
     public static let current = "0.1.0"
 }
 

@@ -6,8 +6,11 @@ public import GeoRaster
 /// file's SHA-256. A process that only accepts jobs (`serve --workers 0`) plans tiles from this and
 /// never loads ONNX Runtime; ``Model`` adds the sessions.
 public struct ModelFile: Sendable, Equatable {
+    /// Where the model file is on this machine.
     public let path: String
+    /// The model's manifest: what its file (or sidecar, or registry row) says.
     public let manifest: ModelManifest
+    /// The SHA-256 of the file's bytes, as lowercase hex.
     public let sha256: String
 
     /// A model file whose manifest and digest are already known (a registry's row).

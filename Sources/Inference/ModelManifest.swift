@@ -14,9 +14,13 @@ public struct ModelManifest: Codable, Sendable, Equatable {
 
     /// Per-channel normalisation: `(pixel * scale - mean[c]) / std[c]`.
     public struct Normalization: Codable, Sendable, Equatable {
+        /// Multiplies every raw pixel value first (1/255 takes 8-bit imagery to [0, 1]); must be finite and non-zero.
         public var scale: Double
+        /// Subtracted from each channel after scaling: one value per entry of `bandOrder`.
         public var mean: [Double]
+        /// Divides each channel last: one value per entry of `bandOrder`, each finite and non-zero.
         public var std: [Double]
+        /// Normalisation from its parts, unchecked: ``ModelManifest/validate()`` checks them against the bands.
         public init(scale: Double, mean: [Double], std: [Double]) {
             self.scale = scale
             self.mean = mean
@@ -26,31 +30,44 @@ public struct ModelManifest: Codable, Sendable, Equatable {
 
     /// Names of the three outputs of the `boxes_scores_labels` layout.
     public struct OutputNames: Codable, Sendable, Equatable {
+        /// Name of the `[B, N, 4]` boxes output (x1, y1, x2, y2 in input pixels).
         public var boxes: String
+        /// Name of the `[B, N]` scores output.
         public var scores: String
+        /// Name of the `[B, N]` labels output (0-based class indices).
         public var labels: String
     }
 
+    /// The model's name; with `version`, how jobs and the registry name it (`name@version`). Must not be empty.
     public var name: String
+    /// The model's version, as registered and as every run's metadata names it.
     public var version: String
+    /// Class names: a detection's class index is its position in this list. Must not be empty.
     public var classes: [String]
+    /// Width of the model's input in pixels (must be 1 to 8192): the width of every tile.
     public var inputWidth: Int
+    /// Height of the model's input in pixels (must be 1 to 8192): the height of every tile.
     public var inputHeight: Int
     /// The input tensor's name; the model's first input when absent.
     public var inputName: String?
     /// 1-based raster bands feeding channels 0, 1, 2, ... (e.g. [1, 2, 3] for RGB).
     public var bandOrder: [Int]
+    /// How raster values become the model's input values, channel by channel.
     public var normalization: Normalization
     /// Metres per pixel the model was trained at; rasters more than 10% off are resampled to it.
     /// Absent: rasters run at their native resolution.
     public var gsdMetres: Double?
+    /// How the model's outputs are laid out, and so how they are decoded.
     public var outputLayout: OutputLayout
+    /// Output names for the `boxes_scores_labels` layout; nil: `boxes`, `scores` and `labels`. Unused by `yolo`.
     public var outputs: OutputNames?
     /// The score threshold the model's authors recommend (default 0.25 when absent).
     public var scoreThreshold: Double?
     /// The NMS IoU threshold the model's authors recommend (default 0.5 when absent).
     public var iouThreshold: Double?
+    /// A free-text description of the model for people (`GET /models` shows it); nil when absent.
     public var description: String?
+    /// The model's licence, as free text; nil when absent. It travels with the manifest; nothing acts on it.
     public var license: String?
 
     enum CodingKeys: String, CodingKey {
@@ -65,6 +82,7 @@ public struct ModelManifest: Codable, Sendable, Equatable {
         case iouThreshold = "iou_threshold"
     }
 
+    /// A manifest from its fields, unchecked: ``validate()`` says whether they agree.
     public init(
         name: String, version: String, classes: [String], inputWidth: Int, inputHeight: Int, inputName: String? = nil,
         bandOrder: [Int], normalization: Normalization, gsdMetres: Double?, outputLayout: OutputLayout,

@@ -1,8 +1,12 @@
 /// A dense Float32 tensor: shape and row-major values. Integer model outputs are converted.
 public struct Tensor: Sendable, Equatable {
+    /// Dimensions, outermost first (`[B, C, H, W]` for a model's input).
     public var shape: [Int]
+    /// The elements in row-major order, as many as the product of `shape`.
     public var values: [Float]
 
+    /// A tensor of `shape` holding `values` in row-major order; traps unless `values` has exactly as many
+    /// elements as `shape` holds.
     public init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
@@ -24,6 +28,8 @@ public struct SessionOptions: Sendable {
     /// The ONNX Runtime library to load; found automatically when nil.
     public var libraryPath: String?
 
+    /// Options as each property describes them; nothing is checked until a session is made (fewer than 1
+    /// thread counts as 1).
     public init(threads: Int = 2, device: Device = .cpu, libraryPath: String? = nil) {
         self.threads = threads
         self.device = device

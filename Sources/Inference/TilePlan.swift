@@ -6,26 +6,42 @@
 /// in each row and column is shifted inward to end exactly at the edge, so nothing at the border
 /// is lost and no tile runs past the raster (only a raster smaller than one tile is padded).
 public struct TilePlan: Sendable, Equatable {
+    /// One tile of a plan: where it lies on the grid and how much of it holds raster data.
     public struct Tile: Sendable, Equatable {
         /// Position in plan order (row-major).
         public let index: Int
-        /// Top-left corner on the grid.
+        /// Left edge on the grid, in grid pixels; (`x`, `y`) is the tile's top-left corner.
         public let x: Int
+        /// Top edge on the grid, in grid pixels.
         public let y: Int
-        /// The part of the tile that holds raster data (less than the tile only when the grid is smaller).
+        /// Columns of the tile that hold raster data: `tileWidth`, less only when the grid is narrower than a tile
+        /// (the rest is padding).
         public let validWidth: Int
+        /// Rows of the tile that hold raster data: `tileHeight`, less only when the grid is shorter than a tile.
         public let validHeight: Int
     }
 
+    /// The raster's width in its own pixels.
     public let rasterWidth: Int
+    /// The raster's height in its own pixels.
     public let rasterHeight: Int
+    /// The raster's width at the model's resolution, in grid pixels (`rasterWidth` × scale, rounded, at least 1).
     public let gridWidth: Int
+    /// The raster's height at the model's resolution, in grid pixels (`rasterHeight` × scale, rounded, at least 1).
     public let gridHeight: Int
+    /// Width of every tile on the grid, in pixels: the model's input width.
     public let tileWidth: Int
+    /// Height of every tile on the grid, in pixels: the model's input height.
     public let tileHeight: Int
+    /// Grid pixels per raster pixel across: `gridWidth` / `rasterWidth` (1 when not resampled).
     public let scaleX: Double
+    /// Grid pixels per raster pixel down: `gridHeight` / `rasterHeight` (1 when not resampled).
     public let scaleY: Double
+    /// Left edges of the tile columns on the grid, ascending; the last is `gridWidth - tileWidth`, or 0 when the
+    /// grid is no wider than a tile.
     public let xs: [Int]
+    /// Top edges of the tile rows on the grid, ascending; the last is `gridHeight - tileHeight`, or 0 when the
+    /// grid is no taller than a tile.
     public let ys: [Int]
 
     /// Tiles one plan may hold (4,194,304): a 10-gigapixel raster in 64-pixel tiles fits; a
@@ -95,8 +111,10 @@ public struct TilePlan: Sendable, Equatable {
         return result
     }
 
+    /// The number of tiles, columns × rows: at least 1 and at most ``maxTiles``.
     public var count: Int { xs.count * ys.count }
 
+    /// The tile at `index` in plan order (row-major); `index` must be in `0..<count`.
     public func tile(_ index: Int) -> Tile {
         let x = xs[index % xs.count]
         let y = ys[index / xs.count]

@@ -9,10 +9,13 @@ public struct TrainingData: Sendable {
     public struct Image: Sendable {
         /// The raster's file name (what labels name it by).
         public var name: String
+        /// The raster's path as given; it is read again when its PNG is written.
         public var path: String
-        /// The raster's size, and the factor from its pixels to the PNG's.
+        /// The raster's width in its own pixels.
         public var width: Int
+        /// The raster's height in its own pixels.
         public var height: Int
+        /// PNG pixels per raster pixel: the raster's ground sample distance over the model's (1 when either is unknown).
         public var scale: Double
         /// Boxes in the raster's own pixels.
         public var boxes: [EvalBox]
@@ -20,12 +23,17 @@ public struct TrainingData: Sendable {
         public var split: String?
     }
 
+    /// The labelled rasters: the training ones, then the validation ones, each in the order given.
     public var images: [Image]
+    /// The class names in class-index order: those of `preferred` (the starting model's) first,
+    /// then the rest alphabetically.
     public var classes: [String]
+    /// Metres per pixel of the PNGs; nil: each raster at its native resolution.
     public var gsdMetres: Double?
 
     /// Why a dataset cannot be made; the message names the file and what to change.
     public struct Problem: Error, CustomStringConvertible, Sendable {
+        /// What is wrong, naming the file and what to change.
         public let description: String
     }
 

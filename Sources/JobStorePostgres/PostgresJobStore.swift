@@ -177,12 +177,14 @@ public final class PostgresJobStore: JobStore, Service {
     func transaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        try await bounded(limit) {
+        try await bounded(limit) { inUse in
             var attempt = 0
             while true {
                 attempt += 1
                 do {
-                    return try await self.client.withTransaction(logger: self.logger) { c in try await body(c) }
+                    return try await self.client.withConnection { c in
+                        try await inUse.holding(c) { try await c.withTransaction(logger: self.logger) { c in try await body(c) } }
+                    }
                 } catch let error as PostgresTransactionError {
                     let inner = error.closureError ?? error.commitError ?? error.beginError
                     if let psql = inner as? PSQLError, let state = psql.serverInfo?[.sqlState], ["40P01", "40001"].contains(state),
@@ -199,17 +201,26 @@ public final class PostgresJobStore: JobStore, Service {
 
     /// Reads on one pooled connection.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await bounded(Self.operationLimit) { try await self.client.withConnection { c in try await body(c) } }
+        try await bounded(Self.operationLimit) { inUse in
+            try await self.client.withConnection { c in try await inUse.holding(c) { try await body(c) } }
+        }
     }
 
     /// Runs `operation` within `limit`; errors that mean "PostgreSQL is out of reach" become
-    /// `JobStoreUnavailable`.
-    private func bounded<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// `JobStoreUnavailable`. A query in flight does not end when its task is cancelled (postgres-nio
+    /// waits for the server's answer), so at the limit the connection the operation holds is
+    /// closed: its query fails at once, and a server that never answers (a silent network, a
+    /// session stuck behind a lock) cannot hold the caller past the limit.
+    private func bounded<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable (ConnectionInUse) async throws -> T)
+        async throws -> T
+    {
+        let inUse = ConnectionInUse()
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await operation() }
+                group.addTask { try await operation(inUse) }
                 group.addTask {
                     try await Task.sleep(for: limit)
+                    inUse.close()
                     return nil
                 }
                 defer { group.cancelAll() }
@@ -360,5 +371,31 @@ final class WorkSignal: Sendable {
         } onCancel: {
             state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
+    }
+}
+
+/// The pooled connection an operation is using, so that ``PostgresJobStore``'s time limit can close
+/// it: the pool then replaces it, and the query waiting on it fails instead of waiting for an answer.
+final class ConnectionInUse: Sendable {
+    private let state = Mutex<(connection: PostgresConnection?, closed: Bool)>((nil, false))
+
+    /// Runs `body` with `connection` registered; a connection registered after ``close()`` is closed at once.
+    func holding<T>(_ connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
+        let closed = state.withLock { s in
+            s.connection = connection
+            return s.closed
+        }
+        if closed { _ = connection.close() as EventLoopFuture<Void> }
+        defer { state.withLock { $0.connection = nil } }
+        return try await body()
+    }
+
+    /// Closes the registered connection, if any, and any registered later.
+    func close() {
+        let connection = state.withLock { s in
+            s.closed = true
+            return s.connection
+        }
+        _ = connection?.close() as EventLoopFuture<Void>?
     }
 }

@@ -418,3 +418,36 @@ struct ContractTests {
         } throws: { "\($0)".contains("cannot reach PostgreSQL at 127.0.0.1:\(port)") }
     }
 }
+
+/// PostgreSQL only: a network that goes silent (nothing closed, nothing answered) cannot hold a
+/// store operation past its bound, though postgres-nio's queries do not end when cancelled.
+@Suite struct PostgresSilenceTests {
+    @Test func anOperationOnASilentNetworkFailsWithinItsBoundAndTheStoreRecovers() async throws {
+        let cluster = try sharedCluster.get()
+        let url = try cluster.freshDatabase()
+        let proxy = try await GCSEmulators.pythonPeer("tcp_proxy.py", ["--upstream", "127.0.0.1:\(cluster.port)"])
+        defer { proxy.stop() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let store = try await PostgresJobStore.open(
+            url: url.replacingOccurrences(of: ":\(cluster.port)/", with: ":\(proxy.port)/"), logger: logger, reachWithin: .seconds(120))
+        let running = Task { try await store.run() }
+        defer { running.cancel() }
+        let job = try await store.jobCreate(newJob(files: 1)).job
+        proxy.signal(SIGUSR1)
+        // The read and the transaction each wait on a connection whose server never answers.
+        let read = Task { try await store.jobGet(job.id) }
+        let write = Task { try await store.jobCancel(job.id, now: Date()) }
+        for (task, what) in [(read, "a read"), (write, "a cancel")] as [(Task<JobRecord?, any Error>, String)] {
+            do {
+                let answer = try await value(of: task, within: .seconds(120), "\(what) on a silent network to end")
+                Issue.record("\(what) on a silent network answered: \(String(describing: answer))")
+            } catch {
+                #expect(error is JobStoreUnavailable, "\(what): \(error)")
+            }
+        }
+        // The network comes back: the pool replaced the closed connections and the store answers.
+        proxy.signal(SIGUSR2)
+        #expect(try await store.jobGet(job.id)?.id == job.id)
+    }
+}

@@ -148,7 +148,9 @@ final class WorkerProcess {
         let before = try await api.get("/results/\(id)/coco.json").text
         // The frozen worker wakes up after its lease moved on: its late result is discarded.
         frozen.signal(SIGCONT)
-        try await frozen.waitLog(Self.staleEnds)
+        // A store operation is bounded (10 s), so if the frozen worker's connections did not survive
+        // the freeze it says it could not record the outcome; either way it records nothing.
+        try await frozen.waitLog(Self.staleEnds + ["could not record the file's outcome"])
         try await expectEachFileOnce(api, id, count: count)
         #expect(try await api.get("/results/\(id)/coco.json").text == before, "nothing stale was written")
         let files = try await api.get("/jobs/\(id)").json["files"] as? [[String: Any]] ?? []
