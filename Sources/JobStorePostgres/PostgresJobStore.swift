@@ -207,32 +207,68 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     /// Runs `operation` within `limit`; errors that mean "PostgreSQL is out of reach" become
-    /// `JobStoreUnavailable`. A query in flight does not end when its task is cancelled (postgres-nio
-    /// waits for the server's answer), so at the limit the connection the operation holds is
-    /// closed: its query fails at once, and a server that never answers (a silent network, a
-    /// session stuck behind a lock) cannot hold the caller past the limit.
+    /// `JobStoreUnavailable`. The caller's wait ends at the limit whatever the operation does: a
+    /// query in flight does not end when its task is cancelled (postgres-nio waits for the
+    /// server's answer), and a connection still being opened has no deadline past its TCP connect.
+    /// So at the limit the operation is cancelled (a wait for a pooled connection ends), the
+    /// connection it holds is closed (its query fails at once; a connection handed to it later is
+    /// closed before any statement), and the caller gets `JobStoreUnavailable` without waiting for
+    /// either. A server that never answers (a silent network, a session stuck behind a lock) cannot
+    /// hold the caller past the limit, and nothing the operation would have written lands later.
     private func bounded<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable (ConnectionInUse) async throws -> T)
         async throws -> T
     {
         let inUse = ConnectionInUse()
+        let work = Task { try await operation(inUse) }
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await operation(inUse) }
-                group.addTask {
-                    try await Task.sleep(for: limit)
-                    inUse.close()
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw JobStoreUnavailable(
-                        "PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
-                }
-                return value
+            guard
+                let value = try await Self.first(
+                    of: work, within: limit,
+                    expire: {
+                        inUse.close()
+                        work.cancel()
+                    })
+            else {
+                throw JobStoreUnavailable("PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
             }
+            return value
         } catch let error where Self.meansUnreachable(error) {
             throw JobStoreUnavailable(
                 "PostgreSQL is unreachable (\(String(describing: error).prefix(200))): check that it runs and is reachable (DATABASE_URL)")
+        }
+    }
+
+    /// `work`'s value, or nil once `limit` has passed (after `expire` ran); a cancelled caller
+    /// cancels `work`. Neither way waits for `work` to end.
+    static func first<T: Sendable>(
+        of work: Task<T, any Error>, within limit: Duration, expire: @escaping @Sendable () -> Void
+    ) async throws -> T? {
+        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
+        let finish: @Sendable (Result<T?, any Error>) -> Bool = { result in
+            guard
+                let continuation = waiter.withLock({ w in
+                    defer { w = nil }
+                    return w
+                })
+            else { return false }
+            continuation.resume(with: result)
+            return true
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiter.withLock { $0 = continuation }
+                let timer = Task {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
+                    if finish(.success(nil)) { expire() }
+                }
+                Task {
+                    let result = await work.result
+                    timer.cancel()
+                    _ = finish(result.map { $0 })
+                }
+            }
+        } onCancel: {
+            work.cancel()
         }
     }
 

@@ -104,8 +104,8 @@ public enum FileOutcome: Sendable {
 }
 
 /// The durable state of jobs and files. Every method is one transaction. Implementations: SQLite
-/// (`JobStoreSQLite`, the embedded default) and PostgreSQL (`JobStorePostgres`); both pass the same
-/// contract tests.
+/// (`JobStoreSQLite`, the embedded default), PostgreSQL (`JobStorePostgres`) and
+/// ``InMemoryJobStore`` (nothing kept past the process); all three pass the same contract tests.
 public protocol JobStore: Sendable {
     /// Creates a job with its files in one transaction. When `idempotencyKey` was used before,
     /// nothing is created and the earlier job is returned with `created == false`.

@@ -7,7 +7,7 @@ import Logging
 
 /// The stores every contract test runs against.
 enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
-    case sqlite, postgres
+    case memory, sqlite, postgres
     var description: String { rawValue }
 }
 
@@ -20,6 +20,8 @@ func withStore<T: Sendable>(
     _ body: @escaping @Sendable (any JobStore) async throws -> T
 ) async throws -> T {
     switch kind {
+    case .memory:
+        return try await body(InMemoryJobStore(events: events, mirror: mirror))
     case .sqlite:
         let dir = Fixtures.temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(at: dir) }
