@@ -8,7 +8,7 @@ public import Jobs
 public import Logging
 public import ServiceLifecycle
 import Storage
-import UnixSignals
+public import UnixSignals
 import Webhooks
 import Workers
 
@@ -56,7 +56,9 @@ public enum GeoInferServer {
             progressStep: webhooks.progressStep, mirrorBucket: config.cloud.mirrorBucket)
         let store: any JobStore
         var storeServices: [any Service] = []
-        if let url = config.databaseURL {
+        if config.jobsInMemory {
+            store = InMemoryJobStore(events: events, mirror: config.cloud.mirrorBucket != nil)
+        } else if let url = config.databaseURL {
             do {
                 let postgres = try await PostgresJobStore.open(
                     url: url, events: events, mirror: config.cloud.mirrorBucket != nil, logger: logger)
@@ -182,6 +184,13 @@ public enum GeoInferServer {
     /// escalated to cancellation, and the process ends at most `cancellationLimit` later, so an
     /// orchestrator's SIGTERM is never left hanging.
     public static func run(_ built: Services, logger: Logger) async throws {
+        try await serviceGroup(built, logger: logger, signals: [.sigterm, .sigint]).run()
+    }
+
+    /// The group that runs the built services, shut down gracefully on `signals` (or by
+    /// `triggerGracefulShutdown()`, as a program that embeds the service does), with the same
+    /// limits as ``run(_:logger:)``.
+    public static func serviceGroup(_ built: Services, logger: Logger, signals: [UnixSignal]) -> ServiceGroup {
         // The start-up sweep is the one service that ends on its own; the rest run until shutdown.
         let services = built.services.map { service in
             ServiceGroupConfiguration.ServiceConfiguration(
@@ -190,10 +199,10 @@ public enum GeoInferServer {
         }
         var configuration = ServiceGroupConfiguration(
             services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            gracefulShutdownSignals: signals, logger: logger)
         configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
         configuration.maximumCancellationDuration = cancellationLimit
-        try await ServiceGroup(configuration: configuration).run()
+        return ServiceGroup(configuration: configuration)
     }
 
     /// How long a graceful shutdown may run before it is escalated to cancellation (10 s).

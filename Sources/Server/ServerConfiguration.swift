@@ -33,6 +33,10 @@ public struct ServerConfiguration: Sendable {
     /// `postgres://…`: the PostgreSQL job store shared by API and worker processes (nil: SQLite
     /// under the data directory).
     public var databaseURL: String?
+    /// Keep jobs in this process's memory only (``InMemoryJobStore``) instead of a database: for
+    /// running the service inside another program, such as its tests. Nothing survives a restart,
+    /// and no other process sees the jobs. Not available from the command line.
+    public var jobsInMemory = false
     /// Where Leaflet's files are, for the dashboard's map (`GEOINFER_LEAFLET_DIR`; default where
     /// Debian's `libjs-leaflet` installs them).
     public var mapLibraryDirectory = MapAssets.defaultDirectory
@@ -95,6 +99,9 @@ public struct ServerConfiguration: Sendable {
     /// Checks cross-field rules once; the message says how to fix them.
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("--port must be between 0 and 65535") }
+        guard !jobsInMemory || databaseURL == nil else {
+            throw ConfigurationError("jobs are kept either in memory or in the database DATABASE_URL names, not both")
+        }
         // Each worker loads its own ONNX Runtime session: a typo must not try to load thousands.
         guard (0...256).contains(workers.concurrency) else {
             throw ConfigurationError("--workers must be 0 to 256 (got \(workers.concurrency))")

@@ -75,9 +75,21 @@ public struct JSONLogHandler: LogHandler {
     /// The lowest level written (default info).
     public var logLevel: Logger.Level = .info
     let label: String
+    /// Where each line goes (nil: standard error, through ``LogSink``).
+    let write: (@Sendable (String) -> Void)?
 
-    /// A handler whose records carry `label` as their `logger` field.
-    public init(label: String) { self.label = label }
+    /// A handler whose records carry `label` as their `logger` field, written to standard error.
+    public init(label: String) {
+        self.label = label
+        self.write = nil
+    }
+
+    /// A handler whose records carry `label` as their `logger` field, each line (with its newline)
+    /// handed to `write` at once: for a program that embeds the service and keeps its log.
+    public init(label: String, write: @escaping @Sendable (String) -> Void) {
+        self.label = label
+        self.write = write
+    }
 
     /// One field of `metadata`; nil when it is not set.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -85,8 +97,9 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// Writes the record as one JSON line on standard error: warnings and above at once, the rest buffered
-    /// (at most 50 ms). Metadata named `time`, `level`, `message`, `source` or `logger` is dropped.
+    /// Writes the record as one JSON line: on standard error warnings and above at once, the rest
+    /// buffered (at most 50 ms); to the handler's own `write` at once. Metadata named `time`,
+    /// `level`, `message`, `source` or `logger` is dropped.
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [
             ("time", ISO8601Seconds.string(Date())), ("level", event.level.rawValue),
@@ -105,7 +118,7 @@ public struct JSONLogHandler: LogHandler {
             Self.append(v, to: &line)
         }
         line += "}\n"
-        LogSink.standardError.write(line, now: event.level >= .warning)
+        if let write { write(line) } else { LogSink.standardError.write(line, now: event.level >= .warning) }
     }
 
     /// Appends `s` as a JSON string literal.

@@ -179,7 +179,7 @@ import Testing
 
         let server = try await ServerProcess(model: Fixtures.model("yolo_10cm"), environment: ["GEOINFER_URL_INPUTS": prefix])
         defer { server.stop() }
-        func post(_ inputs: [String]) async throws -> ServerProcess.Reply {
+        func post(_ inputs: [String]) async throws -> Reply {
             let body = try JSONSerialization.data(withJSONObject: ["inputs": inputs, "formats": ["geojson", "gpkg"]])
             return try await server.request(.POST, "/jobs", headers: [("Content-Type", "application/json")], body: body)
         }
@@ -261,7 +261,7 @@ import Testing
             "STORAGE_EMULATOR_HOST": emulator.address, "GEOINFER_OUTPUT_BUCKETS": "results-out",
         ])
         defer { server.stop() }
-        func submit(_ prefix: String) async throws -> ServerProcess.Reply {
+        func submit(_ prefix: String) async throws -> Reply {
             var form = Multipart()
             form.file("a.tif", try Scenes.raster())
             form.field("formats", "geojson,gpkg")

@@ -341,75 +341,75 @@ import Testing
     }
 
     @Test func everyHostileRequestGetsAJSON4xxAndLeavesNothing() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let cases = try Self.cases()
-        #expect(cases.count >= 60)
-        for c in cases {
-            let r = try await server.request(c.method, c.path, headers: c.headers, body: c.body)
-            #expect(r.status == c.status, "\(c): \(r.status) \(r.text.prefix(300))")
-            #expect(r.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("application/json") }, "\(c): not JSON")
-            #expect(r.errorCode != nil && !r.errorMessage.isEmpty, "\(c): no JSON error body: \(r.text.prefix(300))")
-            if let code = c.code { #expect(r.errorCode == code, "\(c): \(r.text.prefix(300))") }
-            guard server.isRunning else {
-                Issue.record("the server died on \(c): \(server.serverLog.suffix(2000))")
-                return
+        try await InProcessServer.with { server in
+            let cases = try Self.cases()
+            #expect(cases.count >= 60)
+            for c in cases {
+                let r = try await server.request(c.method, c.path, headers: c.headers, body: c.body)
+                #expect(r.status == c.status, "\(c): \(r.status) \(r.text.prefix(300))")
+                #expect(r.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("application/json") }, "\(c): not JSON")
+                #expect(r.errorCode != nil && !r.errorMessage.isEmpty, "\(c): no JSON error body: \(r.text.prefix(300))")
+                if let code = c.code { #expect(r.errorCode == code, "\(c): \(r.text.prefix(300))") }
+                guard server.isRunning else {
+                    Issue.record("the server died on \(c): \(server.serverLog.suffix(2000))")
+                    return
+                }
+                #expect(try await server.get("/healthz").status == 200, "\(c): the server stopped answering")
+                #expect(try server.files(in: "temp").isEmpty && server.files(in: "uploads").isEmpty, "\(c): files left behind")
             }
-            #expect(try await server.get("/healthz").status == 200, "\(c): the server stopped answering")
-            #expect(try server.files(in: "temp").isEmpty && server.files(in: "uploads").isEmpty, "\(c): files left behind")
+            #expect((try await server.get("/jobs").json["jobs"] as? [Any])?.isEmpty == true, "no hostile request made a job")
+            #expect(!server.serverLog.contains("\"level\":\"error\""), "no request failed on the server: \(server.serverLog.suffix(2000))")
         }
-        #expect((try await server.get("/jobs").json["jobs"] as? [Any])?.isEmpty == true, "no hostile request made a job")
-        #expect(!server.serverLog.contains("\"level\":\"error\""), "no request failed on the server: \(server.serverLog.suffix(2000))")
     }
 
     /// Requests that are not HTTP a parser accepts still get a JSON answer, and the server stays up.
     @Test func unparseableRequestsGetJSON() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let script = """
-            import socket, sys, json
-            port = int(sys.argv[1])
-            cases = {
-                "200 KiB header": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\nX-Big: " + b"a" * 200 * 1024 + b"\\r\\n\\r\\n",
-                "2,000 headers": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\n" + b"".join(b"X-H%d: v\\r\\n" % i for i in range(2000)) + b"\\r\\n",
-                "garbage request line": b"\\x00\\x01\\x02 nonsense\\r\\n\\r\\n",
-                "bad version": b"GET / HTTP/9.9\\r\\n\\r\\n",
+        try await InProcessServer.with { server in
+            let script = """
+                import socket, sys, json
+                port = int(sys.argv[1])
+                cases = {
+                    "200 KiB header": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\nX-Big: " + b"a" * 200 * 1024 + b"\\r\\n\\r\\n",
+                    "2,000 headers": b"GET /jobs HTTP/1.1\\r\\nHost: x\\r\\n" + b"".join(b"X-H%d: v\\r\\n" % i for i in range(2000)) + b"\\r\\n",
+                    "garbage request line": b"\\x00\\x01\\x02 nonsense\\r\\n\\r\\n",
+                    "bad version": b"GET / HTTP/9.9\\r\\n\\r\\n",
+                }
+                out = {}
+                for name, raw in cases.items():
+                    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                    try:
+                        s.sendall(raw)
+                    except OSError:
+                        pass
+                    data = b""
+                    try:
+                        while True:
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                    except OSError:
+                        pass
+                    s.close()
+                    head, _, body = data.partition(b"\\r\\n\\r\\n")
+                    out[name] = {"status": head.split(b" ")[1].decode() if head.count(b" ") else "", "head": head.decode("latin-1"), "body": body.decode("latin-1")}
+                print(json.dumps(out))
+                """
+            let r = try Fixtures.python(script, ["\(server.port)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let answers = try #require(
+                try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: String]], "\(r.stdout)")
+            #expect(answers.count == 4)
+            for (name, answer) in answers {
+                #expect(answer["status"]?.hasPrefix("4") == true, "\(name): \(answer["head"] ?? "")")
+                let body = try? JSONSerialization.jsonObject(with: Data((answer["body"] ?? "").utf8)) as? [String: Any]
+                #expect(
+                    (body?["error"] as? [String: Any])?["code"] is String,
+                    "\(name): not a JSON error: \(answer["head"] ?? "") \(answer["body"] ?? "")")
+                #expect(answer["head"]?.lowercased().contains("content-type: application/json") == true, "\(name)")
             }
-            out = {}
-            for name, raw in cases.items():
-                s = socket.create_connection(("127.0.0.1", port), timeout=30)
-                try:
-                    s.sendall(raw)
-                except OSError:
-                    pass
-                data = b""
-                try:
-                    while True:
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                except OSError:
-                    pass
-                s.close()
-                head, _, body = data.partition(b"\\r\\n\\r\\n")
-                out[name] = {"status": head.split(b" ")[1].decode() if head.count(b" ") else "", "head": head.decode("latin-1"), "body": body.decode("latin-1")}
-            print(json.dumps(out))
-            """
-        let r = try Fixtures.python(script, ["\(server.port)"])
-        #expect(r.status == 0, "\(r.stderr)")
-        let answers = try #require(
-            try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: String]], "\(r.stdout)")
-        #expect(answers.count == 4)
-        for (name, answer) in answers {
-            #expect(answer["status"]?.hasPrefix("4") == true, "\(name): \(answer["head"] ?? "")")
-            let body = try? JSONSerialization.jsonObject(with: Data((answer["body"] ?? "").utf8)) as? [String: Any]
-            #expect(
-                (body?["error"] as? [String: Any])?["code"] is String,
-                "\(name): not a JSON error: \(answer["head"] ?? "") \(answer["body"] ?? "")")
-            #expect(answer["head"]?.lowercased().contains("content-type: application/json") == true, "\(name)")
+            #expect(server.isRunning)
+            #expect(try await server.get("/healthz").status == 200)
         }
-        #expect(server.isRunning)
-        #expect(try await server.get("/healthz").status == 200)
     }
 }

@@ -77,7 +77,7 @@ import Testing
         var form = Multipart()
         for f in files { form.file(f.lastPathComponent, try Data(contentsOf: f)) }
         for (k, v) in fields { form.field(k, v) }
-        let r: ServerProcess.Reply
+        let r: Reply
         do { r = try await server.upload(form) } catch {
             throw TestFailure("upload of \(files.map(\.lastPathComponent)): \(error)\n\(server.serverLog)")
         }

@@ -16,7 +16,7 @@ import Testing
     static let prototypeSecret = "prototype-signing-secret-0123456789"
 
     /// `requests.post(API_BASE + "/upload", files=[('files', (name, f, 'image/tiff')), ...], data={'webhook_url': ...})`.
-    func prototypeUpload(_ server: ServerProcess, files: [(String, Data)], webhook: String) async throws -> ServerProcess.Reply {
+    func prototypeUpload(_ server: ServerProcess, files: [(String, Data)], webhook: String) async throws -> Reply {
         var form = Multipart()
         for (name, data) in files { form.file(name, data) }
         form.field("webhook_url", webhook)

@@ -7,7 +7,7 @@ import NIOHTTP1
 import Testing
 
 /// A real `geoinfer serve` process on a free loopback port with its own data directory.
-final class ServerProcess {
+final class ServerProcess: HTTPService {
     let port: Int
     let dataDir: URL
     private var process: Process
@@ -101,16 +101,31 @@ final class ServerProcess {
 
     static func freePort() throws -> Int { try PeerProcess.freePort() }
 
-    struct Reply: Sendable {
-        let status: Int
-        let headers: [(String, String)]
-        let body: Data
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
-        var text: String { String(decoding: body, as: UTF8.self) }
-        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
-        var errorMessage: String { (json["error"] as? [String: Any])?["message"] as? String ?? "" }
-    }
+}
 
+/// A running GeoInfer service the tests talk to over HTTP: a `geoinfer serve` process
+/// (``ServerProcess``) or the service built in the test process (``InProcessServer``).
+protocol HTTPService {
+    /// `http://127.0.0.1:PORT`.
+    var base: String { get }
+    /// The service's data directory.
+    var dataDir: URL { get }
+    /// What the service logged so far, for failure messages.
+    var serverLog: String { get }
+}
+
+/// A reply, read whole.
+struct Reply: Sendable {
+    let status: Int
+    let headers: [(String, String)]
+    let body: Data
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String { (json["error"] as? [String: Any])?["message"] as? String ?? "" }
+}
+
+extension HTTPService {
     func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
         try await Self.request(method, base + path, headers: headers, body: body)
     }

@@ -11,67 +11,67 @@ import Testing
 /// The job service over real HTTP: upload, process, follow, download.
 @Suite(.serialized) struct JobServiceTests {
     @Test func uploadProcessAndDownloadResults() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        var form = Multipart()
-        let markers = [
-            [Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
-            [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)],
-        ]
-        let rasters = try markers.map { try Scenes.raster(markers: $0) }
-        for (i, r) in rasters.enumerated() { form.file("scene\(i).tif", r) }
-        form.field("webhook_url", "https://203.0.113.10/hook")
-        let accepted = try await server.upload(form)
-        #expect(accepted.status == 202, "\(accepted.text)")
-        let id = try #require(accepted.json["job_id"] as? String)
-        #expect(accepted.json["status"] as? String == "queued")
-        #expect(accepted.json["created_at"] is String)
-        #expect(accepted.headers.contains { $0.0.lowercased() == "location" && $0.1 == "/jobs/\(id)" })
+        try await InProcessServer.with { server in
+            var form = Multipart()
+            let markers = [
+                [Marker(x: 40, y: 30, width: 12, height: 8)], [Marker(x: 100, y: 60, score: 220, width: 20, height: 10)],
+                [Marker(x: 10, y: 10, width: 6, height: 6), Marker(x: 140, y: 90, width: 16, height: 16)],
+            ]
+            let rasters = try markers.map { try Scenes.raster(markers: $0) }
+            for (i, r) in rasters.enumerated() { form.file("scene\(i).tif", r) }
+            form.field("webhook_url", "https://203.0.113.10/hook")
+            let accepted = try await server.upload(form)
+            #expect(accepted.status == 202, "\(accepted.text)")
+            let id = try #require(accepted.json["job_id"] as? String)
+            #expect(accepted.json["status"] as? String == "queued")
+            #expect(accepted.json["created_at"] is String)
+            #expect(accepted.headers.contains { $0.0.lowercased() == "location" && $0.1 == "/jobs/\(id)" })
 
-        let final = try await server.waitFinal(id)
-        #expect(final["status"] as? String == "completed")
-        #expect(final["progress"] as? Double == 100)
-        #expect(final["total_files"] as? Int == 3 && final["processed_files"] as? Int == 3 && final["failed_files"] as? Int == 0)
+            let final = try await server.waitFinal(id)
+            #expect(final["status"] as? String == "completed")
+            #expect(final["progress"] as? Double == 100)
+            #expect(final["total_files"] as? Int == 3 && final["processed_files"] as? Int == 3 && final["failed_files"] as? Int == 0)
 
-        let detail = try await server.get("/jobs/\(id)").json
-        let files = try #require(detail["files"] as? [[String: Any]])
-        #expect(files.map { $0["name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
-        #expect(files.map { $0["detections"] as? Int } == [1, 1, 2])
-        #expect(files.allSatisfy { $0["status"] as? String == "succeeded" })
-        // Each stored upload holds exactly the bytes sent, and its SHA-256 is sha256sum's.
-        for (i, file) in files.enumerated() {
-            let stored = server.dataDir.appendingPathComponent("uploads/\(id)_scene\(i).tif")
-            #expect(try Data(contentsOf: stored) == rasters[i])
-            let sum = Process()
-            sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-            sum.arguments = [stored.path]
-            let out = Pipe()
-            sum.standardOutput = out
-            try sum.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            sum.waitUntilExit()
-            #expect(file["sha256"] as? String == text.split(separator: " ").first.map(String.init))
+            let detail = try await server.get("/jobs/\(id)").json
+            let files = try #require(detail["files"] as? [[String: Any]])
+            #expect(files.map { $0["name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
+            #expect(files.map { $0["detections"] as? Int } == [1, 1, 2])
+            #expect(files.allSatisfy { $0["status"] as? String == "succeeded" })
+            // Each stored upload holds exactly the bytes sent, and its SHA-256 is sha256sum's.
+            for (i, file) in files.enumerated() {
+                let stored = server.dataDir.appendingPathComponent("uploads/\(id)_scene\(i).tif")
+                #expect(try Data(contentsOf: stored) == rasters[i])
+                let sum = Process()
+                sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+                sum.arguments = [stored.path]
+                let out = Pipe()
+                sum.standardOutput = out
+                try sum.run()
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                sum.waitUntilExit()
+                #expect(file["sha256"] as? String == text.split(separator: " ").first.map(String.init))
+            }
+            #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")
+
+            let coco = try await server.get("/results/\(id)/coco.json").json
+            let images = try #require(coco["images"] as? [[String: Any]])
+            #expect(images.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
+            let boxes = (coco["annotations"] as? [[String: Any]] ?? []).map { $0["bbox"] as? [Double] ?? [] }
+            #expect(boxes.contains([34.5, 26.5, 12, 8]) && boxes.contains([90.5, 55.5, 20, 10]) && boxes.count == 4)
+            let geo = try await server.get("/results/\(id)/detections.geojson")
+            #expect(geo.status == 200 && (geo.json["features"] as? [Any])?.count == 4)
+            let meta = try await server.get("/results/\(id)/metadata.json").json
+            #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
+            // Uploads and results live where the layout says.
+            #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
+            #expect(
+                Set(try server.files(in: "results"))
+                    == Set(
+                        ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
+                            + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.jpg" }
+                            + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }))
+            #expect(try server.files(in: "temp").isEmpty)
         }
-        #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")
-
-        let coco = try await server.get("/results/\(id)/coco.json").json
-        let images = try #require(coco["images"] as? [[String: Any]])
-        #expect(images.map { $0["file_name"] as? String } == ["scene0.tif", "scene1.tif", "scene2.tif"])
-        let boxes = (coco["annotations"] as? [[String: Any]] ?? []).map { $0["bbox"] as? [Double] ?? [] }
-        #expect(boxes.contains([34.5, 26.5, 12, 8]) && boxes.contains([90.5, 55.5, 20, 10]) && boxes.count == 4)
-        let geo = try await server.get("/results/\(id)/detections.geojson")
-        #expect(geo.status == 200 && (geo.json["features"] as? [Any])?.count == 4)
-        let meta = try await server.get("/results/\(id)/metadata.json").json
-        #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
-        // Uploads and results live where the layout says.
-        #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
-        #expect(
-            Set(try server.files(in: "results"))
-                == Set(
-                    ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
-                        + (0..<3).map { "\(id)/quicklooks/scene\($0).tif.jpg" }
-                        + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }))
-        #expect(try server.files(in: "temp").isEmpty)
     }
 
     @Test func idempotencyKeyReturnsTheSameJob() async throws {
@@ -108,47 +108,50 @@ import Testing
     /// Settings resolve once, at submit, over the model's defaults; the job shows and runs the
     /// resolved values, and its tile count is the plan of exactly those (form, query, CLI).
     @Test func settingsAreResolvedAtSubmitAndShownAsRun() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let manifest = try ModelFile.read(path: Fixtures.model("yolo")).manifest
-        let dir = Fixtures.temporaryDirectory("settings")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("a.tif")
-        try Scenes.raster(width: 400, height: 300).write(to: path)
-        let info = try Raster(path: path.path).info
-        var form = Multipart()
-        form.file("a.tif", try Data(contentsOf: path))
-        func shown(_ id: String) async throws -> (score: Double?, overlap: Double?, tiles: Int?) {
-            let j = try await server.get("/jobs/\(id)").json
-            return (j["score_threshold"] as? Double, j["overlap"] as? Double, j["tiles_total"] as? Int)
+        try await InProcessServer.with { server in
+            let manifest = try ModelFile.read(path: Fixtures.model("yolo")).manifest
+            let dir = Fixtures.temporaryDirectory("settings")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let path = dir.appendingPathComponent("a.tif")
+            try Scenes.raster(width: 400, height: 300).write(to: path)
+            let info = try Raster(path: path.path).info
+            var form = Multipart()
+            form.file("a.tif", try Data(contentsOf: path))
+            func shown(_ id: String) async throws -> (score: Double?, overlap: Double?, tiles: Int?) {
+                let j = try await server.get("/jobs/\(id)").json
+                return (j["score_threshold"] as? Double, j["overlap"] as? Double, j["tiles_total"] as? Int)
+            }
+            let plain = try #require(try await server.upload(form).json["job_id"] as? String)
+            let defaults = try await shown(plain)
+            #expect(defaults.score == (manifest.scoreThreshold ?? 0.25) && defaults.overlap == 0.2, "\(defaults)")
+            let plannedByDefault = try manifest.tilePlan(for: info, overlap: 0.2).count
+            #expect(defaults.tiles == plannedByDefault)
+            var given = form
+            given.field("overlap", "0.5")
+            given.field("score_threshold", "0.3")
+            let set = try #require(try await server.upload(given).json["job_id"] as? String)
+            let chosen = try await shown(set)
+            let planned = try manifest.tilePlan(for: info, overlap: 0.5).count
+            #expect(chosen.score == 0.3 && chosen.overlap == 0.5 && chosen.tiles == planned, "\(chosen)")
+            #expect((chosen.tiles ?? 0) > (defaults.tiles ?? 0), "more overlap, more tiles")
+            let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
+            #expect(try await shown(queried).overlap == 0.4)
+            // The command-line client sends them too.
+            let cli = try Fixtures.run(
+                Fixtures.geoinferExecutable,
+                ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
+            #expect(cli.status == 0, "\(cli.stderr)")
+            let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
+            let refused = try Fixtures.run(
+                Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
+            #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
+            #expect(try await server.waitFinal(set)["status"] as? String == "completed")
+            let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]
+            #expect(
+                parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3,
+                "the run used them: \(parameters)")
         }
-        let plain = try #require(try await server.upload(form).json["job_id"] as? String)
-        let defaults = try await shown(plain)
-        #expect(defaults.score == (manifest.scoreThreshold ?? 0.25) && defaults.overlap == 0.2, "\(defaults)")
-        let plannedByDefault = try manifest.tilePlan(for: info, overlap: 0.2).count
-        #expect(defaults.tiles == plannedByDefault)
-        var given = form
-        given.field("overlap", "0.5")
-        given.field("score_threshold", "0.3")
-        let set = try #require(try await server.upload(given).json["job_id"] as? String)
-        let chosen = try await shown(set)
-        let planned = try manifest.tilePlan(for: info, overlap: 0.5).count
-        #expect(chosen.score == 0.3 && chosen.overlap == 0.5 && chosen.tiles == planned, "\(chosen)")
-        #expect((chosen.tiles ?? 0) > (defaults.tiles ?? 0), "more overlap, more tiles")
-        let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
-        #expect(try await shown(queried).overlap == 0.4)
-        // The command-line client sends them too.
-        let cli = try Fixtures.run(
-            Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
-        #expect(cli.status == 0, "\(cli.stderr)")
-        let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
-        let refused = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
-        #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
-        #expect(try await server.waitFinal(set)["status"] as? String == "completed")
-        let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]
-        #expect(
-            parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3, "the run used them: \(parameters)")
     }
 
     @Test func eventsStreamProgressFilesAndDone() async throws {
@@ -178,7 +181,7 @@ import Testing
         }
         try gate.release(paused)
         try await value(of: reading, within: .seconds(120), "the end of the event stream")
-        let stream = ServerProcess.Reply(
+        let stream = Reply(
             status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
             body: Data(received.text.utf8))
         #expect(stream.status == 200)
@@ -199,24 +202,24 @@ import Testing
     }
 
     @Test func listsJobsNewestFirstWithPagination() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        var ids: [String] = []
-        for _ in 0..<3 {
-            var form = Multipart()
-            form.file("a.tif", try Scenes.raster())
-            ids.append(try #require(try await server.upload(form).json["job_id"] as? String))
+        try await InProcessServer.with { server in
+            var ids: [String] = []
+            for _ in 0..<3 {
+                var form = Multipart()
+                form.file("a.tif", try Scenes.raster())
+                ids.append(try #require(try await server.upload(form).json["job_id"] as? String))
+            }
+            for id in ids { _ = try await server.waitFinal(id) }
+            let page1 = try await server.get("/jobs?limit=2").json
+            let first = (page1["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String }
+            #expect(first == [ids[2], ids[1]])
+            let cursor = try #require(page1["next_cursor"] as? String)
+            let page2 = try await server.get("/jobs?limit=2&cursor=\(cursor)").json
+            #expect((page2["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String } == [ids[0]])
+            #expect((try await server.get("/jobs?status=completed").json["jobs"] as? [Any])?.count == 3)
+            #expect((try await server.get("/jobs?status=running").json["jobs"] as? [Any])?.count == 0)
+            #expect(try await server.get("/jobs?status=bogus").status == 400)
         }
-        for id in ids { _ = try await server.waitFinal(id) }
-        let page1 = try await server.get("/jobs?limit=2").json
-        let first = (page1["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String }
-        #expect(first == [ids[2], ids[1]])
-        let cursor = try #require(page1["next_cursor"] as? String)
-        let page2 = try await server.get("/jobs?limit=2&cursor=\(cursor)").json
-        #expect((page2["jobs"] as? [[String: Any]])?.map { $0["job_id"] as? String } == [ids[0]])
-        #expect((try await server.get("/jobs?status=completed").json["jobs"] as? [Any])?.count == 3)
-        #expect((try await server.get("/jobs?status=running").json["jobs"] as? [Any])?.count == 0)
-        #expect(try await server.get("/jobs?status=bogus").status == 400)
     }
 }
 

@@ -1,0 +1,111 @@
+import Foundation
+import GeoInferTestSupport
+import Jobs
+import Logging
+import Server
+import ServiceLifecycle
+import Storage
+import Synchronization
+import Workers
+
+/// The service built in the test process by the same builder as `geoinfer serve`
+/// (`GeoInferServer.build`), on a free loopback port, with its jobs in memory
+/// (`InMemoryJobStore`) and its log kept for failure messages. For tests that need only the
+/// HTTP API and the workers; a test that kills, freezes or restarts the service, reads its
+/// process log or runs it against a database uses ``ServerProcess``.
+final class InProcessServer: HTTPService {
+    let port: Int
+    let dataDir: URL
+    /// The built services: the job store is `built.store`.
+    let built: GeoInferServer.Services
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+    private let log = LogLines()
+    private let ended = Flag()
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var serverLog: String { log.text }
+    /// Whether the services still run (false once the group ended, by a stop or a failure).
+    var isRunning: Bool { !ended.isSet }
+
+    /// `configure` changes the defaults: one worker with one ONNX Runtime thread, warnings and
+    /// errors logged, as `ServerProcess` runs.
+    init(
+        model: String = Fixtures.model("yolo"), dataDir: URL? = nil,
+        configure: (inout ServerConfiguration) throws -> Void = { _ in }
+    ) async throws {
+        let port = try PeerProcess.freePort()
+        let dataDir = dataDir ?? Fixtures.temporaryDirectory("in-process")
+        var config = ServerConfiguration()
+        config.port = port
+        config.dataDirectory = dataDir
+        config.modelPath = model
+        config.jobsInMemory = true
+        config.workers.concurrency = 1
+        config.workers.threads = 1
+        // GCS as `serve` sees it from the same environment.
+        config.cloud.access = Result { try GCSAccess.from(environment: ProcessInfo.processInfo.environment, http: HTTPTransport()) }
+            .mapError { $0 as? StorageError ?? .configuration("\($0)") }
+        try configure(&config)
+        let lines = log
+        var logger = Logger(label: "geoinfer") { label in JSONLogHandler(label: label, write: { lines.append($0) }) }
+        logger.logLevel = .warning
+        let built = try await GeoInferServer.build(config, logger: logger)
+        let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [])
+        self.port = port
+        self.dataDir = dataDir
+        self.built = built
+        self.group = group
+        let ended = self.ended
+        running = Task {
+            defer { ended.set() }
+            try await group.run()
+        }
+        // Ready when it answers, as `ServerProcess` waits.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let r = try? await get("/openapi.json"), r.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await stop()
+        throw TestFailure("the in-process server did not answer within 60 s: \(serverLog)")
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once every service has ended.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await running.result
+    }
+}
+
+/// Log lines kept in memory.
+final class LogLines: Sendable {
+    private let lines = Mutex("")
+    func append(_ line: String) { lines.withLock { $0 += line } }
+    var text: String { lines.withLock { $0 } }
+}
+
+extension InProcessServer {
+    /// Runs `body` with a new in-process server, and stops it afterwards, whether `body` threw or not.
+    static func with<T>(
+        model: String = Fixtures.model("yolo"), dataDir: URL? = nil, configure: (inout ServerConfiguration) throws -> Void = { _ in },
+        _ body: (InProcessServer) async throws -> T
+    ) async throws -> T {
+        let server = try await InProcessServer(model: model, dataDir: dataDir, configure: configure)
+        do {
+            let value = try await body(server)
+            await server.stop()
+            return value
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+}
+
+/// A flag set once, read from any task.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
