@@ -73,7 +73,7 @@ import Testing
     }
 
     /// Runs a job over `files` and returns its final `GET /jobs/{id}` document.
-    static func run(_ server: ServerProcess, _ files: [URL], fields: [(String, String)] = []) async throws -> [String: Any] {
+    static func run(_ server: some HTTPService, _ files: [URL], fields: [(String, String)] = []) async throws -> [String: Any] {
         var form = Multipart()
         for f in files { form.file(f.lastPathComponent, try Data(contentsOf: f)) }
         for (k, v) in fields { form.field(k, v) }
@@ -106,84 +106,84 @@ import Testing
     @Test func aMosaicCutIntoFilesGivesTheObjectsOfTheWholeRaster() async throws {
         let dir = Fixtures.temporaryDirectory("mosaic")
         let scene = try Self.scene(in: dir)
-        let server = try await ServerProcess(model: Fixtures.model("yolo_10cm"))
-        defer { server.stop() }
+        try await InProcessServer.with(model: Fixtures.model("yolo_10cm")) { server in
 
-        // The whole raster: one box per object, in its CRS (the COCO document's geo_bbox).
-        let whole = try await Self.run(server, [URL(fileURLWithPath: scene)])
-        let wholeID = try #require(whole["job_id"] as? String)
-        let coco = try #require(try await server.get("/results/\(wholeID)/coco.json").json["annotations"] as? [[String: Any]])
-        let objects = try coco.map { try #require($0["geo_bbox"] as? [Double]) }
-        #expect(objects.count == 10, "the ten objects burnt in are found in the whole raster")
-        #expect(whole["detections_merged"] as? Int == objects.count)
+            // The whole raster: one box per object, in its CRS (the COCO document's geo_bbox).
+            let whole = try await Self.run(server, [URL(fileURLWithPath: scene)])
+            let wholeID = try #require(whole["job_id"] as? String)
+            let coco = try #require(try await server.get("/results/\(wholeID)/coco.json").json["annotations"] as? [[String: Any]])
+            let objects = try coco.map { try #require($0["geo_bbox"] as? [Double]) }
+            #expect(objects.count == 10, "the ten objects burnt in are found in the whole raster")
+            #expect(whole["detections_merged"] as? Int == objects.count)
 
-        for (label, size, step, crs) in [("abutting", 200, 200, nil), ("overlapping", 240, 160, "EPSG:4326")]
-            as [(String, Int, Int, String?)]
-        {
-            let cutDir = dir.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: cutDir, withIntermediateDirectories: true)
-            var fields = [("formats", "coco,geojson,gpkg,fgb")]
-            if let crs { fields += [("out_crs", crs), ("nms", "ios")] }
-            let job = try await Self.run(server, try Self.cut(scene, size: size, step: step, into: cutDir), fields: fields)
-            let id = try #require(job["job_id"] as? String)
-            let perFile = try #require(job["detections"] as? Int)
-            #expect(perFile > objects.count, "\(label): the files' own detections count cut objects more than once (\(perFile))")
-            #expect(job["detections_merged"] as? Int == objects.count, "\(label): \(job["detections_merged"] ?? "none") merged")
-            let links = try #require(job["results"] as? [String: String])
-            #expect(Set(links.keys) == ["coco", "geojson", "detections_merged", "gpkg", "fgb", "fgb_merged", "metadata"])
-            #expect(job["formats"] as? [String] == ["coco", "geojson", "gpkg", "fgb"])
-            #expect(job["nms"] as? String == (crs == nil ? "iou" : "ios"))
+            for (label, size, step, crs) in [("abutting", 200, 200, nil), ("overlapping", 240, 160, "EPSG:4326")]
+                as [(String, Int, Int, String?)]
+            {
+                let cutDir = dir.appendingPathComponent(label)
+                try FileManager.default.createDirectory(at: cutDir, withIntermediateDirectories: true)
+                var fields = [("formats", "coco,geojson,gpkg,fgb")]
+                if let crs { fields += [("out_crs", crs), ("nms", "ios")] }
+                let job = try await Self.run(server, try Self.cut(scene, size: size, step: step, into: cutDir), fields: fields)
+                let id = try #require(job["job_id"] as? String)
+                let perFile = try #require(job["detections"] as? Int)
+                #expect(perFile > objects.count, "\(label): the files' own detections count cut objects more than once (\(perFile))")
+                #expect(job["detections_merged"] as? Int == objects.count, "\(label): \(job["detections_merged"] ?? "none") merged")
+                let links = try #require(job["results"] as? [String: String])
+                #expect(Set(links.keys) == ["coco", "geojson", "detections_merged", "gpkg", "fgb", "fgb_merged", "metadata"])
+                #expect(job["formats"] as? [String] == ["coco", "geojson", "gpkg", "fgb"])
+                #expect(job["nms"] as? String == (crs == nil ? "iou" : "ios"))
 
-            // The merged GeoJSON (WGS84) has one feature per object.
-            let mergedGeoJSON = try await server.get("/results/\(id)/detections_merged.geojson")
-            #expect(mergedGeoJSON.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "application/geo+json" })
-            #expect((mergedGeoJSON.json["features"] as? [Any])?.count == objects.count)
+                // The merged GeoJSON (WGS84) has one feature per object.
+                let mergedGeoJSON = try await server.get("/results/\(id)/detections_merged.geojson")
+                #expect(mergedGeoJSON.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "application/geo+json" })
+                #expect((mergedGeoJSON.json["features"] as? [Any])?.count == objects.count)
 
-            // The GeoPackage and FlatGeobuf files as a GIS opens them.
-            var paths: [String: String] = [:]
-            for name in ["detections.gpkg", "detections.fgb", "detections_merged.fgb"] {
-                let r = try await server.get("/results/\(id)/\(name)")
-                try #require(r.status == 200, "\(name): \(r.text)")
-                let path = cutDir.appendingPathComponent(name).path
-                try r.body.write(to: URL(fileURLWithPath: path))
-                paths[name] = path
-            }
-            let gpkg = try #require(paths["detections.gpkg"])
-            let info = try Fixtures.run("/usr/bin/ogrinfo", ["-so", "-al", gpkg])
-            try Self.check(info)
-            #expect(info.stdout.contains("Layer name: detections_merged") && info.stdout.contains("Layer name: detections"))
-            let epsg = crs == nil ? "32617" : "4326"
-            #expect(info.stdout.contains(#"ID["EPSG",\#(epsg)]"#), "\(label): layers in EPSG:\(epsg)")
-            let merged = try Self.features(gpkg, layer: "detections_merged")
-            let files = try Self.features(gpkg, layer: "detections")
-            #expect(merged.count == objects.count)
-            #expect(files.count == perFile)
-            #expect(try Self.features(try #require(paths["detections_merged.fgb"])).count == objects.count)
-            #expect(try Self.features(try #require(paths["detections.fgb"])).count == perFile)
-            for f in merged + files {
-                let p = try #require(f["properties"] as? [String: Any])
-                #expect(p["job"] as? String == id)
-                #expect(p["model"] as? String == "test-markers@1.0.0")
-                #expect(p["class"] as? String == "large")
-                #expect((p["score"] as? Double).map { $0 > 0.7 && $0 <= 1 } == true)
-                #expect((p["file"] as? String)?.hasPrefix("tile_") == true)
-            }
-            #expect(
-                merged.contains { ($0["properties"] as? [String: Any])?["parts"] as? Int == 4 } == (step == size),
-                "\(label): the corner object is joined from four parts only where the files abut")
-
-            // Each merged box is an object of the whole raster, within a pixel (two markers a pixel apart make one object).
-            if crs == nil {
-                for object in objects {
-                    let near = try merged.filter { f in
-                        zip(try Self.bounds(f), object).allSatisfy { abs($0 - $1) <= 0.1 + 1e-6 }
-                    }
-                    #expect(near.count == 1, "\(label): object \(object) matched by \(near.count) merged boxes")
+                // The GeoPackage and FlatGeobuf files as a GIS opens them.
+                var paths: [String: String] = [:]
+                for name in ["detections.gpkg", "detections.fgb", "detections_merged.fgb"] {
+                    let r = try await server.get("/results/\(id)/\(name)")
+                    try #require(r.status == 200, "\(name): \(r.text)")
+                    let path = cutDir.appendingPathComponent(name).path
+                    try r.body.write(to: URL(fileURLWithPath: path))
+                    paths[name] = path
                 }
-            } else {
-                for f in merged {
-                    let b = try Self.bounds(f)
-                    #expect(b[0] > -82.1 && b[2] < -81.9 && b[1] > 29.6 && b[3] < 29.8, "\(label): \(b) in degrees near OSBS")
+                let gpkg = try #require(paths["detections.gpkg"])
+                let info = try Fixtures.run("/usr/bin/ogrinfo", ["-so", "-al", gpkg])
+                try Self.check(info)
+                #expect(info.stdout.contains("Layer name: detections_merged") && info.stdout.contains("Layer name: detections"))
+                let epsg = crs == nil ? "32617" : "4326"
+                #expect(info.stdout.contains(#"ID["EPSG",\#(epsg)]"#), "\(label): layers in EPSG:\(epsg)")
+                let merged = try Self.features(gpkg, layer: "detections_merged")
+                let files = try Self.features(gpkg, layer: "detections")
+                #expect(merged.count == objects.count)
+                #expect(files.count == perFile)
+                #expect(try Self.features(try #require(paths["detections_merged.fgb"])).count == objects.count)
+                #expect(try Self.features(try #require(paths["detections.fgb"])).count == perFile)
+                for f in merged + files {
+                    let p = try #require(f["properties"] as? [String: Any])
+                    #expect(p["job"] as? String == id)
+                    #expect(p["model"] as? String == "test-markers@1.0.0")
+                    #expect(p["class"] as? String == "large")
+                    #expect((p["score"] as? Double).map { $0 > 0.7 && $0 <= 1 } == true)
+                    #expect((p["file"] as? String)?.hasPrefix("tile_") == true)
+                }
+                #expect(
+                    merged.contains { ($0["properties"] as? [String: Any])?["parts"] as? Int == 4 } == (step == size),
+                    "\(label): the corner object is joined from four parts only where the files abut")
+
+                // Each merged box is an object of the whole raster, within a pixel (two markers a pixel apart make one object).
+                if crs == nil {
+                    for object in objects {
+                        let near = try merged.filter { f in
+                            zip(try Self.bounds(f), object).allSatisfy { abs($0 - $1) <= 0.1 + 1e-6 }
+                        }
+                        #expect(near.count == 1, "\(label): object \(object) matched by \(near.count) merged boxes")
+                    }
+                } else {
+                    for f in merged {
+                        let b = try Self.bounds(f)
+                        #expect(b[0] > -82.1 && b[2] < -81.9 && b[1] > 29.6 && b[3] < 29.8, "\(label): \(b) in degrees near OSBS")
+                    }
                 }
             }
         }
@@ -220,29 +220,29 @@ import Testing
     }
 
     @Test func formatsAndOutputCRSAreChecked() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        for (field, value, code) in [
-            ("formats", "coco,shapefile", "invalid_formats"), ("formats", ",", "invalid_formats"),
-            ("out_crs", "EPSG:999999", "invalid_out_crs"), ("out_crs", "/etc/passwd", "invalid_out_crs"),
-            ("out_crs", "+proj=longlat", "invalid_out_crs"), ("nms", "soft", "invalid_nms"),
-        ] {
+        try await InProcessServer.with { server in
+            for (field, value, code) in [
+                ("formats", "coco,shapefile", "invalid_formats"), ("formats", ",", "invalid_formats"),
+                ("out_crs", "EPSG:999999", "invalid_out_crs"), ("out_crs", "/etc/passwd", "invalid_out_crs"),
+                ("out_crs", "+proj=longlat", "invalid_out_crs"), ("nms", "soft", "invalid_nms"),
+            ] {
+                var form = Multipart()
+                form.file("a.tif", try Scenes.raster())
+                form.field(field, value)
+                let r = try await server.upload(form)
+                #expect(r.status == 422 && r.errorCode == code, "\(field)=\(value): \(r.status) \(r.text)")
+            }
+            // A job without GIS formats has no GIS documents: 404 naming its formats.
             var form = Multipart()
             form.file("a.tif", try Scenes.raster())
-            form.field(field, value)
+            form.field("formats", "geojson")
             let r = try await server.upload(form)
-            #expect(r.status == 422 && r.errorCode == code, "\(field)=\(value): \(r.status) \(r.text)")
+            let id = try #require(r.json["job_id"] as? String)
+            _ = try await server.waitFinal(id)
+            let gpkg = try await server.get("/results/\(id)/detections.gpkg")
+            #expect(gpkg.status == 404 && gpkg.errorMessage.contains("geojson"), "\(gpkg.text)")
+            #expect(try await server.get("/results/\(id)/coco.json").status == 404)
+            #expect(try await server.get("/results/\(id)/detections_merged.geojson").status == 200)
         }
-        // A job without GIS formats has no GIS documents: 404 naming its formats.
-        var form = Multipart()
-        form.file("a.tif", try Scenes.raster())
-        form.field("formats", "geojson")
-        let r = try await server.upload(form)
-        let id = try #require(r.json["job_id"] as? String)
-        _ = try await server.waitFinal(id)
-        let gpkg = try await server.get("/results/\(id)/detections.gpkg")
-        #expect(gpkg.status == 404 && gpkg.errorMessage.contains("geojson"), "\(gpkg.text)")
-        #expect(try await server.get("/results/\(id)/coco.json").status == 404)
-        #expect(try await server.get("/results/\(id)/detections_merged.geojson").status == 200)
     }
 }
