@@ -51,7 +51,7 @@ public struct QuicklookPixels: Sendable {
 /// (PNG when the path ends in `.png`).
 public enum Quicklook {
     /// The longest side of a quicklook unless told otherwise.
-    public static let defaultMaxSize = 512
+    public static let defaultMaxSize = 384
     /// Outline colours by class index (cycled): red, cyan, yellow, magenta, green, orange.
     public static let palette: [(UInt8, UInt8, UInt8)] = [
         (255, 0, 0), (0, 255, 255), (255, 255, 0), (255, 0, 255), (0, 255, 0), (255, 128, 0),

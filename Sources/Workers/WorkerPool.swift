@@ -32,7 +32,7 @@ public struct WorkerConfiguration: Sendable {
     /// Where claims, leases and heartbeats read the time (default: the system's).
     public var clock: any WallClock = SystemWallClock()
     /// The longest side of each file's quicklook JPEG, drawn from the tiles as they are read
-    /// (default 512; 0: no quicklooks).
+    /// (default 384; 0: no quicklooks).
     public var quicklookSize: Int = Quicklook.defaultMaxSize
     /// Read gs:// inputs that are Cloud Optimized GeoTIFFs in place by range requests instead of
     /// downloading them whole (default on).

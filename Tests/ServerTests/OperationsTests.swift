@@ -183,12 +183,12 @@ import Testing
         #expect(jpeg.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
         #expect(jpeg.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/jpeg" })
         #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.jpg"))
-        // Small: at most 512 px a side, never larger than the file it shows.
+        // Small: at most 384 px a side by default, never larger than the file it shows.
         let input = try Raster(path: server.dataDir.appendingPathComponent("uploads/\(id)_a.tif").path).info
         let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
         #expect(look.driver == "JPEG" && look.bandCount == 3)
         #expect(
-            max(look.width, look.height) <= 512 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
+            max(look.width, look.height) <= 384 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
         for bad in ["nope.tif.jpg", "a.tif", "a.tif.png", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.jpg"] {
             let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
             #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")
