@@ -175,7 +175,7 @@ let package = Package(
         ),
         .target(
             name: "GeoInferTestSupport",
-            dependencies: ["GeoRaster", "CGDAL"],
+            dependencies: ["GeoRaster", "CGDAL", "Jobs"],
             path: "Tests/GeoInferTestSupport",
             swiftSettings: strictSettings
         ),

@@ -222,7 +222,7 @@ public final class PostgresJobStore: JobStore, Service {
         let work = Task { try await operation(inUse) }
         do {
             guard
-                let value = try await Self.first(
+                let value = try await TaskDeadline.first(
                     of: work, within: limit,
                     expire: {
                         inUse.close()
@@ -235,40 +235,6 @@ public final class PostgresJobStore: JobStore, Service {
         } catch let error where Self.meansUnreachable(error) {
             throw JobStoreUnavailable(
                 "PostgreSQL is unreachable (\(String(describing: error).prefix(200))): check that it runs and is reachable (DATABASE_URL)")
-        }
-    }
-
-    /// `work`'s value, or nil once `limit` has passed (after `expire` ran); a cancelled caller
-    /// cancels `work`. Neither way waits for `work` to end.
-    static func first<T: Sendable>(
-        of work: Task<T, any Error>, within limit: Duration, expire: @escaping @Sendable () -> Void
-    ) async throws -> T? {
-        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
-        let finish: @Sendable (Result<T?, any Error>) -> Bool = { result in
-            guard
-                let continuation = waiter.withLock({ w in
-                    defer { w = nil }
-                    return w
-                })
-            else { return false }
-            continuation.resume(with: result)
-            return true
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                waiter.withLock { $0 = continuation }
-                let timer = Task {
-                    guard (try? await Task.sleep(for: limit)) != nil else { return }
-                    if finish(.success(nil)) { expire() }
-                }
-                Task {
-                    let result = await work.result
-                    timer.cancel()
-                    _ = finish(result.map { $0 })
-                }
-            }
-        } onCancel: {
-            work.cancel()
         }
     }
 

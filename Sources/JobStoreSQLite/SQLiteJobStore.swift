@@ -686,21 +686,10 @@ public final class SQLiteJobStore: JobStore {
     /// Writes (or, for a name already mirrored, re-arms) the mirror row of a stored object.
     private func enqueueMirror(_ db: Database, job: String, _ request: MirrorRequest, now: Date) throws {
         if var existing = try MirrorObject.filter(Column("name") == request.name).fetchOne(db) {
-            existing.jobID = job
-            existing.source = request.source
-            existing.origin = request.origin
-            existing.status = .pending
-            existing.replace = true
-            existing.metadata = request.metadata
-            existing.nextAttemptAt = now
-            existing.lastError = nil
-            existing.leaseOwner = nil
-            existing.leaseExpiresAt = nil
+            existing.rearm(for: request, job: job, now: now)
             try existing.update(db)
         } else {
-            var row = MirrorObject(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
-            row.source = request.source
-            row.origin = request.origin
+            var row = MirrorObject(request: request, job: job, now: now)
             try row.insert(db)
         }
     }

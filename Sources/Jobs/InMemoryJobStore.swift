@@ -419,23 +419,12 @@ public final class InMemoryJobStore: JobStore {
     /// Writes (or, for a name already mirrored, re-arms) the mirror row of a stored object.
     private func enqueueMirror(_ s: inout State, job: String, _ request: MirrorRequest, now: Date) {
         if let id = s.mirror.first(where: { $0.value.name == request.name })?.key, var existing = s.mirror[id] {
-            existing.jobID = job
-            existing.source = request.source
-            existing.origin = request.origin
-            existing.status = .pending
-            existing.replace = true
-            existing.metadata = request.metadata
-            existing.nextAttemptAt = now
-            existing.lastError = nil
-            existing.leaseOwner = nil
-            existing.leaseExpiresAt = nil
+            existing.rearm(for: request, job: job, now: now)
             s.mirror[id] = existing
         } else {
-            var row = MirrorObject(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
+            var row = MirrorObject(request: request, job: job, now: now)
             let id = s.newID()
             row.id = id
-            row.source = request.source
-            row.origin = request.origin
             s.mirror[id] = row
         }
     }

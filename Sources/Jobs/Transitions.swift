@@ -207,6 +207,28 @@ extension WebhookDelivery {
 }
 
 extension MirrorObject {
+    /// The row a newly stored object starts as: pending, due at `now`.
+    public init(request: MirrorRequest, job: String, now: Date) {
+        self.init(jobID: job, name: request.name, metadata: request.metadata, createdAt: now)
+        source = request.source
+        origin = request.origin
+    }
+
+    /// The object under this name was stored again (by `job`): it is copied again, replacing what
+    /// the bucket holds, whatever became of the last copy.
+    public mutating func rearm(for request: MirrorRequest, job: String, now: Date) {
+        jobID = job
+        source = request.source
+        origin = request.origin
+        status = .pending
+        replace = true
+        metadata = request.metadata
+        nextAttemptAt = now
+        lastError = nil
+        leaseOwner = nil
+        leaseExpiresAt = nil
+    }
+
     /// Whether `claim`'s lease still holds this object.
     public func isHeld(by claim: MirrorObject) -> Bool { leaseOwner == claim.leaseOwner && status != .synced }
 

@@ -1,0 +1,40 @@
+import Synchronization
+
+/// Waiting for a task with a deadline that holds even when the task does not end on
+/// cancellation (a database query waiting for a server that never answers, say).
+public enum TaskDeadline {
+    /// `work`'s value, or nil once `limit` has passed (after `expire` ran, which should make `work`
+    /// end: cancel it, close what it waits on). A cancelled caller cancels `work`. Neither way
+    /// waits for `work` to end.
+    public static func first<T: Sendable>(
+        of work: Task<T, any Error>, within limit: Duration, expire: @escaping @Sendable () -> Void
+    ) async throws -> T? {
+        let waiter = Mutex<CheckedContinuation<T?, any Error>?>(nil)
+        let finish: @Sendable (Result<T?, any Error>) -> Bool = { result in
+            guard
+                let continuation = waiter.withLock({ w in
+                    defer { w = nil }
+                    return w
+                })
+            else { return false }
+            continuation.resume(with: result)
+            return true
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiter.withLock { $0 = continuation }
+                let timer = Task {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
+                    if finish(.success(nil)) { expire() }
+                }
+                Task {
+                    let result = await work.result
+                    timer.cancel()
+                    _ = finish(result.map { $0 })
+                }
+            }
+        } onCancel: {
+            work.cancel()
+        }
+    }
+}
