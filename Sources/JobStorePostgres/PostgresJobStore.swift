@@ -213,8 +213,9 @@ public final class PostgresJobStore: JobStore, Service {
     /// So at the limit the operation is cancelled (a wait for a pooled connection ends), the
     /// connection it holds is closed (its query fails at once; a connection handed to it later is
     /// closed before any statement), and the caller gets `JobStoreUnavailable` without waiting for
-    /// either. A server that never answers (a silent network, a session stuck behind a lock) cannot
-    /// hold the caller past the limit, and nothing the operation would have written lands later.
+    /// either. A server that never answers (a silent network, a session stuck behind a lock)
+    /// cannot hold the caller past the limit. The outcome is then unknown, as with any timeout: a
+    /// commit the server had already received stands.
     private func bounded<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable (ConnectionInUse) async throws -> T)
         async throws -> T
     {

@@ -29,6 +29,17 @@ public final class InMemoryJobStore: JobStore {
     }
 
     private let state = Mutex(State())
+
+    /// Runs `body` on a copy of the state and keeps the copy only when `body` returns: a step that
+    /// throws leaves nothing half done, as a rolled-back transaction.
+    private func atomically<T>(_ body: (inout State) throws -> T) throws -> T {
+        try state.withLock { s in
+            var next = s
+            let value = try body(&next)
+            s = next
+            return value
+        }
+    }
     private let events: (any JobEventRenderer)?
     private let mirrors: Bool
 
@@ -43,7 +54,7 @@ public final class InMemoryJobStore: JobStore {
 
     /// Atomic: the idempotency check and the insert see the same state.
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
-        try state.withLock { s in
+        try atomically { s in
             if let key = p.idempotencyKey, let existing = s.jobs.values.first(where: { $0.idempotencyKey == key }) {
                 return (existing, false)
             }
@@ -88,7 +99,7 @@ public final class InMemoryJobStore: JobStore {
 
     /// Atomic; a job already final is returned unchanged.
     public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
-        try state.withLock { s in
+        try atomically { s in
             guard var job = s.jobs[id] else { return nil }
             guard !job.status.isFinal else { return job }
             for fileID in s.jobFiles[id] ?? [] {
@@ -137,7 +148,7 @@ public final class InMemoryJobStore: JobStore {
     /// Atomic; a job not awaiting finalization is returned unchanged. Copies to the job's own
     /// output prefix are queued even when the store does not mirror.
     public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
-        try state.withLock { s in
+        try atomically { s in
             guard var job = s.jobs[id] else { return nil }
             guard job.awaitsFinalize else { return job }
             job.finalize(now: now, mergedDetections: mergedDetections)
@@ -184,7 +195,7 @@ public final class InMemoryJobStore: JobStore {
 
     /// Atomic; writes the job's `job.progress` delivery when its progress passes a new step.
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
-        try state.withLock { s in
+        try atomically { s in
             guard var file = held(s, claim), let fileID = file.id, var job = s.jobs[file.jobID], !job.status.isFinal else {
                 return false
             }
@@ -199,7 +210,7 @@ public final class InMemoryJobStore: JobStore {
     /// Atomic: keeps a success's result document, updates the file and the job, and writes a
     /// `job.progress` delivery when the progress passes a new step.
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
-        try state.withLock { s in
+        try atomically { s in
             guard var file = held(s, claim), let fileID = file.id, var job = s.jobs[file.jobID] else { return nil }
             FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
             if case .succeeded(let result, _, _, _) = outcome { s.results[fileID] = result }
@@ -313,7 +324,10 @@ public final class InMemoryJobStore: JobStore {
 
     /// Atomic; the attempt is kept before the lease is checked.
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        state.withLock { s in
+        try state.withLock { s in
+            guard s.deliveries[attempt.deliveryID] != nil else {
+                throw InMemoryStoreError("no delivery \(attempt.deliveryID) to record an attempt of")
+            }
             var a = attempt
             a.id = s.newID()
             s.attempts.append(a)
@@ -365,7 +379,7 @@ public final class InMemoryJobStore: JobStore {
     /// Renews while `leaseOwner` still matches.
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
         state.withLock { s in
-            guard let id = claim.id, var o = s.mirror[id], o.leaseOwner == claim.leaseOwner else { return false }
+            guard let id = claim.id, let owner = claim.leaseOwner, var o = s.mirror[id], o.leaseOwner == owner else { return false }
             o.leaseExpiresAt = now.addingTimeInterval(lease)
             s.mirror[id] = o
             return true

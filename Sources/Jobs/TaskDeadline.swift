@@ -4,8 +4,9 @@ import Synchronization
 /// cancellation (a database query waiting for a server that never answers, say).
 public enum TaskDeadline {
     /// `work`'s value, or nil once `limit` has passed (after `expire` ran, which should make `work`
-    /// end: cancel it, close what it waits on). A cancelled caller cancels `work`. Neither way
-    /// waits for `work` to end.
+    /// end: cancel it, close what it waits on). A cancelled caller cancels `work` and runs `expire`
+    /// at once, then gets whatever `work` ends with. Past the limit nothing waits for `work` to end;
+    /// what it had already done (a commit the server received) stands.
     public static func first<T: Sendable>(
         of work: Task<T, any Error>, within limit: Duration, expire: @escaping @Sendable () -> Void
     ) async throws -> T? {
@@ -35,6 +36,7 @@ public enum TaskDeadline {
             }
         } onCancel: {
             work.cancel()
+            expire()
         }
     }
 }

@@ -167,6 +167,14 @@ struct UploadHandler: Sendable {
                 return try sameRequest(job, fingerprint)
             }
             return accepted(job, message: "\(newFiles.count) files accepted")
+        } catch let error as JobStoreUnavailable {
+            // The job's commit may have landed before the store stopped answering: its uploads are
+            // removed only once the store says it has no such job; if it cannot say, they stay for
+            // the start-up sweep, which removes uploads no job names.
+            let absent: Bool
+            do { absent = try await store.jobGet(jobID) == nil } catch { absent = false }
+            if absent { for url in moved { try? FileManager.default.removeItem(at: url) } }
+            throw error
         } catch {
             for url in moved { try? FileManager.default.removeItem(at: url) }
             throw error

@@ -63,12 +63,13 @@ final class InProcessServer: HTTPService {
         }
         // Ready when it answers, as `ServerProcess` waits.
         let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !ended.isSet {
             if let r = try? await get("/openapi.json"), r.status == 200 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         await stop()
-        throw TestFailure("the in-process server did not answer within 60 s: \(serverLog)")
+        throw TestFailure(
+            "the in-process server \(ended.isSet ? "stopped before it answered" : "did not answer within 60 s"): \(serverLog)")
     }
 
     /// Graceful shutdown, as on SIGTERM; returns once every service has ended.
