@@ -188,9 +188,13 @@ public enum GeoInferServer {
     }
 
     /// The group that runs the built services, shut down gracefully on `signals` (or by
-    /// `triggerGracefulShutdown()`, as a program that embeds the service does), with the same
-    /// limits as ``run(_:logger:)``.
-    public static func serviceGroup(_ built: Services, logger: Logger, signals: [UnixSignal]) -> ServiceGroup {
+    /// `triggerGracefulShutdown()`, as a program that embeds the service does). With
+    /// `boundedShutdown`, the limits of ``run(_:logger:)`` apply, and ServiceLifecycle ends the
+    /// process when cancellation outlasts them; a program that embeds the service and must outlive
+    /// it passes false and bounds its own wait.
+    public static func serviceGroup(_ built: Services, logger: Logger, signals: [UnixSignal], boundedShutdown: Bool = true)
+        -> ServiceGroup
+    {
         // The start-up sweep is the one service that ends on its own; the rest run until shutdown.
         let services = built.services.map { service in
             ServiceGroupConfiguration.ServiceConfiguration(
@@ -200,8 +204,10 @@ public enum GeoInferServer {
         var configuration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: signals, logger: logger)
-        configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
-        configuration.maximumCancellationDuration = cancellationLimit
+        if boundedShutdown {
+            configuration.maximumGracefulShutdownDuration = gracefulShutdownLimit
+            configuration.maximumCancellationDuration = cancellationLimit
+        }
         return ServiceGroup(configuration: configuration)
     }
 

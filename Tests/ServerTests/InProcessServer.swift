@@ -51,7 +51,9 @@ final class InProcessServer: HTTPService {
         var logger = Logger(label: "geoinfer") { label in JSONLogHandler(label: label, write: { lines.append($0) }) }
         logger.logLevel = .warning
         let built = try await GeoInferServer.build(config, logger: logger)
-        let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [])
+        // No shutdown limits: past them ServiceLifecycle ends the process, here the whole test run.
+        // `stop()` bounds its own wait instead.
+        let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [], boundedShutdown: false)
         self.port = port
         self.dataDir = dataDir
         self.built = built
@@ -67,15 +69,21 @@ final class InProcessServer: HTTPService {
             if let r = try? await get("/openapi.json"), r.status == 200 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        await stop()
+        try? await stop()
         throw TestFailure(
             "the in-process server \(ended.isSet ? "stopped before it answered" : "did not answer within 60 s"): \(serverLog)")
     }
 
-    /// Graceful shutdown, as on SIGTERM; returns once every service has ended.
-    func stop() async {
+    /// Graceful shutdown, as on SIGTERM; returns once every service has ended, or throws when
+    /// they have not within 120 s (a loaded machine running the whole suite is slow to stop).
+    func stop() async throws {
         await group.triggerGracefulShutdown()
-        _ = await running.result
+        let running = self.running
+        let ended = Task { () async throws -> Bool in
+            _ = await running.result
+            return true
+        }
+        _ = try await value(of: ended, within: .seconds(120), "the in-process server's shutdown")
     }
 }
 
@@ -95,10 +103,10 @@ extension InProcessServer {
         let server = try await InProcessServer(model: model, dataDir: dataDir, configure: configure)
         do {
             let value = try await body(server)
-            await server.stop()
+            try await server.stop()
             return value
         } catch {
-            await server.stop()
+            try? await server.stop()
             throw error
         }
     }

@@ -108,50 +108,47 @@ import Testing
     /// Settings resolve once, at submit, over the model's defaults; the job shows and runs the
     /// resolved values, and its tile count is the plan of exactly those (form, query, CLI).
     @Test func settingsAreResolvedAtSubmitAndShownAsRun() async throws {
-        try await InProcessServer.with { server in
-            let manifest = try ModelFile.read(path: Fixtures.model("yolo")).manifest
-            let dir = Fixtures.temporaryDirectory("settings")
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let path = dir.appendingPathComponent("a.tif")
-            try Scenes.raster(width: 400, height: 300).write(to: path)
-            let info = try Raster(path: path.path).info
-            var form = Multipart()
-            form.file("a.tif", try Data(contentsOf: path))
-            func shown(_ id: String) async throws -> (score: Double?, overlap: Double?, tiles: Int?) {
-                let j = try await server.get("/jobs/\(id)").json
-                return (j["score_threshold"] as? Double, j["overlap"] as? Double, j["tiles_total"] as? Int)
-            }
-            let plain = try #require(try await server.upload(form).json["job_id"] as? String)
-            let defaults = try await shown(plain)
-            #expect(defaults.score == (manifest.scoreThreshold ?? 0.25) && defaults.overlap == 0.2, "\(defaults)")
-            let plannedByDefault = try manifest.tilePlan(for: info, overlap: 0.2).count
-            #expect(defaults.tiles == plannedByDefault)
-            var given = form
-            given.field("overlap", "0.5")
-            given.field("score_threshold", "0.3")
-            let set = try #require(try await server.upload(given).json["job_id"] as? String)
-            let chosen = try await shown(set)
-            let planned = try manifest.tilePlan(for: info, overlap: 0.5).count
-            #expect(chosen.score == 0.3 && chosen.overlap == 0.5 && chosen.tiles == planned, "\(chosen)")
-            #expect((chosen.tiles ?? 0) > (defaults.tiles ?? 0), "more overlap, more tiles")
-            let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
-            #expect(try await shown(queried).overlap == 0.4)
-            // The command-line client sends them too.
-            let cli = try Fixtures.run(
-                Fixtures.geoinferExecutable,
-                ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
-            #expect(cli.status == 0, "\(cli.stderr)")
-            let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-            #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
-            let refused = try Fixtures.run(
-                Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
-            #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
-            #expect(try await server.waitFinal(set)["status"] as? String == "completed")
-            let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]
-            #expect(
-                parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3,
-                "the run used them: \(parameters)")
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let manifest = try ModelFile.read(path: Fixtures.model("yolo")).manifest
+        let dir = Fixtures.temporaryDirectory("settings")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("a.tif")
+        try Scenes.raster(width: 400, height: 300).write(to: path)
+        let info = try Raster(path: path.path).info
+        var form = Multipart()
+        form.file("a.tif", try Data(contentsOf: path))
+        func shown(_ id: String) async throws -> (score: Double?, overlap: Double?, tiles: Int?) {
+            let j = try await server.get("/jobs/\(id)").json
+            return (j["score_threshold"] as? Double, j["overlap"] as? Double, j["tiles_total"] as? Int)
         }
+        let plain = try #require(try await server.upload(form).json["job_id"] as? String)
+        let defaults = try await shown(plain)
+        #expect(defaults.score == (manifest.scoreThreshold ?? 0.25) && defaults.overlap == 0.2, "\(defaults)")
+        let plannedByDefault = try manifest.tilePlan(for: info, overlap: 0.2).count
+        #expect(defaults.tiles == plannedByDefault)
+        var given = form
+        given.field("overlap", "0.5")
+        given.field("score_threshold", "0.3")
+        let set = try #require(try await server.upload(given).json["job_id"] as? String)
+        let chosen = try await shown(set)
+        let planned = try manifest.tilePlan(for: info, overlap: 0.5).count
+        #expect(chosen.score == 0.3 && chosen.overlap == 0.5 && chosen.tiles == planned, "\(chosen)")
+        #expect((chosen.tiles ?? 0) > (defaults.tiles ?? 0), "more overlap, more tiles")
+        let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
+        #expect(try await shown(queried).overlap == 0.4)
+        // The command-line client sends them too.
+        let cli = try Fixtures.run(
+            Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
+        let refused = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
+        #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
+        #expect(try await server.waitFinal(set)["status"] as? String == "completed")
+        let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]
+        #expect(
+            parameters["overlap"] as? Double == 0.5 && parameters["score_threshold"] as? Double == 0.3, "the run used them: \(parameters)")
     }
 
     @Test func eventsStreamProgressFilesAndDone() async throws {
