@@ -223,12 +223,7 @@ public final class PostgresJobStore: JobStore, Service {
         let work = Task { try await operation(inUse) }
         do {
             guard
-                let value = try await TaskDeadline.first(
-                    of: work, within: limit,
-                    expire: {
-                        inUse.close()
-                        work.cancel()
-                    })
+                let value = try await TaskDeadline.first(of: work, within: limit, expire: { inUse.close() })
             else {
                 throw JobStoreUnavailable("PostgreSQL did not answer within \(limit): check that it runs and is reachable (DATABASE_URL)")
             }

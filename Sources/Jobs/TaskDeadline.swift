@@ -3,10 +3,11 @@ import Synchronization
 /// Waiting for a task with a deadline that holds even when the task does not end on
 /// cancellation (a database query waiting for a server that never answers, say).
 public enum TaskDeadline {
-    /// `work`'s value, or nil once `limit` has passed (after `expire` ran, which should make `work`
-    /// end: cancel it, close what it waits on). A cancelled caller cancels `work` and runs `expire`
-    /// at once, then gets whatever `work` ends with. Past the limit nothing waits for `work` to end;
-    /// what it had already done (a commit the server received) stands.
+    /// `work`'s value, or nil once `limit` has passed. At the limit, or when the caller is
+    /// cancelled, `work` is cancelled and `expire` runs (it should end what `work` waits on, such
+    /// as a connection); a cancelled caller then gets whatever `work` ends with. Past the limit
+    /// nothing waits for `work` to end; what it had already done (a commit the server received)
+    /// stands.
     public static func first<T: Sendable>(
         of work: Task<T, any Error>, within limit: Duration, expire: @escaping @Sendable () -> Void
     ) async throws -> T? {
@@ -26,7 +27,10 @@ public enum TaskDeadline {
                 waiter.withLock { $0 = continuation }
                 let timer = Task {
                     guard (try? await Task.sleep(for: limit)) != nil else { return }
-                    if finish(.success(nil)) { expire() }
+                    if finish(.success(nil)) {
+                        work.cancel()
+                        expire()
+                    }
                 }
                 Task {
                     let result = await work.result

@@ -95,7 +95,7 @@ struct UploadHandler: Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
-        let (state, inspections) = try await receive(request, boundary: boundary, into: dir, limits: limits)
+        let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
         for f in state.files { try HostileText.check(f.originalName, "the file name '\(FileNames.sanitize(f.originalName))'") }
         if let name = state.groundTruthName { try HostileText.check(name, "the ground_truth file name '\(FileNames.sanitize(name))'") }
         for (name, value) in state.fields { try HostileText.check(value, "form field '\(name)'") }
@@ -114,13 +114,10 @@ struct UploadHandler: Sendable {
             return try sameRequest(job, fingerprint)
         }
 
-        // Every file was checked with GDAL while the rest of the body arrived; its tile plan is the
-        // one the worker will run: the job stores these same resolved settings.
-        let checks = state.files.indices.map { i in
-            Self.plan(
-                state.files[i], inspections[i] ?? .refused(.init(name: state.files[i].originalName, error: "the file was not checked")),
-                maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
-        }
+        // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
+        // The plan the worker will run: the job stores these same resolved settings.
+        let checks = try await Self.checkAll(
+            state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
         for check in checks {
@@ -246,15 +243,37 @@ struct UploadHandler: Sendable {
         case refused(APIError.FileProblem)
     }
 
-    /// What GDAL made of one received file, before the job's settings are known.
-    enum Inspection: Sendable {
-        case readable(RasterInfo, Footprint?)
-        case refused(APIError.FileProblem)
+    /// Checks every received file, in order, with at most one check per core at a time.
+    static func checkAll(
+        _ files: [UploadState.Received], dir: URL, maxPixels: Int, model: ModelFile,
+        overlap: Double
+    ) async throws -> [FileCheck] {
+        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        var results = [FileCheck?](repeating: nil, count: files.count)
+        try await withThrowingTaskGroup(of: (Int, FileCheck).self) { group in
+            var next = 0
+            func add() {
+                let i = next
+                let f = files[i]
+                next += 1
+                group.addTask {
+                    (i, check(f, path: dir.appendingPathComponent(f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                }
+            }
+            while next < min(width, files.count) { add() }
+            while let (i, r) = try await group.next() {
+                results[i] = r
+                if next < files.count { add() }
+            }
+        }
+        return results.compactMap { $0 }
     }
 
-    /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the
-    /// pixel limit, synced to disk. Runs while the rest of the request arrives.
-    static func inspect(_ f: UploadState.Received, path: String, maxPixels: Int) -> Inspection {
+    /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
+    static func check(
+        _ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
+        overlap: Double
+    ) -> FileCheck {
         guard f.bytes > 0 else {
             return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
         }
@@ -272,28 +291,17 @@ struct UploadHandler: Sendable {
                 return .refused(
                     .init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
             }
-            return .readable(raster.info, raster.footprint())
-        } catch {
+            // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
+            let tiles = try model.manifest.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
+            return .accepted(
+                .init(
+                    originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256,
+                    tilesTotal: tiles,
+                    footprint: raster.footprint()))
+        } catch let error as RasterError {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
-        }
-    }
-
-    /// The verdict on an inspected file under the job's settings: its tile plan, bounded by what
-    /// the model will be fed (a small file with an absurd pixel size is refused here).
-    static func plan(_ f: UploadState.Received, _ inspection: Inspection, maxPixels: Int, model: ModelFile, overlap: Double) -> FileCheck {
-        switch inspection {
-        case .refused(let problem):
-            return .refused(problem)
-        case .readable(let info, let footprint):
-            do {
-                let tiles = try model.manifest.tilePlan(for: info, overlap: overlap, maxPixels: maxPixels).count
-                return .accepted(
-                    .init(
-                        originalName: f.originalName, name: f.name, storedPath: "", sizeBytes: Int(f.bytes), sha256: f.sha256,
-                        tilesTotal: tiles, footprint: footprint))
-            } catch {
-                return .refused(.init(name: f.originalName, error: "\(error)"))
-            }
+        } catch {
+            return .refused(.init(name: f.originalName, error: "\(error)"))
         }
     }
 
@@ -434,74 +442,45 @@ struct UploadHandler: Sendable {
         return out
     }
 
-    /// Streams the body through the multipart parser, writing file parts to `dir`. Each file is
-    /// inspected with GDAL (``inspect(_:path:maxPixels:)``) as soon as its part is complete, at most
-    /// one per core at a time, while the next parts arrive; the inspections come back by file index.
+    /// Streams the body through the multipart parser, writing file parts to `dir`.
     private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws
-        -> (UploadState, [Int: Inspection])
+        -> UploadState
     {
         let state = UploadState(dir: dir, limits: limits)
         var parser = MultipartStream(boundary: boundary)
         var total: Int64 = 0
-        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let maxPixels = limits.pixelsPerFile
         do {
-            return try await withThrowingTaskGroup(of: (Int, Inspection).self) { group in
-                var inspections: [Int: Inspection] = [:]
-                var launched = 0
-                var running = 0
-                func inspectCompleted() async throws {
-                    while launched < state.completedFiles {
-                        if running >= width, let (i, r) = try await group.next() {
-                            inspections[i] = r
-                            running -= 1
-                        }
-                        let i = launched
-                        let f = state.files[i]
-                        let path = dir.appendingPathComponent(f.name).path
-                        launched += 1
-                        running += 1
-                        group.addTask { (i, Self.inspect(f, path: path, maxPixels: maxPixels)) }
-                    }
-                }
-                for try await chunk in request.body {
-                    total += Int64(chunk.readableBytes)
-                    guard total <= limits.bytesPerRequest else {
-                        throw APIError(
-                            .contentTooLarge, "request_too_large",
-                            "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
-                    }
-                    try parser.feed(chunk) { event in
-                        switch event {
-                        case .header(let name, let value): state.header(name, value)
-                        case .body(var buffer): state.body(&buffer)
-                        case .partComplete: state.partComplete()
-                        }
-                    }
-                    if let error = state.error { throw error }
-                    try await inspectCompleted()
-                }
-                state.close()
-                guard parser.isComplete else {
+            for try await chunk in request.body {
+                total += Int64(chunk.readableBytes)
+                guard total <= limits.bytesPerRequest else {
                     throw APIError(
-                        .badRequest, "truncated_body",
-                        "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+                        .contentTooLarge, "request_too_large",
+                        "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
                 }
-                try await inspectCompleted()
-                while let (i, r) = try await group.next() { inspections[i] = r }
-                return (state, inspections)
+                try parser.feed(chunk) { event in
+                    switch event {
+                    case .header(let name, let value): state.header(name, value)
+                    case .body(var buffer): state.body(&buffer)
+                    case .partComplete: state.partComplete()
+                    }
+                }
+                if let error = state.error { throw error }
             }
         } catch let error as APIError {
-            state.close()
             throw error
         } catch is CancellationError {
-            state.close()
             throw CancellationError()
         } catch {
-            state.close()
             throw APIError(
                 .badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
         }
+        state.close()
+        guard parser.isComplete else {
+            throw APIError(
+                .badRequest, "truncated_body",
+                "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+        }
+        return state
     }
 
     static func short(_ error: any Error) -> String { String(String(describing: error).prefix(200)) }
@@ -526,8 +505,6 @@ final class UploadState {
     let dir: URL
     let limits: ServerConfiguration.Limits
     var files: [Received] = []
-    /// How many of `files` are received whole (the last one may still be arriving).
-    private(set) var completedFiles = 0
     var fields: [String: String] = [:]
     /// The `ground_truth` part: its name as sent, kept in `dir` as ``groundTruthFile``.
     var groundTruthName: String?
@@ -657,7 +634,6 @@ final class UploadState {
             try? handle.close()
             files[index].bytes = bytes
             files[index].sha256 = hasher.finalize().lowercaseHex
-            completedFiles = index + 1
         case .groundTruth(let handle, _)?:
             try? handle.close()
         case .field(let name, let data)?:

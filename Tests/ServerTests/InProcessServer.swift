@@ -16,14 +16,11 @@ import Workers
 final class InProcessServer: HTTPService {
     let port: Int
     let dataDir: URL
-    /// The built services: the job store is `built.store`.
-    let built: GeoInferServer.Services
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
     private let log = LogLines()
     private let ended = Flag()
 
-    var base: String { "http://127.0.0.1:\(port)" }
     var serverLog: String { log.text }
     /// Whether the services still run (false once the group ended, by a stop or a failure).
     var isRunning: Bool { !ended.isSet }
@@ -56,7 +53,6 @@ final class InProcessServer: HTTPService {
         let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [], boundedShutdown: false)
         self.port = port
         self.dataDir = dataDir
-        self.built = built
         self.group = group
         let ended = self.ended
         running = Task {

@@ -14,8 +14,6 @@ final class ServerProcess: HTTPService {
     let environment: [String: String]
     let model: String
 
-    var base: String { "http://127.0.0.1:\(port)" }
-
     init(model: String = Fixtures.model("yolo"), environment: [String: String] = [:], dataDir: URL? = nil) async throws {
         self.port = try Self.freePort()
         self.dataDir = dataDir ?? Fixtures.temporaryDirectory("server")
@@ -106,8 +104,8 @@ final class ServerProcess: HTTPService {
 /// A running GeoInfer service the tests talk to over HTTP: a `geoinfer serve` process
 /// (``ServerProcess``) or the service built in the test process (``InProcessServer``).
 protocol HTTPService {
-    /// `http://127.0.0.1:PORT`.
-    var base: String { get }
+    /// The loopback port it listens on.
+    var port: Int { get }
     /// The service's data directory.
     var dataDir: URL { get }
     /// What the service logged so far, for failure messages.
@@ -126,6 +124,9 @@ struct Reply: Sendable {
 }
 
 extension HTTPService {
+    /// `http://127.0.0.1:PORT`.
+    var base: String { "http://127.0.0.1:\(port)" }
+
     func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
         try await Self.request(method, base + path, headers: headers, body: body)
     }
