@@ -15,3 +15,19 @@ public func value<T: Sendable>(of task: Task<T, any Error>, within limit: Durati
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     public let description: String
 }
+
+/// Tries `attempt` until it succeeds, at most until `limit` has passed, pausing `pause` between
+/// tries; past the limit the wait fails, saying what it waited for and how the last try failed.
+/// For a state the system reaches on its own after a fault ends (a pool that reconnects), where
+/// one try may still meet the fault's tail.
+public func eventually<T: Sendable>(
+    within limit: Duration, pause: Duration = .milliseconds(200), _ what: String, _ attempt: @Sendable () async throws -> T
+) async throws -> T {
+    let deadline = ContinuousClock.now + limit
+    var last: (any Error)?
+    repeat {
+        do { return try await attempt() } catch { last = error }
+        try await Task.sleep(for: pause)
+    } while ContinuousClock.now < deadline
+    throw DeadlineExceeded(description: "\(what) did not happen within \(limit); the last try failed: \(String(describing: last))")
+}
