@@ -7,30 +7,13 @@ extension PostgresJobStore {
 
     /// One transaction; throws when the id or the hash is stored already (both unique).
     public func keyCreate(_ key: APIKeyRecord) async throws {
-        _ = try await transaction { [self] c in try await insert("apiKeys", [key], on: c) }
+        _ = try await inTransaction { [self] c in try await insert("apiKeys", [key], on: c) }
     }
 
     /// One read, ordered by `createdAt`, then id.
     public func keyList() async throws -> [APIKeyRecord] {
         try await read { [self] c in
             try await records(APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k ORDER BY "createdAt", "id""#, on: c)
-        }
-    }
-
-    /// One transaction holding the key's row lock; a key revoked already keeps its first `revokedAt`.
-    public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
-        try await transaction { [self] c in
-            guard
-                var key = try await record(
-                    APIKeyRecord.self, #"SELECT row_to_json(k)::text FROM "apiKeys" k WHERE "id" = \#(id) FOR UPDATE"#, on: c)
-            else {
-                return nil
-            }
-            if key.revokedAt == nil {
-                key.revokedAt = now
-                try await update("apiKeys", key, on: c)
-            }
-            return key
         }
     }
 
@@ -49,7 +32,7 @@ extension PostgresJobStore {
         _ type: Row.Type, table: String, due: String, order: String, owner: String,
         lease: TimeInterval, now: Date, extra: String? = nil
     ) async throws -> Row? {
-        try await transaction { [self] c in
+        try await inTransaction { [self] c in
             var binds = try Self.binds(owner, Self.t(now.addingTimeInterval(lease)), Self.t(now))
             if let extra { binds.append(extra) }
             let query = PostgresQuery(
@@ -79,22 +62,6 @@ extension PostgresJobStore {
             order: #""nextAttemptAt""#, owner: owner, lease: lease, now: now)
     }
 
-    /// One transaction holding the delivery's row lock; the attempt row is inserted before the lease is checked.
-    public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        try await transaction { [self] c in
-            try await insert("webhookAttempts", [attempt], on: c)
-            guard
-                var d = try await record(
-                    WebhookDelivery.self, #"SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "id" = \#(claim.id) FOR UPDATE"#,
-                    on: c),
-                d.isHeld(by: claim)
-            else { return false }
-            d.record(attempt, decision: decision)
-            try await update("webhookDeliveries", d, on: c)
-            return true
-        }
-    }
-
     /// One read; the attempts in the order they were made.
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await read { [self] c in
@@ -113,36 +80,7 @@ extension PostgresJobStore {
         }
     }
 
-    /// One transaction holding the newest delivery's row lock (by `createdAt`, then id); its lease is dropped.
-    public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
-        try await transaction { [self] c in
-            guard
-                var d = try await record(
-                    WebhookDelivery.self,
-                    #"""
-                    SELECT row_to_json(d)::text FROM "webhookDeliveries" d WHERE "jobID" = \#(job) ORDER BY "createdAt" DESC, "id" DESC LIMIT 1 FOR UPDATE
-                    """#, on: c)
-            else { return nil }
-            d.rearm(now: now)
-            try await update("webhookDeliveries", d, on: c)
-            return d
-        }
-    }
-
     // MARK: Mirror outbox
-
-    func enqueueMirror(job: String, _ requests: [MirrorRequest], now: Date, on c: PostgresConnection) async throws {
-        for request in requests {
-            let metadata = String(decoding: try JSONEncoder().encode(request.metadata), as: UTF8.self)
-            try await c.query(
-                #"""
-                INSERT INTO "mirrorObjects" ("jobID", "name", "source", "origin", "status", "metadata", "replace", "attempts", "nextAttemptAt", "createdAt")
-                VALUES (\#(job), \#(request.name), \#(request.source), \#(request.origin), 'pending', \#(metadata)::jsonb, false, 0, \#(Self.t(now)), \#(Self.t(now)))
-                ON CONFLICT ("name") DO UPDATE SET "jobID" = EXCLUDED."jobID", "source" = EXCLUDED."source", "origin" = EXCLUDED."origin", "status" = 'pending', "replace" = true, "metadata" = EXCLUDED."metadata",
-                    "nextAttemptAt" = EXCLUDED."nextAttemptAt", "lastError" = NULL, "leaseOwner" = NULL, "leaseExpiresAt" = NULL
-                """#, logger: logger)
-        }
-    }
 
     /// SKIP LOCKED: one `UPDATE` leases the earliest due object that is not synced, skipping rows another process
     /// is claiming.
@@ -156,7 +94,7 @@ extension PostgresJobStore {
 
     /// One transaction; renews while `leaseOwner` still matches (an expired lease nobody took over still counts).
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await transaction { [self] c in
+        try await inTransaction { [self] c in
             let rows = try await c.query(
                 #"""
                 UPDATE "mirrorObjects" SET "leaseExpiresAt" = \#(Self.t(now.addingTimeInterval(lease)))
@@ -165,20 +103,6 @@ extension PostgresJobStore {
             var any = false
             for try await _ in rows { any = true }
             return any
-        }
-    }
-
-    /// One transaction holding the object's row lock; the lease is released whatever the outcome.
-    public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
-        try await transaction { [self] c in
-            guard
-                var o = try await record(
-                    MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(claim.id) FOR UPDATE"#, on: c),
-                o.isHeld(by: claim)
-            else { return false }
-            o.record(outcome, now: now)
-            try await update("mirrorObjects", o, on: c)
-            return true
         }
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Jobs
 public import Logging
 import NIOCore
@@ -11,11 +11,13 @@ import Synchronization
 /// worker processes share the queue; new work is announced with `NOTIFY geoinfer_work`, so idle
 /// workers wait instead of polling. A ServiceLifecycle service: `run()` keeps the connection pool
 /// and the listener going.
-public final class PostgresJobStore: JobStore, Service {
+public final class PostgresJobStore: JobStoreDriver, Service {
     let client: PostgresClient
     let logger: Logger
-    let events: (any JobEventRenderer)?
-    let mirror: Bool
+    /// Renders the webhook deliveries of jobs that progress and end (none when nil).
+    public let events: (any JobEventRenderer)?
+    /// Whether every stored upload and result gets a mirror row.
+    public let mirrors: Bool
     private let columns: Mutex<[String: [String]]> = Mutex([:])
     private let signal = WorkSignal()
     private let listening = Mutex(false)
@@ -28,7 +30,7 @@ public final class PostgresJobStore: JobStore, Service {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.columns.withLock { $0 = columns }
         self.events = events
-        self.mirror = mirror
+        self.mirrors = mirror
         self.logger = logger
     }
 
@@ -173,8 +175,36 @@ public final class PostgresJobStore: JobStore, Service {
     /// get `JobStoreUnavailable` after this instead (the API answers 503).
     static let operationLimit: Duration = .seconds(10)
 
+    /// One transaction of the driver's operations, on a pooled connection; `bulk` gets 120 s
+    /// (a job of many thousand files is one large insert), anything else `operationLimit`.
+    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (PostgresJobStore.Transaction) async throws -> T)
+        async throws -> T
+    {
+        try await inTransaction(limit: bulk ? .seconds(120) : Self.operationLimit) { [self] c in
+            try await body(Transaction(store: self, c: c))
+        }
+    }
+
+    /// One read: the ids of the fairest jobs with work (fewest claims, then oldest).
+    public func claimCandidates(now: Date, limit: Int) async throws -> [String] {
+        try await read { [self] c in
+            var ids: [String] = []
+            let rows = try await c.query(
+                #"""
+                SELECT j."id" FROM jobs j
+                WHERE j."status" IN ('queued', 'running')
+                  AND (EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'queued')
+                       OR EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'running' AND f."leaseExpiresAt" < \#(Self.t(now))))
+                ORDER BY j."claims" ASC, j."createdAt" ASC, j."id" ASC
+                LIMIT \#(limit)
+                """#, logger: logger)
+            for try await (id, ) in rows.decode((String,).self) { ids.append(id) }
+            return ids
+        }
+    }
+
     /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
-    func transaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+    func inTransaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
         try await bounded(limit) { inUse in

@@ -1,4 +1,4 @@
-public import Formats
+import Formats
 public import Foundation
 public import GRDB
 public import Jobs
@@ -64,10 +64,14 @@ extension WebhookAttempt: FetchableRecord, MutablePersistableRecord {
 
 /// The embedded job store: one SQLite file (WAL mode) through GRDB. Safe for one process with many
 /// workers; every method is one serialized write transaction or a concurrent read.
-public final class SQLiteJobStore: JobStore {
+public final class SQLiteJobStore: JobStoreDriver {
     private let pool: DatabasePool
-    private let events: (any JobEventRenderer)?
-    private let mirror: Bool
+    /// Renders the webhook deliveries of jobs that progress and end (none when nil).
+    public let events: (any JobEventRenderer)?
+    /// Whether every stored upload and result gets a mirror row.
+    public let mirrors: Bool
+    /// Write transactions of this process, one at a time (another process waits on SQLite's lock).
+    private let gate = SerialGate()
     /// Jobs read lately, so that polling `GET /status` costs no database read. Every write in this
     /// process goes through `write`, which empties it after its commit; an entry is only kept if no
     /// write committed while it was being read (the generation did not move). Another process on
@@ -88,24 +92,75 @@ public final class SQLiteJobStore: JobStore {
     /// upload and result gets a mirror row for the bucket, in the transaction that records it.
     public init(path: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false) throws {
         self.events = events
-        self.mirror = mirror
+        self.mirrors = mirror
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // A transaction's steps are separate accesses to the writer (`transaction`).
+        config.allowsUnsafeTransactions = true
         // Errors and logs never show statement arguments (file names, URLs).
         config.publicStatementArguments = false
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
     }
 
-    /// One write transaction; afterwards the jobs read since the last write are forgotten.
+    /// One write transaction of one access, in turn with the others; afterwards the jobs read since
+    /// the last write are forgotten.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        defer {
-            recent.withLock {
-                $0.generation += 1
-                $0.jobs.removeAll(keepingCapacity: true)
+        try await gate.run {
+            defer { forgetRecentJobs() }
+            return try await pool.write(body)
+        }
+    }
+
+    /// One `BEGIN IMMEDIATE … COMMIT` transaction whose steps are separate accesses to the writer
+    /// connection, in turn with the other writes of this process; rolled back when `body` throws
+    /// or the caller is cancelled. Afterwards the jobs read since the last write are forgotten.
+    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+        try await gate.run {
+            defer { forgetRecentJobs() }
+            let tx = Transaction(pool: pool)
+            do {
+                let value = try await body(tx)
+                try await tx.commit()
+                return value
+            } catch {
+                await rollback()
+                throw error
             }
         }
-        return try await pool.write(body)
+    }
+
+    /// Rolls back an open transaction from a task of its own: an access from a cancelled task is
+    /// refused, and the transaction would stay open.
+    private func rollback() async {
+        let pool = pool
+        await Task {
+            try? await pool.writeWithoutTransaction { db in if db.isInsideTransaction { try db.rollback() } }
+        }.value
+    }
+
+    private func forgetRecentJobs() {
+        recent.withLock {
+            $0.generation += 1
+            $0.jobs.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// A concurrent read: the fairest jobs with work (fewest claims, then oldest), each found
+    /// through an index.
+    public func claimCandidates(now: Date, limit: Int) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id FROM jobs j
+                    WHERE j.status IN ('queued', 'running')
+                      AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
+                           OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
+                    ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
+                    LIMIT ?
+                    """, arguments: [now, limit])
+        }
     }
 
     /// Ordered, named migrations; each runs in its own transaction and is recorded once applied.
@@ -287,36 +342,6 @@ public final class SQLiteJobStore: JobStore {
         return m
     }
 
-    /// Writes a `job.progress` delivery when the job's progress has passed a new step (inside the
-    /// transaction that moved it). Updates `job.progressNotified`; the caller saves the job.
-    private func enqueueProgressEvent(_ db: Database, _ job: inout JobRecord, now: Date) throws {
-        try events?.progressDelivery(for: &job, now: now)?.insert(db)
-    }
-
-    /// Writes the job's webhook delivery, inside the transaction that made it final.
-    private func enqueueFinalEvent(_ db: Database, _ job: JobRecord, now: Date) throws {
-        guard let events, job.webhookURL != nil else { return }
-        let files = try FileRecord.filter(Column("jobID") == job.id).order(Column("ordinal")).fetchAll(db)
-        try events.finalEvent(job: job, files: files, now: now)?.insert(db)
-    }
-
-    /// One serialized write transaction, so the idempotency check and the insert cannot race; with `mirror`, the
-    /// uploads' mirror rows are written in it too.
-    public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
-        try await write { db in
-            if let key = p.idempotencyKey, let existing = try JobRecord.filter(Column("idempotencyKey") == key).fetchOne(db) {
-                return (existing, false)
-            }
-            let job = p.jobRecord
-            try job.insert(db)
-            for var row in p.fileRecords { try row.insert(db) }
-            if self.mirror {
-                for request in p.uploadMirrorRequests { try self.enqueueMirror(db, job: p.id, request, now: p.createdAt) }
-            }
-            return (job, true)
-        }
-    }
-
     /// Answers from memory when the job was read within `recentLifetime` and no write in this process came
     /// since; else a concurrent read.
     public func jobGet(_ id: String) async throws -> JobRecord? {
@@ -361,44 +386,6 @@ public final class SQLiteJobStore: JobStore {
         try await pool.read { db in try FileRecord.filter(Column("jobID") == id).order(Column("ordinal")).fetchAll(db) }
     }
 
-    /// One serialized write transaction; a job already final is returned unchanged.
-    public func jobCancel(_ id: String, now: Date) async throws -> JobRecord? {
-        try await write { db in
-            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
-            guard !job.status.isFinal else { return job }
-            try db.execute(
-                sql: """
-                    UPDATE files SET status = 'cancelled', leaseOwner = NULL, leaseExpiresAt = NULL, finishedAt = ?
-                    WHERE jobID = ? AND status IN ('queued', 'running')
-                    """, arguments: [now, id])
-            job.cancel(now: now)
-            try job.update(db)
-            try self.enqueueFinalEvent(db, job, now: now)
-            return job
-        }
-    }
-
-    /// One serialized write transaction: failed files go back to the queue with their attempts and progress reset.
-    /// A job that cannot be retried is returned unchanged.
-    public func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord? {
-        try await write { db in
-            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
-            guard job.canRetryFailed else { return job }
-            let tiles =
-                try Int.fetchOne(
-                    db, sql: "SELECT COALESCE(SUM(tilesTotal), 0) FROM files WHERE jobID = ? AND status = 'failed'",
-                    arguments: [id]) ?? 0
-            try db.execute(
-                sql: """
-                    UPDATE files SET status = 'queued', attempts = 0, error = NULL, tilesDone = 0, finishedAt = NULL
-                    WHERE jobID = ? AND status = 'failed'
-                    """, arguments: [id])
-            job.retryFailed(failedTiles: tiles, now: now)
-            try job.update(db)
-            return job
-        }
-    }
-
     /// A concurrent read of the queued or running jobs whose succeeded and failed files add up to all of them.
     public func jobsAwaitingFinalize() async throws -> [JobRecord] {
         try await pool.read { db in
@@ -407,109 +394,6 @@ public final class SQLiteJobStore: JobStore {
                 sql: """
                     SELECT * FROM jobs WHERE status IN ('queued', 'running') AND succeededFiles + failedFiles = totalFiles
                     """)
-        }
-    }
-
-    /// One serialized write transaction; a job not awaiting finalization is returned unchanged. Copies to the job's
-    /// own output prefix are queued even when the store does not mirror.
-    public func jobFinalize(_ id: String, now: Date, objects: [MirrorRequest], mergedDetections: Int?) async throws -> JobRecord? {
-        try await write { db in
-            guard var job = try JobRecord.fetchOne(db, key: id) else { return nil }
-            guard job.awaitsFinalize else { return job }
-            job.finalize(now: now, mergedDetections: mergedDetections)
-            try job.update(db)
-            try self.enqueueFinalEvent(db, job, now: now)
-            // Copies to a job's own output prefix go in the outbox even when the mirror is off.
-            for object in objects where self.mirror || object.isOutputCopy { try self.enqueueMirror(db, job: id, object, now: now) }
-            return job
-        }
-    }
-
-    /// One serialized write transaction: the fairest job with work, then its first expired file, else its first
-    /// queued one; each step an index lookup, whatever the job's size.
-    public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
-        try await write { db in
-            // The fairest job with work (fewest claims, then oldest), then its next file: a file whose
-            // lease expired first, else the first queued one. Each step is an index lookup, so a claim
-            // costs the same in a 10-file job and a 100,000-file one.
-            guard
-                var job = try JobRecord.fetchOne(
-                    db,
-                    sql: """
-                        SELECT j.* FROM jobs j
-                        WHERE j.status IN ('queued', 'running')
-                          AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
-                               OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
-                        ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
-                        LIMIT 1
-                        """, arguments: [now])
-            else { return nil }
-            guard
-                var file = try FileRecord.fetchOne(
-                    db,
-                    sql: """
-                        SELECT * FROM files WHERE jobID = ? AND status = 'running' AND leaseExpiresAt < ? ORDER BY ordinal LIMIT 1
-                        """, arguments: [job.id, now])
-                    ?? FileRecord.fetchOne(
-                        db,
-                        sql: """
-                            SELECT * FROM files WHERE jobID = ? AND status = 'queued' ORDER BY ordinal LIMIT 1
-                            """, arguments: [job.id])
-            else { return nil }
-            FileTransition.claim(&file, job: &job, owner: owner, lease: lease, now: now)
-            try job.update(db)
-            try file.update(db)
-            return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
-        }
-    }
-
-    /// The claimed file if the claim still holds it, else nil.
-    private func held(_ db: Database, _ claim: FileClaim) throws -> FileRecord? {
-        try FileRecord.fetchOne(
-            db,
-            sql: """
-                SELECT * FROM files WHERE id = ? AND status = 'running' AND leaseOwner = ? AND attempts = ?
-                """, arguments: [claim.file.id, claim.owner, claim.attempt])
-    }
-
-    /// One serialized write transaction; false when the claim no longer holds the file.
-    public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
-        try await write { db in
-            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return false }
-            FileTransition.setTiles(&file, job: &job, total: tilesTotal, footprint: footprint, now: now)
-            try job.update(db)
-            try file.update(db)
-            return true
-        }
-    }
-
-    /// One serialized write transaction; writes the job's `job.progress` delivery when its progress passes a new step.
-    public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await write { db in
-            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID),
-                !job.status.isFinal
-            else { return false }
-            FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
-            try self.enqueueProgressEvent(db, &job, now: now)
-            try job.update(db)
-            try file.update(db)
-            return true
-        }
-    }
-
-    /// One serialized write transaction: keeps a success's result document, updates the file and the job, and
-    /// writes a `job.progress` delivery when the progress passes a new step.
-    public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
-        try await write { db in
-            guard var file = try self.held(db, claim), var job = try JobRecord.fetchOne(db, key: file.jobID) else { return nil }
-            FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
-            if case .succeeded(let result, _, _, _) = outcome {
-                try db.execute(sql: "INSERT OR REPLACE INTO fileResults (fileID, result) VALUES (?, ?)", arguments: [file.id, result])
-            }
-            try self.enqueueProgressEvent(db, &job, now: now)
-            try job.update(db)
-            try file.update(db)
-            return job
         }
     }
 
@@ -559,18 +443,6 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    /// One serialized write transaction; the attempt row is inserted before the lease is checked.
-    public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        try await write { db in
-            var a = attempt
-            try a.insert(db)
-            guard var d = try WebhookDelivery.fetchOne(db, key: claim.id), d.isHeld(by: claim) else { return false }
-            d.record(attempt, decision: decision)
-            try d.update(db)
-            return true
-        }
-    }
-
     /// A concurrent read; the attempts in the order they were made.
     public func deliveryList(job: String) async throws -> (deliveries: [WebhookDelivery], attempts: [WebhookAttempt]) {
         try await pool.read { db in
@@ -582,19 +454,6 @@ public final class SQLiteJobStore: JobStore {
                     WHERE d.jobID = ? ORDER BY a.id
                     """, arguments: [job])
             return (deliveries, attempts)
-        }
-    }
-
-    /// One serialized write transaction on the newest delivery (by `createdAt`, then id); its lease is dropped.
-    public func deliveryRedeliver(job: String, now: Date) async throws -> WebhookDelivery? {
-        try await write { db in
-            guard
-                var d = try WebhookDelivery.filter(Column("jobID") == job)
-                    .order(Column("createdAt").desc, Column("id").desc).fetchOne(db)
-            else { return nil }
-            d.rearm(now: now)
-            try d.update(db)
-            return d
         }
     }
 
@@ -623,55 +482,11 @@ public final class SQLiteJobStore: JobStore {
         try await pool.read { db in try APIKeyRecord.order(Column("createdAt"), Column("id")).fetchAll(db) }
     }
 
-    /// One serialized write transaction; a key revoked already keeps its first `revokedAt`.
-    public func keyRevoke(id: String, now: Date) async throws -> APIKeyRecord? {
-        try await write { db in
-            guard var key = try APIKeyRecord.fetchOne(db, key: id) else { return nil }
-            if key.revokedAt == nil {
-                key.revokedAt = now
-                try key.update(db)
-            }
-            return key
-        }
-    }
-
     // MARK: Model registry
-
-    /// One serialized write transaction, so two adds of one version cannot both create it.
-    public func modelAdd(_ model: ModelRecord) async throws -> (model: ModelRecord, created: Bool) {
-        try await write { db in
-            if let existing = try ModelRecord.filter(Column("name") == model.name && Column("version") == model.version).fetchOne(db) {
-                guard existing.sha256 == model.sha256 else {
-                    throw ModelRegistryError.conflict(reference: existing.reference, sha256: existing.sha256)
-                }
-                return (existing, false)
-            }
-            try model.insert(db)
-            return (model, true)
-        }
-    }
 
     /// A concurrent read, ordered by name, then `addedAt`, then version.
     public func modelList() async throws -> [ModelRecord] {
         try await pool.read { db in try ModelRecord.order(Column("name"), Column("addedAt"), Column("version")).fetchAll(db) }
-    }
-
-    /// One serialized write transaction: the count of queued or running jobs that use the version and the delete
-    /// see the same state.
-    public func modelRemove(name: String, version: String) async throws -> ModelRecord? {
-        try await write { db in
-            guard let model = try ModelRecord.filter(Column("name") == name && Column("version") == version).fetchOne(db) else {
-                return nil
-            }
-            let active = JobStatus.allCases.filter { !$0.isFinal }
-            let using =
-                try JobRecord.filter(
-                    Column("modelName") == name && Column("modelVersion") == version && active.contains(Column("status"))
-                ).fetchCount(db)
-            guard using == 0 else { throw ModelRegistryError.inUse(reference: model.reference, jobs: using) }
-            try model.delete(db)
-            return model
-        }
     }
 
     /// A concurrent read; a revoked key is not found.
@@ -682,17 +497,6 @@ public final class SQLiteJobStore: JobStore {
     }
 
     // MARK: Mirror outbox
-
-    /// Writes (or, for a name already mirrored, re-arms) the mirror row of a stored object.
-    private func enqueueMirror(_ db: Database, job: String, _ request: MirrorRequest, now: Date) throws {
-        if var existing = try MirrorObject.filter(Column("name") == request.name).fetchOne(db) {
-            existing.rearm(for: request, job: job, now: now)
-            try existing.update(db)
-        } else {
-            var row = MirrorObject(request: request, job: job, now: now)
-            try row.insert(db)
-        }
-    }
 
     /// An object that may be uploaded at `?` (now, given twice): due, not synced, and not leased.
     private static let mirrorDue = "status != 'synced' AND nextAttemptAt <= ? AND (leaseExpiresAt IS NULL OR leaseExpiresAt < ?)"
@@ -712,16 +516,6 @@ public final class SQLiteJobStore: JobStore {
                 sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
                 arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])
             return db.changesCount > 0
-        }
-    }
-
-    /// One serialized write transaction; the lease is released whatever the outcome.
-    public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
-        try await write { db in
-            guard var o = try MirrorObject.fetchOne(db, key: claim.id), o.isHeld(by: claim) else { return false }
-            o.record(outcome, now: now)
-            try o.update(db)
-            return true
         }
     }
 
