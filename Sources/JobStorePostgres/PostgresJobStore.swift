@@ -308,22 +308,38 @@ public final class PostgresJobStore: JobStoreDriver, Service {
     /// Returns the generated ids, in order.
     @discardableResult
     func insert<T: Encodable>(_ table: String, _ values: [T], on c: PostgresConnection) async throws -> [Int64] {
-        guard !values.isEmpty else { return [] }
-        let encoder = Self.encoder()
-        let encoded = try encoder.encode(values)
+        let hasID = { (keys: [String]) in (self.columns.withLock { $0[table] } ?? []).contains("id") && !keys.contains("id") }
+        guard let query = try Self.insertQuery(table, values, then: { hasID($0) ? " RETURNING \"id\"" : "" }) else { return [] }
+        let rows = try await c.query(query.sql, logger: logger)
+        var ids: [Int64] = []
+        if hasID(query.keys) { for try await (id, ) in rows.decode((Int64,).self) { ids.append(id) } }
+        return ids
+    }
+
+    /// Inserts the records whose `key` column (unique, text) no row holds; returns the keys inserted.
+    func insert<T: Encodable>(_ table: String, _ values: [T], ifAbsentBy key: String, on c: PostgresConnection) async throws -> [String] {
+        guard let query = try Self.insertQuery(table, values, then: { _ in " ON CONFLICT (\"\(key)\") DO NOTHING RETURNING \"\(key)\"" })
+        else { return [] }
+        var inserted: [String] = []
+        for try await (value, ) in try await c.query(query.sql, logger: logger).decode((String,).self) { inserted.append(value) }
+        return inserted
+    }
+
+    /// `INSERT INTO table (columns) SELECT … FROM json_populate_recordset(…)` of the records (the JSON
+    /// a bound parameter), followed by what `then` returns for the columns it names.
+    private static func insertQuery<T: Encodable>(_ table: String, _ values: [T], then: ([String]) -> String) throws -> (
+        sql: PostgresQuery, keys: [String]
+    )? {
+        guard !values.isEmpty else { return nil }
+        let encoded = try encoder().encode(values)
         // Every key any record has (an optional absent from the first one may be set in another).
         let objects = try JSONSerialization.jsonObject(with: encoded) as? [[String: Any]] ?? []
         let keys = objects.reduce(into: Set<String>()) { $0.formUnion($1.keys) }.sorted()
         let list = keys.map { "\"\($0)\"" }.joined(separator: ", ")
         let json = String(decoding: encoded, as: UTF8.self)
-        let hasID = (columns.withLock { $0[table] } ?? []).contains("id") && !keys.contains("id")
-        let sql = "INSERT INTO \"\(table)\" (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\"\(table)\", "
-        var query = PostgresQuery(unsafeSQL: "")
-        query = "\(unescaped: sql)\(json)::json)\(unescaped: hasID ? " RETURNING \"id\"" : "")"
-        let rows = try await c.query(query, logger: logger)
-        var ids: [Int64] = []
-        if hasID { for try await (id, ) in rows.decode((Int64,).self) { ids.append(id) } }
-        return ids
+        let head = "INSERT INTO \"\(table)\" (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\"\(table)\", "
+        let query: PostgresQuery = "\(unescaped: head)\(json)::json)\(unescaped: then(keys))"
+        return (query, keys)
     }
 
     /// Writes every column of a record (absent optional keys become NULL), by its key column.

@@ -178,11 +178,16 @@ extension PostgresJobStore {
             try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(id) FOR UPDATE"#)
         }
 
-        /// Inserts the rows, 2,000 at a time.
-        public func insert(_ objects: [MirrorObject]) async throws {
+        /// `INSERT … ON CONFLICT ("name") DO NOTHING`, 2,000 rows at a time; returns the names held
+        /// already (a name another transaction is inserting waits for its outcome).
+        public func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String] {
+            var inserted = Set<String>()
             for batch in stride(from: 0, to: objects.count, by: 2000) {
-                try await store.insert("mirrorObjects", Array(objects[batch..<min(batch + 2000, objects.count)]), on: c)
+                let names = try await store.insert(
+                    "mirrorObjects", Array(objects[batch..<min(batch + 2000, objects.count)]), ifAbsentBy: "name", on: c)
+                inserted.formUnion(names)
             }
+            return objects.map(\.name).filter { !inserted.contains($0) }
         }
 
         /// Writes every column of the mirror row.

@@ -217,11 +217,16 @@ extension SQLiteJobStore {
             try await access { db in try MirrorObject.fetchOne(db, key: id) }
         }
 
-        /// Inserts the rows.
-        public func insert(_ objects: [MirrorObject]) async throws {
-            guard !objects.isEmpty else { return }
-            write { db in
-                for var row in objects { try row.insert(db) }
+        /// `INSERT OR IGNORE` on the name, in one access; returns the names held already.
+        public func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String] {
+            guard !objects.isEmpty else { return [] }
+            return try await access { db in
+                var present: [String] = []
+                for var row in objects {
+                    try row.insert(db, onConflict: .ignore)
+                    if db.changesCount == 0 { present.append(row.name) }
+                }
+                return present
             }
         }
 

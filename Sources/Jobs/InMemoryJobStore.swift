@@ -312,17 +312,22 @@ public final class InMemoryJobStore: JobStoreDriver {
         }
         /// The mirror row.
         public func lockMirrorObject(_ id: Int64) async throws -> MirrorObject? { s.mirror[id] }
-        /// Inserts the rows, numbering them.
-        public func insert(_ objects: [MirrorObject]) async throws {
+        /// Inserts the rows of new names, numbering them; returns the names held already.
+        public func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String] {
+            var held = Set(s.mirror.values.map(\.name))
+            var present: [String] = []
             for object in objects {
-                guard !s.mirror.values.contains(where: { $0.name == object.name }) else {
-                    throw InMemoryStoreError("a mirror row for \(object.name) exists already")
+                guard !held.contains(object.name) else {
+                    present.append(object.name)
+                    continue
                 }
+                held.insert(object.name)
                 var row = object
                 let id = s.newID()
                 row.id = id
                 s.mirror[id] = row
             }
+            return present
         }
         /// Replaces the mirror row.
         public func update(_ object: MirrorObject) async throws {

@@ -177,8 +177,9 @@ public protocol JobStoreTransaction {
     func lockMirrorObjects(named names: [String]) async throws -> [MirrorObject]
     /// The mirror row, locked.
     func lockMirrorObject(_ id: Int64) async throws -> MirrorObject?
-    /// Inserts mirror rows (their names are new).
-    func insert(_ objects: [MirrorObject]) async throws
+    /// Inserts the mirror rows whose names no row holds; returns the names a row held already. A
+    /// concurrent insert of one of the names waits for the other transaction, then finds its row.
+    func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String]
     /// Writes every column of the mirror row.
     func update(_ object: MirrorObject) async throws
 
@@ -430,27 +431,25 @@ extension JobStoreDriver {
         }
     }
 
-    /// Writes the mirror row of each stored object; a name mirrored before is re-armed (copied
-    /// again, replacing what the bucket holds).
+    /// Writes the mirror row of each stored object; a name some row holds already (mirrored
+    /// before, or just now by a concurrent transaction) is re-armed: copied again, replacing what
+    /// the bucket holds. Of requests for one name, the last counts.
     private static func enqueueMirror(_ tx: Transaction, job: String, _ requests: [MirrorRequest], now: Date) async throws {
-        guard !requests.isEmpty else { return }
-        var existing: [String: MirrorObject] = [:]
-        for row in try await tx.lockMirrorObjects(named: requests.map(\.name)) { existing[row.name] = row }
-        var new: [MirrorObject] = []
-        var newIndex: [String: Int] = [:]
+        var last: [String: MirrorRequest] = [:]
+        var names: [String] = []
         for request in requests {
-            if var row = existing[request.name] {
-                row.rearm(for: request, job: job, now: now)
-                existing[request.name] = row
-                try await tx.update(row)
-            } else if let i = newIndex[request.name] {
-                new[i].rearm(for: request, job: job, now: now)
-            } else {
-                newIndex[request.name] = new.count
-                new.append(MirrorObject(request: request, job: job, now: now))
-            }
+            if last[request.name] == nil { names.append(request.name) }
+            last[request.name] = request
         }
-        try await tx.insert(new)
+        let rows = names.compactMap { last[$0] }.map { MirrorObject(request: $0, job: job, now: now) }
+        guard !rows.isEmpty else { return }
+        let present = try await tx.insertIfAbsent(rows)
+        guard !present.isEmpty else { return }
+        for var row in try await tx.lockMirrorObjects(named: present) {
+            guard let request = last[row.name] else { continue }
+            row.rearm(for: request, job: job, now: now)
+            try await tx.update(row)
+        }
     }
 }
 

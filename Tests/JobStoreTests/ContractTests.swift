@@ -314,6 +314,41 @@ struct ContractTests {
         }
     }
 
+    @Test(
+        "output copies under contention: eight jobs of one prefix finalized at once all end, one row a name",
+        arguments: StoreKind.allCases)
+    func outputCopiesUnderContention(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date()
+            let ids = (0..<8).map { "j\($0)" }
+            for id in ids {
+                _ = try await store.jobCreate(newJob(id, files: 1))
+                let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
+                _ = try await store.fileFinish(claim, outcome: success, now: t0)
+            }
+            // Every job writes the same two names: in a database whose transactions overlap, the
+            // first insert of a name makes the others wait, then re-arm its row.
+            let finals = try await withThrowingTaskGroup(of: JobRecord?.self) { group in
+                for id in ids {
+                    group.addTask {
+                        try await store.jobFinalize(
+                            id, now: t0,
+                            objects: ["coco.json", "detections.geojson"].map {
+                                MirrorRequest(name: "gs://out/shared/\($0)", metadata: ["job_id": id], source: "results/\(id)_\($0)")
+                            })
+                    }
+                }
+                return try await group.reduce(into: [JobRecord?]()) { $0.append($1) }
+            }
+            #expect(finals.count == 8 && finals.allSatisfy { $0?.status == .completed })
+            var rows: [MirrorObject] = []
+            for id in ids { rows += try await store.mirrorList(job: id) }
+            #expect(rows.map(\.name).sorted() == ["gs://out/shared/coco.json", "gs://out/shared/detections.geojson"])
+            // Each row names the job that wrote it last, and its source is that job's file.
+            for row in rows { #expect(row.source?.hasPrefix("results/\(row.jobID)_") == true) }
+        }
+    }
+
     @Test("claims under contention: four workers, forty files, each file claimed once", arguments: StoreKind.allCases)
     func contention(kind: StoreKind) async throws {
         try await withStore(kind) { store in
