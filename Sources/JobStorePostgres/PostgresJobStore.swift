@@ -185,24 +185,6 @@ public final class PostgresJobStore: JobStoreDriver, Service {
         }
     }
 
-    /// One read: the ids of the fairest jobs with work (fewest claims, then oldest).
-    public func claimCandidates(now: Date, limit: Int) async throws -> [String] {
-        try await read { [self] c in
-            var ids: [String] = []
-            let rows = try await c.query(
-                #"""
-                SELECT j."id" FROM jobs j
-                WHERE j."status" IN ('queued', 'running')
-                  AND (EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'queued')
-                       OR EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'running' AND f."leaseExpiresAt" < \#(Self.t(now))))
-                ORDER BY j."claims" ASC, j."createdAt" ASC, j."id" ASC
-                LIMIT \#(limit)
-                """#, logger: logger)
-            for try await (id, ) in rows.decode((String,).self) { ids.append(id) }
-            return ids
-        }
-    }
-
     /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
     func inTransaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T

@@ -4,8 +4,8 @@ import PostgresNIO
 
 extension PostgresJobStore {
     /// One transaction's primitives on its connection. A `lock…` read takes the rows with
-    /// `FOR UPDATE`; a claim's file is taken with `SKIP LOCKED`, so concurrent claimers never wait
-    /// on each other.
+    /// `FOR UPDATE`, so claimers of one job queue on its row (every writer locks the job before
+    /// its files); a claim's file is taken with `SKIP LOCKED`.
     public struct Transaction: JobStoreTransaction {
         let store: PostgresJobStore
         let c: PostgresConnection
@@ -27,6 +27,24 @@ extension PostgresJobStore {
         /// The job, `FOR UPDATE`.
         public func lockJob(_ id: String) async throws -> JobRecord? {
             try await store.lockJob(id, on: c)
+        }
+
+        /// The fairest job with work, chosen by a plain read, then locked `FOR UPDATE` (the caller
+        /// checks it again: another claimer may have taken its last file meanwhile).
+        public func lockFairestJobWithWork(now: Date, excluding: Set<String>) async throws -> JobRecord? {
+            var id: String?
+            let rows = try await c.query(
+                #"""
+                SELECT j."id" FROM jobs j
+                WHERE j."status" IN ('queued', 'running') AND NOT (j."id" = ANY(\#(excluding.sorted())))
+                  AND (EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'queued')
+                       OR EXISTS (SELECT 1 FROM files f WHERE f."jobID" = j."id" AND f."status" = 'running' AND f."leaseExpiresAt" < \#(PostgresJobStore.t(now))))
+                ORDER BY j."claims" ASC, j."createdAt" ASC, j."id" ASC
+                LIMIT 1
+                """#, logger: store.logger)
+            for try await (found, ) in rows.decode((String,).self) { id = found }
+            guard let id else { return nil }
+            return try await store.lockJob(id, on: c)
         }
 
         /// A transaction-scoped advisory lock on the key: a second request with it waits for this

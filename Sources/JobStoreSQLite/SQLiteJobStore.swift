@@ -73,7 +73,7 @@ public final class SQLiteJobStore: JobStoreDriver {
     /// Write transactions of this process, one at a time (another process waits on SQLite's lock).
     private let gate = SerialGate()
     /// Jobs read lately, so that polling `GET /status` costs no database read. Every write in this
-    /// process goes through `write`, which empties it after its commit; an entry is only kept if no
+    /// process goes through `write` or `transaction`, which empty it after their commit; an entry is only kept if no
     /// write committed while it was being read (the generation did not move). Another process on
     /// the same file (`geoinfer worker` beside `serve --workers 0`) writes without telling this
     /// one, so an entry also expires after `recentLifetime`.
@@ -108,7 +108,19 @@ public final class SQLiteJobStore: JobStoreDriver {
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await gate.run {
             defer { forgetRecentJobs() }
-            return try await pool.write(body)
+            return try await pool.writeWithoutTransaction { db in
+                // A transaction left open by a step that was interrupted and whose rollback failed.
+                if db.isInsideTransaction { try db.rollback() }
+                try db.beginTransaction(.immediate)
+                do {
+                    let value = try body(db)
+                    try db.commit()
+                    return value
+                } catch {
+                    try? db.rollback()
+                    throw error
+                }
+            }
         }
     }
 
@@ -143,23 +155,6 @@ public final class SQLiteJobStore: JobStoreDriver {
         recent.withLock {
             $0.generation += 1
             $0.jobs.removeAll(keepingCapacity: true)
-        }
-    }
-
-    /// A concurrent read: the fairest jobs with work (fewest claims, then oldest), each found
-    /// through an index.
-    public func claimCandidates(now: Date, limit: Int) async throws -> [String] {
-        try await pool.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT j.id FROM jobs j
-                    WHERE j.status IN ('queued', 'running')
-                      AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
-                           OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
-                    ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
-                    LIMIT ?
-                    """, arguments: [now, limit])
         }
     }
 

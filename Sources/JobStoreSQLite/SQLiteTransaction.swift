@@ -43,6 +43,25 @@ extension SQLiteJobStore {
             try await access { db in try Self.job(id, db) }
         }
 
+        /// The fairest job with work, in one access: each step an index lookup.
+        public func lockFairestJobWithWork(now: Date, excluding: Set<String>) async throws -> JobRecord? {
+            let skip = excluding.isEmpty ? "" : "AND j.id NOT IN (\(excluding.map { _ in "?" }.joined(separator: ", ")))"
+            let arguments = StatementArguments([now]) + StatementArguments(excluding.sorted())
+            return try await access { db in
+                try JobRecord.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT j.* FROM jobs j
+                            WHERE j.status IN ('queued', 'running')
+                              AND (EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'queued')
+                                   OR EXISTS (SELECT 1 FROM files f WHERE f.jobID = j.id AND f.status = 'running' AND f.leaseExpiresAt < ?))
+                              \(skip)
+                            ORDER BY j.claims ASC, j.createdAt ASC, j.id ASC
+                            LIMIT 1
+                            """), arguments: arguments)
+            }
+        }
+
         /// The job row through a statement compiled once a connection.
         private static func job(_ id: String, _ db: Database) throws -> JobRecord? {
             try JobRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ?"), arguments: [id])

@@ -59,17 +59,6 @@ public final class InMemoryJobStore: JobStoreDriver {
         try await gate.run { try state.withLock { try body(&$0) } }
     }
 
-    /// Up to `limit` jobs with a file to claim, the fairest first.
-    public func claimCandidates(now: Date, limit: Int) async throws -> [String] {
-        state.withLock { s in
-            s.jobs.values.filter { job in
-                JobStatus.claimable.contains(job.status)
-                    && s.files(of: job.id).contains { $0.status == .queued || Self.expired($0, now: now) }
-            }
-            .sorted { ($0.claims, $0.createdAt, $0.id) < ($1.claims, $1.createdAt, $1.id) }.prefix(max(0, limit)).map(\.id)
-        }
-    }
-
     private static func expired(_ file: FileRecord, now: Date) -> Bool {
         file.status == .running && (file.leaseExpiresAt.map { $0 < now } ?? false)
     }
@@ -219,6 +208,14 @@ public final class InMemoryJobStore: JobStoreDriver {
 
         /// The job.
         public func lockJob(_ id: String) async throws -> JobRecord? { s.jobs[id] }
+        /// The fairest job with work.
+        public func lockFairestJobWithWork(now: Date, excluding: Set<String>) async throws -> JobRecord? {
+            s.jobs.values.filter { job in
+                JobStatus.claimable.contains(job.status) && !excluding.contains(job.id)
+                    && s.files(of: job.id).contains { $0.status == .queued || InMemoryJobStore.expired($0, now: now) }
+            }
+            .min { ($0.claims, $0.createdAt, $0.id) < ($1.claims, $1.createdAt, $1.id) }
+        }
         /// Nothing to do: transactions run one at a time.
         public func lockIdempotencyKey(_ key: String) async throws {}
         /// The job created with this key.

@@ -131,12 +131,18 @@ extension JobStatus {
 public protocol JobStoreTransaction {
     /// The job, locked.
     func lockJob(_ id: String) async throws -> JobRecord?
+    /// The job a claim takes from next, locked: queued or running, with a file to claim at `now`
+    /// (queued, or running under an expired lease), the fairest first (fewest claims, then oldest,
+    /// then id), and none of `excluding`. Where rows are locked, the job may have changed while
+    /// the lock was awaited: the caller checks it again.
+    func lockFairestJobWithWork(now: Date, excluding: Set<String>) async throws -> JobRecord?
     /// Makes a second transaction with this idempotency key wait for this one (where transactions
     /// run concurrently).
     func lockIdempotencyKey(_ key: String) async throws
     /// The job created with this idempotency key.
     func job(idempotencyKey: String) async throws -> JobRecord?
-    /// Inserts a job and its files; throws when the id exists already.
+    /// Inserts a job and its files; throws when the id exists already (here, or at a later step
+    /// of the transaction where writes wait for the next read).
     func insert(_ job: JobRecord, files: [FileRecord]) async throws
     /// Writes every column of the job.
     func update(_ job: JobRecord) async throws
@@ -154,15 +160,16 @@ public protocol JobStoreTransaction {
     /// The job, then the file, locked in that order (the order every writer takes); nil when
     /// either is missing or the file is not the job's.
     func lockJobAndFile(job: String, file: Int64) async throws -> (job: JobRecord, file: FileRecord)?
-    /// The file of the job that the first selector to find one names, locked; a file another
-    /// transaction has locked is skipped (where rows are locked).
+    /// The file of the job that the first selector to find one names, locked; a file whose row
+    /// another transaction has locked is skipped (where rows are locked; as claimers of one job
+    /// first queue on its row, that happens only when another writer locks files on their own).
     func firstFile(ofJob id: String, _ selectors: [FileSelector]) async throws -> FileRecord?
     /// Writes every column of the file.
     func update(_ file: FileRecord) async throws
     /// Keeps a file's result document (replacing one kept before).
     func keepResult(_ result: Data, file id: Int64) async throws
 
-    /// Inserts a webhook delivery; throws when its id exists already.
+    /// Inserts a webhook delivery; throws when its id exists already (here or at a later step).
     func insert(_ delivery: WebhookDelivery) async throws
     /// The delivery, locked.
     func lockDelivery(_ id: String) async throws -> WebhookDelivery?
@@ -170,7 +177,7 @@ public protocol JobStoreTransaction {
     func lockNewestDelivery(ofJob id: String) async throws -> WebhookDelivery?
     /// Writes every column of the delivery.
     func update(_ delivery: WebhookDelivery) async throws
-    /// Inserts an attempt; throws when its delivery does not exist.
+    /// Inserts an attempt; throws when its delivery does not exist (here or at a later step).
     func insert(_ attempt: WebhookAttempt) async throws
 
     /// The mirror rows of these object names, locked.
@@ -210,9 +217,6 @@ public protocol JobStoreDriver: JobStore {
     /// `bulk` marks a transaction that may write many rows (a job of many files), which gets a
     /// longer time limit where there is one. `body` may run again when the database asks for a retry.
     func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T
-    /// Up to `limit` ids of queued or running jobs with a file to claim at `now` (queued, or running
-    /// under an expired lease), the fairest first: fewest claims, then oldest, then id.
-    func claimCandidates(now: Date, limit: Int) async throws -> [String]
 }
 
 extension JobStoreDriver {
@@ -277,21 +281,30 @@ extension JobStoreDriver {
         }
     }
 
-    /// The fairest jobs with work, each tried in its own transaction until one yields a file: in
-    /// it, the job is locked, then its first file whose lease expired, else its first queued one
-    /// (a file another worker is claiming is skipped). Locks are taken job first, then file, the
-    /// order every writer uses.
+    /// The fairest job with work, chosen and locked inside the claim's transaction (so claims made
+    /// one after another see each other's counts), then its first file whose lease expired, else
+    /// its first queued one. A job that yields no file after all (another claimer took its last one
+    /// while this one waited) is passed over, up to 8 of them. Locks are taken job first, then
+    /// file, the order every writer uses.
     public func fileClaimNext(owner: String, lease: TimeInterval, now: Date) async throws -> FileClaim? {
-        for jobID in try await claimCandidates(now: now, limit: 8) {
-            let claim = try await transaction(bulk: false) { tx -> FileClaim? in
-                guard var job = try await tx.lockJob(jobID), JobStatus.claimable.contains(job.status) else { return nil }
-                guard var file = try await tx.firstFile(ofJob: jobID, [.leaseExpired(before: now), .queued]) else { return nil }
+        var passed: Set<String> = []
+        while passed.count < 8 {
+            let excluding = passed
+            let attempt = try await transaction(bulk: false) { tx -> ClaimAttempt in
+                guard var job = try await tx.lockFairestJobWithWork(now: now, excluding: excluding) else { return .noWork }
+                guard JobStatus.claimable.contains(job.status),
+                    var file = try await tx.firstFile(ofJob: job.id, [.leaseExpired(before: now), .queued])
+                else { return .passed(job.id) }
                 FileTransition.claim(&file, job: &job, owner: owner, lease: lease, now: now)
                 try await tx.update(job)
                 try await tx.update(file)
-                return FileClaim(file: file, job: job, owner: owner, attempt: file.attempts)
+                return .claimed(FileClaim(file: file, job: job, owner: owner, attempt: file.attempts))
             }
-            if let claim { return claim }
+            switch attempt {
+            case .claimed(let claim): return claim
+            case .noWork: return nil
+            case .passed(let id): passed.insert(id)
+            }
         }
         return nil
     }
@@ -432,20 +445,21 @@ extension JobStoreDriver {
     }
 
     /// Writes the mirror row of each stored object; a name some row holds already (mirrored
-    /// before, or just now by a concurrent transaction) is re-armed: copied again, replacing what
-    /// the bucket holds. Of requests for one name, the last counts.
+    /// before, just now by a concurrent transaction, or earlier in this same list) is re-armed:
+    /// copied again, replacing what the bucket holds, as the last request for it says.
     private static func enqueueMirror(_ tx: Transaction, job: String, _ requests: [MirrorRequest], now: Date) async throws {
         var last: [String: MirrorRequest] = [:]
-        var names: [String] = []
+        var firsts: [MirrorRequest] = []
+        var repeated: [String] = []
         for request in requests {
-            if last[request.name] == nil { names.append(request.name) }
+            if last[request.name] == nil { firsts.append(request) } else { repeated.append(request.name) }
             last[request.name] = request
         }
-        let rows = names.compactMap { last[$0] }.map { MirrorObject(request: $0, job: job, now: now) }
-        guard !rows.isEmpty else { return }
-        let present = try await tx.insertIfAbsent(rows)
-        guard !present.isEmpty else { return }
-        for var row in try await tx.lockMirrorObjects(named: present) {
+        guard !firsts.isEmpty else { return }
+        var held = Set(try await tx.insertIfAbsent(firsts.map { MirrorObject(request: $0, job: job, now: now) }))
+        held.formUnion(repeated)
+        guard !held.isEmpty else { return }
+        for var row in try await tx.lockMirrorObjects(named: held.sorted()) {
             guard let request = last[row.name] else { continue }
             row.rearm(for: request, job: job, now: now)
             try await tx.update(row)
@@ -453,9 +467,17 @@ extension JobStoreDriver {
     }
 }
 
+/// How one claim transaction ended.
+private enum ClaimAttempt: Sendable {
+    case claimed(FileClaim)
+    case noWork
+    case passed(String)
+}
+
 /// One holder at a time, in the order they came; a waiter is suspended, never a blocked thread.
 /// The embedded stores run their transactions through one, so a transaction's steps can suspend
-/// without another transaction's writes coming between them.
+/// without another transaction's writes coming between them. Not reentrant: a body that enters
+/// the same gate again waits for itself for ever.
 public final class SerialGate: Sendable {
     private struct State: ~Copyable {
         var held = false

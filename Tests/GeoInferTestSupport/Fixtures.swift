@@ -65,6 +65,24 @@ public enum Fixtures {
         try run(python, ["-c", code] + arguments)
     }
 
+    /// The same as the blocking `run`, from a task: the child is awaited on a thread of its own, so
+    /// no thread of the test process's cooperative pool is held while it runs (a service built in
+    /// the test process needs those threads to answer, whether or not the child talks to it).
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws
+        -> ProcessResult
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(executable, arguments, environment: environment) }) }.start()
+        }
+    }
+
+    /// A Python snippet, from a task (see the async `run`).
+    @discardableResult
+    public static func python(_ code: String, _ arguments: [String] = []) async throws -> ProcessResult {
+        try await run(python, ["-c", code] + arguments)
+    }
+
     /// The built `geoinfer` executable beside the test bundle.
     public static var geoinferExecutable: String {
         var dir = Bundle.main.bundleURL

@@ -29,9 +29,9 @@ import Testing
         let dir = Fixtures.temporaryDirectory("osbs")
         defer { try? FileManager.default.removeItem(at: dir) }
         let raw = dir.appendingPathComponent("osbs.bip").path
-        let dump = try Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", Self.sample, raw])
+        let dump = try await Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", Self.sample, raw])
         #expect(dump.status == 0, "\(dump.stderr)")
-        let reference = try Fixtures.python(
+        let reference = try await Fixtures.python(
             """
             import json, sys
             sys.path.insert(0, sys.argv[1])

@@ -54,7 +54,7 @@ import Testing
         #expect(Set(coco.annotations.map(\.id)).count == coco.annotations.count)
         // The detections are exact, so scoring them as results against themselves as ground truth
         // must give AP 1.0: pycocotools reads every field the way GeoInfer means it.
-        let check = try Fixtures.python(
+        let check = try await Fixtures.python(
             """
             import json, sys
             from pycocotools.coco import COCO
@@ -132,9 +132,9 @@ import Testing
         let (report, urls) = try await report()
         let meta = try JSONDecoder().decode(RunMetadata.self, from: Data(contentsOf: urls[2]))
         #expect(meta == report.metadata())
-        let sha = try Fixtures.run("/usr/bin/sha256sum", [dir.appendingPathComponent("utm.tif").path]).stdout.prefix(64)
+        let sha = try await Fixtures.run("/usr/bin/sha256sum", [dir.appendingPathComponent("utm.tif").path]).stdout.prefix(64)
         #expect(meta.inputs[0].sha256 == String(sha))
-        #expect(meta.model.sha256 == String(try Fixtures.run("/usr/bin/sha256sum", [Fixtures.model("yolo")]).stdout.prefix(64)))
+        #expect(meta.model.sha256 == String(try await Fixtures.run("/usr/bin/sha256sum", [Fixtures.model("yolo")]).stdout.prefix(64)))
         #expect(meta.model.name == "test-markers" && meta.model.output_layout == "yolo")
         #expect(meta.inputs[0].tiles.planned == 24)
         #expect(meta.totals.detections == DetectorTests.markers.count + 2)

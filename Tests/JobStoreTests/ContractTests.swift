@@ -110,6 +110,25 @@ struct ContractTests {
         }
     }
 
+    /// The embedded stores run claims one at a time, each seeing the counts of the one before, so
+    /// claims made at once alternate between jobs exactly. (PostgreSQL's run concurrently: one that
+    /// chose a job while another held it takes from it after that one, so its fairness across
+    /// claims made at the same instant is approximate.)
+    @Test("fairness under contention: claims made at once alternate between the jobs", arguments: [StoreKind.memory, .sqlite])
+    func fairnessUnderContention(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let t0 = Date()
+            _ = try await store.jobCreate(newJob("a", files: 6, at: t0))
+            _ = try await store.jobCreate(newJob("b", files: 6, at: t0.addingTimeInterval(1)))
+            let claims = try await withThrowingTaskGroup(of: FileClaim?.self) { group in
+                for w in 0..<4 { group.addTask { try await store.fileClaimNext(owner: "w\(w)", lease: 30, now: t0) } }
+                return try await group.reduce(into: [FileClaim]()) { if let c = $1 { $0.append(c) } }
+            }
+            #expect(
+                claims.filter { $0.job.id == "a" }.count == 2 && claims.filter { $0.job.id == "b" }.count == 2, "\(claims.map(\.job.id))")
+        }
+    }
+
     @Test("leases: an expired claim moves to another worker, whose result wins; the stale one is discarded", arguments: StoreKind.allCases)
     func leases(kind: StoreKind) async throws {
         try await withStore(kind) { store in

@@ -75,21 +75,21 @@ import Testing
         // Only hashes are stored.
         let db = try Data(contentsOf: dir.appendingPathComponent("geoinfer.sqlite"))
         #expect(db.range(of: Data(alice.key.utf8)) == nil)
-        let list = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path])
+        let list = try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path])
         #expect(list.stdout.contains(alice.id) && list.stdout.contains("admin") && !list.stdout.contains(alice.key))
 
         // Revoked: refused at once.
-        let revoke = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", alice.id, "--data-dir", dir.path])
+        let revoke = try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", alice.id, "--data-dir", dir.path])
         #expect(revoke.status == 0, "\(revoke.stderr)")
         #expect(try await server.request(.GET, "/status/\(job)", headers: auth(alice.key)).status == 401)
-        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", "key_nope", "--data-dir", dir.path]).status != 0)
+        #expect(try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "revoke", "key_nope", "--data-dir", dir.path]).status != 0)
 
         // The CLI client carries the key.
         let inputs = Fixtures.temporaryDirectory("inputs")
         try Scenes.raster().write(to: inputs.appendingPathComponent("c.tif"))
-        let denied = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base])
+        let denied = try await Fixtures.run(Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base])
         #expect(denied.status != 0 && denied.stderr.contains("API key"), "\(denied.stderr)")
-        let submitted = try Fixtures.run(
+        let submitted = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["submit", inputs.path, "--server", server.base, "--wait"],
             environment: ["GEOINFER_API_KEY": bob.key])
         #expect(submitted.status == 0, "\(submitted.stdout)\(submitted.stderr)")
@@ -176,23 +176,26 @@ import Testing
         let dir = Fixtures.temporaryDirectory("server")
         let small = try makeKey(dir, "small", extra: ["--max-files", "1", "--max-file-bytes", "\(smallData.count + 1)"])
         let plain = try makeKey(dir, "plain")
-        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path]).stdout.contains("max-files=1"))
-        let server = try await ServerProcess(dataDir: dir)
-        defer { server.stop() }
-        var two = Multipart()
-        two.file("a.tif", smallData)
-        two.file("b.tif", smallData)
-        let tooMany = try await server.upload(two, headers: auth(small.key))
-        #expect(tooMany.status == 413 && tooMany.errorCode == "too_many_files", "\(tooMany.text)")
-        var big = Multipart()
-        big.file("big.tif", bigData)
-        let tooLarge = try await server.upload(big, headers: auth(small.key))
-        #expect(tooLarge.status == 413 && tooLarge.errorCode == "file_too_large", "\(tooLarge.text)")
-        var one = Multipart()
-        one.file("a.tif", smallData)
-        #expect(try await server.upload(one, headers: auth(small.key)).status == 202, "within its limits")
-        #expect(try await server.upload(two, headers: auth(plain.key)).status == 202)
-        #expect(try await server.upload(big, headers: auth(plain.key)).status == 202)
-        #expect(try server.files(in: "uploads").count == 4, "nothing of the refused uploads is kept")
+        #expect(
+            try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path]).stdout.contains("max-files=1"))
+        // The keys above are in the data directory's SQLite file: the service keeps its jobs there too.
+        let onDisk: (inout ServerConfiguration) -> Void = { $0.jobsInMemory = false }
+        try await InProcessServer.with(dataDir: dir, configure: onDisk) { server in
+            var two = Multipart()
+            two.file("a.tif", smallData)
+            two.file("b.tif", smallData)
+            let tooMany = try await server.upload(two, headers: auth(small.key))
+            #expect(tooMany.status == 413 && tooMany.errorCode == "too_many_files", "\(tooMany.text)")
+            var big = Multipart()
+            big.file("big.tif", bigData)
+            let tooLarge = try await server.upload(big, headers: auth(small.key))
+            #expect(tooLarge.status == 413 && tooLarge.errorCode == "file_too_large", "\(tooLarge.text)")
+            var one = Multipart()
+            one.file("a.tif", smallData)
+            #expect(try await server.upload(one, headers: auth(small.key)).status == 202, "within its limits")
+            #expect(try await server.upload(two, headers: auth(plain.key)).status == 202)
+            #expect(try await server.upload(big, headers: auth(plain.key)).status == 202)
+            #expect(try server.files(in: "uploads").count == 4, "nothing of the refused uploads is kept")
+        }
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import GeoInferTestSupport
+import Logging
 import NIOHTTP1
+import Server
 import Testing
 
 /// Every bad upload gets a clear JSON error and leaves nothing behind: no job, no stored file.
@@ -128,43 +130,47 @@ import Testing
 
     @Test func limitsAnswer413() async throws {
         let good = try Scenes.raster()
-        let server = try await ServerProcess(environment: ["GEOINFER_MAX_FILES": "2", "GEOINFER_MAX_FILE_BYTES": "\(good.count + 10)"])
-        defer { server.stop() }
-        var many = Multipart()
-        for i in 0..<3 { many.file("f\(i).tif", good) }
-        let r1 = try await server.upload(many)
-        #expect(r1.status == 413 && r1.errorCode == "too_many_files")
-        var big = Multipart()
-        big.file("big.tif", try Scenes.raster(width: 400, height: 400))
-        let r2 = try await server.upload(big)
-        #expect(r2.status == 413 && r2.errorCode == "file_too_large")
-        try await expectNothingLeft(server)
+        let settings: (inout ServerConfiguration) throws -> Void = {
+            $0.limits.filesPerRequest = 2
+            $0.limits.bytesPerFile = Int64(good.count + 10)
+        }
+        try await InProcessServer.with(configure: settings) { server in
+            var many = Multipart()
+            for i in 0..<3 { many.file("f\(i).tif", good) }
+            let r1 = try await server.upload(many)
+            #expect(r1.status == 413 && r1.errorCode == "too_many_files")
+            var big = Multipart()
+            big.file("big.tif", try Scenes.raster(width: 400, height: 400))
+            let r2 = try await server.upload(big)
+            #expect(r2.status == 413 && r2.errorCode == "file_too_large")
+            try await expectNothingLeft(server)
+        }
     }
 
     /// A client that disconnects mid-upload leaves nothing behind.
     @Test func clientDisconnectMidUpload() async throws {
-        let server = try await ServerProcess(environment: ["GEOINFER_LOG_LEVEL": "info"])
-        defer { server.stop() }
-        var form = Multipart()
-        form.file("a.tif", try Scenes.raster(width: 1000, height: 1000))
-        let body = form.body
-        let script = """
-            import socket, sys
-            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-            head = "POST /upload HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: %s\\r\\nContent-Length: %d\\r\\n\\r\\n" % (sys.argv[2], int(sys.argv[3]))
-            s.sendall(head.encode())
-            s.sendall(open(sys.argv[4], "rb").read())
-            s.close()
-            """
-        let partial = Fixtures.temporaryDirectory("partial").appendingPathComponent("body.bin")
-        try body.prefix(body.count / 3).write(to: partial)
-        let r = try Fixtures.python(script, ["\(server.port)", form.contentType, "\(body.count)", partial.path])
-        #expect(r.status == 0, "\(r.stderr)")
-        // The request's log line is written once its handler, clean-up included, has finished.
-        try await server.waitLog(#""path":"/upload""#)
-        try await expectNothingLeft(server)
-        // And the server still serves.
-        #expect(try await server.get("/jobs").status == 200)
+        try await InProcessServer.with(logLevel: .info) { server in
+            var form = Multipart()
+            form.file("a.tif", try Scenes.raster(width: 1000, height: 1000))
+            let body = form.body
+            let script = """
+                import socket, sys
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                head = "POST /upload HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: %s\\r\\nContent-Length: %d\\r\\n\\r\\n" % (sys.argv[2], int(sys.argv[3]))
+                s.sendall(head.encode())
+                s.sendall(open(sys.argv[4], "rb").read())
+                s.close()
+                """
+            let partial = Fixtures.temporaryDirectory("partial").appendingPathComponent("body.bin")
+            try body.prefix(body.count / 3).write(to: partial)
+            let r = try await Fixtures.python(script, ["\(server.port)", form.contentType, "\(body.count)", partial.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            // The request's log line is written once its handler, clean-up included, has finished.
+            try await server.waitLog(#""path":"/upload""#)
+            try await expectNothingLeft(server)
+            // And the server still serves.
+            #expect(try await server.get("/jobs").status == 200)
+        }
     }
 
     /// Partial uploads left by a crash are removed at the next start.
@@ -185,21 +191,22 @@ import Testing
         try Data(repeating: 3, count: 10).write(to: orphan)
         try Data(repeating: 3, count: 10).write(to: fresh)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: orphan.path)
-        let server = try await ServerProcess(dataDir: data)
-        defer { server.stop() }
-        // The sweep runs beside the store's service, so it may finish just after the server answers.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while [stale, gone, orphan].contains(where: { FileManager.default.fileExists(atPath: $0.path) }), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        try await InProcessServer.with(dataDir: data) { server in
+            // The sweep runs beside the store's service, so it may finish just after the server answers.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while [stale, gone, orphan].contains(where: { FileManager.default.fileExists(atPath: $0.path) }), ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(!FileManager.default.fileExists(atPath: stale.path), "the crashed upload's folder was still there after 30 s")
+            #expect(!FileManager.default.fileExists(atPath: gone.path), "the gone worker's bucket copy was still there after 30 s")
+            #expect(FileManager.default.fileExists(atPath: live.path))
+            #expect(!FileManager.default.fileExists(atPath: orphan.path), "the uncommitted upload was still there after 30 s")
+            #expect(FileManager.default.fileExists(atPath: fresh.path))
+            try FileManager.default.removeItem(at: live)
+            try FileManager.default.removeItem(at: fresh)
+            try await expectNothingLeft(server)
         }
-        #expect(!FileManager.default.fileExists(atPath: stale.path), "the crashed upload's folder was still there after 30 s")
-        #expect(!FileManager.default.fileExists(atPath: gone.path), "the gone worker's bucket copy was still there after 30 s")
-        #expect(FileManager.default.fileExists(atPath: live.path))
-        #expect(!FileManager.default.fileExists(atPath: orphan.path), "the uncommitted upload was still there after 30 s")
-        #expect(FileManager.default.fileExists(atPath: fresh.path))
-        try FileManager.default.removeItem(at: live)
-        try FileManager.default.removeItem(at: fresh)
-        try await expectNothingLeft(server)
     }
 
     /// Requests that once stopped the whole server: names whose extension is longer than the name

@@ -60,15 +60,15 @@ import Testing
         ).write(to: dotenv)
         let env = ["GEOINFER_ENV_FILE": dotenv.path]
 
-        let dry = try Fixtures.run(exe, ["gcs", "setup-bucket", "--dry-run"], environment: env)
+        let dry = try await Fixtures.run(exe, ["gcs", "setup-bucket", "--dry-run"], environment: env)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("would send POST \(emulator.address)/storage/v1/b?project=test"))
         #expect(dry.stdout.contains("lifecycle: to NEARLINE after 30 days") && dry.stdout.contains("\"location\" : \"EUROPE-WEST4\""))
-        let made = try Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
+        let made = try await Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
         #expect(made.status == 0 && made.stdout.contains("created gs://geo-cli"), "\(made.stdout) \(made.stderr)")
         // The emulator keeps lifecycle rules only when patched, so the second run may patch them; the third changes nothing.
-        _ = try Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
-        let third = try Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
+        _ = try await Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
+        let third = try await Fixtures.run(exe, ["gcs", "setup-bucket"], environment: env)
         #expect(third.stdout.contains("already has the wanted settings; nothing changed"), "\(third.stdout)")
 
         let http = HTTPTransport()
@@ -80,14 +80,14 @@ import Testing
         for name in ["uploads/job-1_a.tif", "results/job-1_coco.json", "results/job-1/quicklooks/a.tif.png", "uploads/job-2_a.tif"] {
             _ = try await store.put(file: file, as: name)
         }
-        let ls = try Fixtures.run(exe, ["gcs", "ls", "job-1"], environment: env)
+        let ls = try await Fixtures.run(exe, ["gcs", "ls", "job-1"], environment: env)
         #expect(ls.status == 0, "\(ls.stderr)")
         let lines = ls.stdout.split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines.allSatisfy { $0.hasPrefix("1234 ") && $0.contains("gs://geo-cli/") && !$0.contains("job-2") })
-        let none = try Fixtures.run(exe, ["gcs", "ls", "job-9"], environment: env)
+        let none = try await Fixtures.run(exe, ["gcs", "ls", "job-9"], environment: env)
         #expect(none.status != 0 && none.stderr.contains("no objects of job job-9"))
-        let noBucket = try Fixtures.run(exe, ["gcs", "ls", "job-1"], environment: ["GEOINFER_ENV_FILE": ""])
+        let noBucket = try await Fixtures.run(exe, ["gcs", "ls", "job-1"], environment: ["GEOINFER_ENV_FILE": ""])
         #expect(noBucket.status != 0 && noBucket.stderr.contains("GCP_BUCKET_NAME"))
     }
 
@@ -107,13 +107,13 @@ import Testing
 
         let server = try await ServerProcess(environment: ["STORAGE_EMULATOR_HOST": emulator.address])
         defer { server.stop() }
-        let r = try Fixtures.run(exe, ["submit", "gs://geo-submit/flights/", "--server", server.base, "--wait"])
+        let r = try await Fixtures.run(exe, ["submit", "gs://geo-submit/flights/", "--server", server.base, "--wait"])
         #expect(r.status == 0, "\(r.stderr)")
         let id = r.stdout.split(separator: "\n").first.map(String.init) ?? ""
         let detail = try await server.get("/jobs/\(id)").json
         #expect(detail["status"] as? String == "completed")
         #expect((detail["files"] as? [[String: Any]])?.first?["source"] as? String == "gs://geo-submit/flights/day1/s.tif")
-        let mixed = try Fixtures.run(exe, ["submit", "gs://geo-submit/flights/", file.path, "--server", server.base])
+        let mixed = try await Fixtures.run(exe, ["submit", "gs://geo-submit/flights/", file.path, "--server", server.base])
         #expect(mixed.status != 0 && mixed.stderr.contains("not both"))
     }
 }

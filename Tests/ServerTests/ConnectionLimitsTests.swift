@@ -12,7 +12,7 @@ import Testing
 
     @Test func aStalledUploadIsClosedAndGivesItsSlotBack() async throws {
         let dir = Fixtures.temporaryDirectory("server")
-        let made = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", dir.path])
+        let made = try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", dir.path])
         let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let server = try await ServerProcess(
             environment: [

@@ -2,19 +2,20 @@ import Foundation
 import GeoInferTestSupport
 import GeoRaster
 import NIOHTTP1
+import Server
 import Testing
 
 /// The dashboard in a real browser: headless Chromium (Debian's package) driven by Playwright.
 @Suite(.serialized) struct DashboardTests {
     @Test func servesThePageWithAStrictPolicy() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let page = try await server.request(.GET, "/", headers: [("Accept", "text/html")])
-        #expect(page.status == 200)
-        #expect(page.text.contains("<title>GeoInfer</title>"))
-        #expect(page.headers.contains { $0.0.lowercased() == "content-security-policy" && $0.1.contains("default-src 'self'") })
-        // API data reaches the page only as text, never as markup.
-        #expect(!page.text.contains("innerHTML"))
+        try await InProcessServer.with { server in
+            let page = try await server.request(.GET, "/", headers: [("Accept", "text/html")])
+            #expect(page.status == 200)
+            #expect(page.text.contains("<title>GeoInfer</title>"))
+            #expect(page.headers.contains { $0.0.lowercased() == "content-security-policy" && $0.1.contains("default-src 'self'") })
+            // API data reaches the page only as text, never as markup.
+            #expect(!page.text.contains("innerHTML"))
+        }
     }
 
     @Test func aJobsProgressMovesAndItsQuicklookAppears() async throws {
@@ -32,7 +33,7 @@ import Testing
         .write(to: large)
         try Scenes.raster().write(to: small)
         let shot = server.dataDir.appendingPathComponent("dashboard.png")
-        let r = try Fixtures.run(
+        let r = try await Fixtures.run(
             Fixtures.python,
             [
                 Fixtures.root.appendingPathComponent("scripts/testing/dashboard_check.py").path,
@@ -96,7 +97,7 @@ import Testing
         // The page opens with the worker paused in the first file: one footprint running, the rest queued.
         _ = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let shot = server.dataDir.appendingPathComponent("map.png")
-        let r = try Fixtures.run(
+        let r = try await Fixtures.run(
             Fixtures.python,
             [
                 Fixtures.root.appendingPathComponent("scripts/testing/map_check.py").path,

@@ -14,7 +14,7 @@ import Testing
         let cluster = try PostgresCluster()
         let url = try cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("rehearsal")
-        let secret = try Fixtures.run(Fixtures.geoinferExecutable, ["webhook", "secret"]).stdout.trimmingCharacters(
+        let secret = try await Fixtures.run(Fixtures.geoinferExecutable, ["webhook", "secret"]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)
         // The mirror bucket is named so that reading it through POST /jobs is refused to user keys;
         // its emulator address answers nothing (objects wait in the outbox, which never fails a job).
@@ -33,7 +33,7 @@ import Testing
         #expect(try await api.get("/jobs").status == 401)
         // The first key: `geoinfer keys create` with DATABASE_URL, run where there is no data directory.
         let elsewhere = Fixtures.temporaryDirectory("operator")
-        let made = try Fixtures.run(
+        let made = try await Fixtures.run(
             "/bin/sh", ["-c", "cd '\(elsewhere.path)' && '\(Fixtures.geoinferExecutable)' keys create --name ops --admin"],
             environment: ["DATABASE_URL": url, "GEOINFER_ENV_FILE": ""])
         #expect(made.status == 0, "\(made.stderr)")
@@ -102,7 +102,7 @@ import Testing
         // Revoked over HTTP: refused at once; `geoinfer keys list` on the same database shows it.
         #expect(try await api.request(.DELETE, "/keys/\(b.id)", headers: auth(ops)).status == 200)
         #expect(try await api.request(.GET, "/jobs", headers: auth(b.key)).status == 401)
-        let list = try Fixtures.run(
+        let list = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["keys", "list"], environment: ["DATABASE_URL": url, "GEOINFER_ENV_FILE": ""])
         #expect(
             list.status == 0 && list.stdout.contains("ops") && list.stdout.contains(a.id) && list.stdout.contains("\(b.id)\tuser"),

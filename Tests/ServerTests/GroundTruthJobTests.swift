@@ -33,7 +33,7 @@ import Testing
             let renamed = dir.appendingPathComponent("labels.csv")
             try String(contentsOf: Self.labels, encoding: .utf8).write(to: renamed, atomically: true, encoding: .utf8)
             let report = dir.appendingPathComponent("report.json")
-            let evaluated = try Fixtures.run(
+            let evaluated = try await Fixtures.run(
                 Fixtures.geoinferExecutable,
                 ["evaluate", dir.appendingPathComponent("coco.json").path, renamed.path, "--json", report.path])
             #expect(evaluated.status == 0, "\(evaluated.stderr)")

@@ -395,7 +395,7 @@ import Testing
                     out[name] = {"status": head.split(b" ")[1].decode() if head.count(b" ") else "", "head": head.decode("latin-1"), "body": body.decode("latin-1")}
                 print(json.dumps(out))
                 """
-            let r = try Fixtures.python(script, ["\(server.port)"])
+            let r = try await Fixtures.python(script, ["\(server.port)"])
             #expect(r.status == 0, "\(r.stderr)")
             let answers = try #require(
                 try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: String]], "\(r.stdout)")

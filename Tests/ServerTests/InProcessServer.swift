@@ -24,11 +24,13 @@ final class InProcessServer: HTTPService {
     var serverLog: String { log.text }
     /// Whether the services still run (false once the group ended, by a stop or a failure).
     var isRunning: Bool { !ended.isSet }
+    var exitDescription: String { ended.isSet ? "its services ended" : "running" }
 
-    /// `configure` changes the defaults: one worker with one ONNX Runtime thread, warnings and
-    /// errors logged, as `ServerProcess` runs.
+    /// `configure` changes the defaults: one worker with one ONNX Runtime thread, as
+    /// `ServerProcess` runs; `logLevel` is the least a line must be to be kept (warnings by default,
+    /// as `ServerProcess` logs).
     init(
-        model: String = Fixtures.model("yolo"), dataDir: URL? = nil,
+        model: String = Fixtures.model("yolo"), dataDir: URL? = nil, logLevel: Logger.Level = .warning,
         configure: (inout ServerConfiguration) throws -> Void = { _ in }
     ) async throws {
         let port = try PeerProcess.freePort()
@@ -46,7 +48,7 @@ final class InProcessServer: HTTPService {
         try configure(&config)
         let lines = log
         var logger = Logger(label: "geoinfer") { label in JSONLogHandler(label: label, write: { lines.append($0) }) }
-        logger.logLevel = .warning
+        logger.logLevel = logLevel
         let built = try await GeoInferServer.build(config, logger: logger)
         // No shutdown limits: past them ServiceLifecycle ends the process, here the whole test run.
         // `stop()` bounds its own wait instead.
@@ -93,10 +95,10 @@ final class LogLines: Sendable {
 extension InProcessServer {
     /// Runs `body` with a new in-process server, and stops it afterwards, whether `body` threw or not.
     static func with<T>(
-        model: String = Fixtures.model("yolo"), dataDir: URL? = nil, configure: (inout ServerConfiguration) throws -> Void = { _ in },
-        _ body: (InProcessServer) async throws -> T
+        model: String = Fixtures.model("yolo"), dataDir: URL? = nil, logLevel: Logger.Level = .warning,
+        configure: (inout ServerConfiguration) throws -> Void = { _ in }, _ body: (InProcessServer) async throws -> T
     ) async throws -> T {
-        let server = try await InProcessServer(model: model, dataDir: dataDir, configure: configure)
+        let server = try await InProcessServer(model: model, dataDir: dataDir, logLevel: logLevel, configure: configure)
         do {
             let value = try await body(server)
             try await server.stop()

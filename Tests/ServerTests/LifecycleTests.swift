@@ -1,7 +1,9 @@
 import Foundation
 import GeoInferTestSupport
 import NIOHTTP1
+import Server
 import Testing
+import Workers
 
 @Suite(.serialized) struct LifecycleTests {
     /// A GeoTIFF that opens and whose first and last blocks decode, but whose middle is corrupt:
@@ -22,38 +24,38 @@ import Testing
     }
 
     @Test func oneBadFileDoesNotFailTheJobAndRetryRunsItAgain() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        var form = Multipart()
-        form.file("good.tif", try Scenes.raster())
-        form.file("broken.tif", try Self.corruptInside())
-        let reply = try await server.upload(form)
-        #expect(reply.status == 202, "\(reply.text)")
-        let id = try #require(reply.json["job_id"] as? String)
-        let final = try await server.waitFinal(id)
-        #expect(final["status"] as? String == "completed_with_errors")
-        #expect(final["failed_files"] as? Int == 1 && final["processed_files"] as? Int == 2)
-        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
-        #expect(files[1]["status"] as? String == "failed")
-        #expect((files[1]["error"] as? String)?.contains("truncated or corrupt") == true)
-        // Results hold the good file.
-        let images = try await server.get("/results/\(id)/coco.json").json["images"] as? [[String: Any]]
-        #expect(images?.map { $0["file_name"] as? String } == ["good.tif"])
+        try await InProcessServer.with { server in
+            var form = Multipart()
+            form.file("good.tif", try Scenes.raster())
+            form.file("broken.tif", try Self.corruptInside())
+            let reply = try await server.upload(form)
+            #expect(reply.status == 202, "\(reply.text)")
+            let id = try #require(reply.json["job_id"] as? String)
+            let final = try await server.waitFinal(id)
+            #expect(final["status"] as? String == "completed_with_errors")
+            #expect(final["failed_files"] as? Int == 1 && final["processed_files"] as? Int == 2)
+            let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+            #expect(files[1]["status"] as? String == "failed")
+            #expect((files[1]["error"] as? String)?.contains("truncated or corrupt") == true)
+            // Results hold the good file.
+            let images = try await server.get("/results/\(id)/coco.json").json["images"] as? [[String: Any]]
+            #expect(images?.map { $0["file_name"] as? String } == ["good.tif"])
 
-        let retry = try await server.request(.POST, "/jobs/\(id)/retry")
-        #expect(retry.status == 202, "\(retry.text)")
-        let again = try await server.waitFinal(id)
-        #expect(again["status"] as? String == "completed_with_errors")
-        let after = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
-        #expect(after[1]["attempts"] as? Int == 1 && after[1]["status"] as? String == "failed")
-        #expect(try await server.request(.POST, "/jobs/\(id)/retry").status == 202)
-        _ = try await server.waitFinal(id)
+            let retry = try await server.request(.POST, "/jobs/\(id)/retry")
+            #expect(retry.status == 202, "\(retry.text)")
+            let again = try await server.waitFinal(id)
+            #expect(again["status"] as? String == "completed_with_errors")
+            let after = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+            #expect(after[1]["attempts"] as? Int == 1 && after[1]["status"] as? String == "failed")
+            #expect(try await server.request(.POST, "/jobs/\(id)/retry").status == 202)
+            _ = try await server.waitFinal(id)
 
-        // All files failing fails the job.
-        var bad = Multipart()
-        bad.file("broken.tif", try Self.corruptInside())
-        let badID = try #require(try await server.upload(bad).json["job_id"] as? String)
-        #expect(try await server.waitFinal(badID)["status"] as? String == "failed")
+            // All files failing fails the job.
+            var bad = Multipart()
+            bad.file("broken.tif", try Self.corruptInside())
+            let badID = try #require(try await server.upload(bad).json["job_id"] as? String)
+            #expect(try await server.waitFinal(badID)["status"] as? String == "failed")
+        }
     }
 
     /// The worker pauses after every batch, so the cancel lands mid-file whatever the machine's speed;
@@ -134,18 +136,23 @@ import Testing
     }
 
     @Test func thousandFileJob() async throws {
-        let server = try await ServerProcess(environment: ["GEOINFER_WORKERS": "2"])
-        defer { server.stop() }
-        var form = Multipart()
-        let tiny = try Scenes.raster(width: 48, height: 40, markers: [Marker(x: 20, y: 20, width: 6, height: 6)])
-        for i in 0..<1000 { form.file(String(format: "tile_%04d.tif", i), tiny) }
-        let reply = try await server.upload(form)
-        #expect(reply.status == 202, "\(reply.text)")
-        #expect(reply.json["total_files"] as? Int == 1000)
-        let id = try #require(reply.json["job_id"] as? String)
-        let final = try await server.waitFinal(id, timeout: .seconds(600))
-        #expect(final["status"] as? String == "completed" && final["processed_files"] as? Int == 1000)
-        let coco = try await server.get("/results/\(id)/coco.json").json
-        #expect((coco["images"] as? [Any])?.count == 1000 && (coco["annotations"] as? [Any])?.count == 1000)
+        let configure: (inout ServerConfiguration) -> Void = {
+            // The embedded SQLite store, as `serve` keeps jobs, under a job of a thousand files.
+            $0.jobsInMemory = false
+            $0.workers.concurrency = 2
+        }
+        try await InProcessServer.with(configure: configure) { server in
+            var form = Multipart()
+            let tiny = try Scenes.raster(width: 48, height: 40, markers: [Marker(x: 20, y: 20, width: 6, height: 6)])
+            for i in 0..<1000 { form.file(String(format: "tile_%04d.tif", i), tiny) }
+            let reply = try await server.upload(form)
+            #expect(reply.status == 202, "\(reply.text)")
+            #expect(reply.json["total_files"] as? Int == 1000)
+            let id = try #require(reply.json["job_id"] as? String)
+            let final = try await server.waitFinal(id, timeout: .seconds(600))
+            #expect(final["status"] as? String == "completed" && final["processed_files"] as? Int == 1000)
+            let coco = try await server.get("/results/\(id)/coco.json").json
+            #expect((coco["images"] as? [Any])?.count == 1000 && (coco["annotations"] as? [Any])?.count == 1000)
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GeoInferTestSupport
 import GeoRaster
 import NIOHTTP1
+import Server
 import Testing
 
 /// What the dashboard's map reads: each file's footprint (from its header, when it was checked),
@@ -100,11 +101,12 @@ import Testing
 
     /// Without Leaflet on the server, the dashboard still works and the asset answers say why.
     @Test func withoutLeafletTheMapSaysWhy() async throws {
-        let server = try await ServerProcess(environment: ["GEOINFER_LEAFLET_DIR": "/nonexistent/leaflet"])
-        defer { server.stop() }
-        let js = try await server.get("/assets/leaflet/leaflet.js")
-        #expect(js.status == 404 && js.text.contains("libjs-leaflet"), "\(js.text)")
-        #expect(try await server.request(.GET, "/", headers: [("Accept", "text/html")]).status == 200)
-        try await server.waitLog("the dashboard has no map")
+        let noLeaflet: (inout ServerConfiguration) -> Void = { $0.mapLibraryDirectory = URL(fileURLWithPath: "/nonexistent/leaflet") }
+        try await InProcessServer.with(configure: noLeaflet) { server in
+            let js = try await server.get("/assets/leaflet/leaflet.js")
+            #expect(js.status == 404 && js.text.contains("libjs-leaflet"), "\(js.text)")
+            #expect(try await server.request(.GET, "/", headers: [("Accept", "text/html")]).status == 200)
+            try await server.waitLog("the dashboard has no map")
+        }
     }
 }

@@ -120,7 +120,7 @@ import Testing
         let shared = bucket.serverEnvironment.merging(["DATABASE_URL": url]) { $1 }
         let operatorDir = Fixtures.temporaryDirectory("operator")
         let named = Fixtures.model("boxes_named")
-        let added = try Fixtures.run(
+        let added = try await Fixtures.run(
             "/bin/sh", ["-c", "cd '\(operatorDir.path)' && '\(Fixtures.geoinferExecutable)' models add '\(named)'"],
             environment: shared.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
         #expect(added.status == 0 && added.stdout.contains("gs://geo-mirror/models/test-boxes/1.0.0/model.onnx"), "\(added.stderr)")

@@ -148,7 +148,7 @@ import Testing
                     paths[name] = path
                 }
                 let gpkg = try #require(paths["detections.gpkg"])
-                let info = try Fixtures.run("/usr/bin/ogrinfo", ["-so", "-al", gpkg])
+                let info = try await Fixtures.run("/usr/bin/ogrinfo", ["-so", "-al", gpkg])
                 try Self.check(info)
                 #expect(info.stdout.contains("Layer name: detections_merged") && info.stdout.contains("Layer name: detections"))
                 let epsg = crs == nil ? "32617" : "4326"

@@ -1,34 +1,37 @@
 import Foundation
 import GeoInferTestSupport
 import GeoRaster
+import Server
 import Testing
+import Workers
 
 /// Health checks, Prometheus metrics and structured logs of a running server.
 @Suite(.serialized) struct OperationsTests {
     @Test func healthAndReadiness() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let health = try await server.get("/healthz")
-        #expect(health.status == 200 && health.json["status"] as? String == "ok")
-        let ready = try await server.get("/readyz")
-        #expect(ready.status == 200, "\(ready.text)")
-        #expect(ready.json["status"] as? String == "ready")
-        let checks = try #require(ready.json["checks"] as? [String: [String: Any]])
-        #expect(Set(checks.keys) == ["job_store", "model", "disk"])
-        #expect(checks.values.allSatisfy { $0["ok"] as? Bool == true })
-        let modelDetail = checks["model"]?["detail"] as? String
-        #expect(modelDetail?.contains("test-markers") == true)
+        try await InProcessServer.with { server in
+            let health = try await server.get("/healthz")
+            #expect(health.status == 200 && health.json["status"] as? String == "ok")
+            let ready = try await server.get("/readyz")
+            #expect(ready.status == 200, "\(ready.text)")
+            #expect(ready.json["status"] as? String == "ready")
+            let checks = try #require(ready.json["checks"] as? [String: [String: Any]])
+            #expect(Set(checks.keys) == ["job_store", "model", "disk"])
+            #expect(checks.values.allSatisfy { $0["ok"] as? Bool == true })
+            let modelDetail = checks["model"]?["detail"] as? String
+            #expect(modelDetail?.contains("test-markers") == true)
 
+        }
         // A data directory short of space is not ready, and says why.
-        let full = try await ServerProcess(environment: ["GEOINFER_MIN_FREE_BYTES": "\(1 << 60)"])
-        defer { full.stop() }
-        let notReady = try await full.get("/readyz")
-        #expect(notReady.status == 503 && notReady.json["status"] as? String == "not_ready")
-        let disk = try #require((notReady.json["checks"] as? [String: [String: Any]])?["disk"])
-        let diskDetail = disk["detail"] as? String
-        #expect(disk["ok"] as? Bool == false)
-        #expect(diskDetail?.contains("MiB free") == true)
-        #expect(try await full.get("/healthz").status == 200)
+        let settings: (inout ServerConfiguration) throws -> Void = { $0.minFreeBytes = 1 << 60 }
+        try await InProcessServer.with(configure: settings) { full in
+            let notReady = try await full.get("/readyz")
+            #expect(notReady.status == 503 && notReady.json["status"] as? String == "not_ready")
+            let disk = try #require((notReady.json["checks"] as? [String: [String: Any]])?["disk"])
+            let diskDetail = disk["detail"] as? String
+            #expect(disk["ok"] as? Bool == false)
+            #expect(diskDetail?.contains("MiB free") == true)
+            #expect(try await full.get("/healthz").status == 200)
+        }
     }
 
     @Test func metricsParseAsPrometheusAndCountTheWork() async throws {
@@ -47,7 +50,7 @@ import Testing
         // The reference parser (prometheus_client) reads it; print the samples we check.
         let file = server.dataDir.appendingPathComponent("metrics.txt")
         try metrics.body.write(to: file)
-        let parsed = try Fixtures.python(
+        let parsed = try await Fixtures.python(
             """
             import sys, json
             from prometheus_client.parser import text_string_to_metric_families
@@ -136,21 +139,22 @@ import Testing
     }
 
     @Test func quicklookSizeIsASettingAndZeroMeansNone() async throws {
-        let small = try await ServerProcess(environment: ["GEOINFER_QUICKLOOK_SIZE": "48"])
-        defer { small.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
-        let id = try #require(try await small.upload(form).json["job_id"] as? String)
-        #expect(try await small.waitFinal(id)["status"] as? String == "completed")
-        let look = try Raster(path: small.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
-        #expect(max(look.width, look.height) == 48)
-
-        let none = try await ServerProcess(environment: ["GEOINFER_QUICKLOOK_SIZE": "0"])
-        defer { none.stop() }
-        let other = try #require(try await none.upload(form).json["job_id"] as? String)
-        #expect(try await none.waitFinal(other)["status"] as? String == "completed")
-        #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
-        #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/thumbnails").path))
+        let smallLooks: (inout ServerConfiguration) throws -> Void = { $0.workers.quicklookSize = 48 }
+        try await InProcessServer.with(configure: smallLooks) { small in
+            let id = try #require(try await small.upload(form).json["job_id"] as? String)
+            #expect(try await small.waitFinal(id)["status"] as? String == "completed")
+            let look = try Raster(path: small.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
+            #expect(max(look.width, look.height) == 48)
+        }
+        let noLooks: (inout ServerConfiguration) throws -> Void = { $0.workers.quicklookSize = 0 }
+        try await InProcessServer.with(configure: noLooks) { none in
+            let other = try #require(try await none.upload(form).json["job_id"] as? String)
+            #expect(try await none.waitFinal(other)["status"] as? String == "completed")
+            #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
+            #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/thumbnails").path))
+        }
 
         // Settings out of range stop the service at start, saying which.
         let refused: [([String: String], String)] = [
@@ -160,7 +164,7 @@ import Testing
             (["GEOINFER_WORKERS": "100000"], "--workers must be 0 to 256"), (["GEOINFER_THREADS": "0"], "--threads must be 1 to 1024"),
         ]
         for (env, message) in refused {
-            let r = try Fixtures.run(
+            let r = try await Fixtures.run(
                 Fixtures.geoinferExecutable, ["serve", "--port", "1", "--data-dir", Fixtures.temporaryDirectory("refused").path],
                 environment: env.merging(["GEOINFER_ENV_FILE": ""]) { $1 })
             #expect(r.status != 0 && r.stderr.contains(message), "\(env): \(r.stderr)")
@@ -168,30 +172,31 @@ import Testing
     }
 
     @Test func quicklooksAreServedForTheJobsOwnFilesOnly() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        var form = Multipart()
-        form.file("a.tif", try Scenes.raster())
-        form.file("b.tif", try Scenes.raster())
-        let id = try #require(try await server.upload(form).json["job_id"] as? String)
-        _ = try await server.waitFinal(id)
-        let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
-        let link = try #require(files.first?["quicklook"] as? String)
-        #expect(link == "/results/\(id)/quicklooks/a.tif.jpg")
-        let jpeg = try await server.get(link)
-        #expect(jpeg.status == 200)
-        #expect(jpeg.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
-        #expect(jpeg.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/jpeg" })
-        #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.jpg"))
-        // Small: at most 384 px a side by default, never larger than the file it shows.
-        let input = try Raster(path: server.dataDir.appendingPathComponent("uploads/\(id)_a.tif").path).info
-        let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
-        #expect(look.driver == "JPEG" && look.bandCount == 3)
-        #expect(
-            max(look.width, look.height) <= 384 && look.width <= input.width && look.height <= input.height, "\(look.width)x\(look.height)")
-        for bad in ["nope.tif.jpg", "a.tif", "a.tif.png", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.jpg"] {
-            let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
-            #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")
+        try await InProcessServer.with { server in
+            var form = Multipart()
+            form.file("a.tif", try Scenes.raster())
+            form.file("b.tif", try Scenes.raster())
+            let id = try #require(try await server.upload(form).json["job_id"] as? String)
+            _ = try await server.waitFinal(id)
+            let files = try #require(try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]])
+            let link = try #require(files.first?["quicklook"] as? String)
+            #expect(link == "/results/\(id)/quicklooks/a.tif.jpg")
+            let jpeg = try await server.get(link)
+            #expect(jpeg.status == 200)
+            #expect(jpeg.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
+            #expect(jpeg.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "image/jpeg" })
+            #expect(try server.files(in: "results").contains("\(id)/quicklooks/a.tif.jpg"))
+            // Small: at most 384 px a side by default, never larger than the file it shows.
+            let input = try Raster(path: server.dataDir.appendingPathComponent("uploads/\(id)_a.tif").path).info
+            let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
+            #expect(look.driver == "JPEG" && look.bandCount == 3)
+            #expect(
+                max(look.width, look.height) <= 384 && look.width <= input.width && look.height <= input.height,
+                "\(look.width)x\(look.height)")
+            for bad in ["nope.tif.jpg", "a.tif", "a.tif.png", "..%2F..%2Fgeoinfer.sqlite", "%2E%2E%2Fa.tif.jpg"] {
+                let r = try await server.get("/results/\(id)/quicklooks/\(bad)")
+                #expect(r.status == 404 && r.errorCode == "not_found", "\(bad): \(r.status)")
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
 import GeoInferTestSupport
 import NIOHTTP1
+import Server
 import Storage
 import Testing
+import Webhooks
 
 /// The original prototype's client scripts and webhook receiver, driven as they drive a server
 /// (the same requests, headers and checks, written anew here): `sample_test.py`,
@@ -16,7 +18,7 @@ import Testing
     static let prototypeSecret = "prototype-signing-secret-0123456789"
 
     /// `requests.post(API_BASE + "/upload", files=[('files', (name, f, 'image/tiff')), ...], data={'webhook_url': ...})`.
-    func prototypeUpload(_ server: ServerProcess, files: [(String, Data)], webhook: String) async throws -> Reply {
+    func prototypeUpload(_ server: some HTTPService, files: [(String, Data)], webhook: String) async throws -> Reply {
         var form = Multipart()
         for (name, data) in files { form.file(name, data) }
         form.field("webhook_url", webhook)
@@ -25,7 +27,7 @@ import Testing
     }
 
     /// The scripts' loop: GET /status/{id} until completed or failed, printing progress and files.
-    func prototypePoll(_ server: ServerProcess, _ id: String) async throws -> [String: Any] {
+    func prototypePoll(_ server: some HTTPService, _ id: String) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             let r = try await server.request(.GET, "/status/\(id)", headers: Self.requestsHeaders)
@@ -40,32 +42,33 @@ import Testing
     }
 
     @Test func theUploadScriptsGet200AndFollowTheirJob() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        // The scripts' webhook host: refused only if it resolves to a forbidden address; here it may not resolve at all.
-        let r = try await prototypeUpload(
-            server, files: [("image1.tif", try Scenes.raster()), ("image2.tif", try Scenes.raster())],
-            webhook: "http://example.com/webhook")
-        #expect(r.status == 200, "\(r.text)")
-        let id = try #require(r.json["job_id"] as? String)
-        #expect(r.json["status"] is String && r.json["message"] is String)
-        let final = try await prototypePoll(server, id)
-        #expect(final["status"] as? String == "completed" && final["processed_files"] as? Int == 2 && final["total_files"] as? Int == 2)
-        #expect(final["progress"] as? Double == 100)
+        try await InProcessServer.with { server in
+            // The scripts' webhook host: refused only if it resolves to a forbidden address; here it may not resolve at all.
+            let r = try await prototypeUpload(
+                server, files: [("image1.tif", try Scenes.raster()), ("image2.tif", try Scenes.raster())],
+                webhook: "http://example.com/webhook")
+            #expect(r.status == 200, "\(r.text)")
+            let id = try #require(r.json["job_id"] as? String)
+            #expect(r.json["status"] is String && r.json["message"] is String)
+            let final = try await prototypePoll(server, id)
+            #expect(final["status"] as? String == "completed" && final["processed_files"] as? Int == 2 && final["total_files"] as? Int == 2)
+            #expect(final["progress"] as? Double == 100)
+        }
     }
 
     @Test func thePipelineScriptReadsTheIndexAsJSON() async throws {
-        let server = try await ServerProcess()
-        defer { server.stop() }
-        let index = try await server.request(.GET, "/", headers: Self.requestsHeaders)
-        #expect(index.status == 200)
-        #expect(index.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("application/json") })
-        #expect(
-            index.json["message"] is String && index.json["version"] is String && index.json["endpoints"] is [String: Any], "\(index.text)")
-        #expect(index.json["openapi"] as? String == "/openapi.json")
-        // A browser still gets the dashboard.
-        let page = try await server.request(.GET, "/", headers: [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")])
-        #expect(page.status == 200 && page.text.contains("<title>GeoInfer</title>"))
+        try await InProcessServer.with { server in
+            let index = try await server.request(.GET, "/", headers: Self.requestsHeaders)
+            #expect(index.status == 200)
+            #expect(index.headers.contains { $0.0.lowercased() == "content-type" && $0.1.hasPrefix("application/json") })
+            #expect(
+                index.json["message"] is String && index.json["version"] is String && index.json["endpoints"] is [String: Any],
+                "\(index.text)")
+            #expect(index.json["openapi"] as? String == "/openapi.json")
+            // A browser still gets the dashboard.
+            let page = try await server.request(.GET, "/", headers: [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")])
+            #expect(page.status == 200 && page.text.contains("<title>GeoInfer</title>"))
+        }
     }
 
     @Test func theReceiverVerifiesThePrototypeSignatureAndReadsItsFields() async throws {
@@ -104,20 +107,21 @@ import Testing
 
     /// A webhook host that does not resolve does not refuse the upload; its delivery fails with why.
     @Test func anUnresolvableWebhookHostFailsItsDeliveryNotTheUpload() async throws {
-        let server = try await ServerProcess(environment: ["GEOINFER_WEBHOOK_RETRY_SCHEDULE": "1s"])
-        defer { server.stop() }
-        // .invalid never resolves (RFC 2606).
-        let r = try await prototypeUpload(
-            server, files: [("image1.tif", try Scenes.raster())], webhook: "http://geoinfer-no-such-host.invalid/webhook")
-        #expect(r.status == 200, "\(r.text)")
-        let id = try #require(r.json["job_id"] as? String)
-        _ = try await prototypePoll(server, id)
-        let failed = try await server.waitDelivery(id) { $0["status"] as? String == "failed" }
-        #expect((failed["last_error"] as? String ?? "").contains("resolve"), "\(failed)")
-        // Forbidden literal addresses and bad syntax are still refused at submit.
-        for url in ["http://127.0.0.1:9/h", "http://[::ffff:0:7f00:1]/", "ftp://example.com/x"] {
-            let refused = try await prototypeUpload(server, files: [("a.tif", try Scenes.raster())], webhook: url)
-            #expect(refused.status == 422, "\(url): \(refused.text)")
+        let settings: (inout ServerConfiguration) throws -> Void = { $0.webhooks.schedule = try RetrySchedule(parsing: "1s") }
+        try await InProcessServer.with(configure: settings) { server in
+            // .invalid never resolves (RFC 2606).
+            let r = try await prototypeUpload(
+                server, files: [("image1.tif", try Scenes.raster())], webhook: "http://geoinfer-no-such-host.invalid/webhook")
+            #expect(r.status == 200, "\(r.text)")
+            let id = try #require(r.json["job_id"] as? String)
+            _ = try await prototypePoll(server, id)
+            let failed = try await server.waitDelivery(id) { $0["status"] as? String == "failed" }
+            #expect((failed["last_error"] as? String ?? "").contains("resolve"), "\(failed)")
+            // Forbidden literal addresses and bad syntax are still refused at submit.
+            for url in ["http://127.0.0.1:9/h", "http://[::ffff:0:7f00:1]/", "ftp://example.com/x"] {
+                let refused = try await prototypeUpload(server, files: [("a.tif", try Scenes.raster())], webhook: url)
+                #expect(refused.status == 422, "\(url): \(refused.text)")
+            }
         }
     }
 }

@@ -62,19 +62,6 @@ final class ServerProcess: HTTPService {
     /// The process id, to match a paused failpoint to this server.
     var pid: Int32 { process.processIdentifier }
 
-    /// Waits until the server's log contains `text`; fails after `timeout` saying what it waited for.
-    func waitLog(_ text: String, timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if serverLog.contains(text) { return }
-            guard process.isRunning else {
-                throw TestFailure("the server exited (\(exitDescription)) before it logged '\(text)': \(serverLog.suffix(3000))")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw TestFailure("the server did not log '\(text)' within \(timeout): \(serverLog.suffix(3000))")
-    }
-
     /// How the process ended, for failure messages.
     var exitDescription: String {
         process.isRunning ? "running" : "\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") \(process.terminationStatus)"
@@ -110,6 +97,10 @@ protocol HTTPService {
     var dataDir: URL { get }
     /// What the service logged so far, for failure messages.
     var serverLog: String { get }
+    /// Whether the service still runs.
+    var isRunning: Bool { get }
+    /// How it ended, for failure messages ("running" while it runs).
+    var exitDescription: String { get }
 }
 
 /// A reply, read whole.
@@ -126,6 +117,19 @@ struct Reply: Sendable {
 extension HTTPService {
     /// `http://127.0.0.1:PORT`.
     var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Waits until the server's log contains `text`; fails after `timeout` saying what it waited for.
+    func waitLog(_ text: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if serverLog.contains(text) { return }
+            guard isRunning else {
+                throw TestFailure("the server ended (\(exitDescription)) before it logged '\(text)': \(serverLog.suffix(3000))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("the server did not log '\(text)' within \(timeout): \(serverLog.suffix(3000))")
+    }
 
     func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
         try await Self.request(method, base + path, headers: headers, body: body)

@@ -93,7 +93,8 @@ import Testing
             #expect(reused.status == 422 && reused.errorCode == "idempotency_key_reused", "\(reused.text)")
         }
         // Keys are scoped by structure: an API key's "x" and the local operator's "KEY_ID:x" never meet.
-        let made = try Fixtures.run(Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", server.dataDir.path])
+        let made = try await Fixtures.run(
+            Fixtures.geoinferExecutable, ["keys", "create", "--name", "k", "--data-dir", server.dataDir.path])
         let apiKey = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let keyID = try #require(made.stderr.split(separator: " ").dropFirst().first.map(String.init), "\(made.stderr)")
         let keyed = try await server.upload(form, headers: [("Idempotency-Key", "x"), ("Authorization", "Bearer \(apiKey)")])
@@ -138,12 +139,13 @@ import Testing
         let queried = try #require(try await server.upload(form, query: "?overlap=0.4").json["job_id"] as? String)
         #expect(try await shown(queried).overlap == 0.4)
         // The command-line client sends them too.
-        let cli = try Fixtures.run(
+        let cli = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.6", "--score-threshold", "0.45"])
         #expect(cli.status == 0, "\(cli.stderr)")
         let fromCLI = try await shown(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(fromCLI.score == 0.45 && fromCLI.overlap == 0.6, "\(fromCLI)")
-        let refused = try Fixtures.run(Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
+        let refused = try await Fixtures.run(
+            Fixtures.geoinferExecutable, ["submit", path.path, "--server", server.base, "--overlap", "0.95"])
         #expect(refused.status != 0 && refused.stderr.contains("overlap must be a number between 0 and 0.9"), "\(refused.stderr)")
         #expect(try await server.waitFinal(set)["status"] as? String == "completed")
         let parameters = try await server.get("/results/\(set)/metadata.json").json["parameters"] as? [String: Any] ?? [:]

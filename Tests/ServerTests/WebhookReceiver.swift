@@ -77,7 +77,7 @@ final class WebhookReceiver {
     }
 }
 
-extension ServerProcess {
+extension HTTPService {
     /// The job's webhook section of `GET /jobs/{id}`.
     func webhook(_ job: String) async throws -> [String: Any] {
         try await get("/jobs/\(job)").json["webhook"] as? [String: Any] ?? [:]
