@@ -191,6 +191,17 @@ extension PostgresJobStore {
                 MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "name" = ANY(\#(names)) FOR UPDATE"#)
         }
 
+        /// The leased rows of `origin` not synced, `FOR UPDATE`.
+        public func lockLeasedMirrorObjects(origin: String) async throws -> [MirrorObject] {
+            try await records(
+                MirrorObject.self,
+                #"""
+                SELECT row_to_json(m)::text FROM "mirrorObjects" m
+                WHERE "origin" = \#(origin) AND "leaseOwner" IS NOT NULL AND "status" <> \#(MirrorStatus.synced.rawValue)
+                ORDER BY "id" FOR UPDATE
+                """#)
+        }
+
         /// The mirror row, `FOR UPDATE`.
         public func lockMirrorObject(_ id: Int64) async throws -> MirrorObject? {
             try await record(MirrorObject.self, #"SELECT row_to_json(m)::text FROM "mirrorObjects" m WHERE "id" = \#(id) FOR UPDATE"#)

@@ -231,6 +231,15 @@ extension SQLiteJobStore {
             }
         }
 
+        /// The leased rows of `origin` not synced.
+        public func lockLeasedMirrorObjects(origin: String) async throws -> [MirrorObject] {
+            try await access { db in
+                try MirrorObject.filter(
+                    Column("origin") == origin && Column("leaseOwner") != nil && Column("status") != MirrorStatus.synced
+                ).order(Column("id")).fetchAll(db)
+            }
+        }
+
         /// The mirror row.
         public func lockMirrorObject(_ id: Int64) async throws -> MirrorObject? {
             try await access { db in try MirrorObject.fetchOne(db, key: id) }

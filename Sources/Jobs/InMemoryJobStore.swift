@@ -309,6 +309,12 @@ public final class InMemoryJobStore: JobStoreDriver {
         }
         /// The mirror row.
         public func lockMirrorObject(_ id: Int64) async throws -> MirrorObject? { s.mirror[id] }
+        /// The leased rows of `origin` not synced.
+        public func lockLeasedMirrorObjects(origin: String) async throws -> [MirrorObject] {
+            s.mirror.values.filter { $0.origin == origin && $0.leaseOwner != nil && $0.status != .synced }.sorted {
+                ($0.id ?? 0) < ($1.id ?? 0)
+            }
+        }
         /// Inserts the rows of new names, numbering them; returns the names held already.
         public func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String] {
             var held = Set(s.mirror.values.map(\.name))

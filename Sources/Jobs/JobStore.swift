@@ -192,6 +192,10 @@ public protocol JobStore: Sendable {
     func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool
     /// A job's objects, in the order they were written.
     func mirrorList(job: String) async throws -> [MirrorObject]
+    /// Releases the leases on mirror rows of `origin` whose owner `gone` says has ended (a process of
+    /// this data directory that crashed while copying), so they are copied again at once instead of
+    /// when their lease expires; returns how many.
+    func mirrorReleaseLeases(origin: String, heldBy gone: @escaping @Sendable (String) -> Bool) async throws -> Int
     /// Objects in each mirror state, over all jobs.
     func mirrorCounts() async throws -> [MirrorStatus: Int]
 }

@@ -184,6 +184,8 @@ public protocol JobStoreTransaction {
     func lockMirrorObjects(named names: [String]) async throws -> [MirrorObject]
     /// The mirror row, locked.
     func lockMirrorObject(_ id: Int64) async throws -> MirrorObject?
+    /// The rows of `origin` that are not synced and carry a lease (expired or not), locked.
+    func lockLeasedMirrorObjects(origin: String) async throws -> [MirrorObject]
     /// Inserts the mirror rows whose names no row holds; returns the names a row held already. A
     /// concurrent insert of one of the names waits for the other transaction, then finds its row.
     func insertIfAbsent(_ objects: [MirrorObject]) async throws -> [String]
@@ -417,6 +419,19 @@ extension JobStoreDriver {
             o.record(outcome, now: now)
             try await tx.update(o)
             return true
+        }
+    }
+
+    /// One transaction over the leased rows of `origin`.
+    public func mirrorReleaseLeases(origin: String, heldBy gone: @escaping @Sendable (String) -> Bool) async throws -> Int {
+        try await transaction(bulk: false) { tx in
+            var released = 0
+            for var row in try await tx.lockLeasedMirrorObjects(origin: origin) where row.leaseOwner.map(gone) ?? false {
+                row.releaseLease()
+                try await tx.update(row)
+                released += 1
+            }
+            return released
         }
     }
 

@@ -232,6 +232,12 @@ extension MirrorObject {
     /// Whether `claim`'s lease still holds this object.
     public func isHeld(by claim: MirrorObject) -> Bool { leaseOwner == claim.leaseOwner && status != .synced }
 
+    /// Its lease dropped: the next claim may take it at once.
+    public mutating func releaseLease() {
+        leaseOwner = nil
+        leaseExpiresAt = nil
+    }
+
     /// One upload tried.
     public mutating func record(_ outcome: MirrorOutcome, now: Date) {
         attempts += 1

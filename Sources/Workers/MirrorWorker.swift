@@ -45,6 +45,13 @@ public final class MirrorWorker: Service {
     let logger: Logger
     let id = "mirror-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
 
+    /// The process id in a lease owner this worker names (`mirror-PID-…`); nil for any other name.
+    static func processID(ofOwner owner: String) -> Int32? {
+        let parts = owner.split(separator: "-")
+        guard parts.count >= 3, parts[0] == "mirror" else { return nil }
+        return Int32(parts[1])
+    }
+
     /// A worker that copies the rows of `store` whose files are in `layout`: to `bucket` (the
     /// mirror; nil: none) under their names, and to the buckets `buckets` reaches for jobs' output
     /// prefixes.

@@ -41,6 +41,17 @@ public enum StartupSweep {
             }
         }
         if removed > 0 { logger.notice("removed what an earlier crash left behind", metadata: ["entries": "\(removed)"]) }
+        // Copies to the bucket that a crashed process of this data directory was making: released
+        // now, rather than when their leases expire (a minute later by default). A data directory
+        // belongs to one machine, so its copiers' process ids are this machine's.
+        let me = ProcessInfo.processInfo.processIdentifier
+        let released = try? await store.mirrorReleaseLeases(origin: layout.instance) { owner in
+            guard let pid = MirrorWorker.processID(ofOwner: owner) else { return false }
+            return pid != me && !isAlive(pid)
+        }
+        if let released, released > 0 {
+            logger.notice("copies a crashed process was making go again", metadata: ["objects": "\(released)"])
+        }
     }
 }
 

@@ -275,6 +275,38 @@ struct ContractTests {
         }
     }
 
+    @Test(
+        "mirror leases of a gone copier: released for its own data directory only, the others' kept", arguments: StoreKind.allCases)
+    func mirrorLeasesOfAGoneCopier(kind: StoreKind) async throws {
+        try await withStore(kind, mirror: true) { store in
+            for (id, origin) in [("here1", "here"), ("here2", "here"), ("here3", "here"), ("there", "elsewhere")] {
+                var job = newJob(id, files: 1)
+                job.origin = origin
+                _ = try await store.jobCreate(job)
+            }
+            let t0 = Date().addingTimeInterval(3600)
+            let gone = try #require(try await store.mirrorClaimNext(owner: "gone-1", origin: "here", lease: 60, now: t0))
+            let alive = try #require(try await store.mirrorClaimNext(owner: "alive-1", origin: "here", lease: 60, now: t0))
+            let far = try #require(try await store.mirrorClaimNext(owner: "gone-2", origin: "elsewhere", lease: 60, now: t0))
+            // Everything of "here" is leased or waiting; nothing can be claimed by another copier until a lease ends.
+            let waiting = try #require(try await store.mirrorClaimNext(owner: "alive-2", origin: "here", lease: 60, now: t0))
+            #expect(try await store.mirrorClaimNext(owner: "next", origin: "here", lease: 60, now: t0) == nil)
+            let released = try await store.mirrorReleaseLeases(origin: "here") { $0.hasPrefix("gone-") }
+            #expect(released == 1)
+            // The gone copier's object is claimed at once, long before its lease would end; the living one's is not.
+            let again = try #require(try await store.mirrorClaimNext(owner: "next", origin: "here", lease: 60, now: t0))
+            #expect(again.id == gone.id)
+            #expect(try await store.mirrorClaimNext(owner: "next", origin: "here", lease: 60, now: t0) == nil)
+            // The gone copier's late outcome no longer counts; the others' still do.
+            #expect(
+                try await store.mirrorRecord(gone, outcome: .synced(sizeBytes: 1, crc32c: "AAAAAA==", generation: "1"), now: t0) == false)
+            #expect(try await store.mirrorRecord(alive, outcome: .synced(sizeBytes: 1, crc32c: "AAAAAA==", generation: "1"), now: t0))
+            #expect(try await store.mirrorRecord(waiting, outcome: .synced(sizeBytes: 1, crc32c: "AAAAAA==", generation: "1"), now: t0))
+            // Another data directory's lease is not this one's to release.
+            #expect(try await store.mirrorRecord(far, outcome: .synced(sizeBytes: 1, crc32c: "AAAAAA==", generation: "1"), now: t0))
+        }
+    }
+
     @Test("mirror outbox: uploads at submit, results at finalize, retries, re-arming a rewritten result", arguments: StoreKind.allCases)
     func mirrorOutbox(kind: StoreKind) async throws {
         try await withStore(kind, mirror: true) { store in

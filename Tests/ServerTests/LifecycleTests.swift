@@ -5,7 +5,7 @@ import Server
 import Testing
 import Workers
 
-@Suite(.serialized) struct LifecycleTests {
+@Suite struct LifecycleTests {
     /// A GeoTIFF that opens and whose first and last blocks decode, but whose middle is corrupt:
     /// it passes the upload check and fails while processing.
     static func corruptInside() throws -> Data {

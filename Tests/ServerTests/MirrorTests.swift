@@ -6,7 +6,7 @@ import Testing
 
 /// The bucket mirror and jobs over bucket objects, with a real server, gcp-storage-emulator
 /// behind the fault proxy, and the official client to check what landed in the bucket.
-@Suite(.serialized) struct MirrorTests {
+@Suite struct MirrorTests {
     /// An emulator with the bucket `geo-mirror`, behind a proxy that can take it offline.
     final class Bucket {
         let emulator: PeerProcess

@@ -9,7 +9,7 @@ import Workers
 /// Webhook delivery end to end: the service (in the test process, or a process where a test kills
 /// or restarts it), a real receiver on loopback that verifies every signature with the reference
 /// `standardwebhooks` package.
-@Suite(.serialized) struct WebhookTests {
+@Suite struct WebhookTests {
     static let serverSecret = "whsec_" + Data((0..<32).map { UInt8($0) }).base64EncodedString()
     static let jobSecret = "whsec_" + Data((0..<32).map { UInt8(255 - $0) }).base64EncodedString()
 
