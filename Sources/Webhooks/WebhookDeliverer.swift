@@ -127,6 +127,7 @@ public final class WebhookDeliverer: Service {
                 "could not record a webhook attempt; it will be attempted again when its lease expires", metadata: ["error": "\(error)"])
             return
         }
+        try? await Failpoint.hit("webhook.after_record", context: "job=\(delivery.jobID) webhook=\(delivery.id) attempt=\(attempt.number)")
         let outcome =
             switch decision {
             case .delivered: "delivered"

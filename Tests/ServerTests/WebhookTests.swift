@@ -33,14 +33,14 @@ import Workers
     /// restart it.
     func server(
         schedule: String = "1s,1s,1s,1s,1s,1s,1s,1s", timeout: String = "15", allow: Bool = true, workers: Int = 1,
-        dataDir: URL? = nil, progressStep: Int = 0
+        dataDir: URL? = nil, progressStep: Int = 0, extra: [String: String] = [:]
     ) async throws -> ServerProcess {
         try await ServerProcess(
             environment: [
                 "GEOINFER_WEBHOOK_SECRET": Self.serverSecret, "GEOINFER_WEBHOOK_ALLOWLIST": allow ? "127.0.0.1" : "",
                 "GEOINFER_WEBHOOK_RETRY_SCHEDULE": schedule, "GEOINFER_WEBHOOK_TIMEOUT_SECONDS": timeout, "GEOINFER_WORKERS": "\(workers)",
                 "GEOINFER_WEBHOOK_PROGRESS_STEP": "\(progressStep)",
-            ], dataDir: dataDir)
+            ].merging(extra) { $1 }, dataDir: dataDir)
     }
 
     @Test func receiverDownThenUpGetsItOnceSignedWithTheSameID() async throws {
@@ -151,14 +151,21 @@ import Workers
         let receiver = try WebhookReceiver(secrets: [Self.serverSecret])
         defer { receiver.stop() }
         try await receiver.start(script: ["500"])
-        let server = try await server(schedule: "5s,5s,5s")
+        // The deliverer pauses once its first attempt (a 500) is recorded and the retry scheduled,
+        // so the kill lands between the two attempts whatever the machine's speed.
+        let gate = FailpointGate()
+        let server = try await server(extra: gate.environment(["webhook.after_record": "1*pause"]))
         defer { server.stop() }
         let job = try await server.submitOne([("webhook_url", receiver.url)])
-        let first = try await server.waitDelivery(job) { ($0["attempts"] as? Int) == 1 }
-        #expect(first["status"] as? String == "pending")
+        let paused = try await gate.waitPaused("webhook.after_record", alive: { server.isRunning }, diagnostics: { server.serverLog })
+        #expect(paused.context.contains("attempt=1"), "\(paused)")
+        let first = try #require(try await server.deliveries(job).first)
+        #expect(first["attempts"] as? Int == 1 && first["status"] as? String == "pending", "\(first)")
         server.kill9()
         try await server.start()
         let done = try await server.waitDelivery(job) { $0["status"] as? String == "delivered" }
+        // The restarted server pauses after its first record too: let it go.
+        gate.releaseAll("webhook.after_record")
         #expect(done["webhook_id"] as? String == first["webhook_id"] as? String)
         let receipts = try await receiver.log()
         #expect(receipts.filter { $0.answer == 200 }.count == 1)
