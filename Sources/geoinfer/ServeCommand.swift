@@ -172,6 +172,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             w.timeout = v
         }
+        if let n = try int(env, "GEOINFER_WEBHOOK_CONCURRENCY") {
+            guard (1...256).contains(n) else {
+                throw ValidationError("GEOINFER_WEBHOOK_CONCURRENCY must be 1 to 256 deliveries at once (got \(n))")
+            }
+            w.concurrency = n
+        }
         if let p = env["GEOINFER_WEBHOOK_PROGRESS_STEP"], !p.isEmpty {
             guard let v = Double(p), (0...100).contains(v) else {
                 throw ValidationError("GEOINFER_WEBHOOK_PROGRESS_STEP must be a percentage from 0 (off) to 100 (got '\(p)')")

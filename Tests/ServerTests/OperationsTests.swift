@@ -161,7 +161,9 @@ import Workers
             (["GEOINFER_QUICKLOOK_SIZE": "-1"], "GEOINFER_QUICKLOOK_SIZE"),
             (["GEOINFER_QUICKLOOK_SIZE": "4097"], "GEOINFER_QUICKLOOK_SIZE"),
             (["GEOINFER_QUICKLOOK_SIZE": "big"], "GEOINFER_QUICKLOOK_SIZE"),
-            (["GEOINFER_WORKERS": "100000"], "--workers must be 0 to 256"), (["GEOINFER_THREADS": "0"], "--threads must be 1 to 1024"),
+            (["GEOINFER_WORKERS": "100000"], "--workers must be 0 to 256"),
+            (["GEOINFER_WEBHOOK_CONCURRENCY": "0"], "GEOINFER_WEBHOOK_CONCURRENCY must be 1 to 256"),
+            (["GEOINFER_THREADS": "0"], "--threads must be 1 to 1024"),
         ]
         for (env, message) in refused {
             let r = try await Fixtures.run(

@@ -151,10 +151,12 @@ import Workers
         let receiver = try WebhookReceiver(secrets: [Self.serverSecret])
         defer { receiver.stop() }
         try await receiver.start(script: ["500"])
-        // The deliverer pauses once its first attempt (a 500) is recorded and the retry scheduled,
-        // so the kill lands between the two attempts whatever the machine's speed.
+        // The deliverer (one delivery at a time) pauses once its first attempt, a 500, is recorded
+        // and the retry scheduled, so the kill lands between the two attempts whatever the
+        // machine's speed.
         let gate = FailpointGate()
-        let server = try await server(extra: gate.environment(["webhook.after_record": "1*pause"]))
+        let server = try await server(
+            extra: gate.environment(["webhook.after_record": "1*pause"]).merging(["GEOINFER_WEBHOOK_CONCURRENCY": "1"]) { $1 })
         defer { server.stop() }
         let job = try await server.submitOne([("webhook_url", receiver.url)])
         let paused = try await gate.waitPaused("webhook.after_record", alive: { server.isRunning }, diagnostics: { server.serverLog })
