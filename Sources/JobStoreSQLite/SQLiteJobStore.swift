@@ -109,9 +109,7 @@ public final class SQLiteJobStore: JobStoreDriver {
         try await gate.run {
             defer { forgetRecentJobs() }
             return try await pool.writeWithoutTransaction { db in
-                // A transaction left open by a step that was interrupted and whose rollback failed.
-                if db.isInsideTransaction { try db.rollback() }
-                try db.beginTransaction(.immediate)
+                try Self.begin(db)
                 do {
                     let value = try body(db)
                     try db.commit()
@@ -149,6 +147,13 @@ public final class SQLiteJobStore: JobStoreDriver {
         await Task {
             try? await pool.writeWithoutTransaction { db in if db.isInsideTransaction { try db.rollback() } }
         }.value
+    }
+
+    /// `BEGIN IMMEDIATE` on the writer, after rolling back a transaction left open there (by a
+    /// step that was interrupted and whose rollback failed).
+    static func begin(_ db: Database) throws {
+        if db.isInsideTransaction { try db.rollback() }
+        try db.beginTransaction(.immediate)
     }
 
     private func forgetRecentJobs() {

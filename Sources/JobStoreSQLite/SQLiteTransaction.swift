@@ -22,11 +22,7 @@ extension SQLiteJobStore {
             pending = []
             begun = true
             return try await pool.writeWithoutTransaction { db in
-                if begin {
-                    // A transaction left open by a step that was interrupted.
-                    if db.isInsideTransaction { try db.rollback() }
-                    try db.beginTransaction(.immediate)
-                }
+                if begin { try SQLiteJobStore.begin(db) }
                 for write in writes { try write(db) }
                 return try body(db)
             }

@@ -346,9 +346,7 @@ struct ContractTests {
         try await withStore(kind) { store in
             let t0 = Date()
             for id in ["j1", "j2"] {
-                _ = try await store.jobCreate(newJob(id, files: 1))
-                let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
-                _ = try await store.fileFinish(claim, outcome: success, now: t0)
+                try await processedJob(id, in: store, now: t0)
                 let copy = MirrorRequest(name: "gs://out/runs/coco.json", metadata: ["job_id": id], source: "results/\(id)_coco.json")
                 _ = try await store.jobFinalize(
                     id, now: t0, objects: [MirrorRequest(name: "results/\(id)_coco.json"), copy], mergedDetections: 3)
@@ -373,9 +371,7 @@ struct ContractTests {
             let t0 = Date()
             let ids = (0..<8).map { "j\($0)" }
             for id in ids {
-                _ = try await store.jobCreate(newJob(id, files: 1))
-                let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: t0))
-                _ = try await store.fileFinish(claim, outcome: success, now: t0)
+                try await processedJob(id, in: store, now: t0)
             }
             // Every job writes the same two names: in a database whose transactions overlap, the
             // first insert of a name makes the others wait, then re-arm its row.

@@ -4,6 +4,7 @@ import JobStorePostgres
 import JobStoreSQLite
 import Jobs
 import Logging
+import Testing
 
 /// The stores every contract test runs against.
 enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
@@ -61,6 +62,13 @@ func newJob(
 }
 
 let success = FileOutcome.succeeded(result: Data(#"{"ok":true}"#.utf8), detections: 2, classCounts: ["tree": 2], seconds: 0.5)
+
+/// A new job of one file, whose file a worker claims and finishes at `now`: it awaits finalization.
+func processedJob(_ id: String, in store: any JobStore, now: Date) async throws {
+    _ = try await store.jobCreate(newJob(id, files: 1))
+    let claim = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+    _ = try await store.fileFinish(claim, outcome: success, now: now)
+}
 
 /// Renders a fixed final event, so tests see the outbox rows the stores write.
 struct TestEvents: JobEventRenderer {
