@@ -22,6 +22,7 @@ Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,ser
 import glob
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -105,15 +106,18 @@ def cores():
 def run_detect(work, files):
     out = os.path.join(work, "drone_detect")
     shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run([EXE, "detect", *files, "--model", MODEL, "--out", out, "--formats", "coco"],
                        capture_output=True, text=True, env=dict(os.environ, GEOINFER_ENV_FILE=""))
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         sys.exit(f"geoinfer detect failed: {r.stderr[-2000:]}")
     meta = json.load(open(os.path.join(out, "metadata.json")))
-    return {"seconds": round(seconds, 2), "tiles": meta["totals"]["tiles"], "detections": meta["totals"]["detections"],
-            "stage_cpu_s": meta["totals"]["timings_s"]}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "tiles": meta["totals"]["tiles"],
+            "detections": meta["totals"]["detections"], "stage_cpu_s": meta["totals"]["timings_s"]}
 
 
 def normalised_tile(path, manifest, work):
@@ -190,12 +194,19 @@ def run_serve(work, files, mirror):
     server = None
     try:
         server, base = start_server(data, env, os.path.join(work, "drone_serve.log"))
+        cpu0 = cpu_seconds(server.pid)
+        curl0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         job = upload(base, files, "/upload")
         uploaded = time.perf_counter() - t
+        cpu1 = cpu_seconds(server.pid)
+        curl1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         status = wait_for("the job to end", lambda: _final(base, job))
         done = time.perf_counter() - t
+        cpu2 = cpu_seconds(server.pid)
         result = {"seconds": round(done, 2), "upload_s": round(uploaded, 2), "status": status["status"],
+                  "server_cpu_s": {"upload": round(cpu1 - cpu0, 2), "after_upload": round(cpu2 - cpu1, 2)},
+                  "curl_cpu_s": round(curl1.ru_utime - curl0.ru_utime + curl1.ru_stime - curl0.ru_stime, 2),
                   "quicklook_bytes": sum(os.path.getsize(p) for p in glob.glob(os.path.join(data, "results", job, "quicklooks", "*")))}
         per_file = sorted(f["seconds"] for f in status["files"] if f.get("seconds") is not None)
         if per_file:
@@ -213,6 +224,13 @@ def run_serve(work, files, mirror):
         if emulator:
             emulator.kill()
             emulator.wait()
+
+
+def cpu_seconds(pid):
+    """User plus system CPU seconds a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(data, env, log):

@@ -58,7 +58,16 @@ extension PostgresJobStore {
                 #"""
                 SELECT row_to_json(j)::text FROM jobs j
                 WHERE "status" IN ('queued', 'running') AND "succeededFiles" + "failedFiles" = "totalFiles"
+                  AND "receiving" IS NULL
                 """#, on: c)
+        }
+    }
+
+    /// One read: the jobs still receiving their uploads, oldest first.
+    public func jobsReceiving() async throws -> [JobRecord] {
+        try await read { [self] c in
+            try await records(
+                JobRecord.self, #"SELECT row_to_json(j)::text FROM jobs j WHERE "receiving" IS NOT NULL ORDER BY "createdAt""#, on: c)
         }
     }
 

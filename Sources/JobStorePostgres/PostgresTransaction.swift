@@ -61,9 +61,19 @@ extension PostgresJobStore {
         /// Inserts the job, then its files 2,000 at a time.
         public func insert(_ job: JobRecord, files: [FileRecord]) async throws {
             try await store.insert("jobs", [job], on: c)
+            try await insert(files: files)
+        }
+
+        /// Inserts files of a job that exists.
+        public func insert(files: [FileRecord]) async throws {
             for batch in stride(from: 0, to: files.count, by: 2000) {
                 try await store.insert("files", Array(files[batch..<min(batch + 2000, files.count)]), on: c)
             }
+        }
+
+        /// Deletes the job; its rows in other tables go by their foreign keys' cascades.
+        public func delete(job id: String) async throws {
+            try await c.query(#"DELETE FROM jobs WHERE "id" = \#(id)"#, logger: store.logger)
         }
 
         /// Writes every column of the job.

@@ -135,5 +135,12 @@ enum Schema {
                 #"ALTER TABLE jobs ADD COLUMN "groundTruth" text, ADD COLUMN "groundTruthName" text"#
             ]
         ),
+        // The upload still adding files to a job made while it streams in.
+        (
+            "v12-receiving",
+            [
+                #"ALTER TABLE jobs ADD COLUMN "receiving" text"#
+            ]
+        ),
     ]
 }

@@ -339,6 +339,10 @@ public final class SQLiteJobStore: JobStoreDriver {
                 t.add(column: "groundTruthName", .text)
             }
         }
+        // The upload still adding files to a job made while it streams in.
+        m.registerMigration("v14-receiving") { db in
+            try db.alter(table: "jobs") { t in t.add(column: "receiving", .text) }
+        }
         return m
     }
 
@@ -393,7 +397,15 @@ public final class SQLiteJobStore: JobStoreDriver {
                 db,
                 sql: """
                     SELECT * FROM jobs WHERE status IN ('queued', 'running') AND succeededFiles + failedFiles = totalFiles
+                      AND receiving IS NULL
                     """)
+        }
+    }
+
+    /// A concurrent read of the jobs still receiving their uploads, oldest first.
+    public func jobsReceiving() async throws -> [JobRecord] {
+        try await pool.read { db in
+            try JobRecord.fetchAll(db, sql: "SELECT * FROM jobs WHERE receiving IS NOT NULL ORDER BY createdAt")
         }
     }
 

@@ -79,6 +79,16 @@ extension SQLiteJobStore {
             }
         }
 
+        /// Inserts files of a job that exists.
+        public func insert(files: [FileRecord]) async throws {
+            write { db in for var row in files { try row.insert(db) } }
+        }
+
+        /// Deletes the job; its rows in other tables go by their foreign keys' cascades.
+        public func delete(job id: String) async throws {
+            write { db in try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id]) }
+        }
+
         /// Writes every column of the job.
         public func update(_ job: JobRecord) async throws {
             write { db in try job.update(db) }

@@ -64,6 +64,21 @@ public struct DataLayout: Sendable {
     public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).jpg" }
     /// The quicklook's thumbnail (at most 128 px, no boxes): `results/{job}/thumbnails/{name}.jpg`.
     public func thumbnailPath(job: String, name: String) -> String { "results/\(job)/thumbnails/\(name).jpg" }
+
+    /// Removes every file a job has here: its uploads, its result documents and its pictures
+    /// (a discarded job's). Returns how many entries went.
+    @discardableResult
+    public func removeFiles(ofJob job: String) -> Int {
+        let fm = FileManager.default
+        var removed = 0
+        for (folder, prefix) in [(url("uploads"), "\(job)_"), (results, resultPrefix(job: job))] {
+            for entry in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where entry.hasPrefix(prefix) {
+                if (try? fm.removeItem(at: folder.appendingPathComponent(entry))) != nil { removed += 1 }
+            }
+        }
+        if (try? fm.removeItem(at: results.appendingPathComponent(job))) != nil { removed += 1 }
+        return removed
+    }
 }
 
 /// Makes a client's file name safe to store: the last path component only, no control or NUL

@@ -94,6 +94,11 @@ public final class InMemoryJobStore: JobStoreDriver {
         state.withLock { s in s.jobs.values.filter(\.awaitsFinalize).sorted { $0.createdAt < $1.createdAt } }
     }
 
+    /// The jobs still receiving their uploads, oldest first.
+    public func jobsReceiving() async throws -> [JobRecord] {
+        state.withLock { s in s.jobs.values.filter { $0.receiving != nil }.sorted { $0.createdAt < $1.createdAt } }
+    }
+
     /// The job's succeeded files with their result documents, in ordinal order.
     public func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)] {
         state.withLock { s in
@@ -233,6 +238,29 @@ public final class InMemoryJobStore: JobStoreDriver {
                 s.files[id] = row
                 return id
             }
+        }
+        /// Inserts files of a job that exists, numbering them.
+        public func insert(files: [FileRecord]) async throws {
+            for var row in files {
+                guard s.jobs[row.jobID] != nil else { throw InMemoryStoreError("no job \(row.jobID) for a file") }
+                let id = s.newID()
+                row.id = id
+                s.files[id] = row
+                s.jobFiles[row.jobID, default: []].append(id)
+            }
+        }
+        /// Deletes the job and what belongs to it, as a database's cascades would.
+        public func delete(job id: String) async throws {
+            for fileID in s.jobFiles[id] ?? [] {
+                s.files[fileID] = nil
+                s.results[fileID] = nil
+            }
+            s.jobFiles[id] = nil
+            s.jobs[id] = nil
+            let deliveries = Set(s.deliveries.values.filter { $0.jobID == id }.map(\.id))
+            s.deliveries = s.deliveries.filter { !deliveries.contains($0.key) }
+            s.attempts.removeAll { deliveries.contains($0.deliveryID) }
+            s.mirror = s.mirror.filter { $0.value.jobID != id }
         }
         /// Replaces the job.
         public func update(_ job: JobRecord) async throws { s.jobs[job.id] = job }

@@ -45,6 +45,10 @@ public struct JobCreate: Sendable {
     public var groundTruth: String?
     /// The name the ground truth was uploaded under (nil: no ground truth).
     public var groundTruthName: String?
+    /// Set when the job is made while its upload still streams in: who adds the rest of its files
+    /// (``ReceivingUpload``). Its files are claimable at once; it is finalized only once sealed
+    /// (``JobStore/jobAddFiles(_:_:seal:now:)``), and its uploads are mirrored from then on.
+    public var receiving: String?
 
     /// One file of the new job.
     public struct NewFile: Sendable {
@@ -95,6 +99,62 @@ public struct JobCreate: Sendable {
     }
 }
 
+/// What a streamed upload's last step gives its job (``JobStore/jobAddFiles(_:_:seal:now:)``).
+public struct JobSeal: Sendable {
+    /// Ground truth stored with the upload, and the name it was sent under (nil: none).
+    public var groundTruth: String?
+    /// The name the ground truth was sent under.
+    public var groundTruthName: String?
+    /// The data directory holding the uploads (``DataLayout/instance``), for their mirror rows.
+    public var origin: String?
+    /// The settings used only once the job ends, as the whole request gave them (a client may send
+    /// them after its files): the webhook's URL and secret, the result formats, the GIS layers' CRS
+    /// and the output prefix. Nil leaves a setting as the job was made with.
+    public var finalSettings: FinalSettings?
+
+    /// The settings a job uses only once it ends (``JobRecord`` fields of the same names).
+    public struct FinalSettings: Sendable, Equatable {
+        public var webhookURL, webhookSecret, formats, outCRS, outputPrefix: String?
+        /// These settings.
+        public init(webhookURL: String?, webhookSecret: String?, formats: String?, outCRS: String?, outputPrefix: String?) {
+            self.webhookURL = webhookURL
+            self.webhookSecret = webhookSecret
+            self.formats = formats
+            self.outCRS = outCRS
+            self.outputPrefix = outputPrefix
+        }
+    }
+
+    /// A seal with no ground truth.
+    public init(groundTruth: String? = nil, groundTruthName: String? = nil, origin: String?, finalSettings: FinalSettings? = nil) {
+        self.groundTruth = groundTruth
+        self.groundTruthName = groundTruthName
+        self.origin = origin
+        self.finalSettings = finalSettings
+    }
+}
+
+/// Files were offered to a job that is no longer receiving its upload (sealed, or made whole).
+public struct JobNotReceiving: Error, CustomStringConvertible {
+    /// The job's id.
+    public let job: String
+    /// Says which job.
+    public var description: String { "job \(job) is not receiving an upload" }
+}
+
+/// The owner a streamed upload writes in ``JobCreate/receiving``: the data directory it stores into
+/// and its process, so that a process starting on the same data directory can tell whether the
+/// upload's process is gone (``ReceivingUpload/processID``).
+public enum ReceivingUpload {
+    /// `INSTANCE/PID`.
+    public static func owner(instance: String, processID: Int32) -> String { "\(instance)/\(processID)" }
+    /// The data directory and process id an owner names; nil for one of another form.
+    public static func parse(_ owner: String) -> (instance: String, processID: Int32)? {
+        guard let cut = owner.lastIndex(of: "/"), let pid = Int32(owner[owner.index(after: cut)...]) else { return nil }
+        return (String(owner[..<cut]), pid)
+    }
+}
+
 /// How a worker's attempt at a file ended.
 public enum FileOutcome: Sendable {
     /// Detection finished; `result` is the encoded per-file result kept for the job's documents.
@@ -126,6 +186,17 @@ public protocol JobStore: Sendable {
     func jobRetryFailed(_ id: String, now: Date) async throws -> JobRecord?
     /// Jobs whose files are all finished but whose results are not yet written (after a crash too).
     func jobsAwaitingFinalize() async throws -> [JobRecord]
+    /// Adds files to a job that is still receiving its upload, after those it has (`files` carry
+    /// their ordinals); with `seal`, the upload is complete: the job stops receiving, takes the
+    /// seal's ground truth and fingerprint, and its uploads get their mirror rows. Files added to
+    /// a job cancelled meanwhile are cancelled too. Nil when the job is unknown; throws
+    /// ``JobNotReceiving`` for a job that is not receiving.
+    func jobAddFiles(_ id: String, _ files: [FileRecord], seal: JobSeal?, now: Date) async throws -> JobRecord?
+    /// Deletes a job that is still receiving, with its files and their results (an upload that
+    /// failed or was cut off after its first files were in). False when unknown or not receiving.
+    func jobDiscard(_ id: String) async throws -> Bool
+    /// The jobs still receiving their uploads (a crash of the receiving process leaves them so).
+    func jobsReceiving() async throws -> [JobRecord]
     /// Marks a job whose files are all finished with its final state, and writes its webhook
     /// delivery (if it has a receiver) and the mirror rows of the documents it wrote (when the
     /// store mirrors) in the same transaction.

@@ -66,6 +66,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var groundTruth: String?
     /// The name the ground truth was uploaded under (nil: no ground truth).
     public var groundTruthName: String?
+    /// The upload still adding files to the job, as ``JobCreate/receiving`` names it; nil once its
+    /// last file is in (and for every job not made by a streamed upload). A job that is receiving
+    /// is never finalized, sends no progress events and can be discarded.
+    public var receiving: String?
 
     /// 0–100, weighted by tiles.
     public var progress: Double {

@@ -144,6 +144,10 @@ public protocol JobStoreTransaction {
     /// Inserts a job and its files; throws when the id exists already (here, or at a later step
     /// of the transaction where writes wait for the next read).
     func insert(_ job: JobRecord, files: [FileRecord]) async throws
+    /// Inserts files of a job that exists.
+    func insert(files: [FileRecord]) async throws
+    /// Deletes the job; its files, results, deliveries and mirror rows go with it.
+    func delete(job id: String) async throws
     /// Writes every column of the job.
     func update(_ job: JobRecord) async throws
     /// The job's files in ordinal order.
@@ -233,9 +237,49 @@ extension JobStoreDriver {
             }
             let job = p.jobRecord
             try await tx.insert(job, files: p.fileRecords)
-            if mirrors { try await Self.enqueueMirror(tx, job: p.id, p.uploadMirrorRequests, now: p.createdAt) }
+            // A streamed upload's files are mirrored once it is sealed: a discarded one leaves no copies.
+            if mirrors, p.receiving == nil { try await Self.enqueueMirror(tx, job: p.id, p.uploadMirrorRequests, now: p.createdAt) }
             try await tx.notifyWork()
             return (job, true)
+        }
+    }
+
+    /// One transaction holding the job: the files are inserted and counted, and a seal ends the
+    /// receiving with the uploads' mirror rows.
+    public func jobAddFiles(_ id: String, _ files: [FileRecord], seal: JobSeal?, now: Date) async throws -> JobRecord? {
+        let mirrors = mirrors
+        return try await transaction(bulk: true) { tx in
+            guard var job = try await tx.lockJob(id) else { return nil }
+            guard job.receiving != nil else { throw JobNotReceiving(job: id) }
+            let rows = job.add(files, now: now)
+            if !rows.isEmpty { try await tx.insert(files: rows) }
+            if let seal {
+                job.receiving = nil
+                job.groundTruth = seal.groundTruth
+                job.groundTruthName = seal.groundTruthName
+                if let s = seal.finalSettings {
+                    (job.webhookURL, job.webhookSecret, job.formats) = (s.webhookURL, s.webhookSecret, s.formats)
+                    (job.outCRS, job.outputPrefix) = (s.outCRS, s.outputPrefix)
+                }
+                if mirrors {
+                    let uploads = JobCreate.uploadMirrorRequests(
+                        job: id, files: try await tx.files(ofJob: id), groundTruth: seal.groundTruth,
+                        groundTruthName: seal.groundTruthName, origin: seal.origin)
+                    try await Self.enqueueMirror(tx, job: id, uploads, now: now)
+                }
+            }
+            try await tx.update(job)
+            if !job.status.isFinal { try await tx.notifyWork() }
+            return job
+        }
+    }
+
+    /// One transaction holding the job; only a job still receiving is deleted.
+    public func jobDiscard(_ id: String) async throws -> Bool {
+        try await transaction(bulk: true) { tx in
+            guard let job = try await tx.lockJob(id), job.receiving != nil else { return false }
+            try await tx.delete(job: id)
+            return true
         }
     }
 

@@ -22,22 +22,26 @@ extension JobCreate {
         job.modelSHA256 = modelSHA256
         job.groundTruth = groundTruth
         job.groundTruthName = groundTruthName
+        job.receiving = receiving
         return job
     }
 
     /// The file rows, queued, in submission order.
     public var fileRecords: [FileRecord] {
-        files.enumerated().map { i, f in
-            FileRecord(
-                id: nil, jobID: id, ordinal: i, originalName: f.originalName, name: f.name, storedPath: f.storedPath,
-                sizeBytes: f.sizeBytes, sha256: f.sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
-                tilesTotal: f.tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
-                finishedAt: nil, seconds: nil, footprint: f.footprint)
-        }
+        files.enumerated().map { i, f in f.record(job: id, ordinal: i) }
     }
 
     /// The uploads to copy to the mirror bucket (inputs read from a bucket are there already).
     public var uploadMirrorRequests: [MirrorRequest] {
+        Self.uploadMirrorRequests(
+            job: id, files: fileRecords, groundTruth: groundTruth, groundTruthName: groundTruthName, origin: origin)
+    }
+
+    /// The mirror rows of a job's uploads and of its uploaded ground truth (inputs read from a
+    /// bucket are there already).
+    public static func uploadMirrorRequests(
+        job id: String, files: [FileRecord], groundTruth: String?, groundTruthName: String?, origin: String?
+    ) -> [MirrorRequest] {
         files.filter { !$0.storedPath.hasPrefix("gs://") }.map {
             MirrorRequest(
                 name: $0.storedPath, metadata: ["job_id": id, "original_name": $0.originalName, "sha256": $0.sha256], origin: origin)
@@ -45,6 +49,17 @@ extension JobCreate {
             + (groundTruth.flatMap { $0.hasPrefix("gs://") ? nil : $0 }.map {
                 [MirrorRequest(name: $0, metadata: ["job_id": id, "original_name": groundTruthName ?? ""], origin: origin)]
             } ?? [])
+    }
+}
+
+extension JobCreate.NewFile {
+    /// The file's row, queued, at `ordinal` in job `job`.
+    public func record(job: String, ordinal: Int) -> FileRecord {
+        FileRecord(
+            id: nil, jobID: job, ordinal: ordinal, originalName: originalName, name: name, storedPath: storedPath,
+            sizeBytes: sizeBytes, sha256: sha256, status: .queued, attempts: 0, leaseOwner: nil, leaseExpiresAt: nil,
+            tilesTotal: tilesTotal, tilesDone: 0, detections: 0, classCounts: nil, error: nil, startedAt: nil,
+            finishedAt: nil, seconds: nil, footprint: footprint)
     }
 }
 
@@ -153,14 +168,29 @@ extension JobRecord {
     public var canRetryFailed: Bool { status == .failed || status == .completedWithErrors }
 
     /// Whether every file is processed and the job is not final yet.
-    public var awaitsFinalize: Bool { !status.isFinal && processedFiles == totalFiles }
+    public var awaitsFinalize: Bool { !status.isFinal && processedFiles == totalFiles && receiving == nil }
+
+    /// Takes files that a streamed upload adds: counted in the totals, cancelled at once when the
+    /// job was cancelled meanwhile (the caller inserts `files` as returned).
+    public mutating func add(_ files: [FileRecord], now: Date) -> [FileRecord] {
+        totalFiles += files.count
+        tilesTotal += files.map(\.tilesTotal).reduce(0, +)
+        updatedAt = now
+        guard status == .cancelled else { return files }
+        return files.map { f in
+            var f = f
+            f.status = .cancelled
+            f.finishedAt = now
+            return f
+        }
+    }
 }
 
 extension JobEventRenderer {
     /// The `job.progress` delivery to write when the job's progress has just passed a new step, and
     /// the step recorded in `job.progressNotified` (the caller saves the job).
     public func progressDelivery(for job: inout JobRecord, now: Date) throws -> WebhookDelivery? {
-        guard progressStep > 0, job.webhookURL != nil, !job.status.isFinal else { return nil }
+        guard progressStep > 0, job.webhookURL != nil, !job.status.isFinal, job.receiving == nil else { return nil }
         let reached = Int(job.progress / progressStep)
         guard reached > job.progressNotified, job.progress < 100 else { return nil }
         job.progressNotified = reached

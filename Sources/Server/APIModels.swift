@@ -74,6 +74,8 @@ struct JobDetailBody: Encodable {
     let model_sha256: String?
     /// The ground truth the results are scored against when the job ends (its name as given).
     let ground_truth: String?
+    /// True while the job's upload still streams in: more files may join it, and it does not end before they have.
+    let receiving: Bool
     let score_threshold: Double?
     /// How overlapping boxes are measured when suppressed, within and across files.
     let nms: String
@@ -245,6 +247,7 @@ struct JobDetailBody: Encodable {
         model_version = j.modelVersion
         model_sha256 = j.modelSHA256
         ground_truth = j.groundTruthName
+        receiving = j.receiving != nil
         score_threshold = j.scoreThreshold
         nms = j.nmsMetric ?? OverlapMetric.iou.rawValue
         overlap = j.overlap

@@ -567,7 +567,7 @@ enum OpenAPIDocument {
               "JobDetail": {
                 "type": "object",
                 "required": ["job_id", "status", "progress", "total_files", "processed_files", "succeeded_files", "failed_files",
-                             "created_at", "updated_at", "model", "tiles_total", "tiles_done", "detections", "files"],
+                             "created_at", "updated_at", "model", "receiving", "tiles_total", "tiles_done", "detections", "files"],
                 "properties": {
                   "job_id": {"type": "string"}, "status": {"$ref": "#/components/schemas/JobState"},
                   "progress": {"type": "number"}, "total_files": {"type": "integer"}, "processed_files": {"type": "integer"},
@@ -578,6 +578,7 @@ enum OpenAPIDocument {
                   "model_version": {"type": ["string", "null"], "description": "The version of the model the job runs, resolved at submit"},
                   "model_sha256": {"type": ["string", "null"], "description": "The SHA-256 of the model's file"},
                   "ground_truth": {"type": ["string", "null"], "description": "The ground truth the results are scored against when the job ends (metadata.json: evaluation)"},
+                  "receiving": {"type": "boolean", "description": "True while the job's upload still streams in (POST /upload with its settings before its files): its first files run meanwhile, more may join, and it does not end before they have"},
                   "score_threshold": {"type": ["number", "null"], "description": "The score threshold the job runs with, resolved at submit (null only for jobs from before settings were resolved)"},
                   "overlap": {"type": ["number", "null"], "description": "The tile overlap the job runs with, resolved at submit"},
                   "webhook_url": {"type": ["string", "null"]}, "tiles_total": {"type": "integer"}, "tiles_done": {"type": "integer"},

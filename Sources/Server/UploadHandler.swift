@@ -12,9 +12,11 @@ import Webhooks
 import Workers
 
 /// `POST /upload`: streams a multipart body to disk part by part (memory does not grow with file
-/// size or count), checks every file with GDAL, then moves the files into place and commits the job
-/// and its files in one transaction before answering 202. A rejected or cut-off request leaves
-/// nothing behind.
+/// size or count), checks every file with GDAL, and answers 202 once the job holds them all. A
+/// request without an `Idempotency-Key` whose settings come before its files makes its job while
+/// the files still arrive, and workers start on them at once (``StreamedUpload``); otherwise the
+/// files are moved into place and the job committed with them in one transaction at the end. A
+/// rejected or cut-off request leaves nothing behind either way.
 struct UploadHandler: Sendable {
     let store: any JobStore
     let layout: DataLayout
@@ -70,6 +72,14 @@ struct UploadHandler: Sendable {
         return ext
     }
 
+    /// The settings that change how each file runs. A streamed job whose request sends one of these
+    /// after its first files is made again; the others are used only once the job ends, and its
+    /// seal takes them as the whole request gave them.
+    static let perFileFields: Set<String> = ["model", "score_threshold", "overlap", "nms"]
+
+    /// The per-file settings among `settings`.
+    static func perFile(_ settings: [String: String]) -> [String: String] { settings.filter { perFileFields.contains($0.key) } }
+
     /// Settings also read from the query string (a secret is not: query strings end up in logs).
     static let queryFields: Set<String> = [
         "webhook_url", "model", "score_threshold", "overlap", "nms", "formats", "out_crs", "output_prefix",
@@ -95,7 +105,32 @@ struct UploadHandler: Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
-        let state = try await receive(request, boundary: boundary, into: dir, limits: limits)
+        let (state, streamed) = try await receive(
+            request, boundary: boundary, into: dir, limits: limits,
+            streaming: key == nil ? StreamStart(settings: settings, owner: owner, dir: dir, maxPixels: limits.pixelsPerFile) : nil)
+        do {
+            return try await finish(
+                state, streamed: streamed, settings: settings, key: key, owner: owner, dir: dir, limits: limits)
+        } catch {
+            await streamed?.discard()
+            throw error
+        }
+    }
+
+    /// What a request needs to start streaming its job.
+    struct StreamStart {
+        var settings: [String: String]
+        var owner: String?
+        var dir: URL
+        var maxPixels: Int
+    }
+
+    /// The job of a fully received upload: the streamed one sealed, or one made at once.
+    private func finish(
+        _ state: UploadState, streamed: StreamedUpload?, settings: [String: String], key: String?, owner: String?, dir: URL,
+        limits: ServerConfiguration.Limits
+    ) async throws -> Response {
+        var settings = settings
         for f in state.files { try HostileText.check(f.originalName, "the file name '\(FileNames.sanitize(f.originalName))'") }
         if let name = state.groundTruthName { try HostileText.check(name, "the ground_truth file name '\(FileNames.sanitize(name))'") }
         for (name, value) in state.fields { try HostileText.check(value, "form field '\(name)'") }
@@ -114,10 +149,17 @@ struct UploadHandler: Sendable {
             return try sameRequest(job, fingerprint)
         }
 
-        // Every file is checked with GDAL before anything is accepted, a few at a time (one per core).
+        // Every file is checked with GDAL before anything is accepted, a few at a time (one per core),
+        // as it arrived when the job streamed with these same settings.
         // The plan the worker will run: the job stores these same resolved settings.
-        let checks = try await Self.checkAll(
-            state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
+        let sameSettings = streamed.map { Self.perFile($0.settings) == Self.perFile(settings) } ?? false
+        let checks: [FileCheck]
+        if sameSettings, let known = streamed?.verdicts(count: state.files.count) {
+            checks = known
+        } else {
+            checks = try await Self.checkAll(
+                state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
+        }
         var problems: [APIError.FileProblem] = []
         var newFiles: [JobCreate.NewFile] = []
         for check in checks {
@@ -133,6 +175,30 @@ struct UploadHandler: Sendable {
                 "\(problems.count) of \(state.files.count) files are not valid GeoTIFFs: \(names); nothing was accepted", files: problems)
         }
 
+        if let streamed, sameSettings, streamed.isIntact {
+            var groundTruthPath: String?
+            if let ext = groundTruthExtension {
+                let relative = layout.uploadPath(job: streamed.jobID, name: ".ground_truth.\(ext)")
+                try FileManager.default.moveItem(at: state.groundTruthFile.appendingPathExtension(ext), to: layout.url(relative))
+                _ = Self.durablySynced(layout.url("uploads").path, directory: true)
+                groundTruthPath = relative
+            }
+            let name = state.groundTruthName.map(FileNames.sanitize)
+            try await Failpoint.hit("upload.before_commit", context: "job=\(streamed.jobID)")
+            let seal = JobSeal(
+                groundTruth: groundTruthPath, groundTruthName: name, origin: layout.instance,
+                finalSettings: .init(
+                    webhookURL: parsed.webhookURL, webhookSecret: parsed.webhookSecret, formats: parsed.formats, outCRS: parsed.outCRS,
+                    outputPrefix: parsed.outputPrefix))
+            if let job = try await streamed.seal(count: state.files.count, seal) {
+                return accepted(job, message: "\(newFiles.count) files accepted")
+            }
+            if let groundTruthPath, let ext = groundTruthExtension {
+                try? FileManager.default.moveItem(at: layout.url(groundTruthPath), to: state.groundTruthFile.appendingPathExtension(ext))
+            }
+        }
+        // The job is made at once: a streamed one that could not be kept goes first.
+        await streamed?.discard()
         let jobID = UUID().uuidString.lowercased()
         var moved: [URL] = []
         var groundTruthPath: String?
@@ -343,7 +409,7 @@ struct UploadHandler: Sendable {
         return b
     }
 
-    struct Settings {
+    struct Settings: Sendable {
         /// The model the job runs (its manifest's defaults resolve the detection settings).
         var model: ModelFile
         var webhookURL: String?
@@ -442,45 +508,86 @@ struct UploadHandler: Sendable {
         return out
     }
 
-    /// Streams the body through the multipart parser, writing file parts to `dir`.
-    private func receive(_ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits) async throws
-        -> UploadState
-    {
+    /// Streams the body through the multipart parser, writing file parts to `dir`. With `streaming`,
+    /// the job starts once the first file has arrived (when the settings known by then are valid)
+    /// and takes each file as its check ends; a request that fails meanwhile discards it.
+    private func receive(
+        _ request: Request, boundary: String, into dir: URL, limits: ServerConfiguration.Limits, streaming: StreamStart?
+    ) async throws -> (UploadState, StreamedUpload?) {
         let state = UploadState(dir: dir, limits: limits)
         var parser = MultipartStream(boundary: boundary)
         var total: Int64 = 0
+        var streamed: StreamedUpload?
+        var start = streaming
+        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
         do {
-            for try await chunk in request.body {
-                total += Int64(chunk.readableBytes)
-                guard total <= limits.bytesPerRequest else {
-                    throw APIError(
-                        .contentTooLarge, "request_too_large",
-                        "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
-                }
-                try parser.feed(chunk) { event in
-                    switch event {
-                    case .header(let name, let value): state.header(name, value)
-                    case .body(var buffer): state.body(&buffer)
-                    case .partComplete: state.partComplete()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var checking = 0
+                for try await chunk in request.body {
+                    total += Int64(chunk.readableBytes)
+                    guard total <= limits.bytesPerRequest else {
+                        throw APIError(
+                            .contentTooLarge, "request_too_large",
+                            "the request is larger than \(limits.bytesPerRequest) bytes: split the upload into several jobs")
+                    }
+                    try parser.feed(chunk) { event in
+                        switch event {
+                        case .header(let name, let value): state.header(name, value)
+                        case .body(var buffer): state.body(&buffer)
+                        case .partComplete: state.partComplete()
+                        }
+                    }
+                    if let error = state.error { throw error }
+                    for index in state.takeCompletedFiles() {
+                        if streamed == nil, let s = start {
+                            start = nil
+                            streamed = await stream(s, fields: state.fields)
+                        }
+                        guard let streamed else { break }
+                        // One check per core; the body waits meanwhile.
+                        if checking >= width {
+                            try await group.next()
+                            checking -= 1
+                        }
+                        let file = state.files[index]
+                        group.addTask { await streamed.offer(index, file) }
+                        checking += 1
                     }
                 }
-                if let error = state.error { throw error }
+                try await group.waitForAll()
             }
         } catch let error as APIError {
+            await streamed?.discard()
             throw error
         } catch is CancellationError {
+            await streamed?.discard()
             throw CancellationError()
         } catch {
+            await streamed?.discard()
             throw APIError(
                 .badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
         }
         state.close()
         guard parser.isComplete else {
+            await streamed?.discard()
             throw APIError(
                 .badRequest, "truncated_body",
                 "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
         }
-        return state
+        return (state, streamed)
+    }
+
+    /// The streamed job of a request whose settings, as known now (the query and the fields sent
+    /// before the first file), are valid; nil otherwise (the request is then judged at its end).
+    private func stream(_ start: StreamStart, fields: [String: String]) async -> StreamedUpload? {
+        var settings = start.settings
+        settings.merge(fields) { $1 }
+        guard settings.allSatisfy({ !HostileText.hasControl($0.value) }),
+            let parsed = try? await checkedSettings(settings)
+        else { return nil }
+        return StreamedUpload(
+            jobID: UUID().uuidString.lowercased(), settings: settings, parsed: parsed, owner: start.owner, store: store,
+            layout: layout, dir: start.dir, maxPixels: start.maxPixels)
     }
 
     static func short(_ error: any Error) -> String { String(String(describing: error).prefix(200)) }
@@ -488,7 +595,7 @@ struct UploadHandler: Sendable {
 
 /// The parser's state while a request streams in. Used by one task only.
 final class UploadState {
-    struct Received {
+    struct Received: Sendable {
         var originalName: String
         var name: String
         var bytes: Int64
@@ -513,6 +620,7 @@ final class UploadState {
     private var headers: [String: String] = [:]
     private var current: Part?
     private var usedNames = UniqueNames()
+    private var completed: [Int] = []
 
     init(dir: URL, limits: ServerConfiguration.Limits) {
         self.dir = dir
@@ -627,6 +735,12 @@ final class UploadState {
         return total
     }
 
+    /// The files whose parts ended since the last call, by their place in ``files``.
+    func takeCompletedFiles() -> [Int] {
+        defer { completed = [] }
+        return completed
+    }
+
     func partComplete() {
         if error == nil, current == nil { current = begin() }
         switch current {
@@ -634,6 +748,7 @@ final class UploadState {
             try? handle.close()
             files[index].bytes = bytes
             files[index].sha256 = hasher.finalize().lowercaseHex
+            if error == nil { completed.append(index) }
         case .groundTruth(let handle, _)?:
             try? handle.close()
         case .field(let name, let data)?:

@@ -4,8 +4,9 @@ public import Logging
 public import ServiceLifecycle
 
 /// What a crash leaves behind, removed when any process (API or worker) starts: `temp/` entries of
-/// processes that are gone (partial uploads, inputs copied from the bucket), and stored uploads
-/// whose job was never committed.
+/// processes that are gone (partial uploads, inputs copied from the bucket), stored uploads whose
+/// job was never committed, jobs whose streamed upload a crash cut off, and pictures of jobs that
+/// no longer exist.
 public enum StartupSweep {
     /// Whether a process with this id runs on this machine.
     static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
@@ -26,6 +27,16 @@ public enum StartupSweep {
             if parts.count == 3, let pid = Int32(parts[1]), isAlive(pid) { continue }
             if (try? fm.removeItem(at: layout.temp.appendingPathComponent(entry))) != nil { removed += 1 }
         }
+        // Jobs made while their upload streamed in, whose receiving process on this data directory
+        // is gone: the upload never ended, so the job is discarded with its files.
+        let me = ProcessInfo.processInfo.processIdentifier
+        for job in (try? await store.jobsReceiving()) ?? [] {
+            guard let owner = job.receiving.flatMap(ReceivingUpload.parse), owner.instance == layout.instance,
+                owner.processID != me, !isAlive(owner.processID), (try? await store.jobDiscard(job.id)) == true
+            else { continue }
+            removed += layout.removeFiles(ofJob: job.id)
+            logger.notice("discarded a job whose upload a crash cut off", metadata: ["job_id": .string(job.id)])
+        }
         let uploads = layout.root.appendingPathComponent("uploads")
         var byJob: [String: [String]] = [:]
         for entry in (try? fm.contentsOfDirectory(atPath: uploads.path)) ?? [] {
@@ -40,11 +51,21 @@ public enum StartupSweep {
                 if now.timeIntervalSince(modified) > orphanAge, (try? fm.removeItem(at: url)) != nil { removed += 1 }
             }
         }
+        // Pictures of a job that no longer exists: a worker may draw a file's quicklook just after its
+        // streamed job was discarded.
+        for entry in (try? fm.contentsOfDirectory(atPath: layout.results.path)) ?? [] where !entry.contains("_") {
+            let url = layout.results.appendingPathComponent(entry)
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
+                (try? await store.jobGet(entry)) == .some(nil)
+            else { continue }
+            let modified = (try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? now
+            if now.timeIntervalSince(modified) > orphanAge, (try? fm.removeItem(at: url)) != nil { removed += 1 }
+        }
         if removed > 0 { logger.notice("removed what an earlier crash left behind", metadata: ["entries": "\(removed)"]) }
         // Copies to the bucket that a crashed process of this data directory was making: released
         // now, rather than when their leases expire (a minute later by default). A data directory
         // belongs to one machine, so its copiers' process ids are this machine's.
-        let me = ProcessInfo.processInfo.processIdentifier
         let released = try? await store.mirrorReleaseLeases(origin: layout.instance) { owner in
             guard let pid = MirrorWorker.processID(ofOwner: owner) else { return false }
             return pid != me && !isAlive(pid)

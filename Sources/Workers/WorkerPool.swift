@@ -234,9 +234,12 @@ public final class WorkerPool: Service {
         do {
             guard let job = try await store.fileFinish(claim, outcome: outcome, now: config.clock.now()) else {
                 log.info("outcome discarded: the file's lease moved to another worker or the job was cancelled")
+                // A job that is gone (a streamed upload that failed) keeps no pictures drawn for it.
+                if try await store.jobGet(claim.job.id) == nil { layout.removeFiles(ofJob: claim.job.id) }
                 return
             }
-            if job.processedFiles == job.totalFiles { await finalize(job.id) }
+            // A job still receiving its upload waits for the rest of its files.
+            if job.awaitsFinalize { await finalize(job.id) }
         } catch {
             log.error("could not record the file's outcome; its lease will expire and it will run again", metadata: ["error": "\(error)"])
         }
@@ -418,7 +421,7 @@ public final class WorkerPool: Service {
     /// formats, then marks it final with the merged layer's count.
     func finalize(_ jobID: String) async {
         do {
-            guard let job = try await store.jobGet(jobID), !job.status.isFinal else { return }
+            guard let job = try await store.jobGet(jobID), job.awaitsFinalize else { return }
             let decoder = JSONDecoder()
             let files = try await store.fileResults(jobID).map { try decoder.decode(FileResult.self, from: $0.result) }
             let options = DetectionOptions(job: job)

@@ -66,6 +66,77 @@ struct ContractTests {
         }
     }
 
+    @Test(
+        "a job made while its upload streams: files join it in order, it never ends before its seal, a discard removes it",
+        arguments: StoreKind.allCases)
+    func receivingJob(kind: StoreKind) async throws {
+        try await withStore(kind, events: TestEvents(progressStep: 10), mirror: true) { store in
+            let now = Date()
+            var create = newJob("r", files: 1, webhook: "https://203.0.113.1/h")
+            create.receiving = ReceivingUpload.owner(instance: "here", processID: 4242)
+            create.origin = "here"
+            _ = try await store.jobCreate(create)
+            #expect(try await store.jobsReceiving().map(\.id) == ["r"])
+            #expect(try await store.mirrorList(job: "r").isEmpty, "uploads are mirrored once the upload is sealed")
+            // Its one file runs and finishes: the job waits for the rest, and sends no progress event.
+            let a = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+            let afterA = try #require(try await store.fileFinish(a, outcome: success, now: now))
+            #expect(afterA.processedFiles == afterA.totalFiles && !afterA.awaitsFinalize && afterA.status == .running)
+            #expect(try await store.jobsAwaitingFinalize().isEmpty)
+            #expect(try await store.jobFinalize("r", now: now)?.status == .running)
+            #expect(try await store.deliveryList(job: "r").deliveries.isEmpty)
+            // Two more files join, in order, and are claimable.
+            let more = newJob("r", files: 3).files.enumerated().dropFirst().map { $0.element.record(job: "r", ordinal: $0.offset) }
+            let added = try #require(try await store.jobAddFiles("r", more, seal: nil, now: now))
+            #expect(added.totalFiles == 3 && added.tilesTotal == 3 && added.receiving != nil)
+            #expect(try await store.jobFiles("r").map(\.name) == ["f0.tif", "f1.tif", "f2.tif"])
+            let b = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+            #expect(b.file.name == "f1.tif")
+            // The seal ends the receiving and mirrors every upload with the ground truth.
+            let sealed = try #require(
+                try await store.jobAddFiles(
+                    "r", [], seal: JobSeal(groundTruth: "uploads/r_.ground_truth.csv", groundTruthName: "t.csv", origin: "here"),
+                    now: now))
+            #expect(sealed.receiving == nil && sealed.groundTruthName == "t.csv")
+            #expect(try await store.jobsReceiving().isEmpty)
+            #expect(
+                try await store.mirrorList(job: "r").map(\.name) == [
+                    "uploads/r_f0.tif", "uploads/r_f1.tif", "uploads/r_f2.tif", "uploads/r_.ground_truth.csv",
+                ])
+            await #expect(throws: JobNotReceiving.self) { _ = try await store.jobAddFiles("r", [], seal: nil, now: now) }
+            #expect(try await store.jobDiscard("r") == false, "a sealed job is never discarded")
+            _ = try await store.fileFinish(b, outcome: success, now: now)
+            let c = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+            #expect(try await store.fileFinish(c, outcome: success, now: now)?.awaitsFinalize == true)
+
+            // Another receiving job is discarded with its files and results; its worker's claim is gone.
+            var other = newJob("d", files: 2)
+            other.receiving = "here/4243"
+            _ = try await store.jobCreate(other)
+            let d = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+            _ = try await store.fileFinish(d, outcome: success, now: now)
+            let e = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+            #expect(try await store.jobDiscard("d"))
+            #expect(try await store.jobGet("d") == nil)
+            #expect(try await store.jobFiles("d").isEmpty)
+            #expect(try await store.fileResults("d").isEmpty)
+            #expect(try await store.fileHeartbeat(e, tilesDone: 1, lease: 30, now: now) == false)
+            #expect(try await store.fileFinish(e, outcome: success, now: now) == nil)
+            #expect(try await store.jobAddFiles("d", [], seal: nil, now: now) == nil)
+            #expect(try await store.jobDiscard("d") == false)
+
+            // Files that join a job cancelled meanwhile are cancelled too.
+            var cancelled = newJob("x", files: 1)
+            cancelled.receiving = "here/4244"
+            _ = try await store.jobCreate(cancelled)
+            _ = try await store.jobCancel("x", now: now)
+            let late = newJob("x", files: 2).files.enumerated().dropFirst().map { $0.element.record(job: "x", ordinal: $0.offset) }
+            let x = try #require(try await store.jobAddFiles("x", late, seal: JobSeal(origin: "here"), now: now))
+            #expect(x.status == .cancelled && x.totalFiles == 2)
+            #expect(try await store.jobFiles("x").map(\.status) == [.cancelled, .cancelled])
+        }
+    }
+
     @Test("a file's life: claim, heartbeat, finish, results, finalize with its webhook event", arguments: StoreKind.allCases)
     func lifecycle(kind: StoreKind) async throws {
         try await withStore(kind, events: TestEvents()) { store in

@@ -191,10 +191,16 @@ import Testing
         try Data(repeating: 3, count: 10).write(to: orphan)
         try Data(repeating: 3, count: 10).write(to: fresh)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: orphan.path)
+        // Pictures of a job that does not exist (drawn just after its streamed upload was discarded).
+        let pictures = data.appendingPathComponent("results/3f2a3c1e-0000-4000-8000-000000000003")
+        try FileManager.default.createDirectory(at: pictures.appendingPathComponent("quicklooks"), withIntermediateDirectories: true)
+        try Data(repeating: 4, count: 10).write(to: pictures.appendingPathComponent("quicklooks/a.tif.jpg"))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: pictures.path)
         try await InProcessServer.with(dataDir: data) { server in
             // The sweep runs beside the store's service, so it may finish just after the server answers.
             let deadline = ContinuousClock.now + .seconds(30)
-            while [stale, gone, orphan].contains(where: { FileManager.default.fileExists(atPath: $0.path) }), ContinuousClock.now < deadline
+            while [stale, gone, orphan, pictures].contains(where: { FileManager.default.fileExists(atPath: $0.path) }),
+                ContinuousClock.now < deadline
             {
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -202,6 +208,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: gone.path), "the gone worker's bucket copy was still there after 30 s")
             #expect(FileManager.default.fileExists(atPath: live.path))
             #expect(!FileManager.default.fileExists(atPath: orphan.path), "the uncommitted upload was still there after 30 s")
+            #expect(!FileManager.default.fileExists(atPath: pictures.path), "the gone job's pictures were still there after 30 s")
             #expect(FileManager.default.fileExists(atPath: fresh.path))
             try FileManager.default.removeItem(at: live)
             try FileManager.default.removeItem(at: fresh)
