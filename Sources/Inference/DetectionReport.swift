@@ -1,6 +1,7 @@
 public import Formats
 public import Foundation
 import GeoRaster
+import Synchronization
 
 /// Builds the COCO, GeoJSON and metadata documents of a run over one or more rasters.
 /// Image ids are 1-based in the order of `files`.
@@ -161,8 +162,27 @@ public struct DetectionReport: Sendable {
     /// each atomically, and returns their paths. The metadata document is always written.
     public func write(to directory: URL, formats: Set<OutputFormat>, prefix: String = "") throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let documents = ResultDocument.written(formats: formats, merged: merged != nil)
+        // The JSON documents are independent: each is encoded on a core of its own (a large job's
+        // COCO and GeoJSON take most of the time its results take to write).
+        let json = documents.filter { [.coco, .geojson, .mergedGeoJSON, .metadata].contains($0) }
+        let failure = FirstError()
+        DispatchQueue.concurrentPerform(iterations: json.count) { i in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let url = directory.appendingPathComponent(prefix + json[i].fileName)
+            do {
+                switch json[i] {
+                case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
+                case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
+                case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
+                default: try encoder.encode(metadata()).write(to: url, options: .atomic)
+                }
+            } catch {
+                failure.keep(error)
+            }
+        }
+        try failure.rethrow()
         var written: [URL] = []
         var built: GISLayers?
         func gisLayers() throws -> GISLayers {
@@ -171,13 +191,10 @@ public struct DetectionReport: Sendable {
             built = layers
             return layers
         }
-        for document in ResultDocument.written(formats: formats, merged: merged != nil) {
+        for document in documents {
             let url = directory.appendingPathComponent(prefix + document.fileName)
             switch document {
-            case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
-            case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
-            case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
-            case .metadata: try encoder.encode(metadata()).write(to: url, options: .atomic)
+            case .coco, .geojson, .mergedGeoJSON, .metadata: break
             case .geoPackage:
                 let layers = try gisLayers()
                 try VectorWriter.write(
@@ -194,6 +211,13 @@ public struct DetectionReport: Sendable {
             written.append(url)
         }
         return written
+    }
+
+    /// The first error of work done side by side.
+    private final class FirstError: Sendable {
+        private let first = Mutex<(any Error)?>(nil)
+        func keep(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
+        func rethrow() throws { if let error = first.withLock({ $0 }) { throw error } }
     }
 
     /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.
