@@ -294,7 +294,7 @@ public final class WorkerPool: Service {
         let local = layout.tempEntry("input", "\(claim.job.id)_\(file.name)")
         if !file.storedPath.hasPrefix("gs://") {
             // Uploaded to another machine, whose mirror copies it to the bucket: wait for the copy.
-            try await waitForMirrorCopy(uri, in: buckets, shouldStop: shouldStop)
+            try await waitForMirrorCopy(uri, in: buckets, job: claim.job.id, shouldStop: shouldStop)
         }
         _ = try await buckets.store(bucket: uri.bucket).download(uri.name, to: local)
         do {
@@ -348,14 +348,21 @@ public final class WorkerPool: Service {
     }
 
     /// Waits until the mirror bucket holds `uri`, looking again after 0.25 s, then longer (at most
-    /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait``; the heartbeats keep the lease
-    /// meanwhile. Past that, the attempt fails and the file goes back to the queue.
-    private func waitForMirrorCopy(_ uri: GSURI, in buckets: any BucketResolver, shouldStop: @Sendable () -> Bool) async throws {
+    /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait`` once the job's upload has ended (a
+    /// job still receiving its upload has its uploads copied only once it is sealed); the
+    /// heartbeats keep the lease meanwhile. Past that, the attempt fails and the file goes back to
+    /// the queue.
+    private func waitForMirrorCopy(_ uri: GSURI, in buckets: any BucketResolver, job: String, shouldStop: @Sendable () -> Bool)
+        async throws
+    {
         let bucket = try buckets.store(bucket: uri.bucket)
-        let deadline = ContinuousClock.now + .seconds(config.mirrorWait)
+        var deadline = ContinuousClock.now + .seconds(config.mirrorWait)
         var pause = Duration.milliseconds(250)
         while try await bucket.info(uri.name) == nil {
             guard !shouldStop() else { throw CancellationError() }
+            if ContinuousClock.now + pause >= deadline, try await store.jobGet(job)?.receiving != nil {
+                deadline = ContinuousClock.now + .seconds(config.mirrorWait)
+            }
             guard ContinuousClock.now + pause < deadline else {
                 throw StorageError.unavailable(
                     operation: "read \(uri.name)", lastError: "not in the mirror bucket after \(Int(config.mirrorWait)) s of waiting")
