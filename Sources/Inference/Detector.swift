@@ -225,3 +225,14 @@ public struct Detector: Sendable {
         }
     }
 }
+
+extension FileResult {
+    /// The detections as boxes to draw on a quicklook, in the raster's pixels.
+    public var quicklookBoxes: [QuicklookBox] {
+        detections.map {
+            QuicklookBox(
+                x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
+                classIndex: $0.detection.classIndex)
+        }
+    }
+}

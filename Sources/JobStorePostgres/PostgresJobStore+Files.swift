@@ -22,4 +22,19 @@ extension PostgresJobStore {
             return files.compactMap { f in f.id.flatMap { results[$0] }.map { (f, $0) } }
         }
     }
+
+    /// One read: the file of that name and its result.
+    public func file(ofJob jobID: String, named name: String) async throws -> (file: FileRecord, result: Data?)? {
+        try await read { [self] c in
+            guard
+                let f = try await records(
+                    FileRecord.self, #"SELECT row_to_json(f)::text FROM files f WHERE "jobID" = \#(jobID) AND "name" = \#(name)"#, on: c
+                ).first, let id = f.id
+            else { return nil }
+            let rows = try await c.query(#"SELECT "result" FROM "fileResults" WHERE "fileID" = \#(id)"#, logger: logger)
+            var result: Data?
+            for try await bytes in rows.decode(ByteBuffer.self) { result = Data(bytes.readableBytesView) }
+            return (f, result)
+        }
+    }
 }

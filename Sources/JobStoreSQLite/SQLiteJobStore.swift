@@ -402,6 +402,14 @@ public final class SQLiteJobStore: JobStoreDriver {
         }
     }
 
+    /// A concurrent read of the file of that name and its result.
+    public func file(ofJob jobID: String, named name: String) async throws -> (file: FileRecord, result: Data?)? {
+        try await pool.read { db in
+            guard let f = try FileRecord.filter(Column("jobID") == jobID && Column("name") == name).fetchOne(db) else { return nil }
+            return (f, try Data.fetchOne(db, sql: "SELECT result FROM fileResults WHERE fileID = ?", arguments: [f.id]))
+        }
+    }
+
     /// A concurrent read of the jobs still receiving their uploads, oldest first.
     public func jobsReceiving() async throws -> [JobRecord] {
         try await pool.read { db in

@@ -94,6 +94,11 @@ public final class InMemoryJobStore: JobStoreDriver {
         state.withLock { s in s.jobs.values.filter(\.awaitsFinalize).sorted { $0.createdAt < $1.createdAt } }
     }
 
+    /// The file of that name and its result.
+    public func file(ofJob jobID: String, named name: String) async throws -> (file: FileRecord, result: Data?)? {
+        state.withLock { s in s.files(of: jobID).first { $0.name == name }.map { f in (f, f.id.flatMap { s.results[$0] }) } }
+    }
+
     /// The jobs still receiving their uploads, oldest first.
     public func jobsReceiving() async throws -> [JobRecord] {
         state.withLock { s in s.jobs.values.filter { $0.receiving != nil }.sorted { $0.createdAt < $1.createdAt } }

@@ -220,6 +220,9 @@ public protocol JobStore: Sendable {
     func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord?
     /// The encoded results of a job's succeeded files, in ordinal order.
     func fileResults(_ jobID: String) async throws -> [(file: FileRecord, result: Data)]
+    /// One file of a job by its stored name, with its result once it has succeeded; nil when the
+    /// job has no such file.
+    func file(ofJob jobID: String, named name: String) async throws -> (file: FileRecord, result: Data?)?
 
     /// How many jobs are in each state, and files in each state (for metrics and readiness).
     func counts() async throws -> (jobs: [JobStatus: Int], files: [FileStatus: Int])
@@ -263,6 +266,9 @@ public protocol JobStore: Sendable {
     func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool
     /// A job's objects, in the order they were written.
     func mirrorList(job: String) async throws -> [MirrorObject]
+    /// Writes the mirror rows of objects stored after the job was finalized (pictures drawn on
+    /// request), when the store mirrors; a name some row holds already is copied again.
+    func mirrorEnqueue(job: String, _ requests: [MirrorRequest], now: Date) async throws
     /// Releases the leases on mirror rows of `origin` whose owner `gone` says has ended (a process of
     /// this data directory that crashed while copying), so they are copied again at once instead of
     /// when their lease expires; returns how many.

@@ -274,6 +274,12 @@ extension JobStoreDriver {
         }
     }
 
+    /// One transaction; nothing when the store does not mirror.
+    public func mirrorEnqueue(job: String, _ requests: [MirrorRequest], now: Date) async throws {
+        guard mirrors, !requests.isEmpty else { return }
+        try await transaction(bulk: false) { tx in try await Self.enqueueMirror(tx, job: job, requests, now: now) }
+    }
+
     /// One transaction holding the job; only a job still receiving is deleted.
     public func jobDiscard(_ id: String) async throws -> Bool {
         try await transaction(bulk: true) { tx in

@@ -102,7 +102,8 @@ public enum GeoInferServer {
                 rate: config.limits.requestsPerSecond, burst: config.limits.requestBurst,
                 maxUploads: config.limits.uploadsInFlight, maxStreams: config.limits.eventStreams,
                 maxStreamsPerKey: config.limits.eventStreamsPerKey),
-            assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger))
+            assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger),
+            pictures: Pictures(store: store, layout: layout, maxSize: config.workers.quicklookSize))
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())

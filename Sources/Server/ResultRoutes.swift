@@ -34,7 +34,15 @@ extension Routes {
                     // is no file of this job, so nothing outside the job's folder is reachable.
                     let name = String(requested.dropLast(4))
                     let file = layout.url(path(j.id, name)).path
-                    guard requested.hasSuffix(".jpg"), FileNames.sanitize(name) == name, FileManager.default.fileExists(atPath: file) else {
+                    let valid = requested.hasSuffix(".jpg") && FileNames.sanitize(name) == name
+                    if valid, !FileManager.default.fileExists(atPath: file) {
+                        do { try await pictures.drawIfMissing(job: j.id, name: name) } catch let error as JobStoreUnavailable {
+                            throw error
+                        } catch {
+                            logger.warning("could not draw a picture", metadata: ["job_id": .string(j.id), "error": "\(error)"])
+                        }
+                    }
+                    guard valid, FileManager.default.fileExists(atPath: file) else {
                         throw APIError.notFound(
                             "\(what) \(requested.prefix(130)) of job \(j.id) (\(folder) exist for files that succeeded)")
                     }

@@ -26,6 +26,8 @@ struct Routes: Sendable {
     let limits: CallerLimits
     /// Leaflet's files for the dashboard's map.
     let assets: MapAssets
+    /// Quicklooks and thumbnails drawn on their first request.
+    let pictures: Pictures
 
     func register(on router: Router<BasicRequestContext>) {
         registerJobs(on: router)

@@ -139,7 +139,8 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
-            let quicklookSize = config.quicklookSize
+            // Small uploads here get their pictures drawn on first request (`Pictures` in the API).
+            let quicklookSize = Self.drawnOnRequest(file, layout: layout) == nil ? config.quicklookSize : 0
             // The model, the input and the detection all run under the heartbeats: a long download
             // (or a wait for the mirror's copy of an upload) keeps the lease like detection does.
             let (output, manifest) = try await withThrowingTaskGroup(of: (Detector.Output, ModelManifest)?.self) { group in
@@ -413,12 +414,7 @@ public final class WorkerPool: Service {
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: thumbnail.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let boxes = result.detections.map {
-                QuicklookBox(
-                    x1: $0.detection.box.x1, y1: $0.detection.box.y1, x2: $0.detection.box.x2, y2: $0.detection.box.y2,
-                    classIndex: $0.detection.classIndex)
-            }
-            try Quicklook.write(pixels, boxes: boxes, to: target.path, thumbnail: thumbnail.path)
+            try Quicklook.write(pixels, boxes: result.quicklookBoxes, to: target.path, thumbnail: thumbnail.path)
         } catch {
             log.warning("could not write the quicklook", metadata: ["error": "\(error)"])
         }
@@ -495,6 +491,21 @@ public final class WorkerPool: Service {
 }
 
 extension WorkerPool {
+    /// Uploads of at most this many bytes (16 MiB) stored on this machine get their pictures drawn
+    /// on first request instead of while they run.
+    public static let picturesOnRequestMaxBytes = 16 << 20
+
+    /// The path of the upload to draw `file`'s pictures from on request, when they are drawn so: a
+    /// small file (at most ``picturesOnRequestMaxBytes``, so a reduced read of it costs a few
+    /// milliseconds) whose raster is an upload stored in `layout`. Nil: its worker draws them from
+    /// the tiles it reads (a large raster, an input read from a bucket or by URL, an upload on
+    /// another machine).
+    public static func drawnOnRequest(_ file: FileRecord, layout: DataLayout) -> String? {
+        guard file.sizeBytes <= picturesOnRequestMaxBytes, file.storedPath.hasPrefix("uploads/") else { return nil }
+        let path = layout.url(file.storedPath).path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
     /// The files' results decoded, in order, a share of them on each core.
     static func decodeResults(_ stored: [Data]) throws -> [FileResult] {
         let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, stored.count / 64))

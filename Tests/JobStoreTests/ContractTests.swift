@@ -66,6 +66,24 @@ struct ContractTests {
         }
     }
 
+    @Test("a file by its name with its result; mirror rows of pictures drawn after the end", arguments: StoreKind.allCases)
+    func fileByName(kind: StoreKind) async throws {
+        try await withStore(kind, mirror: true) { store in
+            let now = Date()
+            try await processedJob("n", in: store, now: now)
+            let found = try #require(try await store.file(ofJob: "n", named: "f0.tif"))
+            #expect(found.file.status == .succeeded && found.result == Data(#"{"ok":true}"#.utf8))
+            #expect(try await store.file(ofJob: "n", named: "f1.tif") == nil)
+            #expect(try await store.file(ofJob: "other", named: "f0.tif") == nil)
+            _ = try await store.jobFinalize("n", now: now)
+            let pictures = ["results/n/quicklooks/f0.tif.jpg", "results/n/thumbnails/f0.tif.jpg"]
+            try await store.mirrorEnqueue(job: "n", pictures.map { MirrorRequest(name: $0, origin: "here") }, now: now)
+            try await store.mirrorEnqueue(job: "n", pictures.map { MirrorRequest(name: $0, origin: "here") }, now: now)
+            let rows = try await store.mirrorList(job: "n").filter { $0.name.hasPrefix("results/n/") }
+            #expect(rows.map(\.name) == pictures && rows.allSatisfy { $0.status == .pending })
+        }
+    }
+
     @Test(
         "a job made while its upload streams: files join it in order, it never ends before its seal, a discard removes it",
         arguments: StoreKind.allCases)

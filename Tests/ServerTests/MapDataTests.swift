@@ -64,7 +64,7 @@ import Testing
             #expect(thumbnail.status == 200 && thumbnail.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
             let small = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/thumbnails/placed.tif.jpg").path).info
             let look = try Raster(path: server.dataDir.appendingPathComponent("results/\(id)/quicklooks/placed.tif.jpg").path).info
-            // Never larger than the quicklook (here drawn at the model's 10× coarser resolution), nor than 128 px.
+            // Drawn with the quicklook on the first request for either: never larger than it, nor than 128 px.
             #expect(
                 small.width == min(look.width, 128) && small.height == min(look.height, 85),
                 "\(small.width)×\(small.height) of \(look.width)×\(look.height)")

@@ -72,6 +72,10 @@ import Testing
         let accepted = try await server.upload(form)
         let id = try #require(accepted.json["job_id"] as? String, "\(accepted.text)")
         #expect(try await server.waitFinal(id)["status"] as? String == "completed")
+        // Pictures are drawn on their first request, then copied like the rest.
+        for picture in ["quicklooks/a.tif.jpg", "quicklooks/b__.tif.jpg", "thumbnails/a.tif.jpg", "thumbnails/b__.tif.jpg"] {
+            #expect(try await server.get("/results/\(id)/\(picture)").status == 200, "\(picture)")
+        }
         let storage = try await waitSynced(server, id)
         #expect(storage["bucket"] as? String == "gs://geo-mirror")
         let names = Set((storage["objects"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
@@ -164,6 +168,7 @@ import Testing
         #expect(try await server.waitFinal(id)["status"] as? String == "completed")
         // The job is done and its results are served; the copies wait, with the error shown.
         #expect(try await server.get("/results/\(id)/coco.json").status == 200)
+        #expect(try await server.get("/results/\(id)/quicklooks/a.tif.jpg").status == 200)
         var failed: [[String: Any]] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {

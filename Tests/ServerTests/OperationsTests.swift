@@ -145,6 +145,7 @@ import Workers
         try await InProcessServer.with(configure: smallLooks) { small in
             let id = try #require(try await small.upload(form).json["job_id"] as? String)
             #expect(try await small.waitFinal(id)["status"] as? String == "completed")
+            #expect(try await small.get("/results/\(id)/quicklooks/a.tif.jpg").status == 200)
             let look = try Raster(path: small.dataDir.appendingPathComponent("results/\(id)/quicklooks/a.tif.jpg").path).info
             #expect(max(look.width, look.height) == 48)
         }
@@ -152,6 +153,8 @@ import Workers
         try await InProcessServer.with(configure: noLooks) { none in
             let other = try #require(try await none.upload(form).json["job_id"] as? String)
             #expect(try await none.waitFinal(other)["status"] as? String == "completed")
+            #expect(try await none.get("/results/\(other)/quicklooks/a.tif.jpg").status == 404)
+            #expect(try await none.get("/results/\(other)/thumbnails/a.tif.jpg").status == 404)
             #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/quicklooks").path))
             #expect(!FileManager.default.fileExists(atPath: none.dataDir.appendingPathComponent("results/\(other)/thumbnails").path))
         }

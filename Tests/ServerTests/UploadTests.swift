@@ -65,6 +65,14 @@ import Testing
             #expect((meta["inputs"] as? [[String: Any]])?.count == 3)
             // Uploads and results live where the layout says.
             #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
+            let documents = ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
+            // Pictures of small uploads are drawn when first asked for, then kept.
+            let before = try server.files(in: "results")
+            #expect(Set(before) == Set(documents), "\(before)")
+            for i in 0..<3 {
+                let look = try await server.get("/results/\(id)/quicklooks/scene\(i).tif.jpg")
+                #expect(look.status == 200 && look.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]), "\(look.status) \(look.text.prefix(300))")
+            }
             #expect(
                 Set(try server.files(in: "results"))
                     == Set(
