@@ -24,6 +24,7 @@ Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
 detect,ort,serve,mirror).
 """
+import concurrent.futures
 import glob
 import json
 import os
@@ -218,6 +219,23 @@ def run_serve(work, files, mirror, whole=False):
         per_file = sorted(f["seconds"] for f in status["files"] if f.get("seconds") is not None)
         if per_file:
             result["median_file_s"] = round(per_file[len(per_file) // 2], 4)
+        if not mirror and not whole:
+            # What a first look at the finished job costs where pictures are drawn on request: every
+            # thumbnail (the map seen from far away), 8 requests at a time, as a browser would.
+            links = [f["thumbnail"] for f in status["files"] if f.get("thumbnail")]
+            before, t0 = cpu_seconds(server.pid), time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                sizes = list(pool.map(lambda link: len(urllib.request.urlopen(base + link, timeout=60).read()), links))
+            result["thumbnails"] = {"count": len(sizes), "seconds": round(time.perf_counter() - t0, 2),
+                                    "server_cpu_s": round(cpu_seconds(server.pid) - before, 2), "bytes": sum(sizes)}
+            # Quicklooks of small uploads are drawn on their first request: 100 of them, as a
+            # person looking closely at part of the job would ask for.
+            links = [f["quicklook"] for f in status["files"] if f.get("quicklook")][:100]
+            before, t0 = cpu_seconds(server.pid), time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                sizes = list(pool.map(lambda link: len(urllib.request.urlopen(base + link, timeout=60).read()), links))
+            result["quicklooks_on_request"] = {"count": len(sizes), "seconds": round(time.perf_counter() - t0, 2),
+                                               "server_cpu_s": round(cpu_seconds(server.pid) - before, 2), "bytes": sum(sizes)}
         if mirror:
             objects = len(files) + 3 + len(glob.glob(os.path.join(data, "results", job, "quicklooks", "*")))
             wait_for("the mirror to hold every object", lambda: _listed(endpoint, "drone-bench") >= objects)

@@ -84,6 +84,36 @@ public enum Quicklook {
         return pixels
     }
 
+    /// Reads an 8-bit raster small for the price of its reduced decode: a JPEG-compressed GeoTIFF
+    /// is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (the largest that is still at least the
+    /// picture's size), and the bytes are area-averaged to the picture here, with no conversion to
+    /// Float by GDAL. On drone tiles it is several times cheaper than ``read(raster:bands:maxSize:)``,
+    /// which any other raster (another type, nodata, another compression, overviews) is read by.
+    public static func readFast(raster: Raster, bands: [Int], maxSize: Int = defaultMaxSize) throws(RasterError) -> QuicklookPixels {
+        let info = raster.info
+        let shown = (bands.count >= 3 ? Array(bands.prefix(3)) : [bands.first ?? 1, bands.first ?? 1, bands.first ?? 1])
+            .map { min(max($0, 1), info.bandCount) }
+        let target = size(rasterWidth: info.width, rasterHeight: info.height, maxSize: maxSize)
+        let finest = Double(max(info.width, info.height)) / Double(max(target.width, target.height))
+        guard info.dataType == "Byte", raster.hasJPEGReducedDecode, raster.overviewCount == 0,
+            shown.allSatisfy({ info.nodata(band: $0) == nil }), finest >= 2,
+            let reduction = [8, 4, 2].first(where: { Double($0) <= finest })
+        else { return try read(raster: raster, bands: bands, maxSize: maxSize) }
+        // libjpeg's scaled sizes: the full size divided and rounded up.
+        let (w, h) = ((info.width + reduction - 1) / reduction, (info.height + reduction - 1) / reduction)
+        var bytes = [UInt8](repeating: 0, count: w * h * 3)
+        try bytes.withUnsafeMutableBufferPointer { (buf) throws(RasterError) in
+            try raster.readBytes(
+                window: Window(x: 0, y: 0, width: info.width, height: info.height), outWidth: w, outHeight: h, bands: shown,
+                into: buf, offset: 0, rowStride: w, bandStride: w * h)
+        }
+        let small = shrink(bytes, width: w, height: h, to: target)
+        var pixels = QuicklookPixels(rasterWidth: info.width, rasterHeight: info.height, maxSize: maxSize, nodata: [nil, nil, nil])
+        guard pixels.width * pixels.height * 3 == small.count else { return try read(raster: raster, bands: bands, maxSize: maxSize) }
+        pixels.values = small.map { Float($0) }
+        return pixels
+    }
+
     /// Reads `raster` small (``read(raster:bands:maxSize:)``) and writes it with `boxes` drawn.
     @discardableResult
     public static func write(

@@ -36,7 +36,9 @@ extension Routes {
                     let file = layout.url(path(j.id, name)).path
                     let valid = requested.hasSuffix(".jpg") && FileNames.sanitize(name) == name
                     if valid, !FileManager.default.fileExists(atPath: file) {
-                        do { try await pictures.drawIfMissing(job: j.id, name: name) } catch let error as JobStoreUnavailable {
+                        do {
+                            try await pictures.drawIfMissing(job: j.id, name: name, wanted: URL(fileURLWithPath: file))
+                        } catch let error as JobStoreUnavailable {
                             throw error
                         } catch {
                             logger.warning("could not draw a picture", metadata: ["job_id": .string(j.id), "error": "\(error)"])

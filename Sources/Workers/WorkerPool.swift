@@ -139,8 +139,10 @@ public final class WorkerPool: Service {
         let outcome: FileOutcome?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
-            // Small uploads here get their pictures drawn on first request (`Pictures` in the API).
-            let quicklookSize = Self.drawnOnRequest(file, layout: layout) == nil ? config.quicklookSize : 0
+            // Small uploads here get only their thumbnail now; their quicklook is drawn on first
+            // request (`Pictures` in the API).
+            let onRequest = config.quicklookSize > 0 && Self.drawnOnRequest(file, layout: layout) != nil
+            let quicklookSize = onRequest ? min(config.quicklookSize, Quicklook.thumbnailSize) : config.quicklookSize
             // The model, the input and the detection all run under the heartbeats: a long download
             // (or a wait for the mirror's copy of an upload) keeps the lease like detection does.
             let (output, manifest) = try await withThrowingTaskGroup(of: (Detector.Output, ModelManifest)?.self) { group in
@@ -190,7 +192,9 @@ public final class WorkerPool: Service {
             var result = output.result
             result.info.fileName = file.name
             if result.bytesRead != nil { result.sizeBytes = file.sizeBytes }
-            if let pixels = output.quicklook { writeQuicklook(claim: claim, pixels: pixels, result: result, log: log) }
+            if let pixels = output.quicklook {
+                writeQuicklook(claim: claim, pixels: pixels, result: result, thumbnailOnly: onRequest, log: log)
+            }
             let data = try JSONEncoder().encode(result)
             outcome = .succeeded(
                 result: data, detections: result.detections.count,
@@ -408,12 +412,17 @@ public final class WorkerPool: Service {
     /// The file drawn small with its detections, from the pixels the detector kept as it read the
     /// tiles (no read of its own), as a JPEG. A quicklook that cannot be made is logged and
     /// skipped: it never fails the file.
-    private func writeQuicklook(claim: FileClaim, pixels: QuicklookPixels, result: FileResult, log: Logger) {
+    private func writeQuicklook(claim: FileClaim, pixels: QuicklookPixels, result: FileResult, thumbnailOnly: Bool, log: Logger) {
         let target = layout.url(layout.quicklookPath(job: claim.job.id, name: claim.file.name))
         let thumbnail = layout.url(layout.thumbnailPath(job: claim.job.id, name: claim.file.name))
         do {
-            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: thumbnail.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if thumbnailOnly {
+                // The picture drawn small is the thumbnail itself (no boxes, as thumbnails have none).
+                try Quicklook.write(pixels, boxes: [], to: thumbnail.path)
+                return
+            }
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Quicklook.write(pixels, boxes: result.quicklookBoxes, to: target.path, thumbnail: thumbnail.path)
         } catch {
             log.warning("could not write the quicklook", metadata: ["error": "\(error)"])
@@ -491,13 +500,13 @@ public final class WorkerPool: Service {
 }
 
 extension WorkerPool {
-    /// Uploads of at most this many bytes (16 MiB) stored on this machine get their pictures drawn
-    /// on first request instead of while they run.
+    /// Uploads of at most this many bytes (16 MiB) stored on this machine get their quicklook drawn
+    /// on first request instead of while they run (their thumbnail is drawn while they run).
     public static let picturesOnRequestMaxBytes = 16 << 20
 
-    /// The path of the upload to draw `file`'s pictures from on request, when they are drawn so: a
+    /// The path of the upload to draw `file`'s quicklook from on request, when it is drawn so: a
     /// small file (at most ``picturesOnRequestMaxBytes``, so a reduced read of it costs a few
-    /// milliseconds) whose raster is an upload stored in `layout`. Nil: its worker draws them from
+    /// milliseconds) whose raster is an upload stored in `layout`. Nil: its worker draws it from
     /// the tiles it reads (a large raster, an input read from a bucket or by URL, an upload on
     /// another machine).
     public static func drawnOnRequest(_ file: FileRecord, layout: DataLayout) -> String? {

@@ -43,6 +43,33 @@ import Testing
         #expect(try rgb(png, 400, 300) != [255, 0, 0])
     }
 
+    /// The cheap read of a JPEG-compressed GeoTIFF (libjpeg's scaled decode, bytes averaged here)
+    /// gives the picture GDAL's average gives, to within the JPEG's own error, at the same size; a
+    /// raster it does not apply to (DEFLATE) is read the usual way.
+    @Test(arguments: [(1041, 1041, 384), (2000, 700, 384), (900, 500, 128)])
+    func fastReadOfAJPEGTiffMatchesTheAverage(width: Int, height: Int, maxSize: Int) throws {
+        let dir = Fixtures.temporaryDirectory("ql-fast")
+        let plain = dir.appendingPathComponent("plain.tif").path
+        let jpeg = dir.appendingPathComponent("jpeg.tif").path
+        var scene = SyntheticRaster(width: width, height: height)
+        scene.markers = [Marker(x: width / 3, y: height / 3, width: width / 5, height: height / 5)]
+        try scene.write(to: plain)
+        let made = try Fixtures.run(
+            "/usr/bin/gdal_translate", ["-q", "-co", "COMPRESS=JPEG", "-co", "PHOTOMETRIC=YCBCR", "-co", "JPEG_QUALITY=95", plain, jpeg])
+        try #require(made.status == 0, "\(made.stderr)")
+        let raster = try Raster(path: jpeg)
+        #expect(raster.hasJPEGReducedDecode)
+        let fast = try Quicklook.readFast(raster: raster, bands: [1, 2, 3], maxSize: maxSize)
+        let slow = try Quicklook.read(raster: raster, bands: [1, 2, 3], maxSize: maxSize)
+        #expect(fast.width == slow.width && fast.height == slow.height && fast.values.count == slow.values.count)
+        let meanError = zip(fast.values, slow.values).map { abs($0 - $1) }.reduce(0, +) / Float(max(1, fast.values.count))
+        #expect(meanError < 4, "mean difference \(meanError) of 255")
+        #expect(fast.values != slow.values, "the JPEG's scaled decode was used, not GDAL's average")
+        let fallback = try Quicklook.readFast(raster: Raster(path: plain), bands: [1, 2, 3], maxSize: maxSize)
+        let plainSlow = try Quicklook.read(raster: Raster(path: plain), bands: [1, 2, 3], maxSize: maxSize)
+        #expect(fallback.values == plainSlow.values)
+    }
+
     @Test func singleBandShowsAsGrey() throws {
         let dir = Fixtures.temporaryDirectory("ql")
         let tif = dir.appendingPathComponent("g.tif").path

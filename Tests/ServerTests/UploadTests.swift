@@ -66,9 +66,9 @@ import Testing
             // Uploads and results live where the layout says.
             #expect(Set(try server.files(in: "uploads")) == Set((0..<3).map { "\(id)_scene\($0).tif" }))
             let documents = ["\(id)_coco.json", "\(id)_detections.geojson", "\(id)_detections_merged.geojson", "\(id)_metadata.json"]
-            // Pictures of small uploads are drawn when first asked for, then kept.
+            // A small upload's thumbnail is drawn while it runs; its quicklook when first asked for, then kept.
             let before = try server.files(in: "results")
-            #expect(Set(before) == Set(documents), "\(before)")
+            #expect(Set(before) == Set(documents + (0..<3).map { "\(id)/thumbnails/scene\($0).tif.jpg" }), "\(before)")
             for i in 0..<3 {
                 let look = try await server.get("/results/\(id)/quicklooks/scene\(i).tif.jpg")
                 #expect(look.status == 200 && look.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]), "\(look.status) \(look.text.prefix(300))")
