@@ -68,7 +68,7 @@ final class StreamedUpload: Sendable {
             verdict = .refused(.init(name: FileNames.sanitize(file.originalName), error: "control characters in the name"))
         }
         state.withLock { $0.verdicts[index] = verdict }
-        try? await gate.run { await self.add(sealing: false) }
+        try? await gate.run { await self.add() }
     }
 
     /// Every file's verdict, in order, when each of `count` files has one.
@@ -85,12 +85,16 @@ final class StreamedUpload: Sendable {
     /// Adds the held-back file and seals the job (its ground truth, and the settings used at its
     /// end as the whole request gave them): the job as it is now, or nil when no job was made (the
     /// caller makes the job at once) or the stream stopped.
+    ///
+    /// The held-back files and the seal go in one transaction: a worker that finishes every file
+    /// in between would otherwise find the job still receiving, and nobody would finalize it.
     func seal(count: Int, _ seal: JobSeal) async throws -> JobRecord? {
         try await gate.run {
-            await self.add(sealing: true)
-            let (created, stopped, taken) = state.withLock { ($0.created, $0.stopped, $0.next) }
+            let (batch, created) = take(sealing: true)
+            let (stopped, taken) = state.withLock { ($0.stopped, $0.next) }
             guard created, stopped == nil, taken == count else { return nil }
-            return try await store.jobAddFiles(jobID, [], seal: seal, now: Date())
+            let rows = try link(batch).map { $0.file.record(job: jobID, ordinal: $0.ordinal) }
+            return try await store.jobAddFiles(jobID, rows, seal: seal, now: Date())
         }
     }
 
@@ -111,10 +115,32 @@ final class StreamedUpload: Sendable {
         }.value
     }
 
-    /// Takes the files now complete in order; adds all of them when `sealing`, else all but the
-    /// last. The first ones make the job.
-    private func add(sealing: Bool) async {
-        let (batch, created) = state.withLock { s -> ([(ordinal: Int, file: JobCreate.NewFile)], Bool) in
+    /// Takes the files now complete in order, all but the last one (which waits for the next file
+    /// or the seal), and adds them; the first ones make the job.
+    private func add() async {
+        let (batch, created) = take(sealing: false)
+        guard !batch.isEmpty else { return }
+        do {
+            let files = try link(batch)
+            if created {
+                _ = try await store.jobAddFiles(
+                    jobID, files.map { $0.file.record(job: jobID, ordinal: $0.ordinal) }, seal: nil, now: Date())
+            } else {
+                var create = parsed.job(id: jobID, key: nil, owner: owner, fingerprint: nil, files: files.map(\.file))
+                create.origin = layout.instance
+                create.receiving = ReceivingUpload.owner(instance: layout.instance, processID: ProcessInfo.processInfo.processIdentifier)
+                _ = try await store.jobCreate(create)
+                state.withLock { $0.created = true }
+            }
+        } catch {
+            state.withLock { $0.stopped = "\(error)" }
+        }
+    }
+
+    /// The accepted files now complete in order: all of them when `sealing`, else all but the last.
+    /// A refused file stops the stream.
+    private func take(sealing: Bool) -> (batch: [(ordinal: Int, file: JobCreate.NewFile)], created: Bool) {
+        state.withLock { s -> ([(ordinal: Int, file: JobCreate.NewFile)], Bool) in
             guard s.stopped == nil else { return ([], s.created) }
             while let verdict = s.verdicts[s.next] {
                 guard case .accepted(let file) = verdict else {
@@ -129,31 +155,21 @@ final class StreamedUpload: Sendable {
             s.pending.removeFirst(take)
             return (batch, s.created)
         }
-        guard !batch.isEmpty else { return }
+    }
+
+    /// Links the files into `uploads/` under the job (their stored paths set), then syncs the folder.
+    /// Linked, not moved: the request's folder keeps every file until it ends, so a discarded stream
+    /// can still make the job at once from it.
+    private func link(_ batch: [(ordinal: Int, file: JobCreate.NewFile)]) throws -> [(ordinal: Int, file: JobCreate.NewFile)] {
+        guard !batch.isEmpty else { return [] }
         state.withLock { $0.touched = true }
-        do {
-            var files: [JobCreate.NewFile] = []
-            for (_, var file) in batch {
-                // Linked, not moved: the request's folder keeps every file until it ends, so a
-                // discarded stream can still make the job at once from it.
-                let relative = layout.uploadPath(job: jobID, name: file.name)
-                try FileManager.default.linkItem(at: dir.appendingPathComponent(file.name), to: layout.url(relative))
-                file.storedPath = relative
-                files.append(file)
-            }
-            _ = UploadHandler.durablySynced(layout.url("uploads").path, directory: true)
-            if created {
-                let rows = zip(batch, files).map { $0.1.record(job: jobID, ordinal: $0.0.ordinal) }
-                _ = try await store.jobAddFiles(jobID, rows, seal: nil, now: Date())
-            } else {
-                var create = parsed.job(id: jobID, key: nil, owner: owner, fingerprint: nil, files: files)
-                create.origin = layout.instance
-                create.receiving = ReceivingUpload.owner(instance: layout.instance, processID: ProcessInfo.processInfo.processIdentifier)
-                _ = try await store.jobCreate(create)
-                state.withLock { $0.created = true }
-            }
-        } catch {
-            state.withLock { $0.stopped = "\(error)" }
+        var linked = batch
+        for i in linked.indices {
+            let relative = layout.uploadPath(job: jobID, name: linked[i].file.name)
+            try FileManager.default.linkItem(at: dir.appendingPathComponent(linked[i].file.name), to: layout.url(relative))
+            linked[i].file.storedPath = relative
         }
+        _ = UploadHandler.durablySynced(layout.url("uploads").path, directory: true)
+        return linked
     }
 }
