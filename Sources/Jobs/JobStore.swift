@@ -142,16 +142,27 @@ public struct JobNotReceiving: Error, CustomStringConvertible {
     public var description: String { "job \(job) is not receiving an upload" }
 }
 
-/// The owner a streamed upload writes in ``JobCreate/receiving``: the data directory it stores into
-/// and its process, so that a process starting on the same data directory can tell whether the
-/// upload's process is gone (``ReceivingUpload/processID``).
+/// The owner a streamed upload writes in ``JobCreate/receiving``: the data directory it stores
+/// into, its process id and a token made when that process started, so that a process starting on
+/// the same data directory can tell whether the upload's process is gone (``parse(_:)``); the
+/// token tells a restarted process that got the same id (a container's PID 1) from the one that
+/// made the job.
 public enum ReceivingUpload {
-    /// `INSTANCE/PID`.
-    public static func owner(instance: String, processID: Int32) -> String { "\(instance)/\(processID)" }
-    /// The data directory and process id an owner names; nil for one of another form.
-    public static func parse(_ owner: String) -> (instance: String, processID: Int32)? {
-        guard let cut = owner.lastIndex(of: "/"), let pid = Int32(owner[owner.index(after: cut)...]) else { return nil }
-        return (String(owner[..<cut]), pid)
+    /// This process's token, made once when it starts.
+    public static let processToken = String(UUID().uuidString.lowercased().prefix(8))
+
+    /// `INSTANCE/PID/TOKEN`: by default this process's.
+    public static func owner(
+        instance: String, processID: Int32 = ProcessInfo.processInfo.processIdentifier, token: String = processToken
+    ) -> String {
+        "\(instance)/\(processID)/\(token)"
+    }
+
+    /// The data directory, process id and token an owner names; nil for one of another form.
+    public static func parse(_ owner: String) -> (instance: String, processID: Int32, token: String)? {
+        let parts = owner.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]) else { return nil }
+        return (parts.dropLast(2).joined(separator: "/"), pid, String(parts[parts.count - 1]))
     }
 }
 
@@ -188,7 +199,7 @@ public protocol JobStore: Sendable {
     func jobsAwaitingFinalize() async throws -> [JobRecord]
     /// Adds files to a job that is still receiving its upload, after those it has (`files` carry
     /// their ordinals); with `seal`, the upload is complete: the job stops receiving, takes the
-    /// seal's ground truth and fingerprint, and its uploads get their mirror rows. Files added to
+    /// seal's ground truth and final settings, and its uploads get their mirror rows. Files added to
     /// a job cancelled meanwhile are cancelled too. Nil when the job is unknown; throws
     /// ``JobNotReceiving`` for a job that is not receiving.
     func jobAddFiles(_ id: String, _ files: [FileRecord], seal: JobSeal?, now: Date) async throws -> JobRecord?
@@ -266,8 +277,9 @@ public protocol JobStore: Sendable {
     func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool
     /// A job's objects, in the order they were written.
     func mirrorList(job: String) async throws -> [MirrorObject]
-    /// Writes the mirror rows of objects stored after the job was finalized (pictures drawn on
-    /// request), when the store mirrors; a name some row holds already is copied again.
+    /// Writes the mirror rows of objects stored outside a transition (quicklooks drawn on request,
+    /// while the job runs or after it ended), when the store mirrors; a name some row holds
+    /// already is copied again.
     func mirrorEnqueue(job: String, _ requests: [MirrorRequest], now: Date) async throws
     /// Releases the leases on mirror rows of `origin` whose owner `gone` says has ended (a process of
     /// this data directory that crashed while copying), so they are copied again at once instead of

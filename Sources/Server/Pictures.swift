@@ -18,8 +18,9 @@ struct Pictures: Sendable {
     let layout: DataLayout
     /// The longest side of a quicklook (`GEOINFER_QUICKLOOK_SIZE`; 0: none).
     let maxSize: Int
-    /// At most one picture drawn per core at a time.
-    let slots = DrawSlots(ProcessInfo.processInfo.activeProcessorCount)
+    /// At most one picture drawn at a time per two cores: a draw holds one of the threads every
+    /// request runs on while GDAL reads, so the rest of the API keeps some.
+    let slots = DrawSlots(ProcessInfo.processInfo.activeProcessorCount / 2)
 
     /// Draws the file's quicklook (and its thumbnail, when that is missing too) when `wanted` is
     /// missing and this process can draw it (the file succeeded and its upload is here); otherwise

@@ -107,12 +107,29 @@ final class StreamedUpload: Sendable {
             return s.touched
         }
         guard touched else { return }
-        await Task.detached {
-            try? await gate.run {
-                _ = try? await store.jobDiscard(jobID)
-                layout.removeFiles(ofJob: jobID)
+        let removed = await Task.detached { await Self.discard(jobID, store: store, layout: layout, gate: gate) }.value
+        guard !removed else { return }
+        // The store did not answer: tried again in the background, so the request's answer does
+        // not wait for it (its uploads stay until the job is gone).
+        Task.detached {
+            for _ in 0..<120 {
+                try? await Task.sleep(for: .seconds(5))
+                if await Self.discard(jobID, store: store, layout: layout, gate: gate) { return }
             }
-        }.value
+        }
+    }
+
+    /// Deletes the job if it is still receiving, and its files once the store says it is gone.
+    /// True when that is settled (deleted, or gone already, or kept: sealed after all, its files
+    /// with it); false when the store could not answer.
+    private static func discard(_ jobID: String, store: any JobStore, layout: DataLayout, gate: SerialGate) async -> Bool {
+        (try? await gate.run { () async throws -> Bool in
+            // A seal whose answer was lost may have committed: such a job is kept whole.
+            var gone = try await store.jobDiscard(jobID)
+            if !gone { gone = try await store.jobGet(jobID) == nil }
+            if gone { layout.removeFiles(ofJob: jobID) }
+            return true
+        }) ?? false
     }
 
     /// Takes the files now complete in order, all but the last one (which waits for the next file
@@ -128,7 +145,7 @@ final class StreamedUpload: Sendable {
             } else {
                 var create = parsed.job(id: jobID, key: nil, owner: owner, fingerprint: nil, files: files.map(\.file))
                 create.origin = layout.instance
-                create.receiving = ReceivingUpload.owner(instance: layout.instance, processID: ProcessInfo.processInfo.processIdentifier)
+                create.receiving = ReceivingUpload.owner(instance: layout.instance)
                 _ = try await store.jobCreate(create)
                 state.withLock { $0.created = true }
             }

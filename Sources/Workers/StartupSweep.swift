@@ -32,7 +32,8 @@ public enum StartupSweep {
         let me = ProcessInfo.processInfo.processIdentifier
         for job in (try? await store.jobsReceiving()) ?? [] {
             guard let owner = job.receiving.flatMap(ReceivingUpload.parse), owner.instance == layout.instance,
-                owner.processID != me, !isAlive(owner.processID), (try? await store.jobDiscard(job.id)) == true
+                owner.processID == me ? owner.token != ReceivingUpload.processToken : !isAlive(owner.processID),
+                (try? await store.jobDiscard(job.id)) == true
             else { continue }
             removed += layout.removeFiles(ofJob: job.id)
             logger.notice("discarded a job whose upload a crash cut off", metadata: ["job_id": .string(job.id)])

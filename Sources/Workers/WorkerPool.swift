@@ -353,8 +353,8 @@ public final class WorkerPool: Service {
     }
 
     /// Waits until the mirror bucket holds `uri`, looking again after 0.25 s, then longer (at most
-    /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait`` once the job's upload has ended (a
-    /// job still receiving its upload has its uploads copied only once it is sealed); the
+    /// 5 s apart), for at most ``WorkerConfiguration/mirrorWait`` (six times that while the job is
+    /// still receiving its upload, whose files are copied only once it is sealed); the
     /// heartbeats keep the lease meanwhile. Past that, the attempt fails and the file goes back to
     /// the queue.
     private func waitForMirrorCopy(_ uri: GSURI, in buckets: any BucketResolver, job: String, shouldStop: @Sendable () -> Bool)
@@ -362,11 +362,15 @@ public final class WorkerPool: Service {
     {
         let bucket = try buckets.store(bucket: uri.bucket)
         var deadline = ContinuousClock.now + .seconds(config.mirrorWait)
+        var extended = 0
         var pause = Duration.milliseconds(250)
         while try await bucket.info(uri.name) == nil {
             guard !shouldStop() else { throw CancellationError() }
-            if ContinuousClock.now + pause >= deadline, try await store.jobGet(job)?.receiving != nil {
+            // A job still receiving its upload has it copied once the upload ends: waited for up to
+            // six times as long, so a worker is never held for ever by an upload that never ends.
+            if ContinuousClock.now + pause >= deadline, extended < 5, try await store.jobGet(job)?.receiving != nil {
                 deadline = ContinuousClock.now + .seconds(config.mirrorWait)
+                extended += 1
             }
             guard ContinuousClock.now + pause < deadline else {
                 throw StorageError.unavailable(

@@ -181,7 +181,10 @@ import Testing
         let layout = try DataLayout(root: data)
         do {
             let store = try SQLiteJobStore(path: layout.databasePath)
-            for (id, pid) in [("gone", Int32.max), ("live", ProcessInfo.processInfo.processIdentifier)] {
+            // A process that is gone; this process before a restart that gave it the same id (a
+            // container's PID 1: another token); and this process (the token it has).
+            let me = ProcessInfo.processInfo.processIdentifier
+            for (id, pid, token) in [("gone", Int32.max, "a"), ("restarted", me, "before"), ("live", me, ReceivingUpload.processToken)] {
                 var create = JobCreate(
                     id: id, createdAt: Date(), webhookURL: nil, idempotencyKey: nil, scoreThreshold: nil, overlap: nil, modelName: "m",
                     files: [
@@ -189,7 +192,7 @@ import Testing
                             originalName: "a.tif", name: "a.tif", storedPath: "uploads/\(id)_a.tif", sizeBytes: 3, sha256: "", tilesTotal: 1
                         )
                     ])
-                create.receiving = ReceivingUpload.owner(instance: layout.instance, processID: pid)
+                create.receiving = ReceivingUpload.owner(instance: layout.instance, processID: pid, token: token)
                 _ = try await store.jobCreate(create)
                 try Data("abc".utf8).write(to: layout.url("uploads/\(id)_a.tif"))
             }
@@ -197,11 +200,14 @@ import Testing
         let configure: (inout ServerConfiguration) throws -> Void = { $0.jobsInMemory = false }
         try await InProcessServer.with(dataDir: data, configure: configure) { server in
             let base = server.base
-            _ = try await eventually(within: .seconds(30), "the gone upload's job to be discarded") {
-                let status = try await InProcessServer.request(.GET, base + "/jobs/gone").status
-                guard status == 404 else { throw TestFailure("GET /jobs/gone: \(status)") }
+            _ = try await eventually(within: .seconds(30), "the cut-off uploads' jobs to be discarded") {
+                for id in ["gone", "restarted"] {
+                    let status = try await InProcessServer.request(.GET, base + "/jobs/\(id)").status
+                    guard status == 404 else { throw TestFailure("GET /jobs/\(id): \(status)") }
+                }
             }
             #expect(!FileManager.default.fileExists(atPath: layout.url("uploads/gone_a.tif").path))
+            #expect(!FileManager.default.fileExists(atPath: layout.url("uploads/restarted_a.tif").path))
             // The upload of a process still running (this one) is not touched.
             #expect(try await server.get("/jobs/live").status == 200)
             #expect(FileManager.default.fileExists(atPath: layout.url("uploads/live_a.tif").path))
