@@ -2,6 +2,7 @@ import Foundation
 import GeoInferTestSupport
 import Jobs
 import Logging
+import NIOHTTP1
 import Server
 import ServiceLifecycle
 import Storage
@@ -18,8 +19,8 @@ final class InProcessServer: HTTPService {
     let dataDir: URL
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
-    private let log = LogLines()
-    private let ended = Flag()
+    private let log: LogLines
+    private let ended: Flag
 
     var serverLog: String { log.text }
     /// Whether the services still run (false once the group ended, by a stop or a failure).
@@ -33,43 +34,58 @@ final class InProcessServer: HTTPService {
         model: String = Fixtures.model("yolo"), dataDir: URL? = nil, logLevel: Logger.Level = .warning,
         configure: (inout ServerConfiguration) throws -> Void = { _ in }
     ) async throws {
-        let port = try PeerProcess.freePort()
         let dataDir = dataDir ?? Fixtures.temporaryDirectory("in-process")
-        var config = ServerConfiguration()
-        config.port = port
-        config.dataDirectory = dataDir
-        config.modelPath = model
-        config.jobsInMemory = true
-        config.workers.concurrency = 1
-        config.workers.threads = 1
-        // GCS as `serve` sees it from the same environment.
-        config.cloud.access = Result { try GCSAccess.from(environment: ProcessInfo.processInfo.environment, http: HTTPTransport()) }
-            .mapError { $0 as? StorageError ?? .configuration("\($0)") }
-        try configure(&config)
-        let lines = log
-        var logger = Logger(label: "geoinfer") { label in JSONLogHandler(label: label, write: { lines.append($0) }) }
-        logger.logLevel = logLevel
-        let built = try await GeoInferServer.build(config, logger: logger)
-        // No shutdown limits: past them ServiceLifecycle ends the process, here the whole test run.
-        // `stop()` bounds its own wait instead.
-        let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [], boundedShutdown: false)
-        self.port = port
-        self.dataDir = dataDir
-        self.group = group
-        let ended = self.ended
-        running = Task {
-            defer { ended.set() }
-            try await group.run()
+        // A free port can be taken by another test's server between the choice and the bind: the
+        // service then ends at once, saying the address is in use, and starts again on another.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try PeerProcess.freePort()
+            var config = ServerConfiguration()
+            config.port = port
+            config.dataDirectory = dataDir
+            config.modelPath = model
+            config.jobsInMemory = true
+            config.workers.concurrency = 1
+            config.workers.threads = 1
+            // GCS as `serve` sees it from the same environment.
+            config.cloud.access = Result { try GCSAccess.from(environment: ProcessInfo.processInfo.environment, http: HTTPTransport()) }
+                .mapError { $0 as? StorageError ?? .configuration("\($0)") }
+            try configure(&config)
+            let lines = LogLines()
+            var logger = Logger(label: "geoinfer") { label in JSONLogHandler(label: label, write: { lines.append($0) }) }
+            logger.logLevel = logLevel
+            let built = try await GeoInferServer.build(config, logger: logger)
+            // No shutdown limits: past them ServiceLifecycle ends the process, here the whole test run.
+            // `stop()` bounds its own wait instead.
+            let group = GeoInferServer.serviceGroup(built, logger: logger, signals: [], boundedShutdown: false)
+            let ended = Flag()
+            let running = Task {
+                defer { ended.set() }
+                try await group.run()
+            }
+            // Ready when it answers, as `ServerProcess` waits.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !ended.isSet {
+                if let r = try? await Self.request(.GET, "http://127.0.0.1:\(port)/openapi.json"), r.status == 200 {
+                    (self.port, self.dataDir, self.group, self.running, self.log, self.ended) = (
+                        port, dataDir, group, running, lines, ended
+                    )
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await group.triggerGracefulShutdown()
+            let why: String
+            switch await running.result {
+            case .failure(let error): why = "\(error)"
+            case .success: why = ended.isSet ? "its services ended" : "running"
+            }
+            if ended.isSet, why.lowercased().contains("in use"), attempt < 5 { continue }
+            throw TestFailure(
+                "the in-process server \(ended.isSet ? "stopped before it answered (\(why))" : "did not answer within 60 s"): \(lines.text)"
+            )
         }
-        // Ready when it answers, as `ServerProcess` waits.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline, !ended.isSet {
-            if let r = try? await get("/openapi.json"), r.status == 200 { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try? await stop()
-        throw TestFailure(
-            "the in-process server \(ended.isSet ? "stopped before it answered" : "did not answer within 60 s"): \(serverLog)")
     }
 
     /// Graceful shutdown, as on SIGTERM; returns once every service has ended, or throws when
