@@ -166,23 +166,17 @@ public struct DetectionReport: Sendable {
         // The JSON documents are independent: each is encoded on a core of its own (a large job's
         // COCO and GeoJSON take most of the time its results take to write).
         let json = documents.filter { [.coco, .geojson, .mergedGeoJSON, .metadata].contains($0) }
-        let failure = FirstError()
-        DispatchQueue.concurrentPerform(iterations: json.count) { i in
+        try SideBySide.run(json.count) { i in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let url = directory.appendingPathComponent(prefix + json[i].fileName)
-            do {
-                switch json[i] {
-                case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
-                case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
-                case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
-                default: try encoder.encode(metadata()).write(to: url, options: .atomic)
-                }
-            } catch {
-                failure.keep(error)
+            switch json[i] {
+            case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
+            case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
+            case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
+            default: try encoder.encode(metadata()).write(to: url, options: .atomic)
             }
         }
-        try failure.rethrow()
         var written: [URL] = []
         var built: GISLayers?
         func gisLayers() throws -> GISLayers {
@@ -213,13 +207,18 @@ public struct DetectionReport: Sendable {
         return written
     }
 
-    /// The first error of work done side by side.
-    private final class FirstError: Sendable {
-        private let first = Mutex<(any Error)?>(nil)
-        func keep(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
-        func rethrow() throws { if let error = first.withLock({ $0 }) { throw error } }
-    }
-
     /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.
     static func round(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+}
+
+/// Work spread over the cores, each index once, the caller waiting for all of it.
+public enum SideBySide {
+    /// Runs `body` for each of `0..<count` side by side, then throws the first error one threw.
+    public static func run(_ count: Int, _ body: @Sendable (Int) throws -> Void) throws {
+        let first = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            do { try body(i) } catch { first.withLock { $0 = $0 ?? error } }
+        }
+        if let error = first.withLock({ $0 }) { throw error }
+    }
 }

@@ -539,30 +539,32 @@ private enum ClaimAttempt: Sendable {
     case passed(String)
 }
 
-/// One holder at a time, in the order they came; a waiter is suspended, never a blocked thread.
-/// The embedded stores run their transactions through one, so a transaction's steps can suspend
-/// without another transaction's writes coming between them. Not reentrant: a body that enters
-/// the same gate again waits for itself for ever.
+/// One holder at a time (or a set number), in the order they came; a waiter is suspended, never a
+/// blocked thread. The embedded stores run their transactions through one, so a transaction's
+/// steps can suspend without another transaction's writes coming between them; the API draws
+/// quicklooks through one of a few holders. Not reentrant: a body that enters the same gate again
+/// may wait for itself for ever.
 public final class SerialGate: Sendable {
     private struct State: ~Copyable {
-        var held = false
+        /// How many more holders may go in now.
+        var free: Int
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    /// A gate nobody holds.
-    public init() {}
+    /// A gate nobody holds, that `holders` may hold at once (1: one at a time; at least 1).
+    public init(holders: Int = 1) { state = Mutex(State(free: max(1, holders))) }
 
-    /// Runs `body` once every holder before it has finished; the next waiter goes in as it returns
-    /// or throws. Waiting is not cancelled.
+    /// Runs `body` once a place is free, in the order the callers came; the next waiter goes in as
+    /// it returns or throws. Waiting is not cancelled.
     public func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
             let enter = state.withLock { s in
-                if s.held {
+                guard s.free > 0 else {
                     s.waiters.append(waiter)
                     return false
                 }
-                s.held = true
+                s.free -= 1
                 return true
             }
             if enter { waiter.resume() }
@@ -570,7 +572,7 @@ public final class SerialGate: Sendable {
         defer {
             let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
                 guard !s.waiters.isEmpty else {
-                    s.held = false
+                    s.free += 1
                     return nil
                 }
                 return s.waiters.removeFirst()

@@ -2,7 +2,6 @@ import Foundation
 import GeoRaster
 import Inference
 import Jobs
-import Synchronization
 import Workers
 
 /// Quicklooks drawn on their first request, for the small files whose raster is an upload kept in
@@ -20,7 +19,7 @@ struct Pictures: Sendable {
     let maxSize: Int
     /// At most one picture drawn at a time per two cores: a draw holds one of the threads every
     /// request runs on while GDAL reads, so the rest of the API keeps some.
-    let slots = DrawSlots(ProcessInfo.processInfo.activeProcessorCount / 2)
+    let slots = SerialGate(holders: ProcessInfo.processInfo.activeProcessorCount / 2)
 
     /// Draws the file's quicklook (and its thumbnail, when that is missing too) when `wanted` is
     /// missing and this process can draw it (the file succeeded and its upload is here); otherwise
@@ -61,41 +60,5 @@ struct Pictures: Sendable {
             ([layout.quicklookPath(job: job, name: name)] + (drewThumbnail ? [layout.thumbnailPath(job: job, name: name)] : [])).map {
                 MirrorRequest(name: $0, metadata: ["job_id": job], origin: layout.instance)
             }, now: Date())
-    }
-}
-
-/// A count of slots, waited for in turn: at most `count` bodies run at once.
-final class DrawSlots: Sendable {
-    private struct State: ~Copyable {
-        var free: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state: Mutex<State>
-
-    init(_ count: Int) { state = Mutex(State(free: max(1, count))) }
-
-    func run<T: Sendable>(_ body: () throws -> T) async throws -> T {
-        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s in
-                guard s.free > 0 else {
-                    s.waiters.append(waiter)
-                    return false
-                }
-                s.free -= 1
-                return true
-            }
-            if now { waiter.resume() }
-        }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                guard !s.waiters.isEmpty else {
-                    s.free += 1
-                    return nil
-                }
-                return s.waiters.removeFirst()
-            }
-            next?.resume()
-        }
-        return try body()
     }
 }

@@ -176,13 +176,8 @@ struct UploadHandler: Sendable {
         }
 
         if let streamed, sameSettings, streamed.isIntact {
-            var groundTruthPath: String?
-            if let ext = groundTruthExtension {
-                let relative = layout.uploadPath(job: streamed.jobID, name: ".ground_truth.\(ext)")
-                try FileManager.default.moveItem(at: state.groundTruthFile.appendingPathExtension(ext), to: layout.url(relative))
-                _ = Self.durablySynced(layout.url("uploads").path, directory: true)
-                groundTruthPath = relative
-            }
+            let groundTruthPath = try groundTruthExtension.map { try placeGroundTruth(state, ext: $0, job: streamed.jobID) }
+            if groundTruthPath != nil { _ = Self.durablySynced(layout.url("uploads").path, directory: true) }
             let name = state.groundTruthName.map(FileNames.sanitize)
             try await Failpoint.hit("upload.before_commit", context: "job=\(streamed.jobID)")
             let seal = JobSeal(
@@ -210,9 +205,7 @@ struct UploadHandler: Sendable {
                 newFiles[i].storedPath = relative
             }
             if let ext = groundTruthExtension {
-                // A leading dot: no uploaded raster's stored name can take it.
-                let relative = layout.uploadPath(job: jobID, name: ".ground_truth.\(ext)")
-                try FileManager.default.moveItem(at: state.groundTruthFile.appendingPathExtension(ext), to: layout.url(relative))
+                let relative = try placeGroundTruth(state, ext: ext, job: jobID)
                 moved.append(layout.url(relative))
                 groundTruthPath = relative
             }
@@ -242,6 +235,14 @@ struct UploadHandler: Sendable {
             for url in moved { try? FileManager.default.removeItem(at: url) }
             throw error
         }
+    }
+
+    /// Moves the checked ground truth (its extension `ext`) in with the job's uploads; its stored path.
+    /// A leading dot: no uploaded raster's stored name can take it.
+    private func placeGroundTruth(_ state: UploadState, ext: String, job: String) throws -> String {
+        let relative = layout.uploadPath(job: job, name: ".ground_truth.\(ext)")
+        try FileManager.default.moveItem(at: state.groundTruthFile.appendingPathExtension(ext), to: layout.url(relative))
+        return relative
     }
 
     /// The request's `Idempotency-Key`, scoped to the API key (two keys may use the same value
@@ -556,23 +557,22 @@ struct UploadHandler: Sendable {
                 }
                 try await group.waitForAll()
             }
-        } catch let error as APIError {
-            await streamed?.discard()
-            throw error
-        } catch is CancellationError {
-            await streamed?.discard()
-            throw CancellationError()
+            state.close()
+            guard parser.isComplete else {
+                throw APIError(
+                    .badRequest, "truncated_body",
+                    "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+            }
         } catch {
+            // A job that started streaming goes with the request.
             await streamed?.discard()
-            throw APIError(
-                .badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
-        }
-        state.close()
-        guard parser.isComplete else {
-            await streamed?.discard()
-            throw APIError(
-                .badRequest, "truncated_body",
-                "the multipart body ended before its closing boundary: the upload was cut off, nothing was accepted")
+            switch error {
+            case let error as APIError: throw error
+            case is CancellationError: throw CancellationError()
+            default:
+                throw APIError(
+                    .badRequest, "malformed_body", "the multipart body could not be read (\(Self.short(error))): nothing was accepted")
+            }
         }
         return (state, streamed)
     }

@@ -523,18 +523,12 @@ extension WorkerPool {
     static func decodeResults(_ stored: [Data]) throws -> [FileResult] {
         let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, stored.count / 64))
         let decoded = Mutex([[FileResult]?](repeating: nil, count: parts))
-        let failure = Mutex<(any Error)?>(nil)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        try SideBySide.run(parts) { part in
             let decoder = JSONDecoder()
             let range = (stored.count * part / parts)..<(stored.count * (part + 1) / parts)
-            do {
-                let share = try stored[range].map { try decoder.decode(FileResult.self, from: $0) }
-                decoded.withLock { $0[part] = share }
-            } catch {
-                failure.withLock { $0 = $0 ?? error }
-            }
+            let share = try stored[range].map { try decoder.decode(FileResult.self, from: $0) }
+            decoded.withLock { $0[part] = share }
         }
-        if let error = failure.withLock({ $0 }) { throw error }
         return decoded.withLock { $0.flatMap { $0 ?? [] } }
     }
 
