@@ -85,25 +85,44 @@ struct AreaResampler {
         let unit = 1 / Float(Int(Self.one) * Int(Self.one))
         rows.weights.withUnsafeBufferPointer { rw in
             columns.weights.withUnsafeBufferPointer { cw in
-                for oy in 0..<outH {
-                    // Vertical first, over whole source rows: contiguous, so the compiler vectorises it.
-                    let first = rows.start[oy]
-                    let w0 = rw[oy * rc]
-                    let row0 = source + first * sourceWidth
-                    for x in 0..<sourceWidth { scratch[x] = w0 &* Int32(row0[x]) }
-                    for k in 1..<max(1, rc) {
-                        let wk = rw[oy * rc + k]
-                        guard wk != 0 else { continue }
-                        let row = source + (first + k) * sourceWidth
-                        for x in 0..<sourceWidth { scratch[x] &+= wk &* Int32(row[x]) }
-                    }
-                    // Then across the row.
-                    let dst = out + oy * rowStride
-                    for ox in 0..<outW {
-                        let s = columns.start[ox]
-                        var acc: Int32 = 0
-                        for k in 0..<cc { acc &+= cw[ox * cc + k] &* scratch[s + k] }
-                        dst[ox] = Float(acc) * unit
+                columns.start.withUnsafeBufferPointer { cs in
+                    for oy in 0..<outH {
+                        // Vertical first, over whole source rows: contiguous, so the compiler vectorises it.
+                        let first = rows.start[oy]
+                        let w0 = rw[oy * rc]
+                        let row0 = source + first * sourceWidth
+                        for x in 0..<sourceWidth { scratch[x] = w0 &* Int32(row0[x]) }
+                        for k in 1..<max(1, rc) {
+                            let wk = rw[oy * rc + k]
+                            guard wk != 0 else { continue }
+                            let row = source + (first + k) * sourceWidth
+                            for x in 0..<sourceWidth { scratch[x] &+= wk &* Int32(row[x]) }
+                        }
+                        // Then across the row: unrolled for two and three taps (a reduction by up to
+                        // 2), the common cases, where the loop over taps cost more than the taps.
+                        let dst = out + oy * rowStride
+                        switch cc {
+                        case 2:
+                            for ox in 0..<outW {
+                                let s = cs[ox]
+                                let acc = cw[ox &* 2] &* scratch[s] &+ cw[ox &* 2 &+ 1] &* scratch[s &+ 1]
+                                dst[ox] = Float(acc) * unit
+                            }
+                        case 3:
+                            for ox in 0..<outW {
+                                let s = cs[ox]
+                                let w = ox &* 3
+                                let acc = cw[w] &* scratch[s] &+ cw[w &+ 1] &* scratch[s &+ 1] &+ cw[w &+ 2] &* scratch[s &+ 2]
+                                dst[ox] = Float(acc) * unit
+                            }
+                        default:
+                            for ox in 0..<outW {
+                                let s = cs[ox]
+                                var acc: Int32 = 0
+                                for k in 0..<cc { acc &+= cw[ox &* cc &+ k] &* scratch[s &+ k] }
+                                dst[ox] = Float(acc) * unit
+                            }
+                        }
                     }
                 }
             }

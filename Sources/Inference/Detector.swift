@@ -105,9 +105,12 @@ public struct Detector: Sendable {
     }
 
     /// ``detect(path:progress:shouldStop:)``, also drawing the raster at most `quicklook` pixels on
-    /// its longer side from the tiles as they are read (nil: no picture).
+    /// its longer side from the tiles as they are read (nil: no picture). `sha256`, when given, is
+    /// the file's SHA-256 as its caller already computed it over the same bytes (an upload hashed as
+    /// it was received): the file is then not read a second time to hash it.
     public func run(
-        path: String, quicklook: Int?, progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
+        path: String, quicklook: Int?, sha256 known: String? = nil,
+        progress: @escaping @Sendable (TileProgress) async throws -> Void = { _ in },
         shouldStop: @escaping @Sendable () -> Bool = { false }
     ) async throws -> Output {
         let clock = ContinuousClock()
@@ -125,7 +128,7 @@ public struct Detector: Sendable {
         let plan = try manifest.tilePlan(for: info, overlap: options.overlap, maxPixels: options.maxPixels)
         // A raster read in place is not hashed: that would fetch every byte the read avoids.
         let remote = RemoteRaster.isRemote(path)
-        async let digest = remote ? "" : FileDigest.sha256(path: path)
+        async let digest = remote ? "" : (known ?? FileDigest.sha256(path: path))
         let canvas = quicklook.map { size in
             PreviewCanvas(
                 plan: plan, channels: bands.count, maxSize: max(1, size),

@@ -154,8 +154,11 @@ struct UploadHandler: Sendable {
         // The plan the worker will run: the job stores these same resolved settings.
         let sameSettings = streamed.map { Self.perFile($0.settings) == Self.perFile(settings) } ?? false
         let checks: [FileCheck]
+        // Files checked as they streamed in are not on disk yet: they are synced with the job.
+        var unsynced = false
         if sameSettings, let known = streamed?.verdicts(count: state.files.count) {
             checks = known
+            unsynced = true
         } else {
             checks = try await Self.checkAll(
                 state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
@@ -209,7 +212,8 @@ struct UploadHandler: Sendable {
                 moved.append(layout.url(relative))
                 groundTruthPath = relative
             }
-            // The renames too, before the job that points at them.
+            // The files checked as they streamed in, then the renames, before the job that points at them.
+            if unsynced, !(await Self.durablySynced(files: moved.map(\.path), directories: [])) { throw APIError.storageUnavailable }
             if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
             var create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
@@ -337,9 +341,11 @@ struct UploadHandler: Sendable {
     }
 
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
+    /// `sync`: the file is made durable here; a streamed upload makes all its files durable at once
+    /// when it is sealed instead (one wait for the disk, not one per file).
     static func check(
         _ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
-        overlap: Double
+        overlap: Double, sync: Bool = true
     ) -> FileCheck {
         guard f.bytes > 0 else {
             return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
@@ -354,7 +360,7 @@ struct UploadHandler: Sendable {
             }
             try raster.verify()
             // On disk before the job is committed: an accepted upload survives a power loss too.
-            guard durablySynced(path) else {
+            guard !sync || durablySynced(path) else {
                 return .refused(
                     .init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
             }
@@ -369,6 +375,17 @@ struct UploadHandler: Sendable {
             return .refused(.init(name: f.originalName, error: "\(error.reason). \(error.remedy)"))
         } catch {
             return .refused(.init(name: f.originalName, error: "\(error)"))
+        }
+    }
+
+    /// `fsync` of each of `files`, then of each of `directories`, on a thread of their own, so that
+    /// waiting for the disk holds none of the few threads that run tasks: false when one failed.
+    static func durablySynced(files: [String], directories: [String]) async -> Bool {
+        await withCheckedContinuation { done in
+            DispatchQueue.global(qos: .utility).async {
+                done.resume(
+                    returning: files.allSatisfy { durablySynced($0) } && directories.allSatisfy { durablySynced($0, directory: true) })
+            }
         }
     }
 

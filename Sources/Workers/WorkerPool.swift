@@ -72,6 +72,8 @@ public final class WorkerPool: Service {
     let logger: Logger
     let buckets: (any BucketResolver)?
     let id = "worker-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+    /// The results recorded here lately, for the finalize of their job.
+    let recent = RecentResults<FileResult>()
 
     /// `buckets` reads inputs submitted as gs:// URIs.
     public init(
@@ -137,6 +139,7 @@ public final class WorkerPool: Service {
         let context = "job=\(claim.job.id) file=\(file.name)"
         let fileLog = log
         let outcome: FileOutcome?
+        var decoded: FileResult?
         do {
             try await Failpoint.hit("worker.after_claim", context: context)
             // Small uploads here get only their thumbnail now; their quicklook is drawn on first
@@ -155,8 +158,10 @@ public final class WorkerPool: Service {
                         if RemoteRaster.isRemote(path) { RemoteRaster.close(path) }
                     }
                     do {
+                        // An upload read where it was stored was hashed as it was received.
+                        let known = !file.sha256.isEmpty && path == self.layout.url(file.storedPath).path ? file.sha256 : nil
                         let output = try await detector.run(
-                            path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil,
+                            path: path, quicklook: quicklookSize > 0 ? quicklookSize : nil, sha256: known,
                             progress: { p in
                                 tilesDone.value = p.tilesDone
                                 try await Failpoint.hit("worker.after_batch", context: "\(context) tiles_done=\(p.tilesDone)")
@@ -196,6 +201,7 @@ public final class WorkerPool: Service {
                 writeQuicklook(claim: claim, pixels: pixels, result: result, thumbnailOnly: onRequest, log: log)
             }
             let data = try JSONEncoder().encode(result)
+            decoded = result
             outcome = .succeeded(
                 result: data, detections: result.detections.count,
                 classCounts: result.classCounts(classes: manifest.classes),
@@ -242,6 +248,9 @@ public final class WorkerPool: Service {
                 // A job that is gone (a streamed upload that failed) keeps no pictures drawn for it.
                 if try await store.jobGet(claim.job.id) == nil { layout.removeFiles(ofJob: claim.job.id) }
                 return
+            }
+            if case .succeeded(let data, _, _, _) = outcome, let decoded, let id = file.id {
+                recent.keep(job: job.id, file: id, data: data, result: decoded)
             }
             // A job still receiving its upload waits for the rest of its files.
             if job.awaitsFinalize { await finalize(job.id) }
@@ -441,9 +450,11 @@ public final class WorkerPool: Service {
         func step(_ name: String) { steps.append((name, ContinuousClock.now - started)) }
         do {
             guard let job = try await store.jobGet(jobID), job.awaitsFinalize else { return }
-            let stored = try await store.fileResults(jobID).map(\.result)
+            let stored = try await store.fileResults(jobID)
             step("read")
-            let files = try Self.decodeResults(stored)
+            // Those this process recorded are kept decoded; the others are decoded here.
+            let kept = recent.take(job: jobID, stored: stored.map { ($0.file.id, $0.result) })
+            let files = try Self.decodeResults(stored.map(\.result), kept: kept)
             step("decode")
             let options = DetectionOptions(job: job)
             let model = try await models.file(for: job)
@@ -519,17 +530,21 @@ extension WorkerPool {
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
-    /// The files' results decoded, in order, a share of them on each core.
-    static func decodeResults(_ stored: [Data]) throws -> [FileResult] {
-        let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, stored.count / 64))
+    /// The files' results in order: those in `kept` as they are, the others decoded, a share of
+    /// them on each core.
+    static func decodeResults(_ stored: [Data], kept: [FileResult?]) throws -> [FileResult] {
+        let missing = stored.indices.filter { $0 >= kept.count || kept[$0] == nil }
+        let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, missing.count / 64))
         let decoded = Mutex([[FileResult]?](repeating: nil, count: parts))
         try SideBySide.run(parts) { part in
             let decoder = JSONDecoder()
-            let range = (stored.count * part / parts)..<(stored.count * (part + 1) / parts)
-            let share = try stored[range].map { try decoder.decode(FileResult.self, from: $0) }
+            let range = (missing.count * part / parts)..<(missing.count * (part + 1) / parts)
+            let share = try missing[range].map { try decoder.decode(FileResult.self, from: stored[$0]) }
             decoded.withLock { $0[part] = share }
         }
-        return decoded.withLock { $0.flatMap { $0 ?? [] } }
+        var all = stored.indices.map { $0 < kept.count ? kept[$0] : nil }
+        for (i, result) in zip(missing, decoded.withLock { $0.flatMap { $0 ?? [] } }) { all[i] = result }
+        return all.compactMap { $0 }
     }
 
     /// Every object of a finished job that belongs in the bucket: its uploads (mirrored since
