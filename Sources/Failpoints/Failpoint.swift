@@ -129,8 +129,8 @@ final class FailpointRegistry: Sendable {
             count += 1
             return count
         }
-        let marker = dir.appendingPathComponent("\(name).\(ProcessInfo.processInfo.processIdentifier).\(n).paused")
-        let staging = dir.appendingPathComponent(".\(marker.lastPathComponent).tmp")
+        let marker = dir.appending(path: "\(name).\(ProcessInfo.processInfo.processIdentifier).\(n).paused")
+        let staging = dir.appending(path: ".\(marker.lastPathComponent).tmp")
         try Data(context.utf8).write(to: staging)
         // Renamed into place so a test never reads a half-written context.
         try FileManager.default.moveItem(at: staging, to: marker)

@@ -169,7 +169,7 @@ public struct DetectionReport: Sendable {
         try SideBySide.run(json.count) { i in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let url = directory.appendingPathComponent(prefix + json[i].fileName)
+            let url = directory.appending(path: prefix + json[i].fileName)
             switch json[i] {
             case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
             case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
@@ -186,7 +186,7 @@ public struct DetectionReport: Sendable {
             return layers
         }
         for document in documents {
-            let url = directory.appendingPathComponent(prefix + document.fileName)
+            let url = directory.appending(path: prefix + document.fileName)
             switch document {
             case .coco, .geojson, .mergedGeoJSON, .metadata: break
             case .geoPackage:

@@ -70,7 +70,7 @@ public enum ResourceLocator {
         for start in starts {
             var dir = URL(fileURLWithPath: start).standardizedFileURL
             for _ in 0..<8 {
-                let candidate = dir.appendingPathComponent(relative).path
+                let candidate = dir.appending(path: relative).path
                 if fm.fileExists(atPath: candidate) { return candidate }
                 let parent = dir.deletingLastPathComponent()
                 if parent.path == dir.path { break }

@@ -107,7 +107,7 @@ public struct TrainingData: Sendable {
 
     /// Writes the PNGs and `dataset.json` into `dir`.
     public func write(to dir: URL, bands: [Int]) throws(Problem) {
-        let imagesDir = dir.appendingPathComponent("images")
+        let imagesDir = dir.appending(path: "images")
         do { try FileManager.default.createDirectory(at: imagesDir, withIntermediateDirectories: true) } catch {
             throw Problem(description: "cannot make \(imagesDir.path): \(error.localizedDescription)")
         }
@@ -124,7 +124,7 @@ public struct TrainingData: Sendable {
         var entries: [Entry] = []
         for (index, image) in images.enumerated() {
             let file = "images/\(index).png"
-            try Self.writePNG(image, bands: bands, to: dir.appendingPathComponent(file).path)
+            try Self.writePNG(image, bands: bands, to: dir.appending(path: file).path)
             let boxes = image.boxes.compactMap { b -> [Double]? in
                 guard let c = classes.firstIndex(of: b.label) else { return nil }
                 return [b.x1 * image.scale, b.y1 * image.scale, b.x2 * image.scale, b.y2 * image.scale, Double(c)]
@@ -135,9 +135,9 @@ public struct TrainingData: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(Document(classes: classes, gsd_m: gsdMetres, images: entries)).write(
-                to: dir.appendingPathComponent("dataset.json"))
+                to: dir.appending(path: "dataset.json"))
         } catch {
-            throw Problem(description: "cannot write \(dir.appendingPathComponent("dataset.json").path): \(error.localizedDescription)")
+            throw Problem(description: "cannot write \(dir.appending(path: "dataset.json").path): \(error.localizedDescription)")
         }
     }
 

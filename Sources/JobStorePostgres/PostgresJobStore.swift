@@ -176,8 +176,11 @@ public final class PostgresJobStore: JobStoreDriver, Service {
     static let operationLimit: Duration = .seconds(10)
 
     /// One transaction of the driver's operations, on a pooled connection; `bulk` gets 120 s
-    /// (a job of many thousand files is one large insert), anything else `operationLimit`.
-    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (PostgresJobStore.Transaction) async throws -> T)
+    /// (a job of many thousand files is one large insert), anything else `operationLimit`. Every
+    /// transaction is durable (the server's `synchronous_commit`), `durable` or not.
+    public func transaction<T: Sendable>(
+        bulk: Bool, durable: Bool, _ body: @escaping @Sendable (PostgresJobStore.Transaction) async throws -> T
+    )
         async throws -> T
     {
         try await inTransaction(limit: bulk ? .seconds(120) : Self.operationLimit) { [self] c in

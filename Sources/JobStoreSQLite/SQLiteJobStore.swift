@@ -103,13 +103,13 @@ public final class SQLiteJobStore: JobStoreDriver {
         try Self.migrator.migrate(pool)
     }
 
-    /// One write transaction of one access, in turn with the others; afterwards the jobs read since
-    /// the last write are forgotten.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// One write transaction of one access, in turn with the others (`durable`: see
+    /// ``begin(_:durable:)``); afterwards the jobs read since the last write are forgotten.
+    private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await gate.run {
             defer { forgetRecentJobs() }
             return try await pool.writeWithoutTransaction { db in
-                try Self.begin(db)
+                try Self.begin(db, durable: durable)
                 do {
                     let value = try body(db)
                     try db.commit()
@@ -125,10 +125,12 @@ public final class SQLiteJobStore: JobStoreDriver {
     /// One `BEGIN IMMEDIATE … COMMIT` transaction whose steps are separate accesses to the writer
     /// connection, in turn with the other writes of this process; rolled back when `body` throws
     /// or the caller is cancelled. Afterwards the jobs read since the last write are forgotten.
-    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(bulk: Bool, durable: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T)
+        async throws -> T
+    {
         try await gate.run {
             defer { forgetRecentJobs() }
-            let tx = Transaction(pool: pool)
+            let tx = Transaction(pool: pool, durable: durable)
             do {
                 let value = try await body(tx)
                 try await tx.commit()
@@ -150,10 +152,21 @@ public final class SQLiteJobStore: JobStoreDriver {
     }
 
     /// `BEGIN IMMEDIATE` on the writer, after rolling back a transaction left open there (by a
-    /// step that was interrupted and whose rollback failed).
-    static func begin(_ db: Database) throws {
+    /// step that was interrupted and whose rollback failed). A `durable` transaction's `COMMIT`
+    /// waits until its log is on disk, so a power loss keeps it (`synchronous = FULL`); the others
+    /// do not wait (`NORMAL`, the write-ahead log's usual level): a power loss may take them back,
+    /// never a crash of the process, and a later durable commit makes them durable too. The
+    /// level can only be set outside a transaction, so each transaction sets its own.
+    static func begin(_ db: Database, durable: Bool) throws {
         if db.isInsideTransaction { try db.rollback() }
+        try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
         try db.beginTransaction(.immediate)
+    }
+
+    /// The writer's safety level now (`PRAGMA synchronous`: 1 normal, 2 full): the level the last
+    /// transaction committed at.
+    func writerSafetyLevel() async throws -> Int {
+        try await gate.run { try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } }
     }
 
     private func forgetRecentJobs() {
@@ -449,7 +462,8 @@ public final class SQLiteJobStore: JobStoreDriver {
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: arguments) ?? false
         }
         guard any else { return nil }
-        return try await write { db in
+        // A lease lost in a power loss is taken again.
+        return try await write(durable: false) { db in
             guard
                 var row = try Leased.fetchOne(
                     db, sql: "SELECT * FROM \(table) WHERE \(due) ORDER BY \(order) LIMIT 1", arguments: arguments)
@@ -531,7 +545,7 @@ public final class SQLiteJobStore: JobStoreDriver {
 
     /// One write transaction; renews while `leaseOwner` still matches (an expired lease nobody took over still counts).
     public func mirrorRenew(_ claim: MirrorObject, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await write { db in
+        try await write(durable: false) { db in
             try db.execute(
                 sql: "UPDATE mirrorObjects SET leaseExpiresAt = ? WHERE id = ? AND leaseOwner = ?",
                 arguments: [now.addingTimeInterval(lease), claim.id, claim.leaseOwner])

@@ -12,17 +12,22 @@ extension SQLiteJobStore {
         private let pool: DatabasePool
         private var pending: [@Sendable (Database) throws -> Void] = []
         private var begun = false
+        private let durable: Bool
 
-        init(pool: DatabasePool) { self.pool = pool }
+        init(pool: DatabasePool, durable: Bool) {
+            self.pool = pool
+            self.durable = durable
+        }
 
         /// One access to the writer: the transaction opened if it is not yet, the waiting writes, then `body`.
         private func access<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
             let writes = pending
             let begin = !begun
+            let durable = durable
             pending = []
             begun = true
             return try await pool.writeWithoutTransaction { db in
-                if begin { try SQLiteJobStore.begin(db) }
+                if begin { try SQLiteJobStore.begin(db, durable: durable) }
                 for write in writes { try write(db) }
                 return try body(db)
             }

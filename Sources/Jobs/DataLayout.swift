@@ -15,7 +15,7 @@ public struct DataLayout: Sendable {
     public init(root: URL) throws {
         self.root = root.standardizedFileURL
         for sub in ["uploads", "results", "temp"] {
-            try FileManager.default.createDirectory(at: self.root.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: self.root.appending(path: sub), withIntermediateDirectories: true)
         }
         instance = try Self.instance(in: self.root)
     }
@@ -23,7 +23,7 @@ public struct DataLayout: Sendable {
     /// Reads `instance_id`, or makes it: written under another name, then linked into place, so
     /// two processes starting together agree on the first one's.
     static func instance(in root: URL) throws -> String {
-        let path = root.appendingPathComponent("instance_id").path
+        let path = root.appending(path: "instance_id").path
         func read() -> String? {
             FileManager.default.contents(atPath: path)
                 .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
@@ -41,25 +41,25 @@ public struct DataLayout: Sendable {
     }
 
     /// The embedded SQLite store's file: `geoinfer.sqlite` in the root.
-    public var databasePath: String { root.appendingPathComponent("geoinfer.sqlite").path }
+    public var databasePath: String { root.appending(path: "geoinfer.sqlite").path }
     /// The `temp/` folder, for uploads in flight and other entries owned by a process (``tempEntry(_:_:)``).
-    public var temp: URL { root.appendingPathComponent("temp") }
+    public var temp: URL { root.appending(path: "temp") }
     /// A `temp/` entry owned by this process: `KIND-PID-REST` (`upload`, `input`, `model`, `truth`), so that a process
     /// starting later removes it only once its owner is gone (``StartupSweep``).
     public func tempEntry(_ kind: String, _ rest: String) -> URL {
-        temp.appendingPathComponent("\(kind)-\(ProcessInfo.processInfo.processIdentifier)-\(rest)")
+        temp.appending(path: "\(kind)-\(ProcessInfo.processInfo.processIdentifier)-\(rest)")
     }
     /// The `results/` folder.
-    public var results: URL { root.appendingPathComponent("results") }
+    public var results: URL { root.appending(path: "results") }
 
     /// The upload's path relative to the root.
     public func uploadPath(job: String, name: String) -> String { "uploads/\(job)_\(name)" }
     /// The URL of a path relative to the root.
-    public func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+    public func url(_ relative: String) -> URL { root.appending(path: relative) }
     /// The prefix of a job's result documents' names in `results/`: `{job}_`.
     public func resultPrefix(job: String) -> String { "\(job)_" }
     /// A job's result document: `results/{job}_{file}`.
-    public func result(job: String, file: String) -> URL { results.appendingPathComponent("\(job)_\(file)") }
+    public func result(job: String, file: String) -> URL { results.appending(path: "\(job)_\(file)") }
     /// The quicklook of one file of a job: `results/{job}/quicklooks/{name}.jpg`.
     public func quicklookPath(job: String, name: String) -> String { "results/\(job)/quicklooks/\(name).jpg" }
     /// The quicklook's thumbnail (at most 128 px, no boxes): `results/{job}/thumbnails/{name}.jpg`.
@@ -73,10 +73,10 @@ public struct DataLayout: Sendable {
         var removed = 0
         for (folder, prefix) in [(url("uploads"), "\(job)_"), (results, resultPrefix(job: job))] {
             for entry in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where entry.hasPrefix(prefix) {
-                if (try? fm.removeItem(at: folder.appendingPathComponent(entry))) != nil { removed += 1 }
+                if (try? fm.removeItem(at: folder.appending(path: entry))) != nil { removed += 1 }
             }
         }
-        if (try? fm.removeItem(at: results.appendingPathComponent(job))) != nil { removed += 1 }
+        if (try? fm.removeItem(at: results.appending(path: job))) != nil { removed += 1 }
         return removed
     }
 }

@@ -45,7 +45,9 @@ public final class InMemoryJobStore: JobStoreDriver {
 
     /// Runs `body` on a copy of the state and keeps the copy only when `body` returns: a
     /// transaction that throws leaves nothing half done, as a rolled-back one.
-    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(bulk: Bool, durable: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T)
+        async throws -> T
+    {
         try await gate.run {
             let tx = Transaction(state.withLock { $0 })
             let value = try await body(tx)

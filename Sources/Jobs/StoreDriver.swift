@@ -221,8 +221,19 @@ public protocol JobStoreDriver: JobStore {
     var mirrors: Bool { get }
     /// Runs `body` in one transaction: all its writes commit together, or none when it throws.
     /// `bulk` marks a transaction that may write many rows (a job of many files), which gets a
-    /// longer time limit where there is one. `body` may run again when the database asks for a retry.
-    func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T
+    /// longer time limit where there is one. A transaction that is not `durable` may be lost with
+    /// the last few others in a power loss (never in a crash of the process), where that is
+    /// cheaper: only a worker's progress, which its file's lease makes good by running it again.
+    /// `body` may run again when the database asks for a retry.
+    func transaction<T: Sendable>(bulk: Bool, durable: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T)
+        async throws -> T
+}
+
+extension JobStoreDriver {
+    /// A durable transaction: once it returns, a power loss keeps it.
+    func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+        try await transaction(bulk: bulk, durable: true, body)
+    }
 }
 
 extension JobStoreDriver {
@@ -248,7 +259,9 @@ extension JobStoreDriver {
     /// receiving with the uploads' mirror rows.
     public func jobAddFiles(_ id: String, _ files: [FileRecord], seal: JobSeal?, now: Date) async throws -> JobRecord? {
         let mirrors = mirrors
-        return try await transaction(bulk: true) { tx in
+        // Files added to a job still receiving need not survive a power loss (the job is discarded
+        // after a restart); the seal, which the upload's answer waits for, must.
+        return try await transaction(bulk: true, durable: seal != nil) { tx in
             guard var job = try await tx.lockJob(id) else { return nil }
             guard job.receiving != nil else { throw JobNotReceiving(job: id) }
             let rows = job.add(files, now: now)
@@ -342,7 +355,7 @@ extension JobStoreDriver {
         var passed: Set<String> = []
         while passed.count < 8 {
             let excluding = passed
-            let attempt = try await transaction(bulk: false) { tx -> ClaimAttempt in
+            let attempt = try await transaction(bulk: false, durable: false) { tx -> ClaimAttempt in
                 guard var job = try await tx.lockFairestJobWithWork(now: now, excluding: excluding) else { return .noWork }
                 guard JobStatus.claimable.contains(job.status),
                     var file = try await tx.firstFile(ofJob: job.id, [.leaseExpired(before: now), .queued])
@@ -363,7 +376,7 @@ extension JobStoreDriver {
 
     /// One transaction holding the job, then the file; false when the claim no longer holds the file.
     public func fileSetTiles(_ claim: FileClaim, tilesTotal: Int, footprint: Footprint?, now: Date) async throws -> Bool {
-        try await transaction(bulk: false) { tx in
+        try await transaction(bulk: false, durable: false) { tx in
             guard case (var job, var file)? = try await Self.held(tx, claim) else { return false }
             FileTransition.setTiles(&file, job: &job, total: tilesTotal, footprint: footprint, now: now)
             try await tx.update(job)
@@ -375,7 +388,7 @@ extension JobStoreDriver {
     /// One transaction holding the job, then the file; writes the job's `job.progress` delivery when
     /// its progress passes a new step. False when the claim no longer holds the file or the job is final.
     public func fileHeartbeat(_ claim: FileClaim, tilesDone: Int, lease: TimeInterval, now: Date) async throws -> Bool {
-        try await transaction(bulk: false) { tx in
+        try await transaction(bulk: false, durable: false) { tx in
             guard case (var job, var file)? = try await Self.held(tx, claim), !job.status.isFinal else { return false }
             FileTransition.heartbeat(&file, job: &job, tilesDone: tilesDone, lease: lease, now: now)
             try await enqueueProgressEvent(tx, &job, now: now)
@@ -389,7 +402,7 @@ extension JobStoreDriver {
     /// the file and the job, and writes a `job.progress` delivery when the progress passes a new
     /// step; a retryable failure put back in the queue is announced to idle workers.
     public func fileFinish(_ claim: FileClaim, outcome: FileOutcome, now: Date) async throws -> JobRecord? {
-        try await transaction(bulk: false) { tx in
+        try await transaction(bulk: false, durable: false) { tx in
             guard case (var job, var file)? = try await Self.held(tx, claim), let fileID = file.id else { return nil }
             let requeued = FileTransition.finish(&file, job: &job, outcome: outcome, now: now)
             if case .succeeded(let result, _, _, _) = outcome { try await tx.keepResult(result, file: fileID) }
@@ -441,7 +454,7 @@ extension JobStoreDriver {
 
     /// One transaction holding the delivery; the attempt is kept before the lease is checked.
     public func deliveryRecord(_ claim: WebhookDelivery, attempt: WebhookAttempt, decision: DeliveryDecision) async throws -> Bool {
-        try await transaction(bulk: false) { tx in
+        try await transaction(bulk: false, durable: false) { tx in
             try await tx.insert(attempt)
             guard var d = try await tx.lockDelivery(claim.id), d.isHeld(by: claim) else { return false }
             d.record(attempt, decision: decision)
@@ -464,7 +477,7 @@ extension JobStoreDriver {
     /// One transaction holding the object; the lease is released whatever the outcome.
     public func mirrorRecord(_ claim: MirrorObject, outcome: MirrorOutcome, now: Date) async throws -> Bool {
         guard let id = claim.id else { return false }
-        return try await transaction(bulk: false) { tx in
+        return try await transaction(bulk: false, durable: false) { tx in
             guard var o = try await tx.lockMirrorObject(id), o.isHeld(by: claim) else { return false }
             o.record(outcome, now: now)
             try await tx.update(o)
@@ -474,7 +487,7 @@ extension JobStoreDriver {
 
     /// One transaction over the leased rows of `origin`.
     public func mirrorReleaseLeases(origin: String, heldBy gone: @escaping @Sendable (String) -> Bool) async throws -> Int {
-        try await transaction(bulk: false) { tx in
+        try await transaction(bulk: false, durable: false) { tx in
             var released = 0
             for var row in try await tx.lockLeasedMirrorObjects(origin: origin) where row.leaseOwner.map(gone) ?? false {
                 row.releaseLease()

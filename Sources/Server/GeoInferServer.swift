@@ -156,7 +156,7 @@ public enum GeoInferServer {
     /// The server's webhook secret when none is configured: made once, kept (owner-only) in the
     /// data directory so that receivers keep verifying across restarts.
     static func loadOrCreateSecret(layout: DataLayout, logger: Logger) throws -> WebhookSecret {
-        let path = layout.root.appendingPathComponent("webhook_secret").path
+        let path = layout.root.appending(path: "webhook_secret").path
         do {
             if let stored = try WebhookSecret.load(from: path) { return stored }
         } catch {

@@ -30,7 +30,7 @@ struct MapAssets: Sendable {
         var loaded: [String: (type: String, bytes: ByteBuffer)] = [:]
         var missing: String?
         for (name, entry) in Self.files {
-            let path = directory.appendingPathComponent(entry.file).path
+            let path = directory.appending(path: entry.file).path
             guard let data = FileManager.default.contents(atPath: path) else {
                 missing =
                     "the dashboard's map library is not installed on the server: install Debian's libjs-leaflet, or set GEOINFER_LEAFLET_DIR"

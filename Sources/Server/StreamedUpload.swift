@@ -63,7 +63,7 @@ final class StreamedUpload: Sendable {
     /// Checks the received file at `index` and adds the files now complete in order.
     func offer(_ index: Int, _ file: UploadState.Received) async {
         var verdict = UploadHandler.check(
-            file, path: dir.appendingPathComponent(file.name).path, maxPixels: maxPixels, model: parsed.model,
+            file, path: dir.appending(path: file.name).path, maxPixels: maxPixels, model: parsed.model,
             overlap: parsed.detection.overlap, sync: false)
         if HostileText.hasControl(file.originalName) {
             // Refused at the end with the request's own error; never stored meanwhile.
@@ -191,7 +191,7 @@ final class StreamedUpload: Sendable {
         var linked = batch
         for i in linked.indices {
             let relative = layout.uploadPath(job: jobID, name: linked[i].file.name)
-            try FileManager.default.linkItem(at: dir.appendingPathComponent(linked[i].file.name), to: layout.url(relative))
+            try FileManager.default.linkItem(at: dir.appending(path: linked[i].file.name), to: layout.url(relative))
             linked[i].file.storedPath = relative
             let path = layout.url(relative).path
             state.withLock { $0.linked.append(path) }

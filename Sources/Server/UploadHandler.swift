@@ -203,7 +203,7 @@ struct UploadHandler: Sendable {
         do {
             for i in newFiles.indices {
                 let relative = layout.uploadPath(job: jobID, name: newFiles[i].name)
-                try FileManager.default.moveItem(at: dir.appendingPathComponent(newFiles[i].name), to: layout.url(relative))
+                try FileManager.default.moveItem(at: dir.appending(path: newFiles[i].name), to: layout.url(relative))
                 moved.append(layout.url(relative))
                 newFiles[i].storedPath = relative
             }
@@ -328,7 +328,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    (i, check(f, path: dir.appendingPathComponent(f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    (i, check(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
@@ -632,7 +632,7 @@ final class UploadState {
     var fields: [String: String] = [:]
     /// The `ground_truth` part: its name as sent, kept in `dir` as ``groundTruthFile``.
     var groundTruthName: String?
-    var groundTruthFile: URL { dir.appendingPathComponent(".ground_truth") }
+    var groundTruthFile: URL { dir.appending(path: ".ground_truth") }
     var error: APIError?
     private var headers: [String: String] = [:]
     private var current: Part?
@@ -672,7 +672,7 @@ final class UploadState {
                 return .skipped
             }
             let name = usedNames.add(filename)
-            let url = dir.appendingPathComponent(name)
+            let url = dir.appending(path: name)
             guard let handle = create(url) else { return .skipped }
             files.append(Received(originalName: String(filename.prefix(1000)), name: name, bytes: 0, sha256: ""))
             return .file(index: files.count - 1, handle: handle, hasher: SHA256(), bytes: 0)

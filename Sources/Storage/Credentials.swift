@@ -199,8 +199,8 @@ public enum Credentials {
         }
         let gcloud =
             env["CLOUDSDK_CONFIG"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config/gcloud")
-        let adc = gcloud.appendingPathComponent("application_default_credentials.json").path
+            ?? FileManager.default.homeDirectoryForCurrentUser.appending(path: ".config/gcloud")
+        let adc = gcloud.appending(path: "application_default_credentials.json").path
         if FileManager.default.fileExists(atPath: adc) { return try fromFile(adc, http: http) }
         return MetadataServerCredentials(host: env["GCE_METADATA_HOST"] ?? "metadata.google.internal", http: http)
     }

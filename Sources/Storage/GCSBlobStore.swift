@@ -215,7 +215,7 @@ public final class GCSBlobStore: BlobStore {
     /// when its size or CRC32C differs; throws `StorageError.notFound` when absent.
     public func download(_ name: String, to file: URL) async throws -> BlobInfo {
         guard let info = try await info(name) else { throw StorageError.notFound(name) }
-        let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
+        let temp = file.deletingLastPathComponent().appending(path: ".\(file.lastPathComponent).\(UUID().uuidString).part")
         defer { try? FileManager.default.removeItem(at: temp) }
         var url = objectURL(name) + "?alt=media"
         if let generation = info.generation { url += "&generation=\(generation)" }

@@ -14,7 +14,7 @@ public struct LocalBlobStore: BlobStore {
     }
 
     /// `file:///root/name`.
-    public func uri(for name: String) -> String { root.appendingPathComponent(name).absoluteString }
+    public func uri(for name: String) -> String { root.appending(path: name).absoluteString }
 
     private struct Sidecar: Codable {
         var contentType: String
@@ -29,10 +29,10 @@ public struct LocalBlobStore: BlobStore {
         else {
             throw StorageError.configuration("invalid object name '\(name)'")
         }
-        return root.appendingPathComponent(name)
+        return root.appending(path: name)
     }
 
-    private func sidecar(_ name: String) -> URL { root.appendingPathComponent(".blobmeta/\(name).json") }
+    private func sidecar(_ name: String) -> URL { root.appending(path: ".blobmeta/\(name).json") }
 
     /// Copies `file` in as `name`, with its content type, metadata and CRC32C in the sidecar; never overwrites,
     /// as `BlobStore.put` says. Throws `StorageError.configuration` for an invalid name.
@@ -45,7 +45,7 @@ public struct LocalBlobStore: BlobStore {
         }
         let fm = FileManager.default
         try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).part")
+        let temp = target.deletingLastPathComponent().appending(path: ".\(target.lastPathComponent).\(UUID().uuidString).part")
         do {
             try fm.copyItem(at: file, to: temp)
             let side = Sidecar(contentType: contentType, metadata: metadata, crc32c: CRC32C.base64(crc))
@@ -78,7 +78,7 @@ public struct LocalBlobStore: BlobStore {
     public func download(_ name: String, to file: URL) async throws -> BlobInfo {
         guard let info = try await info(name) else { throw StorageError.notFound(name) }
         let fm = FileManager.default
-        let temp = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(UUID().uuidString).part")
+        let temp = file.deletingLastPathComponent().appending(path: ".\(file.lastPathComponent).\(UUID().uuidString).part")
         do {
             try fm.copyItem(at: try path(name), to: temp)
             guard CRC32C.base64(try fileChecksum(temp).crc32c) == info.crc32c else {
@@ -106,11 +106,11 @@ public struct LocalBlobStore: BlobStore {
         var stack = [""]
         let fm = FileManager.default
         while let dir = stack.popLast() {
-            let url = dir.isEmpty ? root : root.appendingPathComponent(dir)
+            let url = dir.isEmpty ? root : root.appending(path: dir)
             for entry in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] where entry != ".blobmeta" && !entry.hasSuffix(".part") {
                 let name = dir.isEmpty ? entry : "\(dir)/\(entry)"
                 var isDir: ObjCBool = false
-                _ = fm.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDir)
+                _ = fm.fileExists(atPath: root.appending(path: name).path, isDirectory: &isDir)
                 if isDir.boolValue { stack.append(name) } else if name.hasPrefix(prefix) { names.append(name) }
             }
         }

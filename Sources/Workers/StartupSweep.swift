@@ -25,7 +25,7 @@ public enum StartupSweep {
             let parts = entry.split(separator: "-", maxSplits: 2)
             // Names from before owners were recorded carry no process id: nobody owns them any more.
             if parts.count == 3, let pid = Int32(parts[1]), isAlive(pid) { continue }
-            if (try? fm.removeItem(at: layout.temp.appendingPathComponent(entry))) != nil { removed += 1 }
+            if (try? fm.removeItem(at: layout.temp.appending(path: entry))) != nil { removed += 1 }
         }
         // Jobs made while their upload streamed in, whose receiving process on this data directory
         // is gone: the upload never ended, so the job is discarded with its files.
@@ -38,7 +38,7 @@ public enum StartupSweep {
             removed += layout.removeFiles(ofJob: job.id)
             logger.notice("discarded a job whose upload a crash cut off", metadata: ["job_id": .string(job.id)])
         }
-        let uploads = layout.root.appendingPathComponent("uploads")
+        let uploads = layout.root.appending(path: "uploads")
         var byJob: [String: [String]] = [:]
         for entry in (try? fm.contentsOfDirectory(atPath: uploads.path)) ?? [] {
             guard let cut = entry.firstIndex(of: "_") else { continue }
@@ -47,7 +47,7 @@ public enum StartupSweep {
         for (job, entries) in byJob {
             guard (try? await store.jobGet(job)) == .some(nil) else { continue }  // a job, or the store did not answer: keep
             for entry in entries {
-                let url = uploads.appendingPathComponent(entry)
+                let url = uploads.appending(path: entry)
                 let modified = (try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? now
                 if now.timeIntervalSince(modified) > orphanAge, (try? fm.removeItem(at: url)) != nil { removed += 1 }
             }
@@ -55,7 +55,7 @@ public enum StartupSweep {
         // Pictures of a job that no longer exists: a worker may draw a file's quicklook just after its
         // streamed job was discarded.
         for entry in (try? fm.contentsOfDirectory(atPath: layout.results.path)) ?? [] where !entry.contains("_") {
-            let url = layout.results.appendingPathComponent(entry)
+            let url = layout.results.appending(path: entry)
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
                 (try? await store.jobGet(entry)) == .some(nil)

@@ -29,10 +29,10 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 group.cancelAll()
             }
         } else {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-bench-queue-\(UUID().uuidString)")
+            let dir = FileManager.default.temporaryDirectory.appending(path: "geoinfer-bench-queue-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
-            try await measure(try SQLiteJobStore(path: dir.appendingPathComponent("queue.sqlite").path), name: "sqlite")
+            try await measure(try SQLiteJobStore(path: dir.appending(path: "queue.sqlite").path), name: "sqlite")
         }
     }
 

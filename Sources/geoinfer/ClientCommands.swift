@@ -152,7 +152,7 @@ struct SubmitCommand: AsyncParsableCommand {
             if isDir.boolValue {
                 let items = FileManager.default.enumerator(atPath: p)?.allObjects as? [String] ?? []
                 out += items.filter { ["tif", "tiff"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-                    .map { URL(fileURLWithPath: p).appendingPathComponent($0) }
+                    .map { URL(fileURLWithPath: p).appending(path: $0) }
             } else {
                 out.append(URL(fileURLWithPath: p))
             }
@@ -277,7 +277,7 @@ struct ResultsCommand: AsyncParsableCommand {
                 Console().error("\(name): \(status) \(APIClient.message(body))")
                 throw ExitCode.failure
             }
-            let url = dir.appendingPathComponent("\(job)_\(name)")
+            let url = dir.appending(path: "\(job)_\(name)")
             try body.write(to: url, options: .atomic)
             print(url.path)
         }

@@ -80,7 +80,7 @@ struct TrainCommand: AsyncParsableCommand {
                 rasters: rasters, validation: validation, labels: labels, bands: bands,
                 gsd: start.map { $0.manifest.gsdMetres } ?? gsd,
                 preferred: start?.manifest.classes ?? [], oneClass: oneClass ? (start?.manifest.classes.first ?? "object") : nil)
-            try data.write(to: outDir.appendingPathComponent("data"), bands: bands)
+            try data.write(to: outDir.appending(path: "data"), bands: bands)
         } catch { throw ValidationError(error.description) }
         let boxes = data.images.map(\.boxes.count).reduce(0, +)
         console.log(
@@ -90,7 +90,7 @@ struct TrainCommand: AsyncParsableCommand {
         let training = try Self.trainingFolder()
         let python = try Self.pythonEnvironment(training: training, console: console)
         var arguments = [
-            training.appendingPathComponent("finetune.py").path, "--data", outDir.appendingPathComponent("data").path,
+            training.appending(path: "finetune.py").path, "--data", outDir.appending(path: "data").path,
             "--out", outDir.path, "--init", start?.path ?? "scratch", "--iters", "\(iters)", "--seed", "\(seed)",
             "--val-fraction", "\(valFraction)", "--eval-every", "\(evalEvery)", "--patience", "\(patience)", "--device", device,
             "--threads", "\(threads)", "--version", version,
@@ -101,7 +101,7 @@ struct TrainCommand: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - started).seconds
 
         // Scored by the engine itself, before and after, on the same validation data.
-        let trained = try Self.modelFile(outDir.appendingPathComponent("model.onnx").path)
+        let trained = try Self.modelFile(outDir.appending(path: "model.onnx").path)
         // Without validation data (--val-fraction 0 and no --val) there is nothing to score.
         let validates = valFraction > 0 || data.images.contains { $0.split == "val" }
         var after: EvaluationReport?
@@ -112,10 +112,10 @@ struct TrainCommand: AsyncParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let after { try encoder.encode(after).write(to: outDir.appendingPathComponent("evaluation.json")) }
-        if let before { try encoder.encode(before).write(to: outDir.appendingPathComponent("evaluation_before.json")) }
+        if let after { try encoder.encode(after).write(to: outDir.appending(path: "evaluation.json")) }
+        if let before { try encoder.encode(before).write(to: outDir.appending(path: "evaluation_before.json")) }
         try card(trained: trained, start: start, data: data, before: before, after: after, seconds: seconds).write(
-            to: outDir.appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
+            to: outDir.appending(path: "MODEL_CARD.md"), atomically: true, encoding: .utf8)
         func ap50(_ r: EvaluationReport?) -> String { r?.pooled.ap50.map { String(format: "%.3f", $0) } ?? "-" }
         console.log(
             "\(trained.manifest.name) \(trained.manifest.version): validation AP50 \(ap50(after))\(before.map { " (the starting model: \(ap50($0)))" } ?? ""), trained in \(Int(seconds)) s"
@@ -123,7 +123,7 @@ struct TrainCommand: AsyncParsableCommand {
         console.log("model: \(trained.path)")
         console.log(
             "register it: geoinfer models add \(trained.path)"
-                + (after == nil ? "" : " --metrics \(outDir.appendingPathComponent("evaluation.json").path)"))
+                + (after == nil ? "" : " --metrics \(outDir.appending(path: "evaluation.json").path)"))
     }
 
     static func modelFile(_ path: String) throws -> ModelFile {
@@ -208,14 +208,14 @@ struct TrainCommand: AsyncParsableCommand {
 
     /// The Python of `training/.venv`, made with its pinned packages (PyTorch among them) on first use.
     static func pythonEnvironment(training: URL, console: Console) throws -> String {
-        let python = training.appendingPathComponent(".venv/bin/python").path
+        let python = training.appending(path: ".venv/bin/python").path
         if FileManager.default.isExecutableFile(atPath: python),
             (try? Self.exitStatus(python, ["-c", "import torch, onnx, onnxruntime, pycocotools, PIL, numpy"])) == 0
         {
             return python
         }
         console.log("setting up the training environment in \(training.path)/.venv (first use: PyTorch and pinned packages)")
-        guard try Self.exitStatus("/bin/bash", [training.appendingPathComponent("venv.sh").path], output: true) == 0 else {
+        guard try Self.exitStatus("/bin/bash", [training.appending(path: "venv.sh").path], output: true) == 0 else {
             throw ValidationError("could not set up the training environment: see the messages above (bash training/venv.sh)")
         }
         return python

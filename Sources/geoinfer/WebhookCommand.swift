@@ -32,7 +32,7 @@ struct WebhookTestCommand: AsyncParsableCommand {
         if let secret {
             config.secrets = [try WebhookSecret(secret)]
         } else if config.secrets.isEmpty {
-            let path = data.url.appendingPathComponent("webhook_secret").path
+            let path = data.url.appending(path: "webhook_secret").path
             guard let stored = try WebhookSecret.load(from: path) else {
                 throw ValidationError(
                     "no secret: pass --secret whsec_…, set GEOINFER_WEBHOOK_SECRET, or run where the server's data folder is (\(path) not found)"
