@@ -159,7 +159,7 @@ public final class SQLiteJobStore: JobStoreDriver {
     /// level can only be set outside a transaction, so each transaction sets its own.
     static func begin(_ db: Database, durable: Bool) throws {
         if db.isInsideTransaction { try db.rollback() }
-        try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+        try db.cachedStatement(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL").execute()
         try db.beginTransaction(.immediate)
     }
 
