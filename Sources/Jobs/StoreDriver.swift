@@ -223,15 +223,18 @@ public protocol JobStoreDriver: JobStore {
     /// `bulk` marks a transaction that may write many rows (a job of many files), which gets a
     /// longer time limit where there is one. A transaction that is not `durable` may be lost with
     /// the last few others in a power loss (never in a crash of the process), where that is
-    /// cheaper: only a worker's progress, which its file's lease makes good by running it again.
-    /// `body` may run again when the database asks for a retry.
+    /// cheaper. Only what something else makes good is not durable: a worker's progress (its
+    /// file's lease runs it again), an outbox's leases and attempts (the row is due again: a
+    /// webhook may then be delivered twice, as at-least-once delivery allows), and files added to
+    /// a job still receiving (discarded after a restart). `body` may run again when the database
+    /// asks for a retry.
     func transaction<T: Sendable>(bulk: Bool, durable: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T)
         async throws -> T
 }
 
 extension JobStoreDriver {
     /// A durable transaction: once it returns, a power loss keeps it.
-    func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(bulk: Bool, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         try await transaction(bulk: bulk, durable: true, body)
     }
 }
@@ -241,7 +244,8 @@ extension JobStoreDriver {
     /// the uploads' mirror rows are written in it too.
     public func jobCreate(_ p: JobCreate) async throws -> (job: JobRecord, created: Bool) {
         let mirrors = mirrors
-        return try await transaction(bulk: true) { tx in
+        // A job still receiving its upload is discarded after a restart: its seal is durable.
+        return try await transaction(bulk: true, durable: p.receiving == nil) { tx in
             if let key = p.idempotencyKey {
                 try await tx.lockIdempotencyKey(key)
                 if let existing = try await tx.job(idempotencyKey: key) { return (existing, false) }

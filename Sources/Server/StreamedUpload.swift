@@ -42,8 +42,6 @@ final class StreamedUpload: Sendable {
         var touched = false
         /// Why the stream stopped adding files (the job is then discarded at the end).
         var stopped: String?
-        /// The files linked into `uploads/`, made durable all at once when the job is sealed.
-        var linked: [String] = []
     }
 
     init(
@@ -62,9 +60,9 @@ final class StreamedUpload: Sendable {
 
     /// Checks the received file at `index` and adds the files now complete in order.
     func offer(_ index: Int, _ file: UploadState.Received) async {
-        var verdict = UploadHandler.check(
+        var verdict = await UploadHandler.checkDurably(
             file, path: dir.appending(path: file.name).path, maxPixels: maxPixels, model: parsed.model,
-            overlap: parsed.detection.overlap, sync: false)
+            overlap: parsed.detection.overlap)
         if HostileText.hasControl(file.originalName) {
             // Refused at the end with the request's own error; never stored meanwhile.
             verdict = .refused(.init(name: FileNames.sanitize(file.originalName), error: "control characters in the name"))
@@ -90,18 +88,16 @@ final class StreamedUpload: Sendable {
     ///
     /// The held-back files and the seal go in one transaction: a worker that finishes every file
     /// in between would otherwise find the job still receiving, and nobody would finalize it.
-    /// Every file, and the folder that names them, is on disk before the seal: an accepted upload
-    /// survives a power loss (a job still receiving is discarded after a crash anyway).
+    /// Every file (synced as it was checked), and the folder that names them, is on disk before the
+    /// seal: an accepted upload survives a power loss (a job still receiving is discarded after a
+    /// crash anyway, so the folder is synced once, here, not with each file added).
     func seal(count: Int, _ seal: JobSeal) async throws -> JobRecord? {
         try await gate.run {
             let (batch, created) = take(sealing: true)
             let (stopped, taken) = state.withLock { ($0.stopped, $0.next) }
             guard created, stopped == nil, taken == count else { return nil }
             let rows = try link(batch).map { $0.file.record(job: jobID, ordinal: $0.ordinal) }
-            let linked = state.withLock { $0.linked }
-            guard await UploadHandler.durablySynced(files: linked, directories: [layout.url("uploads").path]) else {
-                throw APIError.storageUnavailable
-            }
+            guard await DiskSync.sync(files: [], directories: [layout.url("uploads").path]) else { throw APIError.storageUnavailable }
             return try await store.jobAddFiles(jobID, rows, seal: seal, now: Date())
         }
     }
@@ -182,7 +178,7 @@ final class StreamedUpload: Sendable {
         }
     }
 
-    /// Links the files into `uploads/` under the job (their stored paths set); they are made durable
+    /// Links the files into `uploads/` under the job (their stored paths set); the folder is synced
     /// with the seal. Linked, not moved: the request's folder keeps every file until it ends, so a
     /// discarded stream can still make the job at once from it.
     private func link(_ batch: [(ordinal: Int, file: JobCreate.NewFile)]) throws -> [(ordinal: Int, file: JobCreate.NewFile)] {
@@ -193,8 +189,6 @@ final class StreamedUpload: Sendable {
             let relative = layout.uploadPath(job: jobID, name: linked[i].file.name)
             try FileManager.default.linkItem(at: dir.appending(path: linked[i].file.name), to: layout.url(relative))
             linked[i].file.storedPath = relative
-            let path = layout.url(relative).path
-            state.withLock { $0.linked.append(path) }
         }
         return linked
     }

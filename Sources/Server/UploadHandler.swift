@@ -62,7 +62,7 @@ struct UploadHandler: Sendable {
         do { try FileManager.default.moveItem(at: path, to: typed) } catch {
             throw APIError.storageUnavailable
         }
-        guard durablySynced(typed.path) else {
+        guard DiskSync.sync(typed.path) else {
             throw APIError.storageUnavailable
         }
         do { _ = try EvaluationInputs.groundTruth(typed.path, for: []) } catch {
@@ -154,11 +154,8 @@ struct UploadHandler: Sendable {
         // The plan the worker will run: the job stores these same resolved settings.
         let sameSettings = streamed.map { Self.perFile($0.settings) == Self.perFile(settings) } ?? false
         let checks: [FileCheck]
-        // Files checked as they streamed in are not on disk yet: they are synced with the job.
-        var unsynced = false
         if sameSettings, let known = streamed?.verdicts(count: state.files.count) {
             checks = known
-            unsynced = true
         } else {
             checks = try await Self.checkAll(
                 state.files, dir: dir, maxPixels: limits.pixelsPerFile, model: parsed.model, overlap: parsed.detection.overlap)
@@ -180,7 +177,6 @@ struct UploadHandler: Sendable {
 
         if let streamed, sameSettings, streamed.isIntact {
             let groundTruthPath = try groundTruthExtension.map { try placeGroundTruth(state, ext: $0, job: streamed.jobID) }
-            if groundTruthPath != nil { _ = Self.durablySynced(layout.url("uploads").path, directory: true) }
             let name = state.groundTruthName.map(FileNames.sanitize)
             try await Failpoint.hit("upload.before_commit", context: "job=\(streamed.jobID)")
             let seal = JobSeal(
@@ -212,9 +208,10 @@ struct UploadHandler: Sendable {
                 moved.append(layout.url(relative))
                 groundTruthPath = relative
             }
-            // The files checked as they streamed in, then the renames, before the job that points at them.
-            if unsynced, !(await Self.durablySynced(files: moved.map(\.path), directories: [])) { throw APIError.storageUnavailable }
-            if let first = moved.first { _ = Self.durablySynced(first.deletingLastPathComponent().path, directory: true) }
+            // The renames too, before the job that points at them (the files were synced as they were checked).
+            guard await DiskSync.sync(files: [], directories: moved.isEmpty ? [] : [layout.url("uploads").path]) else {
+                throw APIError.storageUnavailable
+            }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
             var create = parsed.job(id: jobID, key: key, owner: owner, fingerprint: fingerprint, files: newFiles)
             create.groundTruth = groundTruthPath
@@ -328,7 +325,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    (i, check(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    (i, await checkDurably(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
@@ -340,12 +337,21 @@ struct UploadHandler: Sendable {
         return results.compactMap { $0 }
     }
 
+    /// ``check(_:path:maxPixels:model:overlap:)``, then an accepted file synced to disk on a thread
+    /// of its own (waiting for the disk holds none of the few threads that run tasks): on disk
+    /// before its job is committed, so an accepted upload survives a power loss too.
+    static func checkDurably(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile, overlap: Double) async
+        -> FileCheck
+    {
+        let verdict = check(f, path: path, maxPixels: maxPixels, model: model, overlap: overlap)
+        guard case .accepted = verdict, !(await DiskSync.sync(files: [path], directories: [])) else { return verdict }
+        return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
+    }
+
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
-    /// `sync`: the file is made durable here; a streamed upload makes all its files durable at once
-    /// when it is sealed instead (one wait for the disk, not one per file).
     static func check(
         _ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile,
-        overlap: Double, sync: Bool = true
+        overlap: Double
     ) -> FileCheck {
         guard f.bytes > 0 else {
             return .refused(.init(name: f.originalName, error: "empty file (0 bytes): upload the GeoTIFF's contents"))
@@ -359,11 +365,6 @@ struct UploadHandler: Sendable {
                         error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
             }
             try raster.verify()
-            // On disk before the job is committed: an accepted upload survives a power loss too.
-            guard !sync || durablySynced(path) else {
-                return .refused(
-                    .init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
-            }
             // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
             let tiles = try model.manifest.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
             return .accepted(
@@ -376,25 +377,6 @@ struct UploadHandler: Sendable {
         } catch {
             return .refused(.init(name: f.originalName, error: "\(error)"))
         }
-    }
-
-    /// `fsync` of each of `files`, then of each of `directories`, on a thread of their own, so that
-    /// waiting for the disk holds none of the few threads that run tasks: false when one failed.
-    static func durablySynced(files: [String], directories: [String]) async -> Bool {
-        await withCheckedContinuation { done in
-            DispatchQueue.global(qos: .utility).async {
-                done.resume(
-                    returning: files.allSatisfy { durablySynced($0) } && directories.allSatisfy { durablySynced($0, directory: true) })
-            }
-        }
-    }
-
-    /// `fsync` of a file, or of a directory after entries were renamed into it.
-    static func durablySynced(_ path: String, directory: Bool = false) -> Bool {
-        let fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return fsync(fd) == 0
     }
 
     func accepted(_ job: JobRecord, message: String) -> Response {

@@ -7,8 +7,9 @@ import Synchronization
 /// worker ran again since is decoded from the store.
 ///
 /// Bounded: at most `maxBytes` of encoded results in all (by default 64 MiB, some 10,000 files of a
-/// few dozen detections each). Past that the jobs kept longest are
-/// forgotten first, and a single job larger than the bound keeps only its first files.
+/// few dozen detections each; the decoded copies take about as much again). Past that the jobs
+/// kept longest are forgotten first, and a single job larger than the bound keeps only its first
+/// files. A job finalized by another process is forgotten only so.
 final class RecentResults<Value: Sendable>: Sendable {
     private let limit: Int
     private let state = Mutex(State())
@@ -27,14 +28,16 @@ final class RecentResults<Value: Sendable>: Sendable {
     func keep(job: String, file: Int64, data: Data, result: Value) {
         guard data.count <= limit else { return }
         state.withLock { s in
+            // What keeping it adds: a file kept again gives back its former bytes.
+            let added = data.count - (s.jobs[job]?[file]?.data.count ?? 0)
             // The jobs kept longest make room first, but never the job being kept.
-            while s.bytes + data.count > limit, let oldest = s.order.first, oldest != job {
+            while s.bytes + added > limit, let oldest = s.order.first, oldest != job {
                 s.order.removeFirst()
                 s.bytes -= s.jobs.removeValue(forKey: oldest)?.values.reduce(0) { $0 + $1.data.count } ?? 0
             }
-            guard s.bytes + data.count <= limit else { return }
+            guard s.bytes + added <= limit else { return }
             if s.jobs[job] == nil { s.order.append(job) }
-            s.bytes += data.count - (s.jobs[job]?[file]?.data.count ?? 0)
+            s.bytes += added
             s.jobs[job, default: [:]][file] = (data, result)
         }
     }

@@ -454,7 +454,7 @@ public final class WorkerPool: Service {
             step("read")
             // Those this process recorded are kept decoded; the others are decoded here.
             let kept = recent.take(job: jobID, stored: stored.map { ($0.file.id, $0.result) })
-            let files = try Self.decodeResults(stored.map(\.result), kept: kept)
+            let files = try Self.decodeResults(stored.map(\.result), kept: kept, as: FileResult.self)
             step("decode")
             let options = DetectionOptions(job: job)
             let model = try await models.file(for: job)
@@ -488,7 +488,11 @@ public final class WorkerPool: Service {
                     })
             }
             step("files")
-            _ = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
+            let written = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
+            // On disk before the job is final: a power loss never leaves a completed job without its documents.
+            guard await DiskSync.sync(files: written.map(\.path), directories: [layout.results.path]) else {
+                throw StorageError.unavailable(operation: "sync the job's documents", lastError: "the disk refused")
+            }
             step("write")
             try await Failpoint.hit("finalize.before_commit", context: "job=\(jobID)")
             let final = try await store.jobFinalize(
@@ -532,19 +536,30 @@ extension WorkerPool {
 
     /// The files' results in order: those in `kept` as they are, the others decoded, a share of
     /// them on each core.
-    static func decodeResults(_ stored: [Data], kept: [FileResult?]) throws -> [FileResult] {
+    static func decodeResults<Value: Decodable & Sendable>(_ stored: [Data], kept: [Value?], as type: Value.Type) throws
+        -> [Value]
+    {
         let missing = stored.indices.filter { $0 >= kept.count || kept[$0] == nil }
         let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, missing.count / 64))
-        let decoded = Mutex([[FileResult]?](repeating: nil, count: parts))
+        let decoded = Mutex([[Value]?](repeating: nil, count: parts))
         try SideBySide.run(parts) { part in
             let decoder = JSONDecoder()
             let range = (missing.count * part / parts)..<(missing.count * (part + 1) / parts)
-            let share = try missing[range].map { try decoder.decode(FileResult.self, from: stored[$0]) }
+            let share = try missing[range].map { try decoder.decode(Value.self, from: stored[$0]) }
             decoded.withLock { $0[part] = share }
         }
         var all = stored.indices.map { $0 < kept.count ? kept[$0] : nil }
         for (i, result) in zip(missing, decoded.withLock { $0.flatMap { $0 ?? [] } }) { all[i] = result }
-        return all.compactMap { $0 }
+        let results = all.compactMap { $0 }
+        guard results.count == stored.count else { throw ResultsIncomplete(stored: stored.count, decoded: results.count) }
+        return results
+    }
+
+    /// Fewer results came out than were stored (a share of the decoding was lost).
+    struct ResultsIncomplete: Error, CustomStringConvertible {
+        let stored: Int
+        let decoded: Int
+        var description: String { "\(decoded) of \(stored) stored results were decoded" }
     }
 
     /// Every object of a finished job that belongs in the bucket: its uploads (mirrored since

@@ -25,13 +25,20 @@ import Testing
         #expect(try await store.writerSafetyLevel() == normal, "a heartbeat")
         _ = try await store.fileFinish(claim, outcome: success, now: now)
         #expect(try await store.writerSafetyLevel() == normal, "a file's outcome")
-        _ = try await store.jobCancel("j", now: now)
+        let second = try #require(try await store.fileClaimNext(owner: "w", lease: 30, now: now))
+        _ = try await store.fileFinish(second, outcome: success, now: now)
+        #expect(try await store.jobFinalize("j", now: now)?.status == .completed)
+        #expect(try await store.writerSafetyLevel() == full, "a job's end")
+        _ = try await store.jobCreate(newJob("c", files: 1))
+        _ = try await store.fileClaimNext(owner: "w", lease: 30, now: now)
+        _ = try await store.jobCancel("c", now: now)
         #expect(try await store.writerSafetyLevel() == full, "a cancel")
 
         // A streamed upload: its files while it is receiving need no wait, its seal does.
         var receiving = newJob("r", files: 1)
         receiving.receiving = "instance/1/token"
         _ = try await store.jobCreate(receiving)
+        #expect(try await store.writerSafetyLevel() == normal, "a job made while its upload streams")
         let more = newJob("r", files: 2).files.enumerated().dropFirst().map { $0.element.record(job: "r", ordinal: $0.offset) }
         _ = try await store.jobAddFiles("r", more, seal: nil, now: now)
         #expect(try await store.writerSafetyLevel() == normal, "files added while receiving")

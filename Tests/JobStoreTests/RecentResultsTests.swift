@@ -48,3 +48,20 @@ import Testing
         #expect(recent.take(job: "j", stored: [(1, data("second!"))]) == ["b"])
     }
 }
+
+/// The finalize's results in order, some kept and the others decoded a share per core.
+@Suite struct DecodeResultsTests {
+    @Test func keptAndDecodedResultsKeepTheirPlaces() throws {
+        // 300 results, every third kept: more than one share is decoded.
+        let stored = (0..<300).map { Data("\($0)".utf8) }
+        let kept: [Int?] = (0..<300).map { $0 % 3 == 0 ? $0 : nil }
+        #expect(try WorkerPool.decodeResults(stored, kept: kept, as: Int.self) == Array(0..<300))
+        // Nothing kept, and everything kept.
+        #expect(try WorkerPool.decodeResults(stored, kept: [], as: Int.self) == Array(0..<300))
+        #expect(try WorkerPool.decodeResults([Data("7".utf8)], kept: [7], as: Int.self) == [7])
+        // A stored result that does not decode fails the finalize (retried at the next start).
+        #expect(throws: DecodingError.self) {
+            _ = try WorkerPool.decodeResults([Data("1".utf8), Data("not json".utf8)], kept: [], as: Int.self)
+        }
+    }
+}

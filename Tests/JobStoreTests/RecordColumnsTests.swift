@@ -1,0 +1,80 @@
+import Formats
+import Foundation
+import GeoInferTestSupport
+import Jobs
+import Testing
+
+@testable import JobStoreSQLite
+
+/// The job and file rows, whose columns the SQLite store writes out by hand: every field comes
+/// back as it was stored, set or nil.
+@Suite struct RecordColumnsTests {
+    /// A time whose fraction of a second is a whole number of milliseconds that binary floating
+    /// point holds exactly (dates are kept to the millisecond, as text): it comes back equal.
+    static func at(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+
+    static func fullJob(_ id: String) -> JobRecord {
+        var job = JobRecord(
+            id: id, status: .running, createdAt: at(1_800_000_000.125), updatedAt: at(1_800_000_001.5),
+            finishedAt: at(1_800_000_002.75), webhookURL: "https://example.com/hook", webhookSecret: "s3cret",
+            idempotencyKey: "key-1", ownerKeyID: "key_abc", scoreThreshold: 0.35, overlap: 0.125, modelName: "trees",
+            totalFiles: 7, succeededFiles: 3, failedFiles: 1, tilesTotal: 70, tilesDone: 41, claims: 5, progressNotified: 2,
+            idempotencyFingerprint: "fp")
+        job.formats = "coco,geojson"
+        job.outCRS = "EPSG:32630"
+        job.outputPrefix = "gs://b/out/"
+        job.nmsMetric = "ios"
+        job.mergedDetections = 12
+        job.modelVersion = "3"
+        job.modelSHA256 = String(repeating: "a", count: 64)
+        job.groundTruth = "uploads/j_.ground_truth.csv"
+        job.groundTruthName = "truth.csv"
+        job.receiving = "instance/12/token"
+        return job
+    }
+
+    static func fullFile(job: String) -> FileRecord {
+        FileRecord(
+            id: nil, jobID: job, ordinal: 4, originalName: "a b/ü.tif", name: "a_b_u.tif", storedPath: "uploads/j_a_b_u.tif",
+            sizeBytes: 318_000, sha256: String(repeating: "b", count: 64), status: .succeeded, attempts: 2, leaseOwner: "worker-1",
+            leaseExpiresAt: at(1_800_000_003.5), tilesTotal: 9, tilesDone: 9, detections: 18, classCounts: ["tree": 15, "palm": 3],
+            error: "an earlier attempt failed", startedAt: at(1_800_000_002.25), finishedAt: at(1_800_000_004.75), seconds: 0.0457,
+            footprint: Footprint(corners: [[-3.5, 40.25], [-3.4, 40.25], [-3.4, 40.2], [-3.5, 40.2]], bbox: [-3.5, 40.2, -3.4, 40.25]))
+    }
+
+    @Test func everyColumnComesBackSetOrNil() async throws {
+        let dir = Fixtures.temporaryDirectory("columns")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteJobStore(path: dir.appendingPathComponent("jobs.sqlite").path)
+        let job = Self.fullJob("j")
+        var file = Self.fullFile(job: "j")
+        var bare = file
+        bare.ordinal = 5
+        bare.name = "bare.tif"
+        (bare.leaseOwner, bare.leaseExpiresAt, bare.classCounts, bare.error) = (nil, nil, nil, nil)
+        (bare.startedAt, bare.finishedAt, bare.seconds, bare.footprint) = (nil, nil, nil, nil)
+        let rows = [file, bare]
+        try await store.transaction(bulk: false) { tx in try await tx.insert(job, files: rows) }
+        #expect(try await store.jobGet("j") == job)
+        let files = try await store.jobFiles("j")
+        file.id = files.first?.id
+        bare.id = files.last?.id
+        #expect(files == [file, bare])
+
+        // A job with every optional column nil, changed and read back in a transaction.
+        var plain = JobRecord(
+            id: "p", status: .queued, createdAt: Self.at(1_800_000_000), updatedAt: Self.at(1_800_000_000), finishedAt: nil,
+            webhookURL: nil, webhookSecret: nil, idempotencyKey: nil, scoreThreshold: nil, overlap: nil, modelName: "m",
+            totalFiles: 0, succeededFiles: 0, failedFiles: 0, tilesTotal: 0, tilesDone: 0, claims: 0)
+        let fresh = plain
+        try await store.transaction(bulk: false) { tx in try await tx.insert(fresh, files: []) }
+        plain.claims = 9
+        plain.status = .cancelled
+        let written = plain
+        let read = try await store.transaction(bulk: false) { tx in
+            try await tx.update(written)
+            return try await tx.lockJob("p")
+        }
+        #expect(read == plain)
+    }
+}
