@@ -245,8 +245,9 @@ public final class WorkerPool: Service {
         do {
             guard let job = try await store.fileFinish(claim, outcome: outcome, now: config.clock.now()) else {
                 log.info("outcome discarded: the file's lease moved to another worker or the job was cancelled")
-                // A job that is gone (a streamed upload that failed) keeps no pictures drawn for it.
-                if try await store.jobGet(claim.job.id) == nil { layout.removeFiles(ofJob: claim.job.id) }
+                // A job that is gone (a streamed upload that failed) keeps no pictures drawn for it;
+                // a store that cannot say now leaves them to the next start's sweep.
+                if case .some(.none) = try? await store.jobGet(claim.job.id) { layout.removeFiles(ofJob: claim.job.id) }
                 return
             }
             if case .succeeded(let data, _, _, _) = outcome, let decoded, let id = file.id {
