@@ -21,8 +21,13 @@ Reported, in the same run and on the same files:
    makes the job only once the whole body has arrived: what streaming the job saves.
 Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete in under 45 s.
 
+Each run reports the CPU time the host took from this machine meanwhile (`steal_s`): on a shared
+host, runs minutes apart differ by a quarter, so compare ratios of runs made one after the other.
+
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
-detect,ort,serve,mirror).
+detect,ort,serve,mirror), BENCH_DRONE_ROUNDS (1: how many times to run them all, one after the
+other; with more, the median of the rounds' ratios is reported too), BENCH_DRONE_PICTURES (1; 0:
+skip timing the thumbnails and quicklooks after the job).
 """
 import concurrent.futures
 import glob
