@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
 
 /// Making files durable: `fsync` of files and of the folders that name them, so that what the
-/// service has answered for survives a power loss.
+/// service has answered for survives a power loss. Each call waits for the disk on the calling
+/// thread.
 public enum DiskSync {
     /// `fsync` of a file, or of a folder after entries were made or renamed in it: false when it
     /// cannot be opened or the disk refuses.
@@ -13,24 +13,8 @@ public enum DiskSync {
         return fsync(fd) == 0
     }
 
-    /// `files`, then `directories`, synced on threads of their own (so that waiting for the disk
-    /// holds none of the few threads that run tasks), a few files at a time: false when one failed.
-    public static func sync(files: [String], directories: [String]) async -> Bool {
-        await withCheckedContinuation { done in
-            DispatchQueue.global(qos: .utility).async {
-                let failed = Mutex(false)
-                // The disk takes several writes at once; each wait is for the disk, not a core.
-                let lanes = min(8, files.count)
-                if lanes > 0 {
-                    DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-                        for i in stride(from: lane, to: files.count, by: lanes) where !sync(files[i]) {
-                            failed.withLock { $0 = true }
-                        }
-                    }
-                }
-                let ok = !failed.withLock { $0 } && directories.allSatisfy { sync($0, directory: true) }
-                done.resume(returning: ok)
-            }
-        }
+    /// `files`, then `directories`, synced one after another: false when one failed.
+    public static func sync(files: [String], directories: [String]) -> Bool {
+        files.allSatisfy { sync($0) } && directories.allSatisfy { sync($0, directory: true) }
     }
 }

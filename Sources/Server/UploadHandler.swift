@@ -209,7 +209,7 @@ struct UploadHandler: Sendable {
                 groundTruthPath = relative
             }
             // The renames too, before the job that points at them (the files were synced as they were checked).
-            guard await DiskSync.sync(files: [], directories: moved.isEmpty ? [] : [layout.url("uploads").path]) else {
+            guard DiskSync.sync(files: [], directories: moved.isEmpty ? [] : [layout.url("uploads").path]) else {
                 throw APIError.storageUnavailable
             }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
@@ -325,7 +325,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    (i, await checkDurably(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    (i, checkDurably(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
@@ -337,14 +337,13 @@ struct UploadHandler: Sendable {
         return results.compactMap { $0 }
     }
 
-    /// ``check(_:path:maxPixels:model:overlap:)``, then an accepted file synced to disk on a thread
-    /// of its own (waiting for the disk holds none of the few threads that run tasks): on disk
+    /// ``check(_:path:maxPixels:model:overlap:)``, then an accepted file synced to disk: on disk
     /// before its job is committed, so an accepted upload survives a power loss too.
-    static func checkDurably(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile, overlap: Double) async
+    static func checkDurably(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile, overlap: Double)
         -> FileCheck
     {
         let verdict = check(f, path: path, maxPixels: maxPixels, model: model, overlap: overlap)
-        guard case .accepted = verdict, !(await DiskSync.sync(files: [path], directories: [])) else { return verdict }
+        guard case .accepted = verdict, !DiskSync.sync(path) else { return verdict }
         return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
     }
 

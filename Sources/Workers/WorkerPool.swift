@@ -491,7 +491,7 @@ public final class WorkerPool: Service {
             step("files")
             let written = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
             // On disk before the job is final: a power loss never leaves a completed job without its documents.
-            guard await DiskSync.sync(files: written.map(\.path), directories: [layout.results.path]) else {
+            guard DiskSync.sync(files: written.map(\.path), directories: [layout.results.path]) else {
                 throw StorageError.unavailable(operation: "sync the job's documents", lastError: "the disk refused")
             }
             step("write")
