@@ -60,7 +60,7 @@ final class StreamedUpload: Sendable {
 
     /// Checks the received file at `index` and adds the files now complete in order.
     func offer(_ index: Int, _ file: UploadState.Received) async {
-        var verdict = UploadHandler.checkDurably(
+        var verdict = UploadHandler.check(
             file, path: dir.appending(path: file.name).path, maxPixels: maxPixels, model: parsed.model,
             overlap: parsed.detection.overlap)
         if HostileText.hasControl(file.originalName) {
@@ -97,7 +97,7 @@ final class StreamedUpload: Sendable {
             let (stopped, taken) = state.withLock { ($0.stopped, $0.next) }
             guard created, stopped == nil, taken == count else { return nil }
             let rows = try link(batch).map { $0.file.record(job: jobID, ordinal: $0.ordinal) }
-            guard DiskSync.sync(files: [], directories: [layout.url("uploads").path]) else { throw APIError.storageUnavailable }
+            guard DiskSync.sync(layout.url("uploads").path, directory: true) else { throw APIError.storageUnavailable }
             return try await store.jobAddFiles(jobID, rows, seal: seal, now: Date())
         }
     }

@@ -209,7 +209,7 @@ struct UploadHandler: Sendable {
                 groundTruthPath = relative
             }
             // The renames too, before the job that points at them (the files were synced as they were checked).
-            guard DiskSync.sync(files: [], directories: moved.isEmpty ? [] : [layout.url("uploads").path]) else {
+            guard DiskSync.sync(layout.url("uploads").path, directory: true) else {
                 throw APIError.storageUnavailable
             }
             try await Failpoint.hit("upload.before_commit", context: "job=\(jobID)")
@@ -325,7 +325,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    (i, checkDurably(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    (i, check(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
@@ -335,16 +335,6 @@ struct UploadHandler: Sendable {
             }
         }
         return results.compactMap { $0 }
-    }
-
-    /// ``check(_:path:maxPixels:model:overlap:)``, then an accepted file synced to disk: on disk
-    /// before its job is committed, so an accepted upload survives a power loss too.
-    static func checkDurably(_ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile, overlap: Double)
-        -> FileCheck
-    {
-        let verdict = check(f, path: path, maxPixels: maxPixels, model: model, overlap: overlap)
-        guard case .accepted = verdict, !DiskSync.sync(path) else { return verdict }
-        return .refused(.init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
     }
 
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.
@@ -364,6 +354,11 @@ struct UploadHandler: Sendable {
                         error: "not a GeoTIFF (GDAL reads it as \(raster.info.driver)): convert it with gdal_translate -of GTiff"))
             }
             try raster.verify()
+            // On disk before the job is committed: an accepted upload survives a power loss too.
+            guard DiskSync.sync(path) else {
+                return .refused(
+                    .init(name: f.originalName, error: "the server could not write it to disk (disk full or failing); try again later"))
+            }
             // Bounded by what the model will be fed: a small file with an absurd pixel size is refused here.
             let tiles = try model.manifest.tilePlan(for: raster.info, overlap: overlap, maxPixels: maxPixels).count
             return .accepted(
