@@ -52,7 +52,8 @@ public enum Fixtures {
         let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
         reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        // Its output ended: the exit follows at once (a bound all the same, never a hang).
+        if let stuck = process.waitExit(within: .seconds(60)) { throw PeerError(stuck) }
         while !errData.isSet { usleep(1000) }
         return ProcessResult(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),

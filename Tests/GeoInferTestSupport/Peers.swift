@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A test peer in its own process (an emulator, a proxy, a token endpoint) listening on a port
@@ -58,10 +58,7 @@ public final class PeerProcess {
     }
 
     public func stop() {
-        if let p = process, p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
+        if let p = process, let stuck = p.killAndWait() { reportStuck(stuck) }
         process = nil
     }
 
@@ -92,6 +89,36 @@ public final class PeerProcess {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0
     }
+}
+
+extension Process {
+    /// SIGKILL, then a wait of at most `limit` for the exit: nil once the process is gone, else
+    /// what the kernel says of it. No test waits for ever on a child (`waitUntilExit` would).
+    public func killAndWait(within limit: Duration = .seconds(30)) -> String? {
+        guard isRunning else { return nil }
+        kill(processIdentifier, SIGKILL)
+        return waitExit(within: limit)
+    }
+
+    /// Waits at most `limit` for the process to exit: nil once it has, else what the kernel says
+    /// of it (a zombie here means the exit happened and only its notice was missed).
+    public func waitExit(within limit: Duration) -> String? {
+        let deadline = ContinuousClock.now + limit
+        while isRunning {
+            guard ContinuousClock.now < deadline else {
+                let stat = (try? String(contentsOfFile: "/proc/\(processIdentifier)/stat", encoding: .utf8)) ?? "no /proc entry"
+                return "\(executableURL?.lastPathComponent ?? "a child") (pid \(processIdentifier)) did not exit within \(limit); "
+                    + "/proc stat: \(stat.prefix(160))"
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+}
+
+/// For a helper with no test to record an issue in: the line reaches the test run's output.
+func reportStuck(_ what: String) {
+    FileHandle.standardError.write(Data("GeoInferTestSupport: \(what)\n".utf8))
 }
 
 public struct PeerError: Error, CustomStringConvertible {
@@ -187,11 +214,11 @@ public final class PostgresCluster: Sendable {
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") throws -> String {
         let r = try Fixtures.run(
-            "/usr/bin/psql",
+            "/usr/bin/timeout",
             [
-                "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
-                "-A", "-t", "-c", sql,
-            ])
+                "-k", "5", "120", "/usr/bin/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v",
+                "ON_ERROR_STOP=1", "-A", "-t", "-c", sql,
+            ], environment: ["PGCONNECT_TIMEOUT": "30"])
         guard r.status == 0 else { throw PeerError("psql failed: \(r.stderr)") }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -206,7 +233,9 @@ public final class PostgresCluster: Sendable {
     /// Runs a PostgreSQL tool (as `postgres` when root) with `system()`, output to a file: the
     /// server that `pg_ctl start` leaves running would hold a pipe open for ever.
     static func asOwner(_ command: [String]) throws {
-        let argv = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command
+        // A bound on every tool (pg_ctl's own -t covers only its wait for the server).
+        let argv =
+            ["/usr/bin/timeout", "-k", "5", "300"] + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-pgcmd-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: out) }
         let quoted = argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")

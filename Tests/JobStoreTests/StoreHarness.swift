@@ -33,16 +33,16 @@ func withStore<T: Sendable>(
         logger.logLevel = .error
         // The cluster is ours and running: a generous bound, for a machine loaded by the whole suite.
         let store = try await PostgresJobStore.open(url: url, events: events, mirror: mirror, logger: logger, reachWithin: .seconds(120))
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await store.run()
-                return nil
-            }
-            group.addTask { try await body(store) }
-            defer { group.cancelAll() }
-            while let next = try await group.next() { if let value = next { return value } }
-            throw PeerError("the store stopped")
-        }
+        // The store's run (its pool and listener) beside the body, then cancelled; a run that did
+        // not end would hold the test for ever, so its end has a limit and says what it waited for.
+        let runner = Task { try await store.run() }
+        let result: Result<T, any Error>
+        do { result = .success(try await body(store)) } catch { result = .failure(error) }
+        runner.cancel()
+        try await value(
+            of: Task { () async throws in _ = await runner.result }, within: .seconds(30),
+            "the PostgreSQL store's run ending once cancelled")
+        return try result.get()
     }
 }
 

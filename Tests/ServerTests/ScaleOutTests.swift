@@ -39,9 +39,7 @@ final class WorkerProcess {
     }
 
     func kill9() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        if let stuck = process.killAndWait() { Issue.record("the worker: \(stuck)") }
     }
 
     deinit { kill9() }

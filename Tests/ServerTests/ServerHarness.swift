@@ -52,9 +52,7 @@ final class ServerProcess: HTTPService {
 
     /// SIGKILL: no chance to clean up, as in a crash.
     func kill9() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        if let stuck = process.killAndWait() { Issue.record("the server: \(stuck)") }
     }
 
     var isRunning: Bool { process.isRunning }
@@ -77,12 +75,12 @@ final class ServerProcess: HTTPService {
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
             Issue.record("the server did not exit within \(Int(limit)) s of SIGTERM: \(serverLog.suffix(2000))")
-            kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
+        kill9()
     }
 
-    deinit { if process.isRunning { process.terminate() } }
+    /// A server a test left running does not outlive the test process.
+    deinit { _ = process.killAndWait() }
 
     static func freePort() throws -> Int { try PeerProcess.freePort() }
 
@@ -141,8 +139,10 @@ extension HTTPService {
         req.method = method
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+        // The client's limit ends with the answer's head; the body has a limit of its own.
         let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(120))
-        let bytes = try await resp.body.collect(upTo: 512 << 20)
+        let bytes = try await value(
+            of: Task { try await resp.body.collect(upTo: 512 << 20) }, within: .seconds(120), "the body of \(method) \(url)")
         return Reply(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Data(buffer: bytes))
     }
 

@@ -49,7 +49,7 @@ import Testing
                 sum.standardOutput = out
                 try sum.run()
                 let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                sum.waitUntilExit()
+                if let stuck = sum.waitExit(within: .seconds(60)) { Issue.record("sha256sum: \(stuck)") }
                 #expect(file["sha256"] as? String == text.split(separator: " ").first.map(String.init))
             }
             #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")

@@ -3,6 +3,7 @@ import Foundation
 import GeoInferTestSupport
 import NIOCore
 import NIOFoundationCompat
+import Testing
 
 /// A real HTTP webhook receiver (scripts/testing/webhook_receiver.py) that verifies every request
 /// with the reference `standardwebhooks` package and answers as scripted.
@@ -44,10 +45,7 @@ final class WebhookReceiver {
 
     /// SIGKILL: a child started from the test process may inherit a blocked SIGTERM.
     func stop() {
-        if let p = process, p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
+        if let stuck = process?.killAndWait() { Issue.record("the webhook receiver: \(stuck)") }
     }
 
     deinit { stop() }
