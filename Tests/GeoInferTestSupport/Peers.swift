@@ -116,6 +116,61 @@ extension Process {
     }
 }
 
+/// A child started with `posix_spawn` that gets nothing of the test process but its standard
+/// input (/dev/null), output and error (a file), an empty signal mask and default signal actions.
+enum Spawn {
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34), which the Glibc module does not show.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: AddCloseFrom.self)
+    }
+
+    /// Runs `executable` with `arguments`, its output and error to the file at `output`; returns
+    /// its exit status (128 + the signal that ended it). Past `limit` it is killed and this throws.
+    static func run(_ executable: String, _ arguments: [String], output: String, within limit: Duration) throws -> Int32 {
+        guard let addCloseFrom else { throw PeerError("this C library cannot close a child's inherited descriptors") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        _ = addCloseFrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else { throw PeerError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        let deadline = ContinuousClock.now + limit
+        var status: Int32 = 0
+        while true {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { break }
+            if waited == -1 && errno != EINTR {
+                throw PeerError("cannot wait for \(executable): \(String(cString: strerror(errno)))")
+            }
+            guard ContinuousClock.now < deadline else {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                throw PeerError("\(executable) \(arguments.joined(separator: " ")) did not end within \(limit)")
+            }
+            usleep(10_000)
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which the Glibc module does not show as functions.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
 /// For a helper with no test to record an issue in: the line reaches the test run's output.
 func reportStuck(_ what: String) {
     FileHandle.standardError.write(Data("GeoInferTestSupport: \(what)\n".utf8))
@@ -188,7 +243,10 @@ public final class PostgresCluster: Sendable {
             atexit {
                 for path in PostgresCluster.running.withLock({ $0 }) {
                     let owner = getuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : ""
-                    _ = system("\(owner)\(PostgresCluster.bin)/pg_ctl -D '\(path)/data' -m immediate stop >/dev/null 2>&1")
+                    // `system()` at exit: nothing runs beside it any more whose descriptors the server could keep.
+                    _ = system(
+                        "/usr/bin/timeout -k 5 90 \(owner)\(PostgresCluster.bin)/pg_ctl -D '\(path)/data' -m immediate stop >/dev/null 2>&1"
+                    )
                 }
             }
         }
@@ -230,16 +288,18 @@ public final class PostgresCluster: Sendable {
         return url(String(name))
     }
 
-    /// Runs a PostgreSQL tool (as `postgres` when root) with `system()`, output to a file: the
-    /// server that `pg_ctl start` leaves running would hold a pipe open for ever.
+    /// Runs a PostgreSQL tool (as `postgres` when root), output to a file, with every descriptor
+    /// but the three standard ones closed (`Spawn.run`). `pg_ctl start` leaves the server
+    /// running, and the server keeps what the tool was given: with `system()` that was whatever
+    /// the test process had open at that moment, such as another test's pipe to its child (read
+    /// until its end) or the socket by which `Process` learns that a child ended, and that test
+    /// then waited as long as the server ran; through `Process`, its own such socket.
     static func asOwner(_ command: [String]) throws {
-        // A bound on every tool (pg_ctl's own -t covers only its wait for the server).
-        let argv =
-            ["/usr/bin/timeout", "-k", "5", "300"] + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
+        let argv = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("geoinfer-pgcmd-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: out) }
-        let quoted = argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
-        let status = system("\(quoted) </dev/null >'\(out.path)' 2>&1")
+        // A bound on every tool (pg_ctl's own -t covers only its wait for the server).
+        let status = try Spawn.run("/usr/bin/timeout", ["-k", "5", "300"] + argv, output: out.path, within: .seconds(320))
         guard status == 0 else {
             throw PeerError("\(command.first ?? "") failed (\(status)): \((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
         }

@@ -39,9 +39,13 @@ func withStore<T: Sendable>(
         let result: Result<T, any Error>
         do { result = .success(try await body(store)) } catch { result = .failure(error) }
         runner.cancel()
-        try await value(
-            of: Task { () async throws in _ = await runner.result }, within: .seconds(30),
-            "the PostgreSQL store's run ending once cancelled")
+        do {
+            try await value(
+                of: Task { () async throws in _ = await runner.result }, within: .seconds(30),
+                "the PostgreSQL store's run ending once cancelled")
+        } catch {
+            Issue.record(error)  // beside the body's own outcome, not instead of it
+        }
         return try result.get()
     }
 }
