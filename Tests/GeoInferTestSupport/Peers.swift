@@ -252,6 +252,12 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// The server's process id while it runs (the first line of its `postmaster.pid`).
+    public var serverPID: Int32? {
+        (try? String(contentsOfFile: dir.appendingPathComponent("data/postmaster.pid").path, encoding: .utf8))?
+            .split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
     /// `postgres://…` for a database of this cluster.
     public func url(_ database: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable" }
 
