@@ -71,9 +71,7 @@ final class ServerProcess: HTTPService {
     func stop(within limit: TimeInterval = 60) {
         guard process.isRunning else { return }
         process.terminate()
-        let deadline = Date().addingTimeInterval(limit)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        if process.waitExit(within: .seconds(limit)) != nil {
             Issue.record("the server did not exit within \(Int(limit)) s of SIGTERM: \(serverLog.suffix(2000))")
         }
         kill9()

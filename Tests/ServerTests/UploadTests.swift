@@ -42,15 +42,9 @@ import Testing
             for (i, file) in files.enumerated() {
                 let stored = server.dataDir.appendingPathComponent("uploads/\(id)_scene\(i).tif")
                 #expect(try Data(contentsOf: stored) == rasters[i])
-                let sum = Process()
-                sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-                sum.arguments = [stored.path]
-                let out = Pipe()
-                sum.standardOutput = out
-                try sum.run()
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                if let stuck = sum.waitExit(within: .seconds(60)) { Issue.record("sha256sum: \(stuck)") }
-                #expect(file["sha256"] as? String == text.split(separator: " ").first.map(String.init))
+                let sum = try await Fixtures.run("/usr/bin/sha256sum", [stored.path])
+                #expect(sum.status == 0, "\(sum.stderr)")
+                #expect(file["sha256"] as? String == sum.stdout.split(separator: " ").first.map(String.init))
             }
             #expect(detail["webhook_url"] as? String == "https://203.0.113.10/hook")
 
