@@ -7,6 +7,7 @@
 # output until it exits when its own output is a pipe (as under CI): a run that never ends would
 # show nothing of where it stopped. Here every test's start and end is printed as it happens.
 # The exit status is the binary's; unlike `swift test`, a filter that matches no test fails (69).
+# The test models are made first, and at most 24 tests run at a time (see below).
 #
 # Past LIMIT_SECONDS the run is stopped, and before it is, this prints what it was doing: the
 # process tree, each test and service process's threads (gdb, else the toolchain's lldb) and the
@@ -51,12 +52,25 @@ stop_all() {
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM HUP
 
+# The test models, made before the tests start: made by the first test that needs one, they held
+# every other such test, and with them the threads the tests' services run on, for seconds.
+export GEOINFER_TEST_MODELS=$run_tmp/models
+if ! .venv/bin/python scripts/testing/make_test_models.py "$GEOINFER_TEST_MODELS" >"$run_tmp/make_test_models.log" 2>&1; then
+    echo "run_tests.sh: scripts/testing/make_test_models.py failed:" >&2
+    cat "$run_tmp/make_test_models.log" >&2
+    exit 2
+fi
+
 # As `swift test` runs it (it sets NO_COLOR when its output is not a terminal).
 { [ -t 1 ] && [ -t 2 ]; } || export NO_COLOR=1
 # Its own session, so that what it started can be told apart and stopped with it. A background
 # command of a script starts with SIGINT and SIGQUIT ignored: the tests get them back.
 set +m
-setsid env --default-signal=INT,QUIT "$binary" --testing-library swift-testing "$@" </dev/null &
+# At most 24 tests at a time: started all at once, a few hundred tests queue on the cooperative
+# pool (as many threads as cores), and a service or store running in the test process waited
+# 10 s and more behind the CPU work of the others, past its own deadlines.
+setsid env --default-signal=INT,QUIT "$binary" --testing-library swift-testing \
+    --experimental-maximum-parallelization-width 24 "$@" </dev/null &
 pid=$!
 if [ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" != "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     sleep 0.2 # setsid may not have run yet

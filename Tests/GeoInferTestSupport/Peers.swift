@@ -13,16 +13,31 @@ public final class PeerProcess {
 
     public var address: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts `executable`, whose arguments may use `{port}`, and waits until the port accepts connections.
-    public init(
+    /// Starts `executable`, whose arguments may use `{port}`, and waits until it listens on the
+    /// port. Without a `port`, a port another process took first (between `freePort` and the
+    /// peer's bind) is given up for another one, up to five times.
+    public convenience init(
         _ name: String, executable: String, arguments: [String], port: Int? = nil,
         environment: [String: String] = [:]
     ) async throws {
-        let chosen = try port ?? Self.freePort()
+        var attempt = 1
+        while true {
+            let chosen = try port ?? Self.freePort()
+            do {
+                try await self.init(name, executable: executable, arguments: arguments, on: chosen, environment: environment)
+                return
+            } catch let error as PortTaken where port == nil && attempt < 5 {
+                reportStuck("\(error); trying another port")
+                attempt += 1
+            }
+        }
+    }
+
+    private init(_ name: String, executable: String, arguments: [String], on port: Int, environment: [String: String]) async throws {
         self.name = name
-        self.port = chosen
+        self.port = port
         self.executable = executable
-        self.arguments = arguments.map { $0.replacingOccurrences(of: "{port}", with: "\(chosen)") }
+        self.arguments = arguments.map { $0.replacingOccurrences(of: "{port}", with: "\(port)") }
         self.environment = environment
         try await start()
     }
@@ -42,14 +57,46 @@ public final class PeerProcess {
         process = p
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if Self.accepts(port: port) { return }
+            // Its own listener, not only an answer on the port: another process may hold it.
+            if Self.listens(pid: p.processIdentifier, port: port) { return }
             guard p.isRunning else {
-                throw PeerError("\(name) exited at start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                if Self.listenerInode(port: port) != nil { throw PortTaken(name: name, port: port, output: output) }
+                throw PeerError("\(name) exited at start: \(output)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         stop()
         throw PeerError("\(name) did not open port \(port) within 60 s")
+    }
+
+    /// A peer that could not listen because another process already did on its port.
+    struct PortTaken: Error, CustomStringConvertible {
+        let name: String, port: Int, output: String
+        var description: String { "\(name) found port \(port) taken by another process: \(output.suffix(300))" }
+    }
+
+    /// Whether process `pid` itself holds the socket listening on loopback port `port`.
+    public static func listens(pid: Int32, port: Int) -> Bool {
+        guard let inode = listenerInode(port: port) else { return false }
+        let fds = "/proc/\(pid)/fd"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []
+        return entries.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fds)/\($0)")) == "socket:[\(inode)]" }
+    }
+
+    /// The inode of the socket listening on 127.0.0.1 or any address at `port`, from /proc/net/tcp.
+    public static func listenerInode(port: Int) -> String? {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        let wanted = String(format: "%04X", port)
+        for line in table.split(separator: "\n").dropFirst() {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[3] == "0A" else { continue }
+            let local = fields[1].split(separator: ":")
+            guard local.count == 2, local[1] == wanted, local[0] == "0100007F" || local[0] == "00000000" else { continue }
+            return String(fields[9])
+        }
+        return nil
     }
 
     /// Sends `sig` to the peer (tcp_proxy.py: SIGUSR1 blocks its connections, SIGUSR2 unblocks them).
@@ -64,8 +111,21 @@ public final class PeerProcess {
 
     deinit { stop() }
 
-    /// A port of loopback that nothing listens on now.
+    /// Ports handed out by `freePort` in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port of loopback that nothing listens on now and that `freePort` has not handed out
+    /// before in this process (the kernel may give a port it just gave back again, before the
+    /// first taker has bound it).
     public static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try unboundPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw PeerError("no loopback port left that was not handed out before")
+    }
+
+    private static func unboundPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -78,17 +138,6 @@ public final class PeerProcess {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-    }
 }
 
 extension Process {
@@ -172,7 +221,7 @@ enum Spawn {
 }
 
 /// For a helper with no test to record an issue in: the line reaches the test run's output.
-func reportStuck(_ what: String) {
+public func reportStuck(_ what: String) {
     FileHandle.standardError.write(Data("GeoInferTestSupport: \(what)\n".utf8))
 }
 
@@ -229,12 +278,18 @@ public final class PostgresCluster: Sendable {
     /// Clusters still running, stopped when the test process exits (a shared cluster is never deinitialised).
     static let running = Mutex<[String]>([])
 
-    public init() throws {
+    /// A new cluster, running. `initdb` and the server's start take seconds, on a thread of their
+    /// own (see `Fixtures.run`).
+    public static func make() async throws -> PostgresCluster {
+        try await Fixtures.onOwnThread { try PostgresCluster() }
+    }
+
+    private init() throws {
         port = try PeerProcess.freePort()
         dir = Fixtures.temporaryDirectory("pg")
         _ = chmod(dir.path, 0o777)
         try Self.asOwner(["\(Self.bin)/initdb", "-D", "\(dir.path)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-        try start()
+        try startServer()
         let first = Self.running.withLock { list in
             list.append(dir.path)
             return list.count == 1
@@ -261,7 +316,12 @@ public final class PostgresCluster: Sendable {
     /// `postgres://…` for a database of this cluster.
     public func url(_ database: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable" }
 
-    public func start() throws {
+    /// Starts the server again after `stop`.
+    public func start() async throws {
+        try await Fixtures.onOwnThread { try self.startServer() }
+    }
+
+    func startServer() throws {
         try Self.asOwner([
             "\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-l", "\(dir.path)/log", "-w", "-t", "60", "-o",
             "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(dir.path) -c fsync=off -c max_connections=200",
@@ -270,14 +330,19 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Stops the server at once (`-m immediate`: like a crash).
-    public func stop() throws {
-        try Self.asOwner(["\(Self.bin)/pg_ctl", "-D", "\(dir.path)/data", "-m", "immediate", "-w", "stop"])
+    public func stop() async throws {
+        let dir = dir
+        try await Fixtures.onOwnThread { try Self.stopServer(dir) }
+    }
+
+    static func stopServer(_ dir: URL) throws {
+        try asOwner(["\(bin)/pg_ctl", "-D", "\(dir.path)/data", "-m", "immediate", "-w", "stop"])
     }
 
     /// Runs SQL as the superuser.
     @discardableResult
-    public func psql(_ sql: String, database: String = "postgres") throws -> String {
-        let r = try Fixtures.run(
+    public func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        let r = try await Fixtures.run(
             "/usr/bin/timeout",
             [
                 "-k", "5", "120", "/usr/bin/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-v",
@@ -288,9 +353,9 @@ public final class PostgresCluster: Sendable {
     }
 
     /// A new empty database; returns its URL.
-    public func freshDatabase() throws -> String {
+    public func freshDatabase() async throws -> String {
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try psql("CREATE DATABASE \(name)")
+        try await psql("CREATE DATABASE \(name)")
         return url(String(name))
     }
 
@@ -311,9 +376,14 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// The stop runs on a thread of its own: the last reference may go on a thread of the
+    /// cooperative pool. Until it has stopped, the cluster stays on the list stopped at exit.
     deinit {
-        try? stop()
-        Self.running.withLock { $0.removeAll { $0 == dir.path } }
-        try? FileManager.default.removeItem(at: dir)
+        let dir = dir
+        Thread {
+            try? Self.stopServer(dir)
+            Self.running.withLock { $0.removeAll { $0 == dir.path } }
+            try? FileManager.default.removeItem(at: dir)
+        }.start()
     }
 }

@@ -105,7 +105,7 @@ import Testing
 
     /// A UTM raster's footprint agrees with GDAL's command-line transform of its corners; a raster
     /// without georeferencing has none.
-    @Test func utmFootprintMatchesGdaltransform() throws {
+    @Test func utmFootprintMatchesGdaltransform() async throws {
         let dir = Fixtures.temporaryDirectory("footprint")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("utm.tif").path
@@ -114,7 +114,7 @@ import Testing
         synthetic.pixelSize = 0.5
         try synthetic.write(to: path)
         let f = try #require(try Raster(path: path).footprint())
-        let gdal = try Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (300, 0), (300, 200), (0, 200)])
+        let gdal = try await Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (300, 0), (300, 200), (0, 200)])
         for (mine, theirs) in zip(f.corners, gdal) {
             #expect(abs(mine[0] - theirs[0]) < 1e-6 && abs(mine[1] - theirs[1]) < 1e-6, "\(mine) \(theirs)")
         }

@@ -14,7 +14,7 @@ import Testing
     }
 
     /// Pixel → UTM → WGS84 agrees with GDAL's own command-line transform of the same pixels.
-    @Test func wgs84MatchesGdaltransform() throws {
+    @Test func wgs84MatchesGdaltransform() async throws {
         let dir = Fixtures.temporaryDirectory("gdaltransform")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("utm.tif").path
@@ -27,7 +27,7 @@ import Testing
         let pixels: [(Double, Double)] = [(0, 0), (300, 0), (300, 200), (0, 200), (123.5, 77.25)]
         let ours = try transformer.toWGS84(pixels.map { gt.apply(x: $0.0, y: $0.1) })
 
-        let theirs = try Fixtures.gdalTransformToWGS84(raster: path, pixels: pixels)
+        let theirs = try await Fixtures.gdalTransformToWGS84(raster: path, pixels: pixels)
         #expect(theirs.count == pixels.count)
         for (a, b) in zip(ours, theirs) {
             #expect(abs(a.lon - b[0]) < 1e-9 && abs(a.lat - b[1]) < 1e-9, "ours \(a) gdal \(b)")

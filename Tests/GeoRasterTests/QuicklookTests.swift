@@ -47,14 +47,14 @@ import Testing
     /// gives the picture GDAL's average gives, to within the JPEG's own error, at the same size; a
     /// raster it does not apply to (DEFLATE) is read the usual way.
     @Test(arguments: [(1041, 1041, 384), (2000, 700, 384), (900, 500, 128)])
-    func fastReadOfAJPEGTiffMatchesTheAverage(width: Int, height: Int, maxSize: Int) throws {
+    func fastReadOfAJPEGTiffMatchesTheAverage(width: Int, height: Int, maxSize: Int) async throws {
         let dir = Fixtures.temporaryDirectory("ql-fast")
         let plain = dir.appendingPathComponent("plain.tif").path
         let jpeg = dir.appendingPathComponent("jpeg.tif").path
         var scene = SyntheticRaster(width: width, height: height)
         scene.markers = [Marker(x: width / 3, y: height / 3, width: width / 5, height: height / 5)]
         try scene.write(to: plain)
-        let made = try Fixtures.run(
+        let made = try await Fixtures.run(
             "/usr/bin/gdal_translate", ["-q", "-co", "COMPRESS=JPEG", "-co", "PHOTOMETRIC=YCBCR", "-co", "JPEG_QUALITY=95", plain, jpeg])
         try #require(made.status == 0, "\(made.stderr)")
         let raster = try Raster(path: jpeg)

@@ -7,7 +7,7 @@ import Testing
 @Suite struct CLITests {
     let dir = Fixtures.temporaryDirectory("cli")
 
-    @Test func badFilesAreReportedAndGoodOnesStillProcessed() throws {
+    @Test func badFilesAreReportedAndGoodOnesStillProcessed() async throws {
         let good = dir.appendingPathComponent("good.tif").path
         var r = SyntheticRaster(width: 120, height: 90)
         r.markers = [Marker(x: 30, y: 30, width: 10, height: 10)]
@@ -18,7 +18,7 @@ import Testing
         try "not a raster".write(toFile: text, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
 
-        let result = try Fixtures.run(
+        let result = try await Fixtures.run(
             Fixtures.geoinferExecutable,
             ["detect", empty, good, text, "--model", Fixtures.model("yolo"), "--out", out, "--threads", "1"])
         #expect(result.status == 1)
@@ -34,7 +34,7 @@ import Testing
         #expect(!result.stderr.contains("\r"))
     }
 
-    @Test func filesRunSideBySideKeepTheirOrder() throws {
+    @Test func filesRunSideBySideKeepTheirOrder() async throws {
         // Eight files of different sizes on three workers: they finish out of order, the
         // documents list them in the order given, with the same detections as one worker gives.
         var paths: [String] = []
@@ -48,7 +48,7 @@ import Testing
         var documents: [COCODocument] = []
         for workers in ["3", "1"] {
             let out = dir.appendingPathComponent("out-\(workers)").path
-            let result = try Fixtures.run(
+            let result = try await Fixtures.run(
                 Fixtures.geoinferExecutable,
                 ["detect"] + paths + ["--model", Fixtures.model("yolo"), "--out", out, "--workers", workers])
             #expect(result.status == 0, "\(result.stderr)")
@@ -58,12 +58,12 @@ import Testing
         #expect(documents[0].images.map(\.file_name) == (0..<8).map { "f\($0).tif" })
         #expect(documents[0].annotations.map(\.bbox) == documents[1].annotations.map(\.bbox))
         #expect(documents[0].annotations.map(\.image_id) == Array(1...8))
-        let refused = try Fixtures.run(
+        let refused = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["detect", paths[0], "--workers", "0", "--model", Fixtures.model("yolo")])
         #expect(refused.status != 0 && refused.stderr.contains("--workers must be 1 to 256"))
     }
 
-    @Test func invalidOptionsAreRefusedBeforeAnyWork() throws {
+    @Test func invalidOptionsAreRefusedBeforeAnyWork() async throws {
         let cases: [([String], String)] = [
             (["--formats", "coco,shapefile"], "--formats must be a comma-separated list of coco, geojson, gpkg, fgb"),
             (["--out-crs", "EPSG:0"], "--out-crs must be EPSG:n"),
@@ -73,7 +73,7 @@ import Testing
             (["--model", "/nonexistent/model.onnx"], "not found or not readable"),
         ]
         for (args, message) in cases {
-            let result = try Fixtures.run(
+            let result = try await Fixtures.run(
                 Fixtures.geoinferExecutable,
                 ["detect", "x.tif", "--model", Fixtures.model("yolo")] + args + ["--out", dir.path])
             #expect(result.status != 0, "\(args)")
@@ -81,8 +81,8 @@ import Testing
         }
     }
 
-    @Test func missingDefaultModelSaysHowToFixIt() throws {
-        let result = try Fixtures.run(
+    @Test func missingDefaultModelSaysHowToFixIt() async throws {
+        let result = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["detect", "x.tif"],
             environment: ["GEOINFER_MODEL": dir.appendingPathComponent("none.onnx").path])
         #expect(result.status != 0)

@@ -12,15 +12,15 @@ import Testing
     static let sample = Fixtures.root.appendingPathComponent(".deps/samples/OSBS_029.tif").path
     static let labels = Fixtures.root.appendingPathComponent(".deps/samples/OSBS_029.csv").path
 
-    static func evaluate(_ predictions: String, _ truth: String, _ extra: [String] = []) throws -> EvaluationReport {
+    static func evaluate(_ predictions: String, _ truth: String, _ extra: [String] = []) async throws -> EvaluationReport {
         let out = Fixtures.temporaryDirectory("eval").appendingPathComponent("report.json")
-        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", predictions, truth, "--json", out.path] + extra)
+        let r = try await Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", predictions, truth, "--json", out.path] + extra)
         guard r.status == 0 else { throw TestFailure(description: "evaluate failed: \(r.stderr)") }
         return try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: out))
     }
 
-    static func pycocotools(_ predictions: String, _ truth: String, maxDets: Int = 100) throws -> (ap: Double, ap50: Double) {
-        let r = try Fixtures.run(
+    static func pycocotools(_ predictions: String, _ truth: String, maxDets: Int = 100) async throws -> (ap: Double, ap50: Double) {
+        let r = try await Fixtures.run(
             Fixtures.python,
             [
                 Fixtures.root.appendingPathComponent("scripts/testing/coco_eval.py").path, predictions, truth,
@@ -32,17 +32,19 @@ import Testing
         return (ap, ap50)
     }
 
-    /// The default model's detections on OSBS_029, once for the suite.
-    static let osbs: String = {
+    /// The default model's detections on OSBS_029, once for the suite (a task: the first test to
+    /// ask starts it, the others wait for it without holding a thread).
+    static let osbsRun = Task { () async throws -> String in
         let out = Fixtures.temporaryDirectory("osbs-eval").path
-        let r = try? Fixtures.run(Fixtures.geoinferExecutable, ["detect", sample, "--out", out])
-        precondition(r?.status == 0, "detect failed: \(r?.stderr ?? "")")
+        let r = try await Fixtures.run(Fixtures.geoinferExecutable, ["detect", sample, "--out", out])
+        guard r.status == 0 else { throw TestFailure(description: "detect failed: \(r.stderr)") }
         return out
-    }()
+    }
+    static var osbs: String { get async throws { try await osbsRun.value } }
 
-    @Test func apAgreesWithPycocotoolsOnNEONLabels() throws {
-        let ours = try Self.evaluate(Self.osbs, Self.labels)
-        let theirs = try Self.pycocotools(Self.osbs + "/coco.json", Self.labels)
+    @Test func apAgreesWithPycocotoolsOnNEONLabels() async throws {
+        let ours = try await Self.evaluate(Self.osbs, Self.labels)
+        let theirs = try await Self.pycocotools(Self.osbs + "/coco.json", Self.labels)
         #expect(
             abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12 && abs((ours.pooled.ap50 ?? -1) - theirs.ap50) < 1e-12,
             "\(ours.pooled) vs \(theirs)")
@@ -51,7 +53,7 @@ import Testing
     }
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
-    func apAgreesWithPycocotoolsOnRandomScenes(seed: UInt64) throws {
+    func apAgreesWithPycocotoolsOnRandomScenes(seed: UInt64) async throws {
         // Three images; whole-pixel boxes (IoUs equal to thresholds happen), scores on a coarse
         // grid (ties), and up to 180 predictions an image (past the limit of 100).
         var rng = SplitMix(seed: seed)
@@ -93,8 +95,8 @@ import Testing
         ]).write(to: coco)
         try Data(csv.utf8).write(to: truth)
         for maxDets in [100, 1000] {
-            let ours = try Self.evaluate(coco.path, truth.path, ["--max-detections", "\(maxDets)"])
-            let theirs = try Self.pycocotools(coco.path, truth.path, maxDets: maxDets)
+            let ours = try await Self.evaluate(coco.path, truth.path, ["--max-detections", "\(maxDets)"])
+            let theirs = try await Self.pycocotools(coco.path, truth.path, maxDets: maxDets)
             #expect(
                 abs((ours.pooled.ap ?? -1) - theirs.ap) < 1e-12, "seed \(seed) maxDets \(maxDets): \(ours.pooled.ap ?? -1) vs \(theirs.ap)")
             #expect(
@@ -103,7 +105,7 @@ import Testing
         }
     }
 
-    @Test func everyGroundTruthFormatGivesTheSameScores() throws {
+    @Test func everyGroundTruthFormatGivesTheSameScores() async throws {
         let dir = Fixtures.temporaryDirectory("eval-formats")
         let rows = try String(contentsOfFile: Self.labels, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst().map {
             $0.split(separator: ",")
@@ -131,13 +133,13 @@ import Testing
                 .utf8
         ).write(to: geojson)
         let gpkg = dir.appendingPathComponent("truth_wgs84.gpkg")
-        let converted = try Fixtures.run("/usr/bin/ogr2ogr", ["-f", "GPKG", "-t_srs", "EPSG:4326", gpkg.path, geojson.path])
+        let converted = try await Fixtures.run("/usr/bin/ogr2ogr", ["-f", "GPKG", "-t_srs", "EPSG:4326", gpkg.path, geojson.path])
         try #require(converted.status == 0, "\(converted.stderr)")
 
-        let reference = try Self.evaluate(Self.osbs, Self.labels)
+        let reference = try await Self.evaluate(Self.osbs, Self.labels)
         let voc = Fixtures.root.appendingPathComponent(".deps/samples/OSBS_029.xml").path
         for truth in [voc, coco.path, geojson.path, gpkg.path] {
-            let r = try Self.evaluate(Self.osbs, truth)
+            let r = try await Self.evaluate(Self.osbs, truth)
             #expect(r.pooled.ground_truth == reference.pooled.ground_truth, "\(truth)")
             #expect(r.pooled.matches.map(\.true_positives) == reference.pooled.matches.map(\.true_positives), "\(truth)")
             #expect(
@@ -146,31 +148,32 @@ import Testing
         }
     }
 
-    @Test func detectWithGroundTruthKeepsTheScoresInItsMetadata() throws {
+    @Test func detectWithGroundTruthKeepsTheScoresInItsMetadata() async throws {
         let out = Fixtures.temporaryDirectory("detect-gt")
-        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", Self.labels])
+        let r = try await Fixtures.run(
+            Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", Self.labels])
         try #require(r.status == 0, "\(r.stderr)")
         let meta = try JSONDecoder().decode(RunMetadata.self, from: Data(contentsOf: out.appendingPathComponent("metadata.json")))
         let evaluation = try #require(meta.evaluation)
         #expect(evaluation.ground_truth_file == "OSBS_029.csv")
-        #expect(evaluation.pooled == (try Self.evaluate(Self.osbs, Self.labels)).pooled)
-        let missing = try Fixtures.run(
+        #expect(evaluation.pooled == (try await Self.evaluate(Self.osbs, Self.labels)).pooled)
+        let missing = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["detect", Self.sample, "--out", out.path, "--ground-truth", "/nonexistent.csv"])
         #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
     }
 
-    @Test func unreadableGroundTruthIsRefusedSayingWhere() throws {
+    @Test func unreadableGroundTruthIsRefusedSayingWhere() async throws {
         let dir = Fixtures.temporaryDirectory("eval-bad")
         let csv = dir.appendingPathComponent("bad.csv")
         try Data("image_path,xmin,ymin,xmax,ymax,label\nOSBS_029.tif,1,2,x,4,Tree\n".utf8).write(to: csv)
-        let r = try Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, csv.path])
+        let r = try await Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, csv.path])
         #expect(r.status != 0 && r.stderr.contains("line 2"), "\(r.stderr)")
         let header = dir.appendingPathComponent("header.csv")
         try Data("name,a,b\n".utf8).write(to: header)
-        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, header.path]).stderr.contains("image_path"))
+        #expect(try await Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, header.path]).stderr.contains("image_path"))
         let notes = dir.appendingPathComponent("notes.txt")
         try Data("nothing".utf8).write(to: notes)
-        #expect(try Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, notes.path]).status != 0)
+        #expect(try await Fixtures.run(Fixtures.geoinferExecutable, ["evaluate", Self.osbs, notes.path]).status != 0)
     }
 }
 

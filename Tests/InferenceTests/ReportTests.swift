@@ -116,7 +116,7 @@ import Testing
             let b = try #require(f.properties.pixel_bbox)
             pixels += [(b[0], b[1]), (b[0] + b[2], b[1]), (b[0] + b[2], b[1] + b[3]), (b[0], b[1] + b[3])]
         }
-        let theirs = try Fixtures.gdalTransformToWGS84(raster: utmPath, pixels: pixels)
+        let theirs = try await Fixtures.gdalTransformToWGS84(raster: utmPath, pixels: pixels)
         #expect(theirs.count == utmFeatures.count * 4)
         for (i, f) in utmFeatures.enumerated() {
             let ours = Set(f.geometry.coordinates[0].dropLast().map { [($0[0] * 1e9).rounded(), ($0[1] * 1e9).rounded()] })

@@ -8,9 +8,9 @@ import Testing
     static let sample = Fixtures.root.appendingPathComponent(".deps/samples/OSBS_029.tif").path
     static let voc = Fixtures.root.appendingPathComponent(".deps/samples/OSBS_029.xml").path
 
-    @Test func aFewIterationsLowerTheLossAndTheModelRunsInTheEngine() throws {
+    @Test func aFewIterationsLowerTheLossAndTheModelRunsInTheEngine() async throws {
         let out = Fixtures.temporaryDirectory("train")
-        let trained = try Fixtures.run(
+        let trained = try await Fixtures.run(
             Fixtures.geoinferExecutable,
             [
                 "train", Self.sample, "--labels", Self.voc, "--out", out.path, "--iters", "30", "--eval-every", "10", "--name",
@@ -27,12 +27,12 @@ import Testing
         let last = losses.suffix(5).reduce(0, +) / 5
         #expect(last < 0.85 * first, "loss \(first) → \(last)")
         // Its manifest names it as asked, with the labels' class in the starting model's spelling.
-        let info = try Fixtures.run(Fixtures.geoinferExecutable, ["model-info", out.appendingPathComponent("model.onnx").path])
+        let info = try await Fixtures.run(Fixtures.geoinferExecutable, ["model-info", out.appendingPathComponent("model.onnx").path])
         #expect(info.status == 0 && info.stdout.contains("crowns-osbs") && info.stdout.contains("0.1.0"), "\(info.stdout) \(info.stderr)")
         #expect(info.stdout.contains("\"tree\""), "\(info.stdout)")
         // The engine runs it, and it finds crowns.
         let detected = out.appendingPathComponent("detected")
-        let run = try Fixtures.run(
+        let run = try await Fixtures.run(
             Fixtures.geoinferExecutable,
             ["detect", Self.sample, "--model", out.appendingPathComponent("model.onnx").path, "--out", detected.path, "--threads", "1"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -47,15 +47,15 @@ import Testing
         #expect(card.contains("| starting model |") && card.contains("| this model |") && card.contains("Fine-tuned from tree-crowns"))
     }
 
-    @Test func labelsThatNameNoRasterAndBadSettingsAreRefusedWithoutTraining() throws {
+    @Test func labelsThatNameNoRasterAndBadSettingsAreRefusedWithoutTraining() async throws {
         let out = Fixtures.temporaryDirectory("train-bad")
         let csv = out.appendingPathComponent("labels.csv")
         try "image_path,xmin,ymin,xmax,ymax,label\nother.tif,1,1,20,20,tree\n".write(to: csv, atomically: true, encoding: .utf8)
-        let unmatched = try Fixtures.run(
+        let unmatched = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["train", Self.sample, "--labels", csv.path, "--out", out.path, "--iters", "5"])
         #expect(unmatched.status != 0 && unmatched.stderr.contains("the labels name none of the rasters"), "\(unmatched.stderr)")
         for bad in [["--iters", "0"], ["--val-fraction", "2"], ["--version", "../x"], ["--device", "tpu"], ["--gsd", "nan"]] {
-            let refused = try Fixtures.run(
+            let refused = try await Fixtures.run(
                 Fixtures.geoinferExecutable, ["train", Self.sample, "--labels", Self.voc, "--out", out.path] + bad)
             #expect(refused.status != 0 && refused.stderr.contains("must"), "\(bad): \(refused.stderr)")
         }

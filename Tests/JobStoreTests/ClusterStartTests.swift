@@ -7,13 +7,13 @@ import Testing
 /// to its child (read until its end) or the socket by which `Process` learns that a child ended,
 /// and that test waited for ever.
 @Suite struct ClusterStartTests {
-    @Test func theServerKeepsNoDescriptorOfTheTestProcess() throws {
+    @Test func theServerKeepsNoDescriptorOfTheTestProcess() async throws {
         // A pipe open while the cluster starts, as another test's pipe to its child would be.
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
         defer { for end in ends { close(end) } }
         let held = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(ends[1])")
-        let cluster = try PostgresCluster()
+        let cluster = try await PostgresCluster.make()
         let pid = try #require(cluster.serverPID, "the cluster's postmaster.pid")
         let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")

@@ -594,8 +594,8 @@ struct ContractTests {
 /// store operation past its bound, though postgres-nio's queries do not end when cancelled.
 @Suite struct PostgresSilenceTests {
     @Test func anOperationOnASilentNetworkFailsWithinItsBoundAndTheStoreRecovers() async throws {
-        let cluster = try sharedCluster.get()
-        let url = try cluster.freshDatabase()
+        let cluster = try await sharedCluster.value
+        let url = try await cluster.freshDatabase()
         let proxy = try await GCSEmulators.pythonPeer("tcp_proxy.py", ["--upstream", "127.0.0.1:\(cluster.port)"])
         defer { proxy.stop() }
         var logger = Logger(label: "test")

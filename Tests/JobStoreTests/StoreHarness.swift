@@ -13,7 +13,7 @@ enum StoreKind: String, CaseIterable, CustomStringConvertible, Sendable {
 }
 
 /// One PostgreSQL cluster for the whole test process; each test gets its own database.
-let sharedCluster: Result<PostgresCluster, any Error> = Result { try PostgresCluster() }
+let sharedCluster = Task { try await PostgresCluster.make() }
 
 /// Runs `body` with a fresh, migrated store of `kind` (a PostgreSQL store's pool runs meanwhile).
 func withStore<T: Sendable>(
@@ -28,7 +28,7 @@ func withStore<T: Sendable>(
         defer { try? FileManager.default.removeItem(at: dir) }
         return try await body(try SQLiteJobStore(path: dir.appendingPathComponent("jobs.sqlite").path, events: events, mirror: mirror))
     case .postgres:
-        let url = try sharedCluster.get().freshDatabase()
+        let url = try await sharedCluster.value.freshDatabase()
         var logger = Logger(label: "test")
         logger.logLevel = .error
         // The cluster is ours and running: a generous bound, for a machine loaded by the whole suite.

@@ -9,8 +9,8 @@ import Testing
 /// API keys: required when configured (and by default off loopback), stored as hashes, jobs
 /// visible only to the key that made them (and admins), revocation at once.
 @Suite(.serialized) struct AccessTests {
-    func makeKey(_ dir: URL, _ name: String, admin: Bool = false, extra: [String] = []) throws -> (key: String, id: String) {
-        let r = try Fixtures.run(
+    func makeKey(_ dir: URL, _ name: String, admin: Bool = false, extra: [String] = []) async throws -> (key: String, id: String) {
+        let r = try await Fixtures.run(
             Fixtures.geoinferExecutable, ["keys", "create", "--name", name, "--data-dir", dir.path] + (admin ? ["--admin"] : []) + extra)
         guard r.status == 0, let id = r.stderr.split(separator: " ").dropFirst().first else {
             throw TestFailure("keys create: \(r.stderr)")
@@ -34,9 +34,9 @@ import Testing
 
     @Test func jobsBelongToTheirKey() async throws {
         let dir = Fixtures.temporaryDirectory("server")
-        let alice = try makeKey(dir, "alice")
-        let bob = try makeKey(dir, "bob")
-        let root = try makeKey(dir, "ops", admin: true)
+        let alice = try await makeKey(dir, "alice")
+        let bob = try await makeKey(dir, "bob")
+        let root = try await makeKey(dir, "ops", admin: true)
         #expect(alice.key.hasPrefix("gik_") && alice.key.count > 40 && alice.key != bob.key)
         let server = try await ServerProcess(environment: ["GEOINFER_REQUIRE_API_KEYS": "true"], dataDir: dir)
         defer { server.stop() }
@@ -97,10 +97,10 @@ import Testing
 
     @Test func eachKeyHasItsOwnRateAndUploadLimits() async throws {
         let dir = Fixtures.temporaryDirectory("server")
-        let a = try makeKey(dir, "a")
-        let b = try makeKey(dir, "b")
-        let c = try makeKey(dir, "c")
-        let d = try makeKey(dir, "d")
+        let a = try await makeKey(dir, "a")
+        let b = try await makeKey(dir, "b")
+        let c = try await makeKey(dir, "c")
+        let d = try await makeKey(dir, "d")
         // One token every 100 s: no token comes back while the test runs, however slow the machine.
         // (Tokens coming back at the rate: CallerLimitsTests, on instants the test chooses.)
         // The first upload pauses once it holds its key's slot, so the second meets it in flight.
@@ -174,8 +174,8 @@ import Testing
             width: 1200, height: 1200, markers: (0..<200).map { Marker(x: ($0 * 97) % 1200, y: ($0 * 61) % 1200, width: 9, height: 9) })
         try #require(bigData.count > smallData.count + 1)
         let dir = Fixtures.temporaryDirectory("server")
-        let small = try makeKey(dir, "small", extra: ["--max-files", "1", "--max-file-bytes", "\(smallData.count + 1)"])
-        let plain = try makeKey(dir, "plain")
+        let small = try await makeKey(dir, "small", extra: ["--max-files", "1", "--max-file-bytes", "\(smallData.count + 1)"])
+        let plain = try await makeKey(dir, "plain")
         #expect(
             try await Fixtures.run(Fixtures.geoinferExecutable, ["keys", "list", "--data-dir", dir.path]).stdout.contains("max-files=1"))
         // The keys above are in the data directory's SQLite file: the service keeps its jobs there too.

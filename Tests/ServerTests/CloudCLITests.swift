@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct CloudCLITests {
     let exe = Fixtures.geoinferExecutable
 
-    @Test func initWritesADotEnvAndNeverOverwritesIt() throws {
+    @Test func initWritesADotEnvAndNeverOverwritesIt() async throws {
         let dir = Fixtures.temporaryDirectory("init")
         let key = dir.appendingPathComponent("key.json")
         try Data("{}".utf8).write(to: key)
@@ -18,7 +18,7 @@ import Testing
             "init", "--path", env.path, "--bucket", "geo-bucket", "--region", "europe-west1", "--project", "my-project",
             "--credentials", key.path, "--enable-upload", "true",
         ]
-        let first = try Fixtures.run(exe, args)
+        let first = try await Fixtures.run(exe, args)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("can be read by other users") && first.stderr.contains("chmod 600"))
         let text = try String(contentsOf: env, encoding: .utf8)
@@ -30,18 +30,18 @@ import Testing
         }
         #expect((try FileManager.default.attributesOfItem(atPath: env.path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
 
-        let again = try Fixtures.run(exe, args.map { $0 == "geo-bucket" ? "other-bucket" : $0 })
+        let again = try await Fixtures.run(exe, args.map { $0 == "geo-bucket" ? "other-bucket" : $0 })
         #expect(again.status != 0)
         #expect(again.stderr.contains("exists; pass --force"))
         #expect(try String(contentsOf: env, encoding: .utf8) == text)
-        let forced = try Fixtures.run(exe, args.map { $0 == "geo-bucket" ? "other-bucket" : $0 } + ["--force"])
+        let forced = try await Fixtures.run(exe, args.map { $0 == "geo-bucket" ? "other-bucket" : $0 } + ["--force"])
         #expect(forced.status == 0)
         #expect(try String(contentsOf: env, encoding: .utf8).contains("GCP_BUCKET_NAME=other-bucket"))
 
-        let badName = try Fixtures.run(
+        let badName = try await Fixtures.run(
             exe, ["init", "--path", dir.appendingPathComponent("x.env").path, "--bucket", "Bad_Bucket", "--enable-upload", "true"])
         #expect(badName.status != 0 && badName.stderr.contains("not a valid bucket name"))
-        let noKey = try Fixtures.run(
+        let noKey = try await Fixtures.run(
             exe,
             [
                 "init", "--path", dir.appendingPathComponent("y.env").path, "--bucket", "geo-bucket",

@@ -22,9 +22,9 @@ import Testing
     }
 
     /// `scene` as a DEFLATE-compressed COG in `dir`, with more GDAL creation `options`.
-    static func cog(of scene: String, in dir: URL, options: [String] = []) throws -> URL {
+    static func cog(of scene: String, in dir: URL, options: [String] = []) async throws -> URL {
         let cog = dir.appendingPathComponent("scene_cog.tif")
-        try MosaicTests.check(
+        try await MosaicTests.check(
             Fixtures.run("/usr/bin/gdal_translate", ["-q", "-of", "COG", "-co", "COMPRESS=DEFLATE"] + options + [scene, cog.path]))
         return cog
     }
@@ -45,8 +45,8 @@ import Testing
         }
 
         // The same scene as a COG and as a plain striped GeoTIFF.
-        let scene = try MosaicTests.scene(in: dir)
-        let cog = try Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
+        let scene = try await MosaicTests.scene(in: dir)
+        let cog = try await Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
         let store = try await Self.bucket("cogs", at: emulator, http: http)
@@ -121,8 +121,8 @@ import Testing
         defer { emulator.stop() }
         let proxy = try await GCSEmulators.pythonPeer("fault_proxy.py", ["--upstream", emulator.address])
         defer { proxy.stop() }
-        let scene = try MosaicTests.scene(in: dir)
-        let cog = try Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
+        let scene = try await MosaicTests.scene(in: dir)
+        let cog = try await Self.cog(of: scene, in: dir, options: ["-co", "BLOCKSIZE=128"])
         let http = HTTPTransport()
         defer { Task { await http.shutdown() } }
         let store = try await Self.bucket("cogs", at: emulator, http: http)
@@ -157,8 +157,8 @@ import Testing
         let dir = Fixtures.temporaryDirectory("url-inputs")
         let emulator = try await GCSEmulators.fakeGCSServer()
         defer { emulator.stop() }
-        let scene = try MosaicTests.scene(in: dir)
-        let cog = try Self.cog(of: scene, in: dir)
+        let scene = try await MosaicTests.scene(in: dir)
+        let cog = try await Self.cog(of: scene, in: dir)
         let notes = dir.appendingPathComponent("notes.txt")
         try Data("not a tiff".utf8).write(to: notes)
         let http = HTTPTransport()

@@ -147,7 +147,7 @@ import Testing
             let rect = o["rect"] as? [Double] ?? []
             #expect(o["loaded"] as? Bool == true, "\(name)")
             let path = try #require(paths[name], "\(name)")
-            let corners = try Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (120, 0), (120, 120), (0, 120)])
+            let corners = try await Fixtures.gdalTransformToWGS84(raster: path, pixels: [(0, 0), (120, 0), (120, 120), (0, 120)])
             let expected = [
                 corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!,
             ]

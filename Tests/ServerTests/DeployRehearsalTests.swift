@@ -11,8 +11,8 @@ import Testing
     func auth(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)")] }
 
     @Test func theDocumentedScaleOutStepsWorkWithKeysRequired() async throws {
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("rehearsal")
         let secret = try await Fixtures.run(Fixtures.geoinferExecutable, ["webhook", "secret"]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)

@@ -19,7 +19,7 @@ final class InProcessServer: HTTPService {
     let dataDir: URL
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
-    private let log: LogLines
+    let log: LogLines
     private let ended: Flag
 
     var serverLog: String { log.text }
@@ -121,6 +121,8 @@ extension InProcessServer {
             return value
         } catch {
             try? await server.stop()
+            FileHandle.standardError.write(
+                Data("the in-process server's log, its last 6000 characters:\n\(server.log.text.suffix(6000))\n".utf8))
             throw error
         }
     }

@@ -29,7 +29,7 @@ import Testing
             // Known as soon as the upload is accepted, whatever the worker has done.
             let files = try await server.get("/jobs/\(id)").json["files"] as? [[String: Any]] ?? []
             #expect(files.count == 2)
-            let corners = try Fixtures.gdalTransformToWGS84(raster: placedPath, pixels: [(0, 0), (150, 0), (150, 100), (0, 100)])
+            let corners = try await Fixtures.gdalTransformToWGS84(raster: placedPath, pixels: [(0, 0), (150, 0), (150, 100), (0, 100)])
             let expected = [
                 corners.map { $0[0] }.min()!, corners.map { $0[1] }.min()!, corners.map { $0[0] }.max()!, corners.map { $0[1] }.max()!,
             ]

@@ -89,7 +89,7 @@ import Testing
         #expect(names == expected)
 
         // What the official client finds in the bucket is byte for byte the local copy.
-        let check = try CrossCheckResult.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "")
+        let check = try await CrossCheckResult.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "")
         #expect(check.count == expected.count)
         for object in check {
             let local = try Data(contentsOf: server.dataDir.appendingPathComponent(object.name))
@@ -119,8 +119,8 @@ import Testing
     /// directory fetches the file from the mirror bucket, checks its digest and runs it.
     @Test func aWorkerOnAnotherMachineFetchesARegisteredModelFromTheBucket() async throws {
         let bucket = try await Bucket()
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         let shared = bucket.serverEnvironment.merging(["DATABASE_URL": url]) { $1 }
         let operatorDir = Fixtures.temporaryDirectory("operator")
         let named = Fixtures.model("boxes_named")
@@ -298,9 +298,9 @@ struct CrossCheckResult: Decodable {
     let crc32c_of_content: String
     let metadata: [String: String]?
 
-    static func run(endpoint: String, bucket: String, prefix: String) throws -> [CrossCheckResult] {
+    static func run(endpoint: String, bucket: String, prefix: String) async throws -> [CrossCheckResult] {
         struct Doc: Decodable { let objects: [CrossCheckResult] }
-        let r = try Fixtures.run(
+        let r = try await Fixtures.run(
             Fixtures.python,
             [
                 Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,

@@ -5,12 +5,12 @@ import Testing
 
 /// Models registered with `geoinfer models add` and chosen per job, on one server.
 @Suite struct ModelRegistryTests {
-    func sha256(_ path: String) throws -> String {
-        String(try Fixtures.run("/usr/bin/sha256sum", [path]).stdout.prefix(64))
+    func sha256(_ path: String) async throws -> String {
+        String(try await Fixtures.run("/usr/bin/sha256sum", [path]).stdout.prefix(64))
     }
 
-    func models(_ arguments: [String], dataDir: URL) throws -> Fixtures.ProcessResult {
-        try Fixtures.run(
+    func models(_ arguments: [String], dataDir: URL) async throws -> Fixtures.ProcessResult {
+        try await Fixtures.run(
             Fixtures.geoinferExecutable, ["models"] + arguments + ["--data-dir", dataDir.path], environment: ["GEOINFER_ENV_FILE": ""])
     }
 
@@ -21,11 +21,11 @@ import Testing
         let v2 = Fixtures.model("markers_v2")
         let named = Fixtures.model("boxes_named")
         for path in [v2, named] {
-            let added = try models(["add", path], dataDir: server.dataDir)
+            let added = try await models(["add", path], dataDir: server.dataDir)
             #expect(added.status == 0 && added.stdout.contains("registered"), "\(added.stderr)")
         }
         // Again: nothing changes.
-        let again = try models(["add", v2], dataDir: server.dataDir)
+        let again = try await models(["add", v2], dataDir: server.dataDir)
         #expect(again.status == 0 && again.stdout.contains("already registered"), "\(again.stderr)")
         #expect(
             FileManager.default.contentsEqual(
@@ -34,7 +34,8 @@ import Testing
         let listed = try #require(try await server.get("/models").json["models"] as? [[String: Any]])
         #expect(listed.map { $0["reference"] as? String } == ["test-markers@1.0.0", "test-boxes@1.0.0", "test-markers@2.0.0"])
         #expect(listed.map { $0["default"] as? Bool } == [true, false, false])
-        #expect(listed.map { $0["sha256"] as? String } == [try sha256(server.model), try sha256(named), try sha256(v2)])
+        let digests = [try await sha256(server.model), try await sha256(named), try await sha256(v2)]
+        #expect(listed.map { $0["sha256"] as? String } == digests)
         #expect(listed[2]["gsd_m"] as? Double == 0.5)
         let versions = try await server.get("/models/test-markers").json["versions"] as? [[String: Any]]
         #expect(versions?.map { $0["version"] as? String } == ["1.0.0", "2.0.0"])
@@ -63,12 +64,12 @@ import Testing
             #expect(final["status"] as? String == "completed", "\(choice): \(final)")
             let detail = try await server.get("/jobs/\(id)").json
             #expect(detail["model"] as? String == want.name && detail["model_version"] as? String == want.version, "\(choice)")
-            #expect(detail["model_sha256"] as? String == (try sha256(want.path)), "\(choice)")
+            #expect(detail["model_sha256"] as? String == (try await sha256(want.path)), "\(choice)")
             tiles[choice] = detail["tiles_total"] as? Int
             let meta = try await server.get("/results/\(id)/metadata.json").json
             let model = try #require(meta["model"] as? [String: Any])
             #expect(model["name"] as? String == want.name && model["version"] as? String == want.version, "\(choice)")
-            #expect(model["sha256"] as? String == (try sha256(want.path)), "\(choice)")
+            #expect(model["sha256"] as? String == (try await sha256(want.path)), "\(choice)")
         }
         // The tile plan follows the chosen model's resolution (0.5 m against 1 m: four times the tiles).
         #expect(tiles["test-markers"] == 4 * (tiles[""] ?? 0) && (tiles[""] ?? 0) > 0, "\(tiles)")
@@ -83,21 +84,21 @@ import Testing
         }
 
         // A finished job no longer holds its model: it can go, and is no longer offered.
-        let removed = try models(["remove", "test-boxes@1.0.0"], dataDir: server.dataDir)
+        let removed = try await models(["remove", "test-boxes@1.0.0"], dataDir: server.dataDir)
         #expect(removed.status == 0, "\(removed.stderr)")
         let after = try #require(try await server.get("/models").json["models"] as? [[String: Any]])
         #expect(after.map { $0["reference"] as? String } == ["test-markers@1.0.0", "test-markers@2.0.0"])
         #expect(
             !FileManager.default.fileExists(
                 atPath: server.dataDir.appendingPathComponent("models/test-boxes").appendingPathComponent("1.0.0").path))
-        let listing = try models(["list"], dataDir: server.dataDir)
+        let listing = try await models(["list"], dataDir: server.dataDir)
         #expect(listing.status == 0 && listing.stdout.contains("test-markers@2.0.0"), "\(listing.stderr)")
     }
 
     @Test func aModelWhoseFileIsGoneFailsItsFilesAndTheJobStillEnds() async throws {
         let server = try await ServerProcess()
         defer { server.stop() }
-        #expect(try models(["add", Fixtures.model("boxes_named")], dataDir: server.dataDir).status == 0)
+        #expect(try await models(["add", Fixtures.model("boxes_named")], dataDir: server.dataDir).status == 0)
         // The file disappears from the only machine (no mirror bucket to fetch it from).
         try FileManager.default.removeItem(at: server.dataDir.appendingPathComponent("models/test-boxes/1.0.0/model.onnx"))
         var form = Multipart()
@@ -115,18 +116,18 @@ import Testing
         #expect(model?["name"] as? String == "test-boxes", "\(String(describing: model))")
     }
 
-    @Test func anotherFileUnderARegisteredVersionIsRefused() throws {
+    @Test func anotherFileUnderARegisteredVersionIsRefused() async throws {
         let dir = Fixtures.temporaryDirectory("registry")
-        #expect(try models(["add", Fixtures.model("markers_v2")], dataDir: dir).status == 0)
+        #expect(try await models(["add", Fixtures.model("markers_v2")], dataDir: dir).status == 0)
         // Same name and version (test-markers@2.0.0), other bytes.
         let other = dir.appendingPathComponent("other.onnx")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: Fixtures.model("markers_v2")))
         bytes.append(contentsOf: [0xA0, 0x01, 0x00])  // a field ONNX does not use (20, varint 0) at the end
         try bytes.write(to: other)
-        let refused = try models(["add", other.path], dataDir: dir)
+        let refused = try await models(["add", other.path], dataDir: dir)
         #expect(
             refused.status != 0 && refused.stderr.contains("already registered with another file"), "\(refused.stdout) \(refused.stderr)")
-        let removeWithoutVersion = try models(["remove", "test-markers"], dataDir: dir)
+        let removeWithoutVersion = try await models(["remove", "test-markers"], dataDir: dir)
         #expect(removeWithoutVersion.status != 0 && removeWithoutVersion.stderr.contains("NAME@VERSION"))
     }
 }

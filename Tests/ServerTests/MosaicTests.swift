@@ -28,9 +28,9 @@ import Testing
     /// The scene: OSBS_029 with band 1 (the test model's score) scaled below its threshold and its
     /// nodata value dropped (GDAL keeps nodata pixels at 255 through a scale), so the imagery itself
     /// finds nothing, and the markers burnt in with `gdal_rasterize` at their pixels' centres.
-    static func scene(in dir: URL) throws -> String {
+    static func scene(in dir: URL) async throws -> String {
         let scene = dir.appendingPathComponent("scene.tif").path
-        try check(
+        try await check(
             Fixtures.run(
                 "/usr/bin/gdal_translate", ["-q", "-ot", "Byte", "-a_nodata", "none", "-scale_1", "0", "255", "0", "50", sample, scene]))
         let gt = try #require(try Raster(path: scene).info.geoTransform?.coefficients)
@@ -42,7 +42,7 @@ import Testing
             #"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32617"}},"features":[\#(points.joined(separator: ","))]}"#
                 .utf8
         ).write(to: geojson)
-        try check(
+        try await check(
             Fixtures.run(
                 "/usr/bin/gdal_rasterize",
                 [
@@ -53,12 +53,12 @@ import Testing
     }
 
     /// The scene cut into 2 × 2 files of `size` pixels at `step` apart (abutting when equal).
-    static func cut(_ scene: String, size: Int, step: Int, into dir: URL) throws -> [URL] {
+    static func cut(_ scene: String, size: Int, step: Int, into dir: URL) async throws -> [URL] {
         var files: [URL] = []
         for row in 0..<2 {
             for column in 0..<2 {
                 let out = dir.appendingPathComponent("tile_\(row)_\(column).tif")
-                try check(
+                try await check(
                     Fixtures.run(
                         "/usr/bin/gdal_translate",
                         ["-q", "-srcwin", "\(column * step)", "\(row * step)", "\(size)", "\(size)", scene, out.path]))
@@ -89,8 +89,8 @@ import Testing
     }
 
     /// A layer of a GIS file as GeoJSON, read by `ogr2ogr` (the features and their attributes).
-    static func features(_ path: String, layer: String? = nil) throws -> [[String: Any]] {
-        let r = try Fixtures.run("/usr/bin/ogr2ogr", ["-f", "GeoJSON", "/vsistdout/", path] + (layer.map { [$0] } ?? []))
+    static func features(_ path: String, layer: String? = nil) async throws -> [[String: Any]] {
+        let r = try await Fixtures.run("/usr/bin/ogr2ogr", ["-f", "GeoJSON", "/vsistdout/", path] + (layer.map { [$0] } ?? []))
         try check(r)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         return try #require(json["features"] as? [[String: Any]])
@@ -105,7 +105,7 @@ import Testing
 
     @Test func aMosaicCutIntoFilesGivesTheObjectsOfTheWholeRaster() async throws {
         let dir = Fixtures.temporaryDirectory("mosaic")
-        let scene = try Self.scene(in: dir)
+        let scene = try await Self.scene(in: dir)
         try await InProcessServer.with(model: Fixtures.model("yolo_10cm")) { server in
 
             // The whole raster: one box per object, in its CRS (the COCO document's geo_bbox).
@@ -153,12 +153,12 @@ import Testing
                 #expect(info.stdout.contains("Layer name: detections_merged") && info.stdout.contains("Layer name: detections"))
                 let epsg = crs == nil ? "32617" : "4326"
                 #expect(info.stdout.contains(#"ID["EPSG",\#(epsg)]"#), "\(label): layers in EPSG:\(epsg)")
-                let merged = try Self.features(gpkg, layer: "detections_merged")
-                let files = try Self.features(gpkg, layer: "detections")
+                let merged = try await Self.features(gpkg, layer: "detections_merged")
+                let files = try await Self.features(gpkg, layer: "detections")
                 #expect(merged.count == objects.count)
                 #expect(files.count == perFile)
-                #expect(try Self.features(try #require(paths["detections_merged.fgb"])).count == objects.count)
-                #expect(try Self.features(try #require(paths["detections.fgb"])).count == perFile)
+                #expect(try await Self.features(try #require(paths["detections_merged.fgb"])).count == objects.count)
+                #expect(try await Self.features(try #require(paths["detections.fgb"])).count == perFile)
                 for f in merged + files {
                     let p = try #require(f["properties"] as? [String: Any])
                     #expect(p["job"] as? String == id)
@@ -189,15 +189,16 @@ import Testing
         }
     }
 
-    @Test func detectMergesFilesInDifferentCRSs() throws {
+    @Test func detectMergesFilesInDifferentCRSs() async throws {
         // The same scene twice: as it is (UTM 17N) and warped to UTM 16N at the same 0.1 m. Every
         // object is found in both; merged in the first file's CRS, each is one object.
         let dir = Fixtures.temporaryDirectory("mixed-crs")
-        let scene = try Self.scene(in: dir)
+        let scene = try await Self.scene(in: dir)
         let warped = dir.appendingPathComponent("zone16.tif").path
-        try Self.check(Fixtures.run("/usr/bin/gdalwarp", ["-q", "-t_srs", "EPSG:32616", "-tr", "0.1", "0.1", "-r", "near", scene, warped]))
+        try await Self.check(
+            Fixtures.run("/usr/bin/gdalwarp", ["-q", "-t_srs", "EPSG:32616", "-tr", "0.1", "0.1", "-r", "near", scene, warped]))
         let out = dir.appendingPathComponent("out")
-        let run = try Fixtures.run(
+        let run = try await Fixtures.run(
             Fixtures.geoinferExecutable,
             [
                 "detect", scene, warped, "--model", Fixtures.model("yolo_10cm"), "--out", out.path,
@@ -211,9 +212,9 @@ import Testing
         #expect(features.count == 10, "\(run.stderr)")
         #expect(features.allSatisfy { (($0["properties"] as? [String: Any])?["source_files"] as? [String])?.count == 2 })
         let gpkg = out.appendingPathComponent("detections.gpkg").path
-        #expect(try Self.features(gpkg, layer: "detections").count == 20)
-        #expect(try Self.features(gpkg, layer: "detections_merged").count == 10)
-        let info = try Fixtures.run("/usr/bin/ogrinfo", ["-so", gpkg, "detections"])
+        #expect(try await Self.features(gpkg, layer: "detections").count == 20)
+        #expect(try await Self.features(gpkg, layer: "detections_merged").count == 10)
+        let info = try await Fixtures.run("/usr/bin/ogrinfo", ["-so", gpkg, "detections"])
         #expect(info.stdout.contains(#"ID["EPSG",32617]"#), "the per-file layer is reprojected into the common CRS")
         let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metadata.json"))) as? [String: Any]
         #expect((meta?["merge"] as? [String: Any])?["duplicates_dropped"] as? Int == 10)

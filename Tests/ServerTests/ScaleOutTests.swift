@@ -73,8 +73,8 @@ final class WorkerProcess {
     }
 
     @Test func twoAPIsAndTwoWorkersShareOnePostgresQueue() async throws {
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale")
         let env = apiOnly(url)
         let api1 = try await ServerProcess(environment: env, dataDir: dataDir)
@@ -120,8 +120,8 @@ final class WorkerProcess {
     }
 
     @Test func aKilledWorkersFileMovesAndAFrozenWorkerWritesNothingStale() async throws {
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale-faults")
         let api = try await ServerProcess(environment: apiOnly(url), dataDir: dataDir)
         defer { api.stop() }
@@ -158,8 +158,8 @@ final class WorkerProcess {
     }
 
     @Test func aWorkerCutOffFromTheDatabaseLosesItsFileAndWritesNothingStale() async throws {
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         // The worker reaches PostgreSQL through a proxy that can go silent (its connections blocked,
         // nothing closed), while the worker process itself keeps running.
         let proxy = try await GCSEmulators.pythonPeer("tcp_proxy.py", ["--upstream", "127.0.0.1:\(cluster.port)"])

@@ -8,7 +8,7 @@ import Testing
 
 /// A real `geoinfer serve` process on a free loopback port with its own data directory.
 final class ServerProcess: HTTPService {
-    let port: Int
+    private(set) var port: Int
     let dataDir: URL
     private var process: Process
     let environment: [String: String]
@@ -20,7 +20,17 @@ final class ServerProcess: HTTPService {
         self.environment = environment
         self.model = model
         self.process = Process()
-        try await start()
+        // A port another process took first (between `freePort` and the server's bind) is given
+        // up for another one.
+        for attempt in 1...5 {
+            do {
+                try await start()
+                return
+            } catch let error as TestFailure where attempt < 5 && PeerProcess.listenerInode(port: port) != nil && !process.isRunning {
+                reportStuck("geoinfer serve found port \(port) taken (\(error.description.suffix(200))); trying another port")
+                port = try Self.freePort()
+            }
+        }
     }
 
     func start() async throws {
@@ -41,7 +51,10 @@ final class ServerProcess: HTTPService {
         process = p
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let r = try? await get("/openapi.json"), r.status == 200 { return }
+            // Its own answer: another process may hold the port.
+            if PeerProcess.listens(pid: p.processIdentifier, port: port), let r = try? await get("/openapi.json"), r.status == 200 {
+                return
+            }
             guard p.isRunning else { throw TestFailure("server exited: \(serverLog)") }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -8,8 +8,8 @@ import Testing
     let scale = ScaleOutTests()
 
     @Test func postgresDownForTenSecondsMidJob() async throws {
-        let cluster = try PostgresCluster()
-        let url = try cluster.freshDatabase()
+        let cluster = try await PostgresCluster.make()
+        let url = try await cluster.freshDatabase()
         let dataDir = Fixtures.temporaryDirectory("scale-outage")
         let api = try await ServerProcess(environment: scale.apiOnly(url, ["GEOINFER_LOG_LEVEL": "debug"]), dataDir: dataDir)
         defer { api.kill9() }
@@ -20,7 +20,7 @@ import Testing
         let id = try #require(try await api.upload(try scale.smallForm(count)).json["job_id"] as? String)
         let paused = try await gate.waitPaused(
             "worker.after_batch", pid: worker.pid, alive: { worker.process.isRunning }, diagnostics: { worker.output })
-        try cluster.stop()
+        try await cluster.stop()
         try gate.release(paused)
         let asked = ContinuousClock.now
         let during = try await api.get("/status/\(id)")
@@ -28,7 +28,7 @@ import Testing
         #expect(during.status == 503 && during.errorCode == "store_unavailable", "\(during.text)")
         #expect(ContinuousClock.now - asked < .seconds(15))
         try await Task.sleep(for: .seconds(10))
-        try cluster.start()
+        try await cluster.start()
         let final = try await api.waitFinal(id, timeout: .seconds(180))
         #expect(final["status"] as? String == "completed", "\(worker.output)")
         try await scale.expectEachFileOnce(api, id, count: count)

@@ -37,10 +37,13 @@ final class WebhookReceiver {
         process = p
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if (try? await log()) != nil { return }
+            // Its own answer: another process may hold the port.
+            if PeerProcess.listens(pid: p.processIdentifier, port: port), (try? await log()) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TestFailure("webhook receiver did not start")
+        throw TestFailure(
+            PeerProcess.listenerInode(port: port) != nil && !p.isRunning
+                ? "webhook receiver: port \(port) is held by another process" : "webhook receiver did not start")
     }
 
     /// SIGKILL: a child started from the test process may inherit a blocked SIGTERM.

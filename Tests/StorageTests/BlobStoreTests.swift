@@ -59,7 +59,7 @@ struct BlobStoreTests {
         let store = try bucket.store()
         // 700 kB in 256 KiB chunks: three chunks of a resumable session.
         try await checkContract(store, large: 700_000)
-        let check = try CrossCheck.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "")
+        let check = try await CrossCheck.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "")
         #expect(check.objects.map(\.name) == ["results/j1_coco.json", "uploads/j1_big file+1.tif"])
         for object in check.objects {
             #expect(object.crc32c == object.crc32c_of_content, "\(object.name)")

@@ -30,12 +30,13 @@ struct CRC32CTests {
     }
 
     @Test("agrees with google-crc32c on a 3 MB file")
-    func reference() throws {
+    func reference() async throws {
         let dir = Fixtures.temporaryDirectory("crc")
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("random.bin")
         try Data((0..<3_000_001).map { _ in UInt8.random(in: 0...255) }).write(to: file)
-        let result = try Fixtures.python("import google_crc32c,sys; print(google_crc32c.value(open(sys.argv[1],'rb').read()))", [file.path])
+        let result = try await Fixtures.python(
+            "import google_crc32c,sys; print(google_crc32c.value(open(sys.argv[1],'rb').read()))", [file.path])
         #expect(result.status == 0, "\(result.stderr)")
         let (crc, size) = try fileChecksum(file)
         #expect(size == 3_000_001)

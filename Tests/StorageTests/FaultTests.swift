@@ -26,7 +26,7 @@ struct FaultTests {
         let cut = try #require(puts.firstIndex { $0.outcome == "cut" })
         #expect(puts[cut + 1].content_range == "bytes */\(bytes.count)")
         #expect(puts[cut + 2].content_range?.hasPrefix("bytes 524288-") == true)
-        let check = try CrossCheck.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "uploads/cut.tif")
+        let check = try await CrossCheck.run(endpoint: bucket.emulator.address, bucket: bucket.name, prefix: "uploads/cut.tif")
         #expect(check.objects.first?.crc32c_of_content == stored.crc32c)
     }
 

@@ -106,8 +106,8 @@ struct CrossCheck: Decodable {
     }
     let objects: [Object]
 
-    static func run(endpoint: String, bucket: String, prefix: String) throws -> CrossCheck {
-        let r = try Fixtures.run(
+    static func run(endpoint: String, bucket: String, prefix: String) async throws -> CrossCheck {
+        let r = try await Fixtures.run(
             Fixtures.python,
             [
                 Fixtures.root.appendingPathComponent("scripts/testing/gcs_crosscheck.py").path,
