@@ -55,7 +55,7 @@ trap 'stop_all; exit 143' TERM HUP
 # The test models, made before the tests start: made by the first test that needs one, they held
 # every other such test, and with them the threads the tests' services run on, for seconds.
 export GEOINFER_TEST_MODELS=$run_tmp/models
-if ! .venv/bin/python scripts/testing/make_test_models.py "$GEOINFER_TEST_MODELS" >"$run_tmp/make_test_models.log" 2>&1; then
+if ! timeout -k 10 600 .venv/bin/python scripts/testing/make_test_models.py "$GEOINFER_TEST_MODELS" >"$run_tmp/make_test_models.log" 2>&1; then
     echo "run_tests.sh: scripts/testing/make_test_models.py failed:" >&2
     cat "$run_tmp/make_test_models.log" >&2
     exit 2

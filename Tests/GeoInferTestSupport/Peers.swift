@@ -61,7 +61,9 @@ public final class PeerProcess {
             if Self.listens(pid: p.processIdentifier, port: port) { return }
             guard p.isRunning else {
                 let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                if Self.listenerInode(port: port) != nil { throw PortTaken(name: name, port: port, output: output) }
+                if Self.listenerInode(port: port) != nil, output.lowercased().contains("in use") {
+                    throw PortTaken(name: name, port: port, output: output)
+                }
                 throw PeerError("\(name) exited at start: \(output)")
             }
             try await Task.sleep(for: .milliseconds(100))

@@ -26,7 +26,10 @@ final class ServerProcess: HTTPService {
             do {
                 try await start()
                 return
-            } catch let error as TestFailure where attempt < 5 && PeerProcess.listenerInode(port: port) != nil && !process.isRunning {
+            } catch let error as TestFailure
+                where attempt < 5 && PeerProcess.listenerInode(port: port) != nil && !process.isRunning
+                && serverLog.lowercased().contains("in use")
+            {
                 reportStuck("geoinfer serve found port \(port) taken (\(error.description.suffix(200))); trying another port")
                 port = try Self.freePort()
             }
