@@ -104,6 +104,7 @@ public enum GeoInferServer {
                 maxStreamsPerKey: config.limits.eventStreamsPerKey),
             assets: MapAssets(directory: config.mapLibraryDirectory, logger: logger),
             pictures: Pictures(store: store, layout: layout, maxSize: config.workers.quicklookSize))
+        let idleLimit = config.limits.idleTimeout
         let router = Router()
         // Every request is counted and timed by route and status, and logged with its request id.
         router.add(middleware: MetricsMiddleware())
@@ -114,10 +115,10 @@ public enum GeoInferServer {
             router: router,
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [ParseErrorJSONHandler()],
-                    idleTimeout: .nanoseconds(
-                        config.limits.idleTimeout.components.seconds * 1_000_000_000
-                            + config.limits.idleTimeout.components.attoseconds / 1_000_000_000))),
+                    // The idle limit is ClientIdleHandler's, which counts only the time the server
+                    // waits for the client (Hummingbird's own counts a body the server holds back).
+                    additionalChannelHandlers: [ParseErrorJSONHandler(), ClientIdleHandler(limit: idleLimit)],
+                    idleTimeout: nil)),
             configuration: .init(
                 address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
                 availableConnectionsDelegate: MaximumAvailableConnections(config.limits.maxConnections, logger: logger)),

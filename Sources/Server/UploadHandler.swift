@@ -533,6 +533,8 @@ struct UploadHandler: Sendable {
                     }
                     if let error = state.error { throw error }
                     for index in state.takeCompletedFiles() {
+                        // The body waits here as it waits for a check.
+                        try await Failpoint.hit("upload.after_file", context: "file=\(state.files[index].name)")
                         if streamed == nil, let s = start {
                             start = nil
                             streamed = await stream(s, fields: state.fields)

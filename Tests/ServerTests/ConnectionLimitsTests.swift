@@ -22,34 +22,12 @@ import Testing
         defer { server.stop() }
         var form = Multipart()
         form.file("a.tif", try Scenes.raster())
-        let body = form.body
-        // Headers and a first piece, then nothing more: a half-open upload.
-        let (stream, feed) = AsyncStream<ByteBuffer>.makeStream()
-        var stalled = HTTPClientRequest(url: server.base + "/jobs")
-        stalled.method = .POST
-        stalled.headers.add(name: "Content-Type", value: form.contentType)
-        stalled.headers.add(name: "Authorization", value: "Bearer \(key)")
-        stalled.body = .stream(stream, length: .known(Int64(body.count)))
-        let first = Task { () -> Int in
-            let response = try await HTTPClient.shared.execute(stalled, timeout: .seconds(120))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            return Int(response.status.code)
-        }
-        feed.yield(ByteBuffer(bytes: body.prefix(100)))
-        defer { feed.finish() }
+        let stalled = Stalled(server, form, headers: auth(key))
+        defer { stalled.feed.finish() }
         // The server closes it for idling: its handler, which held the key's one upload slot (a refused
         // one would log 429), returns, and the request's log line is written after the slot is given back.
         try await server.waitLog(#""path":"/jobs""#)
-        // The client stops feeding; its request ends (an error, or at most a 400).
-        feed.finish()
-        do {
-            let status = try await value(of: first, within: .seconds(60), "the stalled upload's end")
-            #expect(status == 400, "a stalled upload was answered \(status)")
-        } catch let error as DeadlineExceeded {
-            Issue.record("\(error)")
-        } catch {
-            // The connection was closed under it: the expected end.
-        }
+        try await stalled.end()
         let line = server.serverLog.split(separator: "\n").first { $0.contains(#""path":"/jobs""#) } ?? ""
         #expect(line.contains(#""status":"400""#), "\(line)")
         // The slot is free: the same key uploads at once.
@@ -57,6 +35,80 @@ import Testing
         #expect(next.status == 202, "\(next.text)")
         #expect(server.isRunning)
         #expect(try server.files(in: "temp").isEmpty)
+    }
+
+    /// An upload that sends its headers and a first piece, then nothing more: a half-open upload.
+    struct Stalled {
+        let feed: AsyncStream<ByteBuffer>.Continuation
+        let answer: Task<Int, any Error>
+
+        init(_ server: ServerProcess, _ form: Multipart, headers: [(String, String)] = []) {
+            let body = form.body
+            let (stream, feed) = AsyncStream<ByteBuffer>.makeStream()
+            var request = HTTPClientRequest(url: server.base + "/jobs")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: form.contentType)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            request.body = .stream(stream, length: .known(Int64(body.count)))
+            let sent = request
+            answer = Task { () -> Int in
+                let response = try await HTTPClient.shared.execute(sent, timeout: .seconds(120))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                return Int(response.status.code)
+            }
+            feed.yield(ByteBuffer(bytes: body.prefix(100)))
+            self.feed = feed
+        }
+
+        /// Once the server has closed it: the client stops feeding, and its request ends (an
+        /// error, or at most a 400).
+        func end() async throws {
+            feed.finish()
+            do {
+                let status = try await value(of: answer, within: .seconds(60), "the stalled upload's end")
+                #expect(status == 400, "a stalled upload was answered \(status)")
+            } catch let error as DeadlineExceeded {
+                Issue.record("\(error)")
+            } catch {
+                // The connection was closed under it: the expected end.
+            }
+        }
+    }
+
+    /// The idle limit counts only time the server waits for the client. An upload whose body the
+    /// server holds back (here at a failpoint, as while its files' checks are busy) is not idle,
+    /// however long that lasts, though its bytes wait unread in the socket; a client that stops
+    /// sending, at the same time, is closed.
+    @Test func anUploadTheServerHoldsBackIsNotIdle() async throws {
+        let gate = FailpointGate()
+        let server = try await ServerProcess(
+            environment: ["GEOINFER_IDLE_TIMEOUT_SECONDS": "1", "GEOINFER_LOG_LEVEL": "info"]
+                .merging(gate.environment(["upload.after_file": "1*pause"])) { $1 })
+        defer { server.stop() }
+        // Far more than the server reads ahead once it stops taking the body (some 16 reads of 64 KiB).
+        var form = Multipart()
+        form.file("first.tif", try Scenes.raster())
+        var raster = SyntheticRaster(width: 1000, height: 1000)
+        raster.creationOptions = ["TILED=YES"]  // uncompressed: 3 MB each
+        let path = Fixtures.temporaryDirectory("held").appending(path: "large.tif").path
+        try raster.write(to: path)
+        let large = try Data(contentsOf: URL(fileURLWithPath: path))
+        for i in 0..<3 { form.file("large\(i).tif", large) }
+        #expect(form.body.count > 8 << 20)
+        let (url, type, body) = (server.base + "/jobs", form.contentType, form.body)
+        let held = Task { try await ServerProcess.request(.POST, url, headers: [("Content-Type", type)], body: body) }
+        let hit = try await gate.waitPaused("upload.after_file", alive: { server.isRunning }, diagnostics: { server.serverLog })
+        // A client that goes silent now: once the server has closed it, the held upload has gone
+        // unread at least as long, and counted as idle it would have been closed first.
+        var small = Multipart()
+        small.file("a.tif", try Scenes.raster())
+        let stalled = Stalled(server, small)
+        defer { stalled.feed.finish() }
+        try await server.waitLog(#""path":"/jobs""#)
+        try await stalled.end()
+        try gate.release(hit)
+        let reply = try await value(of: held, within: .seconds(120), "the held upload's answer")
+        #expect(reply.status == 202 && reply.json["total_files"] as? Int == 4, "\(reply.text)")
     }
 
     @Test func eventStreamsAreCapped() async throws {

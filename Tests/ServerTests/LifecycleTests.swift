@@ -140,9 +140,6 @@ import Workers
             // The embedded SQLite store, as `serve` keeps jobs, under a job of a thousand files.
             $0.jobsInMemory = false
             $0.workers.concurrency = 2
-            // The service shares the test process, its threads and its two cores with the whole
-            // suite: loaded so, this upload was cut off by the connection's idle limit (60 s).
-            $0.limits.idleTimeout = .seconds(600)
         }
         try await InProcessServer.with(configure: configure) { server in
             var form = Multipart()
