@@ -25,9 +25,10 @@ public final class PostgresJobStore: JobStoreDriver, Service {
 
     private init(
         configuration: PostgresClient.Configuration, columns: [String: [String]], events: (any JobEventRenderer)?,
-        mirror: Bool, logger: Logger
+        mirror: Bool, operationLimit: Duration, logger: Logger
     ) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.operationLimit = operationLimit
         self.columns.withLock { $0 = columns }
         self.events = events
         self.mirrors = mirror
@@ -39,10 +40,11 @@ public final class PostgresJobStore: JobStoreDriver, Service {
     /// once `run()` runs (in the same ServiceGroup as the services that use it).
     /// `reachWithin` bounds reaching the server (a wrong address fails start-up rather than hanging);
     /// the migrations that follow are bounded work of their own and get no timer, so a server that
-    /// answers slowly under load still starts.
+    /// answers slowly under load still starts. `operationLimit` bounds each operation after that
+    /// (see `defaultOperationLimit`).
     public static func open(
         url: String, events: (any JobEventRenderer)? = nil, mirror: Bool = false, logger: Logger,
-        reachWithin: Duration = .seconds(30)
+        reachWithin: Duration = .seconds(30), operationLimit: Duration = defaultOperationLimit
     ) async throws -> PostgresJobStore {
         let configuration = try Self.configuration(url)
         let setup = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -69,7 +71,9 @@ public final class PostgresJobStore: JobStoreDriver, Service {
             while let result = try await group.next() { if let columns = result { return columns } }
             throw PostgresStoreError("the migration did not finish")
         }
-        return PostgresJobStore(configuration: configuration, columns: columns, events: events, mirror: mirror, logger: logger)
+        return PostgresJobStore(
+            configuration: configuration, columns: columns, events: events, mirror: mirror, operationLimit: operationLimit,
+            logger: logger)
     }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
@@ -173,7 +177,10 @@ public final class PostgresJobStore: JobStoreDriver, Service {
     /// How long an operation may take, waiting for a connection included. While PostgreSQL is
     /// unreachable the pool would hold requests until its circuit breaker trips (60 s); callers
     /// get `JobStoreUnavailable` after this instead (the API answers 503).
-    static let operationLimit: Duration = .seconds(10)
+    let operationLimit: Duration
+    /// `operationLimit` unless `open` is given another (the tests, whose process also runs the
+    /// whole suite, give their stores more).
+    public static let defaultOperationLimit: Duration = .seconds(10)
 
     /// One transaction of the driver's operations, on a pooled connection; `bulk` gets 120 s
     /// (a job of many thousand files is one large insert), anything else `operationLimit`. Every
@@ -183,16 +190,17 @@ public final class PostgresJobStore: JobStoreDriver, Service {
     )
         async throws -> T
     {
-        try await inTransaction(limit: bulk ? .seconds(120) : Self.operationLimit) { [self] c in
+        try await inTransaction(limit: bulk ? .seconds(120) : operationLimit) { [self] c in
             try await body(Transaction(store: self, c: c))
         }
     }
 
-    /// One transaction; retried when PostgreSQL reports a deadlock or a serialization failure.
-    func inTransaction<T: Sendable>(limit: Duration = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+    /// One transaction, within `limit` (else `operationLimit`); retried when PostgreSQL reports a
+    /// deadlock or a serialization failure.
+    func inTransaction<T: Sendable>(limit: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        try await bounded(limit) { inUse in
+        try await bounded(limit ?? operationLimit) { inUse in
             var attempt = 0
             while true {
                 attempt += 1
@@ -216,7 +224,7 @@ public final class PostgresJobStore: JobStoreDriver, Service {
 
     /// Reads on one pooled connection.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await bounded(Self.operationLimit) { inUse in
+        try await bounded(operationLimit) { inUse in
             try await self.client.withConnection { c in try await inUse.holding(c) { try await body(c) } }
         }
     }
