@@ -26,7 +26,7 @@ import sys
 import time
 
 from benchlib import EXE, ROOT
-from bench_drone import GSD, SIDE, _final, sources, start_server, upload, wait_for
+from bench_drone import GSD, SIDE, _ended, get, sources, start_server, upload, wait_for
 
 FILES = int(os.environ.get("BENCH_MAP_FILES", "1000"))
 COLUMNS = 40
@@ -158,7 +158,8 @@ def main():
         server, base = start_server(data, env, os.path.join(work, "map_serve.log"))
         t = time.perf_counter()
         job = upload(base, files, "/jobs")
-        status = wait_for("the job to end", lambda: _final(base, job))
+        wait_for("the job to end", lambda: _ended(base, job))
+        status = get(f"{base}/jobs/{job}")
         print(f"job {job}: {status['status']}, {status['detections']} detections, {time.perf_counter() - t:.1f} s", flush=True)
         result = browse(base, job, len(files), key, os.path.join(work, "map.png"))
     finally:

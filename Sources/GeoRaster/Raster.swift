@@ -46,6 +46,26 @@ public final class Raster {
         guard info.pixelCount <= maxPixels else { throw .tooLarge(name, pixels: info.pixelCount, limit: maxPixels) }
     }
 
+    /// Opens `path` again for another task, taking `info` from an earlier open of the same file
+    /// instead of reading it again: GDAL builds a GeoTIFF's CRS through PROJ on every open that asks
+    /// for it, which costs more than the open itself. Throws when the file no longer has the size
+    /// and bands `info` gives.
+    public init(path: String, info: RasterInfo) throws(RasterError) {
+        let name = info.fileName
+        let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
+        let (opened, error) = RemoteRaster.withRequestHeaders(path) { GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) } }
+        guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
+        guard Int(GDALGetRasterXSize(opened)) == info.width, Int(GDALGetRasterYSize(opened)) == info.height,
+            Int(GDALGetRasterCount(opened)) == info.bandCount
+        else {
+            GDALClose(opened)
+            throw .notARaster(name, "it changed while it was being read")
+        }
+        handle = opened
+        self.path = path
+        self.info = info
+    }
+
     deinit { GDALClose(handle) }
 
     /// GDAL's name for the file's layout (`COG` for a Cloud Optimized GeoTIFF), nil when it names none.

@@ -138,7 +138,7 @@ public struct Detector: Sendable {
         let session = model.session(lane: lane)
         let channel = AsyncThrowingChannel<TileBatch, any Error>()
         let decoder = OutputDecoder(manifest: manifest, scoreThreshold: Float(options.resolvedScore(manifest)))
-        let (batchSize, skipBlank, maxPixels) = (options.batchSize, options.skipBlankTiles, options.maxPixels)
+        let (batchSize, skipBlank) = (options.batchSize, options.skipBlankTiles)
         let (iouThreshold, nmsMetric) = (options.resolvedIoU(manifest), options.nmsMetric)
         var found: [Detection] = []
         var skipped = 0
@@ -148,9 +148,10 @@ public struct Detector: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    // The reader opens its own handle: a GDAL dataset serves one thread at a time.
+                    // The reader opens its own handle (a GDAL dataset serves one thread at a time),
+                    // with the info already read.
                     let reader = TileReader(
-                        raster: try Raster(path: path, maxPixels: maxPixels), plan: plan,
+                        raster: try Raster(path: path, info: info), plan: plan,
                         manifest: manifest, bands: bands, skipBlank: skipBlank, preview: canvas)
                     // Tiles are made a batch at a time: a plan of millions of tiles costs no memory up front.
                     for start in stride(from: 0, to: plan.count, by: batchSize) {

@@ -134,30 +134,28 @@ final class ORTSessionHandles {
 
     func run(_ input: Tensor) throws(InferenceError) -> [String: Tensor] {
         let api = try ONNXRuntime.api
-        var data = input.values
         var shape = input.shape.map { Int64($0) }
-        var value: OpaquePointer?
-        let byteCount = data.count * MemoryLayout<Float>.stride
-        let status = data.withUnsafeMutableBytes { raw in
-            api.CreateTensorWithDataAsOrtValue(
-                memoryInfo, raw.baseAddress, byteCount, &shape, shape.count,
-                ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &value)
-        }
-        try ONNXRuntime.check(status, "input tensor")
-        defer { api.ReleaseValue(value) }
-
         var outputs = [OpaquePointer?](repeating: nil, count: outputNames.count)
-        let runStatus: OpaquePointer? = data.withUnsafeMutableBytes { _ in
-            // `data` must stay alive (and pinned) while ORT reads the tensor that wraps it.
-            withCStrings(inputNames.prefix(1).map { $0 }) { inNames in
+        let (created, ran): (OpaquePointer?, OpaquePointer?) = input.values.withUnsafeBytes { raw in
+            // ORT reads an input and never writes it, so the tensor wraps the caller's values as
+            // they are (no copy of the batch); they stay pinned until the run returns.
+            var value: OpaquePointer?
+            let created = api.CreateTensorWithDataAsOrtValue(
+                memoryInfo, UnsafeMutableRawPointer(mutating: raw.baseAddress), raw.count, &shape, shape.count,
+                ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &value)
+            guard created == nil else { return (created, nil) }
+            defer { api.ReleaseValue(value) }
+            let ran = withCStrings(inputNames.prefix(1).map { $0 }) { inNames in
                 withCStrings(outputNames) { outNames in
                     var inputs: [OpaquePointer?] = [value]
                     return api.Run(session, nil, inNames, &inputs, 1, outNames, outputNames.count, &outputs)
                 }
             }
+            return (nil, ran)
         }
         defer { for o in outputs { api.ReleaseValue(o) } }
-        try ONNXRuntime.check(runStatus, "Run")
+        try ONNXRuntime.check(created, "input tensor")
+        try ONNXRuntime.check(ran, "Run")
 
         var result: [String: Tensor] = [:]
         for (name, output) in zip(outputNames, outputs) {
