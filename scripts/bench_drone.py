@@ -27,7 +27,8 @@ host, runs minutes apart differ by a quarter, so compare ratios of runs made one
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
 detect,ort,serve,mirror), BENCH_DRONE_ROUNDS (1: how many times to run them all, one after the
 other; with more, the median of the rounds' ratios is reported too), BENCH_DRONE_PICTURES (1; 0:
-skip timing the thumbnails and quicklooks after the job).
+skip timing the thumbnails and quicklooks after the job), BENCH_DRONE_LOG_LEVEL (warning: the
+benchmarked server's GEOINFER_LOG_LEVEL; info shows each job's finalize steps in drone_serve.log).
 """
 import concurrent.futures
 import glob

@@ -32,9 +32,7 @@ public final class Raster {
     public init(path: String, maxPixels: Int = Raster.defaultMaxPixels) throws(RasterError) {
         let name = (path as NSString).lastPathComponent
         guard RemoteRaster.isRemote(path) || FileManager.default.fileExists(atPath: path) else { throw .notFound(name) }
-        let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
-        let (opened, error) = RemoteRaster.withRequestHeaders(path) { GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) } }
-        guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
+        let opened = try Raster.open(path, name: name)
         handle = opened
         self.path = path
         do {
@@ -52,9 +50,7 @@ public final class Raster {
     /// and bands `info` gives.
     public init(path: String, info: RasterInfo) throws(RasterError) {
         let name = info.fileName
-        let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
-        let (opened, error) = RemoteRaster.withRequestHeaders(path) { GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) } }
-        guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
+        let opened = try Raster.open(path, name: name)
         guard Int(GDALGetRasterXSize(opened)) == info.width, Int(GDALGetRasterYSize(opened)) == info.height,
             Int(GDALGetRasterCount(opened)) == info.bandCount
         else {
@@ -67,6 +63,14 @@ public final class Raster {
     }
 
     deinit { GDALClose(handle) }
+
+    /// GDAL's read-only handle on `path`; GDAL's message, with the path shown as `name`, when it refuses.
+    private static func open(_ path: String, name: String) throws(RasterError) -> GDALDatasetH {
+        let flags = UInt32(GDAL_OF_RASTER) | UInt32(GDAL_OF_READONLY) | UInt32(GDAL_OF_VERBOSE_ERROR)
+        let (opened, error) = RemoteRaster.withRequestHeaders(path) { GDAL.call { GDALOpenEx(path, flags, nil, nil, nil) } }
+        guard let opened else { throw .notARaster(name, error?.replacingOccurrences(of: path, with: name)) }
+        return opened
+    }
 
     /// GDAL's name for the file's layout (`COG` for a Cloud Optimized GeoTIFF), nil when it names none.
     public var layout: String? {
