@@ -46,9 +46,15 @@ let package = Package(
         ),
         // glibc's mallopt, for the allocator tuning of long runs (see MemoryTuning.swift).
         .target(name: "CMalloc"),
+        // libjpeg and libtiff (both come with libgdal-dev), for reduced reads of JPEG-compressed
+        // TIFFs without GDAL's per-block overhead (see JPEGBlocks.swift).
+        .target(
+            name: "CJPEGTIFF",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("tiff")]
+        ),
         .target(
             name: "GeoRaster",
-            dependencies: ["CGDAL", "Formats"],
+            dependencies: ["CGDAL", "CJPEGTIFF", "Formats"],
             swiftSettings: strictSettings
         ),
         .target(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what GeoInfer needs and is missing. Idempotent: safe to run before every build.
-#   - GDAL (libgdal-dev, gdal-bin), SQLite and Leaflet (libjs-leaflet, for the dashboard's map) from Debian/Ubuntu packages
+#   - GDAL (libgdal-dev, gdal-bin; libjpeg-dev and libtiff-dev, which it brings, for reduced JPEG reads), SQLite and Leaflet (libjs-leaflet, for the dashboard's map) from Debian/Ubuntu packages
 #   - ONNX Runtime: the shared library from the pinned PyPI wheel, the C header from
 #     Debian's libonnxruntime-dev (trixie), both into .deps/onnxruntime (git-ignored), sha256-checked
 #   - a Python virtual environment (.venv) with the test peers: onnx, onnxruntime, numpy, pycocotools
@@ -35,7 +35,7 @@ fi
 
 # --- system packages --------------------------------------------------------------------------
 need_pkgs=()
-pkgs=(libgdal-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv libjs-leaflet)
+pkgs=(libgdal-dev libjpeg-dev libtiff-dev gdal-bin libsqlite3-dev pkg-config curl unzip ca-certificates python3-venv libjs-leaflet)
 [ "$WITH_TESTS" = "--test" ] && pkgs+=(chromium postgresql-15)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")

@@ -23,6 +23,12 @@ public final class Raster {
     public let path: String
     /// Size, bands, type, nodata and georeferencing, read once at open.
     public let info: RasterInfo
+    /// The blocks decoded straight through libjpeg (``JPEGBlocks``), opened on the first reduced
+    /// read that can use them; `.some(nil)` once the file was found not to suit.
+    private var jpegBlocks: JPEGBlocks??
+    /// How many reads ``readBytes(window:outWidth:outHeight:bands:into:offset:rowStride:bandStride:)``
+    /// served through libjpeg directly rather than GDAL.
+    public private(set) var directJPEGReads = 0
 
     /// The default pixel limit: 10 gigapixels (100,000 × 100,000).
     public static let defaultMaxPixels = 10_000_000_000
@@ -180,6 +186,11 @@ public final class Raster {
     /// `bandStride` bytes apart, at full resolution unless `outWidth` × `outHeight` asks for less
     /// (nearest: meant for a size an overview has, which GDAL then reads instead). For 8-bit rasters
     /// this is the cheapest read there is: no conversion and no resampling.
+    ///
+    /// On a local JPEG-compressed GeoTIFF without overviews, a window from a corner on the grid of 2,
+    /// 4 or 8 read at that fraction of its size (rounded up) is libjpeg's scaled decode of the
+    /// blocks, read straight through libjpeg (``JPEGBlocks``): the pixels of GDAL's implicit overview
+    /// of that reduction, also where GDAL would sample a finer one (a small raster or a narrow window).
     public func readBytes(
         window: Window, outWidth: Int? = nil, outHeight: Int? = nil, bands: [Int],
         into buffer: UnsafeMutableBufferPointer<UInt8>, offset: Int,
@@ -190,6 +201,19 @@ public final class Raster {
         try checkRead(
             x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
             capacity: buffer.count, offset: offset, rowStride: rowStride, bandStride: bandStride)
+        // A read of a JPEG-reduced size (libjpeg's: the window divided by 2, 4 or 8, rounded up, from
+        // a corner on that grid) is decoded straight through libjpeg where the file allows it; a
+        // block libjpeg does not read cleanly sends the whole read through GDAL, which reports it.
+        if let k = [2, 4, 8].first(where: {
+            window.x % $0 == 0 && window.y % $0 == 0 && ow == (window.width + $0 - 1) / $0 && oh == (window.height + $0 - 1) / $0
+        }), let blocks = directBlocks(),
+            blocks.read(
+                reduction: k, x: window.x / k, y: window.y / k, outWidth: ow, outHeight: oh, bands: bands,
+                into: buffer.baseAddress! + offset, rowStride: rowStride, bandStride: bandStride) == nil
+        {
+            directJPEGReads += 1
+            return
+        }
         try rasterIO(
             x: x, y: y, width: w, height: h, outWidth: ow, outHeight: oh, bands: bands,
             resampling: .nearest, base: UnsafeMutableRawPointer(buffer.baseAddress! + offset), type: GDT_Byte,
@@ -203,6 +227,19 @@ public final class Raster {
         guard info.driver == "GTiff", let value = GDALGetMetadataItem(handle, "COMPRESSION", "IMAGE_STRUCTURE") else { return false }
         let compression = String(cString: value).uppercased()
         return compression == "JPEG" || compression == "YCBCR JPEG"
+    }
+
+    /// The file's blocks for libjpeg's reduced decode: a local JPEG-compressed GeoTIFF without
+    /// overviews (GDAL would read those instead) whose size and bands are those GDAL sees.
+    private func directBlocks() -> JPEGBlocks? {
+        if let opened = jpegBlocks { return opened }
+        let blocks =
+            hasJPEGReducedDecode && overviewCount == 0 && !path.hasPrefix("/vsi") && !RemoteRaster.isRemote(path)
+            ? JPEGBlocks(path: path).flatMap {
+                $0.width == info.width && $0.height == info.height && $0.samples == info.bandCount ? $0 : nil
+            } : nil
+        jpegBlocks = .some(blocks)
+        return blocks
     }
 
     /// How many overviews (reduced-resolution copies GDAL reads instead of the full image) band 1 has.
