@@ -55,7 +55,8 @@ geoinfer_jpegtiff *geoinfer_jpegtiff_open(const char *path) {
         && TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric)
         && ((spp == 3 && (photometric == PHOTOMETRIC_YCBCR || photometric == PHOTOMETRIC_RGB))
             || (spp == 1 && photometric == PHOTOMETRIC_MINISBLACK))
-        && TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) && TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) && w > 0 && h > 0;
+        && TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) && TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) && w > 0 && h > 0
+        && w <= INT32_MAX && h <= INT32_MAX;
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &format);
     ok = ok && format == SAMPLEFORMAT_UINT;
     int tiled = ok && TIFFIsTiled(tif);
@@ -120,10 +121,18 @@ void geoinfer_jpegtiff_shape(const geoinfer_jpegtiff *t, int *width, int *height
     *samples = t->samples;
 }
 
+/* The most scans a block may have (libtiff's own limit): a block that repeats a cheap scan
+   thousands of times would otherwise cost seconds of decoding for a few kilobytes of file. */
+#define MAX_SCANS 100
+/* The most memory libjpeg may take for a block's whole-image buffers (a block in several scans); a
+   block that needs more is left to GDAL. */
+#define MAX_BUFFER_BYTES (64L << 20)
+
 struct decode_error {
     struct jpeg_error_mgr pub;
+    struct jpeg_progress_mgr progress;
     jmp_buf jump;
-    int warned;
+    const char *reason; /* ours, when it is not libjpeg's message */
 };
 
 static void on_error(j_common_ptr cinfo) {
@@ -133,7 +142,15 @@ static void on_error(j_common_ptr cinfo) {
 
 /* A warning (corrupt data that libjpeg would patch over) fails the block, as an error does. */
 static void on_message(j_common_ptr cinfo, int level) {
-    if (level < 0) ((struct decode_error *)cinfo->err)->warned = 1;
+    if (level < 0) longjmp(((struct decode_error *)cinfo->err)->jump, 1);
+}
+
+static void on_progress(j_common_ptr cinfo) {
+    struct decode_error *e = (struct decode_error *)cinfo->err;
+    if (((j_decompress_ptr)cinfo)->input_scan_number > MAX_SCANS) {
+        e->reason = "a block has more than 100 scans";
+        longjmp(e->jump, 1);
+    }
 }
 
 static int fail(char *err, int err_len, const char *message) {
@@ -162,7 +179,7 @@ static void shuffle3_make(shuffle3 *s, const int *bands) {
 /* copy_planes3 16 pixels at a time, each plane's 16 bytes gathered from the 48 bytes of the
    scanline by three byte shuffles. Returns the first pixel left for the scalar loop. */
 __attribute__((target("ssse3"))) static uint32_t copy_planes3_ssse3(const unsigned char *restrict row, const shuffle3 *s,
-                                                                  unsigned char *restrict *planes, uint32_t c0, uint32_t c1) {
+                                                                  unsigned char *const *planes, uint32_t c0, uint32_t c1) {
     __m128i mask[3][3];
     for (int p = 0; p < 3; p++)
         for (int part = 0; part < 3; part++) mask[p][part] = _mm_loadu_si128((const __m128i *)s->lanes[p][part]);
@@ -184,7 +201,7 @@ __attribute__((target("ssse3"))) static uint32_t copy_planes3_ssse3(const unsign
 /* Pixels [c0, c1) of an interleaved three-sample scanline into three planes, samples `bands`
    (`shuffle` made from the same bands; used where the processor has SSSE3). */
 static void copy_planes3(const unsigned char *restrict row, const int *bands, const shuffle3 *shuffle, int ssse3,
-                         unsigned char *restrict p0, unsigned char *restrict p1, unsigned char *restrict p2, uint32_t c0,
+                         unsigned char *p0, unsigned char *p1, unsigned char *p2, uint32_t c0,
                          uint32_t c1) {
     uint32_t c = c0;
 #ifdef GEOINFER_SSSE3
@@ -209,15 +226,17 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
                            unsigned char *out, long row_stride, long band_stride, char *err, int err_len) {
     if (!(k == 1 || k == 2 || k == 4 || k == 8)) return fail(err, err_len, "the reduction must be 1, 2, 4 or 8");
     /* A block's reduced pixels must fall on whole pixels of the reduced image (a strip spans the
-       whole width, so only its height counts). */
-    if (t->block_h % (uint32_t)k != 0 || (t->tiled && t->block_w % (uint32_t)k != 0))
+       whole width, so only its height counts, and a single strip holding the whole image always
+       does). */
+    int single_strip = !t->tiled && t->block_h >= t->height;
+    if ((t->block_h % (uint32_t)k != 0 && !single_strip) || (t->tiled && t->block_w % (uint32_t)k != 0))
         return fail(err, err_len, "the blocks are not a multiple of the reduction");
     uint32_t rw = ceil_div(t->width, (uint32_t)k), rh = ceil_div(t->height, (uint32_t)k);
     if (x < 0 || y < 0 || w <= 0 || h <= 0 || (uint32_t)x + (uint32_t)w > rw || (uint32_t)y + (uint32_t)h > rh)
         return fail(err, err_len, "the window is outside the reduced image");
     for (int b = 0; b < nbands; b++)
         if (bands[b] < 1 || bands[b] > t->samples) return fail(err, err_len, "a band is out of range");
-    uint32_t bw = ceil_div(t->block_w, (uint32_t)k), bh = t->block_h / (uint32_t)k; /* a block, reduced */
+    uint32_t bw = ceil_div(t->block_w, (uint32_t)k), bh = ceil_div(t->block_h, (uint32_t)k); /* a block, reduced */
     size_t row_bytes = (size_t)bw * (size_t)t->samples;
     if (row_bytes > t->row_cap) {
         unsigned char *row = realloc(t->row, row_bytes);
@@ -232,17 +251,22 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
     cinfo.err = jpeg_std_error(&jerr.pub);
     jerr.pub.error_exit = on_error;
     jerr.pub.emit_message = on_message;
-    jerr.warned = 0;
+    jerr.progress.progress_monitor = on_progress;
+    jerr.reason = NULL;
     if (setjmp(jerr.jump)) {
         char message[JMSG_LENGTH_MAX];
-        (*cinfo.err->format_message)((j_common_ptr)&cinfo, message);
+        if (jerr.reason) snprintf(message, sizeof message, "%s", jerr.reason);
+        else (*cinfo.err->format_message)((j_common_ptr)&cinfo, message);
         jpeg_destroy_decompress(&cinfo);
         return fail(err, err_len, message);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &jerr.progress;
+    cinfo.mem->max_memory_to_use = MAX_BUFFER_BYTES;
     int result = 0;
-    for (uint32_t by = (uint32_t)y / bh; by * bh < (uint32_t)(y + h) && result == 0; by++) {
-        for (uint32_t bx = (uint32_t)x / bw; bx * bw < (uint32_t)(x + w) && result == 0; bx++) {
+    uint32_t xe = (uint32_t)x + (uint32_t)w, ye = (uint32_t)y + (uint32_t)h; /* the window's ends */
+    for (uint32_t by = (uint32_t)y / bh; by * bh < ye && result == 0; by++) {
+        for (uint32_t bx = (uint32_t)x / bw; bx * bw < xe && result == 0; bx++) {
             uint32_t block = t->tiled ? TIFFComputeTile(t->tiff, bx * t->block_w, by * t->block_h, 0, 0)
                                       : TIFFComputeStrip(t->tiff, by * t->block_h, 0);
             int bad = 0;
@@ -276,9 +300,9 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
             uint32_t rows = t->tiled ? t->block_h
                                      : (t->height - by * t->block_h < t->block_h ? t->height - by * t->block_h : t->block_h);
             if (bad || cinfo.image_width != t->block_w || (cinfo.image_height != rows && cinfo.image_height != t->block_h)
-                || cinfo.num_components != t->samples || cinfo.data_precision != 8) {
+                || cinfo.num_components != t->samples || cinfo.data_precision != 8 || cinfo.progressive_mode) {
                 jpeg_abort_decompress(&cinfo);
-                result = fail(err, err_len, "a block's JPEG header does not match the TIFF");
+                result = fail(err, err_len, "a block's JPEG header does not match the TIFF, or is progressive");
                 break;
             }
             /* As libtiff reads them: YCbCr converted to RGB, anything else as stored. */
@@ -300,13 +324,13 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
             uint32_t keep = ceil_div(rows, (uint32_t)k); /* the rows of this block that are image */
             uint32_t x0 = bx * bw, y0 = by * bh;
             uint32_t c0 = (uint32_t)x > x0 ? (uint32_t)x - x0 : 0;
-            uint32_t c1 = (uint32_t)(x + w) - x0 < bw ? (uint32_t)(x + w) - x0 : bw;
+            uint32_t c1 = xe - x0 < bw ? xe - x0 : bw;
             if (x0 + c1 > rw) c1 = rw - x0;
             while (cinfo.output_scanline < cinfo.output_height) {
                 JSAMPROW row = t->row;
                 if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
                 uint32_t r = cinfo.output_scanline - 1, oy = y0 + r;
-                if (r >= keep || oy < (uint32_t)y || oy >= (uint32_t)(y + h)) continue;
+                if (r >= keep || oy < (uint32_t)y || oy >= ye) continue;
                 unsigned char *line = out + ((long)oy - y) * row_stride + ((long)x0 - x);
                 if (t->samples == 3 && nbands == 3) {
                     /* The common case in one pass over the interleaved scanline. */
@@ -320,7 +344,6 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
                 }
             }
             jpeg_finish_decompress(&cinfo);
-            if (jerr.warned) result = fail(err, err_len, "libjpeg found the block's data corrupt");
         }
     }
     jpeg_destroy_decompress(&cinfo);

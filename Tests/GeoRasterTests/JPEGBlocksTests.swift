@@ -32,11 +32,13 @@ import Testing
             name: "tiled YCbCr", options: ["COMPRESS=JPEG", "PHOTOMETRIC=YCBCR", "TILED=YES", "BLOCKXSIZE=64", "BLOCKYSIZE=64"], bands: 3,
             tile: 64),
         Layout(name: "striped grey", options: ["COMPRESS=JPEG", "BLOCKYSIZE=16"], bands: 1),
+        // One strip of the whole odd height: not a multiple of any reduction, and still read directly.
+        Layout(name: "one strip YCbCr", options: ["COMPRESS=JPEG", "PHOTOMETRIC=YCBCR", "BLOCKYSIZE=389"], bands: 3),
     ]
 
-    static func write(_ path: String, width: Int, height: Int, bands: Int, options: [String]) throws {
+    static func write(_ path: String, width: Int, height: Int, bands: Int, options: [String], driver: String = "GTiff") throws {
         let writer = try RasterWriter(
-            path: path, width: width, height: height, bandCount: bands, dataType: .byte, creationOptions: options,
+            path: path, width: width, height: height, bandCount: bands, dataType: .byte, driver: driver, creationOptions: options,
             geoTransform: GeoTransform([400_000, 0.05, 0, 5_000_000, 0, -0.05]), epsg: 32630)
         var rng = SplitMix(seed: 11)
         var data = [Float](repeating: 0, count: width * height * bands)
@@ -162,6 +164,55 @@ import Testing
                 rowStride: 100, bandStride: 7_500)
         }
         #expect(other.directJPEGReads == 0)
+    }
+
+    /// A little-endian TIFF of one grey strip holding `strip`, a whole JPEG stream.
+    static func singleStripJPEGTIFF(width: Int, height: Int, strip: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = Array("II".utf8)
+        func put(_ value: Int, _ size: Int) { for i in 0..<size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
+        put(42, 2)
+        put(8, 4)
+        // Tag, type (3 SHORT, 4 LONG), value: width, height, 8 bits, JPEG, grey, the strip's offset,
+        // one sample, all rows in the strip, the strip's length.
+        let entries: [(Int, Int, Int)] = [
+            (256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 7), (262, 3, 1), (273, 4, 8 + 2 + 9 * 12 + 4),
+            (277, 3, 1), (278, 4, height), (279, 4, strip.count),
+        ]
+        put(entries.count, 2)
+        for (tag, type, value) in entries {
+            put(tag, 2)
+            put(type, 2)
+            put(1, 4)
+            put(value, 4)
+        }
+        put(0, 4)
+        return bytes + strip
+    }
+
+    /// A block coded as a progressive JPEG, which GDAL reads (libtiff stops one at 100 scans), is left
+    /// to GDAL: the direct path decodes sequential blocks only, whose work follows from their size.
+    @Test func progressiveBlocksGoThroughGDAL() throws {
+        let dir = Fixtures.temporaryDirectory("jpegblocks")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let jpeg = dir.appendingPathComponent("p.jpg").path
+        try Self.write(jpeg, width: 96, height: 64, bands: 1, options: ["PROGRESSIVE=ON"], driver: "JPEG")
+        let stream = try [UInt8](Data(contentsOf: URL(fileURLWithPath: jpeg)))
+        let path = dir.appendingPathComponent("p.tif").path
+        try Data(Self.singleStripJPEGTIFF(width: 96, height: 64, strip: stream)).write(to: URL(fileURLWithPath: path))
+        let raster = try Raster(path: path)
+        #expect(raster.hasJPEGReducedDecode)
+        let got = try Self.bytes(raster, Window(x: 0, y: 0, width: 96, height: 64), k: 2, bands: [1])
+        #expect(raster.directJPEGReads == 0)
+        #expect(got.values.contains { $0 != 0 }, "GDAL read the progressive strip")
+        // The same stream made sequential is read directly: the file itself suits the direct path.
+        let sequential = dir.appendingPathComponent("s.jpg").path
+        try Self.write(sequential, width: 96, height: 64, bands: 1, options: [], driver: "JPEG")
+        let plain = dir.appendingPathComponent("s.tif").path
+        try Data(Self.singleStripJPEGTIFF(width: 96, height: 64, strip: try [UInt8](Data(contentsOf: URL(fileURLWithPath: sequential)))))
+            .write(to: URL(fileURLWithPath: plain))
+        let other = try Raster(path: plain)
+        _ = try Self.bytes(other, Window(x: 0, y: 0, width: 96, height: 64), k: 2, bands: [1])
+        #expect(other.directJPEGReads == 1)
     }
 
     /// A file whose JPEG data is damaged after it was opened: the direct read refuses it and GDAL's

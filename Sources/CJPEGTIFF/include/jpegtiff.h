@@ -5,7 +5,9 @@
    for every block it decodes. The pixels are those of that overview: libjpeg's scaled decode of each
    block, YCbCr converted to RGB. Only the layouts handled here are opened: the first image of a
    TIFF, JPEG-compressed (not old-style), 8 bits per sample, 3 samples stored contiguously as YCbCr
-   or RGB, or grey. Everything else, and every block that does not decode cleanly, is left to GDAL. */
+   or RGB, or grey. Everything else is left to GDAL: every block that does not decode cleanly (a
+   libjpeg warning fails the read as an error does), progressive blocks, blocks of more than 100
+   scans, and blocks whose whole-image buffers would take more than 64 MiB. */
 
 typedef struct geoinfer_jpegtiff geoinfer_jpegtiff;
 
