@@ -143,20 +143,25 @@ extension HTTPService {
         throw TestFailure("the server did not log '\(text)' within \(timeout): \(serverLog.suffix(3000))")
     }
 
-    func request(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
-        try await Self.request(method, base + path, headers: headers, body: body)
+    func request(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: Data? = nil, within limit: Duration = .seconds(120)
+    ) async throws -> Reply {
+        try await Self.request(method, base + path, headers: headers, body: body, within: limit)
     }
 
     /// The same, by URL: for a task that runs beside the test (a `ServerProcess` stays with the test).
-    static func request(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) async throws -> Reply {
+    /// `limit` bounds the answer's head and, separately, its body: a hang, not the machine's pace.
+    static func request(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, within limit: Duration = .seconds(120)
+    ) async throws -> Reply {
         var req = HTTPClientRequest(url: url)
         req.method = method
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
         // The client's limit ends with the answer's head; the body has a limit of its own.
-        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(120))
+        let resp = try await HTTPClient.shared.execute(req, timeout: .init(limit))
         let bytes = try await value(
-            of: Task { try await resp.body.collect(upTo: 512 << 20) }, within: .seconds(120), "the body of \(method) \(url)")
+            of: Task { try await resp.body.collect(upTo: 512 << 20) }, within: limit, "the body of \(method) \(url)")
         return Reply(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Data(buffer: bytes))
     }
 
@@ -164,8 +169,10 @@ extension HTTPService {
 
     /// A multipart `POST /jobs`, as new clients upload (202). The original prototype's `POST /upload`
     /// (200) is driven by PrototypeClientTests.
-    func upload(_ form: Multipart, query: String = "", headers: [(String, String)] = []) async throws -> Reply {
-        try await request(.POST, "/jobs" + query, headers: [("Content-Type", form.contentType)] + headers, body: form.body)
+    func upload(
+        _ form: Multipart, query: String = "", headers: [(String, String)] = [], within limit: Duration = .seconds(120)
+    ) async throws -> Reply {
+        try await request(.POST, "/jobs" + query, headers: [("Content-Type", form.contentType)] + headers, body: form.body, within: limit)
     }
 
     /// Polls `GET /status/{id}` until the job is final.
