@@ -324,8 +324,7 @@ int geoinfer_jpegtiff_read(geoinfer_jpegtiff *t, int k, int x, int y, int w, int
             uint32_t keep = ceil_div(rows, (uint32_t)k); /* the rows of this block that are image */
             uint32_t x0 = bx * bw, y0 = by * bh;
             uint32_t c0 = (uint32_t)x > x0 ? (uint32_t)x - x0 : 0;
-            uint32_t c1 = xe - x0 < bw ? xe - x0 : bw;
-            if (x0 + c1 > rw) c1 = rw - x0;
+            uint32_t c1 = xe - x0 < bw ? xe - x0 : bw; /* within the image: xe <= rw */
             while (cinfo.output_scanline < cinfo.output_height) {
                 JSAMPROW row = t->row;
                 if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;

@@ -194,23 +194,22 @@ import Testing
     @Test func progressiveBlocksGoThroughGDAL() throws {
         let dir = Fixtures.temporaryDirectory("jpegblocks")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let jpeg = dir.appendingPathComponent("p.jpg").path
-        try Self.write(jpeg, width: 96, height: 64, bands: 1, options: ["PROGRESSIVE=ON"], driver: "JPEG")
-        let stream = try [UInt8](Data(contentsOf: URL(fileURLWithPath: jpeg)))
-        let path = dir.appendingPathComponent("p.tif").path
-        try Data(Self.singleStripJPEGTIFF(width: 96, height: 64, strip: stream)).write(to: URL(fileURLWithPath: path))
-        let raster = try Raster(path: path)
+        // A 96 × 64 grey JPEG written by GDAL's JPEG driver with `options`, as the one strip of a TIFF.
+        func wrapped(_ name: String, options: [String]) throws -> Raster {
+            let jpeg = dir.appendingPathComponent("\(name).jpg").path
+            try Self.write(jpeg, width: 96, height: 64, bands: 1, options: options, driver: "JPEG")
+            let stream = try [UInt8](Data(contentsOf: URL(fileURLWithPath: jpeg)))
+            let path = dir.appendingPathComponent("\(name).tif").path
+            try Data(Self.singleStripJPEGTIFF(width: 96, height: 64, strip: stream)).write(to: URL(fileURLWithPath: path))
+            return try Raster(path: path)
+        }
+        let raster = try wrapped("p", options: ["PROGRESSIVE=ON"])
         #expect(raster.hasJPEGReducedDecode)
         let got = try Self.bytes(raster, Window(x: 0, y: 0, width: 96, height: 64), k: 2, bands: [1])
         #expect(raster.directJPEGReads == 0)
         #expect(got.values.contains { $0 != 0 }, "GDAL read the progressive strip")
         // The same stream made sequential is read directly: the file itself suits the direct path.
-        let sequential = dir.appendingPathComponent("s.jpg").path
-        try Self.write(sequential, width: 96, height: 64, bands: 1, options: [], driver: "JPEG")
-        let plain = dir.appendingPathComponent("s.tif").path
-        try Data(Self.singleStripJPEGTIFF(width: 96, height: 64, strip: try [UInt8](Data(contentsOf: URL(fileURLWithPath: sequential)))))
-            .write(to: URL(fileURLWithPath: plain))
-        let other = try Raster(path: plain)
+        let other = try wrapped("s", options: [])
         _ = try Self.bytes(other, Window(x: 0, y: 0, width: 96, height: 64), k: 2, bands: [1])
         #expect(other.directJPEGReads == 1)
     }
