@@ -39,9 +39,21 @@ struct APIClient {
         _ = try await send(HTTPClientRequest(url: base + "/openapi.json"), timeout: .seconds(5))
     }
 
+    /// The commands' HTTP client. `HTTPClient.shared` ends a request that has received nothing for
+    /// 90 s once its body is sent, whatever the request's own limit: the server answers an upload
+    /// once it has read and checked every file, and the last megabytes of a large upload may wait in
+    /// socket buffers for longer than that on a busy server, so `submit` failed after the job had
+    /// been accepted. Here a request ends at its own limit, or after 10 minutes without a byte (an
+    /// event stream sends one every 15 s).
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.timeout.read = .minutes(10)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     func send(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(60)) async throws -> (status: Int, body: Data) {
         let response: HTTPClientResponse
-        do { response = try await HTTPClient.shared.execute(request, timeout: timeout) } catch {
+        do { response = try await Self.http.execute(request, timeout: timeout) } catch {
             throw Failure(description: "cannot reach \(base) (\(error)); is `geoinfer serve` running there?")
         }
         let body = try await response.body.collect(upTo: 1 << 30)

@@ -198,7 +198,7 @@ struct WatchCommand: AsyncParsableCommand {
     static func follow(client: APIClient, id: String, console: Console) async throws {
         try await client.probe()
         let request = client.request(client.base + "/jobs/\(id)/events")
-        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 7))
+        let response = try await APIClient.http.execute(request, timeout: .hours(24 * 7))
         guard response.status.code == 200 else {
             let body = try await response.body.collect(upTo: 1 << 20)
             console.error("\(response.status.code) \(APIClient.message(Data(buffer: body)))")

@@ -24,7 +24,13 @@ import Testing
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         try #require(bound == 0 && listen(fd, 8) == 0, "a listener of the test process on \(port)")
-        #expect(PeerProcess.listens(pid: getpid(), port: port))
+        #expect(
+            PeerProcess.listens(pid: getpid(), port: port),
+            """
+            the test process's listener on \(port) not found: descriptor \(fd) is \
+            \((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "closed"), \
+            the listener's inode \(PeerProcess.listenerInode(port: port) ?? "absent from /proc/net/tcp")
+            """)
         do {
             let peer = try await PeerProcess(
                 "tcp_proxy.py", executable: Fixtures.python,

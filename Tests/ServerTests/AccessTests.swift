@@ -133,7 +133,7 @@ import Testing
             request.headers.add(name: "Content-Type", value: contentType)
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
             request.body = .bytes(ByteBuffer(bytes: body))
-            return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(120)).status.code)
+            return Int(try await testClient.execute(request, timeout: .seconds(120)).status.code)
         }
         let held = try await gate.waitPaused("upload.after_start", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let second = try await server.upload(form, headers: auth(c.key))

@@ -52,7 +52,7 @@ import Testing
             request.body = .stream(stream, length: .known(Int64(body.count)))
             let sent = request
             answer = Task { () -> Int in
-                let response = try await HTTPClient.shared.execute(sent, timeout: .seconds(120))
+                let response = try await testClient.execute(sent, timeout: .seconds(120))
                 _ = try await response.body.collect(upTo: 1 << 20)
                 return Int(response.status.code)
             }
@@ -123,7 +123,7 @@ import Testing
         try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         var readers: [Task<Int, any Error>] = []
         for _ in 0..<2 {
-            let response = try await HTTPClient.shared.execute(
+            let response = try await testClient.execute(
                 HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
             #expect(response.status == .ok)
             readers.append(

@@ -6,6 +6,16 @@ import NIOFoundationCompat
 import NIOHTTP1
 import Testing
 
+/// The tests' HTTP client. `HTTPClient.shared` ends a request that has received nothing for 90 s
+/// once its body is sent (the read timeout of its configuration), whatever limit the request was
+/// given: an upload answered only when most of its files have run failed that way under load. Here
+/// only each request's own limit decides. It lives as long as the test process.
+let testClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration.singletonConfiguration
+    configuration.timeout.read = nil
+    return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+}()
+
 /// A real `geoinfer serve` process on a free loopback port with its own data directory.
 final class ServerProcess: HTTPService {
     private(set) var port: Int
@@ -159,7 +169,7 @@ extension HTTPService {
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
         // The client's limit ends with the answer's head; the body has a limit of its own.
-        let resp = try await HTTPClient.shared.execute(req, timeout: .init(limit))
+        let resp = try await testClient.execute(req, timeout: .init(limit))
         let bytes = try await value(
             of: Task { try await resp.body.collect(upTo: 512 << 20) }, within: limit, "the body of \(method) \(url)")
         return Reply(status: Int(resp.status.code), headers: resp.headers.map { ($0.name, $0.value) }, body: Data(buffer: bytes))

@@ -27,7 +27,7 @@ import Testing
             request.headers.add(name: "Content-Type", value: form.contentType)
             request.body = .stream(stream, length: .unknown)
             reply = Task {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+                let response = try await testClient.execute(request, timeout: .seconds(120))
                 let bytes = try await response.body.collect(upTo: 1 << 20)
                 return Reply(status: Int(response.status.code), headers: [], body: Data(buffer: bytes))
             }

@@ -170,7 +170,7 @@ import Testing
         let id = try #require(try await server.upload(form).json["job_id"] as? String)
         let paused = try await gate.waitPaused("worker.after_batch", alive: { server.isRunning }, diagnostics: { server.serverLog })
         let received = ReceivedText()
-        let response = try await HTTPClient.shared.execute(
+        let response = try await testClient.execute(
             HTTPClientRequest(url: server.base + "/jobs/\(id)/events"), timeout: .seconds(120))
         let reading = Task {
             for try await chunk in response.body { received.append(String(buffer: chunk)) }

@@ -72,7 +72,7 @@ final class WebhookReceiver {
     }
 
     func log() async throws -> [Receipt] {
-        let resp = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/_log"), timeout: .seconds(5))
+        let resp = try await testClient.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/_log"), timeout: .seconds(5))
         let body = try await resp.body.collect(upTo: 16 << 20)
         return try JSONDecoder().decode([Receipt].self, from: Data(buffer: body))
     }
