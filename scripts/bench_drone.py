@@ -23,6 +23,8 @@ Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete
 
 Each run reports the CPU time the host took from this machine meanwhile (`steal_s`): on a shared
 host, runs minutes apart differ by a quarter, so compare ratios of runs made one after the other.
+Each `serve` run has a data directory of its own, kept until the benchmark ends: directories an
+earlier invocation left are removed first, then the benchmark waits 65 s (`clear_serve_folders`).
 
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
 detect,ort,serve,mirror), BENCH_DRONE_ROUNDS (1: how many times to run them all, one after the
@@ -190,9 +192,34 @@ def wait_for(what, check, within=900, poll=0.1):
     sys.exit(f"gave up after {within} s waiting for {what}")
 
 
+def serve_folders(work):
+    return [p for p in glob.glob(os.path.join(work, "drone_serve*")) if os.path.isdir(p)]
+
+
+def clear_serve_folders(work):
+    """Removes the data directories of earlier `serve` runs, then waits until the file system
+    would not count their inodes as recently deleted. ext4 without a journal (this project's 2-core
+    machines) skips, for every new inode, each free inode of the group deleted in the last 60 s
+    (300 s while its inode table block is dirty), looking up its inode table block each time: a
+    `serve` run that created 2,000 files right after the last run had deleted as many spent about
+    1 ms of kernel CPU a file on it (BENCHMARKS.md). So the runs of one invocation keep their data
+    directories until it ends, and the next invocation starts past that window."""
+    old = serve_folders(work)
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    if old:
+        os.sync()
+        print(f"removed {len(old)} data directories of earlier serve runs; waiting 65 s for the file system to reuse their inodes",
+              flush=True)
+        time.sleep(65)
+
+
+SERVE_RUNS = iter(range(1, 1 << 30))
+
+
 def run_serve(work, files, mirror, whole=False):
-    data = os.path.join(work, "drone_serve")
-    shutil.rmtree(data, ignore_errors=True)
+    # A data directory of its own for each run, removed when the benchmark ends (clear_serve_folders).
+    data = os.path.join(work, f"drone_serve_{next(SERVE_RUNS)}")
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL=os.environ.get("BENCH_DRONE_LOG_LEVEL", "warning"))
     emulator = None
     if mirror:
@@ -375,6 +402,7 @@ def main():
     work = os.path.join(ROOT, ".build", "bench")
     os.makedirs(work, exist_ok=True)
     srcs, files = dataset(work)
+    clear_serve_folders(work)
     size = sum(os.path.getsize(f) for f in files)
     results = {"files": len(files), "bytes": size, "cores": cores()}
     print(f"{len(files)} files of {SIDE}x{SIDE} RGB JPEG at {GSD} m ({size / 1e6:.0f} MB), {cores()} cores", flush=True)
@@ -393,6 +421,8 @@ def main():
         print("ratios, median of the rounds:", json.dumps(results["ratios_median"]), "range:", json.dumps(results["ratios_range"]))
     with open(os.path.join(work, "drone.json"), "w") as f:
         json.dump(results, f, indent=2)
+    for folder in serve_folders(work):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
