@@ -23,8 +23,8 @@ Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete
 
 Each run reports the CPU time the host took from this machine meanwhile (`steal_s`): on a shared
 host, runs minutes apart differ by a quarter, so compare ratios of runs made one after the other.
-Each `serve` run has a data directory of its own, kept until the benchmark ends: directories an
-earlier invocation left are removed first, then the benchmark waits 65 s (`clear_serve_folders`).
+Each `serve` run has a data directory of its own, kept until the benchmark ends, and no `serve`
+run starts within 65 s of a removal of those directories (`clear_serve_folders`).
 
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
 detect,ort,serve,mirror), BENCH_DRONE_ROUNDS (1: how many times to run them all, one after the
@@ -196,6 +196,20 @@ def serve_folders(work):
     return [p for p in glob.glob(os.path.join(work, "drone_serve*")) if os.path.isdir(p)]
 
 
+QUIET_AFTER_REMOVAL_S = 65
+
+
+def remove_serve_folders(work):
+    """Removes the data directories of `serve` runs and notes when (`serve_removed_at`)."""
+    old = serve_folders(work)
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    if old:
+        os.sync()
+        with open(os.path.join(work, "serve_removed_at"), "w") as f:
+            f.write(str(time.time()))
+
+
 def clear_serve_folders(work):
     """Removes the data directories of earlier `serve` runs, then waits until the file system
     would not count their inodes as recently deleted. ext4 without a journal (this project's 2-core
@@ -203,15 +217,17 @@ def clear_serve_folders(work):
     (300 s while its inode table block is dirty), looking up its inode table block each time: a
     `serve` run that created 2,000 files right after the last run had deleted as many spent about
     1 ms of kernel CPU a file on it (BENCHMARKS.md). So the runs of one invocation keep their data
-    directories until it ends, and the next invocation starts past that window."""
-    old = serve_folders(work)
-    for folder in old:
-        shutil.rmtree(folder, ignore_errors=True)
-    if old:
-        os.sync()
-        print(f"removed {len(old)} data directories of earlier serve runs; waiting 65 s for the file system to reuse their inodes",
+    directories until it ends, and no run starts within QUIET_AFTER_REMOVAL_S of a removal."""
+    remove_serve_folders(work)
+    try:
+        removed = float(open(os.path.join(work, "serve_removed_at")).read())
+    except (OSError, ValueError):
+        return
+    wait = removed + QUIET_AFTER_REMOVAL_S - time.time()
+    if wait > 0:
+        print(f"waiting {wait:.0f} s after the removal of earlier serve runs' files, for the file system to reuse their inodes",
               flush=True)
-        time.sleep(65)
+        time.sleep(wait)
 
 
 SERVE_RUNS = iter(range(1, 1 << 30))
@@ -421,8 +437,7 @@ def main():
         print("ratios, median of the rounds:", json.dumps(results["ratios_median"]), "range:", json.dumps(results["ratios_range"]))
     with open(os.path.join(work, "drone.json"), "w") as f:
         json.dump(results, f, indent=2)
-    for folder in serve_folders(work):
-        shutil.rmtree(folder, ignore_errors=True)
+    remove_serve_folders(work)
 
 
 if __name__ == "__main__":

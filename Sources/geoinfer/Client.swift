@@ -42,7 +42,7 @@ struct APIClient {
     /// The commands' HTTP client. `HTTPClient.shared` ends a request that has received nothing for
     /// 90 s once its body is sent, whatever the request's own limit: the server answers an upload
     /// once it has read and checked every file, and the last megabytes of a large upload may wait in
-    /// socket buffers for longer than that on a busy server, so `submit` failed after the job had
+    /// socket buffers for longer than that on a busy server, so `submit` could fail after its job had
     /// been accepted. Here a request ends at its own limit, or after 10 minutes without a byte (an
     /// event stream sends one every 15 s).
     static let http: HTTPClient = {
