@@ -34,6 +34,7 @@ benchmarked server's GEOINFER_LOG_LEVEL; info shows each job's finalize steps in
 """
 import concurrent.futures
 import glob
+import itertools
 import json
 import os
 import resource
@@ -230,11 +231,11 @@ def clear_serve_folders(work):
         time.sleep(wait)
 
 
-SERVE_RUNS = iter(range(1, 1 << 30))
+SERVE_RUNS = itertools.count(1)
 
 
 def run_serve(work, files, mirror, whole=False):
-    # A data directory of its own for each run, removed when the benchmark ends (clear_serve_folders).
+    # A data directory of its own for each run, removed when the benchmark ends (remove_serve_folders).
     data = os.path.join(work, f"drone_serve_{next(SERVE_RUNS)}")
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL=os.environ.get("BENCH_DRONE_LOG_LEVEL", "warning"))
     emulator = None
