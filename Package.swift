@@ -212,6 +212,7 @@ let package = Package(
             dependencies: [
                 "Jobs", "JobStoreSQLite", "JobStorePostgres", "Workers", "GeoInferTestSupport", "Storage", "Formats",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

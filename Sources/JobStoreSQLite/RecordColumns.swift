@@ -5,8 +5,8 @@ public import Jobs
 
 // The columns of the two rows every file's claim and outcome read and write, written out instead
 // of derived through `Codable`: GRDB's `Codable` records cost about half of the store's CPU time
-// per file. Stored as GRDB stores them through `Codable` (dates as its UTC text, the JSON columns
-// as JSON text), so rows written by either read the same.
+// per file. Stored as GRDB stores them through `Codable` (dates as its UTC text, written by
+// `StoredTime`; the JSON columns as JSON text), so rows written by either read the same.
 
 extension JobRecord {
     /// A job from its row; a missing or mistyped column throws.
@@ -39,9 +39,9 @@ extension JobRecord {
     public func encode(to container: inout PersistenceContainer) throws {
         container["id"] = id
         container["status"] = status
-        container["createdAt"] = createdAt
-        container["updatedAt"] = updatedAt
-        container["finishedAt"] = finishedAt
+        container["createdAt"] = StoredTime(createdAt)
+        container["updatedAt"] = StoredTime(updatedAt)
+        container["finishedAt"] = finishedAt.map(StoredTime.init)
         container["webhookURL"] = webhookURL
         container["webhookSecret"] = webhookSecret
         container["idempotencyKey"] = idempotencyKey
@@ -99,14 +99,14 @@ extension FileRecord {
         container["status"] = status
         container["attempts"] = attempts
         container["leaseOwner"] = leaseOwner
-        container["leaseExpiresAt"] = leaseExpiresAt
+        container["leaseExpiresAt"] = leaseExpiresAt.map(StoredTime.init)
         container["tilesTotal"] = tilesTotal
         container["tilesDone"] = tilesDone
         container["detections"] = detections
         container["classCounts"] = try classCounts.map(Self.jsonText)
         container["error"] = error
-        container["startedAt"] = startedAt
-        container["finishedAt"] = finishedAt
+        container["startedAt"] = startedAt.map(StoredTime.init)
+        container["finishedAt"] = finishedAt.map(StoredTime.init)
         container["seconds"] = seconds
         container["footprint"] = try footprint.map(Self.jsonText)
     }

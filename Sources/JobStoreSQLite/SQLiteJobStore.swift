@@ -457,7 +457,7 @@ public final class SQLiteJobStore: JobStoreDriver {
         now: Date, extra: [String] = []
     ) async throws -> Leased? {
         let table = Leased.databaseTableName
-        let arguments = StatementArguments([now, now]) + StatementArguments(extra)
+        let arguments = StatementArguments([StoredTime(now), StoredTime(now)]) + StatementArguments(extra)
         let any = try await pool.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(due))", arguments: arguments) ?? false
         }

@@ -47,7 +47,7 @@ extension SQLiteJobStore {
         /// The fairest job with work, in one access: each step an index lookup.
         public func lockFairestJobWithWork(now: Date, excluding: Set<String>) async throws -> JobRecord? {
             let skip = excluding.isEmpty ? "" : "AND j.id NOT IN (\(excluding.map { _ in "?" }.joined(separator: ", ")))"
-            let arguments = StatementArguments([now]) + StatementArguments(excluding.sorted())
+            let arguments = StatementArguments([StoredTime(now)]) + StatementArguments(excluding.sorted())
             return try await access { db in
                 try JobRecord.fetchOne(
                     db.cachedStatement(
@@ -129,7 +129,7 @@ extension SQLiteJobStore {
             switch value {
             case .text(let s): s.databaseValue
             case .integer(let n): n.databaseValue
-            case .time(let d): d.databaseValue
+            case .time(let d): d.map(StoredTime.init).databaseValue
             }
         }
 
@@ -177,7 +177,7 @@ extension SQLiteJobStore {
                                     sql:
                                         "SELECT * FROM files WHERE jobID = ? AND status = ? AND leaseExpiresAt < ? ORDER BY ordinal LIMIT 1"
                                 ),
-                                arguments: [id, FileStatus.running, now])
+                                arguments: [id, FileStatus.running, StoredTime(now)])
                         case .queued:
                             try FileRecord.fetchOne(
                                 db.cachedStatement(sql: "SELECT * FROM files WHERE jobID = ? AND status = ? ORDER BY ordinal LIMIT 1"),

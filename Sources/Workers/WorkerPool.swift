@@ -200,7 +200,7 @@ public final class WorkerPool: Service {
             if let pixels = output.quicklook {
                 writeQuicklook(claim: claim, pixels: pixels, result: result, thumbnailOnly: onRequest, log: log)
             }
-            let data = try JSONEncoder().encode(result)
+            let data = try result.jsonData()
             decoded = result
             outcome = .succeeded(
                 result: data, detections: result.detections.count,

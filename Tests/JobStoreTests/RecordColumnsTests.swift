@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import GRDB
 import GeoInferTestSupport
 import Jobs
 import Testing
@@ -76,5 +77,57 @@ import Testing
             return try await tx.lockJob("p")
         }
         #expect(read == plain)
+    }
+}
+
+/// Times are written as text by arithmetic (`StoredTime`): the same text as GRDB's own formatter,
+/// so rows written either way compare and sort alike.
+@Suite struct StoredTimeTests {
+    @Test func theSameTextAsGRDBsFormatter() throws {
+        var rng = SplitMix(seed: 0x5449_4D45)
+        var checked = 0
+        func check(_ date: Date) {
+            let ours = StoredTime(date).databaseValue
+            let theirs = date.databaseValue
+            #expect(ours == theirs, "\(date.timeIntervalSinceReferenceDate): \(ours) against GRDB's \(theirs)")
+            checked += 1
+        }
+        // Whole milliseconds and the instants either side of them, in every era the store sees.
+        for _ in 0..<20_000 {
+            let seconds: Double =
+                switch rng.index() % 4 {
+                case 0: rng.next(0, 253_402_300_799)  // 1970 to 9999
+                case 1: rng.next(1_700_000_000, 1_900_000_000)  // now-ish
+                case 2: (rng.next(1_700_000_000, 1_900_000_000) * 1000).rounded() / 1000  // whole milliseconds
+                default: Double(Int.random(in: 0...4_102_444_800, using: &rng))  // whole seconds to 2100
+                }
+            let date = Date(timeIntervalSince1970: seconds)
+            check(date)
+            check(Date(timeIntervalSinceReferenceDate: date.timeIntervalSinceReferenceDate.nextUp))
+            check(Date(timeIntervalSinceReferenceDate: date.timeIntervalSinceReferenceDate.nextDown))
+        }
+        // Day, month, leap-year and century edges.
+        for text in ["1970-01-01", "1999-12-31", "2000-02-29", "2000-03-01", "2100-02-28", "2100-03-01", "2400-02-29", "9999-12-31"] {
+            let parts = text.split(separator: "-").compactMap { Int($0) }
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(secondsFromGMT: 0) ?? utc.timeZone
+            let day = try #require(utc.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2])))
+            for offset in [0, 0.001, 0.999, 86_399.999, -0.001] { check(day.addingTimeInterval(offset)) }
+        }
+        #expect(checked > 60_000)
+    }
+
+    @Test func outsideItsRangeGRDBsFormatterWritesIt() {
+        for date in [Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: -20_000_000_000), Date.distantPast] {
+            #expect(StoredTime.text(date) == nil)
+            #expect(StoredTime(date).databaseValue == date.databaseValue)
+        }
+        // 4001-01-01, in its range.
+        #expect(StoredTime(Date.distantFuture).databaseValue == Date.distantFuture.databaseValue)
+    }
+
+    @Test func readsBackAsTheDateToTheMillisecond() {
+        let date = Date(timeIntervalSince1970: 1_800_000_000.125)
+        #expect(StoredTime.fromDatabaseValue(StoredTime(date).databaseValue)?.date == date)
     }
 }
