@@ -131,6 +131,11 @@ public struct JSONOutput: Sendable {
     public mutating func field(_ key: String, _ values: [Double]?) throws(EncodingError) {
         guard let values else { return }
         self.key(key)
+        try value(values)
+    }
+
+    /// An array of numbers.
+    public mutating func value(_ values: [Double]) throws(EncodingError) {
         beginArray()
         for v in values { try value(v) }
         endArray()

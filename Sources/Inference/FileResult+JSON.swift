@@ -1,5 +1,5 @@
-public import Foundation
 import Formats
+public import Foundation
 import GeoRaster
 
 extension FileResult {

@@ -103,12 +103,12 @@ extension FileRecord {
         container["tilesTotal"] = tilesTotal
         container["tilesDone"] = tilesDone
         container["detections"] = detections
-        container["classCounts"] = try classCounts.map(Self.jsonText)
+        container["classCounts"] = classCounts.map(Self.classCountsText)
         container["error"] = error
         container["startedAt"] = startedAt.map(StoredTime.init)
         container["finishedAt"] = finishedAt.map(StoredTime.init)
         container["seconds"] = seconds
-        container["footprint"] = try footprint.map(Self.jsonText)
+        container["footprint"] = try footprint.map(Self.footprintText)
     }
 
     /// A JSON column as GRDB writes one for a `Codable` record: sorted keys, as text.
@@ -117,6 +117,29 @@ extension FileRecord {
         encoder.outputFormatting = .sortedKeys
         encoder.nonConformingFloatEncodingStrategy = .throw
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// The footprint column: the text ``jsonText(_:)`` writes for it (tested against it), written
+    /// directly (every write of the file's row writes it again).
+    static func footprintText(_ footprint: Footprint) throws(EncodingError) -> String {
+        var out = JSONOutput(capacity: 512)
+        out.beginObject()
+        try out.field("bbox", footprint.bbox)
+        out.key("corners")
+        out.beginArray()
+        for corner in footprint.corners { try out.value(corner) }
+        out.endArray()
+        out.endObject()
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// The class counts column: the text ``jsonText(_:)`` writes for it (tested against it).
+    static func classCountsText(_ counts: [String: Int]) -> String {
+        var out = JSONOutput(capacity: 64)
+        out.beginObject()
+        for name in counts.keys.sorted() { out.field(name, counts[name]) }
+        out.endObject()
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     /// A JSON column's value, nil when the column is NULL.

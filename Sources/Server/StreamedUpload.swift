@@ -60,7 +60,7 @@ final class StreamedUpload: Sendable {
 
     /// Checks the received file at `index` and adds the files now complete in order.
     func offer(_ index: Int, _ file: UploadState.Received) async {
-        var verdict = UploadHandler.check(
+        var verdict = await UploadHandler.checkOffPool(
             file, path: dir.appending(path: file.name).path, maxPixels: maxPixels, model: parsed.model,
             overlap: parsed.detection.overlap)
         if HostileText.hasControl(file.originalName) {

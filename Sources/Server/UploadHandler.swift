@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Inference
 import Jobs
+import NIOPosix
 import Storage
 import Webhooks
 import Workers
@@ -325,7 +326,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    (i, check(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    await (i, checkOffPool(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
@@ -335,6 +336,22 @@ struct UploadHandler: Sendable {
             }
         }
         return results.compactMap { $0 }
+    }
+
+    /// ``check(_:path:maxPixels:model:overlap:)`` on NIO's thread pool for blocking work: a check
+    /// ends with an `fsync` that waits for the disk, and on the cooperative pool (a thread per
+    /// core, shared with the workers' reading and inference) that wait would leave a core idle.
+    static func checkOffPool(
+        _ f: UploadState.Received, path: String, maxPixels: Int, model: ModelFile, overlap: Double
+    ) async -> FileCheck {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                check(f, path: path, maxPixels: maxPixels, model: model, overlap: overlap)
+            }
+        } catch {
+            // The pool has been shut down (the process is ending): checked here instead.
+            return check(f, path: path, maxPixels: maxPixels, model: model, overlap: overlap)
+        }
     }
 
     /// Opens one received file with GDAL: a GeoTIFF whose first and last blocks decode, within the pixel limit.

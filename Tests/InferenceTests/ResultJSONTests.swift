@@ -81,7 +81,8 @@ import Testing
     /// A document with its keys sorted, for comparing documents whose keys come in other orders.
     static func canonical(_ data: Data) throws -> String {
         let object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+        return String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
     }
 
     @Test func aNumberThatIsNotFiniteIsRefusedAsJSONEncoderRefusesIt() throws {
@@ -93,7 +94,9 @@ import Testing
             #expect(throws: EncodingError.self) { try result.jsonData() }
             result = Self.result(&rng)
             result.detections = [
-                GeoDetection(detection: Detection(box: Box(x1: 0, y1: 0, x2: 1, y2: 1), score: Float(bad), classIndex: 0), crsBox: nil, wgs84Corners: nil)
+                GeoDetection(
+                    detection: Detection(box: Box(x1: 0, y1: 0, x2: 1, y2: 1), score: Float(bad), classIndex: 0), crsBox: nil,
+                    wgs84Corners: nil)
             ]
             #expect(throws: EncodingError.self) { try JSONEncoder().encode(result) }
             #expect(throws: EncodingError.self) { try result.jsonData() }
@@ -130,8 +133,9 @@ import Testing
 
     static func number(_ rng: inout SplitMix) -> Double {
         switch rng.index() % 8 {
-        case 0: return [0, -0.0, 1, -1, 0.1, 0.5, 1e-7, 1e22, 123_456_789, .greatestFiniteMagnitude, .leastNonzeroMagnitude][
-            rng.index() % 11]
+        case 0:
+            return [0, -0.0, 1, -1, 0.1, 0.5, 1e-7, 1e22, 123_456_789, .greatestFiniteMagnitude, .leastNonzeroMagnitude][
+                rng.index() % 11]
         case 1: return Double(Int.random(in: -1_000_000...1_000_000, using: &rng))
         case 2: return rng.next(-180, 180)
         case 3: return rng.next(0, 2000)

@@ -131,3 +131,32 @@ import Testing
         #expect(StoredTime.fromDatabaseValue(StoredTime(date).databaseValue)?.date == date)
     }
 }
+
+/// The file row's JSON columns are written directly: the same text as `FileRecord.jsonText`
+/// (`JSONEncoder` with sorted keys) writes, whatever the values.
+@Suite struct JSONColumnsTests {
+    @Test func theSameTextAsJSONEncoderWithSortedKeys() throws {
+        var rng = SplitMix(seed: 0x434F_4C53)
+        let names = ["tree", "palm", "Tree", "a", "B", "class_10", "class_9", "é", "e", "z", "🌳", "a b", "a/b", "\"", "\\", "\u{1}", ""]
+        func number() -> Double {
+            switch rng.index() % 4 {
+            case 0: Double(Int.random(in: -180...180, using: &rng))
+            case 1: rng.next(-180, 180)
+            case 2: [0, -0.0, 1e-9, 1e21, .greatestFiniteMagnitude][rng.index() % 5]
+            default: rng.next(-1, 1) * 1e-5
+            }
+        }
+        for round in 0..<3000 {
+            let footprint = Footprint(
+                corners: (0..<Int.random(in: 0...5, using: &rng)).map { _ in (0..<Int.random(in: 0...3, using: &rng)).map { _ in number() }
+                },
+                bbox: (0..<Int.random(in: 0...4, using: &rng)).map { _ in number() })
+            #expect(try FileRecord.footprintText(footprint) == FileRecord.jsonText(footprint), "round \(round)")
+            var counts: [String: Int] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &rng) {
+                counts[names[rng.index() % names.count], default: 0] += Int.random(in: 1...10_000, using: &rng)
+            }
+            #expect(try FileRecord.classCountsText(counts) == FileRecord.jsonText(counts), "round \(round): \(counts)")
+        }
+    }
+}
