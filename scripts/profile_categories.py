@@ -22,7 +22,7 @@ CATEGORIES = [
     ("upload: the streamed job's adds, links and seal", r"StreamedUpload"),
     ("finalize (merge, documents)", r"WorkerPool.*finalize|DetectionReport|MergedLayer|decodeResults"),
     ("thumbnails and quicklooks", r"writeQuicklook|Quicklook|PreviewCanvas"),
-    ("each file's result JSON", r"JSONEncoder"),
+    ("each file's result JSON", r"JSONEncoder|JSONOutput|jsonData"),
     ("job store (SQLite, GRDB)", r"SQLiteJobStore|GRDB|libsqlite3|StoreDriver|SerialGate"),
     ("detector: the rest (hash, georeferencing, NMS, open)", r"Detector|FileDigest|NonMaximum|OutputDecoder|libproj|Raster"),
     ("HTTP (Hummingbird, NIO)", r"Hummingbird|NIOPosix|NIOCore|NIOHTTP|SelectableEventLoop"),
