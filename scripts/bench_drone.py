@@ -194,7 +194,9 @@ def wait_for(what, check, within=900, poll=0.1):
 
 
 def serve_folders(work):
-    return [p for p in glob.glob(os.path.join(work, "drone_serve*")) if os.path.isdir(p)]
+    """The data directories `serve` runs of this benchmark and of `bench_map.py` leave."""
+    return [p for p in glob.glob(os.path.join(work, "drone_serve*")) + glob.glob(os.path.join(work, "map_serve"))
+            if os.path.isdir(p)]
 
 
 QUIET_AFTER_REMOVAL_S = 65

@@ -26,7 +26,8 @@ import sys
 import time
 
 from benchlib import EXE, ROOT
-from bench_drone import GSD, SIDE, _ended, get, sources, start_server, upload, wait_for
+from bench_drone import (GSD, SIDE, _ended, clear_serve_folders, get, remove_serve_folders, sources, start_server, upload,
+                         wait_for)
 
 FILES = int(os.environ.get("BENCH_MAP_FILES", "1000"))
 COLUMNS = 40
@@ -148,7 +149,9 @@ def main():
     os.makedirs(work, exist_ok=True)
     files = mosaic(work)
     data = os.path.join(work, "map_serve")
-    shutil.rmtree(data, ignore_errors=True)
+    # The last run's directory (and the drone benchmark's) removed, and the file system given time
+    # to reuse their inodes before the job creates its 2,000 files (see bench_drone).
+    clear_serve_folders(work)
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
     # An admin key, for the map as seen through a key (quicklooks fetched with it).
     key = subprocess.run([EXE, "keys", "create", "--name", "bench-map", "--admin", "--data-dir", data],
@@ -166,6 +169,7 @@ def main():
         if server:
             server.terminate()
             server.wait()
+        remove_serve_folders(work)
     print("baseline (fetch only):", json.dumps(result["baseline"]))
     for label in ("map", "map_with_key"):
         print(f"{label}:", json.dumps({k: v for k, v in result[label].items() if k != "requests"}))

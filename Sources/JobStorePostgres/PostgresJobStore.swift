@@ -361,56 +361,6 @@ extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
-/// Wakes idle workers when `NOTIFY geoinfer_work` arrives: each waiter parks on a continuation
-/// that `fire()` resumes, or its time limit does.
-final class WorkSignal: Sendable {
-    private struct State {
-        var generation = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextID: UInt64 = 0
-    }
-
-    private let state = Mutex(State())
-
-    func fire() {
-        let waiting = state.withLock { s in
-            s.generation += 1
-            defer { s.waiters.removeAll() }
-            return Array(s.waiters.values)
-        }
-        for waiter in waiting { waiter.resume() }
-    }
-
-    /// Returns when a notification arrives after the call began, or when `limit` passes.
-    func wait(upTo limit: Duration) async {
-        let (id, start) = state.withLock { s in
-            s.nextID += 1
-            return (s.nextID, s.generation)
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.park(id, since: start) }
-            group.addTask { try? await Task.sleep(for: limit) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    private func park(_ id: UInt64, since start: Int) async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.generation != start || Task.isCancelled { return true }
-                    s.waiters[id] = waiter
-                    return false
-                }
-                if now { waiter.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-}
-
 /// The pooled connection an operation is using, so that ``PostgresJobStore``'s time limit can close
 /// it: the pool then replaces it, and the query waiting on it fails instead of waiting for an answer.
 final class ConnectionInUse: Sendable {

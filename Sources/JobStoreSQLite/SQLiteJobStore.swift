@@ -72,6 +72,9 @@ public final class SQLiteJobStore: JobStoreDriver {
     public let mirrors: Bool
     /// Write transactions of this process, one at a time (another process waits on SQLite's lock).
     private let gate = SerialGate()
+    /// Wakes this process's idle workers when a commit queued files (workers in other processes
+    /// on the same file look again after their poll interval).
+    private let signal = WorkSignal()
     /// Jobs read lately, so that polling `GET /status` costs no database read. Every write in this
     /// process goes through `write` or `transaction`, which empty it after their commit; an entry is only kept if no
     /// write committed while it was being read (the generation did not move). Another process on
@@ -134,6 +137,7 @@ public final class SQLiteJobStore: JobStoreDriver {
             do {
                 let value = try await body(tx)
                 try await tx.commit()
+                if tx.queuedWork { signal.fire() }
                 return value
             } catch {
                 await rollback()
@@ -141,6 +145,15 @@ public final class SQLiteJobStore: JobStoreDriver {
             }
         }
     }
+
+    /// Returns when a commit of this process queues files (a new job, files added or put back),
+    /// else after `limit`.
+    public func waitForWork(upTo limit: Duration) async {
+        await signal.wait(upTo: limit)
+    }
+
+    /// Idle workers waiting for work now.
+    public var idleWaiters: Int { signal.waiting }
 
     /// Rolls back an open transaction from a task of its own: an access from a cancelled task is
     /// refused, and the transaction would stay open.

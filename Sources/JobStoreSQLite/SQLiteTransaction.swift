@@ -13,6 +13,8 @@ extension SQLiteJobStore {
         private var pending: [@Sendable (Database) throws -> Void] = []
         private var begun = false
         private let durable: Bool
+        /// Whether the transaction queued files: idle workers are woken once it commits.
+        private(set) var queuedWork = false
 
         init(pool: DatabasePool, durable: Bool) {
             self.pool = pool
@@ -142,8 +144,8 @@ extension SQLiteJobStore {
             }
         }
 
-        /// Nothing to do: workers poll the file.
-        public func notifyWork() async throws {}
+        /// Idle workers of this process are woken once the transaction commits.
+        public func notifyWork() async throws { queuedWork = true }
 
         /// The job and the file, in one access.
         public func lockJobAndFile(job: String, file: Int64) async throws -> (job: JobRecord, file: FileRecord)? {

@@ -31,6 +31,8 @@ public final class InMemoryJobStore: JobStoreDriver {
     private let state = Mutex(State())
     /// Transactions, and the writes that are one step, one at a time.
     private let gate = SerialGate()
+    /// Wakes idle workers when a transaction queued files.
+    private let signal = WorkSignal()
     /// Renders the webhook deliveries of jobs that progress and end (none when nil).
     public let events: (any JobEventRenderer)?
     /// Whether every stored upload and result gets a mirror row.
@@ -52,9 +54,18 @@ public final class InMemoryJobStore: JobStoreDriver {
             let tx = Transaction(state.withLock { $0 })
             let value = try await body(tx)
             state.withLock { $0 = tx.s }
+            if tx.queuedWork { signal.fire() }
             return value
         }
     }
+
+    /// Returns when a transaction queues files (a new job, files added or put back), else after `limit`.
+    public func waitForWork(upTo limit: Duration) async {
+        await signal.wait(upTo: limit)
+    }
+
+    /// Idle workers waiting for work now.
+    public var idleWaiters: Int { signal.waiting }
 
     /// A write that is one step, in turn with the transactions.
     private func step<T: Sendable>(_ body: @escaping @Sendable (inout State) throws -> T) async throws -> T {
@@ -215,6 +226,8 @@ public final class InMemoryJobStore: JobStoreDriver {
     /// Refuses what a database's keys would refuse (a duplicate id, an attempt of no delivery).
     public final class Transaction: JobStoreTransaction {
         fileprivate var s: State
+        /// Whether the transaction queued files: idle workers are woken once it is kept.
+        fileprivate var queuedWork = false
 
         fileprivate init(_ s: State) { self.s = s }
 
@@ -288,8 +301,8 @@ public final class InMemoryJobStore: JobStoreDriver {
         public func countJobs(model name: String, version: String, in statuses: [JobStatus]) async throws -> Int {
             s.jobs.values.filter { $0.modelName == name && $0.modelVersion == version && statuses.contains($0.status) }.count
         }
-        /// Nothing to do: workers of this process poll.
-        public func notifyWork() async throws {}
+        /// Idle workers are woken once the transaction is kept.
+        public func notifyWork() async throws { queuedWork = true }
         /// The job and the file.
         public func lockJobAndFile(job: String, file: Int64) async throws -> (job: JobRecord, file: FileRecord)? {
             guard let j = s.jobs[job], let f = s.files[file], f.jobID == job else { return nil }

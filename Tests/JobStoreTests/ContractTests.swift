@@ -508,6 +508,37 @@ struct ContractTests {
     }
 }
 
+/// The embedded stores: an idle worker of the same process is woken by the commit that queued
+/// files, not by its poll interval running out.
+@Suite struct EmbeddedWakeUpTests {
+    @Test(arguments: [StoreKind.memory, .sqlite])
+    func anIdleWorkerWakesWhenFilesAreQueued(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let idle: @Sendable () -> Int = {
+                (store as? SQLiteJobStore)?.idleWaiters ?? (store as? InMemoryJobStore)?.idleWaiters ?? -1
+            }
+            func parked(_ what: String) async throws {
+                try await eventually(within: .seconds(60), what) {
+                    guard idle() == 1 else { throw PeerError("\(idle()) waiters parked") }
+                }
+            }
+            // A limit no run reaches: only the commit ends this wait within the deadline below.
+            let waiting = Task { () async throws in await store.waitForWork(upTo: .seconds(3600)) }
+            try await parked("the idle worker to park")
+            let job = newJob(files: 1)
+            _ = try await store.jobCreate(job)
+            try await value(of: waiting, within: .seconds(60), "the idle worker to wake when the job was created")
+            // A commit that queues no file wakes nobody.
+            let quiet = Task { () async throws in await store.waitForWork(upTo: .seconds(3600)) }
+            try await parked("the second wait to park")
+            _ = try await store.jobCancel(job.id, now: Date())
+            #expect(idle() == 1, "cancelling a job queued nothing, yet the idle worker was woken")
+            quiet.cancel()
+            try await value(of: quiet, within: .seconds(60), "the cancelled wait to end")
+        }
+    }
+}
+
 /// PostgreSQL only: idle workers wait on `NOTIFY geoinfer_work` instead of polling.
 @Suite struct PostgresWakeUpTests {
     @Test func anIdleWorkerWakesWhenAJobArrivesNotWhenItsWaitRunsOut() async throws {
