@@ -29,9 +29,9 @@ struct StoredTime: DatabaseValueConvertible {
     /// takes: the time since 1970 in milliseconds, computed from the time since 2001 as Foundation
     /// computes it, rounded to the nearest.
     static func text(_ date: Date) -> String? {
-        let milliseconds = (date.timeIntervalSinceReferenceDate + 978_307_200.0) * 1000.0
-        guard milliseconds.isFinite, range.contains(milliseconds.rounded()) else { return nil }
-        let ms = Int64(milliseconds.rounded())
+        let milliseconds = ((date.timeIntervalSinceReferenceDate + 978_307_200.0) * 1000.0).rounded()
+        guard milliseconds.isFinite, range.contains(milliseconds) else { return nil }
+        let ms = Int64(milliseconds)
         let days = ms / 86_400_000
         let inDay = ms % 86_400_000
         // Days since 1970 to the civil date (proleptic Gregorian; from 1970 on, the calendar's own).

@@ -20,12 +20,12 @@ public final class WorkSignal: Sendable {
 
     /// Wakes every waiter parked now; a wait that began before and parks after returns at once too.
     public func fire() {
-        let waiting = state.withLock { s in
+        let parked = state.withLock { s in
             s.generation += 1
             defer { s.waiters.removeAll() }
             return Array(s.waiters.values)
         }
-        for waiter in waiting { waiter.resume() }
+        for waiter in parked { waiter.resume() }
     }
 
     /// Returns when a notification arrives after the call began, or when `limit` passes.

@@ -326,7 +326,7 @@ struct UploadHandler: Sendable {
                 let f = files[i]
                 next += 1
                 group.addTask {
-                    await (i, checkOffPool(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
+                    (i, await checkOffPool(f, path: dir.appending(path: f.name).path, maxPixels: maxPixels, model: model, overlap: overlap))
                 }
             }
             while next < min(width, files.count) { add() }
