@@ -75,6 +75,8 @@ public final class SQLiteJobStore: JobStoreDriver {
     /// Wakes this process's idle workers when a commit queued files (workers in other processes
     /// on the same file look again after their poll interval).
     private let signal = WorkSignal()
+    /// See ``writeLockWaits``.
+    private let lockWaits = Mutex(0)
     /// Jobs read lately, so that polling `GET /status` costs no database read. Every write in this
     /// process goes through `write` or `transaction`, which empty it after their commit; an entry is only kept if no
     /// write committed while it was being read (the generation did not move). Another process on
@@ -97,7 +99,7 @@ public final class SQLiteJobStore: JobStoreDriver {
         self.events = events
         self.mirrors = mirror
         var config = Configuration()
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(Self.busyTimeout)
         // A transaction's steps are separate accesses to the writer (`transaction`).
         config.allowsUnsafeTransactions = true
         // Errors and logs never show statement arguments (file names, URLs).
@@ -133,7 +135,7 @@ public final class SQLiteJobStore: JobStoreDriver {
     {
         try await gate.run {
             defer { forgetRecentJobs() }
-            let tx = Transaction(pool: pool, durable: durable)
+            let tx = Transaction(pool: pool, durable: durable, lockBusy: { self.lockWaits.withLock { $0 += 1 } })
             do {
                 let value = try await body(tx)
                 try await tx.commit()
@@ -155,6 +157,10 @@ public final class SQLiteJobStore: JobStoreDriver {
     /// Idle workers waiting for work now.
     public var idleWaiters: Int { signal.waiting }
 
+    /// Transactions that found another process holding the write lock as they opened, and waited
+    /// for it on the writer's queue.
+    public var writeLockWaits: Int { lockWaits.withLock { $0 } }
+
     /// Rolls back an open transaction from a task of its own: an access from a cancelled task is
     /// refused, and the transaction would stay open.
     private func rollback() async {
@@ -174,6 +180,22 @@ public final class SQLiteJobStore: JobStoreDriver {
         if db.isInsideTransaction { try db.rollback() }
         try db.cachedStatement(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL").execute()
         try db.beginTransaction(.immediate)
+    }
+
+    /// How long opening a write transaction waits for another process's write lock (seconds).
+    static let busyTimeout: TimeInterval = 10
+
+    /// ``begin(_:durable:)`` without waiting: false, with no transaction open, when another
+    /// process holds the write lock.
+    static func beginIfFree(_ db: Database, durable: Bool) throws -> Bool {
+        try db.cachedStatement(sql: "PRAGMA busy_timeout = 0").execute()
+        defer { try? db.cachedStatement(sql: "PRAGMA busy_timeout = \(Int(busyTimeout * 1000))").execute() }
+        do {
+            try begin(db, durable: durable)
+            return true
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && !db.isInsideTransaction {
+            return false
+        }
     }
 
     /// The writer's safety level now (`PRAGMA synchronous`: 1 normal, 2 full): the level the last

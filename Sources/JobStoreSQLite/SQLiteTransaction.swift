@@ -15,19 +15,43 @@ extension SQLiteJobStore {
         private let durable: Bool
         /// Whether the transaction queued files: idle workers are woken once it commits.
         private(set) var queuedWork = false
+        /// Called when another process held the write lock as the transaction opened.
+        private let lockBusy: @Sendable () -> Void
 
-        init(pool: DatabasePool, durable: Bool) {
+        init(pool: DatabasePool, durable: Bool, lockBusy: @escaping @Sendable () -> Void = {}) {
             self.pool = pool
             self.durable = durable
+            self.lockBusy = lockBusy
         }
 
         /// One access to the writer: the transaction opened if it is not yet, the waiting writes, then `body`.
-        private func access<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        ///
+        /// Each access runs on the calling thread: no hand-off to the writer's thread and back,
+        /// which a worker paid several times a file (BENCHMARKS.md). This process's transactions
+        /// run one at a time, so the writer's queue is free, and once the transaction is open its
+        /// lock is held and a step waits for nothing but SQLite. Two waits go to the writer's
+        /// queue instead, while this task is suspended: opening the transaction while another
+        /// process holds the write lock (up to the busy timeout), and a durable commit, which
+        /// waits for the disk.
+        private func access<T: Sendable>(onWriterQueue: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+            async throws -> T
+        {
             let writes = pending
             let begin = !begun
             let durable = durable
             pending = []
             begun = true
+            if !onWriterQueue {
+                // Refused when the caller is cancelled, as the writer's queue refuses it.
+                try Task.checkCancellation()
+                let done = try Self.inPlace(pool) { db -> InPlace<T> in
+                    if begin, try !SQLiteJobStore.beginIfFree(db, durable: durable) { return .lockBusy }
+                    for write in writes { try write(db) }
+                    return .done(try body(db))
+                }
+                if case .done(let value) = done { return value }
+                lockBusy()
+            }
             return try await pool.writeWithoutTransaction { db in
                 if begin { try SQLiteJobStore.begin(db, durable: durable) }
                 for write in writes { try write(db) }
@@ -35,11 +59,23 @@ extension SQLiteJobStore {
             }
         }
 
+        /// What an access on the calling thread came to.
+        private enum InPlace<T> {
+            case done(T)
+            /// Another process held the write lock: nothing ran.
+            case lockBusy
+        }
+
+        /// `body` on the writer connection, on the calling thread when the writer's queue is free.
+        private static func inPlace<T>(_ pool: DatabasePool, _ body: (Database) throws -> T) throws -> T {
+            try pool.writeWithoutTransaction(body)
+        }
+
         /// A write that goes with the next access.
         private func write(_ body: @escaping @Sendable (Database) throws -> Void) { pending.append(body) }
 
-        /// The waiting writes and `COMMIT`.
-        func commit() async throws { try await access { db in try db.commit() } }
+        /// The waiting writes and `COMMIT` (a durable one on the writer's queue: it waits for the disk).
+        func commit() async throws { try await access(onWriterQueue: durable) { db in try db.commit() } }
 
         /// The job.
         public func lockJob(_ id: String) async throws -> JobRecord? {
