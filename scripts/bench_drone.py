@@ -23,13 +23,14 @@ Targets: serve <= 1.2x detect, detect >= 0.9x raw ONNX Runtime, the job complete
 
 Each run reports the CPU time the host took from this machine meanwhile (`steal_s`): on a shared
 host, runs minutes apart differ by a quarter, so compare ratios of runs made one after the other.
-Each `serve` run has a data directory of its own, kept until the benchmark ends, and no `serve`
-run starts within 65 s of a removal of those directories (`clear_serve_folders`).
+Each `serve` run has a data directory of its own, moved into `retired/` when the benchmark ends;
+retired directories are removed when more than BENCH_KEEP_RETIRED (24) are kept, and no `serve`
+run starts within 370 s of such a removal (`clear_serve_folders`).
 
 Environment: BENCH_DRONE_FILES (1000), BENCH_DRONE_RUNS (which of detect,ort,serve,mirror,serve_whole;
 detect,ort,serve,mirror), BENCH_DRONE_ROUNDS (1: how many times to run them all, one after the
 other; with more, the median of the rounds' ratios is reported too), BENCH_DRONE_PICTURES (1; 0:
-skip timing the thumbnails and quicklooks after the job), BENCH_DRONE_LOG_LEVEL (warning: the
+skip timing the thumbnails and quicklooks after the job), BENCH_KEEP_RETIRED (24), BENCH_DRONE_LOG_LEVEL (warning: the
 benchmarked server's GEOINFER_LOG_LEVEL; info shows each job's finalize steps in drone_serve.log).
 """
 import concurrent.futures
@@ -199,29 +200,41 @@ def serve_folders(work):
             if os.path.isdir(p)]
 
 
-QUIET_AFTER_REMOVAL_S = 65
+# ext4 without a journal (this project's 2-core machines) skips, for every new inode, each free
+# inode whose inode table block is in memory and which was deleted in the last 60 s, or in the last
+# 360 s once that block is dirty again, looking up the block each time (`recently_deleted` in
+# fs/ext4/ialloc.c). A `serve` run creates 2,000 files and dirties those blocks itself, so after a
+# removal of an earlier run's 2,000 files it paid for them for six minutes: 0.56 s of kernel CPU
+# in `__ext4_new_inode` in a profile of one run 65 s after a removal (BENCHMARKS.md). So earlier
+# runs' directories are moved aside (a rename frees no inode), removed only when more than
+# KEEP_RETIRED of them are kept, and no run starts within QUIET_AFTER_REMOVAL_S of a removal.
+QUIET_AFTER_REMOVAL_S = 370
+KEEP_RETIRED = int(os.environ.get("BENCH_KEEP_RETIRED", "24"))
 
 
-def remove_serve_folders(work):
-    """Removes the data directories of `serve` runs and notes when (`serve_removed_at`)."""
-    old = serve_folders(work)
-    for folder in old:
-        shutil.rmtree(folder, ignore_errors=True)
-    if old:
-        os.sync()
-        with open(os.path.join(work, "serve_removed_at"), "w") as f:
-            f.write(str(time.time()))
+def retire_serve_folders(work):
+    """Moves the data directories of `serve` runs into `retired/`, each named by when it moved (a rename frees no inode)."""
+    retired = os.path.join(work, "retired")
+    os.makedirs(retired, exist_ok=True)
+    for folder in serve_folders(work):
+        os.rename(folder, os.path.join(retired, f"{time.time_ns()}-{os.path.basename(folder)}"))
 
 
 def clear_serve_folders(work):
-    """Removes the data directories of earlier `serve` runs, then waits until the file system
-    would not count their inodes as recently deleted. ext4 without a journal (this project's 2-core
-    machines) skips, for every new inode, each free inode of the group deleted in the last 60 s
-    (300 s while its inode table block is dirty), looking up its inode table block each time: a
-    `serve` run that created 2,000 files right after the last run had deleted as many spent about
-    1 ms of kernel CPU a file on it (BENCHMARKS.md). So the runs of one invocation keep their data
-    directories until it ends, and no run starts within QUIET_AFTER_REMOVAL_S of a removal."""
-    remove_serve_folders(work)
+    """Retires the data directories of earlier `serve` runs; when more than KEEP_RETIRED are kept,
+    removes them all and notes when (`serve_removed_at`). Then waits until QUIET_AFTER_REMOVAL_S
+    have passed since the last removal, for the file system to allocate inodes without skipping
+    the removed ones."""
+    retire_serve_folders(work)
+    retired = os.path.join(work, "retired")
+    kept = sorted(glob.glob(os.path.join(retired, "*")))
+    if len(kept) > KEEP_RETIRED:
+        print(f"removing {len(kept)} retired serve directories", flush=True)
+        for folder in kept:
+            shutil.rmtree(folder, ignore_errors=True)
+        os.sync()
+        with open(os.path.join(work, "serve_removed_at"), "w") as f:
+            f.write(str(time.time()))
     try:
         removed = float(open(os.path.join(work, "serve_removed_at")).read())
     except (OSError, ValueError):
@@ -237,7 +250,7 @@ SERVE_RUNS = itertools.count(1)
 
 
 def run_serve(work, files, mirror, whole=False):
-    # A data directory of its own for each run, removed when the benchmark ends (remove_serve_folders).
+    # A data directory of its own for each run, retired when the benchmark ends (retire_serve_folders).
     data = os.path.join(work, f"drone_serve_{next(SERVE_RUNS)}")
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL=os.environ.get("BENCH_DRONE_LOG_LEVEL", "warning"))
     emulator = None
@@ -265,7 +278,7 @@ def run_serve(work, files, mirror, whole=False):
         curl1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # The clock stops when the job's status first reads final; its detail (about a megabyte
         # for 1,000 files) is fetched after.
-        wait_for("the job to end", lambda: _ended(base, job), poll=0.02)
+        wait_until_final(base, job)
         done = time.perf_counter() - t
         status = get(f"{base}/jobs/{job}")
         cpu2 = cpu_seconds(server.pid)
@@ -348,11 +361,29 @@ def _answers(url):
         return False
 
 
+FINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+
+
+def wait_until_final(base, job, within=900):
+    """Polls the job's small status document until it reads final: every 20 ms once at most 20
+    files are left (its last files and the writing of its documents take about a second), every
+    250 ms before. Polling every 20 ms throughout cost about half a second of the two cores' CPU
+    during a job, between this process and the server it measures."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = get(f"{base}/status/{job}")
+        if status["status"] in FINAL:
+            return status
+        left = status["total_files"] - status["processed_files"]
+        time.sleep(0.02 if left <= 20 else 0.25)
+    sys.exit(f"gave up after {within} s waiting for the job to end")
+
+
 def _ended(base, job):
     """Whether the job is final. Polls the small status document: the detail of a 1,000-file job
     is about a megabyte, and fetching it while the job runs would load the server the benchmark
     measures."""
-    return get(f"{base}/status/{job}")["status"] in ("completed", "completed_with_errors", "failed", "cancelled")
+    return get(f"{base}/status/{job}")["status"] in FINAL
 
 
 def _listed(endpoint, bucket):
@@ -440,7 +471,7 @@ def main():
         print("ratios, median of the rounds:", json.dumps(results["ratios_median"]), "range:", json.dumps(results["ratios_range"]))
     with open(os.path.join(work, "drone.json"), "w") as f:
         json.dump(results, f, indent=2)
-    remove_serve_folders(work)
+    retire_serve_folders(work)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import time
 
 from benchlib import EXE, ROOT
-from bench_drone import (GSD, SIDE, _ended, clear_serve_folders, get, remove_serve_folders, sources, start_server, upload,
+from bench_drone import (GSD, SIDE, _ended, clear_serve_folders, get, retire_serve_folders, sources, start_server, upload,
                          wait_for)
 
 FILES = int(os.environ.get("BENCH_MAP_FILES", "1000"))
@@ -149,8 +149,8 @@ def main():
     os.makedirs(work, exist_ok=True)
     files = mosaic(work)
     data = os.path.join(work, "map_serve")
-    # The last run's directory (and the drone benchmark's) removed, and the file system given time
-    # to reuse their inodes before the job creates its 2,000 files (see bench_drone).
+    # The last run's directory (and the drone benchmark's) retired, and the file system given time
+    # to reuse the inodes of any removed before the job creates its 2,000 files (see bench_drone).
     clear_serve_folders(work)
     env = dict(os.environ, GEOINFER_ENV_FILE="", GEOINFER_LOG_LEVEL="warning")
     # An admin key, for the map as seen through a key (quicklooks fetched with it).
@@ -169,7 +169,7 @@ def main():
         if server:
             server.terminate()
             server.wait()
-        remove_serve_folders(work)
+        retire_serve_folders(work)
     print("baseline (fetch only):", json.dumps(result["baseline"]))
     for label in ("map", "map_with_key"):
         print(f"{label}:", json.dumps({k: v for k, v in result[label].items() if k != "requests"}))
