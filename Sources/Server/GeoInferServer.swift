@@ -117,7 +117,10 @@ public enum GeoInferServer {
                 configuration: .init(
                     // The idle limit is ClientIdleHandler's, which counts only the time the server
                     // waits for the client (Hummingbird's own counts a body the server holds back).
-                    additionalChannelHandlers: [ParseErrorJSONHandler(), ClientIdleHandler(limit: idleLimit)],
+                    // `100 Continue` answered as the head arrives (ExpectContinueHandler).
+                    additionalChannelHandlers: [
+                        ExpectContinueHandler.Installer(), ParseErrorJSONHandler(), ClientIdleHandler(limit: idleLimit),
+                    ],
                     idleTimeout: nil)),
             configuration: .init(
                 address: .hostname(config.host, port: config.port), serverName: "GeoInfer",
