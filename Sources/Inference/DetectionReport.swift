@@ -161,20 +161,52 @@ public struct DetectionReport: Sendable {
     /// Writes the chosen documents into `directory` (created if needed) as `prefix` + file name,
     /// each atomically, and returns their paths. The metadata document is always written.
     public func write(to directory: URL, formats: Set<OutputFormat>, prefix: String = "") throws -> [URL] {
+        try writeUnmerged(to: directory, formats: formats, prefix: prefix, meanwhile: {}).written
+            + writeMerged(to: directory, formats: formats, prefix: prefix)
+    }
+
+    /// The documents that never hold the merged layer, in the order they are written.
+    static let unmerged: [ResultDocument] = [.coco, .geojson]
+
+    /// Writes the chosen documents that never hold the merged layer (COCO, the per-file GeoJSON),
+    /// each on a core of its own, while `meanwhile` runs on another, and returns their paths and
+    /// what `meanwhile` returned. The seam merge runs there: it need not wait for these documents,
+    /// nor they for it (a large job's merge and these documents took most of the time its results
+    /// took to write, one after the other). ``writeMerged(to:formats:prefix:)`` writes the rest.
+    public func writeUnmerged<T: Sendable>(
+        to directory: URL, formats: Set<OutputFormat>, prefix: String = "", meanwhile: @Sendable () throws -> T
+    ) throws -> (written: [URL], value: T) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let documents = ResultDocument.written(formats: formats, merged: merged != nil)
-        // The JSON documents are independent: each is encoded on a core of its own (a large job's
-        // COCO and GeoJSON take most of the time its results take to write).
-        let json = documents.filter { [.coco, .geojson, .mergedGeoJSON, .metadata].contains($0) }
+        let documents = ResultDocument.written(formats: formats, merged: false).filter(Self.unmerged.contains)
+        let value = Mutex<T?>(nil)
+        try SideBySide.run(documents.count + 1) { i in
+            guard i < documents.count else {
+                let got = try meanwhile()
+                value.withLock { $0 = got }
+                return
+            }
+            let url = directory.appending(path: prefix + documents[i].fileName)
+            switch documents[i] {
+            case .coco: try Self.encoder.encode(coco()).write(to: url, options: .atomic)
+            default: try Self.encoder.encode(geoJSON()).write(to: url, options: .atomic)
+            }
+        }
+        guard let got = value.withLock({ $0 }) else { throw CancellationError() }
+        return (documents.map { directory.appending(path: prefix + $0.fileName) }, got)
+    }
+
+    /// Writes the chosen documents that ``writeUnmerged(to:formats:prefix:meanwhile:)`` does not:
+    /// the merged layer's (when ``merged`` is set), the metadata (always) and the GIS formats; the
+    /// JSON ones each on a core of its own. Returns their paths.
+    public func writeMerged(to directory: URL, formats: Set<OutputFormat>, prefix: String = "") throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let documents = ResultDocument.written(formats: formats, merged: merged != nil).filter { !Self.unmerged.contains($0) }
+        let json = documents.filter { [.mergedGeoJSON, .metadata].contains($0) }
         try SideBySide.run(json.count) { i in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let url = directory.appending(path: prefix + json[i].fileName)
             switch json[i] {
-            case .coco: try encoder.encode(coco()).write(to: url, options: .atomic)
-            case .geojson: try encoder.encode(geoJSON()).write(to: url, options: .atomic)
-            case .mergedGeoJSON: try encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
-            default: try encoder.encode(metadata()).write(to: url, options: .atomic)
+            case .mergedGeoJSON: try Self.encoder.encode(mergedGeoJSON()).write(to: url, options: .atomic)
+            default: try Self.encoder.encode(metadata()).write(to: url, options: .atomic)
             }
         }
         var written: [URL] = []
@@ -205,6 +237,13 @@ public struct DetectionReport: Sendable {
             written.append(url)
         }
         return written
+    }
+
+    /// The documents' JSON: sorted keys, slashes as they are.
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
 
     /// Pixel values to 1/1000 of a pixel: enough for any use, and stable documents.

@@ -464,7 +464,12 @@ public final class WorkerPool: Service {
                 files: files, createdAt: config.clock.now())
             report.jobID = jobID
             report.outCRS = job.outCRS
-            report.merged = MergedLayer.merge(files: files, metric: options.nmsMetric, threshold: options.resolvedIoU(model.manifest))
+            let (metric, threshold) = (options.nmsMetric, options.resolvedIoU(model.manifest))
+            // The seam merge runs while COCO and the per-file GeoJSON are written.
+            let (unmerged, merged) = try report.writeUnmerged(
+                to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID),
+                meanwhile: { MergedLayer.merge(files: files, metric: metric, threshold: threshold) })
+            report.merged = merged
             step("merge")
             let records = try await store.jobFiles(jobID)
             if let truth = job.groundTruth { await score(&report, against: truth, job: job, files: files, records: records) }
@@ -489,7 +494,8 @@ public final class WorkerPool: Service {
                     })
             }
             step("files")
-            let written = try report.write(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
+            let written =
+                try unmerged + report.writeMerged(to: layout.results, formats: job.outputFormats, prefix: layout.resultPrefix(job: jobID))
             // On disk before the job is final: a power loss never leaves a completed job without its documents.
             guard DiskSync.sync(files: written.map(\.path), directories: [layout.results.path]) else {
                 throw StorageError.unavailable(operation: "sync the job's documents", lastError: "the disk refused")

@@ -173,10 +173,16 @@ struct DetectCommand: AsyncParsableCommand {
             guard !results.isEmpty else { throw ExitCode.failure }
             var report = DetectionReport(model: loaded.file, options: options, threads: threads, device: device, files: results)
             report.outCRS = outCRS.flatMap(CRSName.epsg).map { "EPSG:\($0)" }
+            let outURL = URL(fileURLWithPath: out)
+            // With --merge, the seam merge runs while COCO and the per-file GeoJSON are written.
+            let (succeeded, merging) = (results, merge)
+            let (metric, threshold) = (options.nmsMetric, options.resolvedIoU(loaded.manifest))
+            let (unmerged, merged) = try report.writeUnmerged(
+                to: outURL, formats: chosen,
+                meanwhile: { merging ? MergedLayer.merge(files: succeeded, metric: metric, threshold: threshold) : nil })
             if merge {
-                report.merged = MergedLayer.merge(
-                    files: results, metric: options.nmsMetric, threshold: options.resolvedIoU(loaded.manifest))
-                if let merged = report.merged {
+                report.merged = merged
+                if let merged {
                     console.log(
                         "merged: \(merged.detections.count) objects from \(results.map(\.detections.count).reduce(0, +)) detections (\(merged.joined) joined across seams, \(merged.duplicatesDropped) duplicates dropped) in \(merged.crs.hasPrefix("EPSG:") ? merged.crs : "the files' CRS")"
                     )
@@ -196,7 +202,7 @@ struct DetectCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
             }
-            let written = try report.write(to: URL(fileURLWithPath: out), formats: chosen)
+            let written = try unmerged + report.writeMerged(to: outURL, formats: chosen)
             console.log("results: " + written.map(\.path).joined(separator: ", "))
             if !failures.isEmpty {
                 console.error("\(failures.count) of \(files.count) files failed; results hold the other \(results.count)")

@@ -44,6 +44,37 @@ import Testing
         return (report, urls)
     }
 
+    /// The documents written in two parts, the unmerged ones while the seam merge runs and then
+    /// the rest, are those written in one go after the merge, byte for byte; an error of the work
+    /// run meanwhile is the write's error.
+    @Test func writingWhileTheMergeRunsWritesTheSameDocuments() async throws {
+        let (report, _) = try await report()
+        let formats: Set<OutputFormat> = [.coco, .geojson, .gpkg]
+        let files = report.files
+        let merge: @Sendable () -> MergedLayer? = { MergedLayer.merge(files: files, metric: .iou, threshold: 0.5) }
+        var first = report
+        first.merged = merge()
+        #expect(first.merged != nil, "the scenes hold georeferenced files: there is a merged layer to write")
+        let together = try first.write(to: dir.appendingPathComponent("together"), formats: formats)
+        let (unmerged, merged) = try report.writeUnmerged(to: dir.appendingPathComponent("split"), formats: formats, meanwhile: merge)
+        var second = report
+        second.merged = merged
+        let split = try unmerged + second.writeMerged(to: dir.appendingPathComponent("split"), formats: formats)
+        #expect(split.map(\.lastPathComponent) == together.map(\.lastPathComponent))
+        #expect(
+            Set(split.map(\.lastPathComponent)).isSuperset(of: [
+                "coco.json", "detections.geojson", "detections_merged.geojson", "metadata.json",
+            ]))
+        for (a, b) in zip(together, split) where a.pathExtension != "gpkg" {
+            #expect(try Data(contentsOf: a) == Data(contentsOf: b), "\(a.lastPathComponent) differs")
+        }
+        struct Refused: Error {}
+        #expect(throws: Refused.self) {
+            _ = try report.writeUnmerged(
+                to: dir.appendingPathComponent("refused"), formats: formats, meanwhile: { () throws -> Int in throw Refused() })
+        }
+    }
+
     @Test func cocoLoadsAndEvaluatesInPycocotools() async throws {
         let (report, urls) = try await report()
         #expect(urls.map(\.lastPathComponent) == ["coco.json", "detections.geojson", "metadata.json"])
