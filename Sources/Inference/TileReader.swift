@@ -170,6 +170,15 @@ struct TileReader {
             try raster.readBytes(
                 window: Window(x: x0, y: y0, width: fullW, height: fullH), outWidth: ww, outHeight: wh, bands: bands,
                 into: bytes, offset: 0, rowStride: ww, bandStride: plane)
+            // A window of one value a band (a blank tile) averages to exactly that value (the
+            // weights sum to one exactly): filled with it, without the resampling.
+            if let values = Self.constantPlanes(UnsafeBufferPointer(bytes), plane: plane, count: bands.count) {
+                for (ch, value) in values.enumerated() {
+                    let base = buf.baseAddress! + offset + ch * h * w
+                    for y in 0..<tile.validHeight { (base + y * w).update(repeating: Float(value), count: tile.validWidth) }
+                }
+                return
+            }
             scratch.row.withUnsafeMutableBufferPointer { row in
                 for ch in 0..<bands.count {
                     resampler.resample(
@@ -178,6 +187,18 @@ struct TileReader {
                 }
             }
         }
+    }
+
+    /// The one value of each of the `count` planes of `plane` bytes, or nil when a plane holds two.
+    static func constantPlanes(_ bytes: UnsafeBufferPointer<UInt8>, plane: Int, count: Int) -> [UInt8]? {
+        guard plane > 0, bytes.count >= plane * count else { return nil }
+        var values: [UInt8] = []
+        for p in 0..<count {
+            let first = bytes[p * plane]
+            for i in (p * plane + 1)..<((p + 1) * plane) where bytes[i] != first { return nil }
+            values.append(first)
+        }
+        return values
     }
 
     /// The per-channel nodata values to replace with 0, or nil to pass pixels through unchanged.

@@ -125,6 +125,40 @@ import Testing
         }
     }
 
+    /// A window of one value a band is filled with it, as resampling it gives exactly (above):
+    /// the tile's valid part holds each band's value, its padding 0.
+    @Test func aWindowOfOneValueABandIsFilledWithIt() throws {
+        let dir = Fixtures.temporaryDirectory("fastread")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, options, value) in [
+            ("deflate.tif", ["TILED=YES", "COMPRESS=DEFLATE"], Float(37)), ("jpeg.tif", ["COMPRESS=JPEG", "PHOTOMETRIC=YCBCR"], 255),
+        ] {
+            let tif = dir.appendingPathComponent(name).path
+            try Self.textured(tif, side: 1041, gsd: 0.048, options: options, constant: value)
+            let (reader, ours, _, valid) = try Self.tileAndGDAL(tif)
+            #expect(reader.readsBytes)
+            #expect(valid == (500, 500))
+            #expect(ours.count == 3 * 500 * 500 && ours.allSatisfy { $0 == value }, "\(name): \(Set(ours).sorted().prefix(5))")
+            let raster = try Raster(path: tif)
+            let plan = try TilePlan(rasterWidth: 1041, rasterHeight: 1041, tileWidth: 512, tileHeight: 512, overlap: 0.2, scale: 0.48)
+            let input = try #require(
+                try TileReader(raster: raster, plan: plan, manifest: Self.identity, bands: [1, 2, 3], skipBlank: false)
+                    .read([plan.tile(0)][...]).input)
+            for c in 0..<3 {
+                for y in 0..<512 {
+                    let row = input.values[(c * 512 * 512 + y * 512)..<(c * 512 * 512 + y * 512 + 512)]
+                    #expect(row.enumerated().allSatisfy { x, v in x < 500 && y < 500 ? v == value : v == 0 }, "\(name) band \(c) row \(y)")
+                }
+            }
+        }
+        let bytes: [UInt8] = [5, 5, 5, 9, 9, 9, 1, 1, 2]
+        bytes.withUnsafeBufferPointer {
+            #expect(TileReader.constantPlanes($0, plane: 3, count: 2) == [5, 9])
+            #expect(TileReader.constantPlanes($0, plane: 3, count: 3) == nil)
+            #expect(TileReader.constantPlanes($0, plane: 3, count: 4) == nil)
+        }
+    }
+
     @Test func theBytePathMatchesGDALsAverage() throws {
         let dir = Fixtures.temporaryDirectory("fastread")
         let tif = dir.appendingPathComponent("deflate.tif").path
