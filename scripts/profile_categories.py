@@ -7,7 +7,9 @@ category below whose pattern one of its frames matches, so that the runs of `geo
 and of `geoinfer serve` on the same files can be set side by side. Samples in ONNX Runtime are
 the unit to compare runs made minutes apart on a machine whose pace drifts: both run the same
 inference. Stacks through libraries built without frame pointers (libjpeg, libc, GDAL) often end
-at their leaf; those samples are listed by library, so the categories are lower bounds.
+at their leaf; those samples are listed by library, so the categories are lower bounds. A sample
+taken in libjpeg-turbo's SIMD routines has no callchain at all (`perf script` prints its header
+alone); it is listed by the library its address is in, from a second `perf script -G` pass.
 """
 import collections
 import re
@@ -33,8 +35,15 @@ CATEGORIES = [
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    script = subprocess.run(["perf", "script", "-i", sys.argv[1], "-F", "comm,ip,sym,dso"],
-                            capture_output=True, text=True, check=True).stdout
+    fields = ["-F", "comm,tid,time,ip,sym,dso"]
+    script = subprocess.run(["perf", "script", "-i", sys.argv[1], *fields], capture_output=True, text=True, check=True).stdout
+    # Each sample's leaf library, by thread and time, for the samples without a callchain.
+    leaves = {}
+    for line in subprocess.run(["perf", "script", "-i", sys.argv[1], *fields, "-G"],
+                               capture_output=True, text=True, check=True).stdout.split("\n"):
+        key, dso = re.search(r"\s(\d+)\s+([\d.]+):", line), re.search(r"\(([^)]*)\)\s*$", line)
+        if key and dso:
+            leaves[key.groups()] = dso.group(1)
     counts, total = collections.Counter(), 0
     for block in script.split("\n\n"):
         lines = [l for l in block.split("\n") if l.strip()]
@@ -44,6 +53,11 @@ def main():
         comm = lines[0].split()[0]
         if comm in ("python", "curl"):
             counts["the benchmark's own python and curl"] += 1
+            continue
+        if len(lines) == 1:
+            key = re.search(r"\s(\d+)\s+([\d.]+):", lines[0])
+            library = leaves.get(key.groups() if key else None, "?").split("/")[-1]
+            counts["uncategorised, in " + ("the kernel" if "kernel" in library else library)] += 1
             continue
         text = "\n".join(lines)
         for name, pattern in CATEGORIES:
